@@ -1,0 +1,11 @@
+//! The pure core: no I/O, no clock, no randomness except as arguments.
+
+pub mod dates;
+pub mod identity;
+pub mod link;
+pub mod model;
+pub mod normalize;
+pub mod parse;
+pub mod rules;
+pub mod text;
+pub mod zone;

@@ -1,0 +1,300 @@
+//! Bytes (with the charset HTTP declared) → `ParsedFeed`.
+//!
+//! feed-rs does the parsing; this module makes real-world documents palatable
+//! to it first and keeps its failures to one feed:
+//! - the document is decoded here (BOM, then HTTP charset, then XML prolog,
+//!   then UTF-8, else windows-1252) and handed over as UTF-8 without its XML
+//!   declaration: quick-xml panics on a non-UTF-8 declaration that is not at
+//!   the very start, and on UTF-16 documents;
+//! - `<rss>` without `version`, JSON Feed `"version": "1.1"` and Atom text
+//!   types written as MIME types are repaired, not refused;
+//! - at most `MAX_ITEMS` items are considered, cut before parsing, so that a
+//!   document of a million tiny items costs what 500 cost;
+//! - a panic inside the parser becomes an error for that document.
+//!
+//! feed-rs types stop here and in `normalize`.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+use regex::Regex;
+use std::sync::LazyLock;
+
+use super::model::ParsedFeed;
+use super::normalize;
+use super::zone::Zone;
+
+/// Items considered per document; news feeds carry 10 to 100.
+pub const MAX_ITEMS: usize = 500;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ParseError {
+    #[error("not a feed: {0}")]
+    Invalid(String),
+    #[error("empty document")]
+    Empty,
+    #[error("the parser crashed on this document")]
+    Panicked,
+}
+
+/// What a fetch hands to the parser.
+pub struct Document<'a> {
+    pub bytes: &'a [u8],
+    /// `charset` of the HTTP `Content-Type`, if any.
+    pub charset: Option<&'a str>,
+    /// Where the document came from, to resolve relative links (http only).
+    pub base_url: Option<&'a str>,
+}
+
+pub fn parse(doc: &Document, zone: Zone) -> Result<ParsedFeed, ParseError> {
+    let text = decode(doc.bytes, doc.charset);
+    let body = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
+    if body.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let (prepared, dropped) = if body.starts_with('{') {
+        prepare_json(body)?
+    } else {
+        prepare_xml(body)
+    };
+    let mut feed = match run_feed_rs(&prepared, doc.base_url, zone) {
+        Err(ParseError::Invalid(msg)) if msg.contains("unsupported content type") => {
+            run_feed_rs(&repair_atom_types(&prepared), doc.base_url, zone)
+        }
+        other => other,
+    }?;
+    feed.dropped_items += dropped;
+    Ok(feed)
+}
+
+fn run_feed_rs(text: &str, base: Option<&str>, zone: Zone) -> Result<ParsedFeed, ParseError> {
+    let parser = feed_rs::parser::Builder::new()
+        // An empty id tells `normalize` that the publisher gave none: feed-rs
+        // would otherwise invent one, random for items without a link.
+        .id_generator(|_, _, _| String::new())
+        .timestamp_parser(move |s| super::dates::parse_date(s, zone))
+        .base_uri(base)
+        .build();
+    let outcome = catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes())));
+    match outcome {
+        Ok(Ok(feed)) => Ok(normalize::feed(feed)),
+        Ok(Err(e)) => Err(ParseError::Invalid(one_line(&e.to_string()))),
+        Err(_) => Err(ParseError::Panicked),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Bytes → text, choosing the encoding as browsers and feed readers do.
+pub fn decode(bytes: &[u8], declared: Option<&str>) -> String {
+    if let Some((enc, bom_len)) = Encoding::for_bom(bytes) {
+        return enc.decode_without_bom_handling(&bytes[bom_len..]).0.into_owned();
+    }
+    if bytes.starts_with(b"\0<") {
+        return encoding_rs::UTF_16BE.decode_without_bom_handling(bytes).0.into_owned();
+    }
+    if bytes.starts_with(b"<\0") {
+        return encoding_rs::UTF_16LE.decode_without_bom_handling(bytes).0.into_owned();
+    }
+    let http = declared.and_then(|l| Encoding::for_label(l.trim().as_bytes()));
+    let prolog = prolog_encoding(bytes);
+    // UTF-16 labels on bytes that are not UTF-16 (checked above) are lies.
+    let usable = |e: &&'static Encoding| e.output_encoding() == *e;
+    let candidates = [http.filter(usable), prolog.filter(usable), Some(UTF_8)];
+    for enc in candidates.into_iter().flatten() {
+        let (text, had_errors) = enc.decode_without_bom_handling(bytes);
+        if !had_errors {
+            return text.into_owned();
+        }
+    }
+    WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned()
+}
+
+/// The `encoding` of an XML declaration near the start, read as ASCII.
+fn prolog_encoding(bytes: &[u8]) -> Option<&'static Encoding> {
+    static DECL: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
+        regex::bytes::Regex::new(r#"^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']"#)
+            .unwrap()
+    });
+    let head = &bytes[..bytes.len().min(1024)];
+    let label = DECL.captures(head)?.get(1)?;
+    Encoding::for_label(label.as_bytes())
+}
+
+/// Drops the XML declaration (the text is UTF-8 now), gives `<rss>` a version
+/// when it has none, and cuts items past `MAX_ITEMS`.
+fn prepare_xml(body: &str) -> (String, usize) {
+    static DECL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^<\?xml[^>]*\?>").unwrap());
+    static RSS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<rss(\s[^>]*)?>").unwrap());
+    let body = DECL.find(body).map_or(body, |m| &body[m.end()..]);
+    let (mut text, dropped) = cap_items(body);
+    if let Some(m) = RSS.find(&text)
+        && !m.as_str().contains("version")
+    {
+        let at = m.start() + "<rss".len();
+        text.insert_str(at, r#" version="2.0""#);
+    }
+    (text, dropped)
+}
+
+/// Removes every item after the first `MAX_ITEMS`, keeping what follows the
+/// last one (closing tags), so that the document stays well-formed.
+fn cap_items(body: &str) -> (String, usize) {
+    let starts = item_starts(body);
+    if starts.len() <= MAX_ITEMS {
+        return (body.to_owned(), 0);
+    }
+    let cut_from = starts[MAX_ITEMS];
+    let resume = ["</item>", "</entry>"]
+        .iter()
+        .filter_map(|t| body.rfind(t).map(|at| at + t.len()))
+        .max()
+        .filter(|end| *end > cut_from);
+    match resume {
+        Some(end) => (format!("{}{}", &body[..cut_from], &body[end..]), starts.len() - MAX_ITEMS),
+        None => (body.to_owned(), 0),
+    }
+}
+
+fn item_starts(body: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    for tag in ["<item", "<entry"] {
+        let mut from = 0;
+        while let Some(found) = body[from..].find(tag) {
+            let at = from + found;
+            let next = body.as_bytes().get(at + tag.len()).copied();
+            if matches!(next, Some(b' ' | b'>' | b'/' | b'\t' | b'\r' | b'\n')) {
+                starts.push(at);
+            }
+            from = at + tag.len();
+        }
+    }
+    starts.sort_unstable();
+    starts
+}
+
+/// JSON Feed: accept `"version": "1.1"` (and any non-URL version) and cap
+/// items. feed-rs only knows the `https://jsonfeed.org/version/1.x` form.
+fn prepare_json(body: &str) -> Result<(String, usize), ParseError> {
+    let mut value: serde_json::Value = serde_json::from_str(body)
+        .map_err(|e| ParseError::Invalid(format!("invalid JSON: {e}")))?;
+    let Some(obj) = value.as_object_mut() else {
+        return Err(ParseError::Invalid("JSON document is not an object".into()));
+    };
+    let version = obj.get("version").and_then(|v| v.as_str()).unwrap_or("");
+    if !version.starts_with("https://jsonfeed.org/version/") {
+        let fixed = match version {
+            "1" | "1.0" => "https://jsonfeed.org/version/1",
+            _ => "https://jsonfeed.org/version/1.1",
+        };
+        obj.insert("version".into(), fixed.into());
+    }
+    let mut dropped = 0;
+    if let Some(items) = obj.get_mut("items").and_then(|i| i.as_array_mut())
+        && items.len() > MAX_ITEMS
+    {
+        dropped = items.len() - MAX_ITEMS;
+        items.truncate(MAX_ITEMS);
+    }
+    Ok((value.to_string(), dropped))
+}
+
+/// Atom text constructs typed with MIME types (`text/plain`, `text/html`,
+/// `application/xhtml+xml`) become the three words Atom defines.
+fn repair_atom_types(text: &str) -> String {
+    text.replace(r#"type="text/plain""#, r#"type="text""#)
+        .replace(r#"type="text/html""#, r#"type="html""#)
+        .replace(r#"type="application/xhtml+xml""#, r#"type="xhtml""#)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_bytes(bytes: &[u8], charset: Option<&str>) -> Result<ParsedFeed, ParseError> {
+        let doc = Document { bytes, charset, base_url: Some("https://example.org/feed") };
+        parse(&doc, Zone::Named(chrono_tz::Europe::Paris))
+    }
+
+    const RSS: &str = r#"<rss version="2.0"><channel><title>T</title><item><title>Caf\u{e9} et cr\u{e8}me</title><link>/a</link></item></channel></rss>"#;
+
+    #[test]
+    fn charsets_are_honoured() {
+        let latin1 = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss version=\"2.0\"><channel><title>Actualit\xe9s</title><item><title>\xc9t\xe9 \x80</title></item></channel></rss>";
+        let feed = parse_bytes(latin1, None).unwrap();
+        assert_eq!(feed.title, "Actualités");
+        assert_eq!(feed.items[0].title, "Été €");
+        // Blank lines before a non-UTF-8 declaration made quick-xml panic.
+        let mut leading = b"\n\n  ".to_vec();
+        leading.extend_from_slice(latin1);
+        assert_eq!(parse_bytes(&leading, None).unwrap().items[0].title, "Été €");
+        // Latin-1 without a declaration: the HTTP charset decides.
+        let bare = b"<rss version=\"2.0\"><channel><title>t</title><item><title>\xe9t\xe9</title></item></channel></rss>";
+        assert_eq!(parse_bytes(bare, Some("iso-8859-1")).unwrap().items[0].title, "été");
+        // Without any declaration, invalid UTF-8 reads as windows-1252.
+        assert_eq!(parse_bytes(bare, None).unwrap().items[0].title, "été");
+        // HTTP says UTF-8, the bytes and the prolog say Latin-1: the bytes win.
+        assert_eq!(parse_bytes(latin1, Some("utf-8")).unwrap().items[0].title, "Été €");
+    }
+
+    #[test]
+    fn utf16_documents_parse() {
+        let text = r#"<?xml version="1.0" encoding="utf-16"?><rss version="2.0"><channel><title>t</title><item><title>Pékin</title></item></channel></rss>"#;
+        let be: Vec<u8> = text.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
+        assert_eq!(parse_bytes(&be, None).unwrap().items[0].title, "Pékin");
+        let mut le_bom = vec![0xff, 0xfe];
+        le_bom.extend(text.encode_utf16().flat_map(|u| u.to_le_bytes()));
+        assert_eq!(parse_bytes(&le_bom, None).unwrap().items[0].title, "Pékin");
+    }
+
+    #[test]
+    fn documents_feed_rs_refuses_are_repaired() {
+        let no_version = "<rss><channel><title>t</title><item><title>a</title></item></channel></rss>";
+        assert_eq!(parse_bytes(no_version.as_bytes(), None).unwrap().items.len(), 1);
+        let json11 = r#"{"version":"1.1","title":"t","items":[{"id":"1","content_text":"x","url":"https://x.fr/1"}]}"#;
+        let feed = parse_bytes(json11.as_bytes(), None).unwrap();
+        assert_eq!(feed.items[0].source_id.as_deref(), Some("1"));
+        let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title type="text/plain">t</title><id>f</id><entry><id>e</id><title type="text/html">&lt;b&gt;a&lt;/b&gt;</title></entry></feed>"#;
+        assert_eq!(parse_bytes(atom.as_bytes(), None).unwrap().items[0].title, "a");
+    }
+
+    #[test]
+    fn relative_links_resolve_against_the_feed() {
+        let feed = parse_bytes(RSS.as_bytes(), None).unwrap();
+        assert_eq!(feed.items[0].link.as_deref(), Some("https://example.org/a"));
+    }
+
+    #[test]
+    fn items_past_the_cap_are_not_considered() {
+        let mut doc = String::from(r#"<rss version="2.0"><channel><title>t</title>"#);
+        for i in 0..MAX_ITEMS + 40 {
+            doc.push_str(&format!("<item><guid>{i}</guid><title>n{i}</title></item>"));
+        }
+        doc.push_str("</channel></rss>");
+        let feed = parse_bytes(doc.as_bytes(), None).unwrap();
+        assert_eq!(feed.items.len(), MAX_ITEMS);
+        assert_eq!(feed.dropped_items, 40);
+        assert_eq!(feed.items.last().unwrap().title, format!("n{}", MAX_ITEMS - 1));
+    }
+
+    #[test]
+    fn broken_documents_are_errors_not_crashes() {
+        for bad in ["", "   ", "<html><body>nope</body></html>", "<rss version=\"2.0\"><channel><item>", "{\"items\": 3", "plain words"] {
+            assert!(parse_bytes(bad.as_bytes(), None).is_err(), "{bad:?}");
+        }
+        let laughs = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><rss version="2.0"><channel><title>&lol2;</title><item><title>x</title></item></channel></rss>"#;
+        // Entity expansion is inert: either refused or kept literal, never expanded.
+        if let Ok(feed) = parse_bytes(laughs.as_bytes(), None) {
+            assert!(!feed.title.contains("lollol"));
+        }
+    }
+
+    #[test]
+    fn items_without_ids_get_none_not_an_invented_one() {
+        let doc = "<rss version=\"2.0\"><channel><title>t</title><item><title>a</title></item></channel></rss>";
+        let feed = parse_bytes(doc.as_bytes(), None).unwrap();
+        assert_eq!(feed.items[0].source_id, None);
+    }
+}

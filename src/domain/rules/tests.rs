@@ -1,0 +1,216 @@
+//! Tables of SPEC §3 cases, in French news style.
+
+use super::*;
+
+fn matches(term: &str, text: &str) -> bool {
+    matches_with(term, text, Accents::Fold)
+}
+
+fn matches_with(term: &str, text: &str, accents: Accents) -> bool {
+    let term = Term::compile(term, accents).unwrap();
+    let item = PreparedItem::new(&Item { title: crate::domain::text::plain_text(text), ..Item::default() });
+    item.find(&term, Field::Title).is_some()
+}
+
+#[test]
+fn words_not_substrings() {
+    let cases = [
+        ("IA", "l'IA générative", true),
+        ("IA", "d’IA", true),
+        ("IA", "dʼIA", true),
+        ("IA", "anti-IA", true),
+        ("IA", "(IA)", true),
+        ("IA", "«IA»", true),
+        ("IA", "« IA »", true),
+        ("IA", "IA, puces", true),
+        ("IA", "IA.", true),
+        ("IA", "via", false),
+        ("IA", "VIA", false),
+        ("IA", "IAEA", false),
+        ("IA", "Asia", false),
+        ("IA", "IA_2", true),
+        ("puces", "des puces électroniques", true),
+        ("puces", "épuces", false),
+        ("puce", "puces", false),
+        ("G7", "sommet du G7 à Rome", true),
+        ("G7", "G70", false),
+        ("2025", "en 2025,", true),
+        ("Chine", "北京 Chine 北京", true),
+    ];
+    for (term, text, want) in cases {
+        assert_eq!(matches(term, text), want, "{term:?} in {text:?}");
+    }
+}
+
+#[test]
+fn smart_case() {
+    let cases = [
+        ("puces", "Puces", true),
+        ("puces", "PUCES", true),
+        ("IA", "ia", false),
+        ("IA", "Ia", false),
+        ("Chine", "chine", false),
+        ("Chine", "Chine", true),
+        ("chine", "CHINE", true),
+        ("états-unis", "ÉTATS-UNIS", true),
+    ];
+    for (term, text, want) in cases {
+        assert_eq!(matches(term, text), want, "{term:?} in {text:?}");
+    }
+}
+
+#[test]
+fn accents_are_ignored_unless_exact() {
+    let cases = [
+        ("Pekin", "Pékin", true),
+        ("Pékin", "Pekin", true),
+        ("Etats-Unis", "États-Unis", true),
+        ("securite", "sécurité", true),
+        ("francais", "français", true),
+        ("coeur", "cœur", true),
+        ("cœur", "coeur", true),
+        ("ex aequo", "ex æquo", true),
+        ("éte", "ete", true),
+    ];
+    for (term, text, want) in cases {
+        assert_eq!(matches(term, text), want, "{term:?} in {text:?}");
+    }
+    let exact = [
+        ("Pékin", "Pékin", true),
+        ("Pekin", "Pékin", false),
+        ("Pékin", "Pekin", false),
+        ("cœur", "coeur", false),
+        ("Pe\u{301}kin", "Pékin", true),
+    ];
+    for (term, text, want) in exact {
+        assert_eq!(matches_with(term, text, Accents::Exact), want, "exact {term:?} in {text:?}");
+    }
+}
+
+#[test]
+fn phrases_span_white_space_and_hyphens() {
+    let cases = [
+        ("droits de douane", "droits de douane", true),
+        ("droits de douane", "droits  de\ndouane", true),
+        ("droits de douane", "droits\u{a0}de douane", true),
+        ("droits de douane", "droits\u{202f}de\tdouane", true),
+        ("droits de douane", "<b>droits</b> de douane", true),
+        ("droits de douane", "<p>droits</p><p>de douane</p>", true),
+        ("droits de douane", "droits-de-douane", true),
+        ("droits de douane", "droits, de douane", false),
+        ("droits de douane", "droits de douanes", false),
+        ("Maison Blanche", "Maison-Blanche", true),
+        ("États-Unis", "Etats Unis", true),
+        ("États-Unis", "Etats--Unis", false),
+        ("Côte d'Ivoire", "Côte d’Ivoire", true),
+        ("Côte d'Ivoire", "Cote dʼIvoire", true),
+        ("semi-conducteurs", "semi-<em>conducteurs</em>", true),
+        ("semi-conducteurs", "semi conducteurs", true),
+    ];
+    for (term, text, want) in cases {
+        assert_eq!(matches(term, text), want, "{term:?} in {text:?}");
+    }
+}
+
+#[test]
+fn prefixes() {
+    let cases = [
+        ("puce*", "puce", true),
+        ("puce*", "puces", true),
+        ("puce*", "Puces", true),
+        ("puce*", "épuces", false),
+        ("semi-conduct*", "semi-conducteurs", true),
+        ("Nvid*", "nvidia", false),
+        ("Nvid*", "Nvidia", true),
+    ];
+    for (term, text, want) in cases {
+        assert_eq!(matches(term, text), want, "{term:?} in {text:?}");
+    }
+}
+
+#[test]
+fn regexes_run_as_written() {
+    let cases = [
+        (r"/\bH20\b/", "puces H20 de Nvidia", true),
+        (r"/(?i)nvidia/", "NVIDIA", true),
+        (r"/nvidia/", "NVIDIA", false),
+        (r"/pé?kin/", "pkin", true),
+        (r"/Pékin/", "Pekin", false),
+        (r"/ia/", "via", true),
+        (r"/\d{2,} %/", "hausse de 25 %", true),
+    ];
+    for (term, text, want) in cases {
+        assert_eq!(matches(term, text), want, "{term:?} in {text:?}");
+    }
+}
+
+#[test]
+fn composed_and_decomposed_accents_are_the_same_letter() {
+    assert!(matches("Pékin", "Pe\u{301}kin"));
+    assert!(matches("Pe\u{301}kin", "Pékin"));
+    assert!(matches_with("sécurité", "se\u{301}curite\u{301}", Accents::Exact));
+}
+
+#[test]
+fn bad_terms_are_refused() {
+    assert_eq!(Term::compile("", Accents::Fold).unwrap_err(), TermError::Empty);
+    assert_eq!(Term::compile("  ", Accents::Fold).unwrap_err(), TermError::Empty);
+    assert_eq!(Term::compile("*", Accents::Fold).unwrap_err(), TermError::LoneStar);
+    assert!(matches!(Term::compile("/(unclosed/", Accents::Fold), Err(TermError::Regex(_))));
+}
+
+#[test]
+fn hits_point_into_the_original_text() {
+    let item = PreparedItem::new(&Item { title: "À Pékin, l’IA s’impose".into(), ..Item::default() });
+    let term = Term::compile("pekin", Accents::Fold).unwrap();
+    let hit = item.find(&term, Field::Title).unwrap();
+    assert_eq!(&item.text(Field::Title)[hit.span], "Pékin");
+    let term = Term::compile("IA", Accents::Fold).unwrap();
+    let hit = item.find(&term, Field::Title).unwrap();
+    assert_eq!(&item.text(Field::Title)[hit.span], "IA");
+}
+
+fn rule(any: &[&str], all: &[&str], none: &[&str], fields: &[Field]) -> Rule {
+    let terms = |ts: &[&str]| ts.iter().map(|t| Term::compile(t, Accents::Fold).unwrap()).collect();
+    Rule {
+        name: "r".into(),
+        any: terms(any),
+        all: terms(all),
+        none: terms(none),
+        fields: fields.to_vec(),
+        scope: Scope::default(),
+        notify: vec![],
+        accents: Accents::Fold,
+    }
+}
+
+#[test]
+fn any_all_none_and_fields() {
+    let item = Item {
+        title: "Droits de douane : Pékin riposte".into(),
+        summary: "La Chine annonce des mesures contre Washington.".into(),
+        content: "Les puces électroniques sont visées. Un jeu vidéo aussi.".into(),
+        categories: vec!["Économie".into(), "International".into()],
+        ..Item::default()
+    };
+    let item = PreparedItem::new(&item);
+    let all = Field::ALL;
+    let cases: [(Rule, bool); 10] = [
+        (rule(&["puces", "IA"], &[], &[], &all), true),
+        (rule(&["IA"], &[], &[], &all), false),
+        (rule(&["Chine"], &["droits de douane"], &[], &all), true),
+        (rule(&["Chine"], &["droits de douane", "Bruxelles"], &[], &all), false),
+        (rule(&["puces"], &[], &["jeu vidéo"], &all), false),
+        (rule(&["puces"], &[], &["jeu video"], &[Field::Title]), false),
+        (rule(&["puces"], &[], &[], &[Field::Title, Field::Summary]), false),
+        (rule(&[], &["Pékin", "Washington"], &[], &[Field::Title, Field::Summary]), true),
+        (rule(&["economie"], &[], &[], &[Field::Categories]), true),
+        (rule(&["economie international"], &[], &[], &[Field::Categories]), false),
+    ];
+    for (i, (rule, want)) in cases.iter().enumerate() {
+        assert_eq!(rule.evaluate(&item).is_some(), *want, "case {i}");
+    }
+    let hits = rule(&["Chine", "Pékin"], &["droits de douane"], &[], &all).evaluate(&item).unwrap();
+    let found: Vec<(&str, Field)> = hits.iter().map(|h| (h.term.as_str(), h.field)).collect();
+    assert_eq!(found, [("droits de douane", Field::Title), ("Chine", Field::Summary), ("Pékin", Field::Title)]);
+}

@@ -1,0 +1,207 @@
+//! Feed text → plain text for matching, and accent folding with a map back.
+//!
+//! SPEC §3: matching runs on text, never markup. Entities are decoded, block
+//! elements and `<br>` become white space, inline tags vanish without a space
+//! (`semi-<em>conducteurs</em>` reads `semi-conducteurs`), and text is in NFC.
+//! Folding drops every combining mark after canonical decomposition and reads
+//! `œ`/`æ` as `oe`/`ae`; it keeps case, because smart case is decided per term.
+
+use std::borrow::Cow;
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+
+/// Longest plain text kept for one field, in bytes. A hostile feed cannot make
+/// one item cost more than a few of these.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// Markup or entity-laden feed text → plain NFC text, white space collapsed,
+/// cut to `MAX_FIELD_BYTES` at a character boundary.
+pub fn plain_text(raw: &str) -> String {
+    let raw = cut(raw, 4 * MAX_FIELD_BYTES);
+    if !raw.contains('<') {
+        return untagged_text(raw);
+    }
+    let text: Cow<str> = {
+        // html2text parses like a browser (html5ever): unclosed tags, scripts
+        // and entities are handled as a reader expects, which a regex never is.
+        let rendered = html2text::config::plain_no_decorate()
+            .link_footnotes(false)
+            .no_table_borders()
+            .string_from_read(raw.as_bytes(), 100_000);
+        match rendered {
+            Ok(text) => Cow::Owned(text),
+            Err(_) => html_escape::decode_html_entities(raw),
+        }
+    };
+    finish(&text)
+}
+
+/// Text that is not markup: entities decoded (feeds leave `&eacute;` and
+/// `&nbsp;` undecoded), white space collapsed, NFC, cut.
+pub fn untagged_text(raw: &str) -> String {
+    let raw = cut(raw, 4 * MAX_FIELD_BYTES);
+    finish(&html_escape::decode_html_entities(raw))
+}
+
+fn finish(text: &str) -> String {
+    let collapsed = collapse_space(text);
+    let nfc: String = collapsed.nfc().collect();
+    cut(&nfc, MAX_FIELD_BYTES).to_owned()
+}
+
+/// Runs of ASCII white space (what markup leaves) become one space; the
+/// no-break spaces of French typography are kept, they are text.
+fn collapse_space(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for c in text.chars() {
+        if c.is_ascii_whitespace() {
+            pending_space = !out.is_empty();
+        } else {
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The longest prefix of `s` no longer than `max` bytes, on a char boundary.
+pub fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Plain text with its accent-folded twin and the way back from one to the
+/// other, so that a match found in the folded text is shown in the original.
+#[derive(Debug, Clone)]
+pub struct Folded {
+    pub text: String,
+    /// `origin[i]` is the byte offset in the original text of the character
+    /// that produced folded byte `i`; one extra entry holds the original length.
+    origin: Vec<u32>,
+}
+
+impl Folded {
+    pub fn new(original: &str) -> Folded {
+        let mut text = String::with_capacity(original.len());
+        let mut origin = Vec::with_capacity(original.len() + 1);
+        for (at, c) in original.char_indices() {
+            if c.is_ascii() {
+                text.push(c);
+            } else {
+                fold_char(c, &mut text);
+            }
+            origin.resize(text.len(), at as u32);
+        }
+        origin.push(original.len() as u32);
+        Folded { text, origin }
+    }
+
+    /// The original byte range of folded range `start..end`.
+    pub fn original_span(&self, start: usize, end: usize) -> std::ops::Range<usize> {
+        let last = self.origin.len() - 1;
+        let s = self.origin[start.min(last)] as usize;
+        // The end maps to the start of the next folded character's source, or
+        // to the end of the text.
+        let e = if end >= last {
+            self.origin[last] as usize
+        } else {
+            self.origin[end] as usize
+        };
+        s..e.max(s)
+    }
+}
+
+fn fold_char(c: char, out: &mut String) {
+    match c {
+        'œ' => out.push_str("oe"),
+        'Œ' => out.push_str("OE"),
+        'æ' => out.push_str("ae"),
+        'Æ' => out.push_str("AE"),
+        _ => decompose_canonical(c, |d| {
+            if !is_combining_mark(d) {
+                out.push(d);
+            }
+        }),
+    }
+}
+
+/// Folds a whole string (terms are folded the same way as text).
+pub fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.nfc() {
+        fold_char(c, &mut out);
+    }
+    out
+}
+
+/// Letters of any script, with their marks, and digits make words; all else
+/// separates them (SPEC §3.1), including the modifier-letter apostrophe `ʼ`,
+/// which Unicode counts as a letter.
+pub fn is_word_char(c: char) -> bool {
+    c != '\u{2bc}' && (c.is_alphanumeric() || is_combining_mark(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_becomes_text_as_spec_says() {
+        let cases = [
+            ("semi-<em>conducteurs</em>", "semi-conducteurs"),
+            ("<b>droits</b> de douane", "droits de douane"),
+            ("<p>un</p><p>deux</p>trois<br>quatre", "un deux trois quatre"),
+            ("g&eacute;n&eacute;rative&nbsp;IA", "générative\u{a0}IA"),
+            ("Les <em>puces</em> &amp; l&#8217;IA", "Les puces & l’IA"),
+            ("<script>alert(1)</script>texte", "texte"),
+            ("  a \n\t b  ", "a b"),
+            ("5 < 6 & 7 > 3", "5 < 6 & 7 > 3"),
+            ("e\u{301}te\u{301}", "été"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(plain_text(raw), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn long_fields_are_cut_on_a_char_boundary() {
+        let long = "é".repeat(MAX_FIELD_BYTES);
+        let text = plain_text(&long);
+        assert!(text.len() <= MAX_FIELD_BYTES);
+        assert!(text.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn folding_drops_accents_and_maps_back() {
+        let cases = [
+            ("Pékin", "Pekin"),
+            ("États-Unis", "Etats-Unis"),
+            ("cœur", "coeur"),
+            ("Æsop", "AEsop"),
+            ("français", "francais"),
+            ("d’IA", "d’IA"),
+            ("北京", "北京"),
+        ];
+        for (original, want) in cases {
+            let folded = Folded::new(original);
+            assert_eq!(folded.text, want);
+            assert_eq!(fold(original), want);
+            assert_eq!(folded.original_span(0, folded.text.len()), 0..original.len());
+        }
+        let f = Folded::new("à Pékin, hier");
+        let at = f.text.find("Pekin").unwrap();
+        let span = f.original_span(at, at + 5);
+        assert_eq!(&"à Pékin, hier"[span], "Pékin");
+    }
+}

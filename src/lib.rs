@@ -1,0 +1,14 @@
+//! veille: watch feeds, match items against rules, alert once per story.
+//!
+//! Layout: `domain` is the pure core (text, identity, parsing, rules,
+//! schedules, rendering), tested with tables. Around it, each shell module
+//! owns one outside resource: `config` (the config file), `fetch` (HTTP and
+//! files), `store` (SQLite), `deliver` (Maildir, later SMTP and webhooks).
+//! `daemon` holds the units of work (`poll_feed_once`, `deliver_due_once`) and
+//! the loops that decide when to call them; `cli` has one thin function per
+//! subcommand.
+//!
+//! Data flow: config → fetch → parse → normalise → identify → match →
+//! store items and alerts in one transaction (the outbox) → deliver.
+
+pub mod domain;
