@@ -11,4 +11,5 @@
 //! Data flow: config → fetch → parse → normalise → identify → match →
 //! store items and alerts in one transaction (the outbox) → deliver.
 
+pub mod config;
 pub mod domain;

@@ -1,0 +1,476 @@
+//! `RawConfig` → `Config`: defaults, units, paths, cross-references and
+//! compiled rules, each failure pointing at the offending value.
+
+use std::collections::{BTreeSet, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use globset::Glob;
+use toml::Spanned;
+use url::Url;
+
+use super::raw::{RawChannel, RawConfig, RawDaemon, RawFeed, RawRule, RawSmtp, S};
+use super::*;
+use crate::domain::rules::{Accents, Field, Rule, Scope, Term};
+
+pub struct Validator<'a> {
+    path: &'a Path,
+    source: &'a str,
+    env: &'a Env,
+    /// The config file's folder: relative paths of what veille reads.
+    dir: PathBuf,
+}
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+impl<'a> Validator<'a> {
+    pub fn new(path: &'a Path, source: &'a str, env: &'a Env) -> Self {
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        Validator { path, source, env, dir }
+    }
+
+    pub fn run(&self) -> Result<Config> {
+        let raw = self.deserialize()?;
+        let daemon = self.daemon(raw.daemon.unwrap_or_default())?;
+        let feeds = self.feeds(&raw.feeds, daemon.interval)?;
+        let channels = self.channels(&raw.channels)?;
+        let smtp = self.smtp(raw.smtp.as_ref(), &channels)?;
+        let rules = self.rules(&raw.rules, &feeds, &channels)?;
+        Ok(Config { path: self.path.to_owned(), daemon, smtp, feeds, rules, channels })
+    }
+
+    fn deserialize(&self) -> Result<RawConfig> {
+        let de = toml::Deserializer::parse(self.source)
+            .map_err(|e| self.error(e.span(), e.message().to_owned()))?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            // Spanned<T> shows up in the path as a private serde key.
+            let path = e.path().to_string().replace(".$__serde_spanned_private_value", "");
+            let message = explain_serde(&path, e.inner().message());
+            self.error(e.inner().span(), message)
+        })
+    }
+
+    fn error(&self, span: Option<Range<usize>>, message: String) -> ConfigError {
+        ConfigError { file: self.path.to_owned(), at: span.map(|s| self.line_col(s.start)), message }
+    }
+
+    fn at<T>(&self, value: &Spanned<T>, message: String) -> ConfigError {
+        self.error(Some(value.span()), message)
+    }
+
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let before = &self.source[..offset.min(self.source.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        (line, col)
+    }
+
+    // ---- [daemon] ----
+
+    fn daemon(&self, d: RawDaemon) -> Result<Daemon> {
+        let interval = self.duration_or(&d.interval, "daemon.interval", defaults::INTERVAL)?;
+        self.at_least_a_minute(&d.interval, interval, "daemon.interval")?;
+        Ok(Daemon {
+            database: match &d.database {
+                Some(p) => self.written_path(p.get_ref()),
+                None => self.written_path(defaults::DATABASE),
+            },
+            interval,
+            concurrency: self.count(&d.concurrency, "daemon.concurrency", defaults::CONCURRENCY)?,
+            per_host: self.count(&d.per_host, "daemon.per_host", defaults::PER_HOST)?,
+            timeout: self.duration_or(&d.timeout, "daemon.timeout", defaults::TIMEOUT)?,
+            max_body: match &d.max_body {
+                Some(s) => parse_size(s.get_ref()).ok_or_else(|| {
+                    self.at(s, format!("daemon.max_body: invalid size {:?} (write e.g. \"16MiB\", \"512KiB\")", s.get_ref()))
+                })?,
+                None => defaults::MAX_BODY,
+            },
+            user_agent: d.user_agent.map(|s| s.into_inner()).unwrap_or_else(defaults::user_agent),
+            first_poll_window: self.duration_or(&d.first_poll_window, "daemon.first_poll_window", defaults::FIRST_POLL_WINDOW)?,
+            max_age: self.duration_or(&d.max_age, "daemon.max_age", defaults::MAX_AGE)?,
+            timezone: match &d.timezone {
+                Some(tz) => Zone::Named(tz.get_ref().parse().map_err(|_| {
+                    self.at(tz, format!("daemon.timezone: unknown time zone {:?} (write an IANA name such as \"Europe/Paris\")", tz.get_ref()))
+                })?),
+                None => Zone::Local,
+            },
+            retention: self.duration_or(&d.retention, "daemon.retention", defaults::RETENTION)?,
+            wire_copies: d.wire_copies.unwrap_or(defaults::WIRE_COPIES),
+            wire_window: self.duration_or(&d.wire_window, "daemon.wire_window", defaults::WIRE_WINDOW)?,
+        })
+    }
+
+    fn duration_or(&self, value: &Option<S<String>>, key: &str, default: Duration) -> Result<Duration> {
+        match value {
+            Some(v) => self.duration(v, key),
+            None => Ok(default),
+        }
+    }
+
+    fn duration(&self, v: &S<String>, key: &str) -> Result<Duration> {
+        humantime::parse_duration(v.get_ref().trim()).map_err(|_| {
+            self.at(v, format!("{key}: invalid duration {:?} (write e.g. \"90s\", \"15m\", \"2h\", \"7d\")", v.get_ref()))
+        })
+    }
+
+    fn at_least_a_minute(&self, v: &Option<S<String>>, d: Duration, key: &str) -> Result<()> {
+        match v {
+            Some(v) if d < defaults::MIN_INTERVAL => {
+                Err(self.at(v, format!("{key}: {:?} is too short: poll intervals are at least 1m", v.get_ref())))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn count(&self, v: &Option<S<i64>>, key: &str, default: usize) -> Result<usize> {
+        match v {
+            Some(n) if *n.get_ref() >= 1 => Ok(*n.get_ref() as usize),
+            Some(n) => Err(self.at(n, format!("{key}: must be at least 1, not {}", n.get_ref()))),
+            None => Ok(default),
+        }
+    }
+
+    /// Where veille writes: under `$STATE_DIRECTORY` when set, else beside
+    /// the config file.
+    fn written_path(&self, p: &str) -> PathBuf {
+        let base = self.env.state_directory.as_deref().unwrap_or(&self.dir);
+        base.join(p)
+    }
+
+    // ---- [[feed]] ----
+
+    fn feeds(&self, raw: &[S<RawFeed>], default_interval: Duration) -> Result<Vec<Feed>> {
+        let mut seen = HashSet::new();
+        raw.iter().map(|f| {
+            let f = f.get_ref();
+            self.name(&f.name, "feed.name", &mut seen, "feed")?;
+            let interval = self.duration_or(&f.interval, "feed.interval", default_interval)?;
+            self.at_least_a_minute(&f.interval, interval, "feed.interval")?;
+            Ok(Feed {
+                name: f.name.get_ref().clone(),
+                url: self.feed_url(f)?,
+                interval,
+                tags: f.tags.iter().map(|t| t.get_ref().clone()).collect(),
+            })
+        }).collect()
+    }
+
+    fn name(&self, name: &S<String>, key: &str, seen: &mut HashSet<String>, what: &str) -> Result<()> {
+        if name.get_ref().trim().is_empty() {
+            return Err(self.at(name, format!("{key}: a {what} needs a name")));
+        }
+        if !seen.insert(name.get_ref().clone()) {
+            return Err(self.at(name, format!("{key}: two {what}s are named {:?}; names must be unique", name.get_ref())));
+        }
+        Ok(())
+    }
+
+    fn feed_url(&self, f: &RawFeed) -> Result<FeedUrl> {
+        let raw = f.url.get_ref().trim();
+        let bad = |why: &str| self.at(&f.url, format!("feed.url: {why} in feed {:?}", f.name.get_ref()));
+        if raw.is_empty() {
+            return Err(bad("empty URL"));
+        }
+        if let Some((scheme, _)) = raw.split_once("://") {
+            let url = Url::parse(raw).map_err(|e| bad(&format!("invalid URL {raw:?} ({e})")))?;
+            return match scheme.to_ascii_lowercase().as_str() {
+                "http" | "https" => Ok(FeedUrl::Http(url)),
+                "file" => url.to_file_path().map(FeedUrl::File).map_err(|_| bad("a file:// URL needs an absolute path")),
+                other => Err(bad(&format!("unsupported scheme {other:?} (use http, https, file or a path)"))),
+            };
+        }
+        Ok(FeedUrl::File(self.dir.join(raw)))
+    }
+
+    // ---- [channel.*] and [smtp] ----
+
+    fn channels(&self, raw: &std::collections::BTreeMap<String, S<RawChannel>>) -> Result<Vec<Channel>> {
+        raw.iter().map(|(name, c)| self.channel(name, c)).collect()
+    }
+
+    fn channel(&self, name: &str, spanned: &S<RawChannel>) -> Result<Channel> {
+        let c = spanned.get_ref();
+        let key = |k: &str| format!("channel.{name}.{k}");
+        let kind_name = c.kind.get_ref().as_str();
+        let allowed: &[&str] = match kind_name {
+            "email" => &["kind", "to", "digest", "hold"],
+            "webhook" => &["kind", "url", "format", "secret_file", "digest", "hold"],
+            "maildir" => &["kind", "path", "digest", "hold"],
+            other => {
+                return Err(self.at(&c.kind, format!("{}: unknown kind {other:?}; use \"email\", \"webhook\" or \"maildir\"", key("kind"))));
+            }
+        };
+        let present: [(&str, Option<Range<usize>>); 5] = [
+            ("to", c.to.as_ref().map(|v| v.span())),
+            ("url", c.url.as_ref().map(|v| v.span())),
+            ("format", c.format.as_ref().map(|v| v.span())),
+            ("secret_file", c.secret_file.as_ref().map(|v| v.span())),
+            ("path", c.path.as_ref().map(|v| v.span())),
+        ];
+        for (k, span) in present {
+            if let Some(span) = span.filter(|_| !allowed.contains(&k)) {
+                return Err(self.error(Some(span), format!("{}: not allowed for kind = {kind_name:?}; allowed here: {}", key(k), allowed.join(", "))));
+            }
+        }
+        let missing = |k: &str| self.at(spanned, format!("channel.{name}: kind = {kind_name:?} needs `{k}`"));
+        let kind = match kind_name {
+            "email" => {
+                let to = c.to.as_ref().ok_or_else(|| missing("to"))?;
+                if to.get_ref().is_empty() {
+                    return Err(self.at(to, format!("{}: list at least one address", key("to"))));
+                }
+                for addr in to.get_ref() {
+                    if !is_plausible_address(addr.get_ref()) {
+                        return Err(self.at(addr, format!("{}: {:?} is not an email address", key("to"), addr.get_ref())));
+                    }
+                }
+                ChannelKind::Email { to: to.get_ref().iter().map(|a| a.get_ref().clone()).collect() }
+            }
+            "webhook" => {
+                let url = c.url.as_ref().ok_or_else(|| missing("url"))?;
+                let parsed = Url::parse(url.get_ref()).ok().filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| self.at(url, format!("{}: {:?} is not an http(s) URL", key("url"), url.get_ref())))?;
+                let format = match c.format.as_ref().map(|f| f.get_ref().as_str()) {
+                    None | Some("json") => WebhookFormat::Json,
+                    Some("slack") => WebhookFormat::Slack,
+                    Some("discord") => WebhookFormat::Discord,
+                    Some(other) => {
+                        let f = c.format.as_ref().expect("present");
+                        return Err(self.at(f, format!("{}: unknown format {other:?}; use \"json\", \"slack\" or \"discord\"", key("format"))));
+                    }
+                };
+                ChannelKind::Webhook { url: parsed, format, secret_file: c.secret_file.as_ref().map(|p| self.dir.join(p.get_ref())) }
+            }
+            _ => {
+                let path = c.path.as_ref().ok_or_else(|| missing("path"))?;
+                ChannelKind::Maildir { path: self.written_path(path.get_ref()) }
+            }
+        };
+        if let Some(d) = &c.digest
+            && d.get_ref().split_whitespace().count() != 5
+        {
+            return Err(self.at(d, format!("{}: {:?} is not a crontab line of five fields (minute hour day-of-month month day-of-week), e.g. \"0 8 * * *\"", key("digest"), d.get_ref())));
+        }
+        let hold = self.duration_or(&c.hold, &key("hold"), defaults::HOLD)?;
+        if let (Some(h), Some(_)) = (&c.hold, &c.digest) {
+            return Err(self.at(h, format!("{}: `hold` is for channels without `digest`; a digest already gathers copies", key("hold"))));
+        }
+        Ok(Channel { name: name.to_owned(), kind, digest: c.digest.as_ref().map(|d| d.get_ref().trim().to_owned()), hold })
+    }
+
+    fn smtp(&self, raw: Option<&S<RawSmtp>>, channels: &[Channel]) -> Result<Option<Smtp>> {
+        let email = channels.iter().find(|c| matches!(c.kind, ChannelKind::Email { .. }));
+        let Some(spanned) = raw else {
+            return match email {
+                Some(c) => Err(ConfigError { file: self.path.to_owned(), at: None, message: format!("channel {:?} sends email, so an [smtp] table is required", c.name) }),
+                None => Ok(None),
+            };
+        };
+        if email.is_none() {
+            return Err(self.at(spanned, "smtp: [smtp] is only allowed when an email channel exists".into()));
+        }
+        let s = spanned.get_ref();
+        let security = match s.security.as_ref().map(|v| v.get_ref().as_str()) {
+            None | Some("starttls") => Security::StartTls,
+            Some("tls") => Security::Tls,
+            Some("none") => Security::None,
+            Some(other) => {
+                let v = s.security.as_ref().expect("present");
+                return Err(self.at(v, format!("smtp.security: unknown value {other:?}; use \"starttls\", \"tls\" or \"none\"")));
+            }
+        };
+        let default_port = match security {
+            Security::StartTls => 587,
+            Security::Tls => 465,
+            Security::None => 25,
+        };
+        let port = match &s.port {
+            Some(p) => u16::try_from(*p.get_ref()).ok().filter(|p| *p > 0)
+                .ok_or_else(|| self.at(p, format!("smtp.port: {} is not a port number", p.get_ref())))?,
+            None => default_port,
+        };
+        if let (Some(pf), None) = (&s.password_file, &s.username) {
+            return Err(self.at(pf, "smtp.password_file: a password needs a `username`; give both or neither".into()));
+        }
+        if !is_plausible_address(s.from.get_ref()) {
+            return Err(self.at(&s.from, format!("smtp.from: {:?} is not an address such as \"Veille <veille@example.org>\"", s.from.get_ref())));
+        }
+        Ok(Some(Smtp {
+            host: s.host.get_ref().clone(),
+            port,
+            security,
+            username: s.username.as_ref().map(|u| u.get_ref().clone()),
+            password_file: s.password_file.as_ref().map(|p| self.dir.join(p.get_ref())),
+            from: s.from.get_ref().clone(),
+        }))
+    }
+
+    // ---- [[rule]] ----
+
+    fn rules(&self, raw: &[S<RawRule>], feeds: &[Feed], channels: &[Channel]) -> Result<Vec<Rule>> {
+        let mut seen = HashSet::new();
+        raw.iter().map(|r| self.rule(r, feeds, channels, &mut seen)).collect()
+    }
+
+    fn rule(&self, spanned: &S<RawRule>, feeds: &[Feed], channels: &[Channel], seen: &mut HashSet<String>) -> Result<Rule> {
+        let r = spanned.get_ref();
+        self.name(&r.name, "rule.name", seen, "rule")?;
+        let name = r.name.get_ref();
+        if r.any.is_empty() && r.all.is_empty() {
+            return Err(self.at(spanned, format!("rule {name:?}: give at least one of `any` and `all`")));
+        }
+        let accents = match r.accents.as_ref().map(|a| a.get_ref().as_str()) {
+            None | Some("ignore") => Accents::Fold,
+            Some("exact") => Accents::Exact,
+            Some(other) => {
+                let a = r.accents.as_ref().expect("present");
+                return Err(self.at(a, format!("rule.accents: unknown value {other:?} in rule {name:?}; use \"ignore\" (the default) or \"exact\"")));
+            }
+        };
+        let terms = |list: &[S<String>], key: &str| -> Result<Vec<Term>> {
+            list.iter().map(|t| {
+                Term::compile(t.get_ref(), accents)
+                    .map_err(|e| self.at(t, format!("rule.{key}: term {:?} of rule {name:?}: {e}", t.get_ref())))
+            }).collect()
+        };
+        let fields = match &r.fields {
+            None => Field::ALL.to_vec(),
+            Some(list) => list.iter().map(|f| Field::parse(f.get_ref()).ok_or_else(|| {
+                self.at(f, format!("rule.fields: unknown field {:?} in rule {name:?}; use title, summary, content, categories", f.get_ref()))
+            })).collect::<Result<Vec<_>>>()?,
+        };
+        if fields.is_empty() {
+            return Err(self.at(spanned, format!("rule.fields: rule {name:?} looks at no field; leave `fields` out for all of them")));
+        }
+        let notify = r.notify.get_ref();
+        if notify.is_empty() {
+            return Err(self.at(&r.notify, format!("rule.notify: rule {name:?} notifies no channel")));
+        }
+        for ch in notify {
+            if !channels.iter().any(|c| &c.name == ch.get_ref()) {
+                let known: BTreeSet<&str> = channels.iter().map(|c| c.name.as_str()).collect();
+                return Err(self.at(ch, format!("rule.notify: rule {name:?} notifies unknown channel {:?} (channels: {})", ch.get_ref(), list_or_none(&known))));
+            }
+        }
+        Ok(Rule {
+            name: name.clone(),
+            any: terms(&r.any, "any")?,
+            all: terms(&r.all, "all")?,
+            none: terms(&r.none, "none")?,
+            fields,
+            scope: self.scope(r, feeds)?,
+            notify: notify.iter().map(|c| c.get_ref().clone()).collect(),
+            accents,
+        })
+    }
+
+    fn scope(&self, r: &RawRule, feeds: &[Feed]) -> Result<Scope> {
+        let mut scope = Scope::default();
+        let name = r.name.get_ref();
+        for entry in r.feeds.iter().flatten() {
+            let text = entry.get_ref();
+            if let Some(tag) = text.strip_prefix("tag:") {
+                if !feeds.iter().any(|f| f.tags.iter().any(|t| t == tag)) {
+                    return Err(self.at(entry, format!("rule.feeds: rule {name:?} names tag {tag:?}, which no feed has")));
+                }
+                scope.tags.push(tag.to_owned());
+            } else {
+                let glob = Glob::new(text).map_err(|e| self.at(entry, format!("rule.feeds: bad pattern {text:?} in rule {name:?}: {e}")))?.compile_matcher();
+                if !feeds.iter().any(|f| glob.is_match(&f.name)) {
+                    return Err(self.at(entry, format!("rule.feeds: rule {name:?} names {text:?}, which matches no feed name")));
+                }
+                scope.names.push(glob);
+            }
+        }
+        Ok(scope)
+    }
+}
+
+fn list_or_none(names: &BTreeSet<&str>) -> String {
+    if names.is_empty() { "none defined".into() } else { names.iter().copied().collect::<Vec<_>>().join(", ") }
+}
+
+/// An address is checked for shape only here; the mail library parses it
+/// when sending.
+fn is_plausible_address(s: &str) -> bool {
+    let s = s.trim();
+    let addr = match (s.rfind('<'), s.ends_with('>')) {
+        (Some(open), true) => &s[open + 1..s.len() - 1],
+        _ => s,
+    };
+    let Some((local, domain)) = addr.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && (domain.contains('.') || domain == "localhost")
+        && !s.contains(['\r', '\n'])
+}
+
+/// Serde's words, reworded to speak of keys and to list what is allowed.
+fn explain_serde(path: &str, message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((key, expected)) = rest.split_once('`')
+    {
+        let table = match path.rsplit_once('.') {
+            Some((parent, _)) => format!("in [{parent}]"),
+            None => "at the top level".to_owned(),
+        };
+        let allowed = expected
+            .trim_start_matches(", expected one of ")
+            .trim_start_matches(", expected ")
+            .replace(" or ", ", ");
+        return format!("unknown key `{key}` {table}; allowed here: {allowed}");
+    }
+    if path.is_empty() || path == "." {
+        message.to_owned()
+    } else {
+        format!("{path}: {message}")
+    }
+}
+
+/// "16MiB", "512 KiB", "10MB", "2048B". Written by hand: a dozen lines, and
+/// the size crates accept bare integers, which the config must not.
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim() {
+        "B" => 1,
+        "KB" | "kB" => 1000,
+        "KiB" => 1024,
+        "MB" => 1000 * 1000,
+        "MiB" => 1024 * 1024,
+        "GB" => 1000 * 1000 * 1000,
+        "GiB" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|n| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes() {
+        assert_eq!(super::parse_size("16MiB"), Some(16 << 20));
+        assert_eq!(super::parse_size("512 KiB"), Some(512 << 10));
+        assert_eq!(super::parse_size("10MB"), Some(10_000_000));
+        assert_eq!(super::parse_size("2048B"), Some(2048));
+        for bad in ["16", "MiB", "16 mb", "0MiB", "-1MiB", ""] {
+            assert_eq!(super::parse_size(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn addresses() {
+        for ok in ["a@b.fr", "Veille <veille@example.org>", "x@localhost"] {
+            assert!(super::is_plausible_address(ok), "{ok}");
+        }
+        for bad in ["", "nobody", "a@b", "@b.fr", "a@b@c.fr", "a@b.fr\r\nBcc: x@y.fr"] {
+            assert!(!super::is_plausible_address(bad), "{bad}");
+        }
+    }
+}
