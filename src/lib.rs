@@ -13,3 +13,5 @@
 
 pub mod config;
 pub mod domain;
+pub mod fetch;
+pub mod store;

@@ -7,5 +7,6 @@ pub mod model;
 pub mod normalize;
 pub mod parse;
 pub mod rules;
+pub mod schedule;
 pub mod text;
 pub mod zone;

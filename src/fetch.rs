@@ -1,0 +1,405 @@
+//! Fetching a feed over HTTP(S) or from a file (SPEC §7). Owns reqwest.
+//!
+//! - Conditional GET with the stored `ETag` / `Last-Modified`.
+//! - gzip, brotli and deflate are decoded by reqwest; the body is read in
+//!   chunks and the fetch fails once the *decoded* size passes `max_body`.
+//! - The whole fetch, every redirect hop and the body included, is bounded
+//!   by `timeout`.
+//! - Redirects are followed here, not by reqwest, to count them (at most 5),
+//!   to remember a permanent move and to refuse a hop from a public address
+//!   to a loopback, private or link-local one (checked on IP literals and on
+//!   what a name resolves to, at every hop).
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Client, StatusCode};
+use tokio::io::AsyncReadExt;
+use url::Url;
+
+/// Redirects followed before giving up.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Installs the process-wide TLS provider (ring); harmless when repeated.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    client: Client,
+    max_body: u64,
+    timeout: Duration,
+}
+
+/// What the store remembers between fetches.
+#[derive(Debug, Clone, Default)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum FetchOutcome {
+    /// A body (status 2xx) to parse.
+    Fetched(Fetched),
+    /// 304 Not Modified.
+    NotModified { permanent_redirect: Option<Url> },
+    Failed(FetchError),
+}
+
+#[derive(Debug)]
+pub struct Fetched {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// The `charset` of `Content-Type`.
+    pub charset: Option<String>,
+    pub validators: Validators,
+    /// Where the document was finally found (to resolve relative links).
+    pub final_url: Option<Url>,
+    /// The target of an unbroken chain of 301/308 from the requested URL.
+    pub permanent_redirect: Option<Url>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct FetchError {
+    pub status: Option<u16>,
+    pub message: String,
+    /// 410 Gone.
+    pub gone: bool,
+    /// From `Retry-After` on a 429 or 503.
+    pub retry_after: Option<Duration>,
+    pub permanent_redirect: Option<Url>,
+}
+
+impl FetchError {
+    fn new(message: impl Into<String>) -> FetchError {
+        FetchError { status: None, message: message.into(), gone: false, retry_after: None, permanent_redirect: None }
+    }
+}
+
+impl Fetcher {
+    pub fn new(user_agent: &str, timeout: Duration, max_body: u64) -> anyhow::Result<Fetcher> {
+        let client = Client::builder()
+            .user_agent(user_agent)
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Fetcher { client, max_body, timeout })
+    }
+
+    /// Fetches `url`; never panics, never outlives `timeout` by much.
+    pub async fn fetch_http(&self, url: &Url, validators: &Validators) -> FetchOutcome {
+        match tokio::time::timeout(self.timeout, self.follow(url, validators)).await {
+            Ok(outcome) => outcome,
+            Err(_) => FetchOutcome::Failed(FetchError::new(format!("timed out after {}", humantime::format_duration(self.timeout)))),
+        }
+    }
+
+    async fn follow(&self, start: &Url, validators: &Validators) -> FetchOutcome {
+        let mut url = start.clone();
+        let mut permanent: Option<Url> = None;
+        let mut all_permanent = true;
+        for hop in 0..=MAX_REDIRECTS {
+            let response = match self.client.get(url.clone()).headers(conditional_headers(validators)).send().await {
+                Ok(r) => r,
+                Err(e) => return FetchOutcome::Failed(FetchError { permanent_redirect: permanent, ..FetchError::new(describe_reqwest(&e)) }),
+            };
+            let status = response.status();
+            if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+                let next = match redirect_target(&url, response.headers()) {
+                    Some(next) => next,
+                    None => return FetchOutcome::Failed(FetchError { status: Some(status.as_u16()), ..FetchError::new(format!("HTTP {status} without a usable Location")) }),
+                };
+                if hop == MAX_REDIRECTS {
+                    break;
+                }
+                if let Err(why) = check_hop(start, &next).await {
+                    return FetchOutcome::Failed(FetchError { permanent_redirect: permanent, ..FetchError::new(why) });
+                }
+                all_permanent &= matches!(status.as_u16(), 301 | 308);
+                if all_permanent {
+                    permanent = Some(next.clone());
+                }
+                url = next;
+                continue;
+            }
+            return self.conclude(response, url, permanent).await;
+        }
+        FetchOutcome::Failed(FetchError { permanent_redirect: permanent, ..FetchError::new(format!("more than {MAX_REDIRECTS} redirects")) })
+    }
+
+    async fn conclude(&self, mut response: reqwest::Response, url: Url, permanent_redirect: Option<Url>) -> FetchOutcome {
+        let status = response.status();
+        if status == StatusCode::NOT_MODIFIED {
+            return FetchOutcome::NotModified { permanent_redirect };
+        }
+        if !status.is_success() {
+            let retry_after = if matches!(status.as_u16(), 429 | 503) {
+                header_str(response.headers(), header::RETRY_AFTER).and_then(|v| parse_retry_after(v, chrono::Utc::now()))
+            } else {
+                None
+            };
+            return FetchOutcome::Failed(FetchError {
+                status: Some(status.as_u16()),
+                message: format!("HTTP {status}"),
+                gone: status == StatusCode::GONE,
+                retry_after,
+                permanent_redirect,
+            });
+        }
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if (body.len() + chunk.len()) as u64 > self.max_body {
+                        return FetchOutcome::Failed(FetchError {
+                            status: Some(status.as_u16()),
+                            permanent_redirect,
+                            ..FetchError::new(format!("body larger than max_body ({} bytes)", self.max_body))
+                        });
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return FetchOutcome::Failed(FetchError { status: Some(status.as_u16()), permanent_redirect, ..FetchError::new(describe_reqwest(&e)) });
+                }
+            }
+        }
+        FetchOutcome::Fetched(Fetched {
+            status: status.as_u16(),
+            body,
+            charset: header_str(&headers, header::CONTENT_TYPE).and_then(charset_of),
+            validators: Validators {
+                etag: header_str(&headers, header::ETAG).map(str::to_owned),
+                last_modified: header_str(&headers, header::LAST_MODIFIED).map(str::to_owned),
+            },
+            final_url: Some(url),
+            permanent_redirect,
+        })
+    }
+
+    /// Reads a local feed, with the same size limit.
+    pub async fn fetch_file(&self, path: &Path) -> FetchOutcome {
+        let read = async {
+            let file = tokio::fs::File::open(path).await?;
+            let mut body = Vec::new();
+            file.take(self.max_body + 1).read_to_end(&mut body).await?;
+            Ok::<_, std::io::Error>(body)
+        };
+        match tokio::time::timeout(self.timeout, read).await {
+            Ok(Ok(body)) if body.len() as u64 > self.max_body => {
+                FetchOutcome::Failed(FetchError::new(format!("file larger than max_body ({} bytes)", self.max_body)))
+            }
+            Ok(Ok(body)) => FetchOutcome::Fetched(Fetched {
+                status: 200,
+                body,
+                charset: None,
+                validators: Validators::default(),
+                final_url: None,
+                permanent_redirect: None,
+            }),
+            Ok(Err(e)) => FetchOutcome::Failed(FetchError::new(format!("cannot read {}: {e}", path.display()))),
+            Err(_) => FetchOutcome::Failed(FetchError::new("timed out reading the file")),
+        }
+    }
+}
+
+fn conditional_headers(v: &Validators) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(etag) = v.etag.as_deref().and_then(|e| HeaderValue::from_str(e).ok()) {
+        headers.insert(header::IF_NONE_MATCH, etag);
+    }
+    if let Some(lm) = v.last_modified.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
+        headers.insert(header::IF_MODIFIED_SINCE, lm);
+    }
+    headers
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// RFC 9110 §10.2.2: `Location` may be relative to the request URL.
+fn redirect_target(current: &Url, headers: &HeaderMap) -> Option<Url> {
+    let location = header_str(headers, header::LOCATION)?;
+    let next = current.join(location).ok()?;
+    matches!(next.scheme(), "http" | "https").then_some(next)
+}
+
+/// `charset` parameter of a media type (RFC 9110 §8.3.1), unquoted.
+pub fn charset_of(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim().eq_ignore_ascii_case("charset").then(|| value.trim().trim_matches('"').to_owned())
+    }).filter(|c| !c.is_empty())
+}
+
+/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some((when.with_timezone(&chrono::Utc) - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// A hop may not lead from a public address to a non-public one.
+async fn check_hop(start: &Url, next: &Url) -> Result<(), String> {
+    if !host_is_public(start).await {
+        return Ok(());
+    }
+    if host_is_public(next).await {
+        Ok(())
+    } else {
+        Err(format!("refused a redirect from a public address to a loopback, private or link-local one ({next})"))
+    }
+}
+
+/// Whether every address the URL's host stands for is public. A name that
+/// does not resolve counts as public: the request itself will fail.
+async fn host_is_public(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => is_public(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => is_public(IpAddr::V6(ip)),
+        Some(url::Host::Domain(name)) => {
+            let port = url.port_or_known_default().unwrap_or(80);
+            match tokio::net::lookup_host((name, port)).await {
+                Ok(addrs) => addrs.into_iter().all(|a| is_public(a.ip())),
+                Err(_) => true,
+            }
+        }
+        None => false,
+    }
+}
+
+/// Not loopback, private (RFC 1918, unique local), link-local, unspecified,
+/// CGNAT or documentation space.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (o[0] == 100 && (64..128).contains(&o[1])))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    // The innermost cause says what happened (refused, TLS, DNS…).
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "broken body"
+    } else {
+        "request failed"
+    };
+    format!("{kind}: {cause}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charset_parameter() {
+        let cases = [
+            ("application/rss+xml; charset=ISO-8859-1", Some("ISO-8859-1")),
+            ("text/xml;charset=\"utf-8\"", Some("utf-8")),
+            ("text/xml; Charset = windows-1252 ; q=1", Some("windows-1252")),
+            ("application/xml", None),
+            ("text/xml; charset=", None),
+        ];
+        for (ct, want) in cases {
+            assert_eq!(charset_of(ct).as_deref(), want, "{ct}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z").unwrap().to_utc();
+        let cases = [
+            ("120", Some(120)),
+            (" 0 ", Some(0)),
+            ("Wed, 21 Oct 2015 07:30:00 GMT", Some(120)),
+            ("Wed, 21 Oct 2015 07:00:00 GMT", Some(0)),
+            ("soon", None),
+            ("-5", None),
+        ];
+        for (v, want) in cases {
+            assert_eq!(parse_retry_after(v, now).map(|d| d.as_secs()), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn public_and_private_addresses() {
+        let cases = [
+            ("8.8.8.8", true),
+            ("2a00:1450::1", true),
+            ("127.0.0.1", false),
+            ("10.1.2.3", false),
+            ("172.16.0.1", false),
+            ("192.168.1.1", false),
+            ("169.254.169.254", false),
+            ("100.64.0.1", false),
+            ("0.0.0.0", false),
+            ("::1", false),
+            ("fd00::1", false),
+            ("fe80::1", false),
+            ("::ffff:127.0.0.1", false),
+            ("::ffff:8.8.8.8", true),
+        ];
+        for (ip, want) in cases {
+            assert_eq!(is_public(ip.parse().unwrap()), want, "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_public_origin_may_not_redirect_to_a_private_literal() {
+        let public: Url = "https://93.184.216.34/feed".parse().unwrap();
+        let private: Url = "http://169.254.169.254/latest/meta-data".parse().unwrap();
+        let loopback: Url = "http://127.0.0.1:8080/feed".parse().unwrap();
+        assert!(check_hop(&public, &private).await.is_err());
+        assert!(check_hop(&public, &loopback).await.is_err());
+        assert!(check_hop(&public, &"http://[::1]/x".parse().unwrap()).await.is_err());
+        assert!(check_hop(&public, &"https://8.8.8.8/x".parse().unwrap()).await.is_ok());
+        assert!(check_hop(&loopback, &"http://127.0.0.1:9/x".parse().unwrap()).await.is_ok());
+    }
+
+    #[test]
+    fn relative_locations_resolve() {
+        let mut h = HeaderMap::new();
+        h.insert(header::LOCATION, HeaderValue::from_static("/new/feed.xml"));
+        let base: Url = "https://x.fr/old/feed.xml".parse().unwrap();
+        assert_eq!(redirect_target(&base, &h).unwrap().as_str(), "https://x.fr/new/feed.xml");
+        h.insert(header::LOCATION, HeaderValue::from_static("ftp://x.fr/f"));
+        assert_eq!(redirect_target(&base, &h), None);
+    }
+}

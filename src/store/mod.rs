@@ -1,0 +1,553 @@
+//! SQLite, the only place with SQL.
+//!
+//! The schema comes from `migrations/`, embedded at build time and applied in
+//! one transaction at open; a database from a newer veille is refused. The
+//! face of this module is named by intent (`sync_feeds`, `known_items`,
+//! `record_poll`, `due_alerts`, `mark_sent`, …) so that another store could
+//! sit beside it without the daemon changing.
+//!
+//! Guarantees kept here:
+//! - a poll's items, the alerts they cause and the feed's new validators are
+//!   written in one transaction: a crash loses all of it or none;
+//! - one alert per (story, channel), ever, by the `alerts` unique key.
+
+mod status;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use rusqlite_migration::{M, Migrations};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::model::Item;
+
+pub use status::{ChannelStatus, FeedStatus, Status};
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("../../migrations/0001_init.sql"))])
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// A feed's fetch state, as the poller needs it.
+#[derive(Debug, Clone, Default)]
+pub struct FeedState {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub redirect_url: Option<String>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub gone: bool,
+    pub retry_after_until: Option<i64>,
+    pub next_poll: Option<i64>,
+    pub consecutive_failures: u32,
+    pub first_success: Option<i64>,
+}
+
+/// How a fetch ended, as far as the feed's row is concerned.
+#[derive(Debug, Clone)]
+pub enum FetchRecord {
+    /// A document was fetched and parsed.
+    Fetched { status: u16, etag: Option<String>, last_modified: Option<String> },
+    /// 304: nothing changed.
+    NotModified,
+    Failed {
+        status: Option<u16>,
+        error: String,
+        /// 410: stop polling until the URL changes.
+        gone: bool,
+        retry_after_until: Option<i64>,
+    },
+}
+
+/// One matched term, stored with the alert so that messages can show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredHit {
+    pub rule: String,
+    pub field: String,
+    pub term: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// An alert to create for the item it comes with.
+#[derive(Debug, Clone)]
+pub struct AlertDraft {
+    pub channel: String,
+    pub rules: Vec<String>,
+    pub hits: Vec<StoredHit>,
+    /// First delivery attempt (`now` plus the channel's hold).
+    pub due: i64,
+}
+
+/// A new or changed item with what it should alert.
+#[derive(Debug, Clone)]
+pub struct ItemRecord {
+    pub key: String,
+    pub story_link: Option<String>,
+    pub content_hash: String,
+    pub item: Item,
+    pub alerts: Vec<AlertDraft>,
+}
+
+pub struct PollRecord {
+    pub feed_id: i64,
+    pub now: i64,
+    pub fetch: FetchRecord,
+    /// A permanent redirect seen on the way, to remember.
+    pub redirect_url: Option<String>,
+    pub next_poll: i64,
+    pub items: Vec<ItemRecord>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RecordSummary {
+    pub new_items: usize,
+    pub changed_items: usize,
+    pub alerts: usize,
+}
+
+/// An alert due for delivery, with what a message about it needs.
+#[derive(Debug, Clone)]
+pub struct DueAlert {
+    pub id: String,
+    pub channel: String,
+    pub attempts: u32,
+    pub created: i64,
+    pub rules: Vec<String>,
+    pub hits: Vec<StoredHit>,
+    pub item: Item,
+    /// Names of every feed that carried the story, first seen first.
+    pub feeds: Vec<String>,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the database folder {}", dir.display()))?;
+        }
+        let mut conn = Connection::open(path)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        configure(&conn)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        refuse_newer(&conn, path)?;
+        migrations()
+            .to_latest(&mut conn)
+            .with_context(|| format!("cannot migrate the database {}", path.display()))?;
+        Ok(Store { conn })
+    }
+
+    /// Opens an existing database without creating or migrating it, for
+    /// commands that only read (`status`). Says where it looked if absent.
+    pub fn open_existing(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            bail!(
+                "no database at {} (it is created by `veille run`; under systemd, set STATE_DIRECTORY=/var/lib/veille)",
+                path.display()
+            );
+        }
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        configure(&conn)?;
+        refuse_newer(&conn, path)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version < SCHEMA_VERSION {
+            bail!("the database {} is from an older veille; run `veille run` once to migrate it", path.display());
+        }
+        Ok(Store { conn })
+    }
+
+    /// Makes the feeds table match the config: new names are added; a
+    /// changed URL keeps the items and resets validators, redirect, 410 state
+    /// and backoff (SPEC §4). Returns every configured feed's state.
+    pub fn sync_feeds(&mut self, feeds: &[(&str, String)]) -> Result<Vec<FeedState>> {
+        let tx = self.conn.transaction()?;
+        for (name, url) in feeds {
+            tx.execute(
+                "INSERT INTO feeds (name, url) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                params![name, url],
+            )?;
+            tx.execute(
+                "UPDATE feeds SET url = ?2, redirect_url = NULL, etag = NULL, last_modified = NULL,
+                     gone = 0, retry_after_until = NULL, consecutive_failures = 0, next_poll = NULL
+                 WHERE name = ?1 AND url <> ?2",
+                params![name, url],
+            )?;
+        }
+        tx.commit()?;
+        let mut all = self.feed_states()?;
+        all.retain(|f| feeds.iter().any(|(name, _)| *name == f.name));
+        Ok(all)
+    }
+
+    pub fn feed_states(&self) -> Result<Vec<FeedState>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, name, url, redirect_url, etag, last_modified, gone, retry_after_until,
+                    next_poll, consecutive_failures, first_success FROM feeds ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(FeedState {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                url: r.get(2)?,
+                redirect_url: r.get(3)?,
+                etag: r.get(4)?,
+                last_modified: r.get(5)?,
+                gone: r.get(6)?,
+                retry_after_until: r.get(7)?,
+                next_poll: r.get(8)?,
+                consecutive_failures: r.get(9)?,
+                first_success: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Content hashes of the feed's items among `keys`, to tell new and
+    /// changed items from the ones already recorded.
+    pub fn known_items(&self, feed_id: i64, keys: &[&str]) -> Result<HashMap<String, KnownItem>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT content_hash, first_seen FROM items WHERE feed_id = ?1 AND item_key = ?2",
+        )?;
+        let mut known = HashMap::new();
+        for key in keys {
+            if let Some(k) = stmt
+                .query_row(params![feed_id, key], |r| Ok(KnownItem { content_hash: r.get(0)?, first_seen: r.get(1)? }))
+                .optional()?
+            {
+                known.insert((*key).to_owned(), k);
+            }
+        }
+        Ok(known)
+    }
+
+    /// Writes one poll: the feed's new state, its new and changed items and
+    /// the alerts they cause, in one transaction.
+    pub fn record_poll(&mut self, poll: &PollRecord) -> Result<RecordSummary> {
+        let tx = self.conn.transaction()?;
+        let mut summary = RecordSummary::default();
+        for record in &poll.items {
+            let (item_id, story_id, is_new) = upsert_item(&tx, poll.feed_id, poll.now, record)?;
+            if is_new {
+                summary.new_items += 1;
+            } else {
+                summary.changed_items += 1;
+            }
+            for alert in &record.alerts {
+                if enqueue_alert(&tx, story_id, item_id, poll.now, alert)? {
+                    summary.alerts += 1;
+                }
+            }
+        }
+        update_feed(&tx, poll)?;
+        tx.commit()?;
+        Ok(summary)
+    }
+
+    /// Pending alerts whose time has come, for the given channels.
+    pub fn due_alerts(&self, now: i64, channels: &[&str], limit: usize) -> Result<Vec<DueAlert>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.id, a.channel, a.attempts, a.created, a.rules, a.hits, a.item_id, a.story_id
+             FROM alerts a WHERE a.state = 'pending' AND a.due <= ?1 ORDER BY a.due, a.created LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now, limit as i64 * 4], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u32>(2)?, r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, i64>(6)?, r.get::<_, i64>(7)?))
+        })?;
+        let mut due = Vec::new();
+        for row in rows {
+            let (id, channel, attempts, created, rules, hits, item_id, story_id) = row?;
+            if !channels.contains(&channel.as_str()) {
+                continue;
+            }
+            due.push(DueAlert {
+                id,
+                channel,
+                attempts,
+                created,
+                rules: serde_json::from_str(&rules)?,
+                hits: serde_json::from_str(&hits)?,
+                item: self.item(item_id)?,
+                feeds: self.story_feeds(story_id)?,
+            });
+            if due.len() == limit {
+                break;
+            }
+        }
+        Ok(due)
+    }
+
+    fn item(&self, id: i64) -> Result<Item> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT title, link, summary, content, categories, published, updated FROM items WHERE id = ?1",
+        )?;
+        Ok(stmt.query_row([id], |r| {
+            let categories: String = r.get(4)?;
+            Ok(Item {
+                source_id: None,
+                title: r.get(0)?,
+                link: r.get(1)?,
+                summary: r.get(2)?,
+                content: r.get(3)?,
+                categories: serde_json::from_str(&categories).unwrap_or_default(),
+                published: r.get::<_, Option<i64>>(5)?.and_then(from_unix),
+                updated: r.get::<_, Option<i64>>(6)?.and_then(from_unix),
+            })
+        })?)
+    }
+
+    fn story_feeds(&self, story_id: i64) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT f.name FROM items i JOIN feeds f ON f.id = i.feed_id
+             WHERE i.story_id = ?1 GROUP BY f.id ORDER BY MIN(i.first_seen), f.id",
+        )?;
+        let names = stmt.query_map([story_id], |r| r.get(0))?;
+        Ok(names.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The alert was delivered; it is never sent again.
+    pub fn mark_sent(&self, id: &str, now: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE alerts SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL
+             WHERE id = ?1 AND state = 'pending'",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    /// A delivery failed: try again at `retry_at`, or, with `None`, give up
+    /// and keep the alert as failed (`veille retry` queues it again).
+    pub fn mark_attempt_failed(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<()> {
+        match retry_at {
+            Some(at) => self.conn.execute(
+                "UPDATE alerts SET attempts = attempts + 1, due = ?2, last_error = ?3 WHERE id = ?1 AND state = 'pending'",
+                params![id, at, error],
+            )?,
+            None => self.conn.execute(
+                "UPDATE alerts SET attempts = attempts + 1, state = 'failed', last_error = ?2 WHERE id = ?1 AND state = 'pending'",
+                params![id, error],
+            )?,
+        };
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownItem {
+    pub content_hash: String,
+    pub first_seen: i64,
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+fn refuse_newer(conn: &Connection, path: &Path) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        bail!(
+            "the database {} was written by a newer veille (schema {version}; this veille knows up to {SCHEMA_VERSION}); upgrade veille",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Inserts a new item (finding or creating its story) or updates a changed
+/// one. Returns (item id, story id, whether it was new).
+fn upsert_item(tx: &Transaction, feed_id: i64, now: i64, r: &ItemRecord) -> Result<(i64, i64, bool)> {
+    let existing: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT id, story_id FROM items WHERE feed_id = ?1 AND item_key = ?2")?
+        .query_row(params![feed_id, r.key], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let i = &r.item;
+    let categories = serde_json::to_string(&i.categories)?;
+    let published = i.published.map(|d| d.timestamp());
+    let updated = i.updated.map(|d| d.timestamp());
+    if let Some((item_id, story_id)) = existing {
+        tx.prepare_cached(
+            "UPDATE items SET title = ?2, link = ?3, summary = ?4, content = ?5, categories = ?6,
+                 published = ?7, updated = ?8, content_hash = ?9, changed_at = ?10 WHERE id = ?1",
+        )?
+        .execute(params![item_id, i.title, i.link, i.summary, i.content, categories, published, updated, r.content_hash, now])?;
+        return Ok((item_id, story_id, false));
+    }
+    let story_id = story_for(tx, r.story_link.as_deref(), now)?;
+    tx.prepare_cached(
+        "INSERT INTO items (feed_id, item_key, story_id, title, link, summary, content, categories,
+                            published, updated, first_seen, changed_at, content_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
+    )?
+    .execute(params![feed_id, r.key, story_id, i.title, i.link, i.summary, i.content, categories, published, updated, now, r.content_hash])?;
+    Ok((tx.last_insert_rowid(), story_id, true))
+}
+
+fn story_for(tx: &Transaction, link: Option<&str>, now: i64) -> Result<i64> {
+    let Some(link) = link else {
+        tx.prepare_cached("INSERT INTO stories (link, first_seen) VALUES (NULL, ?1)")?.execute([now])?;
+        return Ok(tx.last_insert_rowid());
+    };
+    tx.prepare_cached("INSERT INTO stories (link, first_seen) VALUES (?1, ?2) ON CONFLICT (link) DO NOTHING")?
+        .execute(params![link, now])?;
+    Ok(tx.prepare_cached("SELECT id FROM stories WHERE link = ?1")?.query_row([link], |r| r.get(0))?)
+}
+
+/// Creates the (story, channel) alert, or, when it exists and is still
+/// pending, adds the new rules and hits to it so that the one message names
+/// them all. Returns whether an alert was created.
+fn enqueue_alert(tx: &Transaction, story_id: i64, item_id: i64, now: i64, a: &AlertDraft) -> Result<bool> {
+    let id = new_alert_id();
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO alerts (id, story_id, channel, item_id, rules, hits, created, due)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (story_id, channel) DO NOTHING",
+        )?
+        .execute(params![id, story_id, a.channel, item_id, serde_json::to_string(&a.rules)?, serde_json::to_string(&a.hits)?, now, a.due])?;
+    if inserted == 1 {
+        return Ok(true);
+    }
+    let pending: Option<(String, String, String)> = tx
+        .prepare_cached("SELECT id, rules, hits FROM alerts WHERE story_id = ?1 AND channel = ?2 AND state = 'pending'")?
+        .query_row(params![story_id, a.channel], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    if let Some((id, rules, hits)) = pending {
+        let mut rules: Vec<String> = serde_json::from_str(&rules)?;
+        let mut hits: Vec<StoredHit> = serde_json::from_str(&hits)?;
+        for r in &a.rules {
+            if !rules.contains(r) {
+                rules.push(r.clone());
+                hits.extend(a.hits.iter().filter(|h| &h.rule == r).cloned());
+            }
+        }
+        tx.prepare_cached("UPDATE alerts SET rules = ?2, hits = ?3 WHERE id = ?1")?
+            .execute(params![id, serde_json::to_string(&rules)?, serde_json::to_string(&hits)?])?;
+    }
+    Ok(false)
+}
+
+fn update_feed(tx: &Transaction, p: &PollRecord) -> Result<()> {
+    if let Some(target) = &p.redirect_url {
+        tx.execute("UPDATE feeds SET redirect_url = ?2 WHERE id = ?1", params![p.feed_id, target])?;
+    }
+    match &p.fetch {
+        FetchRecord::Fetched { status, etag, last_modified } => tx.execute(
+            "UPDATE feeds SET etag = ?2, last_modified = ?3, last_status = ?4, last_fetch = ?5,
+                 last_error = NULL, consecutive_failures = 0, failing_since = NULL, retry_after_until = NULL,
+                 next_poll = ?6, first_success = COALESCE(first_success, ?5) WHERE id = ?1",
+            params![p.feed_id, etag, last_modified, status, p.now, p.next_poll],
+        )?,
+        FetchRecord::NotModified => tx.execute(
+            "UPDATE feeds SET last_status = 304, last_fetch = ?2, last_error = NULL, consecutive_failures = 0,
+                 failing_since = NULL, retry_after_until = NULL, next_poll = ?3 WHERE id = ?1",
+            params![p.feed_id, p.now, p.next_poll],
+        )?,
+        FetchRecord::Failed { status, error, gone, retry_after_until } => tx.execute(
+            "UPDATE feeds SET last_status = ?2, last_fetch = ?3, last_error = ?4,
+                 consecutive_failures = consecutive_failures + 1, failing_since = COALESCE(failing_since, ?3),
+                 gone = gone OR ?5, retry_after_until = ?6, next_poll = ?7 WHERE id = ?1",
+            params![p.feed_id, status, p.now, error, gone, retry_after_until, p.next_poll],
+        )?,
+    };
+    Ok(())
+}
+
+/// A random 128-bit id, hex: unique across databases, stable once stored.
+fn new_alert_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    crate::domain::identity::hex(&bytes)
+}
+
+fn from_unix(secs: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(secs, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        drop(Store::open(&path).unwrap());
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        let err = Store::open(&path).err().unwrap().to_string();
+        assert!(err.contains("newer veille (schema 99"), "{err}");
+    }
+
+    fn record(key: &str, link: &str, channel: &str, rule: &str) -> ItemRecord {
+        ItemRecord {
+            key: key.into(),
+            story_link: Some(link.into()),
+            content_hash: format!("h-{key}"),
+            item: Item { title: key.into(), link: Some(link.into()), ..Item::default() },
+            alerts: vec![AlertDraft { channel: channel.into(), rules: vec![rule.into()], hits: vec![], due: 0 }],
+        }
+    }
+
+    #[test]
+    fn one_alert_per_story_and_channel_naming_every_rule_and_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
+        let feeds = store.sync_feeds(&[("A", "https://a/".into()), ("B", "https://b/".into())]).unwrap();
+        let poll = |feed_id, items| PollRecord {
+            feed_id,
+            now: 10,
+            fetch: FetchRecord::Fetched { status: 200, etag: None, last_modified: None },
+            redirect_url: None,
+            next_poll: 100,
+            items,
+        };
+        let s = store.record_poll(&poll(feeds[0].id, vec![record("a1", "https://x/1", "moi", "r1")])).unwrap();
+        assert_eq!(s, RecordSummary { new_items: 1, changed_items: 0, alerts: 1 });
+        let s = store.record_poll(&poll(feeds[1].id, vec![record("b1", "https://x/1", "moi", "r2")])).unwrap();
+        assert_eq!(s, RecordSummary { new_items: 1, changed_items: 0, alerts: 0 });
+        let due = store.due_alerts(10, &["moi"], 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].rules, ["r1", "r2"]);
+        assert_eq!(due[0].feeds, ["A", "B"]);
+        store.mark_sent(&due[0].id, 11).unwrap();
+        store.record_poll(&poll(feeds[0].id, vec![record("a1", "https://x/1", "moi", "r3")])).unwrap();
+        assert!(store.due_alerts(1000, &["moi"], 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_changed_url_resets_fetch_state_and_keeps_items() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
+        let feeds = store.sync_feeds(&[("A", "https://a/".into())]).unwrap();
+        store.record_poll(&PollRecord {
+            feed_id: feeds[0].id,
+            now: 10,
+            fetch: FetchRecord::Failed { status: Some(410), error: "gone".into(), gone: true, retry_after_until: None },
+            redirect_url: Some("https://a2/".into()),
+            next_poll: 100,
+            items: vec![record("a1", "https://x/1", "moi", "r1")],
+        }).unwrap();
+        let same = store.sync_feeds(&[("A", "https://a/".into())]).unwrap();
+        assert!(same[0].gone);
+        assert_eq!(same[0].redirect_url.as_deref(), Some("https://a2/"));
+        let moved = store.sync_feeds(&[("A", "https://new/".into())]).unwrap();
+        assert!(!moved[0].gone);
+        assert_eq!((moved[0].redirect_url.as_deref(), moved[0].consecutive_failures, moved[0].next_poll), (None, 0, None));
+        assert_eq!(store.known_items(moved[0].id, &["a1"]).unwrap().len(), 1);
+    }
+}

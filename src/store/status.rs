@@ -1,0 +1,112 @@
+//! What `veille status` reports, read in one snapshot.
+
+use anyhow::Result;
+use rusqlite::params;
+use serde::Serialize;
+
+use super::Store;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedStatus {
+    pub name: String,
+    pub url: String,
+    pub redirect_url: Option<String>,
+    pub last_fetch: Option<i64>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub items: i64,
+    pub consecutive_failures: u32,
+    pub failing_since: Option<i64>,
+    pub next_poll: Option<i64>,
+    pub gone: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ChannelStatus {
+    pub name: String,
+    pub pending: i64,
+    pub sent: i64,
+    pub failed: i64,
+    /// The latest error of a pending or failed alert.
+    pub last_error: Option<String>,
+}
+
+/// A story that gained copies from other feeds after it alerted.
+#[derive(Debug, Clone, Serialize)]
+pub struct LateCopies {
+    pub title: String,
+    pub link: Option<String>,
+    pub feeds: i64,
+    pub after_alert: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub feeds: Vec<FeedStatus>,
+    pub channels: Vec<ChannelStatus>,
+    pub late_copies: Vec<LateCopies>,
+}
+
+impl Store {
+    pub fn status(&self) -> Result<Status> {
+        let tx = self.conn.unchecked_transaction()?;
+        let feeds = tx
+            .prepare(
+                "SELECT f.name, f.url, f.redirect_url, f.last_fetch, f.last_status, f.last_error,
+                        (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id),
+                        f.consecutive_failures, f.failing_since, f.next_poll, f.gone
+                 FROM feeds f ORDER BY f.id",
+            )?
+            .query_map([], |r| {
+                Ok(FeedStatus {
+                    name: r.get(0)?,
+                    url: r.get(1)?,
+                    redirect_url: r.get(2)?,
+                    last_fetch: r.get(3)?,
+                    last_status: r.get(4)?,
+                    last_error: r.get(5)?,
+                    items: r.get(6)?,
+                    consecutive_failures: r.get(7)?,
+                    failing_since: r.get(8)?,
+                    next_poll: r.get(9)?,
+                    gone: r.get(10)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut channels: Vec<ChannelStatus> = Vec::new();
+        let mut stmt = tx.prepare(
+            "SELECT channel, state, COUNT(*),
+                    (SELECT last_error FROM alerts b WHERE b.channel = a.channel AND b.last_error IS NOT NULL
+                     ORDER BY b.due DESC LIMIT 1)
+             FROM alerts a GROUP BY channel, state ORDER BY channel",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<String>>(3)?)))?;
+        for row in rows {
+            let (name, state, count, error) = row?;
+            if channels.last().is_none_or(|c| c.name != name) {
+                channels.push(ChannelStatus { name, last_error: error, ..ChannelStatus::default() });
+            }
+            let c = channels.last_mut().expect("pushed above");
+            match state.as_str() {
+                "pending" => c.pending = count,
+                "sent" => c.sent = count,
+                _ => c.failed = count,
+            }
+        }
+        drop(stmt);
+        let late_copies = tx
+            .prepare(
+                "SELECT (SELECT title FROM items WHERE story_id = s.id ORDER BY first_seen LIMIT 1), s.link,
+                        (SELECT COUNT(DISTINCT feed_id) FROM items WHERE story_id = s.id),
+                        (SELECT COUNT(*) FROM items i WHERE i.story_id = s.id AND i.first_seen > sent.first_sent)
+                 FROM stories s
+                 JOIN (SELECT story_id, MIN(sent_at) AS first_sent FROM alerts WHERE state = 'sent' GROUP BY story_id) sent
+                   ON sent.story_id = s.id
+                 WHERE EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.first_seen > sent.first_sent)
+                 ORDER BY s.first_seen DESC LIMIT ?1",
+            )?
+            .query_map(params![50], |r| Ok(LateCopies { title: r.get::<_, Option<String>>(0)?.unwrap_or_default(), link: r.get(1)?, feeds: r.get(2)?, after_alert: r.get(3)? }))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Status { feeds, channels, late_copies })
+    }
+}
