@@ -46,7 +46,9 @@ pub enum FetchOutcome {
     /// A body (status 2xx) to parse.
     Fetched(Fetched),
     /// 304 Not Modified.
-    NotModified { permanent_redirect: Option<Url> },
+    NotModified {
+        permanent_redirect: Option<Url>,
+    },
     Failed(FetchError),
 }
 
@@ -77,7 +79,13 @@ pub struct FetchError {
 
 impl FetchError {
     fn new(message: impl Into<String>) -> FetchError {
-        FetchError { status: None, message: message.into(), gone: false, retry_after: None, permanent_redirect: None }
+        FetchError {
+            status: None,
+            message: message.into(),
+            gone: false,
+            retry_after: None,
+            permanent_redirect: None,
+        }
     }
 }
 
@@ -89,14 +97,21 @@ impl Fetcher {
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Fetcher { client, max_body, timeout })
+        Ok(Fetcher {
+            client,
+            max_body,
+            timeout,
+        })
     }
 
     /// Fetches `url`; never panics, never outlives `timeout` by much.
     pub async fn fetch_http(&self, url: &Url, validators: &Validators) -> FetchOutcome {
         match tokio::time::timeout(self.timeout, self.follow(url, validators)).await {
             Ok(outcome) => outcome,
-            Err(_) => FetchOutcome::Failed(FetchError::new(format!("timed out after {}", humantime::format_duration(self.timeout)))),
+            Err(_) => FetchOutcome::Failed(FetchError::new(format!(
+                "timed out after {}",
+                humantime::format_duration(self.timeout)
+            ))),
         }
     }
 
@@ -105,21 +120,40 @@ impl Fetcher {
         let mut permanent: Option<Url> = None;
         let mut all_permanent = true;
         for hop in 0..=MAX_REDIRECTS {
-            let response = match self.client.get(url.clone()).headers(conditional_headers(validators)).send().await {
+            let response = match self
+                .client
+                .get(url.clone())
+                .headers(conditional_headers(validators))
+                .send()
+                .await
+            {
                 Ok(r) => r,
-                Err(e) => return FetchOutcome::Failed(FetchError { permanent_redirect: permanent, ..FetchError::new(describe_reqwest(&e)) }),
+                Err(e) => {
+                    return FetchOutcome::Failed(FetchError {
+                        permanent_redirect: permanent,
+                        ..FetchError::new(describe_reqwest(&e))
+                    });
+                }
             };
             let status = response.status();
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
                 let next = match redirect_target(&url, response.headers()) {
                     Some(next) => next,
-                    None => return FetchOutcome::Failed(FetchError { status: Some(status.as_u16()), ..FetchError::new(format!("HTTP {status} without a usable Location")) }),
+                    None => {
+                        return FetchOutcome::Failed(FetchError {
+                            status: Some(status.as_u16()),
+                            ..FetchError::new(format!("HTTP {status} without a usable Location"))
+                        });
+                    }
                 };
                 if hop == MAX_REDIRECTS {
                     break;
                 }
                 if let Err(why) = check_hop(start, &next).await {
-                    return FetchOutcome::Failed(FetchError { permanent_redirect: permanent, ..FetchError::new(why) });
+                    return FetchOutcome::Failed(FetchError {
+                        permanent_redirect: permanent,
+                        ..FetchError::new(why)
+                    });
                 }
                 all_permanent &= matches!(status.as_u16(), 301 | 308);
                 if all_permanent {
@@ -130,17 +164,26 @@ impl Fetcher {
             }
             return self.conclude(response, url, permanent).await;
         }
-        FetchOutcome::Failed(FetchError { permanent_redirect: permanent, ..FetchError::new(format!("more than {MAX_REDIRECTS} redirects")) })
+        FetchOutcome::Failed(FetchError {
+            permanent_redirect: permanent,
+            ..FetchError::new(format!("more than {MAX_REDIRECTS} redirects"))
+        })
     }
 
-    async fn conclude(&self, mut response: reqwest::Response, url: Url, permanent_redirect: Option<Url>) -> FetchOutcome {
+    async fn conclude(
+        &self,
+        mut response: reqwest::Response,
+        url: Url,
+        permanent_redirect: Option<Url>,
+    ) -> FetchOutcome {
         let status = response.status();
         if status == StatusCode::NOT_MODIFIED {
             return FetchOutcome::NotModified { permanent_redirect };
         }
         if !status.is_success() {
             let retry_after = if matches!(status.as_u16(), 429 | 503) {
-                header_str(response.headers(), header::RETRY_AFTER).and_then(|v| parse_retry_after(v, chrono::Utc::now()))
+                header_str(response.headers(), header::RETRY_AFTER)
+                    .and_then(|v| parse_retry_after(v, chrono::Utc::now()))
             } else {
                 None
             };
@@ -161,14 +204,21 @@ impl Fetcher {
                         return FetchOutcome::Failed(FetchError {
                             status: Some(status.as_u16()),
                             permanent_redirect,
-                            ..FetchError::new(format!("body larger than max_body ({} bytes)", self.max_body))
+                            ..FetchError::new(format!(
+                                "body larger than max_body ({} bytes)",
+                                self.max_body
+                            ))
                         });
                     }
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    return FetchOutcome::Failed(FetchError { status: Some(status.as_u16()), permanent_redirect, ..FetchError::new(describe_reqwest(&e)) });
+                    return FetchOutcome::Failed(FetchError {
+                        status: Some(status.as_u16()),
+                        permanent_redirect,
+                        ..FetchError::new(describe_reqwest(&e))
+                    });
                 }
             }
         }
@@ -195,7 +245,10 @@ impl Fetcher {
         };
         match tokio::time::timeout(self.timeout, read).await {
             Ok(Ok(body)) if body.len() as u64 > self.max_body => {
-                FetchOutcome::Failed(FetchError::new(format!("file larger than max_body ({} bytes)", self.max_body)))
+                FetchOutcome::Failed(FetchError::new(format!(
+                    "file larger than max_body ({} bytes)",
+                    self.max_body
+                )))
             }
             Ok(Ok(body)) => FetchOutcome::Fetched(Fetched {
                 status: 200,
@@ -205,7 +258,10 @@ impl Fetcher {
                 final_url: None,
                 permanent_redirect: None,
             }),
-            Ok(Err(e)) => FetchOutcome::Failed(FetchError::new(format!("cannot read {}: {e}", path.display()))),
+            Ok(Err(e)) => FetchOutcome::Failed(FetchError::new(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
             Err(_) => FetchOutcome::Failed(FetchError::new("timed out reading the file")),
         }
     }
@@ -213,17 +269,29 @@ impl Fetcher {
 
 fn conditional_headers(v: &Validators) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    if let Some(etag) = v.etag.as_deref().and_then(|e| HeaderValue::from_str(e).ok()) {
+    if let Some(etag) = v
+        .etag
+        .as_deref()
+        .and_then(|e| HeaderValue::from_str(e).ok())
+    {
         headers.insert(header::IF_NONE_MATCH, etag);
     }
-    if let Some(lm) = v.last_modified.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
+    if let Some(lm) = v
+        .last_modified
+        .as_deref()
+        .and_then(|l| HeaderValue::from_str(l).ok())
+    {
         headers.insert(header::IF_MODIFIED_SINCE, lm);
     }
     headers
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// RFC 9110 §10.2.2: `Location` may be relative to the request URL.
@@ -235,10 +303,16 @@ fn redirect_target(current: &Url, headers: &HeaderMap) -> Option<Url> {
 
 /// `charset` parameter of a media type (RFC 9110 §8.3.1), unquoted.
 pub fn charset_of(content_type: &str) -> Option<String> {
-    content_type.split(';').skip(1).find_map(|param| {
-        let (name, value) = param.split_once('=')?;
-        name.trim().eq_ignore_ascii_case("charset").then(|| value.trim().trim_matches('"').to_owned())
-    }).filter(|c| !c.is_empty())
+    content_type
+        .split(';')
+        .skip(1)
+        .find_map(|param| {
+            let (name, value) = param.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("charset")
+                .then(|| value.trim().trim_matches('"').to_owned())
+        })
+        .filter(|c| !c.is_empty())
 }
 
 /// `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
@@ -248,7 +322,11 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
         return Some(Duration::from_secs(secs));
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some((when.with_timezone(&chrono::Utc) - now).to_std().unwrap_or(Duration::ZERO))
+    Some(
+        (when.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// A hop may not lead from a public address to a non-public one.
@@ -259,7 +337,9 @@ async fn check_hop(start: &Url, next: &Url) -> Result<(), String> {
     if host_is_public(next).await {
         Ok(())
     } else {
-        Err(format!("refused a redirect from a public address to a loopback, private or link-local one ({next})"))
+        Err(format!(
+            "refused a redirect from a public address to a loopback, private or link-local one ({next})"
+        ))
     }
 }
 
@@ -331,9 +411,15 @@ mod tests {
     #[test]
     fn charset_parameter() {
         let cases = [
-            ("application/rss+xml; charset=ISO-8859-1", Some("ISO-8859-1")),
+            (
+                "application/rss+xml; charset=ISO-8859-1",
+                Some("ISO-8859-1"),
+            ),
             ("text/xml;charset=\"utf-8\"", Some("utf-8")),
-            ("text/xml; Charset = windows-1252 ; q=1", Some("windows-1252")),
+            (
+                "text/xml; Charset = windows-1252 ; q=1",
+                Some("windows-1252"),
+            ),
             ("application/xml", None),
             ("text/xml; charset=", None),
         ];
@@ -344,7 +430,9 @@ mod tests {
 
     #[test]
     fn retry_after_is_seconds_or_a_date() {
-        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z").unwrap().to_utc();
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
+            .unwrap()
+            .to_utc();
         let cases = [
             ("120", Some(120)),
             (" 0 ", Some(0)),
@@ -388,9 +476,21 @@ mod tests {
         let loopback: Url = "http://127.0.0.1:8080/feed".parse().unwrap();
         assert!(check_hop(&public, &private).await.is_err());
         assert!(check_hop(&public, &loopback).await.is_err());
-        assert!(check_hop(&public, &"http://[::1]/x".parse().unwrap()).await.is_err());
-        assert!(check_hop(&public, &"https://8.8.8.8/x".parse().unwrap()).await.is_ok());
-        assert!(check_hop(&loopback, &"http://127.0.0.1:9/x".parse().unwrap()).await.is_ok());
+        assert!(
+            check_hop(&public, &"http://[::1]/x".parse().unwrap())
+                .await
+                .is_err()
+        );
+        assert!(
+            check_hop(&public, &"https://8.8.8.8/x".parse().unwrap())
+                .await
+                .is_ok()
+        );
+        assert!(
+            check_hop(&loopback, &"http://127.0.0.1:9/x".parse().unwrap())
+                .await
+                .is_ok()
+        );
     }
 
     #[test]
@@ -398,7 +498,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::LOCATION, HeaderValue::from_static("/new/feed.xml"));
         let base: Url = "https://x.fr/old/feed.xml".parse().unwrap();
-        assert_eq!(redirect_target(&base, &h).unwrap().as_str(), "https://x.fr/new/feed.xml");
+        assert_eq!(
+            redirect_target(&base, &h).unwrap().as_str(),
+            "https://x.fr/new/feed.xml"
+        );
         h.insert(header::LOCATION, HeaderValue::from_static("ftp://x.fr/f"));
         assert_eq!(redirect_target(&base, &h), None);
     }

@@ -11,7 +11,10 @@
 //! Data flow: config → fetch → parse → normalise → identify → match →
 //! store items and alerts in one transaction (the outbox) → deliver.
 
+pub mod cli;
 pub mod config;
+pub mod daemon;
+pub mod deliver;
 pub mod domain;
 pub mod fetch;
 pub mod store;

@@ -1,1 +1,104 @@
-fn main() {}
+//! The `veille` command: parses arguments, runs one subcommand, prints its
+//! error with the cause chain and picks the exit code (SPEC §1).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use veille::cli::{self, CliError};
+
+#[derive(Parser)]
+#[command(
+    name = "veille",
+    version,
+    about = "Watch news feeds, match keyword rules, alert once per story"
+)]
+struct Args {
+    /// Config file [default: $VEILLE_CONFIG, else ./config.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Log level (error, warn, info, debug, trace) [default: info; RUST_LOG is honoured]
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Poll feeds, store, match and deliver, until stopped
+    Run {
+        /// Poll every feed once, deliver what is due, then exit
+        #[arg(long)]
+        once: bool,
+    },
+    /// Validate the config and print a summary
+    Check,
+    /// Show feeds, channels and alerts from the database
+    Status {
+        /// One JSON document
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_level.as_deref());
+    veille::fetch::install_crypto();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            match &e {
+                CliError::Config(e) => eprintln!("veille: {e}"),
+                CliError::Runtime(e) => eprintln!("veille: {e:#}"),
+            }
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), CliError> {
+    let path = cli::config_path(args.config);
+    let config = cli::load_config(&path)?;
+    match args.command {
+        Command::Check => {
+            print!("{}", cli::check::summary(&config));
+            Ok(())
+        }
+        Command::Status { json } => {
+            print!("{}", cli::status::run(&config, json)?);
+            Ok(())
+        }
+        Command::Run { once } => runtime()?.block_on(cli::run::run(config, once)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)?)
+}
+
+/// Logs go to stderr, one line per event; under systemd (JOURNAL_STREAM set)
+/// without timestamps, since the journal adds its own.
+fn init_logging(level: Option<&str>) {
+    let filter = match level {
+        Some(l) => EnvFilter::try_new(l).unwrap_or_else(|_| EnvFilter::new("info")),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().init();
+    } else {
+        builder.init();
+    }
+}

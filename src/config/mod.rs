@@ -31,7 +31,11 @@ pub mod defaults {
     pub const WIRE_WINDOW: Duration = Duration::from_secs(48 * 3600);
     pub const HOLD: Duration = Duration::ZERO;
     pub fn user_agent() -> String {
-        format!("veille/{} (+{})", env!("CARGO_PKG_VERSION"), env!("CARGO_PKG_HOMEPAGE"))
+        format!(
+            "veille/{} (+{})",
+            env!("CARGO_PKG_VERSION"),
+            env!("CARGO_PKG_HOMEPAGE")
+        )
     }
 }
 
@@ -131,9 +135,17 @@ pub enum WebhookFormat {
 
 #[derive(Debug, Clone)]
 pub enum ChannelKind {
-    Email { to: Vec<String> },
-    Webhook { url: Url, format: WebhookFormat, secret_file: Option<PathBuf> },
-    Maildir { path: PathBuf },
+    Email {
+        to: Vec<String>,
+    },
+    Webhook {
+        url: Url,
+        format: WebhookFormat,
+        secret_file: Option<PathBuf>,
+    },
+    Maildir {
+        path: PathBuf,
+    },
 }
 
 impl ChannelKind {
@@ -185,7 +197,9 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.at {
-            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message),
+            Some((line, col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
+            }
             None => write!(f, "{}: {}", self.file.display(), self.message),
         }
     }
@@ -193,6 +207,9 @@ impl fmt::Display for ConfigError {
 
 /// Reads and checks the config file at `path`.
 pub fn load(path: &Path, env: &Env) -> Result<Config, ConfigError> {
+    // Absolute, so that paths resolved against its folder stay valid
+    // whatever the working directory later.
+    let path = &std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.to_owned(),
         at: None,

@@ -3,7 +3,11 @@
 use super::*;
 
 fn load_str(source: &str) -> std::result::Result<Config, ConfigError> {
-    parse(Path::new("/etc/veille/config.toml"), source, &Env::default())
+    parse(
+        Path::new("/etc/veille/config.toml"),
+        source,
+        &Env::default(),
+    )
 }
 
 fn err(source: &str) -> String {
@@ -36,52 +40,97 @@ fn a_minimal_config_gets_the_defaults() {
     assert_eq!(c.daemon.database, PathBuf::from("/etc/veille/veille.db"));
     assert!(c.daemon.user_agent.starts_with("veille/"));
     assert_eq!(c.feeds[0].interval, defaults::INTERVAL);
-    assert!(matches!(&c.channels[0].kind, ChannelKind::Maildir { path } if path == Path::new("/etc/veille/mail")));
+    assert!(
+        matches!(&c.channels[0].kind, ChannelKind::Maildir { path } if path == Path::new("/etc/veille/mail"))
+    );
     assert_eq!(c.rules[0].fields.len(), 4);
 }
 
 #[test]
 fn written_paths_follow_the_state_directory() {
-    let env = Env { state_directory: Some("/var/lib/veille".into()) };
+    let env = Env {
+        state_directory: Some("/var/lib/veille".into()),
+    };
     let c = parse(Path::new("/etc/veille/config.toml"), BASE, &env).unwrap();
-    assert_eq!(c.daemon.database, PathBuf::from("/var/lib/veille/veille.db"));
-    assert!(matches!(&c.channels[0].kind, ChannelKind::Maildir { path } if path == Path::new("/var/lib/veille/mail")));
+    assert_eq!(
+        c.daemon.database,
+        PathBuf::from("/var/lib/veille/veille.db")
+    );
+    assert!(
+        matches!(&c.channels[0].kind, ChannelKind::Maildir { path } if path == Path::new("/var/lib/veille/mail"))
+    );
 }
 
 #[test]
 fn read_paths_follow_the_config_folder() {
     let src = BASE.replace("https://www.lemonde.fr/rss/une.xml", "samples/feed.xml");
     let c = load_str(&src).unwrap();
-    assert_eq!(c.feeds[0].url, FeedUrl::File("/etc/veille/samples/feed.xml".into()));
+    assert_eq!(
+        c.feeds[0].url,
+        FeedUrl::File("/etc/veille/samples/feed.xml".into())
+    );
 }
 
 #[test]
 fn errors_are_located_and_name_the_key() {
     let cases: [(&str, &str); 12] = [
         // unknown key, with the allowed ones
-        ("[daemon]\nintervall = \"5m\"\n", "/etc/veille/config.toml:2:1: unknown key `intervall` in [daemon]; allowed here: `database`, `interval`"),
+        (
+            "[daemon]\nintervall = \"5m\"\n",
+            "/etc/veille/config.toml:2:1: unknown key `intervall` in [daemon]; allowed here: `database`, `interval`",
+        ),
         // wrong type
-        ("[daemon]\nconcurrency = \"many\"\n", "/etc/veille/config.toml:2:15: daemon.concurrency: invalid type: string \"many\", expected i64"),
+        (
+            "[daemon]\nconcurrency = \"many\"\n",
+            "/etc/veille/config.toml:2:15: daemon.concurrency: invalid type: string \"many\", expected i64",
+        ),
         // bad duration
-        ("[daemon]\ninterval = \"5x\"\n", "/etc/veille/config.toml:2:12: daemon.interval: invalid duration \"5x\""),
+        (
+            "[daemon]\ninterval = \"5x\"\n",
+            "/etc/veille/config.toml:2:12: daemon.interval: invalid duration \"5x\"",
+        ),
         // too short an interval
-        ("[daemon]\ninterval = \"30s\"\n", "/etc/veille/config.toml:2:12: daemon.interval: \"30s\" is too short"),
+        (
+            "[daemon]\ninterval = \"30s\"\n",
+            "/etc/veille/config.toml:2:12: daemon.interval: \"30s\" is too short",
+        ),
         // syntax
         ("[daemon\n", "/etc/veille/config.toml:1:8: "),
         // bad size
-        ("[daemon]\nmax_body = \"16\"\n", "/etc/veille/config.toml:2:12: daemon.max_body: invalid size \"16\""),
+        (
+            "[daemon]\nmax_body = \"16\"\n",
+            "/etc/veille/config.toml:2:12: daemon.max_body: invalid size \"16\"",
+        ),
         // bad time zone
-        ("[daemon]\ntimezone = \"Paris\"\n", "/etc/veille/config.toml:2:12: daemon.timezone: unknown time zone \"Paris\""),
+        (
+            "[daemon]\ntimezone = \"Paris\"\n",
+            "/etc/veille/config.toml:2:12: daemon.timezone: unknown time zone \"Paris\"",
+        ),
         // unknown key in a feed
-        ("[[feed]]\nname = \"a\"\nurl = \"a.xml\"\nlink = \"x\"\n", "/etc/veille/config.toml:4:1: unknown key `link` in [feed[0]]; allowed here: `name`, `url`, `interval`, `tags`"),
+        (
+            "[[feed]]\nname = \"a\"\nurl = \"a.xml\"\nlink = \"x\"\n",
+            "/etc/veille/config.toml:4:1: unknown key `link` in [feed[0]]; allowed here: `name`, `url`, `interval`, `tags`",
+        ),
         // missing key
-        ("[[feed]]\nname = \"a\"\n", "/etc/veille/config.toml:1:1: feed[0]: missing field `url`"),
+        (
+            "[[feed]]\nname = \"a\"\n",
+            "/etc/veille/config.toml:1:1: feed[0]: missing field `url`",
+        ),
         // key not for this kind
-        ("[channel.x]\nkind = \"maildir\"\npath = \"m\"\nto = [\"a@b.fr\"]\n", "/etc/veille/config.toml:4:6: channel.x.to: not allowed for kind = \"maildir\"; allowed here: kind, path, digest, hold"),
+        (
+            "[channel.x]\nkind = \"maildir\"\npath = \"m\"\nto = [\"a@b.fr\"]\n",
+            "/etc/veille/config.toml:4:6: channel.x.to: not allowed for kind = \"maildir\"; allowed here: kind, path, digest, hold",
+        ),
         // unknown kind
-        ("[channel.x]\nkind = \"sms\"\n", "/etc/veille/config.toml:2:8: channel.x.kind: unknown kind \"sms\""),
+        (
+            "[channel.x]\nkind = \"sms\"\n",
+            "/etc/veille/config.toml:2:8: channel.x.kind: unknown kind \"sms\"",
+        ),
         // email without smtp
-        ("[channel.x]\nkind = \"email\"\nto = [\"a@b.fr\"]\n", "/etc/veille/config.toml: channel \"x\" sends email, so an [smtp] table is required"),
+        (
+            "[channel.x]\nkind = \"email\"\nto = [\"a@b.fr\"]\n",
+            "/etc/veille/config.toml: channel \"x\" sends email, so an [smtp] table is required",
+        ),
     ];
     for (source, want) in cases {
         let got = err(source);
@@ -102,29 +151,44 @@ fn cross_references_are_checked() {
         "/etc/veille/config.toml:17:8: feed.name: two feeds are named \"Le Monde\"; names must be unique"
     );
     let scoped = BASE.replace("notify =", "feeds = [\"Le Figaro*\"]\nnotify =");
-    assert!(err(&scoped).contains("rule.feeds: rule \"puces\" names \"Le Figaro*\", which matches no feed name"));
+    assert!(
+        err(&scoped).contains(
+            "rule.feeds: rule \"puces\" names \"Le Figaro*\", which matches no feed name"
+        )
+    );
     let tag = BASE.replace("notify =", "feeds = [\"tag:radio\"]\nnotify =");
     assert!(err(&tag).contains("names tag \"radio\", which no feed has"));
-    let ok = BASE.replace("notify =", "feeds = [\"Le Mon*\", \"tag:presse\"]\nnotify =");
+    let ok = BASE.replace(
+        "notify =",
+        "feeds = [\"Le Mon*\", \"tag:presse\"]\nnotify =",
+    );
     assert!(load_str(&ok).is_ok());
 }
 
 #[test]
 fn bad_terms_are_located() {
-    let src = BASE.replace("any = [\"puces\", \"IA\"]", "any = [\"puces\", \"/(oops/\"]");
+    let src = BASE.replace(
+        "any = [\"puces\", \"IA\"]",
+        "any = [\"puces\", \"/(oops/\"]",
+    );
     let e = err(&src);
     assert!(e.starts_with("/etc/veille/config.toml:9:17: rule.any: term \"/(oops/\" of rule \"puces\": invalid regular expression"), "{e}");
     let src = BASE.replace("any = [\"puces\", \"IA\"]", "any = [\"*\"]");
-    assert!(err(&src).contains(":9:8: rule.any: term \"*\" of rule \"puces\": a term needs at least one letter"));
+    assert!(err(&src).contains(
+        ":9:8: rule.any: term \"*\" of rule \"puces\": a term needs at least one letter"
+    ));
     let src = BASE.replace("any = [\"puces\", \"IA\"]", "none = [\"x\"]");
     assert!(err(&src).contains("rule \"puces\": give at least one of `any` and `all`"));
 }
 
 #[test]
 fn smtp_is_required_when_and_only_when_email_is_used() {
-    let with_smtp = format!("{BASE}\n[smtp]\nhost = \"smtp.example.org\"\nfrom = \"v@example.org\"\n");
+    let with_smtp =
+        format!("{BASE}\n[smtp]\nhost = \"smtp.example.org\"\nfrom = \"v@example.org\"\n");
     assert!(err(&with_smtp).contains("[smtp] is only allowed when an email channel exists"));
-    let email = format!("{with_smtp}\n[channel.moi]\nkind = \"email\"\nto = [\"moi@example.org\"]\ndigest = \"0 8 * * *\"\n");
+    let email = format!(
+        "{with_smtp}\n[channel.moi]\nkind = \"email\"\nto = [\"moi@example.org\"]\ndigest = \"0 8 * * *\"\n"
+    );
     let c = load_str(&email).unwrap();
     let smtp = c.smtp.unwrap();
     assert_eq!((smtp.port, smtp.security), (587, Security::StartTls));
@@ -135,10 +199,25 @@ fn smtp_is_required_when_and_only_when_email_is_used() {
 fn the_shipped_config_loads() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
     let c = load(&path, &Env::default()).unwrap_or_else(|e| panic!("{e}"));
-    assert!(c.feeds.iter().any(|f| matches!(f.url, FeedUrl::File(_))), "a bundled sample feed");
-    assert!(c.feeds.iter().any(|f| matches!(f.url, FeedUrl::Http(_))), "real news feeds");
-    assert!(c.channels.iter().any(|ch| matches!(ch.kind, ChannelKind::Maildir { .. })));
+    assert!(
+        c.feeds.iter().any(|f| matches!(f.url, FeedUrl::File(_))),
+        "a bundled sample feed"
+    );
+    assert!(
+        c.feeds.iter().any(|f| matches!(f.url, FeedUrl::Http(_))),
+        "real news feeds"
+    );
+    assert!(
+        c.channels
+            .iter()
+            .any(|ch| matches!(ch.kind, ChannelKind::Maildir { .. }))
+    );
     for term in ["puces", "IA", "droits de douane"] {
-        assert!(c.rules.iter().any(|r| r.any.iter().chain(&r.all).any(|t| t.written == term)), "{term}");
+        assert!(
+            c.rules
+                .iter()
+                .any(|r| r.any.iter().chain(&r.all).any(|t| t.written == term)),
+            "{term}"
+        );
     }
 }

@@ -27,8 +27,17 @@ type Result<T> = std::result::Result<T, ConfigError>;
 impl<'a> Validator<'a> {
     pub fn new(path: &'a Path, source: &'a str, env: &'a Env) -> Self {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-        Validator { path, source, env, dir }
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        Validator {
+            path,
+            source,
+            env,
+            dir,
+        }
     }
 
     pub fn run(&self) -> Result<Config> {
@@ -38,7 +47,14 @@ impl<'a> Validator<'a> {
         let channels = self.channels(&raw.channels)?;
         let smtp = self.smtp(raw.smtp.as_ref(), &channels)?;
         let rules = self.rules(&raw.rules, &feeds, &channels)?;
-        Ok(Config { path: self.path.to_owned(), daemon, smtp, feeds, rules, channels })
+        Ok(Config {
+            path: self.path.to_owned(),
+            daemon,
+            smtp,
+            feeds,
+            rules,
+            channels,
+        })
     }
 
     fn deserialize(&self) -> Result<RawConfig> {
@@ -46,14 +62,21 @@ impl<'a> Validator<'a> {
             .map_err(|e| self.error(e.span(), e.message().to_owned()))?;
         serde_path_to_error::deserialize(de).map_err(|e| {
             // Spanned<T> shows up in the path as a private serde key.
-            let path = e.path().to_string().replace(".$__serde_spanned_private_value", "");
+            let path = e
+                .path()
+                .to_string()
+                .replace(".$__serde_spanned_private_value", "");
             let message = explain_serde(&path, e.inner().message());
             self.error(e.inner().span(), message)
         })
     }
 
     fn error(&self, span: Option<Range<usize>>, message: String) -> ConfigError {
-        ConfigError { file: self.path.to_owned(), at: span.map(|s| self.line_col(s.start)), message }
+        ConfigError {
+            file: self.path.to_owned(),
+            at: span.map(|s| self.line_col(s.start)),
+            message,
+        }
     }
 
     fn at<T>(&self, value: &Spanned<T>, message: String) -> ConfigError {
@@ -102,7 +125,12 @@ impl<'a> Validator<'a> {
         })
     }
 
-    fn duration_or(&self, value: &Option<S<String>>, key: &str, default: Duration) -> Result<Duration> {
+    fn duration_or(
+        &self,
+        value: &Option<S<String>>,
+        key: &str,
+        default: Duration,
+    ) -> Result<Duration> {
         match value {
             Some(v) => self.duration(v, key),
             None => Ok(default),
@@ -111,15 +139,25 @@ impl<'a> Validator<'a> {
 
     fn duration(&self, v: &S<String>, key: &str) -> Result<Duration> {
         humantime::parse_duration(v.get_ref().trim()).map_err(|_| {
-            self.at(v, format!("{key}: invalid duration {:?} (write e.g. \"90s\", \"15m\", \"2h\", \"7d\")", v.get_ref()))
+            self.at(
+                v,
+                format!(
+                    "{key}: invalid duration {:?} (write e.g. \"90s\", \"15m\", \"2h\", \"7d\")",
+                    v.get_ref()
+                ),
+            )
         })
     }
 
     fn at_least_a_minute(&self, v: &Option<S<String>>, d: Duration, key: &str) -> Result<()> {
         match v {
-            Some(v) if d < defaults::MIN_INTERVAL => {
-                Err(self.at(v, format!("{key}: {:?} is too short: poll intervals are at least 1m", v.get_ref())))
-            }
+            Some(v) if d < defaults::MIN_INTERVAL => Err(self.at(
+                v,
+                format!(
+                    "{key}: {:?} is too short: poll intervals are at least 1m",
+                    v.get_ref()
+                ),
+            )),
             _ => Ok(()),
         }
     }
@@ -143,33 +181,52 @@ impl<'a> Validator<'a> {
 
     fn feeds(&self, raw: &[S<RawFeed>], default_interval: Duration) -> Result<Vec<Feed>> {
         let mut seen = HashSet::new();
-        raw.iter().map(|f| {
-            let f = f.get_ref();
-            self.name(&f.name, "feed.name", &mut seen, "feed")?;
-            let interval = self.duration_or(&f.interval, "feed.interval", default_interval)?;
-            self.at_least_a_minute(&f.interval, interval, "feed.interval")?;
-            Ok(Feed {
-                name: f.name.get_ref().clone(),
-                url: self.feed_url(f)?,
-                interval,
-                tags: f.tags.iter().map(|t| t.get_ref().clone()).collect(),
+        raw.iter()
+            .map(|f| {
+                let f = f.get_ref();
+                self.name(&f.name, "feed.name", &mut seen, "feed")?;
+                let interval = self.duration_or(&f.interval, "feed.interval", default_interval)?;
+                self.at_least_a_minute(&f.interval, interval, "feed.interval")?;
+                Ok(Feed {
+                    name: f.name.get_ref().clone(),
+                    url: self.feed_url(f)?,
+                    interval,
+                    tags: f.tags.iter().map(|t| t.get_ref().clone()).collect(),
+                })
             })
-        }).collect()
+            .collect()
     }
 
-    fn name(&self, name: &S<String>, key: &str, seen: &mut HashSet<String>, what: &str) -> Result<()> {
+    fn name(
+        &self,
+        name: &S<String>,
+        key: &str,
+        seen: &mut HashSet<String>,
+        what: &str,
+    ) -> Result<()> {
         if name.get_ref().trim().is_empty() {
             return Err(self.at(name, format!("{key}: a {what} needs a name")));
         }
         if !seen.insert(name.get_ref().clone()) {
-            return Err(self.at(name, format!("{key}: two {what}s are named {:?}; names must be unique", name.get_ref())));
+            return Err(self.at(
+                name,
+                format!(
+                    "{key}: two {what}s are named {:?}; names must be unique",
+                    name.get_ref()
+                ),
+            ));
         }
         Ok(())
     }
 
     fn feed_url(&self, f: &RawFeed) -> Result<FeedUrl> {
         let raw = f.url.get_ref().trim();
-        let bad = |why: &str| self.at(&f.url, format!("feed.url: {why} in feed {:?}", f.name.get_ref()));
+        let bad = |why: &str| {
+            self.at(
+                &f.url,
+                format!("feed.url: {why} in feed {:?}", f.name.get_ref()),
+            )
+        };
         if raw.is_empty() {
             return Err(bad("empty URL"));
         }
@@ -177,8 +234,13 @@ impl<'a> Validator<'a> {
             let url = Url::parse(raw).map_err(|e| bad(&format!("invalid URL {raw:?} ({e})")))?;
             return match scheme.to_ascii_lowercase().as_str() {
                 "http" | "https" => Ok(FeedUrl::Http(url)),
-                "file" => url.to_file_path().map(FeedUrl::File).map_err(|_| bad("a file:// URL needs an absolute path")),
-                other => Err(bad(&format!("unsupported scheme {other:?} (use http, https, file or a path)"))),
+                "file" => url
+                    .to_file_path()
+                    .map(FeedUrl::File)
+                    .map_err(|_| bad("a file:// URL needs an absolute path")),
+                other => Err(bad(&format!(
+                    "unsupported scheme {other:?} (use http, https, file or a path)"
+                ))),
             };
         }
         Ok(FeedUrl::File(self.dir.join(raw)))
@@ -186,7 +248,10 @@ impl<'a> Validator<'a> {
 
     // ---- [channel.*] and [smtp] ----
 
-    fn channels(&self, raw: &std::collections::BTreeMap<String, S<RawChannel>>) -> Result<Vec<Channel>> {
+    fn channels(
+        &self,
+        raw: &std::collections::BTreeMap<String, S<RawChannel>>,
+    ) -> Result<Vec<Channel>> {
         raw.iter().map(|(name, c)| self.channel(name, c)).collect()
     }
 
@@ -199,7 +264,13 @@ impl<'a> Validator<'a> {
             "webhook" => &["kind", "url", "format", "secret_file", "digest", "hold"],
             "maildir" => &["kind", "path", "digest", "hold"],
             other => {
-                return Err(self.at(&c.kind, format!("{}: unknown kind {other:?}; use \"email\", \"webhook\" or \"maildir\"", key("kind"))));
+                return Err(self.at(
+                    &c.kind,
+                    format!(
+                        "{}: unknown kind {other:?}; use \"email\", \"webhook\" or \"maildir\"",
+                        key("kind")
+                    ),
+                ));
             }
         };
         let present: [(&str, Option<Range<usize>>); 5] = [
@@ -211,10 +282,22 @@ impl<'a> Validator<'a> {
         ];
         for (k, span) in present {
             if let Some(span) = span.filter(|_| !allowed.contains(&k)) {
-                return Err(self.error(Some(span), format!("{}: not allowed for kind = {kind_name:?}; allowed here: {}", key(k), allowed.join(", "))));
+                return Err(self.error(
+                    Some(span),
+                    format!(
+                        "{}: not allowed for kind = {kind_name:?}; allowed here: {}",
+                        key(k),
+                        allowed.join(", ")
+                    ),
+                ));
             }
         }
-        let missing = |k: &str| self.at(spanned, format!("channel.{name}: kind = {kind_name:?} needs `{k}`"));
+        let missing = |k: &str| {
+            self.at(
+                spanned,
+                format!("channel.{name}: kind = {kind_name:?} needs `{k}`"),
+            )
+        };
         let kind = match kind_name {
             "email" => {
                 let to = c.to.as_ref().ok_or_else(|| missing("to"))?;
@@ -223,15 +306,31 @@ impl<'a> Validator<'a> {
                 }
                 for addr in to.get_ref() {
                     if !is_plausible_address(addr.get_ref()) {
-                        return Err(self.at(addr, format!("{}: {:?} is not an email address", key("to"), addr.get_ref())));
+                        return Err(self.at(
+                            addr,
+                            format!(
+                                "{}: {:?} is not an email address",
+                                key("to"),
+                                addr.get_ref()
+                            ),
+                        ));
                     }
                 }
-                ChannelKind::Email { to: to.get_ref().iter().map(|a| a.get_ref().clone()).collect() }
+                ChannelKind::Email {
+                    to: to.get_ref().iter().map(|a| a.get_ref().clone()).collect(),
+                }
             }
             "webhook" => {
                 let url = c.url.as_ref().ok_or_else(|| missing("url"))?;
-                let parsed = Url::parse(url.get_ref()).ok().filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .ok_or_else(|| self.at(url, format!("{}: {:?} is not an http(s) URL", key("url"), url.get_ref())))?;
+                let parsed = Url::parse(url.get_ref())
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| {
+                        self.at(
+                            url,
+                            format!("{}: {:?} is not an http(s) URL", key("url"), url.get_ref()),
+                        )
+                    })?;
                 let format = match c.format.as_ref().map(|f| f.get_ref().as_str()) {
                     None | Some("json") => WebhookFormat::Json,
                     Some("slack") => WebhookFormat::Slack,
@@ -241,11 +340,17 @@ impl<'a> Validator<'a> {
                         return Err(self.at(f, format!("{}: unknown format {other:?}; use \"json\", \"slack\" or \"discord\"", key("format"))));
                     }
                 };
-                ChannelKind::Webhook { url: parsed, format, secret_file: c.secret_file.as_ref().map(|p| self.dir.join(p.get_ref())) }
+                ChannelKind::Webhook {
+                    url: parsed,
+                    format,
+                    secret_file: c.secret_file.as_ref().map(|p| self.dir.join(p.get_ref())),
+                }
             }
             _ => {
                 let path = c.path.as_ref().ok_or_else(|| missing("path"))?;
-                ChannelKind::Maildir { path: self.written_path(path.get_ref()) }
+                ChannelKind::Maildir {
+                    path: self.written_path(path.get_ref()),
+                }
             }
         };
         if let Some(d) = &c.digest
@@ -255,21 +360,44 @@ impl<'a> Validator<'a> {
         }
         let hold = self.duration_or(&c.hold, &key("hold"), defaults::HOLD)?;
         if let (Some(h), Some(_)) = (&c.hold, &c.digest) {
-            return Err(self.at(h, format!("{}: `hold` is for channels without `digest`; a digest already gathers copies", key("hold"))));
+            return Err(self.at(
+                h,
+                format!(
+                    "{}: `hold` is for channels without `digest`; a digest already gathers copies",
+                    key("hold")
+                ),
+            ));
         }
-        Ok(Channel { name: name.to_owned(), kind, digest: c.digest.as_ref().map(|d| d.get_ref().trim().to_owned()), hold })
+        Ok(Channel {
+            name: name.to_owned(),
+            kind,
+            digest: c.digest.as_ref().map(|d| d.get_ref().trim().to_owned()),
+            hold,
+        })
     }
 
     fn smtp(&self, raw: Option<&S<RawSmtp>>, channels: &[Channel]) -> Result<Option<Smtp>> {
-        let email = channels.iter().find(|c| matches!(c.kind, ChannelKind::Email { .. }));
+        let email = channels
+            .iter()
+            .find(|c| matches!(c.kind, ChannelKind::Email { .. }));
         let Some(spanned) = raw else {
             return match email {
-                Some(c) => Err(ConfigError { file: self.path.to_owned(), at: None, message: format!("channel {:?} sends email, so an [smtp] table is required", c.name) }),
+                Some(c) => Err(ConfigError {
+                    file: self.path.to_owned(),
+                    at: None,
+                    message: format!(
+                        "channel {:?} sends email, so an [smtp] table is required",
+                        c.name
+                    ),
+                }),
                 None => Ok(None),
             };
         };
         if email.is_none() {
-            return Err(self.at(spanned, "smtp: [smtp] is only allowed when an email channel exists".into()));
+            return Err(self.at(
+                spanned,
+                "smtp: [smtp] is only allowed when an email channel exists".into(),
+            ));
         }
         let s = spanned.get_ref();
         let security = match s.security.as_ref().map(|v| v.get_ref().as_str()) {
@@ -287,15 +415,31 @@ impl<'a> Validator<'a> {
             Security::None => 25,
         };
         let port = match &s.port {
-            Some(p) => u16::try_from(*p.get_ref()).ok().filter(|p| *p > 0)
-                .ok_or_else(|| self.at(p, format!("smtp.port: {} is not a port number", p.get_ref())))?,
+            Some(p) => u16::try_from(*p.get_ref())
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| {
+                    self.at(
+                        p,
+                        format!("smtp.port: {} is not a port number", p.get_ref()),
+                    )
+                })?,
             None => default_port,
         };
         if let (Some(pf), None) = (&s.password_file, &s.username) {
-            return Err(self.at(pf, "smtp.password_file: a password needs a `username`; give both or neither".into()));
+            return Err(self.at(
+                pf,
+                "smtp.password_file: a password needs a `username`; give both or neither".into(),
+            ));
         }
         if !is_plausible_address(s.from.get_ref()) {
-            return Err(self.at(&s.from, format!("smtp.from: {:?} is not an address such as \"Veille <veille@example.org>\"", s.from.get_ref())));
+            return Err(self.at(
+                &s.from,
+                format!(
+                    "smtp.from: {:?} is not an address such as \"Veille <veille@example.org>\"",
+                    s.from.get_ref()
+                ),
+            ));
         }
         Ok(Some(Smtp {
             host: s.host.get_ref().clone(),
@@ -311,15 +455,26 @@ impl<'a> Validator<'a> {
 
     fn rules(&self, raw: &[S<RawRule>], feeds: &[Feed], channels: &[Channel]) -> Result<Vec<Rule>> {
         let mut seen = HashSet::new();
-        raw.iter().map(|r| self.rule(r, feeds, channels, &mut seen)).collect()
+        raw.iter()
+            .map(|r| self.rule(r, feeds, channels, &mut seen))
+            .collect()
     }
 
-    fn rule(&self, spanned: &S<RawRule>, feeds: &[Feed], channels: &[Channel], seen: &mut HashSet<String>) -> Result<Rule> {
+    fn rule(
+        &self,
+        spanned: &S<RawRule>,
+        feeds: &[Feed],
+        channels: &[Channel],
+        seen: &mut HashSet<String>,
+    ) -> Result<Rule> {
         let r = spanned.get_ref();
         self.name(&r.name, "rule.name", seen, "rule")?;
         let name = r.name.get_ref();
         if r.any.is_empty() && r.all.is_empty() {
-            return Err(self.at(spanned, format!("rule {name:?}: give at least one of `any` and `all`")));
+            return Err(self.at(
+                spanned,
+                format!("rule {name:?}: give at least one of `any` and `all`"),
+            ));
         }
         let accents = match r.accents.as_ref().map(|a| a.get_ref().as_str()) {
             None | Some("ignore") => Accents::Fold,
@@ -330,10 +485,16 @@ impl<'a> Validator<'a> {
             }
         };
         let terms = |list: &[S<String>], key: &str| -> Result<Vec<Term>> {
-            list.iter().map(|t| {
-                Term::compile(t.get_ref(), accents)
-                    .map_err(|e| self.at(t, format!("rule.{key}: term {:?} of rule {name:?}: {e}", t.get_ref())))
-            }).collect()
+            list.iter()
+                .map(|t| {
+                    Term::compile(t.get_ref(), accents).map_err(|e| {
+                        self.at(
+                            t,
+                            format!("rule.{key}: term {:?} of rule {name:?}: {e}", t.get_ref()),
+                        )
+                    })
+                })
+                .collect()
         };
         let fields = match &r.fields {
             None => Field::ALL.to_vec(),
@@ -346,12 +507,22 @@ impl<'a> Validator<'a> {
         }
         let notify = r.notify.get_ref();
         if notify.is_empty() {
-            return Err(self.at(&r.notify, format!("rule.notify: rule {name:?} notifies no channel")));
+            return Err(self.at(
+                &r.notify,
+                format!("rule.notify: rule {name:?} notifies no channel"),
+            ));
         }
         for ch in notify {
             if !channels.iter().any(|c| &c.name == ch.get_ref()) {
                 let known: BTreeSet<&str> = channels.iter().map(|c| c.name.as_str()).collect();
-                return Err(self.at(ch, format!("rule.notify: rule {name:?} notifies unknown channel {:?} (channels: {})", ch.get_ref(), list_or_none(&known))));
+                return Err(self.at(
+                    ch,
+                    format!(
+                        "rule.notify: rule {name:?} notifies unknown channel {:?} (channels: {})",
+                        ch.get_ref(),
+                        list_or_none(&known)
+                    ),
+                ));
             }
         }
         Ok(Rule {
@@ -373,13 +544,28 @@ impl<'a> Validator<'a> {
             let text = entry.get_ref();
             if let Some(tag) = text.strip_prefix("tag:") {
                 if !feeds.iter().any(|f| f.tags.iter().any(|t| t == tag)) {
-                    return Err(self.at(entry, format!("rule.feeds: rule {name:?} names tag {tag:?}, which no feed has")));
+                    return Err(self.at(
+                        entry,
+                        format!("rule.feeds: rule {name:?} names tag {tag:?}, which no feed has"),
+                    ));
                 }
                 scope.tags.push(tag.to_owned());
             } else {
-                let glob = Glob::new(text).map_err(|e| self.at(entry, format!("rule.feeds: bad pattern {text:?} in rule {name:?}: {e}")))?.compile_matcher();
+                let glob = Glob::new(text)
+                    .map_err(|e| {
+                        self.at(
+                            entry,
+                            format!("rule.feeds: bad pattern {text:?} in rule {name:?}: {e}"),
+                        )
+                    })?
+                    .compile_matcher();
                 if !feeds.iter().any(|f| glob.is_match(&f.name)) {
-                    return Err(self.at(entry, format!("rule.feeds: rule {name:?} names {text:?}, which matches no feed name")));
+                    return Err(self.at(
+                        entry,
+                        format!(
+                            "rule.feeds: rule {name:?} names {text:?}, which matches no feed name"
+                        ),
+                    ));
                 }
                 scope.names.push(glob);
             }
@@ -389,7 +575,11 @@ impl<'a> Validator<'a> {
 }
 
 fn list_or_none(names: &BTreeSet<&str>) -> String {
-    if names.is_empty() { "none defined".into() } else { names.iter().copied().collect::<Vec<_>>().join(", ") }
+    if names.is_empty() {
+        "none defined".into()
+    } else {
+        names.iter().copied().collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// An address is checked for shape only here; the mail library parses it
@@ -469,7 +659,14 @@ mod tests {
         for ok in ["a@b.fr", "Veille <veille@example.org>", "x@localhost"] {
             assert!(super::is_plausible_address(ok), "{ok}");
         }
-        for bad in ["", "nobody", "a@b", "@b.fr", "a@b@c.fr", "a@b.fr\r\nBcc: x@y.fr"] {
+        for bad in [
+            "",
+            "nobody",
+            "a@b",
+            "@b.fr",
+            "a@b@c.fr",
+            "a@b.fr\r\nBcc: x@y.fr",
+        ] {
             assert!(!super::is_plausible_address(bad), "{bad}");
         }
     }

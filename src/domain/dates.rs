@@ -31,11 +31,29 @@ pub fn parse_date(raw: &str, zone: Zone) -> Option<DateTime<Utc>> {
 /// only checks them.
 fn to_english(s: &str) -> String {
     const MONTHS: [(&str, &str); 23] = [
-        ("janvier", "Jan"), ("janv", "Jan"), ("février", "Feb"), ("fevrier", "Feb"),
-        ("févr", "Feb"), ("fevr", "Feb"), ("mars", "Mar"), ("avril", "Apr"), ("avr", "Apr"),
-        ("mai", "May"), ("juin", "Jun"), ("juillet", "Jul"), ("juil", "Jul"), ("août", "Aug"),
-        ("aout", "Aug"), ("septembre", "Sep"), ("sept", "Sep"), ("octobre", "Oct"),
-        ("oct", "Oct"), ("novembre", "Nov"), ("nov", "Nov"), ("décembre", "Dec"), ("déc", "Dec"),
+        ("janvier", "Jan"),
+        ("janv", "Jan"),
+        ("février", "Feb"),
+        ("fevrier", "Feb"),
+        ("févr", "Feb"),
+        ("fevr", "Feb"),
+        ("mars", "Mar"),
+        ("avril", "Apr"),
+        ("avr", "Apr"),
+        ("mai", "May"),
+        ("juin", "Jun"),
+        ("juillet", "Jul"),
+        ("juil", "Jul"),
+        ("août", "Aug"),
+        ("aout", "Aug"),
+        ("septembre", "Sep"),
+        ("sept", "Sep"),
+        ("octobre", "Oct"),
+        ("oct", "Oct"),
+        ("novembre", "Nov"),
+        ("nov", "Nov"),
+        ("décembre", "Dec"),
+        ("déc", "Dec"),
     ];
     const DAYS: [&str; 14] = [
         "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "lun", "mar",
@@ -67,8 +85,12 @@ fn to_english(s: &str) -> String {
 /// Zone abbreviations seen in feeds that chrono's RFC 2822 parser refuses.
 fn replace_zone_names(s: &str) -> String {
     const ZONES: [(&str, &str); 6] = [
-        ("CEST", "+0200"), ("CET", "+0100"), ("BST", "+0100"), ("IST", "+0530"),
-        ("EEST", "+0300"), ("EET", "+0200"),
+        ("CEST", "+0200"),
+        ("CET", "+0100"),
+        ("BST", "+0100"),
+        ("IST", "+0530"),
+        ("EEST", "+0300"),
+        ("EET", "+0200"),
     ];
     match s.rsplit_once(' ') {
         Some((head, last)) => match ZONES.iter().find(|(name, _)| *name == last) {
@@ -81,7 +103,10 @@ fn replace_zone_names(s: &str) -> String {
 
 fn parse_with_formats(s: &str, zone: Zone) -> Option<DateTime<Utc>> {
     const WITH_OFFSET: [&str; 4] = [
-        "%d %b %Y %H:%M:%S %z", "%d %b %Y %H:%M %z", "%Y-%m-%d %H:%M:%S %z", "%Y-%m-%dT%H:%M:%S%z",
+        "%d %b %Y %H:%M:%S %z",
+        "%d %b %Y %H:%M %z",
+        "%Y-%m-%d %H:%M:%S %z",
+        "%Y-%m-%dT%H:%M:%S%z",
     ];
     for f in WITH_OFFSET {
         if let Ok(d) = DateTime::<FixedOffset>::parse_from_str(s, f) {
@@ -89,8 +114,14 @@ fn parse_with_formats(s: &str, zone: Zone) -> Option<DateTime<Utc>> {
         }
     }
     const LOCAL: [&str; 8] = [
-        "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
-        "%d %b %Y %H:%M:%S", "%d %b %Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%d %b %Y %H:%M:%S",
+        "%d %b %Y %H:%M",
+        "%d/%m/%Y %H:%M:%S",
+        "%d/%m/%Y %H:%M",
     ];
     for f in LOCAL {
         if let Ok(d) = NaiveDateTime::parse_from_str(s, f) {
@@ -123,19 +154,31 @@ mod tests {
     fn dates_french_feeds_carry_are_read() {
         let cases = [
             ("2025-04-26T11:20:00+02:00", "2025-04-26T09:20:00+00:00"),
-            ("Sat, 26 Apr 2025 11:20:00 +0200", "2025-04-26T09:20:00+00:00"),
+            (
+                "Sat, 26 Apr 2025 11:20:00 +0200",
+                "2025-04-26T09:20:00+00:00",
+            ),
             ("Sat, 26 Apr 2025 11:20:00 GMT", "2025-04-26T11:20:00+00:00"),
-            ("Sat, 26 Apr 2025 11:20:00 CEST", "2025-04-26T09:20:00+00:00"),
+            (
+                "Sat, 26 Apr 2025 11:20:00 CEST",
+                "2025-04-26T09:20:00+00:00",
+            ),
             ("Tue, 14 Jan 2025 08:00:00 CET", "2025-01-14T07:00:00+00:00"),
             ("sam., 26 avr. 2025 11:20", "2025-04-26T09:20:00+00:00"),
             ("samedi 26 avril 2025 11:20:00", "2025-04-26T09:20:00+00:00"),
-            ("mar., 14 janv. 2025 08:00:00 +0100", "2025-01-14T07:00:00+00:00"),
+            (
+                "mar., 14 janv. 2025 08:00:00 +0100",
+                "2025-01-14T07:00:00+00:00",
+            ),
             ("14 août 2025 10:00", "2025-08-14T08:00:00+00:00"),
             ("3 déc. 2025 10:00", "2025-12-03T09:00:00+00:00"),
             ("2025-04-26T11:20:00", "2025-04-26T09:20:00+00:00"),
             ("2025-04-26 11:20:00", "2025-04-26T09:20:00+00:00"),
             ("2025-04-26", "2025-04-25T22:00:00+00:00"),
-            ("Fri, 26 Apr 2025 11:20:00 +0200", "2025-04-26T09:20:00+00:00"),
+            (
+                "Fri, 26 Apr 2025 11:20:00 +0200",
+                "2025-04-26T09:20:00+00:00",
+            ),
         ];
         for (raw, want) in cases {
             let got = parse_date(raw, paris()).map(|d| d.to_rfc3339());

@@ -35,7 +35,10 @@ pub fn identify(items: &[Item]) -> Vec<Identity> {
     // Live blogs: links that share a base but differ by fragment keep it.
     let mut fragments: HashMap<&str, Vec<Option<&str>>> = HashMap::new();
     for l in links.iter().flatten() {
-        fragments.entry(&l.base).or_default().push(l.fragment.as_deref());
+        fragments
+            .entry(&l.base)
+            .or_default()
+            .push(l.fragment.as_deref());
     }
     let keeps_fragment = |l: &NormalLink| {
         fragments[l.base.as_str()]
@@ -47,14 +50,21 @@ pub fn identify(items: &[Item]) -> Vec<Identity> {
         .zip(&links)
         .map(|(item, link)| {
             let story_link = link.as_ref().map(|l| {
-                if keeps_fragment(l) { l.with_fragment() } else { l.base.clone() }
+                if keeps_fragment(l) {
+                    l.with_fragment()
+                } else {
+                    l.base.clone()
+                }
             });
             let item_key = match (&item.source_id, &story_link) {
                 (Some(id), _) => format!("id:{id}"),
                 (None, Some(link)) => format!("link:{link}"),
                 (None, None) => format!("hash:{}", title_date_hash(item)),
             };
-            Identity { item_key, story_link }
+            Identity {
+                item_key,
+                story_link,
+            }
         })
         .collect()
 }

@@ -40,12 +40,18 @@ fn is_tracking_parameter(name: &str) -> bool {
 pub fn normalize(link: &str) -> NormalLink {
     let link = link.trim();
     let Ok(mut url) = Url::parse(link) else {
-        return NormalLink { base: link.to_owned(), fragment: None };
+        return NormalLink {
+            base: link.to_owned(),
+            fragment: None,
+        };
     };
     if !matches!(url.scheme(), "http" | "https") {
         let fragment = url.fragment().filter(|f| !f.is_empty()).map(str::to_owned);
         url.set_fragment(None);
-        return NormalLink { base: url.to_string(), fragment };
+        return NormalLink {
+            base: url.to_string(),
+            fragment,
+        };
     }
     // `url` already lower-cases scheme and host and drops the scheme's
     // default port; making http read as https must keep "port 80" default too.
@@ -58,7 +64,10 @@ pub fn normalize(link: &str) -> NormalLink {
     url.set_fragment(None);
     let query = url.query().map(strip_tracking);
     url.set_query(query.as_deref().filter(|q| !q.is_empty()));
-    NormalLink { base: url.to_string(), fragment }
+    NormalLink {
+        base: url.to_string(),
+        fragment,
+    }
 }
 
 /// Removes tracking pairs, keeping the others byte for byte and in order.
@@ -82,19 +91,46 @@ mod tests {
     #[test]
     fn links_normalise_as_spec_says() {
         let cases = [
-            ("https://www.lemonde.fr/a.html", "https://www.lemonde.fr/a.html"),
-            ("HTTP://WWW.LeMonde.FR/a.html", "https://www.lemonde.fr/a.html"),
+            (
+                "https://www.lemonde.fr/a.html",
+                "https://www.lemonde.fr/a.html",
+            ),
+            (
+                "HTTP://WWW.LeMonde.FR/a.html",
+                "https://www.lemonde.fr/a.html",
+            ),
             ("http://x.fr:80/a", "https://x.fr/a"),
             ("https://x.fr:443/a", "https://x.fr/a"),
             ("http://x.fr:8080/a", "https://x.fr:8080/a"),
-            ("https://x.fr/a?utm_source=rss&utm_medium=x", "https://x.fr/a"),
+            (
+                "https://x.fr/a?utm_source=rss&utm_medium=x",
+                "https://x.fr/a",
+            ),
             ("https://x.fr/a?id=3&xtor=RSS-3208", "https://x.fr/a?id=3"),
-            ("https://x.fr/a?at_medium=rss&at_campaign=c&p=2", "https://x.fr/a?p=2"),
-            ("https://x.fr/a?fbclid=1&gclid=2&dclid=3&msclkid=4", "https://x.fr/a"),
-            ("https://x.fr/a?mc_cid=1&mc_eid=2&igshid=3", "https://x.fr/a"),
-            ("https://x.fr/a?_hsenc=1&_hsmi=2&ref_src=3", "https://x.fr/a"),
-            ("https://x.fr/a?ref=home&mc_x=1", "https://x.fr/a?ref=home&mc_x=1"),
-            ("https://x.fr/a?q=%C3%A9t%C3%A9&utm_x=1", "https://x.fr/a?q=%C3%A9t%C3%A9"),
+            (
+                "https://x.fr/a?at_medium=rss&at_campaign=c&p=2",
+                "https://x.fr/a?p=2",
+            ),
+            (
+                "https://x.fr/a?fbclid=1&gclid=2&dclid=3&msclkid=4",
+                "https://x.fr/a",
+            ),
+            (
+                "https://x.fr/a?mc_cid=1&mc_eid=2&igshid=3",
+                "https://x.fr/a",
+            ),
+            (
+                "https://x.fr/a?_hsenc=1&_hsmi=2&ref_src=3",
+                "https://x.fr/a",
+            ),
+            (
+                "https://x.fr/a?ref=home&mc_x=1",
+                "https://x.fr/a?ref=home&mc_x=1",
+            ),
+            (
+                "https://x.fr/a?q=%C3%A9t%C3%A9&utm_x=1",
+                "https://x.fr/a?q=%C3%A9t%C3%A9",
+            ),
             ("https://x.fr/a#live-3", "https://x.fr/a"),
             ("  https://x.fr/a  ", "https://x.fr/a"),
             ("not a link", "not a link"),

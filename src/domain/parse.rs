@@ -90,13 +90,22 @@ fn one_line(s: &str) -> String {
 /// Bytes → text, choosing the encoding as browsers and feed readers do.
 pub fn decode(bytes: &[u8], declared: Option<&str>) -> String {
     if let Some((enc, bom_len)) = Encoding::for_bom(bytes) {
-        return enc.decode_without_bom_handling(&bytes[bom_len..]).0.into_owned();
+        return enc
+            .decode_without_bom_handling(&bytes[bom_len..])
+            .0
+            .into_owned();
     }
     if bytes.starts_with(b"\0<") {
-        return encoding_rs::UTF_16BE.decode_without_bom_handling(bytes).0.into_owned();
+        return encoding_rs::UTF_16BE
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned();
     }
     if bytes.starts_with(b"<\0") {
-        return encoding_rs::UTF_16LE.decode_without_bom_handling(bytes).0.into_owned();
+        return encoding_rs::UTF_16LE
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned();
     }
     let http = declared.and_then(|l| Encoding::for_label(l.trim().as_bytes()));
     let prolog = prolog_encoding(bytes);
@@ -109,7 +118,10 @@ pub fn decode(bytes: &[u8], declared: Option<&str>) -> String {
             return text.into_owned();
         }
     }
-    WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned()
+    WINDOWS_1252
+        .decode_without_bom_handling(bytes)
+        .0
+        .into_owned()
 }
 
 /// The `encoding` of an XML declaration near the start, read as ASCII.
@@ -153,7 +165,10 @@ fn cap_items(body: &str) -> (String, usize) {
         .max()
         .filter(|end| *end > cut_from);
     match resume {
-        Some(end) => (format!("{}{}", &body[..cut_from], &body[end..]), starts.len() - MAX_ITEMS),
+        Some(end) => (
+            format!("{}{}", &body[..cut_from], &body[end..]),
+            starts.len() - MAX_ITEMS,
+        ),
         None => (body.to_owned(), 0),
     }
 }
@@ -214,7 +229,11 @@ mod tests {
     use super::*;
 
     fn parse_bytes(bytes: &[u8], charset: Option<&str>) -> Result<ParsedFeed, ParseError> {
-        let doc = Document { bytes, charset, base_url: Some("https://example.org/feed") };
+        let doc = Document {
+            bytes,
+            charset,
+            base_url: Some("https://example.org/feed"),
+        };
         parse(&doc, Zone::Named(chrono_tz::Europe::Paris))
     }
 
@@ -232,11 +251,17 @@ mod tests {
         assert_eq!(parse_bytes(&leading, None).unwrap().items[0].title, "Été €");
         // Latin-1 without a declaration: the HTTP charset decides.
         let bare = b"<rss version=\"2.0\"><channel><title>t</title><item><title>\xe9t\xe9</title></item></channel></rss>";
-        assert_eq!(parse_bytes(bare, Some("iso-8859-1")).unwrap().items[0].title, "été");
+        assert_eq!(
+            parse_bytes(bare, Some("iso-8859-1")).unwrap().items[0].title,
+            "été"
+        );
         // Without any declaration, invalid UTF-8 reads as windows-1252.
         assert_eq!(parse_bytes(bare, None).unwrap().items[0].title, "été");
         // HTTP says UTF-8, the bytes and the prolog say Latin-1: the bytes win.
-        assert_eq!(parse_bytes(latin1, Some("utf-8")).unwrap().items[0].title, "Été €");
+        assert_eq!(
+            parse_bytes(latin1, Some("utf-8")).unwrap().items[0].title,
+            "Été €"
+        );
     }
 
     #[test]
@@ -251,13 +276,23 @@ mod tests {
 
     #[test]
     fn documents_feed_rs_refuses_are_repaired() {
-        let no_version = "<rss><channel><title>t</title><item><title>a</title></item></channel></rss>";
-        assert_eq!(parse_bytes(no_version.as_bytes(), None).unwrap().items.len(), 1);
+        let no_version =
+            "<rss><channel><title>t</title><item><title>a</title></item></channel></rss>";
+        assert_eq!(
+            parse_bytes(no_version.as_bytes(), None)
+                .unwrap()
+                .items
+                .len(),
+            1
+        );
         let json11 = r#"{"version":"1.1","title":"t","items":[{"id":"1","content_text":"x","url":"https://x.fr/1"}]}"#;
         let feed = parse_bytes(json11.as_bytes(), None).unwrap();
         assert_eq!(feed.items[0].source_id.as_deref(), Some("1"));
         let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title type="text/plain">t</title><id>f</id><entry><id>e</id><title type="text/html">&lt;b&gt;a&lt;/b&gt;</title></entry></feed>"#;
-        assert_eq!(parse_bytes(atom.as_bytes(), None).unwrap().items[0].title, "a");
+        assert_eq!(
+            parse_bytes(atom.as_bytes(), None).unwrap().items[0].title,
+            "a"
+        );
     }
 
     #[test]
@@ -276,12 +311,22 @@ mod tests {
         let feed = parse_bytes(doc.as_bytes(), None).unwrap();
         assert_eq!(feed.items.len(), MAX_ITEMS);
         assert_eq!(feed.dropped_items, 40);
-        assert_eq!(feed.items.last().unwrap().title, format!("n{}", MAX_ITEMS - 1));
+        assert_eq!(
+            feed.items.last().unwrap().title,
+            format!("n{}", MAX_ITEMS - 1)
+        );
     }
 
     #[test]
     fn broken_documents_are_errors_not_crashes() {
-        for bad in ["", "   ", "<html><body>nope</body></html>", "<rss version=\"2.0\"><channel><item>", "{\"items\": 3", "plain words"] {
+        for bad in [
+            "",
+            "   ",
+            "<html><body>nope</body></html>",
+            "<rss version=\"2.0\"><channel><item>",
+            "{\"items\": 3",
+            "plain words",
+        ] {
             assert!(parse_bytes(bad.as_bytes(), None).is_err(), "{bad:?}");
         }
         let laughs = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><rss version="2.0"><channel><title>&lol2;</title><item><title>x</title></item></channel></rss>"#;

@@ -41,7 +41,11 @@ mod tests {
             (0, Some(5000), 0.0, 5000),
         ];
         for (failures, retry_after, jitter, want) in cases {
-            assert_eq!(next_poll(0, m15, failures, retry_after, jitter), want, "{failures} {retry_after:?} {jitter}");
+            assert_eq!(
+                next_poll(0, m15, failures, retry_after, jitter),
+                want,
+                "{failures} {retry_after:?} {jitter}"
+            );
         }
         // A Retry-After in the past sets no floor.
         assert_eq!(next_poll(10_000, m15, 0, Some(5000), 0.0), 10_900);
@@ -85,7 +89,11 @@ mod delivery_tests {
             (86_400, 3, 1.0, None),
         ];
         for (now, attempts, jitter, want) in cases {
-            assert_eq!(next_delivery_attempt(now, 0, attempts, jitter), want, "{attempts} {jitter}");
+            assert_eq!(
+                next_delivery_attempt(now, 0, attempts, jitter),
+                want,
+                "{attempts} {jitter}"
+            );
         }
         // Retried for at least 24 h: with the largest waits, the last try
         // before giving up is less than an hour short of it.

@@ -161,7 +161,10 @@ mod tests {
         let cases = [
             ("semi-<em>conducteurs</em>", "semi-conducteurs"),
             ("<b>droits</b> de douane", "droits de douane"),
-            ("<p>un</p><p>deux</p>trois<br>quatre", "un deux trois quatre"),
+            (
+                "<p>un</p><p>deux</p>trois<br>quatre",
+                "un deux trois quatre",
+            ),
             ("g&eacute;n&eacute;rative&nbsp;IA", "générative\u{a0}IA"),
             ("Les <em>puces</em> &amp; l&#8217;IA", "Les puces & l’IA"),
             ("<script>alert(1)</script>texte", "texte"),
@@ -197,7 +200,10 @@ mod tests {
             let folded = Folded::new(original);
             assert_eq!(folded.text, want);
             assert_eq!(fold(original), want);
-            assert_eq!(folded.original_span(0, folded.text.len()), 0..original.len());
+            assert_eq!(
+                folded.original_span(0, folded.text.len()),
+                0..original.len()
+            );
         }
         let f = Folded::new("à Pékin, hier");
         let at = f.text.find("Pekin").unwrap();

@@ -19,7 +19,11 @@ impl Zone {
             LocalResult::None => None,
         };
         match self {
-            Zone::Local => first(chrono::Local.from_local_datetime(&local).map(|d| d.to_utc())),
+            Zone::Local => first(
+                chrono::Local
+                    .from_local_datetime(&local)
+                    .map(|d| d.to_utc()),
+            ),
             Zone::Named(tz) => first(tz.from_local_datetime(&local).map(|d| d.to_utc())),
         }
     }

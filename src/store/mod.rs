@@ -17,12 +17,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::domain::model::Item;
+pub use crate::domain::triage::{AlertDraft, ItemRecord, KnownItem, StoredHit};
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use rusqlite_migration::{M, Migrations};
-use serde::{Deserialize, Serialize};
-
-use crate::domain::model::Item;
 
 pub use status::{ChannelStatus, FeedStatus, Status};
 
@@ -56,7 +55,11 @@ pub struct FeedState {
 #[derive(Debug, Clone)]
 pub enum FetchRecord {
     /// A document was fetched and parsed.
-    Fetched { status: u16, etag: Option<String>, last_modified: Option<String> },
+    Fetched {
+        status: u16,
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
     /// 304: nothing changed.
     NotModified,
     Failed {
@@ -66,36 +69,6 @@ pub enum FetchRecord {
         gone: bool,
         retry_after_until: Option<i64>,
     },
-}
-
-/// One matched term, stored with the alert so that messages can show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredHit {
-    pub rule: String,
-    pub field: String,
-    pub term: String,
-    pub start: usize,
-    pub end: usize,
-}
-
-/// An alert to create for the item it comes with.
-#[derive(Debug, Clone)]
-pub struct AlertDraft {
-    pub channel: String,
-    pub rules: Vec<String>,
-    pub hits: Vec<StoredHit>,
-    /// First delivery attempt (`now` plus the channel's hold).
-    pub due: i64,
-}
-
-/// A new or changed item with what it should alert.
-#[derive(Debug, Clone)]
-pub struct ItemRecord {
-    pub key: String,
-    pub story_link: Option<String>,
-    pub content_hash: String,
-    pub item: Item,
-    pub alerts: Vec<AlertDraft>,
 }
 
 pub struct PollRecord {
@@ -162,7 +135,10 @@ impl Store {
         refuse_newer(&conn, path)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version < SCHEMA_VERSION {
-            bail!("the database {} is from an older veille; run `veille run` once to migrate it", path.display());
+            bail!(
+                "the database {} is from an older veille; run `veille run` once to migrate it",
+                path.display()
+            );
         }
         Ok(Store { conn })
     }
@@ -222,7 +198,12 @@ impl Store {
         let mut known = HashMap::new();
         for key in keys {
             if let Some(k) = stmt
-                .query_row(params![feed_id, key], |r| Ok(KnownItem { content_hash: r.get(0)?, first_seen: r.get(1)? }))
+                .query_row(params![feed_id, key], |r| {
+                    Ok(KnownItem {
+                        content_hash: r.get(0)?,
+                        first_seen: r.get(1)?,
+                    })
+                })
                 .optional()?
             {
                 known.insert((*key).to_owned(), k);
@@ -254,15 +235,31 @@ impl Store {
         Ok(summary)
     }
 
-    /// Pending alerts whose time has come, for the given channels.
-    pub fn due_alerts(&self, now: i64, channels: &[&str], limit: usize) -> Result<Vec<DueAlert>> {
+    /// Pending alerts whose time has come, for the given channels. With
+    /// `ignore_hold`, alerts never tried yet are due whatever their hold.
+    pub fn due_alerts(
+        &self,
+        now: i64,
+        channels: &[&str],
+        ignore_hold: bool,
+        limit: usize,
+    ) -> Result<Vec<DueAlert>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT a.id, a.channel, a.attempts, a.created, a.rules, a.hits, a.item_id, a.story_id
-             FROM alerts a WHERE a.state = 'pending' AND a.due <= ?1 ORDER BY a.due, a.created LIMIT ?2",
+             FROM alerts a WHERE a.state = 'pending' AND (a.due <= ?1 OR (?3 AND a.attempts = 0))
+             ORDER BY a.due, a.created LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![now, limit as i64 * 4], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u32>(2)?, r.get::<_, i64>(3)?,
-                r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, i64>(6)?, r.get::<_, i64>(7)?))
+        let rows = stmt.query_map(params![now, limit as i64 * 4, ignore_hold], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, u32>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, i64>(7)?,
+            ))
         })?;
         let mut due = Vec::new();
         for row in rows {
@@ -342,12 +339,6 @@ impl Store {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KnownItem {
-    pub content_hash: String,
-    pub first_seen: i64,
-}
-
 fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -368,10 +359,17 @@ fn refuse_newer(conn: &Connection, path: &Path) -> Result<()> {
 
 /// Inserts a new item (finding or creating its story) or updates a changed
 /// one. Returns (item id, story id, whether it was new).
-fn upsert_item(tx: &Transaction, feed_id: i64, now: i64, r: &ItemRecord) -> Result<(i64, i64, bool)> {
+fn upsert_item(
+    tx: &Transaction,
+    feed_id: i64,
+    now: i64,
+    r: &ItemRecord,
+) -> Result<(i64, i64, bool)> {
     let existing: Option<(i64, i64)> = tx
         .prepare_cached("SELECT id, story_id FROM items WHERE feed_id = ?1 AND item_key = ?2")?
-        .query_row(params![feed_id, r.key], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row(params![feed_id, r.key], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .optional()?;
     let i = &r.item;
     let categories = serde_json::to_string(&i.categories)?;
@@ -382,7 +380,18 @@ fn upsert_item(tx: &Transaction, feed_id: i64, now: i64, r: &ItemRecord) -> Resu
             "UPDATE items SET title = ?2, link = ?3, summary = ?4, content = ?5, categories = ?6,
                  published = ?7, updated = ?8, content_hash = ?9, changed_at = ?10 WHERE id = ?1",
         )?
-        .execute(params![item_id, i.title, i.link, i.summary, i.content, categories, published, updated, r.content_hash, now])?;
+        .execute(params![
+            item_id,
+            i.title,
+            i.link,
+            i.summary,
+            i.content,
+            categories,
+            published,
+            updated,
+            r.content_hash,
+            now
+        ])?;
         return Ok((item_id, story_id, false));
     }
     let story_id = story_for(tx, r.story_link.as_deref(), now)?;
@@ -391,31 +400,64 @@ fn upsert_item(tx: &Transaction, feed_id: i64, now: i64, r: &ItemRecord) -> Resu
                             published, updated, first_seen, changed_at, content_hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
     )?
-    .execute(params![feed_id, r.key, story_id, i.title, i.link, i.summary, i.content, categories, published, updated, now, r.content_hash])?;
+    .execute(params![
+        feed_id,
+        r.key,
+        story_id,
+        i.title,
+        i.link,
+        i.summary,
+        i.content,
+        categories,
+        published,
+        updated,
+        now,
+        r.content_hash
+    ])?;
     Ok((tx.last_insert_rowid(), story_id, true))
 }
 
 fn story_for(tx: &Transaction, link: Option<&str>, now: i64) -> Result<i64> {
     let Some(link) = link else {
-        tx.prepare_cached("INSERT INTO stories (link, first_seen) VALUES (NULL, ?1)")?.execute([now])?;
+        tx.prepare_cached("INSERT INTO stories (link, first_seen) VALUES (NULL, ?1)")?
+            .execute([now])?;
         return Ok(tx.last_insert_rowid());
     };
-    tx.prepare_cached("INSERT INTO stories (link, first_seen) VALUES (?1, ?2) ON CONFLICT (link) DO NOTHING")?
-        .execute(params![link, now])?;
-    Ok(tx.prepare_cached("SELECT id FROM stories WHERE link = ?1")?.query_row([link], |r| r.get(0))?)
+    tx.prepare_cached(
+        "INSERT INTO stories (link, first_seen) VALUES (?1, ?2) ON CONFLICT (link) DO NOTHING",
+    )?
+    .execute(params![link, now])?;
+    Ok(tx
+        .prepare_cached("SELECT id FROM stories WHERE link = ?1")?
+        .query_row([link], |r| r.get(0))?)
 }
 
 /// Creates the (story, channel) alert, or, when it exists and is still
 /// pending, adds the new rules and hits to it so that the one message names
 /// them all. Returns whether an alert was created.
-fn enqueue_alert(tx: &Transaction, story_id: i64, item_id: i64, now: i64, a: &AlertDraft) -> Result<bool> {
+fn enqueue_alert(
+    tx: &Transaction,
+    story_id: i64,
+    item_id: i64,
+    now: i64,
+    a: &AlertDraft,
+) -> Result<bool> {
     let id = new_alert_id();
     let inserted = tx
         .prepare_cached(
             "INSERT INTO alerts (id, story_id, channel, item_id, rules, hits, created, due)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (story_id, channel) DO NOTHING",
         )?
-        .execute(params![id, story_id, a.channel, item_id, serde_json::to_string(&a.rules)?, serde_json::to_string(&a.hits)?, now, a.due])?;
+        .execute(params![
+            id,
+            story_id,
+            a.channel,
+            item_id,
+            serde_json::to_string(&a.rules)?,
+            serde_json::to_string(&a.hits)?,
+            now,
+            a.due
+        ])?;
     if inserted == 1 {
         return Ok(true);
     }
@@ -433,14 +475,21 @@ fn enqueue_alert(tx: &Transaction, story_id: i64, item_id: i64, now: i64, a: &Al
             }
         }
         tx.prepare_cached("UPDATE alerts SET rules = ?2, hits = ?3 WHERE id = ?1")?
-            .execute(params![id, serde_json::to_string(&rules)?, serde_json::to_string(&hits)?])?;
+            .execute(params![
+                id,
+                serde_json::to_string(&rules)?,
+                serde_json::to_string(&hits)?
+            ])?;
     }
     Ok(false)
 }
 
 fn update_feed(tx: &Transaction, p: &PollRecord) -> Result<()> {
     if let Some(target) = &p.redirect_url {
-        tx.execute("UPDATE feeds SET redirect_url = ?2 WHERE id = ?1", params![p.feed_id, target])?;
+        tx.execute(
+            "UPDATE feeds SET redirect_url = ?2 WHERE id = ?1",
+            params![p.feed_id, target],
+        )?;
     }
     match &p.fetch {
         FetchRecord::Fetched { status, etag, last_modified } => tx.execute(
@@ -488,7 +537,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v.db");
         drop(Store::open(&path).unwrap());
-        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
         let err = Store::open(&path).err().unwrap().to_string();
         assert!(err.contains("newer veille (schema 99"), "{err}");
     }
@@ -498,8 +550,17 @@ mod tests {
             key: key.into(),
             story_link: Some(link.into()),
             content_hash: format!("h-{key}"),
-            item: Item { title: key.into(), link: Some(link.into()), ..Item::default() },
-            alerts: vec![AlertDraft { channel: channel.into(), rules: vec![rule.into()], hits: vec![], due: 0 }],
+            item: Item {
+                title: key.into(),
+                link: Some(link.into()),
+                ..Item::default()
+            },
+            alerts: vec![AlertDraft {
+                channel: channel.into(),
+                rules: vec![rule.into()],
+                hits: vec![],
+                due: 0,
+            }],
         }
     }
 
@@ -507,26 +568,66 @@ mod tests {
     fn one_alert_per_story_and_channel_naming_every_rule_and_feed() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("v.db")).unwrap();
-        let feeds = store.sync_feeds(&[("A", "https://a/".into()), ("B", "https://b/".into())]).unwrap();
+        let feeds = store
+            .sync_feeds(&[("A", "https://a/".into()), ("B", "https://b/".into())])
+            .unwrap();
         let poll = |feed_id, items| PollRecord {
             feed_id,
             now: 10,
-            fetch: FetchRecord::Fetched { status: 200, etag: None, last_modified: None },
+            fetch: FetchRecord::Fetched {
+                status: 200,
+                etag: None,
+                last_modified: None,
+            },
             redirect_url: None,
             next_poll: 100,
             items,
         };
-        let s = store.record_poll(&poll(feeds[0].id, vec![record("a1", "https://x/1", "moi", "r1")])).unwrap();
-        assert_eq!(s, RecordSummary { new_items: 1, changed_items: 0, alerts: 1 });
-        let s = store.record_poll(&poll(feeds[1].id, vec![record("b1", "https://x/1", "moi", "r2")])).unwrap();
-        assert_eq!(s, RecordSummary { new_items: 1, changed_items: 0, alerts: 0 });
-        let due = store.due_alerts(10, &["moi"], 10).unwrap();
+        let s = store
+            .record_poll(&poll(
+                feeds[0].id,
+                vec![record("a1", "https://x/1", "moi", "r1")],
+            ))
+            .unwrap();
+        assert_eq!(
+            s,
+            RecordSummary {
+                new_items: 1,
+                changed_items: 0,
+                alerts: 1
+            }
+        );
+        let s = store
+            .record_poll(&poll(
+                feeds[1].id,
+                vec![record("b1", "https://x/1", "moi", "r2")],
+            ))
+            .unwrap();
+        assert_eq!(
+            s,
+            RecordSummary {
+                new_items: 1,
+                changed_items: 0,
+                alerts: 0
+            }
+        );
+        let due = store.due_alerts(10, &["moi"], false, 10).unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].rules, ["r1", "r2"]);
         assert_eq!(due[0].feeds, ["A", "B"]);
         store.mark_sent(&due[0].id, 11).unwrap();
-        store.record_poll(&poll(feeds[0].id, vec![record("a1", "https://x/1", "moi", "r3")])).unwrap();
-        assert!(store.due_alerts(1000, &["moi"], 10).unwrap().is_empty());
+        store
+            .record_poll(&poll(
+                feeds[0].id,
+                vec![record("a1", "https://x/1", "moi", "r3")],
+            ))
+            .unwrap();
+        assert!(
+            store
+                .due_alerts(1000, &["moi"], false, 10)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -534,20 +635,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("v.db")).unwrap();
         let feeds = store.sync_feeds(&[("A", "https://a/".into())]).unwrap();
-        store.record_poll(&PollRecord {
-            feed_id: feeds[0].id,
-            now: 10,
-            fetch: FetchRecord::Failed { status: Some(410), error: "gone".into(), gone: true, retry_after_until: None },
-            redirect_url: Some("https://a2/".into()),
-            next_poll: 100,
-            items: vec![record("a1", "https://x/1", "moi", "r1")],
-        }).unwrap();
+        store
+            .record_poll(&PollRecord {
+                feed_id: feeds[0].id,
+                now: 10,
+                fetch: FetchRecord::Failed {
+                    status: Some(410),
+                    error: "gone".into(),
+                    gone: true,
+                    retry_after_until: None,
+                },
+                redirect_url: Some("https://a2/".into()),
+                next_poll: 100,
+                items: vec![record("a1", "https://x/1", "moi", "r1")],
+            })
+            .unwrap();
         let same = store.sync_feeds(&[("A", "https://a/".into())]).unwrap();
         assert!(same[0].gone);
         assert_eq!(same[0].redirect_url.as_deref(), Some("https://a2/"));
         let moved = store.sync_feeds(&[("A", "https://new/".into())]).unwrap();
         assert!(!moved[0].gone);
-        assert_eq!((moved[0].redirect_url.as_deref(), moved[0].consecutive_failures, moved[0].next_poll), (None, 0, None));
+        assert_eq!(
+            (
+                moved[0].redirect_url.as_deref(),
+                moved[0].consecutive_failures,
+                moved[0].next_poll
+            ),
+            (None, 0, None)
+        );
         assert_eq!(store.known_items(moved[0].id, &["a1"]).unwrap().len(), 1);
     }
 }

@@ -80,11 +80,22 @@ impl Store {
                      ORDER BY b.due DESC LIMIT 1)
              FROM alerts a GROUP BY channel, state ORDER BY channel",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, Option<String>>(3)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
         for row in rows {
             let (name, state, count, error) = row?;
             if channels.last().is_none_or(|c| c.name != name) {
-                channels.push(ChannelStatus { name, last_error: error, ..ChannelStatus::default() });
+                channels.push(ChannelStatus {
+                    name,
+                    last_error: error,
+                    ..ChannelStatus::default()
+                });
             }
             let c = channels.last_mut().expect("pushed above");
             match state.as_str() {
@@ -107,6 +118,10 @@ impl Store {
             )?
             .query_map(params![50], |r| Ok(LateCopies { title: r.get::<_, Option<String>>(0)?.unwrap_or_default(), link: r.get(1)?, feeds: r.get(2)?, after_alert: r.get(3)? }))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Status { feeds, channels, late_copies })
+        Ok(Status {
+            feeds,
+            channels,
+            late_copies,
+        })
     }
 }

@@ -29,7 +29,12 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 4] = [Field::Title, Field::Summary, Field::Content, Field::Categories];
+    pub const ALL: [Field; 4] = [
+        Field::Title,
+        Field::Summary,
+        Field::Content,
+        Field::Categories,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -94,17 +99,23 @@ pub struct PreparedItem {
 /// Categories are joined with a separator no phrase can cross.
 const CATEGORY_SEPARATOR: &str = " | ";
 
+/// The plain text of one field of an item, as rules see it and as hit
+/// spans point into.
+pub fn field_text(item: &Item, field: Field) -> std::borrow::Cow<'_, str> {
+    match field {
+        Field::Title => item.title.as_str().into(),
+        Field::Summary => item.summary.as_str().into(),
+        Field::Content => item.content.as_str().into(),
+        Field::Categories => item.categories.join(CATEGORY_SEPARATOR).into(),
+    }
+}
+
 impl PreparedItem {
     pub fn new(item: &Item) -> PreparedItem {
-        let texts = [
-            (Field::Title, item.title.clone()),
-            (Field::Summary, item.summary.clone()),
-            (Field::Content, item.content.clone()),
-            (Field::Categories, item.categories.join(CATEGORY_SEPARATOR)),
-        ];
-        let fields = texts
+        let fields = Field::ALL
             .into_iter()
-            .map(|(f, text)| {
+            .map(|f| {
+                let text = field_text(item, f).into_owned();
                 let folded = Folded::new(&text);
                 (f, text, folded)
             })
@@ -114,7 +125,10 @@ impl PreparedItem {
 
     /// The plain text of a field, in which `Hit::span` points.
     pub fn text(&self, field: Field) -> &str {
-        self.fields.iter().find(|(f, ..)| *f == field).map_or("", |(_, t, _)| t)
+        self.fields
+            .iter()
+            .find(|(f, ..)| *f == field)
+            .map_or("", |(_, t, _)| t)
     }
 
     fn find(&self, term: &Term, field: Field) -> Option<Hit> {
@@ -126,30 +140,48 @@ impl PreparedItem {
                 folded.original_span(r.start, r.end)
             }
         };
-        Some(Hit { field, term: term.written.clone(), span })
+        Some(Hit {
+            field,
+            term: term.written.clone(),
+            span,
+        })
     }
 
     fn find_any_field(&self, term: &Term, fields: &[Field]) -> Option<Hit> {
         fields.iter().find_map(|f| self.find(term, *f))
+    }
+
+    /// The term's first hit in each of `fields` where it occurs.
+    fn find_in_fields(&self, term: &Term, fields: &[Field]) -> Vec<Hit> {
+        fields.iter().filter_map(|f| self.find(term, *f)).collect()
     }
 }
 
 impl Rule {
     /// The hits that make this rule match the item, or `None` when it does
     /// not: every `all` term, at least one `any` term (when there are any),
-    /// and no `none` term, each in any of the rule's fields.
+    /// and no `none` term, each in any of the rule's fields. A term found in
+    /// several fields has a hit in each, so that every place is highlighted.
     pub fn evaluate(&self, item: &PreparedItem) -> Option<Vec<Hit>> {
-        if self.none.iter().any(|t| item.find_any_field(t, &self.fields).is_some()) {
+        if self
+            .none
+            .iter()
+            .any(|t| item.find_any_field(t, &self.fields).is_some())
+        {
             return None;
         }
         let mut hits = Vec::new();
         for term in &self.all {
-            hits.push(item.find_any_field(term, &self.fields)?);
+            let found = item.find_in_fields(term, &self.fields);
+            if found.is_empty() {
+                return None;
+            }
+            hits.extend(found);
         }
         let any: Vec<Hit> = self
             .any
             .iter()
-            .filter_map(|t| item.find_any_field(t, &self.fields))
+            .flat_map(|t| item.find_in_fields(t, &self.fields))
             .collect();
         if !self.any.is_empty() && any.is_empty() {
             return None;

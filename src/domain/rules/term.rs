@@ -71,7 +71,11 @@ impl Term {
             None => (trimmed, false),
         };
         if !body.chars().any(is_word_char) {
-            return Err(if prefix { TermError::LoneStar } else { TermError::Empty });
+            return Err(if prefix {
+                TermError::LoneStar
+            } else {
+                TermError::Empty
+            });
         }
         let case_sensitive = body.chars().any(char::is_uppercase);
         let (text, haystack) = match accents {
@@ -110,7 +114,8 @@ impl Term {
     }
 
     fn on_boundaries(&self, text: &str, start: usize, end: usize) -> bool {
-        let before_ok = !self.bound_start || !text[..start].chars().next_back().is_some_and(is_word_char);
+        let before_ok =
+            !self.bound_start || !text[..start].chars().next_back().is_some_and(is_word_char);
         let after_ok = !self.bound_end || !text[end..].chars().next().is_some_and(is_word_char);
         before_ok && after_ok
     }
@@ -149,5 +154,9 @@ fn is_apostrophe(c: char) -> bool {
 }
 
 fn one_line(s: &str) -> String {
-    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

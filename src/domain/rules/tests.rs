@@ -8,7 +8,10 @@ fn matches(term: &str, text: &str) -> bool {
 
 fn matches_with(term: &str, text: &str, accents: Accents) -> bool {
     let term = Term::compile(term, accents).unwrap();
-    let item = PreparedItem::new(&Item { title: crate::domain::text::plain_text(text), ..Item::default() });
+    let item = PreparedItem::new(&Item {
+        title: crate::domain::text::plain_text(text),
+        ..Item::default()
+    });
     item.find(&term, Field::Title).is_some()
 }
 
@@ -83,7 +86,11 @@ fn accents_are_ignored_unless_exact() {
         ("Pe\u{301}kin", "Pékin", true),
     ];
     for (term, text, want) in exact {
-        assert_eq!(matches_with(term, text, Accents::Exact), want, "exact {term:?} in {text:?}");
+        assert_eq!(
+            matches_with(term, text, Accents::Exact),
+            want,
+            "exact {term:?} in {text:?}"
+        );
     }
 }
 
@@ -148,20 +155,39 @@ fn regexes_run_as_written() {
 fn composed_and_decomposed_accents_are_the_same_letter() {
     assert!(matches("Pékin", "Pe\u{301}kin"));
     assert!(matches("Pe\u{301}kin", "Pékin"));
-    assert!(matches_with("sécurité", "se\u{301}curite\u{301}", Accents::Exact));
+    assert!(matches_with(
+        "sécurité",
+        "se\u{301}curite\u{301}",
+        Accents::Exact
+    ));
 }
 
 #[test]
 fn bad_terms_are_refused() {
-    assert_eq!(Term::compile("", Accents::Fold).unwrap_err(), TermError::Empty);
-    assert_eq!(Term::compile("  ", Accents::Fold).unwrap_err(), TermError::Empty);
-    assert_eq!(Term::compile("*", Accents::Fold).unwrap_err(), TermError::LoneStar);
-    assert!(matches!(Term::compile("/(unclosed/", Accents::Fold), Err(TermError::Regex(_))));
+    assert_eq!(
+        Term::compile("", Accents::Fold).unwrap_err(),
+        TermError::Empty
+    );
+    assert_eq!(
+        Term::compile("  ", Accents::Fold).unwrap_err(),
+        TermError::Empty
+    );
+    assert_eq!(
+        Term::compile("*", Accents::Fold).unwrap_err(),
+        TermError::LoneStar
+    );
+    assert!(matches!(
+        Term::compile("/(unclosed/", Accents::Fold),
+        Err(TermError::Regex(_))
+    ));
 }
 
 #[test]
 fn hits_point_into_the_original_text() {
-    let item = PreparedItem::new(&Item { title: "À Pékin, l’IA s’impose".into(), ..Item::default() });
+    let item = PreparedItem::new(&Item {
+        title: "À Pékin, l’IA s’impose".into(),
+        ..Item::default()
+    });
     let term = Term::compile("pekin", Accents::Fold).unwrap();
     let hit = item.find(&term, Field::Title).unwrap();
     assert_eq!(&item.text(Field::Title)[hit.span], "Pékin");
@@ -171,7 +197,11 @@ fn hits_point_into_the_original_text() {
 }
 
 fn rule(any: &[&str], all: &[&str], none: &[&str], fields: &[Field]) -> Rule {
-    let terms = |ts: &[&str]| ts.iter().map(|t| Term::compile(t, Accents::Fold).unwrap()).collect();
+    let terms = |ts: &[&str]| {
+        ts.iter()
+            .map(|t| Term::compile(t, Accents::Fold).unwrap())
+            .collect()
+    };
     Rule {
         name: "r".into(),
         any: terms(any),
@@ -199,18 +229,47 @@ fn any_all_none_and_fields() {
         (rule(&["puces", "IA"], &[], &[], &all), true),
         (rule(&["IA"], &[], &[], &all), false),
         (rule(&["Chine"], &["droits de douane"], &[], &all), true),
-        (rule(&["Chine"], &["droits de douane", "Bruxelles"], &[], &all), false),
+        (
+            rule(&["Chine"], &["droits de douane", "Bruxelles"], &[], &all),
+            false,
+        ),
         (rule(&["puces"], &[], &["jeu vidéo"], &all), false),
-        (rule(&["puces"], &[], &["jeu video"], &[Field::Title]), false),
-        (rule(&["puces"], &[], &[], &[Field::Title, Field::Summary]), false),
-        (rule(&[], &["Pékin", "Washington"], &[], &[Field::Title, Field::Summary]), true),
+        (
+            rule(&["puces"], &[], &["jeu video"], &[Field::Title]),
+            false,
+        ),
+        (
+            rule(&["puces"], &[], &[], &[Field::Title, Field::Summary]),
+            false,
+        ),
+        (
+            rule(
+                &[],
+                &["Pékin", "Washington"],
+                &[],
+                &[Field::Title, Field::Summary],
+            ),
+            true,
+        ),
         (rule(&["economie"], &[], &[], &[Field::Categories]), true),
-        (rule(&["economie international"], &[], &[], &[Field::Categories]), false),
+        (
+            rule(&["economie international"], &[], &[], &[Field::Categories]),
+            false,
+        ),
     ];
     for (i, (rule, want)) in cases.iter().enumerate() {
         assert_eq!(rule.evaluate(&item).is_some(), *want, "case {i}");
     }
-    let hits = rule(&["Chine", "Pékin"], &["droits de douane"], &[], &all).evaluate(&item).unwrap();
+    let hits = rule(&["Chine", "Pékin"], &["droits de douane"], &[], &all)
+        .evaluate(&item)
+        .unwrap();
     let found: Vec<(&str, Field)> = hits.iter().map(|h| (h.term.as_str(), h.field)).collect();
-    assert_eq!(found, [("droits de douane", Field::Title), ("Chine", Field::Summary), ("Pékin", Field::Title)]);
+    assert_eq!(
+        found,
+        [
+            ("droits de douane", Field::Title),
+            ("Chine", Field::Summary),
+            ("Pékin", Field::Title)
+        ]
+    );
 }

@@ -1,0 +1,52 @@
+//! One thin function per subcommand. They return errors; `main` prints them
+//! and picks the exit code.
+
+pub mod check;
+pub mod run;
+pub mod status;
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{self, Config, ConfigError, Env};
+
+/// Why a command failed, which decides the exit code (SPEC §1).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad usage or an invalid config: exit 2.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Anything that went wrong while running: exit 1.
+    #[error(transparent)]
+    Runtime(#[from] anyhow::Error),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Config(_) => 2,
+            CliError::Runtime(_) => 1,
+        }
+    }
+}
+
+/// `--config`, else `$VEILLE_CONFIG`, else `./config.toml`.
+pub fn config_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| {
+        std::env::var_os("VEILLE_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+    .unwrap_or_else(|| PathBuf::from("config.toml"))
+}
+
+pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
+    config::load(path, &Env::from_process())
+}
+
+/// A Unix time as a wall-clock string in the configured zone.
+pub fn when(config: &Config, at: Option<i64>) -> String {
+    match at.and_then(|t| chrono::DateTime::from_timestamp(t, 0)) {
+        Some(t) => config.daemon.timezone.format(t, "%Y-%m-%d %H:%M:%S"),
+        None => "-".to_owned(),
+    }
+}

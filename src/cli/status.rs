@@ -1,0 +1,84 @@
+//! `veille status [--json]`: feeds, channels and late copies, from the
+//! database, while the daemon runs or not.
+
+use std::fmt::Write;
+
+use super::{CliError, when};
+use crate::config::Config;
+use crate::store::{Status, Store};
+
+pub fn run(config: &Config, json: bool) -> Result<String, CliError> {
+    let store = Store::open_existing(&config.daemon.database)?;
+    let status = store.status()?;
+    if json {
+        return Ok(serde_json::to_string_pretty(&status).map_err(anyhow::Error::from)? + "\n");
+    }
+    Ok(render(config, &status))
+}
+
+fn render(config: &Config, st: &Status) -> String {
+    let mut s = String::new();
+    let configured = |name: &str| config.feeds.iter().any(|f| f.name == name);
+    let _ = writeln!(s, "Feeds:");
+    for f in st.feeds.iter().filter(|f| configured(&f.name)) {
+        let http = f.last_status.map_or("-".to_owned(), |c| c.to_string());
+        let _ = writeln!(s, "  {}", f.name);
+        let _ = writeln!(
+            s,
+            "    last fetch {}  status {http}  items {}  errors in a row {}  next poll {}",
+            when(config, f.last_fetch),
+            f.items,
+            f.consecutive_failures,
+            if f.gone {
+                "never (410 Gone: change the url)".to_owned()
+            } else {
+                when(config, f.next_poll)
+            }
+        );
+        if let Some(e) = &f.last_error {
+            let _ = writeln!(s, "    error: {e}");
+        }
+        if let Some(r) = &f.redirect_url {
+            let _ = writeln!(s, "    moved permanently to {r} (update the config)");
+        }
+    }
+    let _ = writeln!(s, "\nChannels:");
+    let mut names: Vec<&str> = config.channels.iter().map(|c| c.name.as_str()).collect();
+    for c in &st.channels {
+        if !names.contains(&c.name.as_str()) {
+            names.push(&c.name);
+        }
+    }
+    for name in names {
+        let c = st
+            .channels
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .unwrap_or_default();
+        let gone = if config.channel(name).is_none() {
+            "  (no longer in the config: pending alerts stay unsent)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "  {name}: {} pending, {} sent, {} failed{gone}",
+            c.pending, c.sent, c.failed
+        );
+        if let Some(e) = c.last_error.as_ref().filter(|_| c.pending + c.failed > 0) {
+            let _ = writeln!(s, "    last error: {e}");
+        }
+    }
+    if !st.late_copies.is_empty() {
+        let _ = writeln!(s, "\nStories that gained copies after their alert:");
+        for l in &st.late_copies {
+            let _ = writeln!(
+                s,
+                "  {}: {} outlets, {} after the alert",
+                l.title, l.feeds, l.after_alert
+            );
+        }
+    }
+    s
+}

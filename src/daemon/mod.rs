@@ -1,0 +1,61 @@
+//! The units of work and the loop that calls them.
+//!
+//! `poll_feed_once` fetches, parses, triages and records one feed;
+//! `poll_due_feeds` runs it for every due feed within the `concurrency` and
+//! `per_host` limits; `deliver_due_once` sends what the outbox holds. `run
+//! --once` and the tests call them directly; `run` loops over them.
+
+mod deliver;
+mod poll;
+mod run;
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::fetch::Fetcher;
+use crate::store::Store;
+
+pub use deliver::{DeliveryReport, deliver_due_once};
+pub use poll::{PollOutcome, poll_due_feeds, poll_feed_once};
+pub use run::{run, run_once};
+
+/// What every unit of work needs.
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub store: Arc<Mutex<Store>>,
+    pub fetcher: Fetcher,
+}
+
+impl Shared {
+    pub fn new(config: Config, store: Store) -> Result<Shared> {
+        let d = &config.daemon;
+        let fetcher = Fetcher::new(&d.user_agent, d.timeout, d.max_body)?;
+        Ok(Shared {
+            config: Arc::new(config),
+            store: Arc::new(Mutex::new(store)),
+            fetcher,
+        })
+    }
+
+    /// Runs `f` on the store from a blocking thread.
+    pub async fn with_store<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = store
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await?
+    }
+}
+
+pub fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}

@@ -1,0 +1,314 @@
+//! Polling: one feed (`poll_feed_once`) and every due feed (`poll_due_feeds`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use futures_util::StreamExt;
+use tokio::sync::Semaphore;
+use tracing::{Instrument, info, info_span, warn};
+
+use super::Shared;
+use crate::config::{Feed, FeedUrl};
+use crate::domain::identity::identify;
+use crate::domain::model::ParsedFeed;
+use crate::domain::parse::{self, Document};
+use crate::domain::schedule::next_poll;
+use crate::domain::triage::{self, Context};
+use crate::fetch::{FetchOutcome, Validators};
+use crate::store::{FeedState, FetchRecord, PollRecord, RecordSummary};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PollOutcome {
+    NotModified,
+    Fetched {
+        summary: RecordSummary,
+        dropped_items: usize,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+/// Polls every configured feed that may be polled at `now`: with `all`,
+/// whatever its schedule (`run --once`); otherwise only when its next poll
+/// has come. Feeds that are gone (410) or inside a `Retry-After` wait are
+/// skipped either way.
+pub async fn poll_due_feeds(
+    sh: &Shared,
+    now: i64,
+    all: bool,
+) -> Result<Vec<(String, PollOutcome)>> {
+    let specs: Vec<(String, String)> = sh
+        .config
+        .feeds
+        .iter()
+        .map(|f| (f.name.clone(), f.url.to_string()))
+        .collect();
+    let states = sh
+        .with_store(move |s| {
+            let specs: Vec<(&str, String)> =
+                specs.iter().map(|(n, u)| (n.as_str(), u.clone())).collect();
+            s.sync_feeds(&specs)
+        })
+        .await?;
+    let due: Vec<(&Feed, FeedState)> = sh
+        .config
+        .feeds
+        .iter()
+        .filter_map(|f| {
+            states
+                .iter()
+                .find(|s| s.name == f.name)
+                .map(|s| (f, s.clone()))
+        })
+        .filter(|(_, s)| !s.gone && s.retry_after_until.is_none_or(|t| t <= now))
+        .filter(|(_, s)| all || s.next_poll.is_none_or(|t| t <= now))
+        .collect();
+    let per_host = host_limits(&due, sh.config.daemon.per_host);
+    let outcomes = futures_util::stream::iter(due)
+        .map(|(feed, state)| {
+            let limit = per_host.get(&host_of(feed)).cloned();
+            async move {
+                let _permit = match &limit {
+                    Some(sem) => Some(sem.acquire().await.expect("never closed")),
+                    None => None,
+                };
+                let outcome = poll_feed_once(
+                    sh,
+                    feed,
+                    &state,
+                    super::unix_now(),
+                    rand::random_range(-1.0..=1.0),
+                )
+                .await;
+                (feed.name.clone(), outcome)
+            }
+        })
+        .buffer_unordered(sh.config.daemon.concurrency)
+        .collect()
+        .await;
+    Ok(outcomes)
+}
+
+fn host_of(feed: &Feed) -> String {
+    match &feed.url {
+        FeedUrl::Http(u) => u.host_str().unwrap_or("").to_owned(),
+        FeedUrl::File(_) => String::new(),
+    }
+}
+
+fn host_limits(due: &[(&Feed, FeedState)], per_host: usize) -> HashMap<String, Arc<Semaphore>> {
+    due.iter()
+        .map(|(f, _)| host_of(f))
+        .filter(|h| !h.is_empty())
+        .map(|h| (h, Arc::new(Semaphore::new(per_host))))
+        .collect()
+}
+
+/// Fetches, parses, triages and records one feed. Every failure is this
+/// feed's alone: it is recorded on the feed and returned, never raised.
+pub async fn poll_feed_once(
+    sh: &Shared,
+    feed: &Feed,
+    state: &FeedState,
+    now: i64,
+    jitter: f64,
+) -> PollOutcome {
+    let span = info_span!("poll", feed = %feed.name, url = %feed.url);
+    async {
+        let outcome = match poll_inner(sh, feed, state, now, jitter).await {
+            Ok(outcome) => outcome,
+            Err(e) => PollOutcome::Failed {
+                error: format!("{e:#}"),
+            },
+        };
+        match &outcome {
+            PollOutcome::NotModified => info!(status = 304, "not modified"),
+            PollOutcome::Fetched {
+                summary,
+                dropped_items,
+            } => {
+                info!(
+                    new = summary.new_items,
+                    changed = summary.changed_items,
+                    alerts = summary.alerts,
+                    "polled"
+                );
+                if *dropped_items > 0 {
+                    warn!(
+                        dropped = dropped_items,
+                        "document has more items than are considered; the rest were ignored"
+                    );
+                }
+            }
+            PollOutcome::Failed { error } => warn!(error = %error, "poll failed"),
+        }
+        outcome
+    }
+    .instrument(span)
+    .await
+}
+
+async fn poll_inner(
+    sh: &Shared,
+    feed: &Feed,
+    state: &FeedState,
+    now: i64,
+    jitter: f64,
+) -> Result<PollOutcome> {
+    let (outcome, base_url) = match &feed.url {
+        FeedUrl::File(path) => (sh.fetcher.fetch_file(path).await, None),
+        FeedUrl::Http(url) => {
+            let target = state
+                .redirect_url
+                .as_deref()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or_else(|| url.clone());
+            let validators = Validators {
+                etag: state.etag.clone(),
+                last_modified: state.last_modified.clone(),
+            };
+            (
+                sh.fetcher.fetch_http(&target, &validators).await,
+                Some(target),
+            )
+        }
+    };
+    let schedule = |failures: u32, retry_after_until: Option<i64>| {
+        next_poll(now, feed.interval, failures, retry_after_until, jitter)
+    };
+    let failures_after = state.consecutive_failures + 1;
+    let mut poll = PollRecord {
+        feed_id: state.id,
+        now,
+        fetch: FetchRecord::NotModified,
+        redirect_url: None,
+        next_poll: schedule(0, None),
+        items: Vec::new(),
+    };
+    let result = match outcome {
+        FetchOutcome::NotModified { permanent_redirect } => {
+            poll.redirect_url = remember_redirect(permanent_redirect.as_ref());
+            PollOutcome::NotModified
+        }
+        FetchOutcome::Failed(e) => {
+            poll.redirect_url = remember_redirect(e.permanent_redirect.as_ref());
+            let retry_after_until = e.retry_after.map(|d| now + d.as_secs() as i64);
+            poll.fetch = FetchRecord::Failed {
+                status: e.status,
+                error: e.message.clone(),
+                gone: e.gone,
+                retry_after_until,
+            };
+            poll.next_poll = schedule(failures_after, retry_after_until);
+            if e.gone {
+                warn!(
+                    "410 Gone: this feed is no longer polled; change its url in the config to poll it again"
+                );
+            }
+            PollOutcome::Failed { error: e.message }
+        }
+        FetchOutcome::Fetched(fetched) => {
+            poll.redirect_url = remember_redirect(fetched.permanent_redirect.as_ref());
+            let base = fetched
+                .final_url
+                .as_ref()
+                .or(base_url.as_ref())
+                .map(|u| u.to_string());
+            let zone = sh.config.daemon.timezone;
+            let body = fetched.body;
+            let charset = fetched.charset.clone();
+            let parsed = tokio::task::spawn_blocking(move || {
+                parse::parse(
+                    &Document {
+                        bytes: &body,
+                        charset: charset.as_deref(),
+                        base_url: base.as_deref(),
+                    },
+                    zone,
+                )
+            })
+            .await?;
+            match parsed {
+                Err(e) => {
+                    let error = format!("parse: {e}");
+                    // Validators are not kept: the next poll fetches the document again.
+                    poll.fetch = FetchRecord::Failed {
+                        status: Some(fetched.status),
+                        error: error.clone(),
+                        gone: false,
+                        retry_after_until: None,
+                    };
+                    poll.next_poll = schedule(failures_after, None);
+                    PollOutcome::Failed { error }
+                }
+                Ok(doc) => {
+                    poll.fetch = FetchRecord::Fetched {
+                        status: fetched.status,
+                        etag: fetched.validators.etag,
+                        last_modified: fetched.validators.last_modified,
+                    };
+                    return record_document(sh, feed, state, doc, poll).await;
+                }
+            }
+        }
+    };
+    sh.with_store(move |s| s.record_poll(&poll)).await?;
+    Ok(result)
+}
+
+fn remember_redirect(target: Option<&url::Url>) -> Option<String> {
+    let target = target?;
+    warn!(to = %target, "the feed moved permanently; later polls go to the new address (update its url in the config)");
+    Some(target.to_string())
+}
+
+/// Identifies and triages a parsed document, then records it with its alerts.
+async fn record_document(
+    sh: &Shared,
+    feed: &Feed,
+    state: &FeedState,
+    doc: ParsedFeed,
+    mut poll: PollRecord,
+) -> Result<PollOutcome> {
+    let config = Arc::clone(&sh.config);
+    let store = Arc::clone(&sh.store);
+    let feed = feed.clone();
+    let first_poll = state.first_success.is_none();
+    let dropped_items = doc.dropped_items;
+    let summary = tokio::task::spawn_blocking(move || -> Result<RecordSummary> {
+        let ids = identify(&doc.items);
+        let keys: Vec<&str> = ids.iter().map(|i| i.item_key.as_str()).collect();
+        let known = store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .known_items(poll.feed_id, &keys)?;
+        let holds: HashMap<String, Duration> = config
+            .channels
+            .iter()
+            .map(|c| (c.name.clone(), c.hold))
+            .collect();
+        let d = &config.daemon;
+        let cx = Context {
+            feed: &feed.name,
+            tags: &feed.tags,
+            now: poll.now,
+            first_poll,
+            first_poll_window: d.first_poll_window,
+            max_age: d.max_age,
+            holds: &holds,
+        };
+        poll.items = triage::triage(doc.items, ids, &known, &config.rules, &cx);
+        store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record_poll(&poll)
+    })
+    .await??;
+    Ok(PollOutcome::Fetched {
+        summary,
+        dropped_items,
+    })
+}

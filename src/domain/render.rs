@@ -1,0 +1,358 @@
+//! What a message about a story says: subject, plain text and HTML (SPEC §5).
+//!
+//! Feed text is untrusted: in HTML every feed string is escaped, links are
+//! only made clickable for http(s); in the subject line breaks and other
+//! control characters become spaces.
+
+use std::fmt::Write;
+
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as esc};
+
+use super::model::Item;
+use super::rules::{Field, field_text};
+use super::triage::StoredHit;
+use super::zone::Zone;
+
+/// Characters of context on each side of the first hit in an excerpt.
+const EXCERPT_CONTEXT: usize = 160;
+/// Longest title kept in a subject line.
+const SUBJECT_TITLE_CHARS: usize = 180;
+
+/// One story, as an alert about it shows it.
+pub struct StoryView<'a> {
+    pub rules: &'a [String],
+    pub hits: &'a [StoredHit],
+    pub item: &'a Item,
+    pub feeds: &'a [String],
+    pub zone: Zone,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+pub fn story(v: &StoryView) -> Rendered {
+    let title = display_title(v.item);
+    let subject = format!(
+        "[veille] {}: {}",
+        one_line(&v.rules.join(", ")),
+        truncate_chars(&one_line(&title), SUBJECT_TITLE_CHARS)
+    );
+    let date = v.item.date().map(|d| v.zone.format(d, "%Y-%m-%d %H:%M %Z"));
+    let excerpt = excerpt(v.item, v.hits);
+    let terms = terms_by_rule(v.rules, v.hits);
+
+    let mut text = String::new();
+    let _ = writeln!(text, "{title}\n");
+    let _ = writeln!(
+        text,
+        "Source{}: {}",
+        plural(v.feeds.len()),
+        v.feeds.join(", ")
+    );
+    if let Some(date) = &date {
+        let _ = writeln!(text, "Date: {date}");
+    }
+    if let Some(link) = &v.item.link {
+        let _ = writeln!(text, "Lien: {link}");
+    }
+    if let Some(ex) = &excerpt {
+        let _ = writeln!(text, "\n{}", ex.plain());
+    }
+    let _ = writeln!(text);
+    for (rule, terms) in &terms {
+        let _ = writeln!(text, "Règle {rule}: {}", terms.join(", "));
+    }
+
+    let mut html =
+        String::from("<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body>\n");
+    match v.item.link.as_deref().filter(|l| is_web_link(l)) {
+        Some(link) => {
+            let _ = writeln!(
+                html,
+                "<h2><a href=\"{}\">{}</a></h2>",
+                attr(link),
+                esc(&title)
+            );
+        }
+        None => {
+            let _ = writeln!(html, "<h2>{}</h2>", esc(&title));
+        }
+    }
+    let _ = write!(
+        html,
+        "<p>Source{} : {}",
+        plural(v.feeds.len()),
+        esc(&v.feeds.join(", "))
+    );
+    if let Some(date) = &date {
+        let _ = write!(html, "<br>Date : {}", esc(date));
+    }
+    html.push_str("</p>\n");
+    if let Some(ex) = &excerpt {
+        let _ = writeln!(html, "<blockquote>{}</blockquote>", ex.html());
+    }
+    html.push_str("<ul>\n");
+    for (rule, terms) in &terms {
+        let _ = writeln!(
+            html,
+            "<li>Règle <b>{}</b> : {}</li>",
+            esc(rule),
+            esc(&terms.join(", "))
+        );
+    }
+    html.push_str("</ul>\n</body></html>\n");
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
+fn display_title(item: &Item) -> String {
+    if item.title.trim().is_empty() {
+        "(sans titre)".to_owned()
+    } else {
+        item.title.clone()
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n > 1 { "s" } else { "" }
+}
+
+/// Header-safe: no line breaks or other control characters.
+pub fn one_line(s: &str) -> String {
+    s.split(|c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn truncate_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
+}
+
+fn is_web_link(link: &str) -> bool {
+    let lower = link.trim_start().to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://")
+}
+
+fn terms_by_rule<'a>(rules: &'a [String], hits: &'a [StoredHit]) -> Vec<(&'a str, Vec<&'a str>)> {
+    rules
+        .iter()
+        .map(|r| {
+            let mut terms: Vec<&str> = hits
+                .iter()
+                .filter(|h| &h.rule == r)
+                .map(|h| h.term.as_str())
+                .collect();
+            terms.dedup();
+            (r.as_str(), terms)
+        })
+        .collect()
+}
+
+/// A window of one field's text around its hits, with the hits marked.
+struct Excerpt {
+    /// Pieces of text, `true` for a matched term.
+    parts: Vec<(String, bool)>,
+    cut_start: bool,
+    cut_end: bool,
+}
+
+impl Excerpt {
+    fn plain(&self) -> String {
+        let mut s = String::from(if self.cut_start { "« …" } else { "« " });
+        for (t, hit) in &self.parts {
+            if *hit {
+                let _ = write!(s, "*{t}*");
+            } else {
+                s.push_str(t);
+            }
+        }
+        s.push_str(if self.cut_end { "… »" } else { " »" });
+        s
+    }
+
+    fn html(&self) -> String {
+        let mut s = String::from(if self.cut_start { "…" } else { "" });
+        for (t, hit) in &self.parts {
+            if *hit {
+                let _ = write!(s, "<b>{}</b>", esc(t));
+            } else {
+                s.push_str(&esc(t));
+            }
+        }
+        if self.cut_end {
+            s.push('…');
+        }
+        s
+    }
+}
+
+/// The excerpt: the body field (summary, then content) holding a hit, else
+/// the summary itself, else none; hits in it highlighted.
+fn excerpt(item: &Item, hits: &[StoredHit]) -> Option<Excerpt> {
+    let order = [
+        Field::Summary,
+        Field::Content,
+        Field::Title,
+        Field::Categories,
+    ];
+    let field = order
+        .into_iter()
+        .find(|f| hits.iter().any(|h| h.field == f.name()))
+        .filter(|f| *f != Field::Title || item.summary.is_empty())
+        .unwrap_or(Field::Summary);
+    let text = field_text(item, field);
+    if text.trim().is_empty() {
+        return None;
+    }
+    let mut spans: Vec<(usize, usize)> = hits
+        .iter()
+        .filter(|h| h.field == field.name() && h.start < h.end && h.end <= text.len())
+        .filter(|h| text.is_char_boundary(h.start) && text.is_char_boundary(h.end))
+        .map(|h| (h.start, h.end))
+        .collect();
+    spans.sort_unstable();
+    let anchor = spans.first().map_or(0, |s| s.0);
+    let start = char_back(&text, anchor, EXCERPT_CONTEXT);
+    let end = char_forward(&text, spans.first().map_or(0, |s| s.1), EXCERPT_CONTEXT * 2);
+    let mut parts = Vec::new();
+    let mut at = start;
+    for (s, e) in spans.into_iter().filter(|(s, e)| *s >= start && *e <= end) {
+        if s < at {
+            continue;
+        }
+        parts.push((text[at..s].to_owned(), false));
+        parts.push((text[s..e].to_owned(), true));
+        at = e;
+    }
+    parts.push((text[at..end].to_owned(), false));
+    Some(Excerpt {
+        parts,
+        cut_start: start > 0,
+        cut_end: end < text.len(),
+    })
+}
+
+fn char_back(text: &str, from: usize, chars: usize) -> usize {
+    text[..from]
+        .char_indices()
+        .rev()
+        .nth(chars.saturating_sub(1))
+        .map_or(0, |(i, _)| i)
+}
+
+fn char_forward(text: &str, from: usize, chars: usize) -> usize {
+    text[from..]
+        .char_indices()
+        .nth(chars)
+        .map_or(text.len(), |(i, _)| from + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    fn hit(rule: &str, field: &str, term: &str, text: &str, needle: &str) -> StoredHit {
+        let start = text.find(needle).unwrap();
+        StoredHit {
+            rule: rule.into(),
+            field: field.into(),
+            term: term.into(),
+            start,
+            end: start + needle.len(),
+        }
+    }
+
+    #[test]
+    fn a_story_message_says_what_matched_and_escapes_feed_text() {
+        let item = Item {
+            title: "<script>alert(1)</script> Pékin\r\nBcc: x@y.fr".into(),
+            link: Some("https://x.fr/a?b=1&c=2".into()),
+            summary: "La Chine impose des droits de douane sur les puces.".into(),
+            published: DateTime::from_timestamp(1_745_659_200, 0),
+            ..Item::default()
+        };
+        let hits = [
+            hit(
+                "tarifs",
+                "summary",
+                "droits de douane",
+                &item.summary,
+                "droits de douane",
+            ),
+            hit("puces", "summary", "puce*", &item.summary, "puces"),
+        ];
+        let rules = ["tarifs".to_string(), "puces".to_string()];
+        let feeds = ["Le Monde".to_string(), "AFP".to_string()];
+        let r = story(&StoryView {
+            rules: &rules,
+            hits: &hits,
+            item: &item,
+            feeds: &feeds,
+            zone: Zone::Named(chrono_tz::Europe::Paris),
+        });
+        assert_eq!(
+            r.subject,
+            "[veille] tarifs, puces: <script>alert(1)</script> Pékin Bcc: x@y.fr"
+        );
+        assert!(!r.subject.contains(['\r', '\n']));
+        assert!(r.text.contains("Sources: Le Monde, AFP"));
+        assert!(r.text.contains("Date: 2025-04-26 11:20 CEST"));
+        assert!(
+            r.text
+                .contains("« La Chine impose des *droits de douane* sur les *puces*. »")
+        );
+        assert!(r.text.contains("Règle puces: puce*"));
+        assert!(!r.html.contains("<script>"));
+        assert!(r.html.contains("&lt;script&gt;"));
+        assert!(r.html.contains("<b>droits de douane</b>"));
+        assert!(r.html.contains("href=\"https://x.fr/a?b=1&amp;c=2\""));
+    }
+
+    #[test]
+    fn long_texts_are_cut_around_the_first_hit() {
+        let summary = format!("{} IA {}", "avant ".repeat(100), "après ".repeat(100));
+        let item = Item {
+            title: "t".into(),
+            summary: summary.clone(),
+            ..Item::default()
+        };
+        let hits = [hit("r", "summary", "IA", &summary, "IA")];
+        let ex = excerpt(&item, &hits).unwrap();
+        let plain = ex.plain();
+        assert!(
+            plain.starts_with("« …") && plain.ends_with("… »"),
+            "{plain}"
+        );
+        assert!(plain.contains("*IA*"));
+        assert!(plain.chars().count() < 3 * EXCERPT_CONTEXT + 20);
+    }
+
+    #[test]
+    fn javascript_links_are_not_made_clickable() {
+        let item = Item {
+            title: "t".into(),
+            link: Some("javascript:alert(1)".into()),
+            ..Item::default()
+        };
+        let r = story(&StoryView {
+            rules: &[],
+            hits: &[],
+            item: &item,
+            feeds: &[],
+            zone: Zone::Local,
+        });
+        assert!(!r.html.contains("href"));
+    }
+}

@@ -1,0 +1,319 @@
+//! From a parsed document to what must be recorded and alerted (SPEC §4):
+//! new and changed items only, silence on a feed's first poll for items older
+//! than `first_poll_window` (and undated ones), silence for items dated more
+//! than `max_age` before they were first seen, and per matching rule one
+//! alert draft per channel it notifies.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::identity::{Identity, content_hash};
+use super::model::Item;
+use super::rules::{PreparedItem, Rule};
+
+/// One matched term, stored with the alert so that messages can show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredHit {
+    pub rule: String,
+    pub field: String,
+    pub term: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// An alert to create for the item it comes with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertDraft {
+    pub channel: String,
+    pub rules: Vec<String>,
+    pub hits: Vec<StoredHit>,
+    /// First delivery attempt: `now` plus the channel's hold.
+    pub due: i64,
+}
+
+/// A new or changed item with what it should alert.
+#[derive(Debug, Clone)]
+pub struct ItemRecord {
+    pub key: String,
+    pub story_link: Option<String>,
+    pub content_hash: String,
+    pub item: Item,
+    pub alerts: Vec<AlertDraft>,
+}
+
+/// What is already stored of an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownItem {
+    pub content_hash: String,
+    pub first_seen: i64,
+}
+
+/// The feed and moment a document is triaged for.
+pub struct Context<'a> {
+    pub feed: &'a str,
+    pub tags: &'a [String],
+    pub now: i64,
+    /// No successful poll of this feed was recorded before.
+    pub first_poll: bool,
+    pub first_poll_window: Duration,
+    pub max_age: Duration,
+    /// Hold of each channel (absent = none).
+    pub holds: &'a HashMap<String, Duration>,
+}
+
+/// Items whose key is new or whose content changed, in document order, each
+/// with the alerts it causes. Two items of one document with the same key are
+/// one item: the first wins.
+pub fn triage(
+    items: Vec<Item>,
+    ids: Vec<Identity>,
+    known: &HashMap<String, KnownItem>,
+    rules: &[Rule],
+    cx: &Context,
+) -> Vec<ItemRecord> {
+    let rules: Vec<&Rule> = rules
+        .iter()
+        .filter(|r| r.scope.covers(cx.feed, cx.tags))
+        .collect();
+    let mut seen = HashSet::new();
+    let mut records = Vec::new();
+    for (item, id) in items.into_iter().zip(ids) {
+        if !seen.insert(id.item_key.clone()) {
+            continue;
+        }
+        let hash = content_hash(&item);
+        let before = known.get(&id.item_key);
+        if before.is_some_and(|k| k.content_hash == hash) {
+            continue;
+        }
+        let alerts = if is_silent(&item, before, cx) {
+            Vec::new()
+        } else {
+            alerts_for(&item, &rules, cx)
+        };
+        records.push(ItemRecord {
+            key: id.item_key,
+            story_link: id.story_link,
+            content_hash: hash,
+            item,
+            alerts,
+        });
+    }
+    records
+}
+
+/// SPEC §4 "First poll": a new item on a feed's first poll alerts only when
+/// dated within the window; afterwards an item dated more than `max_age`
+/// before it was first seen never alerts.
+fn is_silent(item: &Item, before: Option<&KnownItem>, cx: &Context) -> bool {
+    let date = item.date().map(|d| d.timestamp());
+    if before.is_none() && cx.first_poll {
+        return !date.is_some_and(|d| cx.now - d <= cx.first_poll_window.as_secs() as i64);
+    }
+    let first_seen = before.map_or(cx.now, |k| k.first_seen);
+    date.is_some_and(|d| first_seen - d > cx.max_age.as_secs() as i64)
+}
+
+fn alerts_for(item: &Item, rules: &[&Rule], cx: &Context) -> Vec<AlertDraft> {
+    if rules.is_empty() {
+        return Vec::new();
+    }
+    let prepared = PreparedItem::new(item);
+    let mut by_channel: BTreeMap<&str, AlertDraft> = BTreeMap::new();
+    for rule in rules {
+        let Some(hits) = rule.evaluate(&prepared) else {
+            continue;
+        };
+        let stored: Vec<StoredHit> = hits
+            .into_iter()
+            .map(|h| StoredHit {
+                rule: rule.name.clone(),
+                field: h.field.name().into(),
+                term: h.term,
+                start: h.span.start,
+                end: h.span.end,
+            })
+            .collect();
+        for channel in &rule.notify {
+            let hold = cx.holds.get(channel).copied().unwrap_or_default();
+            let draft = by_channel.entry(channel).or_insert_with(|| AlertDraft {
+                channel: channel.clone(),
+                rules: Vec::new(),
+                hits: Vec::new(),
+                due: cx.now + hold.as_secs() as i64,
+            });
+            draft.rules.push(rule.name.clone());
+            draft.hits.extend(stored.iter().cloned());
+        }
+    }
+    by_channel.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::identity::identify;
+    use crate::domain::rules::{Accents, Field, Scope, Term};
+    use chrono::DateTime;
+
+    const NOW: i64 = 1_745_000_000;
+    const HOUR: i64 = 3600;
+
+    fn rule(name: &str, any: &[&str], notify: &[&str]) -> Rule {
+        Rule {
+            name: name.into(),
+            any: any
+                .iter()
+                .map(|t| Term::compile(t, Accents::Fold).unwrap())
+                .collect(),
+            all: vec![],
+            none: vec![],
+            fields: Field::ALL.to_vec(),
+            scope: Scope::default(),
+            notify: notify.iter().map(|s| s.to_string()).collect(),
+            accents: Accents::Fold,
+        }
+    }
+
+    fn item(guid: &str, title: &str, age_hours: Option<i64>) -> Item {
+        Item {
+            source_id: Some(guid.into()),
+            link: Some(format!("https://x.fr/{guid}")),
+            title: title.into(),
+            published: age_hours.map(|h| DateTime::from_timestamp(NOW - h * HOUR, 0).unwrap()),
+            ..Item::default()
+        }
+    }
+
+    fn run(
+        items: Vec<Item>,
+        known: &HashMap<String, KnownItem>,
+        first_poll: bool,
+    ) -> Vec<ItemRecord> {
+        let holds = HashMap::from([("equipe".to_string(), Duration::from_secs(900))]);
+        let cx = Context {
+            feed: "F",
+            tags: &[],
+            now: NOW,
+            first_poll,
+            first_poll_window: Duration::from_secs(24 * 3600),
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            holds: &holds,
+        };
+        let rules = [
+            rule("puces", &["puces"], &["moi", "equipe"]),
+            rule("ia", &["IA"], &["moi"]),
+        ];
+        let ids = identify(&items);
+        triage(items, ids, known, &rules, &cx)
+    }
+
+    fn alerted(records: &[ItemRecord]) -> Vec<(&str, bool)> {
+        records
+            .iter()
+            .map(|r| (r.key.as_str(), !r.alerts.is_empty()))
+            .collect()
+    }
+
+    #[test]
+    fn the_first_poll_alerts_only_recent_dated_items() {
+        let items = vec![
+            item("a", "puces", Some(2)),
+            item("b", "puces", Some(30)),
+            item("c", "puces", None),
+            item("d", "rien", Some(1)),
+        ];
+        let records = run(items, &HashMap::new(), true);
+        assert_eq!(
+            alerted(&records),
+            [
+                ("id:a", true),
+                ("id:b", false),
+                ("id:c", false),
+                ("id:d", false)
+            ]
+        );
+    }
+
+    #[test]
+    fn later_polls_silence_only_items_older_than_max_age() {
+        let items = vec![
+            item("a", "puces", Some(30)),
+            item("b", "puces", Some(8 * 24)),
+            item("c", "puces", None),
+        ];
+        let records = run(items, &HashMap::new(), false);
+        assert_eq!(
+            alerted(&records),
+            [("id:a", true), ("id:b", false), ("id:c", true)]
+        );
+    }
+
+    #[test]
+    fn unchanged_items_are_skipped_and_changed_ones_rematched() {
+        let a = item("a", "puces", Some(1));
+        let known = HashMap::from([
+            (
+                "id:a".to_string(),
+                KnownItem {
+                    content_hash: content_hash(&a),
+                    first_seen: NOW - HOUR,
+                },
+            ),
+            (
+                "id:b".to_string(),
+                KnownItem {
+                    content_hash: "old".into(),
+                    first_seen: NOW - HOUR,
+                },
+            ),
+        ]);
+        let records = run(vec![a, item("b", "l'IA", Some(1))], &known, false);
+        assert_eq!(alerted(&records), [("id:b", true)]);
+    }
+
+    #[test]
+    fn one_draft_per_channel_naming_every_rule_with_its_hold() {
+        let records = run(
+            vec![
+                item("a", "Les puces de l'IA", Some(1)),
+                item("a", "doublon", Some(1)),
+            ],
+            &HashMap::new(),
+            false,
+        );
+        assert_eq!(
+            records.len(),
+            1,
+            "the second item with the same key is ignored"
+        );
+        let alerts = &records[0].alerts;
+        let summary: Vec<(&str, Vec<&str>, i64)> = alerts
+            .iter()
+            .map(|a| {
+                (
+                    a.channel.as_str(),
+                    a.rules.iter().map(String::as_str).collect(),
+                    a.due - NOW,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("equipe", vec!["puces"], 900),
+                ("moi", vec!["puces", "ia"], 0)
+            ]
+        );
+        let hit = &alerts[1].hits[1];
+        assert_eq!(
+            (
+                hit.term.as_str(),
+                &records[0].item.title[hit.start..hit.end]
+            ),
+            ("IA", "IA")
+        );
+    }
+}
