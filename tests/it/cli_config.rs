@@ -1,0 +1,113 @@
+//! SPEC §1–2 at the command line: `check`, exit codes, located errors.
+
+use crate::harness::TestEnv;
+
+#[test]
+fn check_summarises_a_valid_config() {
+    let env = TestEnv::new();
+    env.write_config("[[feed]]\nname = \"Le Monde\"\nurl = \"https://www.lemonde.fr/rss/une.xml\"\n\n[[rule]]\nname = \"tarifs\"\nall = [\"droits de douane\"]\nany = [\"Chine\"]\nnotify = [\"moi\"]\n\n[channel.moi]\nkind = \"maildir\"\npath = \"mail\"\n");
+    let out = env.veille(&["check"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Le Monde"), "{text}");
+    assert!(
+        text.contains("tarifs — all: droits de douane; any: Chine → moi"),
+        "{text}"
+    );
+    assert!(!env.path("veille.db").exists(), "check creates no database");
+}
+
+#[test]
+fn each_class_of_config_error_is_located_and_exits_2() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config");
+    let cases = [
+        (
+            "unknown_key.toml",
+            ":3:1: unknown key `intervall` in [daemon]; allowed here: `database`, `interval`",
+        ),
+        (
+            "wrong_type.toml",
+            ":2:15: daemon.concurrency: invalid type: string \"seize\", expected i64",
+        ),
+        (
+            "bad_duration.toml",
+            ":4:12: feed.interval: invalid duration \"10 minutes!\"",
+        ),
+        (
+            "unknown_channel.toml",
+            ":9:11: rule.notify: rule \"puces\" notifies unknown channel \"equip\" (channels: equipe)",
+        ),
+        (
+            "duplicate_name.toml",
+            ":6:8: feed.name: two feeds are named \"Le Monde\"; names must be unique",
+        ),
+    ];
+    for (file, want) in cases {
+        let path = fixtures.join(file);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_veille"))
+            .arg("check")
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
+        let expected = format!("veille: {}{want}", path.display());
+        assert!(
+            stderr.starts_with(&expected),
+            "{file}:\n got: {stderr}\nwant: {expected}"
+        );
+    }
+}
+
+#[test]
+fn global_options_go_before_or_after_the_subcommand() {
+    let env = TestEnv::new();
+    env.write_config("");
+    let config = env.path("config.toml");
+    for args in [
+        vec!["--config", config.to_str().unwrap(), "check"],
+        vec!["check", "--config", config.to_str().unwrap()],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_veille"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn status_without_a_database_says_where_it_looked_and_exits_1() {
+    let env = TestEnv::new();
+    env.write_config("");
+    let out = env.veille(&["status"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "no database at {}",
+            env.path("veille.db").display()
+        )),
+        "{stderr}"
+    );
+    assert!(!env.path("veille.db").exists());
+}
+
+#[test]
+fn a_missing_config_is_an_error_naming_it() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_veille"))
+        .args(["check", "--config", "/nonexistent/veille.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("/nonexistent/veille.toml: cannot read the config file")
+    );
+}

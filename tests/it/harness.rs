@@ -1,0 +1,234 @@
+//! Test environment: a temp folder with a config, the real `veille` binary,
+//! real loopback HTTP servers and the Maildir it writes to.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use wiremock::{Request, Respond, ResponseTemplate};
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        TestEnv {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.path("config.toml"), text).expect("write config");
+    }
+
+    /// `veille ARGS --config <dir>/config.toml`, waited for.
+    pub fn veille(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run veille")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_veille"));
+        cmd.args(args)
+            .arg("--config")
+            .arg(self.path("config.toml"))
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env_remove("STATE_DIRECTORY")
+            .env_remove("VEILLE_CONFIG")
+            .env("NO_PROXY", "127.0.0.1,localhost,::1")
+            .env_remove("HTTP_PROXY")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("https_proxy")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `run --once`, asserting exit 0; returns stderr (the log).
+    pub fn run_once(&self) -> String {
+        let out = self.veille(&["run", "--once"]);
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "run --once failed: {log}");
+        log
+    }
+
+    pub fn status_json(&self) -> serde_json::Value {
+        let out = self.veille(&["status", "--json"]);
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("status JSON")
+    }
+
+    /// Messages delivered to the Maildir at `rel`, parsed, oldest name first.
+    pub fn mails(&self, rel: &str) -> Vec<Mail> {
+        let new = self.path(rel).join("new");
+        let Ok(entries) = std::fs::read_dir(&new) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        paths.iter().map(|p| Mail::read(p)).collect()
+    }
+
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.path("veille.db")).expect("open db")
+    }
+}
+
+/// A delivered message, decoded.
+#[derive(Debug)]
+pub struct Mail {
+    pub subject: String,
+    pub message_id: String,
+    pub text: String,
+    pub html: String,
+    pub content_type: String,
+}
+
+impl Mail {
+    pub fn read(path: &Path) -> Mail {
+        let raw = std::fs::read(path).expect("read mail");
+        let parsed = mailparse::parse_mail(&raw).expect("parse mail");
+        let header = |name: &str| {
+            parsed
+                .headers
+                .iter()
+                .find(|h| h.get_key().eq_ignore_ascii_case(name))
+                .map(|h| h.get_value())
+                .unwrap_or_default()
+        };
+        let part = |mime: &str| {
+            parsed
+                .subparts
+                .iter()
+                .find(|p| p.ctype.mimetype == mime)
+                .map(|p| p.get_body().expect("body"))
+                .unwrap_or_default()
+        };
+        Mail {
+            subject: header("Subject"),
+            message_id: header("Message-ID"),
+            content_type: parsed.ctype.mimetype.clone(),
+            text: part("text/plain"),
+            html: part("text/html"),
+        }
+    }
+}
+
+/// Serves one feed document the way a careful server does: with an ETag and
+/// a Last-Modified, answering 304 when the client's validators match.
+#[derive(Clone)]
+pub struct FeedDoc {
+    pub body: Vec<u8>,
+    pub content_type: String,
+    pub etag: String,
+    pub last_modified: String,
+    pub delay: Duration,
+}
+
+impl FeedDoc {
+    pub fn rss(body: &str) -> FeedDoc {
+        let etag = format!(
+            "\"{:x}\"",
+            body.len() * 31 + body.bytes().map(|b| b as usize).sum::<usize>()
+        );
+        FeedDoc {
+            body: body.as_bytes().to_vec(),
+            content_type: "application/rss+xml; charset=utf-8".into(),
+            etag,
+            last_modified: "Sat, 26 Apr 2025 09:30:00 GMT".into(),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+impl Respond for FeedDoc {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let header = |name: &str| {
+            req.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let fresh = match (header("if-none-match"), header("if-modified-since")) {
+            (Some(tag), _) => tag.split(',').any(|t| t.trim() == self.etag),
+            (None, Some(since)) => since == self.last_modified,
+            _ => false,
+        };
+        let template = if fresh {
+            ResponseTemplate::new(304).insert_header("ETag", self.etag.as_str())
+        } else {
+            ResponseTemplate::new(200)
+                .insert_header("Content-Type", self.content_type.as_str())
+                .insert_header("ETag", self.etag.as_str())
+                .insert_header("Last-Modified", self.last_modified.as_str())
+                .set_body_raw(self.body.clone(), &self.content_type)
+        };
+        template.set_delay(self.delay)
+    }
+}
+
+/// An RSS 2.0 document from (guid, title, link, description, pubDate).
+pub fn rss(title: &str, items: &[(&str, &str, &str, &str, &str)]) -> String {
+    let mut s = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>{title}</title><link>https://example.org/</link><description>d</description>\n"
+    );
+    for (guid, title, link, description, date) in items {
+        s.push_str(&format!(
+            "<item><guid isPermaLink=\"false\">{guid}</guid><title>{title}</title><link>{link}</link><description><![CDATA[{description}]]></description><pubDate>{date}</pubDate></item>\n"
+        ));
+    }
+    s.push_str("</channel></rss>\n");
+    s
+}
+
+/// A recent RFC 2822 date, so that items alert on a feed's first poll.
+pub fn recent(hours_ago: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::hours(hours_ago)).to_rfc2822()
+}
+
+/// A server that sends headers, then one byte of body every `every`,
+/// forever (or until the client goes away).
+pub fn trickle_server(every: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: 1000000\r\n\r\n<rss version=\"2.0\"><channel>");
+                let started = Instant::now();
+                while started.elapsed() < Duration::from_secs(60) {
+                    if stream.write_all(b" ").is_err() {
+                        return;
+                    }
+                    std::thread::sleep(every);
+                }
+            });
+        }
+    });
+    format!("http://{addr}/slow.xml")
+}
+
+/// Waits for a child and returns (exit status, peak RSS in KiB).
+pub fn wait_with_rusage(child: &mut std::process::Child) -> (i32, i64) {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, not yet reaped; both pointers are valid.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}

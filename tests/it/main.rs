@@ -1,0 +1,8 @@
+//! One integration-test binary: the real `veille` against real loopback
+//! servers, a real SQLite file and a real Maildir. Modules follow SPEC.
+
+mod harness;
+
+mod cli_config;
+mod fetching;
+mod pipeline;

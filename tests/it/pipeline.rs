@@ -1,0 +1,342 @@
+//! SPEC §4 and §5 through `run --once`: stories, dedup, the outbox.
+
+use std::time::{Duration, Instant};
+
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer};
+
+use crate::harness::{FeedDoc, TestEnv, recent, rss};
+
+fn config(feeds: &[(&str, String)], extra_rules: &str) -> String {
+    let mut c = String::from("[daemon]\ntimezone = \"Europe/Paris\"\n\n");
+    for (name, url) in feeds {
+        c.push_str(&format!("[[feed]]\nname = \"{name}\"\nurl = \"{url}\"\n\n"));
+    }
+    c.push_str(&format!(
+        "[[rule]]\nname = \"puces\"\nany = [\"puces\", \"IA\"]\nnotify = [\"archive\"]\n\n{extra_rules}\n[channel.archive]\nkind = \"maildir\"\npath = \"mail\"\n"
+    ));
+    c
+}
+
+#[tokio::test]
+async fn a_second_run_is_a_conditional_get_and_sends_nothing_new() {
+    let server = MockServer::start().await;
+    let doc = rss(
+        "Tech",
+        &[(
+            "g1",
+            "Les puces de l’IA",
+            "https://example.org/a",
+            "texte",
+            &recent(1),
+        )],
+    );
+    Mock::given(method("GET"))
+        .and(path("/feed.xml"))
+        .respond_with(FeedDoc::rss(&doc))
+        .mount(&server)
+        .await;
+    let env = TestEnv::new();
+    env.write_config(&config(
+        &[("Tech", format!("{}/feed.xml", server.uri()))],
+        "",
+    ));
+
+    env.run_once();
+    assert_eq!(env.mails("mail").len(), 1);
+    env.run_once();
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    let second = &requests[1];
+    assert!(
+        second.headers.get("if-none-match").is_some(),
+        "ETag sent back"
+    );
+    assert!(
+        second.headers.get("if-modified-since").is_some(),
+        "Last-Modified sent back"
+    );
+    assert_eq!(env.mails("mail").len(), 1, "no new message");
+    let status = env.status_json();
+    assert_eq!(status["feeds"][0]["last_status"], 304);
+    assert_eq!(status["feeds"][0]["items"], 1);
+}
+
+#[tokio::test]
+async fn one_story_in_two_feeds_is_one_message_naming_both_feeds_and_every_rule() {
+    let server = MockServer::start().await;
+    let a = rss(
+        "A",
+        &[(
+            "a-1",
+            "Droits de douane sur les puces",
+            "https://news.example.org/story-1",
+            "Pékin répond.",
+            &recent(2),
+        )],
+    );
+    let b = rss(
+        "B",
+        &[(
+            "b-9",
+            "Pékin et les droits de douane",
+            "http://NEWS.example.org/story-1?utm_source=x&amp;xtor=RSS-3208",
+            "Les puces visées.",
+            &recent(1),
+        )],
+    );
+    Mock::given(method("GET"))
+        .and(path("/a.xml"))
+        .respond_with(FeedDoc::rss(&a))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/b.xml"))
+        .respond_with(FeedDoc::rss(&b))
+        .mount(&server)
+        .await;
+    let env = TestEnv::new();
+    let tarifs = "[[rule]]\nname = \"tarifs\"\nall = [\"droits de douane\"]\nany = [\"Pekin\"]\nnotify = [\"archive\"]\n";
+    env.write_config(&config(
+        &[
+            ("Feed A", format!("{}/a.xml", server.uri())),
+            ("Feed B", format!("{}/b.xml", server.uri())),
+        ],
+        tarifs,
+    ));
+
+    env.run_once();
+
+    let mails = env.mails("mail");
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    let m = &mails[0];
+    assert!(m.subject.starts_with("[veille] "), "{}", m.subject);
+    assert!(
+        m.subject.contains("puces") && m.subject.contains("tarifs"),
+        "{}",
+        m.subject
+    );
+    assert!(
+        m.text.contains("Feed A") && m.text.contains("Feed B"),
+        "{}",
+        m.text
+    );
+    assert_eq!(m.content_type, "multipart/alternative");
+    assert!(m.html.contains("Feed A") && m.html.contains("Feed B"));
+    // A second run adds nothing.
+    env.run_once();
+    assert_eq!(env.mails("mail").len(), 1);
+}
+
+#[tokio::test]
+async fn a_kill_after_storing_and_before_delivering_loses_and_repeats_nothing() {
+    let server = MockServer::start().await;
+    let items: Vec<(String, String, String)> = (0..5)
+        .map(|i| {
+            (
+                format!("g{i}"),
+                format!("Puces numéro {i}"),
+                format!("https://example.org/{i}"),
+            )
+        })
+        .collect();
+    let date = recent(1);
+    let rows: Vec<(&str, &str, &str, &str, &str)> = items
+        .iter()
+        .map(|(g, t, l)| (g.as_str(), t.as_str(), l.as_str(), "x", date.as_str()))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/fast.xml"))
+        .respond_with(FeedDoc::rss(&rss("Fast", &rows)))
+        .mount(&server)
+        .await;
+    // A slow feed keeps the run in its poll phase after the fast one is stored.
+    let mut slow = FeedDoc::rss(&rss("Slow", &[]));
+    slow.delay = Duration::from_secs(20);
+    Mock::given(method("GET"))
+        .and(path("/slow.xml"))
+        .respond_with(slow)
+        .mount(&server)
+        .await;
+    let env = TestEnv::new();
+    env.write_config(&config(
+        &[
+            ("Fast", format!("{}/fast.xml", server.uri())),
+            ("Slow", format!("{}/slow.xml", server.uri())),
+        ],
+        "",
+    ));
+
+    let mut child = env
+        .command(&["run", "--once"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let stored: i64 = env
+            .db()
+            .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))
+            .unwrap_or(0);
+        if stored == 5 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "alerts never stored"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(env.mails("mail").is_empty(), "killed before delivery");
+    let pending: i64 = env
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM alerts WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(pending, 5);
+
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/fast.xml"))
+        .respond_with(FeedDoc::rss(&rss("Fast", &rows)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/slow.xml"))
+        .respond_with(FeedDoc::rss(&rss("Slow", &[])))
+        .mount(&server)
+        .await;
+    env.run_once();
+    env.run_once();
+    let mails = env.mails("mail");
+    assert_eq!(mails.len(), 5);
+    let mut ids: Vec<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "each alert exactly once");
+}
+
+#[tokio::test]
+async fn the_first_poll_alerts_only_recent_items_and_later_polls_alert_new_ones() {
+    let server = MockServer::start().await;
+    let old = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc2822();
+    let first = rss(
+        "T",
+        &[
+            (
+                "old",
+                "Les puces d'hier",
+                "https://example.org/old",
+                "x",
+                &old,
+            ),
+            (
+                "new",
+                "Les puces du jour",
+                "https://example.org/new",
+                "x",
+                &recent(1),
+            ),
+        ],
+    );
+    Mock::given(method("GET"))
+        .and(path("/t.xml"))
+        .respond_with(FeedDoc::rss(&first))
+        .mount(&server)
+        .await;
+    let env = TestEnv::new();
+    env.write_config(&config(&[("T", format!("{}/t.xml", server.uri()))], ""));
+    env.run_once();
+    let mails = env.mails("mail");
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].subject.contains("Les puces du jour"));
+
+    // Later: a new item three days old still alerts (within max_age), one
+    // from last month does not.
+    let month = (chrono::Utc::now() - chrono::Duration::days(30)).to_rfc2822();
+    let second = rss(
+        "T",
+        &[
+            (
+                "old",
+                "Les puces d'hier",
+                "https://example.org/old",
+                "x",
+                &old,
+            ),
+            (
+                "new",
+                "Les puces du jour",
+                "https://example.org/new",
+                "x",
+                &recent(1),
+            ),
+            (
+                "late",
+                "Des puces retrouvées",
+                "https://example.org/late",
+                "x",
+                &old,
+            ),
+            (
+                "archive",
+                "Puces d'archive",
+                "https://example.org/archive",
+                "x",
+                &month,
+            ),
+        ],
+    );
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/t.xml"))
+        .respond_with(FeedDoc::rss(&second))
+        .mount(&server)
+        .await;
+    env.run_once();
+    let subjects: Vec<String> = env.mails("mail").into_iter().map(|m| m.subject).collect();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(subjects.iter().any(|s| s.contains("Des puces retrouvées")));
+}
+
+#[tokio::test]
+async fn the_shipped_config_runs_offline_and_fills_the_maildir() {
+    let env = TestEnv::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(root.join("config.toml"), env.path("config.toml")).unwrap();
+    std::fs::create_dir_all(env.path("samples")).unwrap();
+    std::fs::copy(
+        root.join("samples/actualites.xml"),
+        env.path("samples/actualites.xml"),
+    )
+    .unwrap();
+    // The real news feeds cannot be reached here; that must not matter.
+    let out = env
+        .command(&["run", "--once"])
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let subjects: Vec<String> = env.mails("mail").into_iter().map(|m| m.subject).collect();
+    assert_eq!(subjects.len(), 3, "{subjects:?}");
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.contains("tarifs") && s.contains("Pékin"))
+    );
+    assert!(
+        !subjects
+            .iter()
+            .any(|s| s.contains("jeu vidéo") || s.contains("via ferrata"))
+    );
+}
