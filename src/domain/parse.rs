@@ -343,3 +343,109 @@ mod tests {
         assert_eq!(feed.items[0].source_id, None);
     }
 }
+
+#[cfg(test)]
+mod fixtures {
+    //! Real-world shapes kept as files in `tests/fixtures/feeds`.
+    use super::*;
+
+    fn parse_fixture(bytes: &[u8]) -> Result<ParsedFeed, ParseError> {
+        let doc = Document {
+            bytes,
+            charset: None,
+            base_url: Some("https://example.org/feed"),
+        };
+        parse(&doc, Zone::Named(chrono_tz::Europe::Paris))
+    }
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            parse_fixture(include_bytes!(concat!(
+                "../../tests/fixtures/feeds/",
+                $name
+            )))
+        };
+    }
+
+    #[test]
+    fn every_fixture_parses_to_what_a_reader_sees() {
+        let cases: [(Result<ParsedFeed, ParseError>, &str, &str); 10] = [
+            (
+                fixture!("leading_blank_latin1.xml"),
+                "Les puces à Pékin",
+                "https://example.org/lb-1",
+            ),
+            (
+                fixture!("utf16be.xml"),
+                "L’IA à Séoul",
+                "https://example.org/u16-1",
+            ),
+            (
+                fixture!("windows1252.xml"),
+                "“Droits de douane” : l’État réagit €",
+                "https://example.org/w-1",
+            ),
+            (
+                fixture!("rss_no_version.xml"),
+                "Sans version",
+                "https://example.org/nv-1",
+            ),
+            (
+                fixture!("rss091.xml"),
+                "RSS 0.91",
+                "https://example.org/091-1",
+            ),
+            (
+                fixture!("rss10.xml"),
+                "RSS 1.0",
+                "https://example.org/rdf-1",
+            ),
+            (
+                fixture!("atom.xml"),
+                "Les puces & l’IA",
+                "https://example.org/a-1",
+            ),
+            (
+                fixture!("atom_mime_types.xml"),
+                "Types MIME",
+                "https://example.org/m-1",
+            ),
+            (
+                fixture!("json_feed_11.json"),
+                "JSON Feed 1.1",
+                "https://example.org/j-1",
+            ),
+            (fixture!("no_guids.xml"), "Sans guid ni lien", ""),
+        ];
+        for (i, (parsed, title, link)) in cases.into_iter().enumerate() {
+            let feed = parsed.unwrap_or_else(|e| panic!("fixture {i}: {e}"));
+            let item = &feed.items[0];
+            assert_eq!(item.title, title, "fixture {i}");
+            assert_eq!(item.link.as_deref().unwrap_or(""), link, "fixture {i}");
+        }
+    }
+
+    #[test]
+    fn fixture_details() {
+        let lb = fixture!("leading_blank_latin1.xml").unwrap();
+        assert_eq!(
+            lb.items[0].published.map(|d| d.to_rfc3339()).as_deref(),
+            Some("2025-04-26T09:20:00+00:00")
+        );
+        let w = fixture!("windows1252.xml").unwrap();
+        assert_eq!(
+            w.items[0].published.map(|d| d.to_rfc3339()).as_deref(),
+            Some("2025-04-26T09:20:00+00:00")
+        );
+        let atom = fixture!("atom.xml").unwrap();
+        assert_eq!(atom.items[0].content, "semi-conducteurs");
+        let json = fixture!("json_feed_11.json").unwrap();
+        assert_eq!(json.items[0].content, "générative\u{a0}IA");
+        let ng = fixture!("no_guids.xml").unwrap();
+        assert!(ng.items.iter().all(|i| i.source_id.is_none()));
+        assert!(matches!(
+            fixture!("malformed.xml"),
+            Err(ParseError::Invalid(_))
+        ));
+    }
+}

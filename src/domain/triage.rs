@@ -110,7 +110,7 @@ pub fn triage(
 fn is_silent(item: &Item, before: Option<&KnownItem>, cx: &Context) -> bool {
     let date = item.date().map(|d| d.timestamp());
     if before.is_none() && cx.first_poll {
-        return !date.is_some_and(|d| cx.now - d <= cx.first_poll_window.as_secs() as i64);
+        return date.is_none_or(|d| cx.now - d > cx.first_poll_window.as_secs() as i64);
     }
     let first_seen = before.map_or(cx.now, |k| k.first_seen);
     date.is_some_and(|d| first_seen - d > cx.max_age.as_secs() as i64)

@@ -361,3 +361,39 @@ async fn latin1_feeds_declared_by_http_or_prolog_read_right() {
         .collect();
     assert_eq!(titles, ["Les puces de Pékin", "Puces à Séoul"]);
 }
+
+#[tokio::test]
+async fn a_document_of_480_000_tiny_items_costs_what_a_few_hundred_do() {
+    let server = MockServer::start().await;
+    let mut doc = String::from("<rss version=\"2.0\"><channel><title>t</title>");
+    for i in 0..480_000 {
+        doc.push_str(&format!("<item><guid>{i:x}</guid></item>"));
+    }
+    doc.push_str("</channel></rss>");
+    assert!(doc.len() < 16 << 20, "inside the default max_body");
+    Mock::given(method("GET"))
+        .and(path("/many.xml"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(doc, "application/rss+xml"))
+        .mount(&server)
+        .await;
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "{}{RULE_AND_CHANNEL}",
+        feed_table("many", &format!("{}/many.xml", server.uri()))
+    ));
+    let log = std::fs::File::create(env.path("log.txt")).unwrap();
+    let mut child = env.command(&["run", "--once"]).stderr(log).spawn().unwrap();
+    let (code, max_rss_kib) = wait_with_rusage(&mut child);
+    assert_eq!(code, 0);
+    assert!(max_rss_kib < 150 * 1024, "peak RSS {max_rss_kib} KiB");
+    let items: i64 = env
+        .db()
+        .query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(items, 500);
+    assert!(
+        std::fs::read_to_string(env.path("log.txt"))
+            .unwrap()
+            .contains("dropped=479500")
+    );
+}
