@@ -6,10 +6,8 @@
 //! Folding drops every combining mark after canonical decomposition and reads
 //! `œ`/`æ` as `oe`/`ae`; it keeps case, because smart case is decided per term.
 
-use std::borrow::Cow;
-
-use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 /// Longest plain text kept for one field, in bytes. A hostile feed cannot make
 /// one item cost more than a few of these.
@@ -22,19 +20,109 @@ pub fn plain_text(raw: &str) -> String {
     if !raw.contains('<') {
         return untagged_text(raw);
     }
-    let text: Cow<str> = {
-        // html2text parses like a browser (html5ever): unclosed tags, scripts
-        // and entities are handled as a reader expects, which a regex never is.
-        let rendered = html2text::config::plain_no_decorate()
-            .link_footnotes(false)
-            .no_table_borders()
-            .string_from_read(raw.as_bytes(), 100_000);
-        match rendered {
-            Ok(text) => Cow::Owned(text),
-            Err(_) => html_escape::decode_html_entities(raw),
-        }
-    };
-    finish(&text)
+    finish(&html_to_text(raw))
+}
+
+/// Elements after whose start and end words are separated: blocks, line
+/// breaks, list items and table cells. Anything else is inline and vanishes
+/// without a space.
+fn separates_words(tag: &[u8]) -> bool {
+    const BLOCKS: [&[u8]; 40] = [
+        b"p",
+        b"div",
+        b"br",
+        b"hr",
+        b"li",
+        b"ul",
+        b"ol",
+        b"dl",
+        b"dt",
+        b"dd",
+        b"h1",
+        b"h2",
+        b"h3",
+        b"h4",
+        b"h5",
+        b"h6",
+        b"blockquote",
+        b"pre",
+        b"table",
+        b"thead",
+        b"tbody",
+        b"tfoot",
+        b"tr",
+        b"td",
+        b"th",
+        b"caption",
+        b"section",
+        b"article",
+        b"header",
+        b"footer",
+        b"aside",
+        b"nav",
+        b"main",
+        b"figure",
+        b"figcaption",
+        b"address",
+        b"details",
+        b"summary",
+        b"form",
+        b"fieldset",
+    ];
+    BLOCKS.contains(&tag)
+}
+
+/// Elements whose content is not text a reader sees.
+fn is_hidden(tag: &[u8]) -> bool {
+    matches!(
+        tag,
+        b"script"
+            | b"style"
+            | b"template"
+            | b"head"
+            | b"title"
+            | b"iframe"
+            | b"object"
+            | b"svg"
+            | b"math"
+    )
+}
+
+/// HTML → text with a streaming, spec-compliant tokenizer (html5gum): it
+/// decodes entities and survives malformed markup like a browser, without
+/// building a tree. (html2text, which builds one and lays text out, was the
+/// largest cost of a poll cycle when measured.)
+fn html_to_text(html: &str) -> String {
+    use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
+    let mut out: Vec<u8> = Vec::with_capacity(html.len());
+    let mut hidden: Option<Vec<u8>> = None;
+    let mut emitter = CallbackEmitter::new(
+        |event: CallbackEvent<'_>, _span: html5gum::Span<()>| -> Option<std::convert::Infallible> {
+            match event {
+                CallbackEvent::OpenStartTag { name } => {
+                    if hidden.is_none() && is_hidden(name) {
+                        hidden = Some(name.to_vec());
+                    } else if separates_words(name) {
+                        out.push(b' ');
+                    }
+                }
+                CallbackEvent::EndTag { name } => {
+                    if hidden.as_deref() == Some(name) {
+                        hidden = None;
+                    } else if separates_words(name) {
+                        out.push(b' ');
+                    }
+                }
+                CallbackEvent::String { value } if hidden.is_none() => out.extend_from_slice(value),
+                _ => {}
+            }
+            None
+        },
+    );
+    // <script> and <style> content is raw text, not markup.
+    emitter.naively_switch_states(true);
+    for _ in html5gum::Tokenizer::new_with_emitter(html, emitter) {}
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Text that is not markup: entities decoded (feeds leave `&eacute;` and
@@ -45,9 +133,13 @@ pub fn untagged_text(raw: &str) -> String {
 }
 
 fn finish(text: &str) -> String {
-    let collapsed = collapse_space(text);
-    let nfc: String = collapsed.nfc().collect();
-    cut(&nfc, MAX_FIELD_BYTES).to_owned()
+    let mut collapsed = collapse_space(text);
+    // Feeds are nearly always NFC already; the quick check costs far less
+    // than recomposing.
+    if is_nfc_quick(collapsed.chars()) != IsNormalized::Yes {
+        collapsed = collapsed.nfc().collect();
+    }
+    cut(&collapsed, MAX_FIELD_BYTES).to_owned()
 }
 
 /// Runs of ASCII white space (what markup leaves) become one space; the
@@ -139,7 +231,7 @@ fn fold_char(c: char, out: &mut String) {
 /// Folds a whole string (terms are folded the same way as text).
 pub fn fold(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.nfc() {
+    for c in s.chars() {
         fold_char(c, &mut out);
     }
     out
@@ -168,6 +260,17 @@ mod tests {
             ("g&eacute;n&eacute;rative&nbsp;IA", "générative\u{a0}IA"),
             ("Les <em>puces</em> &amp; l&#8217;IA", "Les puces & l’IA"),
             ("<script>alert(1)</script>texte", "texte"),
+            ("<style>p { x: 1 }</style><p>a<br>b</p>", "a b"),
+            ("<ul><li>un</li><li>deux</li></ul>", "un deux"),
+            ("<table><tr><td>a</td><td>b</td></tr></table>", "a b"),
+            ("a <!-- commentaire --> b", "a b"),
+            (
+                "l&rsquo;<i>IA</i> &laquo;&#160;g&eacute;n&eacute;rative&#xA0;&raquo;",
+                "l’IA «\u{a0}générative\u{a0}»",
+            ),
+            ("<p>unclosed <b>bold", "unclosed bold"),
+            ("<a href=\"x\">lien</a>s", "liens"),
+            ("x <img src=a.png alt=\"image\"> y", "x y"),
             ("  a \n\t b  ", "a b"),
             ("5 < 6 & 7 > 3", "5 < 6 & 7 > 3"),
             ("e\u{301}te\u{301}", "été"),

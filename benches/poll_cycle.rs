@@ -1,0 +1,337 @@
+//! Poll-cycle benchmark: N feeds of 20 French news items (5 % carrying rule
+//! terms) served over loopback HTTP with ETag / Last-Modified, polled with
+//! veille's own units of work. Three phases per run, each on the same
+//! database: cold (empty database), warm (nothing changed: all 304), changed
+//! (10 % of feeds gained 3 items). Figures are medians over runs.
+//!
+//! The HTTP server runs in a child process (this binary, re-executed with
+//! `POLL_CYCLE_SERVE` set) so that its CPU time is not counted.
+//!
+//! `cargo bench --bench poll_cycle` runs N = 1,000 and N = 10,000;
+//! `POLL_CYCLE_FEEDS=1000 POLL_CYCLE_RUNS=5` choose others.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const ITEMS_PER_FEED: usize = 20;
+
+fn main() {
+    if let Ok(n) = std::env::var("POLL_CYCLE_SERVE") {
+        serve(n.parse().expect("feed count"));
+        return;
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks what is in here.
+    }
+    veille::fetch::install_crypto();
+    let sizes: Vec<usize> = match std::env::var("POLL_CYCLE_FEEDS") {
+        Ok(v) => v
+            .split(',')
+            .map(|n| n.trim().parse().expect("POLL_CYCLE_FEEDS"))
+            .collect(),
+        Err(_) => vec![1_000, 10_000],
+    };
+    let runs: usize = std::env::var("POLL_CYCLE_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    println!("poll_cycle: {runs} runs per size, medians; wall and CPU in seconds, peak RSS in MiB");
+    for n in sizes {
+        bench_size(n, runs);
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Phase {
+    wall: f64,
+    cpu: f64,
+}
+
+fn bench_size(n: usize, runs: usize) {
+    let mut server = Command::new(std::env::current_exe().unwrap())
+        .env("POLL_CYCLE_SERVE", n.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("server");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().to_owned();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut phases: Vec<[Phase; 4]> = Vec::new();
+    let mut alerts = 0;
+    for _ in 0..runs {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(n, &base, dir.path());
+        let store = veille::store::Store::open(&config.daemon.database).unwrap();
+        let sh = veille::daemon::Shared::new(config, store).unwrap();
+        rt.block_on(async {
+            reqwest::get(format!("{base}/__reset")).await.unwrap();
+        });
+        let cold = measure(|| rt.block_on(poll(&sh)));
+        let deliver = measure(|| {
+            alerts = rt
+                .block_on(veille::daemon::deliver_due_once(&sh, i64::MAX / 2, true))
+                .unwrap()
+                .sent;
+        });
+        let warm = measure(|| rt.block_on(poll(&sh)));
+        rt.block_on(async {
+            reqwest::get(format!("{base}/__bump")).await.unwrap();
+        });
+        let changed = measure(|| rt.block_on(poll(&sh)));
+        phases.push([cold, deliver, warm, changed]);
+    }
+    let _ = server.kill();
+    let median = |i: usize, f: fn(&Phase) -> f64| {
+        let mut v: Vec<f64> = phases.iter().map(|p| f(&p[i])).collect();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    println!(
+        "N = {n} feeds ({} items), {alerts} alerts delivered to a Maildir per cold run",
+        n * ITEMS_PER_FEED
+    );
+    for (i, name) in ["cold poll", "deliver", "warm poll (304)", "10 % changed"]
+        .iter()
+        .enumerate()
+    {
+        println!(
+            "  {name:<16} wall {:>7.3}  cpu {:>7.3}",
+            median(i, |p| p.wall),
+            median(i, |p| p.cpu)
+        );
+    }
+    println!(
+        "  peak RSS {:.1} MiB (whole process, all runs)",
+        peak_rss_kib() as f64 / 1024.0
+    );
+}
+
+async fn poll(sh: &veille::daemon::Shared) {
+    let outcomes = veille::daemon::poll_due_feeds(sh, veille::daemon::unix_now(), true)
+        .await
+        .unwrap();
+    let failed = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, veille::daemon::PollOutcome::Failed { .. }))
+        .count();
+    assert_eq!(failed, 0, "feeds failed");
+}
+
+fn measure(f: impl FnOnce()) -> Phase {
+    let (cpu0, wall0) = (cpu_seconds(), Instant::now());
+    f();
+    Phase {
+        wall: wall0.elapsed().as_secs_f64(),
+        cpu: cpu_seconds() - cpu0,
+    }
+}
+
+fn rusage() -> libc::rusage {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage struct.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    u
+}
+
+fn cpu_seconds() -> f64 {
+    let u = rusage();
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+fn peak_rss_kib() -> i64 {
+    rusage().ru_maxrss
+}
+
+fn config(n: usize, base: &str, dir: &Path) -> veille::config::Config {
+    let mut c =
+        String::from("[daemon]\nconcurrency = 16\nper_host = 16\ntimezone = \"Europe/Paris\"\n\n");
+    for i in 0..n {
+        c.push_str(&format!(
+            "[[feed]]\nname = \"Feed {i}\"\nurl = \"{base}/f{i}.xml\"\n\n"
+        ));
+    }
+    c.push_str(RULES);
+    c.push_str("[channel.archive]\nkind = \"maildir\"\npath = \"mail\"\n");
+    veille::config::parse(
+        &dir.join("config.toml"),
+        &c,
+        &veille::config::Env::default(),
+    )
+    .unwrap()
+}
+
+const RULES: &str = r#"
+[[rule]]
+name = "puces-ia"
+any = ["puces", "semi-conducteurs", "IA", "intelligence artificielle"]
+none = ["jeu vidéo"]
+notify = ["archive"]
+
+[[rule]]
+name = "tarifs"
+all = ["droits de douane"]
+any = ["Chine", "Pékin", "États-Unis", "Washington"]
+notify = ["archive"]
+
+[[rule]]
+name = "nvidia"
+any = ["Nvidia", "TSMC", "ASML"]
+notify = ["archive"]
+
+[[rule]]
+name = "energie"
+any = ["nucléaire", "EDF", "hydrogène*"]
+notify = ["archive"]
+
+[[rule]]
+name = "regex"
+any = ['/(?i)\bH[12]00\b/']
+notify = ["archive"]
+"#;
+
+// ---- the server process ----
+
+/// Feeds by path, with a version bumped by `/__bump`.
+struct Feeds {
+    n: usize,
+    /// Feeds that gained items, and how many times.
+    bumps: RwLock<HashMap<usize, usize>>,
+}
+
+impl Feeds {
+    fn body(&self, i: usize) -> (String, String) {
+        let extra = self.bumps.read().unwrap().get(&i).copied().unwrap_or(0);
+        let etag = format!("\"f{i}-v{extra}\"");
+        (feed_xml(i, ITEMS_PER_FEED + 3 * extra), etag)
+    }
+}
+
+struct Responder(Arc<Feeds>);
+
+impl Respond for Responder {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let path = req.url.path();
+        match path {
+            "/__bump" => {
+                let mut b = self.0.bumps.write().unwrap();
+                for i in (0..self.0.n).step_by(10) {
+                    *b.entry(i).or_insert(0) += 1;
+                }
+                return ResponseTemplate::new(200);
+            }
+            "/__reset" => {
+                self.0.bumps.write().unwrap().clear();
+                return ResponseTemplate::new(200);
+            }
+            _ => {}
+        }
+        let Some(i) = path
+            .strip_prefix("/f")
+            .and_then(|p| p.strip_suffix(".xml"))
+            .and_then(|p| p.parse::<usize>().ok())
+        else {
+            return ResponseTemplate::new(404);
+        };
+        let (body, etag) = self.0.body(i);
+        let matches = req
+            .headers
+            .get("if-none-match")
+            .and_then(|v| v.to_str().ok())
+            == Some(etag.as_str());
+        if matches {
+            return ResponseTemplate::new(304).insert_header("ETag", etag.as_str());
+        }
+        ResponseTemplate::new(200)
+            .insert_header("ETag", etag.as_str())
+            .insert_header("Last-Modified", "Sat, 26 Apr 2025 09:30:00 GMT")
+            .set_body_raw(body, "application/rss+xml; charset=utf-8")
+    }
+}
+
+fn serve(n: usize) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let server = MockServer::builder()
+            .disable_request_recording()
+            .start()
+            .await;
+        let feeds = Arc::new(Feeds {
+            n,
+            bumps: RwLock::new(HashMap::new()),
+        });
+        Mock::given(wiremock::matchers::any())
+            .respond_with(Responder(feeds))
+            .mount(&server)
+            .await;
+        println!("{}", server.uri());
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    });
+}
+
+const SUBJECTS: [&str; 12] = [
+    "Le gouvernement présente son projet de loi de finances",
+    "La réforme des retraites revient à l’Assemblée nationale",
+    "Inondations dans le Sud-Ouest : les communes sinistrées attendent l’aide de l’État",
+    "Le prix de l’électricité devrait baisser au printemps",
+    "À Marseille, la rénovation des écoles prend du retard",
+    "Football : le PSG s’impose face à Lyon",
+    "Le Conseil constitutionnel valide l’essentiel de la loi immigration",
+    "La grève des contrôleurs aériens perturbe les vols",
+    "Festival de Cannes : la sélection officielle dévoilée",
+    "Les agriculteurs manifestent devant les préfectures",
+    "La Banque centrale européenne maintient ses taux",
+    "Le télétravail s’installe durablement dans les entreprises",
+];
+
+const MATCHING: [&str; 4] = [
+    "Les puces de Nvidia au cœur de la rivalité entre Pékin et Washington",
+    "Droits de douane : la Chine riposte aux mesures des États-Unis",
+    "L’IA générative bouscule les rédactions",
+    "Semi-conducteurs : TSMC investit en Europe",
+];
+
+const LEAD: &str = "Selon les informations recueillies par notre rédaction, le dossier devrait être examiné dans les prochains jours. \
+Plusieurs acteurs du secteur ont fait part de leurs inquiétudes, tandis que le ministère assure que « toutes les options restent sur la table ». \
+Les syndicats, reçus mardi, dénoncent une concertation « de façade » et appellent à la mobilisation. \
+Une nouvelle réunion est prévue la semaine prochaine, à l’issue de laquelle des annonces pourraient être faites.";
+
+fn feed_xml(feed: usize, items: usize) -> String {
+    let now = chrono::Utc::now();
+    let mut s = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>Feed {feed}</title><link>https://site{feed}.example.org/</link><description>Actualités</description>\n"
+    );
+    for j in 0..items {
+        let id = feed * 1000 + j;
+        // 1 item in 20 carries rule terms.
+        let title = if id % 20 == 7 {
+            MATCHING[id % MATCHING.len()]
+        } else {
+            SUBJECTS[id % SUBJECTS.len()]
+        };
+        let date = (now - chrono::Duration::minutes((j * 17) as i64)).to_rfc2822();
+        s.push_str(&format!(
+            "<item><title>{title}</title><link>https://site{feed}.example.org/articles/{id}.html?xtor=RSS-{feed}</link><guid isPermaLink=\"false\">site{feed}-{id}</guid><pubDate>{date}</pubDate><category>Actualité</category><description><![CDATA[<p>{LEAD}</p><p>Article {id}, <b>mis à jour</b> à 12&nbsp;h.</p>]]></description></item>\n"
+        ));
+    }
+    s.push_str("</channel></rss>\n");
+    s
+}
