@@ -8,6 +8,7 @@
 mod deliver;
 mod poll;
 mod run;
+mod writer;
 
 use std::sync::{Arc, Mutex};
 
@@ -20,22 +21,28 @@ use crate::store::Store;
 pub use deliver::{DeliveryReport, deliver_due_once};
 pub use poll::{PollOutcome, poll_due_feeds, poll_feed_once};
 pub use run::{run, run_once};
+pub use writer::Writer;
 
 /// What every unit of work needs.
 pub struct Shared {
     pub config: Arc<Config>,
     pub store: Arc<Mutex<Store>>,
     pub fetcher: Fetcher,
+    /// Where poll results go to be committed.
+    pub writer: Writer,
 }
 
 impl Shared {
     pub fn new(config: Config, store: Store) -> Result<Shared> {
         let d = &config.daemon;
         let fetcher = Fetcher::new(&d.user_agent, d.timeout, d.max_body)?;
+        let store = Arc::new(Mutex::new(store));
+        let writer = Writer::start(Arc::clone(&store));
         Ok(Shared {
             config: Arc::new(config),
-            store: Arc::new(Mutex::new(store)),
+            store,
             fetcher,
+            writer,
         })
     }
 

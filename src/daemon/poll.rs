@@ -53,16 +53,13 @@ pub async fn poll_due_feeds(
             s.sync_feeds(&specs)
         })
         .await?;
+    let mut states: HashMap<String, FeedState> =
+        states.into_iter().map(|s| (s.name.clone(), s)).collect();
     let due: Vec<(&Feed, FeedState)> = sh
         .config
         .feeds
         .iter()
-        .filter_map(|f| {
-            states
-                .iter()
-                .find(|s| s.name == f.name)
-                .map(|s| (f, s.clone()))
-        })
+        .filter_map(|f| states.remove(&f.name).map(|s| (f, s)))
         .filter(|(_, s)| !s.gone && s.retry_after_until.is_none_or(|t| t <= now))
         .filter(|(_, s)| all || s.next_poll.is_none_or(|t| t <= now))
         .collect();
@@ -255,7 +252,7 @@ async fn poll_inner(
             }
         }
     };
-    sh.with_store(move |s| s.record_poll(&poll)).await?;
+    sh.writer.record(poll).await?;
     Ok(result)
 }
 
@@ -278,7 +275,7 @@ async fn record_document(
     let feed = feed.clone();
     let first_poll = state.first_success.is_none();
     let dropped_items = doc.dropped_items;
-    let summary = tokio::task::spawn_blocking(move || -> Result<RecordSummary> {
+    let poll = tokio::task::spawn_blocking(move || -> Result<PollRecord> {
         let ids = identify(&doc.items);
         let keys: Vec<&str> = ids.iter().map(|i| i.item_key.as_str()).collect();
         let known = store
@@ -301,12 +298,10 @@ async fn record_document(
             holds: &holds,
         };
         poll.items = triage::triage(doc.items, ids, &known, &config.rules, &cx);
-        store
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record_poll(&poll)
+        Ok(poll)
     })
     .await??;
+    let summary = sh.writer.record(poll).await?;
     Ok(PollOutcome::Fetched {
         summary,
         dropped_items,

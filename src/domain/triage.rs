@@ -37,6 +37,8 @@ pub struct AlertDraft {
 #[derive(Debug, Clone)]
 pub struct ItemRecord {
     pub key: String,
+    /// The feed had no item with this key when the poll began.
+    pub is_new: bool,
     pub story_link: Option<String>,
     pub content_hash: String,
     pub item: Item,
@@ -95,6 +97,7 @@ pub fn triage(
         };
         records.push(ItemRecord {
             key: id.item_key,
+            is_new: before.is_none(),
             story_link: id.story_link,
             content_hash: hash,
             item,

@@ -20,7 +20,7 @@ use std::time::Duration;
 use crate::domain::model::Item;
 pub use crate::domain::triage::{AlertDraft, ItemRecord, KnownItem, StoredHit};
 use anyhow::{Context, Result, bail};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
 pub use status::{ChannelStatus, FeedStatus, Status};
@@ -147,22 +147,36 @@ impl Store {
     /// changed URL keeps the items and resets validators, redirect, 410 state
     /// and backoff (SPEC §4). Returns every configured feed's state.
     pub fn sync_feeds(&mut self, feeds: &[(&str, String)]) -> Result<Vec<FeedState>> {
-        let tx = self.conn.transaction()?;
-        for (name, url) in feeds {
-            tx.execute(
-                "INSERT INTO feeds (name, url) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-                params![name, url],
-            )?;
-            tx.execute(
-                "UPDATE feeds SET url = ?2, redirect_url = NULL, etag = NULL, last_modified = NULL,
-                     gone = 0, retry_after_until = NULL, consecutive_failures = 0, next_poll = NULL
-                 WHERE name = ?1 AND url <> ?2",
-                params![name, url],
-            )?;
+        let known: HashMap<String, String> = self
+            .conn
+            .prepare_cached("SELECT name, url FROM feeds")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        // Only differences are written: with thousands of feeds, rewriting
+        // every row each cycle cost more than polling them unchanged.
+        let changes: Vec<&(&str, String)> = feeds
+            .iter()
+            .filter(|(name, url)| known.get(*name) != Some(url))
+            .collect();
+        if !changes.is_empty() {
+            let tx = self.conn.transaction()?;
+            for (name, url) in changes {
+                tx.prepare_cached(
+                    "INSERT INTO feeds (name, url) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                )?
+                .execute(params![name, url])?;
+                tx.prepare_cached(
+                    "UPDATE feeds SET url = ?2, redirect_url = NULL, etag = NULL, last_modified = NULL,
+                         gone = 0, retry_after_until = NULL, consecutive_failures = 0, next_poll = NULL
+                     WHERE name = ?1 AND url <> ?2",
+                )?
+                .execute(params![name, url])?;
+            }
+            tx.commit()?;
         }
-        tx.commit()?;
+        let wanted: HashMap<&str, ()> = feeds.iter().map(|(name, _)| (*name, ())).collect();
         let mut all = self.feed_states()?;
-        all.retain(|f| feeds.iter().any(|(name, _)| *name == f.name));
+        all.retain(|f| wanted.contains_key(f.name.as_str()));
         Ok(all)
     }
 
@@ -216,23 +230,27 @@ impl Store {
     /// the alerts they cause, in one transaction.
     pub fn record_poll(&mut self, poll: &PollRecord) -> Result<RecordSummary> {
         let tx = self.conn.transaction()?;
-        let mut summary = RecordSummary::default();
-        for record in &poll.items {
-            let (item_id, story_id, is_new) = upsert_item(&tx, poll.feed_id, poll.now, record)?;
-            if is_new {
-                summary.new_items += 1;
-            } else {
-                summary.changed_items += 1;
-            }
-            for alert in &record.alerts {
-                if enqueue_alert(&tx, story_id, item_id, poll.now, alert)? {
-                    summary.alerts += 1;
-                }
-            }
-        }
-        update_feed(&tx, poll)?;
+        let summary = write_poll(&tx, poll)?;
         tx.commit()?;
         Ok(summary)
+    }
+
+    /// Writes several polls in one transaction (group commit), each inside
+    /// its own savepoint: a poll is recorded whole or not at all, and one
+    /// that fails does not undo the others.
+    pub fn record_polls(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
+        let mut tx = self.conn.transaction()?;
+        let mut results = Vec::with_capacity(polls.len());
+        for poll in polls {
+            let sp = tx.savepoint()?;
+            let result = write_poll(&sp, poll);
+            if result.is_ok() {
+                sp.commit()?;
+            }
+            results.push(result);
+        }
+        tx.commit()?;
+        Ok(results)
     }
 
     /// Pending alerts whose time has come, for the given channels. With
@@ -339,6 +357,25 @@ impl Store {
     }
 }
 
+fn write_poll(tx: &Connection, poll: &PollRecord) -> Result<RecordSummary> {
+    let mut summary = RecordSummary::default();
+    for record in &poll.items {
+        let (item_id, story_id, is_new) = upsert_item(tx, poll.feed_id, poll.now, record)?;
+        if is_new {
+            summary.new_items += 1;
+        } else {
+            summary.changed_items += 1;
+        }
+        for alert in &record.alerts {
+            if enqueue_alert(tx, story_id, item_id, poll.now, alert)? {
+                summary.alerts += 1;
+            }
+        }
+    }
+    update_feed(tx, poll)?;
+    Ok(summary)
+}
+
 fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -358,52 +395,43 @@ fn refuse_newer(conn: &Connection, path: &Path) -> Result<()> {
 }
 
 /// Inserts a new item (finding or creating its story) or updates a changed
-/// one. Returns (item id, story id, whether it was new).
+/// one. Returns (item id, story id, whether it was new). The caller's
+/// `is_new` saves a lookup; the unique key still decides.
 fn upsert_item(
-    tx: &Transaction,
+    tx: &Connection,
     feed_id: i64,
     now: i64,
     r: &ItemRecord,
 ) -> Result<(i64, i64, bool)> {
-    let existing: Option<(i64, i64)> = tx
-        .prepare_cached("SELECT id, story_id FROM items WHERE feed_id = ?1 AND item_key = ?2")?
-        .query_row(params![feed_id, r.key], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()?;
     let i = &r.item;
     let categories = serde_json::to_string(&i.categories)?;
     let published = i.published.map(|d| d.timestamp());
     let updated = i.updated.map(|d| d.timestamp());
-    if let Some((item_id, story_id)) = existing {
-        tx.prepare_cached(
-            "UPDATE items SET title = ?2, link = ?3, summary = ?4, content = ?5, categories = ?6,
-                 published = ?7, updated = ?8, content_hash = ?9, changed_at = ?10 WHERE id = ?1",
-        )?
-        .execute(params![
-            item_id,
-            i.title,
-            i.link,
-            i.summary,
-            i.content,
-            categories,
-            published,
-            updated,
-            r.content_hash,
-            now
-        ])?;
-        return Ok((item_id, story_id, false));
+    if r.is_new {
+        let story_id = story_for(tx, r.story_link.as_deref(), now)?;
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO items (feed_id, item_key, story_id, title, link, summary, content, categories,
+                                    published, updated, first_seen, changed_at, content_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)
+                 ON CONFLICT (feed_id, item_key) DO NOTHING",
+            )?
+            .execute(params![feed_id, r.key, story_id, i.title, i.link, i.summary, i.content, categories, published, updated, now, r.content_hash])?;
+        if inserted == 1 {
+            return Ok((tx.last_insert_rowid(), story_id, true));
+        }
     }
-    let story_id = story_for(tx, r.story_link.as_deref(), now)?;
+    let (item_id, story_id): (i64, i64) = tx
+        .prepare_cached("SELECT id, story_id FROM items WHERE feed_id = ?1 AND item_key = ?2")?
+        .query_row(params![feed_id, r.key], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
     tx.prepare_cached(
-        "INSERT INTO items (feed_id, item_key, story_id, title, link, summary, content, categories,
-                            published, updated, first_seen, changed_at, content_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
+        "UPDATE items SET title = ?2, link = ?3, summary = ?4, content = ?5, categories = ?6,
+             published = ?7, updated = ?8, content_hash = ?9, changed_at = ?10 WHERE id = ?1",
     )?
     .execute(params![
-        feed_id,
-        r.key,
-        story_id,
+        item_id,
         i.title,
         i.link,
         i.summary,
@@ -411,13 +439,13 @@ fn upsert_item(
         categories,
         published,
         updated,
-        now,
-        r.content_hash
+        r.content_hash,
+        now
     ])?;
-    Ok((tx.last_insert_rowid(), story_id, true))
+    Ok((item_id, story_id, false))
 }
 
-fn story_for(tx: &Transaction, link: Option<&str>, now: i64) -> Result<i64> {
+fn story_for(tx: &Connection, link: Option<&str>, now: i64) -> Result<i64> {
     let Some(link) = link else {
         tx.prepare_cached("INSERT INTO stories (link, first_seen) VALUES (NULL, ?1)")?
             .execute([now])?;
@@ -436,7 +464,7 @@ fn story_for(tx: &Transaction, link: Option<&str>, now: i64) -> Result<i64> {
 /// pending, adds the new rules and hits to it so that the one message names
 /// them all. Returns whether an alert was created.
 fn enqueue_alert(
-    tx: &Transaction,
+    tx: &Connection,
     story_id: i64,
     item_id: i64,
     now: i64,
@@ -471,7 +499,14 @@ fn enqueue_alert(
         for r in &a.rules {
             if !rules.contains(r) {
                 rules.push(r.clone());
-                hits.extend(a.hits.iter().filter(|h| &h.rule == r).cloned());
+                // These hits point into another item's text than the one the
+                // message shows: keep the terms, drop the spans.
+                let terms = a.hits.iter().filter(|h| &h.rule == r).map(|h| StoredHit {
+                    start: 0,
+                    end: 0,
+                    ..h.clone()
+                });
+                hits.extend(terms);
             }
         }
         tx.prepare_cached("UPDATE alerts SET rules = ?2, hits = ?3 WHERE id = ?1")?
@@ -484,7 +519,7 @@ fn enqueue_alert(
     Ok(false)
 }
 
-fn update_feed(tx: &Transaction, p: &PollRecord) -> Result<()> {
+fn update_feed(tx: &Connection, p: &PollRecord) -> Result<()> {
     if let Some(target) = &p.redirect_url {
         tx.execute(
             "UPDATE feeds SET redirect_url = ?2 WHERE id = ?1",
@@ -492,23 +527,23 @@ fn update_feed(tx: &Transaction, p: &PollRecord) -> Result<()> {
         )?;
     }
     match &p.fetch {
-        FetchRecord::Fetched { status, etag, last_modified } => tx.execute(
+        FetchRecord::Fetched { status, etag, last_modified } => tx.prepare_cached(
             "UPDATE feeds SET etag = ?2, last_modified = ?3, last_status = ?4, last_fetch = ?5,
                  last_error = NULL, consecutive_failures = 0, failing_since = NULL, retry_after_until = NULL,
                  next_poll = ?6, first_success = COALESCE(first_success, ?5) WHERE id = ?1",
-            params![p.feed_id, etag, last_modified, status, p.now, p.next_poll],
-        )?,
-        FetchRecord::NotModified => tx.execute(
+            )?
+            .execute(params![p.feed_id, etag, last_modified, status, p.now, p.next_poll])?,
+        FetchRecord::NotModified => tx.prepare_cached(
             "UPDATE feeds SET last_status = 304, last_fetch = ?2, last_error = NULL, consecutive_failures = 0,
                  failing_since = NULL, retry_after_until = NULL, next_poll = ?3 WHERE id = ?1",
-            params![p.feed_id, p.now, p.next_poll],
-        )?,
-        FetchRecord::Failed { status, error, gone, retry_after_until } => tx.execute(
+            )?
+            .execute(params![p.feed_id, p.now, p.next_poll])?,
+        FetchRecord::Failed { status, error, gone, retry_after_until } => tx.prepare_cached(
             "UPDATE feeds SET last_status = ?2, last_fetch = ?3, last_error = ?4,
                  consecutive_failures = consecutive_failures + 1, failing_since = COALESCE(failing_since, ?3),
                  gone = gone OR ?5, retry_after_until = ?6, next_poll = ?7 WHERE id = ?1",
-            params![p.feed_id, status, p.now, error, gone, retry_after_until, p.next_poll],
-        )?,
+            )?
+            .execute(params![p.feed_id, status, p.now, error, gone, retry_after_until, p.next_poll])?,
     };
     Ok(())
 }
@@ -548,6 +583,7 @@ mod tests {
     fn record(key: &str, link: &str, channel: &str, rule: &str) -> ItemRecord {
         ItemRecord {
             key: key.into(),
+            is_new: true,
             story_link: Some(link.into()),
             content_hash: format!("h-{key}"),
             item: Item {
@@ -558,7 +594,13 @@ mod tests {
             alerts: vec![AlertDraft {
                 channel: channel.into(),
                 rules: vec![rule.into()],
-                hits: vec![],
+                hits: vec![StoredHit {
+                    rule: rule.into(),
+                    field: "title".into(),
+                    term: "t".into(),
+                    start: 0,
+                    end: 2,
+                }],
                 due: 0,
             }],
         }
@@ -614,6 +656,16 @@ mod tests {
         let due = store.due_alerts(10, &["moi"], false, 10).unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].rules, ["r1", "r2"]);
+        let spans: Vec<(&str, usize, usize)> = due[0]
+            .hits
+            .iter()
+            .map(|h| (h.rule.as_str(), h.start, h.end))
+            .collect();
+        assert_eq!(
+            spans,
+            [("r1", 0, 2), ("r2", 0, 0)],
+            "merged hits keep terms, not spans"
+        );
         assert_eq!(due[0].feeds, ["A", "B"]);
         store.mark_sent(&due[0].id, 11).unwrap();
         store
