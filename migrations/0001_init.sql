@@ -37,8 +37,8 @@ CREATE TABLE items (
     story_id     INTEGER NOT NULL REFERENCES stories(id),
     title        TEXT NOT NULL,
     link         TEXT,
-    summary      TEXT NOT NULL,
-    content      TEXT NOT NULL,
+    summary      TEXT NOT NULL,              -- kept only for items that caused an alert (quoted
+    content      TEXT NOT NULL,              -- in messages); '' for the others
     categories   TEXT NOT NULL,              -- JSON array
     published    INTEGER,
     updated      INTEGER,

@@ -397,6 +397,12 @@ fn refuse_newer(conn: &Connection, path: &Path) -> Result<()> {
 /// Inserts a new item (finding or creating its story) or updates a changed
 /// one. Returns (item id, story id, whether it was new). The caller's
 /// `is_new` saves a lookup; the unique key still decides.
+///
+/// Summary and content are kept only for an item that causes an alert: they
+/// are what messages quote. For the others, title, link, dates, categories and
+/// the content hash are enough, and the database stays a fraction of the
+/// size. An update that causes no alert leaves stored text alone, so a pending
+/// alert still quotes what it matched.
 fn upsert_item(
     tx: &Connection,
     feed_id: i64,
@@ -407,6 +413,12 @@ fn upsert_item(
     let categories = serde_json::to_string(&i.categories)?;
     let published = i.published.map(|d| d.timestamp());
     let updated = i.updated.map(|d| d.timestamp());
+    let quoted = !r.alerts.is_empty();
+    let (summary, content) = if quoted {
+        (i.summary.as_str(), i.content.as_str())
+    } else {
+        ("", "")
+    };
     if r.is_new {
         let story_id = story_for(tx, r.story_link.as_deref(), now)?;
         let inserted = tx
@@ -416,7 +428,7 @@ fn upsert_item(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)
                  ON CONFLICT (feed_id, item_key) DO NOTHING",
             )?
-            .execute(params![feed_id, r.key, story_id, i.title, i.link, i.summary, i.content, categories, published, updated, now, r.content_hash])?;
+            .execute(params![feed_id, r.key, story_id, i.title, i.link, summary, content, categories, published, updated, now, r.content_hash])?;
         if inserted == 1 {
             return Ok((tx.last_insert_rowid(), story_id, true));
         }
@@ -427,20 +439,24 @@ fn upsert_item(
             Ok((row.get(0)?, row.get(1)?))
         })?;
     tx.prepare_cached(
-        "UPDATE items SET title = ?2, link = ?3, summary = ?4, content = ?5, categories = ?6,
-             published = ?7, updated = ?8, content_hash = ?9, changed_at = ?10 WHERE id = ?1",
+        "UPDATE items SET title = ?2, link = ?3, categories = ?6, published = ?7, updated = ?8,
+             content_hash = ?9, changed_at = ?10,
+             summary = CASE WHEN ?11 THEN ?4 ELSE summary END,
+             content = CASE WHEN ?11 THEN ?5 ELSE content END
+         WHERE id = ?1",
     )?
     .execute(params![
         item_id,
         i.title,
         i.link,
-        i.summary,
-        i.content,
+        summary,
+        content,
         categories,
         published,
         updated,
         r.content_hash,
-        now
+        now,
+        quoted
     ])?;
     Ok((item_id, story_id, false))
 }
