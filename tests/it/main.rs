@@ -6,3 +6,4 @@ mod harness;
 mod cli_config;
 mod fetching;
 mod pipeline;
+mod purity;
