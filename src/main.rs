@@ -73,7 +73,14 @@ fn run(args: Args) -> Result<(), CliError> {
             print!("{}", cli::status::run(&config, json)?);
             Ok(())
         }
-        Command::Run { once } => runtime()?.block_on(cli::run::run(config, once)),
+        Command::Run { once } => {
+            let runtime = runtime()?;
+            let result = runtime.block_on(cli::run::run(config, once));
+            // Blocking work abandoned at shutdown (a parse, a file write) is
+            // safe to cut; don't wait long for it.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+            result
+        }
     }
 }
 

@@ -34,7 +34,11 @@ pub async fn run_once(sh: &Shared) -> Result<()> {
 }
 
 /// Polls due feeds and delivers due alerts until `shutdown` is cancelled.
-/// A unit of work in flight when it is cancelled is finished, not cut.
+///
+/// Work in flight when it is cancelled is abandoned, which is safe: a poll is
+/// recorded whole or not at all (and fetched again at the next start), and an
+/// alert is marked sent only after its channel took it (a Maildir resend
+/// replaces the same file).
 pub async fn run(sh: &Shared, shutdown: CancellationToken) -> Result<()> {
     info!(
         feeds = sh.config.feeds.len(),
@@ -43,18 +47,26 @@ pub async fn run(sh: &Shared, shutdown: CancellationToken) -> Result<()> {
         "veille started"
     );
     warn_unsupported(sh);
-    while !shutdown.is_cancelled() {
-        if let Err(e) = poll_due_feeds(sh, unix_now(), false).await {
-            warn!(error = %format!("{e:#}"), "poll cycle failed");
-        }
-        if let Err(e) = deliver_due_once(sh, unix_now(), false).await {
-            warn!(error = %format!("{e:#}"), "delivery cycle failed");
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = cycle(sh) => {}
         }
         tokio::select! {
-            _ = shutdown.cancelled() => {}
+            _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(TICK) => {}
         }
     }
     info!("veille stopped");
     Ok(())
+}
+
+/// One pass: poll what is due, then deliver what is due.
+async fn cycle(sh: &Shared) {
+    if let Err(e) = poll_due_feeds(sh, unix_now(), false).await {
+        warn!(error = %format!("{e:#}"), "poll cycle failed");
+    }
+    if let Err(e) = deliver_due_once(sh, unix_now(), false).await {
+        warn!(error = %format!("{e:#}"), "delivery cycle failed");
+    }
 }

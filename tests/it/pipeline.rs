@@ -340,3 +340,60 @@ async fn the_shipped_config_runs_offline_and_fills_the_maildir() {
             .any(|s| s.contains("jeu vidéo") || s.contains("via ferrata"))
     );
 }
+
+#[tokio::test]
+async fn sigterm_during_a_slow_poll_exits_0_promptly_and_the_next_start_loses_nothing() {
+    let server = MockServer::start().await;
+    let doc = rss(
+        "Slow",
+        &[(
+            "s1",
+            "Les puces lentes",
+            "https://example.org/s1",
+            "x",
+            &recent(1),
+        )],
+    );
+    let mut slow = FeedDoc::rss(&doc);
+    slow.delay = Duration::from_secs(25);
+    Mock::given(method("GET"))
+        .and(path("/slow.xml"))
+        .respond_with(slow)
+        .mount(&server)
+        .await;
+    let env = TestEnv::new();
+    env.write_config(&config(
+        &[("Slow", format!("{}/slow.xml", server.uri()))],
+        "",
+    ));
+    let mut child = env
+        .command(&["run"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the request is in flight.
+    let started = Instant::now();
+    while server.received_requests().await.unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10), "never polled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        sent.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        sent.elapsed()
+    );
+
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/slow.xml"))
+        .respond_with(FeedDoc::rss(&doc))
+        .mount(&server)
+        .await;
+    env.run_once();
+    assert_eq!(env.mails("mail").len(), 1);
+}

@@ -3,7 +3,19 @@
 #[test]
 fn the_domain_core_does_no_io_and_reads_no_clock() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/domain");
-    let forbidden = ["tokio", "reqwest", "rusqlite", "lettre", "std::fs", "std::net", "Utc::now", "Local::now", "SystemTime::now", "Instant::now", "rand::"];
+    let forbidden = [
+        "tokio",
+        "reqwest",
+        "rusqlite",
+        "lettre",
+        "std::fs",
+        "std::net",
+        "Utc::now",
+        "Local::now",
+        "SystemTime::now",
+        "Instant::now",
+        "rand::",
+    ];
     let mut files = vec![root];
     let mut checked = 0;
     while let Some(path) = files.pop() {
