@@ -37,6 +37,27 @@ enum Command {
     },
     /// Validate the config and print a summary
     Check,
+    /// Show which items match which rules, and why, storing and sending nothing
+    ///
+    /// Exit status: 0 something matched, 1 nothing did, 2 error.
+    Test {
+        /// Only this rule [default: every rule]
+        rule: Option<String>,
+        /// One made-up item whose every text field holds TEXT (HTML allowed)
+        #[arg(
+            long,
+            value_name = "TEXT",
+            conflicts_with = "feed",
+            required_unless_present = "feed"
+        )]
+        text: Option<String>,
+        /// Every item of a feed: an http(s) URL, a file:// URL or a path
+        #[arg(long, value_name = "URL_OR_PATH")]
+        feed: Option<String>,
+        /// One JSON object per match (rule, item, field, term, matched)
+        #[arg(long)]
+        json: bool,
+    },
     /// Show feeds, channels and alerts from the database
     Status {
         /// One JSON document
@@ -50,28 +71,56 @@ fn main() -> ExitCode {
     init_logging(args.log_level.as_deref());
     veille::fetch::install_crypto();
     match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        // `veille test` found nothing: exit 1, like grep.
+        Ok(Outcome::NothingMatched) => ExitCode::from(1),
         Err(e) => {
             match &e {
                 CliError::Config(e) => eprintln!("veille: {e}"),
-                CliError::Runtime(e) => eprintln!("veille: {e:#}"),
+                CliError::Runtime(e) | CliError::Usage(e) => eprintln!("veille: {e:#}"),
             }
             ExitCode::from(e.exit_code() as u8)
         }
     }
 }
 
-fn run(args: Args) -> Result<(), CliError> {
+/// How a command that did not fail ended.
+enum Outcome {
+    Done,
+    NothingMatched,
+}
+
+fn run(args: Args) -> Result<Outcome, CliError> {
     let path = cli::config_path(args.config);
     let config = cli::load_config(&path)?;
     match args.command {
         Command::Check => {
             print!("{}", cli::check::summary(&config));
-            Ok(())
+            Ok(Outcome::Done)
         }
         Command::Status { json } => {
             print!("{}", cli::status::run(&config, json)?);
-            Ok(())
+            Ok(Outcome::Done)
+        }
+        Command::Test {
+            rule,
+            text,
+            feed,
+            json,
+        } => {
+            let source = match (text, feed) {
+                (Some(text), _) => cli::test::Source::Text(text),
+                (None, Some(feed)) => cli::test::Source::Feed(feed),
+                (None, None) => unreachable!("clap requires --text or --feed"),
+            };
+            let (report, matched) =
+                runtime()?.block_on(cli::test::run(&config, rule.as_deref(), source, json))?;
+            print!("{report}");
+            Ok(if matched {
+                Outcome::Done
+            } else {
+                Outcome::NothingMatched
+            })
         }
         Command::Run { once } => {
             let runtime = runtime()?;
@@ -79,7 +128,7 @@ fn run(args: Args) -> Result<(), CliError> {
             // Blocking work abandoned at shutdown (a parse, a file write) is
             // safe to cut; don't wait long for it.
             runtime.shutdown_timeout(std::time::Duration::from_secs(2));
-            result
+            result.map(|()| Outcome::Done)
         }
     }
 }

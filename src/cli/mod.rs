@@ -4,6 +4,7 @@
 pub mod check;
 pub mod run;
 pub mod status;
+pub mod test;
 
 use std::path::{Path, PathBuf};
 
@@ -18,12 +19,16 @@ pub enum CliError {
     /// Anything that went wrong while running: exit 1.
     #[error(transparent)]
     Runtime(#[from] anyhow::Error),
+    /// A failure where the command's contract says 2 (`veille test`, which
+    /// keeps 1 for "nothing matched").
+    #[error(transparent)]
+    Usage(anyhow::Error),
 }
 
 impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Config(_) => 2,
+            CliError::Config(_) | CliError::Usage(_) => 2,
             CliError::Runtime(_) => 1,
         }
     }

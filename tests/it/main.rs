@@ -5,5 +5,6 @@ mod harness;
 
 mod cli_config;
 mod fetching;
+mod matching;
 mod pipeline;
 mod purity;

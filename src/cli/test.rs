@@ -1,0 +1,220 @@
+//! `veille test [RULE] (--text TEXT | --feed URL_OR_PATH) [--json]`: which
+//! items match which rules, and why, without storing or sending anything.
+//! Exit status like grep: 0 something matched, 1 nothing did, 2 error.
+
+use std::fmt::Write;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow};
+use serde::Serialize;
+
+use super::CliError;
+use crate::config::Config;
+use crate::domain::model::Item;
+use crate::domain::parse::{self, Document};
+use crate::domain::rules::{Hit, PreparedItem, Rule};
+use crate::domain::text::plain_text;
+use crate::fetch::{FetchOutcome, Fetcher};
+
+/// What to test against.
+pub enum Source {
+    /// One made-up item whose every text field holds this (HTML allowed).
+    Text(String),
+    /// Every item of a feed: an http(s) URL, a `file://` URL or a path.
+    Feed(String),
+}
+
+/// One match, as `--json` prints it.
+#[derive(Serialize)]
+struct JsonMatch<'a> {
+    rule: &'a str,
+    item: &'a str,
+    field: &'static str,
+    term: &'a str,
+    matched: &'a str,
+}
+
+/// Runs the test; returns the report and whether anything matched.
+pub async fn run(
+    config: &Config,
+    rule: Option<&str>,
+    source: Source,
+    json: bool,
+) -> Result<(String, bool), CliError> {
+    report(config, rule, source, json)
+        .await
+        .map_err(CliError::Usage)
+}
+
+async fn report(
+    config: &Config,
+    rule: Option<&str>,
+    source: Source,
+    json: bool,
+) -> anyhow::Result<(String, bool)> {
+    let rules: Vec<&Rule> = match rule {
+        Some(name) => {
+            let r = config
+                .rules
+                .iter()
+                .find(|r| r.name == name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = config.rules.iter().map(|r| r.name.as_str()).collect();
+                    anyhow!("no rule named {name:?} (rules: {})", known.join(", "))
+                })?;
+            vec![r]
+        }
+        None => config.rules.iter().collect(),
+    };
+    // A made-up item holds the text in every field: one hit per term says it all.
+    let once_per_term = matches!(source, Source::Text(_));
+    let items = match source {
+        Source::Text(text) => vec![text_item(&text)],
+        Source::Feed(location) => feed_items(config, &location).await?,
+    };
+    let color = !json && std::io::stdout().is_terminal();
+    let mut out = String::new();
+    let mut matched = false;
+    for item in &items {
+        let prepared = PreparedItem::new(item);
+        let label = label(item);
+        // Scopes are ignored: the point is to see what the terms do.
+        for rule in &rules {
+            let Some(mut hits) = rule.evaluate(&prepared) else {
+                continue;
+            };
+            if once_per_term {
+                let mut seen = std::collections::HashSet::new();
+                hits.retain(|h| seen.insert(h.term.clone()));
+            }
+            matched = true;
+            if json {
+                for h in &hits {
+                    let m = JsonMatch {
+                        rule: &rule.name,
+                        item: &label,
+                        field: h.field.name(),
+                        term: &h.term,
+                        matched: &prepared.text(h.field)[h.span.clone()],
+                    };
+                    out.push_str(&serde_json::to_string(&m)?);
+                    out.push('\n');
+                }
+            } else {
+                let _ = writeln!(out, "{}: {label}", rule.name);
+                for h in &hits {
+                    let _ = writeln!(
+                        out,
+                        "  {:<10} {:<20} {}",
+                        h.field.name(),
+                        h.term,
+                        context(&prepared, h, color)
+                    );
+                }
+            }
+        }
+    }
+    if !json && !matched {
+        let _ = writeln!(
+            out,
+            "no match in {} item{}",
+            items.len(),
+            if items.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok((out, matched))
+}
+
+fn text_item(text: &str) -> Item {
+    let plain = plain_text(text);
+    Item {
+        title: plain.clone(),
+        summary: plain.clone(),
+        content: plain.clone(),
+        categories: vec![plain],
+        ..Item::default()
+    }
+}
+
+async fn feed_items(config: &Config, location: &str) -> anyhow::Result<Vec<Item>> {
+    let d = &config.daemon;
+    let fetcher = Fetcher::new(&d.user_agent, d.timeout, d.max_body)?;
+    let lower = location.to_ascii_lowercase();
+    let (outcome, base) = if lower.starts_with("http://") || lower.starts_with("https://") {
+        let url: url::Url = location
+            .parse()
+            .with_context(|| format!("invalid URL {location:?}"))?;
+        (
+            fetcher.fetch_http(&url, &Default::default()).await,
+            Some(url.to_string()),
+        )
+    } else {
+        let path = match url::Url::parse(location) {
+            Ok(u) if u.scheme() == "file" => u
+                .to_file_path()
+                .map_err(|_| anyhow!("a file:// URL needs an absolute path"))?,
+            _ => PathBuf::from(location),
+        };
+        (fetcher.fetch_file(&path).await, None)
+    };
+    let fetched = match outcome {
+        FetchOutcome::Fetched(f) => f,
+        FetchOutcome::NotModified { .. } => {
+            return Err(anyhow!(
+                "{location}: the server answered 304 to an unconditional request"
+            ));
+        }
+        FetchOutcome::Failed(e) => return Err(anyhow!("{location}: {e}")),
+    };
+    let doc = Document {
+        bytes: &fetched.body,
+        charset: fetched.charset.as_deref(),
+        base_url: base.as_deref(),
+    };
+    let feed = parse::parse(&doc, d.timezone).map_err(|e| anyhow!("{location}: {e}"))?;
+    Ok(feed.items)
+}
+
+fn label(item: &Item) -> String {
+    match (&item.link, item.title.is_empty()) {
+        (Some(link), false) => format!("{} <{link}>", item.title),
+        (Some(link), true) => link.clone(),
+        (None, _) if item.title.chars().count() > 60 => {
+            format!("{}…", item.title.chars().take(60).collect::<String>())
+        }
+        (None, _) => item.title.clone(),
+    }
+}
+
+/// The hit with up to 40 characters on each side, the match marked: bold in
+/// a terminal, `[…]` otherwise.
+fn context(prepared: &PreparedItem, hit: &Hit, color: bool) -> String {
+    const AROUND: usize = 40;
+    let text = prepared.text(hit.field);
+    let before = &text[..hit.span.start];
+    let start = before
+        .char_indices()
+        .rev()
+        .nth(AROUND - 1)
+        .map_or(0, |(i, _)| i);
+    let after = &text[hit.span.end..];
+    let end = hit.span.end
+        + after
+            .char_indices()
+            .nth(AROUND)
+            .map_or(after.len(), |(i, _)| i);
+    let (open, close) = if color {
+        ("\x1b[1;31m", "\x1b[0m")
+    } else {
+        ("[", "]")
+    };
+    format!(
+        "{}{}{open}{}{close}{}{}",
+        if start > 0 { "…" } else { "" },
+        &text[start..hit.span.start],
+        &text[hit.span.clone()],
+        &text[hit.span.end..end],
+        if end < text.len() { "…" } else { "" },
+    )
+}

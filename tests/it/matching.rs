@@ -1,0 +1,192 @@
+//! SPEC §1 `veille test` and §3 at the command line.
+
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer};
+
+use crate::harness::{FeedDoc, TestEnv, recent, rss};
+
+const CONFIG: &str = r#"
+[[feed]]
+name = "Tech"
+url = "https://example.org/tech.xml"
+
+[[feed]]
+name = "Other"
+url = "https://example.org/other.xml"
+
+[[rule]]
+name = "puces-ia"
+any = ["puces", "IA"]
+none = ["jeu vidéo"]
+notify = ["archive"]
+
+[[rule]]
+name = "tarifs"
+all = ["droits de douane"]
+any = ["Pekin", "Washington"]
+# Scoped to another feed: `veille test` ignores scopes.
+feeds = ["Other"]
+notify = ["archive"]
+
+[channel.archive]
+kind = "maildir"
+path = "mail"
+"#;
+
+fn env() -> TestEnv {
+    let env = TestEnv::new();
+    env.write_config(CONFIG);
+    env
+}
+
+#[test]
+fn text_that_matches_exits_0_and_shows_each_term_in_context() {
+    let env = env();
+    let out = env.veille(&[
+        "test",
+        "--text",
+        "Les <b>droits</b> de douane\u{a0}: Pékin répond à l’IA de Washington",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("puces-ia: "), "{text}");
+    assert!(text.contains("l’[IA]"), "{text}");
+    assert!(text.contains("[droits de douane]"), "{text}");
+    assert!(
+        text.contains("[Pékin]"),
+        "accent-folded term shows the text as written: {text}"
+    );
+    assert!(!env.path("veille.db").exists(), "test stores nothing");
+}
+
+#[test]
+fn text_that_does_not_match_exits_1() {
+    let env = env();
+    for text in [
+        "La via ferrata rouvre",
+        "Asia et IAEA",
+        "un jeu vidéo sur les puces",
+    ] {
+        let out = env.veille(&["test", "--text", text]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{text}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn a_named_rule_is_tested_alone_and_an_unknown_one_exits_2() {
+    let env = env();
+    let out = env.veille(&["test", "tarifs", "--text", "l'IA"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = env.veille(&["test", "puces-ia", "--text", "l'IA", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let line: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(line["rule"], "puces-ia");
+    assert_eq!(line["term"], "IA");
+    assert_eq!(line["matched"], "IA");
+    let out = env.veille(&["test", "nope", "--text", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no rule named \"nope\""));
+    let out = env.veille(&["test"]);
+    assert_eq!(out.status.code(), Some(2), "--text or --feed is required");
+}
+
+#[tokio::test]
+async fn a_feed_over_http_reports_one_json_object_per_match() {
+    let server = MockServer::start().await;
+    let doc = rss(
+        "T",
+        &[
+            (
+                "1",
+                "Droits de douane : Pékin riposte",
+                "https://example.org/1",
+                "Washington répond.",
+                &recent(1),
+            ),
+            (
+                "2",
+                "La via ferrata du Vercors",
+                "https://example.org/2",
+                "Rien à voir.",
+                &recent(1),
+            ),
+            (
+                "3",
+                "Des puces pour un jeu vidéo",
+                "https://example.org/3",
+                "Exclu.",
+                &recent(1),
+            ),
+        ],
+    );
+    Mock::given(method("GET"))
+        .and(path("/t.xml"))
+        .respond_with(FeedDoc::rss(&doc))
+        .mount(&server)
+        .await;
+    let env = env();
+    let out = env.veille(&[
+        "test",
+        "--feed",
+        &format!("{}/t.xml", server.uri()),
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let found: Vec<(String, String, String)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["rule"].as_str().unwrap().into(),
+                l["field"].as_str().unwrap().into(),
+                l["matched"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("tarifs".into(), "title".into(), "Droits de douane".into()),
+            ("tarifs".into(), "title".into(), "Pékin".into()),
+            ("tarifs".into(), "summary".into(), "Washington".into()),
+        ]
+    );
+    assert!(lines.iter().all(|l| {
+        l["item"]
+            .as_str()
+            .unwrap()
+            .contains("https://example.org/1")
+    }));
+}
+
+#[test]
+fn a_feed_file_that_does_not_parse_exits_2() {
+    let env = env();
+    std::fs::write(env.path("bad.xml"), "<rss><channel><item>").unwrap();
+    let out = env.veille(&["test", "--feed", env.path("bad.xml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a feed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
