@@ -34,7 +34,7 @@ pub fn summary(c: &Config) -> String {
         );
     }
     let _ = writeln!(s, "\nrules ({}):", c.rules.len());
-    for r in &c.rules {
+    for r in c.rules.iter() {
         let mut parts = Vec::new();
         for (label, terms) in [("all", &r.all), ("any", &r.any), ("none", &r.none)] {
             if !terms.is_empty() {

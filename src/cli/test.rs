@@ -13,7 +13,7 @@ use super::CliError;
 use crate::config::Config;
 use crate::domain::model::Item;
 use crate::domain::parse::{self, Document};
-use crate::domain::rules::{Hit, PreparedItem, Rule};
+use crate::domain::rules::{Hit, RuleMatch, field_text};
 use crate::domain::text::plain_text;
 use crate::fetch::{FetchOutcome, Fetcher};
 
@@ -53,20 +53,15 @@ async fn report(
     source: Source,
     json: bool,
 ) -> anyhow::Result<(String, bool)> {
-    let rules: Vec<&Rule> = match rule {
-        Some(name) => {
-            let r = config
-                .rules
-                .iter()
-                .find(|r| r.name == name)
-                .ok_or_else(|| {
-                    let known: Vec<&str> = config.rules.iter().map(|r| r.name.as_str()).collect();
-                    anyhow!("no rule named {name:?} (rules: {})", known.join(", "))
-                })?;
-            vec![r]
-        }
-        None => config.rules.iter().collect(),
-    };
+    if let Some(name) = rule
+        && !config.rules.iter().any(|r| r.name == name)
+    {
+        let known: Vec<&str> = config.rules.iter().map(|r| r.name.as_str()).collect();
+        return Err(anyhow!(
+            "no rule named {name:?} (rules: {})",
+            known.join(", ")
+        ));
+    }
     // A made-up item holds the text in every field: one hit per term says it all.
     let once_per_term = matches!(source, Source::Text(_));
     let items = match source {
@@ -77,13 +72,12 @@ async fn report(
     let mut out = String::new();
     let mut matched = false;
     for item in &items {
-        let prepared = PreparedItem::new(item);
         let label = label(item);
         // Scopes are ignored: the point is to see what the terms do.
-        for rule in &rules {
-            let Some(mut hits) = rule.evaluate(&prepared) else {
-                continue;
-            };
+        let matches = config
+            .rules
+            .evaluate(item, |r| rule.is_none_or(|name| r.name == name));
+        for RuleMatch { rule, mut hits } in matches {
             if once_per_term {
                 let mut seen = std::collections::HashSet::new();
                 hits.retain(|h| seen.insert(h.term.clone()));
@@ -96,7 +90,7 @@ async fn report(
                         item: &label,
                         field: h.field.name(),
                         term: &h.term,
-                        matched: &prepared.text(h.field)[h.span.clone()],
+                        matched: &field_text(item, h.field)[h.span.clone()],
                     };
                     out.push_str(&serde_json::to_string(&m)?);
                     out.push('\n');
@@ -109,7 +103,7 @@ async fn report(
                         "  {:<10} {:<20} {}",
                         h.field.name(),
                         h.term,
-                        context(&prepared, h, color)
+                        context(item, h, color)
                     );
                 }
             }
@@ -189,9 +183,9 @@ fn label(item: &Item) -> String {
 
 /// The hit with up to 40 characters on each side, the match marked: bold in
 /// a terminal, `[…]` otherwise.
-fn context(prepared: &PreparedItem, hit: &Hit, color: bool) -> String {
+fn context(item: &Item, hit: &Hit, color: bool) -> String {
     const AROUND: usize = 40;
-    let text = prepared.text(hit.field);
+    let text = field_text(item, hit.field);
     let before = &text[..hit.span.start];
     let start = before
         .char_indices()

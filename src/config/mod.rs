@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::domain::rules::Rule;
+use crate::domain::rules::RuleSet;
 use crate::domain::zone::Zone;
 
 /// Defaults, defined once; SPEC §2 shows the same values.
@@ -46,7 +46,8 @@ pub struct Config {
     pub daemon: Daemon,
     pub smtp: Option<Smtp>,
     pub feeds: Vec<Feed>,
-    pub rules: Vec<Rule>,
+    /// Every rule, compiled together.
+    pub rules: RuleSet,
     pub channels: Vec<Channel>,
 }
 

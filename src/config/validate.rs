@@ -12,7 +12,7 @@ use url::Url;
 
 use super::raw::{RawChannel, RawConfig, RawDaemon, RawFeed, RawRule, RawSmtp, S};
 use super::*;
-use crate::domain::rules::{Accents, Field, Rule, Scope, Term};
+use crate::domain::rules::{Accents, Field, Rule, RuleSet, Scope, Term};
 
 pub struct Validator<'a> {
     path: &'a Path,
@@ -46,7 +46,7 @@ impl<'a> Validator<'a> {
         let feeds = self.feeds(&raw.feeds, daemon.interval)?;
         let channels = self.channels(&raw.channels)?;
         let smtp = self.smtp(raw.smtp.as_ref(), &channels)?;
-        let rules = self.rules(&raw.rules, &feeds, &channels)?;
+        let rules = RuleSet::new(self.rules(&raw.rules, &feeds, &channels)?);
         Ok(Config {
             path: self.path.to_owned(),
             daemon,

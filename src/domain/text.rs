@@ -173,67 +173,114 @@ pub fn cut(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Plain text with its accent-folded twin and the way back from one to the
-/// other, so that a match found in the folded text is shown in the original.
-#[derive(Debug, Clone)]
-pub struct Folded {
+/// How text is normalised for matching (SPEC §3). Both text and terms go
+/// through the same function, so that a term is a plain literal afterwards:
+/// - runs of white space (including no-break spaces) become one space, and
+///   a single hyphen becomes a space too: a space or hyphen in a term then
+///   matches either, while `--` or ` - ` stay apart;
+/// - the apostrophes `’` and `ʼ` read as `'`;
+/// - with `fold`, combining marks are dropped after canonical decomposition
+///   and `œ`/`æ` read as `oe`/`ae`;
+/// - with `lower`, text is lower-cased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Normal {
+    pub fold: bool,
+    pub lower: bool,
+}
+
+/// Normalises `text` into `out`; with `origin`, also records for every byte
+/// of `out` the byte offset in `text` of the character it came from, plus a
+/// last entry holding `text.len()`.
+pub fn normalize_into(
+    text: &str,
+    how: Normal,
+    out: &mut String,
+    mut origin: Option<&mut Vec<u32>>,
+) {
+    out.clear();
+    if let Some(o) = origin.as_deref_mut() {
+        o.clear();
+    }
+    let mut in_space = false;
+    for (at, c) in text.char_indices() {
+        if c.is_whitespace() {
+            if !in_space {
+                out.push(' ');
+            }
+            in_space = true;
+        } else {
+            in_space = false;
+            if c.is_ascii() {
+                match c {
+                    '-' => out.push(' '),
+                    _ if how.lower => out.push(c.to_ascii_lowercase()),
+                    _ => out.push(c),
+                }
+            } else {
+                push_normal(c, how, out);
+            }
+        }
+        if let Some(o) = origin.as_deref_mut() {
+            o.resize(out.len(), at as u32);
+        }
+    }
+    if let Some(o) = origin {
+        o.push(text.len() as u32);
+    }
+}
+
+fn push_normal(c: char, how: Normal, out: &mut String) {
+    let mut push = |d: char| {
+        if how.lower {
+            out.extend(d.to_lowercase());
+        } else {
+            out.push(d);
+        }
+    };
+    match c {
+        '\u{2010}' | '\u{2011}' => push(' '),
+        '\u{2019}' | '\u{2bc}' => push('\''),
+        'œ' if how.fold => "oe".chars().for_each(push),
+        'Œ' if how.fold => "OE".chars().for_each(push),
+        'æ' if how.fold => "ae".chars().for_each(push),
+        'Æ' if how.fold => "AE".chars().for_each(push),
+        _ if how.fold => decompose_canonical(c, |d| {
+            if !is_combining_mark(d) {
+                push(d);
+            }
+        }),
+        _ => push(c),
+    }
+}
+
+/// Normalised text with the way back to the original.
+#[derive(Debug, Clone, Default)]
+pub struct Mapped {
     pub text: String,
-    /// `origin[i]` is the byte offset in the original text of the character
-    /// that produced folded byte `i`; one extra entry holds the original length.
     origin: Vec<u32>,
 }
 
-impl Folded {
-    pub fn new(original: &str) -> Folded {
-        let mut text = String::with_capacity(original.len());
-        let mut origin = Vec::with_capacity(original.len() + 1);
-        for (at, c) in original.char_indices() {
-            if c.is_ascii() {
-                text.push(c);
-            } else {
-                fold_char(c, &mut text);
-            }
-            origin.resize(text.len(), at as u32);
-        }
-        origin.push(original.len() as u32);
-        Folded { text, origin }
+impl Mapped {
+    pub fn new(original: &str, how: Normal) -> Mapped {
+        let mut m = Mapped::default();
+        normalize_into(original, how, &mut m.text, Some(&mut m.origin));
+        m
     }
 
-    /// The original byte range of folded range `start..end`.
+    /// The original byte range of normalised range `start..end`.
     pub fn original_span(&self, start: usize, end: usize) -> std::ops::Range<usize> {
         let last = self.origin.len() - 1;
         let s = self.origin[start.min(last)] as usize;
-        // The end maps to the start of the next folded character's source, or
-        // to the end of the text.
-        let e = if end >= last {
-            self.origin[last] as usize
-        } else {
-            self.origin[end] as usize
-        };
+        let e = self.origin[end.min(last)] as usize;
         s..e.max(s)
     }
 }
 
-fn fold_char(c: char, out: &mut String) {
-    match c {
-        'œ' => out.push_str("oe"),
-        'Œ' => out.push_str("OE"),
-        'æ' => out.push_str("ae"),
-        'Æ' => out.push_str("AE"),
-        _ => decompose_canonical(c, |d| {
-            if !is_combining_mark(d) {
-                out.push(d);
-            }
-        }),
-    }
-}
-
-/// Folds a whole string (terms are folded the same way as text).
-pub fn fold(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        fold_char(c, &mut out);
-    }
+/// A term, normalised as text is.
+pub fn normalize(s: &str, how: Normal) -> String {
+    let nfc: String = s.nfc().collect();
+    let mut out = String::new();
+    normalize_into(&nfc, how, &mut out, None);
     out
 }
 
@@ -289,28 +336,42 @@ mod tests {
     }
 
     #[test]
-    fn folding_drops_accents_and_maps_back() {
+    fn normalising_folds_accents_spaces_and_apostrophes_and_maps_back() {
+        let fold = Normal {
+            fold: true,
+            lower: false,
+        };
+        let fold_lower = Normal {
+            fold: true,
+            lower: true,
+        };
+        let exact = Normal {
+            fold: false,
+            lower: false,
+        };
         let cases = [
-            ("Pékin", "Pekin"),
-            ("États-Unis", "Etats-Unis"),
-            ("cœur", "coeur"),
-            ("Æsop", "AEsop"),
-            ("français", "francais"),
-            ("d’IA", "d’IA"),
-            ("北京", "北京"),
+            ("Pékin", fold, "Pekin"),
+            ("États-Unis", fold, "Etats Unis"),
+            ("États-Unis", fold_lower, "etats unis"),
+            ("États-Unis", exact, "États Unis"),
+            ("cœur", fold, "coeur"),
+            ("Æsop", fold_lower, "aesop"),
+            ("d’IA dʼIA", fold, "d'IA d'IA"),
+            ("droits \u{a0}de\n\tdouane", fold, "droits de douane"),
+            ("a--b a - b", fold, "a  b a   b"),
+            ("北京", fold_lower, "北京"),
+            ("Pe\u{301}kin", fold, "Pekin"),
         ];
-        for (original, want) in cases {
-            let folded = Folded::new(original);
-            assert_eq!(folded.text, want);
-            assert_eq!(fold(original), want);
-            assert_eq!(
-                folded.original_span(0, folded.text.len()),
-                0..original.len()
-            );
+        for (original, how, want) in cases {
+            let m = Mapped::new(original, how);
+            assert_eq!(m.text, want, "{original:?} {how:?}");
+            assert_eq!(m.original_span(0, m.text.len()), 0..original.len());
         }
-        let f = Folded::new("à Pékin, hier");
-        let at = f.text.find("Pekin").unwrap();
-        let span = f.original_span(at, at + 5);
-        assert_eq!(&"à Pékin, hier"[span], "Pékin");
+        let text = "À Pékin, l’IA";
+        let m = Mapped::new(text, fold_lower);
+        let at = m.text.find("pekin").unwrap();
+        assert_eq!(&text[m.original_span(at, at + 5)], "Pékin");
+        let at = m.text.find("ia").unwrap();
+        assert_eq!(&text[m.original_span(at, at + 2)], "IA");
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::identity::{Identity, content_hash};
 use super::model::Item;
-use super::rules::{PreparedItem, Rule};
+use super::rules::{RuleMatch, RuleSet};
 
 /// One matched term, stored with the alert so that messages can show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,13 +72,9 @@ pub fn triage(
     items: Vec<Item>,
     ids: Vec<Identity>,
     known: &HashMap<String, KnownItem>,
-    rules: &[Rule],
+    rules: &RuleSet,
     cx: &Context,
 ) -> Vec<ItemRecord> {
-    let rules: Vec<&Rule> = rules
-        .iter()
-        .filter(|r| r.scope.covers(cx.feed, cx.tags))
-        .collect();
     let mut seen = HashSet::new();
     let mut records = Vec::new();
     for (item, id) in items.into_iter().zip(ids) {
@@ -93,7 +89,7 @@ pub fn triage(
         let alerts = if is_silent(&item, before, cx) {
             Vec::new()
         } else {
-            alerts_for(&item, &rules, cx)
+            alerts_for(&item, rules, cx)
         };
         records.push(ItemRecord {
             key: id.item_key,
@@ -119,16 +115,10 @@ fn is_silent(item: &Item, before: Option<&KnownItem>, cx: &Context) -> bool {
     date.is_some_and(|d| first_seen - d > cx.max_age.as_secs() as i64)
 }
 
-fn alerts_for(item: &Item, rules: &[&Rule], cx: &Context) -> Vec<AlertDraft> {
-    if rules.is_empty() {
-        return Vec::new();
-    }
-    let prepared = PreparedItem::new(item);
+fn alerts_for(item: &Item, rules: &RuleSet, cx: &Context) -> Vec<AlertDraft> {
+    let matches = rules.evaluate(item, |r| r.scope.covers(cx.feed, cx.tags));
     let mut by_channel: BTreeMap<&str, AlertDraft> = BTreeMap::new();
-    for rule in rules {
-        let Some(hits) = rule.evaluate(&prepared) else {
-            continue;
-        };
+    for RuleMatch { rule, hits } in matches {
         let stored: Vec<StoredHit> = hits
             .into_iter()
             .map(|h| StoredHit {
@@ -158,7 +148,7 @@ fn alerts_for(item: &Item, rules: &[&Rule], cx: &Context) -> Vec<AlertDraft> {
 mod tests {
     use super::*;
     use crate::domain::identity::identify;
-    use crate::domain::rules::{Accents, Field, Scope, Term};
+    use crate::domain::rules::{Accents, Field, Rule, Scope, Term};
     use chrono::DateTime;
 
     const NOW: i64 = 1_745_000_000;
@@ -205,10 +195,10 @@ mod tests {
             max_age: Duration::from_secs(7 * 24 * 3600),
             holds: &holds,
         };
-        let rules = [
+        let rules = RuleSet::new(vec![
             rule("puces", &["puces"], &["moi", "equipe"]),
             rule("ia", &["IA"], &["moi"]),
-        ];
+        ]);
         let ids = identify(&items);
         triage(items, ids, known, &rules, &cx)
     }

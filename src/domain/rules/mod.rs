@@ -1,22 +1,24 @@
 //! Rules: what a term matches (SPEC §3), which items a rule selects, and why.
 //!
-//! Rules and terms are compiled once, when the config loads. An item's fields
-//! are prepared once (`PreparedItem`), whatever the number of rules. Each
-//! match carries the rule, the field, the term and the byte span in the
-//! field's plain text, so that `veille test`, excerpts and highlights all show
-//! the same answer.
+//! Rules and terms are compiled once, when the config loads, into a
+//! `RuleSet`: one automaton per kind of normalised text holds every literal
+//! term of every rule, so the cost of matching an item grows with its length
+//! and its hits, not with the number of rules. Each match carries the rule,
+//! the field, the term and the byte span in the field's plain text, so that
+//! `veille test`, excerpts and highlights all show the same answer.
 
+mod set;
 mod term;
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use globset::GlobMatcher;
 use serde::Serialize;
 
-pub use term::{Accents, Haystack, Term, TermError};
+pub use term::{Accents, Literal, Term, TermError, TermKind};
 
 use super::model::Item;
-use super::text::Folded;
 
 /// The fields a rule may look at (SPEC §2 `fields`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -86,14 +88,8 @@ pub struct Rule {
 pub struct Hit {
     pub field: Field,
     pub term: String,
-    /// Byte range in the field's plain text (`PreparedItem::text`).
+    /// Byte range in the field's plain text (`field_text`).
     pub span: Range<usize>,
-}
-
-/// An item's fields, prepared once for every rule.
-#[derive(Debug, Clone)]
-pub struct PreparedItem {
-    fields: Vec<(Field, String, Folded)>,
 }
 
 /// Categories are joined with a separator no phrase can cross.
@@ -101,7 +97,7 @@ const CATEGORY_SEPARATOR: &str = " | ";
 
 /// The plain text of one field of an item, as rules see it and as hit
 /// spans point into.
-pub fn field_text(item: &Item, field: Field) -> std::borrow::Cow<'_, str> {
+pub fn field_text(item: &Item, field: Field) -> Cow<'_, str> {
     match field {
         Field::Title => item.title.as_str().into(),
         Field::Summary => item.summary.as_str().into(),
@@ -110,86 +106,14 @@ pub fn field_text(item: &Item, field: Field) -> std::borrow::Cow<'_, str> {
     }
 }
 
-impl PreparedItem {
-    pub fn new(item: &Item) -> PreparedItem {
-        let fields = Field::ALL
-            .into_iter()
-            .map(|f| {
-                let text = field_text(item, f).into_owned();
-                let folded = Folded::new(&text);
-                (f, text, folded)
-            })
-            .collect();
-        PreparedItem { fields }
-    }
-
-    /// The plain text of a field, in which `Hit::span` points.
-    pub fn text(&self, field: Field) -> &str {
-        self.fields
-            .iter()
-            .find(|(f, ..)| *f == field)
-            .map_or("", |(_, t, _)| t)
-    }
-
-    fn find(&self, term: &Term, field: Field) -> Option<Hit> {
-        let (_, plain, folded) = self.fields.iter().find(|(f, ..)| *f == field)?;
-        let span = match term.haystack() {
-            Haystack::Plain => term.find(plain)?,
-            Haystack::Folded => {
-                let r = term.find(&folded.text)?;
-                folded.original_span(r.start, r.end)
-            }
-        };
-        Some(Hit {
-            field,
-            term: term.written.clone(),
-            span,
-        })
-    }
-
-    fn find_any_field(&self, term: &Term, fields: &[Field]) -> Option<Hit> {
-        fields.iter().find_map(|f| self.find(term, *f))
-    }
-
-    /// The term's first hit in each of `fields` where it occurs.
-    fn find_in_fields(&self, term: &Term, fields: &[Field]) -> Vec<Hit> {
-        fields.iter().filter_map(|f| self.find(term, *f)).collect()
-    }
+/// A rule that matched an item, with the hits that made it match.
+#[derive(Debug, Clone)]
+pub struct RuleMatch<'a> {
+    pub rule: &'a Rule,
+    pub hits: Vec<Hit>,
 }
 
-impl Rule {
-    /// The hits that make this rule match the item, or `None` when it does
-    /// not: every `all` term, at least one `any` term (when there are any),
-    /// and no `none` term, each in any of the rule's fields. A term found in
-    /// several fields has a hit in each, so that every place is highlighted.
-    pub fn evaluate(&self, item: &PreparedItem) -> Option<Vec<Hit>> {
-        if self
-            .none
-            .iter()
-            .any(|t| item.find_any_field(t, &self.fields).is_some())
-        {
-            return None;
-        }
-        let mut hits = Vec::new();
-        for term in &self.all {
-            let found = item.find_in_fields(term, &self.fields);
-            if found.is_empty() {
-                return None;
-            }
-            hits.extend(found);
-        }
-        let any: Vec<Hit> = self
-            .any
-            .iter()
-            .flat_map(|t| item.find_in_fields(t, &self.fields))
-            .collect();
-        if !self.any.is_empty() && any.is_empty() {
-            return None;
-        }
-        hits.extend(any);
-        Some(hits)
-    }
-}
+pub use set::RuleSet;
 
 #[cfg(test)]
 mod tests;

@@ -1,29 +1,22 @@
 //! One term of a rule, compiled once (SPEC §3).
 //!
-//! A word or phrase term becomes a regex over folded (or, with
-//! `accents = "exact"`, NFC) text; word boundaries are checked by hand around
-//! each hit, because regex's `\b` counts `_` as a word character and SPEC §3
-//! counts only letters and digits.
+//! A word, phrase or prefix term becomes a literal over normalised text
+//! (`text::Normal`): spaces and hyphens, apostrophes, accents (unless
+//! `accents = "exact"`) and, for an all-lower-case term, case are
+//! normalised on both sides, so that every literal term of every rule can go
+//! into one automaton (`RuleSet`). Word boundaries are checked around each
+//! hit, since an automaton knows none. A `/regex/` term runs as written on
+//! the plain text.
 
-use regex::{Regex, RegexBuilder};
-use unicode_normalization::UnicodeNormalization;
+use regex::Regex;
 
-use crate::domain::text::{fold, is_word_char};
+use crate::domain::text::{Normal, is_word_char, normalize};
 
 /// Whether accents are ignored (the default) or compared as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accents {
     Fold,
     Exact,
-}
-
-/// Which text a term runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Haystack {
-    /// NFC plain text, as published.
-    Plain,
-    /// Accent-folded plain text.
-    Folded,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -40,12 +33,48 @@ pub enum TermError {
 pub struct Term {
     /// As written in the config, shown to users.
     pub written: String,
-    regex: Regex,
-    haystack: Haystack,
-    /// Check word boundaries before / after a hit (not for regexes, not after
-    /// a prefix, not at an edge that is itself punctuation, like `C++`).
-    bound_start: bool,
-    bound_end: bool,
+    pub kind: TermKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum TermKind {
+    Literal(Literal),
+    Regex(Regex),
+}
+
+/// A normalised literal and where it may match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Literal {
+    pub pattern: String,
+    pub normal: Normal,
+    /// The hit must not follow a word character (the term starts with one).
+    pub bound_start: bool,
+    /// The hit must not precede a word character (the term ends with one and
+    /// is not a prefix).
+    pub bound_end: bool,
+    /// A `prefix*` term: its hit extends to the end of the word.
+    pub prefix: bool,
+}
+
+impl Literal {
+    /// Where a hit ending at `end` really ends: the end of the word for a
+    /// prefix term.
+    pub fn hit_end(&self, text: &str, end: usize) -> usize {
+        if !self.prefix {
+            return end;
+        }
+        end + text[end..]
+            .find(|c: char| !is_word_char(c))
+            .unwrap_or(text.len() - end)
+    }
+
+    /// Whether a hit at `start..end` of `text` sits on word boundaries.
+    pub fn on_boundaries(&self, text: &str, start: usize, end: usize) -> bool {
+        let before_ok =
+            !self.bound_start || !text[..start].chars().next_back().is_some_and(is_word_char);
+        let after_ok = !self.bound_end || !text[end..].chars().next().is_some_and(is_word_char);
+        before_ok && after_ok
+    }
 }
 
 impl Term {
@@ -60,10 +89,7 @@ impl Term {
             let regex = Regex::new(body).map_err(|e| TermError::Regex(one_line(&e.to_string())))?;
             return Ok(Term {
                 written: written.to_owned(),
-                regex,
-                haystack: Haystack::Plain,
-                bound_start: false,
-                bound_end: false,
+                kind: TermKind::Regex(regex),
             });
         }
         let (body, prefix) = match trimmed.strip_suffix('*') {
@@ -77,80 +103,23 @@ impl Term {
                 TermError::Empty
             });
         }
-        let case_sensitive = body.chars().any(char::is_uppercase);
-        let (text, haystack) = match accents {
-            Accents::Fold => (fold(body), Haystack::Folded),
-            Accents::Exact => (body.nfc().collect(), Haystack::Plain),
+        let normal = Normal {
+            fold: accents == Accents::Fold,
+            lower: !body.chars().any(char::is_uppercase),
         };
-        let regex = RegexBuilder::new(&pattern(&text))
-            .case_insensitive(!case_sensitive)
-            .build()
-            .map_err(|e| TermError::Regex(one_line(&e.to_string())))?;
+        let pattern = normalize(body, normal);
+        let literal = Literal {
+            bound_start: pattern.chars().next().is_some_and(is_word_char),
+            bound_end: !prefix && pattern.chars().last().is_some_and(is_word_char),
+            prefix,
+            pattern,
+            normal,
+        };
         Ok(Term {
             written: written.to_owned(),
-            regex,
-            haystack,
-            bound_start: text.chars().next().is_some_and(is_word_char),
-            bound_end: !prefix && text.chars().last().is_some_and(is_word_char),
+            kind: TermKind::Literal(literal),
         })
     }
-
-    pub fn haystack(&self) -> Haystack {
-        self.haystack
-    }
-
-    /// The first hit in `text` that sits on word boundaries, as a byte range.
-    pub fn find(&self, text: &str) -> Option<std::ops::Range<usize>> {
-        let mut from = 0;
-        while from <= text.len() {
-            let m = self.regex.find_at(text, from)?;
-            if self.on_boundaries(text, m.start(), m.end()) {
-                return Some(m.range());
-            }
-            // Try again one character further: hits may overlap.
-            from = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8);
-        }
-        None
-    }
-
-    fn on_boundaries(&self, text: &str, start: usize, end: usize) -> bool {
-        let before_ok =
-            !self.bound_start || !text[..start].chars().next_back().is_some_and(is_word_char);
-        let after_ok = !self.bound_end || !text[end..].chars().next().is_some_and(is_word_char);
-        before_ok && after_ok
-    }
-}
-
-/// Literal text with SPEC §3.4's flexible separators: a space or hyphen in a
-/// term matches a run of white space or one hyphen; an apostrophe matches any
-/// of `'` `’` `ʼ`.
-fn pattern(term: &str) -> String {
-    let mut out = String::new();
-    let mut in_separator = false;
-    for c in term.chars() {
-        if c.is_whitespace() || is_hyphen(c) {
-            if !in_separator {
-                out.push_str(r"(?:\s+|[-\u{2010}\u{2011}])");
-                in_separator = true;
-            }
-            continue;
-        }
-        in_separator = false;
-        if is_apostrophe(c) {
-            out.push_str("['\u{2019}\u{2bc}]");
-        } else {
-            out.push_str(&regex::escape(c.encode_utf8(&mut [0; 4])));
-        }
-    }
-    out
-}
-
-fn is_hyphen(c: char) -> bool {
-    matches!(c, '-' | '\u{2010}' | '\u{2011}')
-}
-
-fn is_apostrophe(c: char) -> bool {
-    matches!(c, '\'' | '\u{2019}' | '\u{2bc}')
 }
 
 fn one_line(s: &str) -> String {

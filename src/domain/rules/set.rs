@@ -1,0 +1,279 @@
+//! `RuleSet`: every rule, compiled into automata, evaluated on an item.
+//!
+//! Literal terms are grouped by how text must be normalised for them (accent
+//! folding on or off, lower-casing on or off); each group is one
+//! Aho–Corasick automaton searched with overlaps, since one word may be the
+//! start of another term. A hit counts when it sits on word boundaries. The
+//! map from normalised to original offsets is built only for a field that
+//! has a hit. Rules are then evaluated only if one of their terms hit, or if
+//! they hold a regex.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Deref;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use super::{Field, Hit, Rule, RuleMatch, TermKind, field_text};
+use crate::domain::model::Item;
+use crate::domain::text::{Mapped, Normal, normalize_into};
+
+/// Which list of its rule a term is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Role {
+    All,
+    Any,
+    None,
+}
+
+/// Where a literal term sits: rule, list, position in the list.
+#[derive(Debug, Clone, Copy)]
+struct TermRef {
+    rule: usize,
+    role: Role,
+    index: usize,
+}
+
+/// One automaton and the terms each of its patterns stands for.
+#[derive(Debug, Clone)]
+struct Scanner {
+    normal: Normal,
+    automaton: AhoCorasick,
+    /// For each pattern, the literal terms (ids into `RuleSet::terms`).
+    pattern_terms: Vec<Vec<usize>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    terms: Vec<TermRef>,
+    scanners: Vec<Scanner>,
+    /// Rules holding a regex term: always evaluated.
+    regex_rules: Vec<usize>,
+}
+
+impl Deref for RuleSet {
+    type Target = [Rule];
+    fn deref(&self) -> &[Rule] {
+        &self.rules
+    }
+}
+
+impl Default for RuleSet {
+    fn default() -> Self {
+        RuleSet::new(Vec::new())
+    }
+}
+
+impl RuleSet {
+    pub fn new(rules: Vec<Rule>) -> RuleSet {
+        let mut terms = Vec::new();
+        // Per normalisation: pattern text → its terms.
+        let mut groups: BTreeMap<(bool, bool), BTreeMap<String, Vec<usize>>> = BTreeMap::new();
+        let mut regex_rules = Vec::new();
+        for (r, rule) in rules.iter().enumerate() {
+            for (role, list) in [
+                (Role::All, &rule.all),
+                (Role::Any, &rule.any),
+                (Role::None, &rule.none),
+            ] {
+                for (index, term) in list.iter().enumerate() {
+                    match &term.kind {
+                        TermKind::Literal(lit) => {
+                            let id = terms.len();
+                            terms.push(TermRef {
+                                rule: r,
+                                role,
+                                index,
+                            });
+                            let key = (lit.normal.fold, lit.normal.lower);
+                            groups
+                                .entry(key)
+                                .or_default()
+                                .entry(lit.pattern.clone())
+                                .or_default()
+                                .push(id);
+                        }
+                        TermKind::Regex(_) => {
+                            if regex_rules.last() != Some(&r) {
+                                regex_rules.push(r);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let scanners = groups
+            .into_iter()
+            .map(|((fold, lower), patterns)| {
+                let automaton = AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(patterns.keys())
+                    .expect("literal patterns always build");
+                Scanner {
+                    normal: Normal { fold, lower },
+                    automaton,
+                    pattern_terms: patterns.into_values().collect(),
+                }
+            })
+            .collect();
+        RuleSet {
+            rules,
+            terms,
+            scanners,
+            regex_rules,
+        }
+    }
+
+    /// The rules that match `item` among those `in_scope` accepts, in
+    /// config order, each with its hits: `all` terms first, then `any`
+    /// terms, each term's hits in field order.
+    pub fn evaluate(&self, item: &Item, in_scope: impl Fn(&Rule) -> bool) -> Vec<RuleMatch<'_>> {
+        let texts: Vec<(Field, std::borrow::Cow<str>)> = Field::ALL
+            .iter()
+            .map(|f| (*f, field_text(item, *f)))
+            .collect();
+        let found = self.scan(&texts);
+        let mut candidates: Vec<usize> = found
+            .iter()
+            .map(|(t, _)| self.terms[*t].rule)
+            .chain(self.regex_rules.iter().copied())
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates
+            .into_iter()
+            .filter(|r| in_scope(&self.rules[*r]))
+            .filter_map(|r| {
+                let hits = self.judge(r, &found, &texts)?;
+                Some(RuleMatch {
+                    rule: &self.rules[r],
+                    hits,
+                })
+            })
+            .collect()
+    }
+
+    /// Every literal term's first hit in each field: (term id, hit).
+    fn scan(&self, texts: &[(Field, std::borrow::Cow<str>)]) -> Vec<(usize, Hit)> {
+        let mut found = Vec::new();
+        let mut normal = String::new();
+        for (field, text) in texts {
+            if text.is_empty() {
+                continue;
+            }
+            for scanner in &self.scanners {
+                normalize_into(text, scanner.normal, &mut normal, None);
+                let mut seen: HashSet<usize> = HashSet::new();
+                let mut mapped: Option<Mapped> = None;
+                for m in scanner.automaton.find_overlapping_iter(normal.as_str()) {
+                    for &t in &scanner.pattern_terms[m.pattern().as_usize()] {
+                        let literal = self.literal(t);
+                        if seen.contains(&t) || !literal.on_boundaries(&normal, m.start(), m.end())
+                        {
+                            continue;
+                        }
+                        seen.insert(t);
+                        let end = literal.hit_end(&normal, m.end());
+                        let map = mapped.get_or_insert_with(|| Mapped::new(text, scanner.normal));
+                        let span = map.original_span(m.start(), end);
+                        found.push((
+                            t,
+                            Hit {
+                                field: *field,
+                                term: self.written(t).to_owned(),
+                                span,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    fn term(&self, t: usize) -> &super::Term {
+        let r = self.terms[t];
+        let rule = &self.rules[r.rule];
+        let list = match r.role {
+            Role::All => &rule.all,
+            Role::Any => &rule.any,
+            Role::None => &rule.none,
+        };
+        &list[r.index]
+    }
+
+    fn literal(&self, t: usize) -> &super::Literal {
+        match &self.term(t).kind {
+            TermKind::Literal(lit) => lit,
+            TermKind::Regex(_) => unreachable!("term ids are given to literals only"),
+        }
+    }
+
+    fn written(&self, t: usize) -> &str {
+        &self.term(t).written
+    }
+
+    /// Whether rule `r` matches, given the literal hits; its hits if so.
+    fn judge(
+        &self,
+        r: usize,
+        found: &[(usize, Hit)],
+        texts: &[(Field, std::borrow::Cow<str>)],
+    ) -> Option<Vec<Hit>> {
+        let rule = &self.rules[r];
+        // Hits of this rule's terms in its fields: (role, index) → hits.
+        let mut by_term: BTreeMap<(Role, usize), Vec<Hit>> = BTreeMap::new();
+        for (t, hit) in found {
+            let tr = self.terms[*t];
+            if tr.rule == r && rule.fields.contains(&hit.field) {
+                by_term
+                    .entry((tr.role, tr.index))
+                    .or_default()
+                    .push(hit.clone());
+            }
+        }
+        for (role, list) in [
+            (Role::All, &rule.all),
+            (Role::Any, &rule.any),
+            (Role::None, &rule.none),
+        ] {
+            for (index, term) in list.iter().enumerate() {
+                if let TermKind::Regex(re) = &term.kind {
+                    let hits: Vec<Hit> = texts
+                        .iter()
+                        .filter(|(f, _)| rule.fields.contains(f))
+                        .filter_map(|(f, text)| {
+                            re.find(text).map(|m| Hit {
+                                field: *f,
+                                term: term.written.clone(),
+                                span: m.range(),
+                            })
+                        })
+                        .collect();
+                    if !hits.is_empty() {
+                        by_term.insert((role, index), hits);
+                    }
+                }
+            }
+        }
+        if by_term.keys().any(|(role, _)| *role == Role::None) {
+            return None;
+        }
+        if (0..rule.all.len()).any(|i| !by_term.contains_key(&(Role::All, i))) {
+            return None;
+        }
+        if !rule.any.is_empty() && !by_term.keys().any(|(role, _)| *role == Role::Any) {
+            return None;
+        }
+        let field_order = |f: Field| Field::ALL.iter().position(|x| *x == f);
+        Some(
+            by_term
+                .into_values()
+                .flat_map(|mut hits| {
+                    hits.sort_by_key(|h| field_order(h.field));
+                    hits
+                })
+                .collect(),
+        )
+    }
+}
