@@ -201,28 +201,47 @@ pub fn normalize_into(
     if let Some(o) = origin.as_deref_mut() {
         o.clear();
     }
+    let bytes = text.as_bytes();
     let mut in_space = false;
-    for (at, c) in text.char_indices() {
-        if c.is_whitespace() {
-            if !in_space {
-                out.push(' ');
-            }
-            in_space = true;
-        } else {
-            in_space = false;
-            if c.is_ascii() {
-                match c {
-                    '-' => out.push(' '),
-                    _ if how.lower => out.push(c.to_ascii_lowercase()),
-                    _ => out.push(c),
+    let mut at = 0;
+    while at < bytes.len() {
+        let b = bytes[at];
+        // ASCII, nearly all of French text, skips the Unicode tables.
+        let width = if b < 0x80 {
+            match b {
+                b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => {
+                    if !in_space {
+                        out.push(' ');
+                    }
+                    in_space = true;
                 }
+                b'-' => {
+                    out.push(' ');
+                    in_space = false;
+                }
+                _ => {
+                    out.push(if how.lower { b.to_ascii_lowercase() } else { b } as char);
+                    in_space = false;
+                }
+            }
+            1
+        } else {
+            let c = text[at..].chars().next().expect("at a char boundary");
+            if c.is_whitespace() {
+                if !in_space {
+                    out.push(' ');
+                }
+                in_space = true;
             } else {
                 push_normal(c, how, out);
+                in_space = false;
             }
-        }
+            c.len_utf8()
+        };
         if let Some(o) = origin.as_deref_mut() {
             o.resize(out.len(), at as u32);
         }
+        at += width;
     }
     if let Some(o) = origin {
         o.push(text.len() as u32);
@@ -263,8 +282,13 @@ pub struct Mapped {
 impl Mapped {
     pub fn new(original: &str, how: Normal) -> Mapped {
         let mut m = Mapped::default();
-        normalize_into(original, how, &mut m.text, Some(&mut m.origin));
+        m.renormalize(original, how);
         m
+    }
+
+    /// Reuses this buffer for another text.
+    pub fn renormalize(&mut self, original: &str, how: Normal) {
+        normalize_into(original, how, &mut self.text, Some(&mut self.origin));
     }
 
     /// The original byte range of normalised range `start..end`.

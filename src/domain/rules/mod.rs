@@ -21,7 +21,8 @@ pub use term::{Accents, Literal, Term, TermError, TermKind};
 use super::model::Item;
 
 /// The fields a rule may look at (SPEC §2 `fields`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Ordered as `Field::ALL`: hits are reported in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Field {
     Title,

@@ -8,14 +8,15 @@
 //! has a hit. Rules are then evaluated only if one of their terms hit, or if
 //! they hold a regex.
 
-use std::collections::{BTreeMap, HashSet};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::ops::Deref;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
 use super::{Field, Hit, Rule, RuleMatch, TermKind, field_text};
 use crate::domain::model::Item;
-use crate::domain::text::{Mapped, Normal, normalize_into};
+use crate::domain::text::{Mapped, Normal};
 
 /// Which list of its rule a term is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -31,6 +32,14 @@ struct TermRef {
     rule: usize,
     role: Role,
     index: usize,
+}
+
+/// A literal term found in a field, before any rule is judged.
+#[derive(Debug, Clone)]
+struct Found {
+    term: usize,
+    field: Field,
+    span: std::ops::Range<usize>,
 }
 
 /// One automaton and the terms each of its patterns stands for.
@@ -128,62 +137,83 @@ impl RuleSet {
     /// config order, each with its hits: `all` terms first, then `any`
     /// terms, each term's hits in field order.
     pub fn evaluate(&self, item: &Item, in_scope: impl Fn(&Rule) -> bool) -> Vec<RuleMatch<'_>> {
-        let texts: Vec<(Field, std::borrow::Cow<str>)> = Field::ALL
+        let texts: Vec<(Field, Cow<str>)> = Field::ALL
             .iter()
             .map(|f| (*f, field_text(item, *f)))
             .collect();
-        let found = self.scan(&texts);
-        let mut candidates: Vec<usize> = found
-            .iter()
-            .map(|(t, _)| self.terms[*t].rule)
-            .chain(self.regex_rules.iter().copied())
-            .collect();
-        candidates.sort_unstable();
-        candidates.dedup();
-        candidates
-            .into_iter()
-            .filter(|r| in_scope(&self.rules[*r]))
-            .filter_map(|r| {
-                let hits = self.judge(r, &found, &texts)?;
-                Some(RuleMatch {
+        let mut found = self.scan(&texts);
+        // Grouped by rule, then term, then field: each rule reads its own run.
+        found.sort_unstable_by_key(|f| {
+            (
+                self.terms[f.term].rule,
+                self.terms[f.term].role,
+                self.terms[f.term].index,
+                f.field,
+            )
+        });
+        let mut matches = Vec::new();
+        let mut regex_rules = self.regex_rules.iter().peekable();
+        let mut rest = found.as_slice();
+        loop {
+            // The next rule to judge: the lowest of the next literal hit's
+            // rule and the next rule with a regex.
+            let next_hit = rest.first().map(|f| self.terms[f.term].rule);
+            let r = match (next_hit, regex_rules.peek()) {
+                (None, None) => break,
+                (Some(h), Some(&&x)) => h.min(x),
+                (Some(h), None) => h,
+                (None, Some(&&x)) => x,
+            };
+            if regex_rules.peek() == Some(&&r) {
+                regex_rules.next();
+            }
+            let run = rest
+                .iter()
+                .take_while(|f| self.terms[f.term].rule == r)
+                .count();
+            let (own, tail) = rest.split_at(run);
+            rest = tail;
+            if in_scope(&self.rules[r])
+                && let Some(hits) = self.judge(r, own, &texts)
+            {
+                matches.push(RuleMatch {
                     rule: &self.rules[r],
                     hits,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        matches
     }
 
-    /// Every literal term's first hit in each field: (term id, hit).
-    fn scan(&self, texts: &[(Field, std::borrow::Cow<str>)]) -> Vec<(usize, Hit)> {
+    /// Every literal term's first hit in each field.
+    fn scan(&self, texts: &[(Field, Cow<str>)]) -> Vec<Found> {
         let mut found = Vec::new();
-        let mut normal = String::new();
-        for (field, text) in texts {
+        // Bit `f` of `seen[t]`: term `t` already hit in field `f`.
+        let mut seen = vec![0u8; self.terms.len()];
+        let mut mapped = Mapped::default();
+        for (f, (field, text)) in texts.iter().enumerate() {
             if text.is_empty() {
                 continue;
             }
             for scanner in &self.scanners {
-                normalize_into(text, scanner.normal, &mut normal, None);
-                let mut seen: HashSet<usize> = HashSet::new();
-                let mut mapped: Option<Mapped> = None;
-                for m in scanner.automaton.find_overlapping_iter(normal.as_str()) {
+                mapped.renormalize(text, scanner.normal);
+                let normal = mapped.text.as_str();
+                for m in scanner.automaton.find_overlapping_iter(normal) {
                     for &t in &scanner.pattern_terms[m.pattern().as_usize()] {
                         let literal = self.literal(t);
-                        if seen.contains(&t) || !literal.on_boundaries(&normal, m.start(), m.end())
+                        if seen[t] & (1 << f) != 0
+                            || !literal.on_boundaries(normal, m.start(), m.end())
                         {
                             continue;
                         }
-                        seen.insert(t);
-                        let end = literal.hit_end(&normal, m.end());
-                        let map = mapped.get_or_insert_with(|| Mapped::new(text, scanner.normal));
-                        let span = map.original_span(m.start(), end);
-                        found.push((
-                            t,
-                            Hit {
-                                field: *field,
-                                term: self.written(t).to_owned(),
-                                span,
-                            },
-                        ));
+                        seen[t] |= 1 << f;
+                        let span =
+                            mapped.original_span(m.start(), literal.hit_end(normal, m.end()));
+                        found.push(Found {
+                            term: t,
+                            field: *field,
+                            span,
+                        });
                     }
                 }
             }
@@ -209,28 +239,19 @@ impl RuleSet {
         }
     }
 
-    fn written(&self, t: usize) -> &str {
-        &self.term(t).written
-    }
-
-    /// Whether rule `r` matches, given the literal hits; its hits if so.
-    fn judge(
-        &self,
-        r: usize,
-        found: &[(usize, Hit)],
-        texts: &[(Field, std::borrow::Cow<str>)],
-    ) -> Option<Vec<Hit>> {
+    /// Whether rule `r` matches, given its literal hits; its hits if so.
+    fn judge(&self, r: usize, own: &[Found], texts: &[(Field, Cow<str>)]) -> Option<Vec<Hit>> {
         let rule = &self.rules[r];
-        // Hits of this rule's terms in its fields: (role, index) → hits.
+        // This rule's hits in its fields: (role, index) → hits.
         let mut by_term: BTreeMap<(Role, usize), Vec<Hit>> = BTreeMap::new();
-        for (t, hit) in found {
-            let tr = self.terms[*t];
-            if tr.rule == r && rule.fields.contains(&hit.field) {
-                by_term
-                    .entry((tr.role, tr.index))
-                    .or_default()
-                    .push(hit.clone());
-            }
+        for f in own.iter().filter(|f| rule.fields.contains(&f.field)) {
+            let tr = self.terms[f.term];
+            let hit = Hit {
+                field: f.field,
+                term: self.term(f.term).written.clone(),
+                span: f.span.clone(),
+            };
+            by_term.entry((tr.role, tr.index)).or_default().push(hit);
         }
         for (role, list) in [
             (Role::All, &rule.all),
