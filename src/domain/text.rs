@@ -6,7 +6,9 @@
 //! Folding drops every combining mark after canonical decomposition and reads
 //! `œ`/`æ` as `oe`/`ae`; it keeps case, because smart case is decided per term.
 
+use std::sync::LazyLock;
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 /// Longest plain text kept for one field, in bytes. A hostile feed cannot make
@@ -207,41 +209,62 @@ pub fn normalize_into(
     while at < bytes.len() {
         let b = bytes[at];
         // ASCII, nearly all of French text, skips the Unicode tables.
-        let width = if b < 0x80 {
+        if b < 0x80 {
             match b {
                 b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => {
                     if !in_space {
                         out.push(' ');
+                        if let Some(o) = origin.as_deref_mut() {
+                            o.push(at as u32);
+                        }
                     }
                     in_space = true;
+                    at += 1;
                 }
                 b'-' => {
                     out.push(' ');
+                    if let Some(o) = origin.as_deref_mut() {
+                        o.push(at as u32);
+                    }
                     in_space = false;
+                    at += 1;
                 }
                 _ => {
-                    out.push(if how.lower { b.to_ascii_lowercase() } else { b } as char);
+                    // A run of other ASCII bytes is copied whole.
+                    let run = bytes[at..]
+                        .iter()
+                        .position(|b| {
+                            !b.is_ascii() || b.is_ascii_whitespace() || *b == b'-' || *b == 0x0b
+                        })
+                        .unwrap_or(bytes.len() - at);
+                    let from = out.len();
+                    out.push_str(&text[at..at + run]);
+                    if how.lower {
+                        out[from..].make_ascii_lowercase();
+                    }
+                    if let Some(o) = origin.as_deref_mut() {
+                        o.extend(at as u32..(at + run) as u32);
+                    }
                     in_space = false;
+                    at += run;
                 }
             }
-            1
+            continue;
+        }
+        let c = text[at..].chars().next().expect("at a char boundary");
+        if c.is_whitespace() {
+            if !in_space {
+                out.push(' ');
+            }
+            in_space = true;
         } else {
-            let c = text[at..].chars().next().expect("at a char boundary");
-            if c.is_whitespace() {
-                if !in_space {
-                    out.push(' ');
-                }
-                in_space = true;
-            } else {
-                push_normal(c, how, out);
-                in_space = false;
-            }
-            c.len_utf8()
-        };
+            push_normal(c, how, out);
+            in_space = false;
+        }
         if let Some(o) = origin.as_deref_mut() {
             o.resize(out.len(), at as u32);
         }
-        at += width;
+        at += c.len_utf8();
     }
     if let Some(o) = origin {
         o.push(text.len() as u32);
@@ -263,12 +286,42 @@ fn push_normal(c: char, how: Normal, out: &mut String) {
         'Œ' if how.fold => "OE".chars().for_each(push),
         'æ' if how.fold => "ae".chars().for_each(push),
         'Æ' if how.fold => "AE".chars().for_each(push),
-        _ if how.fold => decompose_canonical(c, |d| {
-            if !is_combining_mark(d) {
-                push(d);
-            }
-        }),
+        _ if how.fold => match latin_fold(c) {
+            Some(base) => push(base),
+            None => decompose_canonical(c, |d| {
+                if !is_combining_mark(d) {
+                    push(d);
+                }
+            }),
+        },
         _ => push(c),
+    }
+}
+
+/// Accented Latin letters (U+00C0–U+024F) folded once, since they are most
+/// of what French text holds beyond ASCII: the first character left after
+/// decomposing and dropping marks, when that is a single character.
+fn latin_fold(c: char) -> Option<char> {
+    const FIRST: u32 = 0xC0;
+    const LAST: u32 = 0x24F;
+    static TABLE: LazyLock<Vec<Option<char>>> = LazyLock::new(|| {
+        (FIRST..=LAST)
+            .map(|u| {
+                let mut kept = Vec::new();
+                decompose_canonical(char::from_u32(u).unwrap_or('\0'), |d| {
+                    if !is_combining_mark(d) {
+                        kept.push(d);
+                    }
+                });
+                (kept.len() == 1).then(|| kept[0])
+            })
+            .collect()
+    });
+    let u = c as u32;
+    if (FIRST..=LAST).contains(&u) {
+        TABLE[(u - FIRST) as usize]
+    } else {
+        None
     }
 }
 

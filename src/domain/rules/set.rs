@@ -1,9 +1,11 @@
 //! `RuleSet`: every rule, compiled into automata, evaluated on an item.
 //!
 //! Literal terms are grouped by how text must be normalised for them (accent
-//! folding on or off, lower-casing on or off); each group is one
-//! Aho–Corasick automaton searched with overlaps, since one word may be the
-//! start of another term. A hit counts when it sits on word boundaries. The
+//! folding on or off; always lower-cased, case-sensitive terms being checked
+//! on each hit); each group is one Aho–Corasick automaton searched with
+//! overlaps, since one word may be the start of another term. A hit counts
+//! when it sits on word boundaries and, for a term with a capital, when the
+//! text has the term's case. The
 //! map from normalised to original offsets is built only for a field that
 //! has a hit. Rules are then evaluated only if one of their terms hit, or if
 //! they hold a regex.
@@ -12,7 +14,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Deref;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use super::{Field, Hit, Rule, RuleMatch, TermKind, field_text};
 use crate::domain::model::Item;
@@ -114,7 +116,9 @@ impl RuleSet {
         let scanners = groups
             .into_iter()
             .map(|((fold, lower), patterns)| {
+                // A DFA: the fastest search, at a few MiB for thousands of terms.
                 let automaton = AhoCorasick::builder()
+                    .kind(Some(AhoCorasickKind::DFA))
                     .match_kind(MatchKind::Standard)
                     .build(patterns.keys())
                     .expect("literal patterns always build");
@@ -191,6 +195,7 @@ impl RuleSet {
         // Bit `f` of `seen[t]`: term `t` already hit in field `f`.
         let mut seen = vec![0u8; self.terms.len()];
         let mut mapped = Mapped::default();
+        let mut scratch = String::new();
         for (f, (field, text)) in texts.iter().enumerate() {
             if text.is_empty() {
                 continue;
@@ -204,6 +209,10 @@ impl RuleSet {
                         if seen[t] & (1 << f) != 0
                             || !literal.on_boundaries(normal, m.start(), m.end())
                         {
+                            continue;
+                        }
+                        let term_span = mapped.original_span(m.start(), m.end());
+                        if !literal.case_matches(&text[term_span], &mut scratch) {
                             continue;
                         }
                         seen[t] |= 1 << f;
@@ -242,9 +251,25 @@ impl RuleSet {
     /// Whether rule `r` matches, given its literal hits; its hits if so.
     fn judge(&self, r: usize, own: &[Found], texts: &[(Field, Cow<str>)]) -> Option<Vec<Hit>> {
         let rule = &self.rules[r];
+        let own: Vec<&Found> = own
+            .iter()
+            .filter(|f| rule.fields.contains(&f.field))
+            .collect();
+        // Decide on literal hits alone first: most candidate rules fail here,
+        // before anything is allocated for them.
+        if self.regex_rules.binary_search(&r).is_err() {
+            let has = |role: Role| own.iter().any(|f| self.terms[f.term].role == role);
+            let all_hit = (0..rule.all.len()).all(|i| {
+                own.iter()
+                    .any(|f| self.terms[f.term].role == Role::All && self.terms[f.term].index == i)
+            });
+            if has(Role::None) || !all_hit || (!rule.any.is_empty() && !has(Role::Any)) {
+                return None;
+            }
+        }
         // This rule's hits in its fields: (role, index) → hits.
         let mut by_term: BTreeMap<(Role, usize), Vec<Hit>> = BTreeMap::new();
-        for f in own.iter().filter(|f| rule.fields.contains(&f.field)) {
+        for f in own {
             let tr = self.terms[f.term];
             let hit = Hit {
                 field: f.field,

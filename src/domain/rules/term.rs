@@ -10,7 +10,7 @@
 
 use regex::Regex;
 
-use crate::domain::text::{Normal, is_word_char, normalize};
+use crate::domain::text::{Normal, is_word_char, normalize, normalize_into};
 
 /// Whether accents are ignored (the default) or compared as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +45,14 @@ pub enum TermKind {
 /// A normalised literal and where it may match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Literal {
+    /// Searched for in text normalised as `normal`, which is always
+    /// lower-cased: case-sensitive terms share the automaton and are checked
+    /// against `cased` on each hit.
     pub pattern: String,
     pub normal: Normal,
+    /// For a term with a capital: the term normalised without lower-casing,
+    /// which the hit's original text must equal.
+    pub cased: Option<String>,
     /// The hit must not follow a word character (the term starts with one).
     pub bound_start: bool,
     /// The hit must not precede a word character (the term ends with one and
@@ -66,6 +72,26 @@ impl Literal {
         end + text[end..]
             .find(|c: char| !is_word_char(c))
             .unwrap_or(text.len() - end)
+    }
+
+    /// Whether the original text of a hit has the term's case (always true
+    /// for an all-lower-case term). `scratch` is a reusable buffer.
+    pub fn case_matches(&self, original: &str, scratch: &mut String) -> bool {
+        match &self.cased {
+            None => true,
+            Some(cased) => {
+                normalize_into(
+                    original,
+                    Normal {
+                        fold: self.normal.fold,
+                        lower: false,
+                    },
+                    scratch,
+                    None,
+                );
+                scratch == cased
+            }
+        }
     }
 
     /// Whether a hit at `start..end` of `text` sits on word boundaries.
@@ -103,16 +129,19 @@ impl Term {
                 TermError::Empty
             });
         }
-        let normal = Normal {
-            fold: accents == Accents::Fold,
-            lower: !body.chars().any(char::is_uppercase),
-        };
+        let fold = accents == Accents::Fold;
+        let normal = Normal { fold, lower: true };
         let pattern = normalize(body, normal);
+        let cased = body
+            .chars()
+            .any(char::is_uppercase)
+            .then(|| normalize(body, Normal { fold, lower: false }));
         let literal = Literal {
             bound_start: pattern.chars().next().is_some_and(is_word_char),
             bound_end: !prefix && pattern.chars().last().is_some_and(is_word_char),
             prefix,
             pattern,
+            cased,
             normal,
         };
         Ok(Term {
