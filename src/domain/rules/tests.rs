@@ -309,3 +309,93 @@ fn any_all_none_and_fields() {
         ]
     );
 }
+
+#[test]
+fn french_headlines() {
+    // (term, headline, matches): the way a reader of French news expects.
+    let cases = [
+        ("IA", "L’IA générative bouscule les rédactions", true),
+        (
+            "IA",
+            "Sommet sur l'IA à Paris : ce qu'il faut retenir",
+            true,
+        ),
+        ("IA", "Les géants de l’« IA » lèvent des milliards", true),
+        ("IA", "Un plan « anti-IA » dans les écoles", true),
+        ("IA", "Via Rail suspend ses trains", false),
+        ("IA", "L'AIEA s'inquiète du nucléaire iranien", false),
+        ("IA", "Asia Argento témoigne", false),
+        ("IA", "Media et ia : le débat", false),
+        ("puces", "Taïwan, champion des puces électroniques", true),
+        (
+            "puces",
+            "Marché aux Puces de Saint-Ouen : la fréquentation baisse",
+            true,
+        ),
+        ("puces", "Les épuces du jardin", false),
+        ("puce*", "Une puce implantée dans le cerveau", true),
+        ("puce*", "Pucerons : les agriculteurs inquiets", true),
+        (
+            "semi-conducteurs",
+            "Semi-conducteurs : l'Europe veut doubler sa part",
+            true,
+        ),
+        (
+            "semi-conducteurs",
+            "Les semi conducteurs au cœur du plan",
+            true,
+        ),
+        ("semi-conducteurs", "Les semiconducteurs chinois", false),
+        (
+            "droits de douane",
+            "Droits de douane : la riposte européenne",
+            true,
+        ),
+        (
+            "droits de douane",
+            "Les droits de douane\u{a0}: Trump menace",
+            true,
+        ),
+        ("droits de douane", "Droits de l'homme et douane", false),
+        ("Chine", "La Chine et Taïwan", true),
+        ("Chine", "Une machine à laver", false),
+        ("Chine", "La chine, porcelaine ancienne", false),
+        ("Pekin", "Pékin dénonce « l’ingérence »", true),
+        ("Washington", "WASHINGTON : le Congrès vote", false),
+        ("washington", "WASHINGTON : le Congrès vote", true),
+        (
+            "États-Unis",
+            "Aux Etats-Unis, la Fed maintient ses taux",
+            true,
+        ),
+        ("États-Unis", "Les États‑Unis et l’Europe", true),
+        (
+            "Union européenne",
+            "L'Union Européenne prépare sa réponse",
+            false,
+        ),
+        (
+            "union européenne",
+            "L'Union Européenne prépare sa réponse",
+            true,
+        ),
+        ("Maison Blanche", "La Maison-Blanche dément", true),
+        (
+            "Côte d'Ivoire",
+            "En Côte d’Ivoire, la présidentielle approche",
+            true,
+        ),
+        ("hydrogène*", "L'hydrogène vert, pari de l'industrie", true),
+        ("nucléaire", "NUCLÉAIRE : EDF relance ses réacteurs", true),
+        ("EDF", "edf relance ses réacteurs", false),
+        ("taux d'intérêt", "La BCE relève ses taux d’intérêt", true),
+        (
+            "/(?i)\\bH[12]00\\b/",
+            "Nvidia : les puces h100 interdites",
+            true,
+        ),
+    ];
+    for (term, text, want) in cases {
+        assert_eq!(matches(term, text), want, "{term:?} in {text:?}");
+    }
+}
