@@ -3,10 +3,9 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
-use crate::harness::{FeedDoc, TestEnv, recent, rss, trickle_server, wait_with_rusage};
+use crate::harness::{FeedDoc, TestEnv, recent, rss, serve, trickle_server, wait_with_rusage};
 
 /// A gzip body that inflates to `size` spaces, compressed in 1 MiB steps so
 /// that this process never holds the inflated bytes (a child's peak RSS, as
@@ -39,56 +38,44 @@ async fn hostile_and_broken_feeds_fail_alone_and_are_reported() {
             &recent(1),
         )],
     );
-    Mock::given(method("GET"))
-        .and(path("/good.xml"))
-        .respond_with(FeedDoc::rss(&good))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/invalid.xml"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
+    serve(&server, "/good.xml", FeedDoc::rss(&good)).await;
+    serve(
+        &server,
+        "/invalid.xml",
+        ResponseTemplate::new(200).set_body_raw(
             "<rss version=\"2.0\"><channel><item><title>puces",
             "application/rss+xml",
-        ))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/html.xml"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw("<html><body>Not a feed</body></html>", "text/html"),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/missing.xml"))
-        .respond_with(ResponseTemplate::new(404))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/gone.xml"))
-        .respond_with(ResponseTemplate::new(410))
-        .mount(&server)
-        .await;
+        ),
+    )
+    .await;
+    serve(
+        &server,
+        "/html.xml",
+        ResponseTemplate::new(200)
+            .set_body_raw("<html><body>Not a feed</body></html>", "text/html"),
+    )
+    .await;
+    serve(&server, "/missing.xml", ResponseTemplate::new(404)).await;
+    serve(&server, "/gone.xml", ResponseTemplate::new(410)).await;
     let huge = format!(
         "<rss version=\"2.0\"><channel>{}</channel></rss>",
         "x".repeat(3 << 20)
     );
-    Mock::given(method("GET"))
-        .and(path("/huge.xml"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(huge, "application/rss+xml"))
-        .mount(&server)
-        .await;
+    serve(
+        &server,
+        "/huge.xml",
+        ResponseTemplate::new(200).set_body_raw(huge, "application/rss+xml"),
+    )
+    .await;
     let bomb = gzip_bomb(256 << 20);
-    Mock::given(method("GET"))
-        .and(path("/bomb.xml"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("Content-Encoding", "gzip")
-                .set_body_raw(bomb, "application/rss+xml"),
-        )
-        .mount(&server)
-        .await;
+    serve(
+        &server,
+        "/bomb.xml",
+        ResponseTemplate::new(200)
+            .insert_header("Content-Encoding", "gzip")
+            .set_body_raw(bomb, "application/rss+xml"),
+    )
+    .await;
     let laughs = format!(
         "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">{}]><rss version=\"2.0\"><channel><title>&lol9;</title><item><guid>l</guid><title>puces &lol9;</title><link>https://example.org/lol</link></item></channel></rss>",
         (1..10)
@@ -106,11 +93,12 @@ async fn hostile_and_broken_feeds_fail_alone_and_are_reported() {
             ))
             .collect::<String>()
     );
-    Mock::given(method("GET"))
-        .and(path("/laughs.xml"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(laughs, "application/rss+xml"))
-        .mount(&server)
-        .await;
+    serve(
+        &server,
+        "/laughs.xml",
+        ResponseTemplate::new(200).set_body_raw(laughs, "application/rss+xml"),
+    )
+    .await;
     let slow = trickle_server(Duration::from_millis(200));
 
     let env = TestEnv::new();
@@ -197,16 +185,13 @@ async fn hostile_and_broken_feeds_fail_alone_and_are_reported() {
 #[tokio::test]
 async fn gone_feeds_and_retry_after_waits_are_not_polled_again() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/gone.xml"))
-        .respond_with(ResponseTemplate::new(410))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/busy.xml"))
-        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600"))
-        .mount(&server)
-        .await;
+    serve(&server, "/gone.xml", ResponseTemplate::new(410)).await;
+    serve(
+        &server,
+        "/busy.xml",
+        ResponseTemplate::new(429).insert_header("Retry-After", "3600"),
+    )
+    .await;
     let env = TestEnv::new();
     let base = server.uri();
     env.write_config(&format!(
@@ -260,16 +245,13 @@ async fn a_permanent_redirect_is_remembered_and_reported() {
             &recent(1),
         )],
     );
-    Mock::given(method("GET"))
-        .and(path("/old.xml"))
-        .respond_with(ResponseTemplate::new(301).insert_header("Location", "/new.xml"))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/new.xml"))
-        .respond_with(FeedDoc::rss(&doc))
-        .mount(&server)
-        .await;
+    serve(
+        &server,
+        "/old.xml",
+        ResponseTemplate::new(301).insert_header("Location", "/new.xml"),
+    )
+    .await;
+    serve(&server, "/new.xml", FeedDoc::rss(&doc)).await;
     let env = TestEnv::new();
     env.write_config(&format!(
         "{}{RULE_AND_CHANNEL}",
@@ -300,14 +282,12 @@ async fn a_permanent_redirect_is_remembered_and_reported() {
 async fn too_many_redirects_fail_the_feed() {
     let server = MockServer::start().await;
     for i in 0..8 {
-        Mock::given(method("GET"))
-            .and(path(format!("/r{i}")))
-            .respond_with(
-                ResponseTemplate::new(302)
-                    .insert_header("Location", format!("/r{}", i + 1).as_str()),
-            )
-            .mount(&server)
-            .await;
+        serve(
+            &server,
+            format!("/r{i}"),
+            ResponseTemplate::new(302).insert_header("Location", format!("/r{}", i + 1).as_str()),
+        )
+        .await;
     }
     let env = TestEnv::new();
     env.write_config(&format!(
@@ -330,19 +310,19 @@ async fn latin1_feeds_declared_by_http_or_prolog_read_right() {
     let server = MockServer::start().await;
     let prolog = b"\n\n<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss version=\"2.0\"><channel><title>t</title><item><guid>p</guid><title>Les puces de P\xe9kin</title><link>https://example.org/p</link></item></channel></rss>".to_vec();
     let header_only = b"<rss version=\"2.0\"><channel><title>t</title><item><guid>h</guid><title>Puces \xe0 S\xe9oul</title><link>https://example.org/h</link></item></channel></rss>".to_vec();
-    Mock::given(method("GET"))
-        .and(path("/prolog.xml"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(prolog, "application/rss+xml"))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/header.xml"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(header_only, "application/rss+xml; charset=windows-1252"),
-        )
-        .mount(&server)
-        .await;
+    serve(
+        &server,
+        "/prolog.xml",
+        ResponseTemplate::new(200).set_body_raw(prolog, "application/rss+xml"),
+    )
+    .await;
+    serve(
+        &server,
+        "/header.xml",
+        ResponseTemplate::new(200)
+            .set_body_raw(header_only, "application/rss+xml; charset=windows-1252"),
+    )
+    .await;
     let env = TestEnv::new();
     let base = server.uri();
     env.write_config(&format!(
@@ -371,11 +351,12 @@ async fn a_document_of_480_000_tiny_items_costs_what_a_few_hundred_do() {
     }
     doc.push_str("</channel></rss>");
     assert!(doc.len() < 16 << 20, "inside the default max_body");
-    Mock::given(method("GET"))
-        .and(path("/many.xml"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(doc, "application/rss+xml"))
-        .mount(&server)
-        .await;
+    serve(
+        &server,
+        "/many.xml",
+        ResponseTemplate::new(200).set_body_raw(doc, "application/rss+xml"),
+    )
+    .await;
     let env = TestEnv::new();
     env.write_config(&format!(
         "{}{RULE_AND_CHANNEL}",

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use wiremock::{Request, Respond, ResponseTemplate};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
@@ -176,6 +177,15 @@ impl Respond for FeedDoc {
         };
         template.set_delay(self.delay)
     }
+}
+
+/// Answers GET requests for `at` with `response`.
+pub async fn serve(server: &MockServer, at: impl Into<String>, response: impl Respond + 'static) {
+    Mock::given(method("GET"))
+        .and(path(at.into()))
+        .respond_with(response)
+        .mount(server)
+        .await;
 }
 
 /// An RSS 2.0 document from (guid, title, link, description, pubDate).

@@ -1,9 +1,8 @@
 //! SPEC §1 `veille test` and §3 at the command line.
 
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer};
+use wiremock::MockServer;
 
-use crate::harness::{FeedDoc, TestEnv, recent, rss};
+use crate::harness::{FeedDoc, TestEnv, recent, rss, serve};
 
 const CONFIG: &str = r#"
 [[feed]]
@@ -130,11 +129,7 @@ async fn a_feed_over_http_reports_one_json_object_per_match() {
             ),
         ],
     );
-    Mock::given(method("GET"))
-        .and(path("/t.xml"))
-        .respond_with(FeedDoc::rss(&doc))
-        .mount(&server)
-        .await;
+    serve(&server, "/t.xml", FeedDoc::rss(&doc)).await;
     let env = env();
     let out = env.veille(&[
         "test",

@@ -2,10 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer};
+use wiremock::MockServer;
 
-use crate::harness::{FeedDoc, TestEnv, recent, rss};
+use crate::harness::{FeedDoc, TestEnv, recent, rss, serve};
 
 fn config(feeds: &[(&str, String)], extra_rules: &str) -> String {
     let mut c = String::from("[daemon]\ntimezone = \"Europe/Paris\"\n\n");
@@ -31,11 +30,7 @@ async fn a_second_run_is_a_conditional_get_and_sends_nothing_new() {
             &recent(1),
         )],
     );
-    Mock::given(method("GET"))
-        .and(path("/feed.xml"))
-        .respond_with(FeedDoc::rss(&doc))
-        .mount(&server)
-        .await;
+    serve(&server, "/feed.xml", FeedDoc::rss(&doc)).await;
     let env = TestEnv::new();
     env.write_config(&config(
         &[("Tech", format!("{}/feed.xml", server.uri()))],
@@ -86,16 +81,8 @@ async fn one_story_in_two_feeds_is_one_message_naming_both_feeds_and_every_rule(
             &recent(1),
         )],
     );
-    Mock::given(method("GET"))
-        .and(path("/a.xml"))
-        .respond_with(FeedDoc::rss(&a))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/b.xml"))
-        .respond_with(FeedDoc::rss(&b))
-        .mount(&server)
-        .await;
+    serve(&server, "/a.xml", FeedDoc::rss(&a)).await;
+    serve(&server, "/b.xml", FeedDoc::rss(&b)).await;
     let env = TestEnv::new();
     let tarifs = "[[rule]]\nname = \"tarifs\"\nall = [\"droits de douane\"]\nany = [\"Pekin\"]\nnotify = [\"archive\"]\n";
     env.write_config(&config(
@@ -146,19 +133,11 @@ async fn a_kill_after_storing_and_before_delivering_loses_and_repeats_nothing() 
         .iter()
         .map(|(g, t, l)| (g.as_str(), t.as_str(), l.as_str(), "x", date.as_str()))
         .collect();
-    Mock::given(method("GET"))
-        .and(path("/fast.xml"))
-        .respond_with(FeedDoc::rss(&rss("Fast", &rows)))
-        .mount(&server)
-        .await;
+    serve(&server, "/fast.xml", FeedDoc::rss(&rss("Fast", &rows))).await;
     // A slow feed keeps the run in its poll phase after the fast one is stored.
     let mut slow = FeedDoc::rss(&rss("Slow", &[]));
     slow.delay = Duration::from_secs(20);
-    Mock::given(method("GET"))
-        .and(path("/slow.xml"))
-        .respond_with(slow)
-        .mount(&server)
-        .await;
+    serve(&server, "/slow.xml", slow).await;
     let env = TestEnv::new();
     env.write_config(&config(
         &[
@@ -202,16 +181,8 @@ async fn a_kill_after_storing_and_before_delivering_loses_and_repeats_nothing() 
     assert_eq!(pending, 5);
 
     server.reset().await;
-    Mock::given(method("GET"))
-        .and(path("/fast.xml"))
-        .respond_with(FeedDoc::rss(&rss("Fast", &rows)))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/slow.xml"))
-        .respond_with(FeedDoc::rss(&rss("Slow", &[])))
-        .mount(&server)
-        .await;
+    serve(&server, "/fast.xml", FeedDoc::rss(&rss("Fast", &rows))).await;
+    serve(&server, "/slow.xml", FeedDoc::rss(&rss("Slow", &[]))).await;
     env.run_once();
     env.run_once();
     let mails = env.mails("mail");
@@ -245,11 +216,7 @@ async fn the_first_poll_alerts_only_recent_items_and_later_polls_alert_new_ones(
             ),
         ],
     );
-    Mock::given(method("GET"))
-        .and(path("/t.xml"))
-        .respond_with(FeedDoc::rss(&first))
-        .mount(&server)
-        .await;
+    serve(&server, "/t.xml", FeedDoc::rss(&first)).await;
     let env = TestEnv::new();
     env.write_config(&config(&[("T", format!("{}/t.xml", server.uri()))], ""));
     env.run_once();
@@ -294,11 +261,7 @@ async fn the_first_poll_alerts_only_recent_items_and_later_polls_alert_new_ones(
         ],
     );
     server.reset().await;
-    Mock::given(method("GET"))
-        .and(path("/t.xml"))
-        .respond_with(FeedDoc::rss(&second))
-        .mount(&server)
-        .await;
+    serve(&server, "/t.xml", FeedDoc::rss(&second)).await;
     env.run_once();
     let subjects: Vec<String> = env.mails("mail").into_iter().map(|m| m.subject).collect();
     assert_eq!(subjects.len(), 2, "{subjects:?}");
@@ -356,11 +319,7 @@ async fn sigterm_during_a_slow_poll_exits_0_promptly_and_the_next_start_loses_no
     );
     let mut slow = FeedDoc::rss(&doc);
     slow.delay = Duration::from_secs(25);
-    Mock::given(method("GET"))
-        .and(path("/slow.xml"))
-        .respond_with(slow)
-        .mount(&server)
-        .await;
+    serve(&server, "/slow.xml", slow).await;
     let env = TestEnv::new();
     env.write_config(&config(
         &[("Slow", format!("{}/slow.xml", server.uri()))],
@@ -389,11 +348,7 @@ async fn sigterm_during_a_slow_poll_exits_0_promptly_and_the_next_start_loses_no
     );
 
     server.reset().await;
-    Mock::given(method("GET"))
-        .and(path("/slow.xml"))
-        .respond_with(FeedDoc::rss(&doc))
-        .mount(&server)
-        .await;
+    serve(&server, "/slow.xml", FeedDoc::rss(&doc)).await;
     env.run_once();
     assert_eq!(env.mails("mail").len(), 1);
 }
