@@ -295,7 +295,6 @@ fn rules(n: usize, vocab: &[String]) -> RuleSet {
                 fields: Field::ALL.to_vec(),
                 scope: Scope::default(),
                 notify: vec!["c".into()],
-                accents: Accents::Fold,
             }
         })
         .collect();

@@ -533,7 +533,6 @@ impl<'a> Validator<'a> {
             fields,
             scope: self.scope(r, feeds)?,
             notify: notify.iter().map(|c| c.get_ref().clone()).collect(),
-            accents,
         })
     }
 

@@ -166,7 +166,6 @@ mod tests {
             fields: Field::ALL.to_vec(),
             scope: Scope::default(),
             notify: notify.iter().map(|s| s.to_string()).collect(),
-            accents: Accents::Fold,
         }
     }
 

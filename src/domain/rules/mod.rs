@@ -81,7 +81,6 @@ pub struct Rule {
     pub fields: Vec<Field>,
     pub scope: Scope,
     pub notify: Vec<String>,
-    pub accents: Accents,
 }
 
 /// One term found in one field.

@@ -1,22 +1,19 @@
 //! `RuleSet`: every rule, compiled into automata, evaluated on an item.
 //!
-//! Literal terms are grouped by how text must be normalised for them (accent
-//! folding on or off; always lower-cased, case-sensitive terms being checked
-//! on each hit); each group is one Aho–Corasick automaton searched with
-//! overlaps, since one word may be the start of another term. A hit counts
-//! when it sits on word boundaries and, for a term with a capital, when the
-//! text has the term's case. The
-//! map from normalised to original offsets is built only for a field that
-//! has a hit. Rules are then evaluated only if one of their terms hit, or if
-//! they hold a regex.
+//! Literal terms are grouped by accent mode (folded or exact); each group is
+//! one Aho–Corasick automaton over lower-cased text, searched with overlaps,
+//! since one word may be the start of another term. A hit counts when it sits
+//! on word boundaries and, for a term with a capital, when the original text
+//! has the term's case. Rules are then judged only if one of their terms hit,
+//! or if they hold a regex, and `Hit`s are built only for rules that match.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::ops::Deref;
+use std::ops::{Deref, Range};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
-use super::{Field, Hit, Rule, RuleMatch, TermKind, field_text};
+use super::{Field, Hit, Literal, Rule, RuleMatch, Term, TermKind, field_text};
 use crate::domain::model::Item;
 use crate::domain::text::{Mapped, Normal};
 
@@ -41,7 +38,7 @@ struct TermRef {
 struct Found {
     term: usize,
     field: Field,
-    span: std::ops::Range<usize>,
+    span: Range<usize>,
 }
 
 /// One automaton and the terms each of its patterns stands for.
@@ -78,16 +75,12 @@ impl Default for RuleSet {
 impl RuleSet {
     pub fn new(rules: Vec<Rule>) -> RuleSet {
         let mut terms = Vec::new();
-        // Per normalisation: pattern text → its terms.
-        let mut groups: BTreeMap<(bool, bool), BTreeMap<String, Vec<usize>>> = BTreeMap::new();
+        // Per accent mode: pattern text → its terms.
+        let mut groups: BTreeMap<bool, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
         let mut regex_rules = Vec::new();
         for (r, rule) in rules.iter().enumerate() {
-            for (role, list) in [
-                (Role::All, &rule.all),
-                (Role::Any, &rule.any),
-                (Role::None, &rule.none),
-            ] {
-                for (index, term) in list.iter().enumerate() {
+            for role in ROLES {
+                for (index, term) in list(rule, role).iter().enumerate() {
                     match &term.kind {
                         TermKind::Literal(lit) => {
                             let id = terms.len();
@@ -96,9 +89,8 @@ impl RuleSet {
                                 role,
                                 index,
                             });
-                            let key = (lit.normal.fold, lit.normal.lower);
                             groups
-                                .entry(key)
+                                .entry(lit.fold)
                                 .or_default()
                                 .entry(lit.pattern.clone())
                                 .or_default()
@@ -115,7 +107,7 @@ impl RuleSet {
         }
         let scanners = groups
             .into_iter()
-            .map(|((fold, lower), patterns)| {
+            .map(|(fold, patterns)| {
                 // A DFA: the fastest search, at a few MiB for thousands of terms.
                 let automaton = AhoCorasick::builder()
                     .kind(Some(AhoCorasickKind::DFA))
@@ -123,7 +115,7 @@ impl RuleSet {
                     .build(patterns.keys())
                     .expect("literal patterns always build");
                 Scanner {
-                    normal: Normal { fold, lower },
+                    normal: Normal { fold, lower: true },
                     automaton,
                     pattern_terms: patterns.into_values().collect(),
                 }
@@ -230,96 +222,74 @@ impl RuleSet {
         found
     }
 
-    fn term(&self, t: usize) -> &super::Term {
+    fn term(&self, t: usize) -> &Term {
         let r = self.terms[t];
-        let rule = &self.rules[r.rule];
-        let list = match r.role {
-            Role::All => &rule.all,
-            Role::Any => &rule.any,
-            Role::None => &rule.none,
-        };
-        &list[r.index]
+        &list(&self.rules[r.rule], r.role)[r.index]
     }
 
-    fn literal(&self, t: usize) -> &super::Literal {
+    fn literal(&self, t: usize) -> &Literal {
         match &self.term(t).kind {
             TermKind::Literal(lit) => lit,
             TermKind::Regex(_) => unreachable!("term ids are given to literals only"),
         }
     }
 
-    /// Whether rule `r` matches, given its literal hits; its hits if so.
+    /// Whether rule `r` matches, given its literal hits; its hits if so:
+    /// every `all` term, at least one `any` term (when there are any) and no
+    /// `none` term, each in one of the rule's fields.
     fn judge(&self, r: usize, own: &[Found], texts: &[(Field, Cow<str>)]) -> Option<Vec<Hit>> {
         let rule = &self.rules[r];
-        let own: Vec<&Found> = own
+        // (role, index in its list, field, span): literal hits, then regex hits.
+        let mut marks: Vec<(Role, usize, Field, Range<usize>)> = own
             .iter()
             .filter(|f| rule.fields.contains(&f.field))
+            .map(|f| {
+                (
+                    self.terms[f.term].role,
+                    self.terms[f.term].index,
+                    f.field,
+                    f.span.clone(),
+                )
+            })
             .collect();
-        // Decide on literal hits alone first: most candidate rules fail here,
-        // before anything is allocated for them.
-        if self.regex_rules.binary_search(&r).is_err() {
-            let has = |role: Role| own.iter().any(|f| self.terms[f.term].role == role);
-            let all_hit = (0..rule.all.len()).all(|i| {
-                own.iter()
-                    .any(|f| self.terms[f.term].role == Role::All && self.terms[f.term].index == i)
-            });
-            if has(Role::None) || !all_hit || (!rule.any.is_empty() && !has(Role::Any)) {
-                return None;
-            }
-        }
-        // This rule's hits in its fields: (role, index) → hits.
-        let mut by_term: BTreeMap<(Role, usize), Vec<Hit>> = BTreeMap::new();
-        for f in own {
-            let tr = self.terms[f.term];
-            let hit = Hit {
-                field: f.field,
-                term: self.term(f.term).written.clone(),
-                span: f.span.clone(),
-            };
-            by_term.entry((tr.role, tr.index)).or_default().push(hit);
-        }
-        for (role, list) in [
-            (Role::All, &rule.all),
-            (Role::Any, &rule.any),
-            (Role::None, &rule.none),
-        ] {
-            for (index, term) in list.iter().enumerate() {
-                if let TermKind::Regex(re) = &term.kind {
-                    let hits: Vec<Hit> = texts
-                        .iter()
-                        .filter(|(f, _)| rule.fields.contains(f))
-                        .filter_map(|(f, text)| {
-                            re.find(text).map(|m| Hit {
-                                field: *f,
-                                term: term.written.clone(),
-                                span: m.range(),
-                            })
-                        })
-                        .collect();
-                    if !hits.is_empty() {
-                        by_term.insert((role, index), hits);
+        for role in ROLES {
+            for (index, term) in list(rule, role).iter().enumerate() {
+                let TermKind::Regex(re) = &term.kind else {
+                    continue;
+                };
+                for (field, text) in texts.iter().filter(|(f, _)| rule.fields.contains(f)) {
+                    if let Some(m) = re.find(text) {
+                        marks.push((role, index, *field, m.range()));
                     }
                 }
             }
         }
-        if by_term.keys().any(|(role, _)| *role == Role::None) {
+        let has = |role: Role| marks.iter().any(|m| m.0 == role);
+        let all_hit =
+            (0..rule.all.len()).all(|i| marks.iter().any(|m| m.0 == Role::All && m.1 == i));
+        if has(Role::None) || !all_hit || (!rule.any.is_empty() && !has(Role::Any)) {
             return None;
         }
-        if (0..rule.all.len()).any(|i| !by_term.contains_key(&(Role::All, i))) {
-            return None;
-        }
-        if !rule.any.is_empty() && !by_term.keys().any(|(role, _)| *role == Role::Any) {
-            return None;
-        }
-        let field_order = |f: Field| Field::ALL.iter().position(|x| *x == f);
-        Some(
-            by_term
-                .into_values()
-                .flat_map(|mut hits| {
-                    hits.sort_by_key(|h| field_order(h.field));
-                    hits
-                })
-                .collect(),
-        )
+        marks.sort_by_key(|m| (m.0, m.1, m.2));
+        let hits = marks
+            .into_iter()
+            .map(|(role, index, field, span)| Hit {
+                field,
+                term: list(rule, role)[index].written.clone(),
+                span,
+            })
+            .collect();
+        Some(hits)
+    }
+}
+
+const ROLES: [Role; 3] = [Role::All, Role::Any, Role::None];
+
+/// A rule's list of terms for a role.
+fn list(rule: &Rule, role: Role) -> &[Term] {
+    match role {
+        Role::All => &rule.all,
+        Role::Any => &rule.any,
+        Role::None => &rule.none,
     }
 }

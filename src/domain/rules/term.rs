@@ -45,11 +45,11 @@ pub enum TermKind {
 /// A normalised literal and where it may match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Literal {
-    /// Searched for in text normalised as `normal`, which is always
-    /// lower-cased: case-sensitive terms share the automaton and are checked
+    /// Searched for in text normalised lower-cased (with accents folded when
+    /// `fold`): case-sensitive terms share the automaton and are checked
     /// against `cased` on each hit.
     pub pattern: String,
-    pub normal: Normal,
+    pub fold: bool,
     /// For a term with a capital: the term normalised without lower-casing,
     /// which the hit's original text must equal.
     pub cased: Option<String>,
@@ -83,7 +83,7 @@ impl Literal {
                 normalize_into(
                     original,
                     Normal {
-                        fold: self.normal.fold,
+                        fold: self.fold,
                         lower: false,
                     },
                     scratch,
@@ -130,8 +130,7 @@ impl Term {
             });
         }
         let fold = accents == Accents::Fold;
-        let normal = Normal { fold, lower: true };
-        let pattern = normalize(body, normal);
+        let pattern = normalize(body, Normal { fold, lower: true });
         let cased = body
             .chars()
             .any(char::is_uppercase)
@@ -142,7 +141,7 @@ impl Term {
             prefix,
             pattern,
             cased,
-            normal,
+            fold,
         };
         Ok(Term {
             written: written.to_owned(),

@@ -23,7 +23,6 @@ fn rule_with(
         fields: fields.to_vec(),
         scope: Scope::default(),
         notify: vec![],
-        accents,
     }
 }
 
