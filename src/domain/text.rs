@@ -1,10 +1,11 @@
-//! Feed text → plain text for matching, and accent folding with a map back.
+//! Feed text → plain text, and plain text → the normalised form terms are
+//! matched in, with a map back to the plain text.
 //!
 //! SPEC §3: matching runs on text, never markup. Entities are decoded, block
 //! elements and `<br>` become white space, inline tags vanish without a space
 //! (`semi-<em>conducteurs</em>` reads `semi-conducteurs`), and text is in NFC.
-//! Folding drops every combining mark after canonical decomposition and reads
-//! `œ`/`æ` as `oe`/`ae`; it keeps case, because smart case is decided per term.
+//! Normalisation (`Normal`) then unifies spaces, hyphens and apostrophes,
+//! folds accents unless a rule says `exact`, and lower-cases.
 
 use std::sync::LazyLock;
 use unicode_normalization::char::{decompose_canonical, is_combining_mark};
@@ -29,47 +30,13 @@ pub fn plain_text(raw: &str) -> String {
 /// breaks, list items and table cells. Anything else is inline and vanishes
 /// without a space.
 fn separates_words(tag: &[u8]) -> bool {
+    #[rustfmt::skip]
     const BLOCKS: [&[u8]; 40] = [
-        b"p",
-        b"div",
-        b"br",
-        b"hr",
-        b"li",
-        b"ul",
-        b"ol",
-        b"dl",
-        b"dt",
-        b"dd",
-        b"h1",
-        b"h2",
-        b"h3",
-        b"h4",
-        b"h5",
-        b"h6",
-        b"blockquote",
-        b"pre",
-        b"table",
-        b"thead",
-        b"tbody",
-        b"tfoot",
-        b"tr",
-        b"td",
-        b"th",
-        b"caption",
-        b"section",
-        b"article",
-        b"header",
-        b"footer",
-        b"aside",
-        b"nav",
-        b"main",
-        b"figure",
-        b"figcaption",
-        b"address",
-        b"details",
-        b"summary",
-        b"form",
-        b"fieldset",
+        b"p", b"div", b"br", b"hr", b"li", b"ul", b"ol", b"dl", b"dt", b"dd",
+        b"h1", b"h2", b"h3", b"h4", b"h5", b"h6", b"blockquote", b"pre",
+        b"table", b"thead", b"tbody", b"tfoot", b"tr", b"td", b"th", b"caption",
+        b"section", b"article", b"header", b"footer", b"aside", b"nav", b"main",
+        b"figure", b"figcaption", b"address", b"details", b"summary", b"form", b"fieldset",
     ];
     BLOCKS.contains(&tag)
 }
@@ -97,16 +64,26 @@ fn is_hidden(tag: &[u8]) -> bool {
 fn html_to_text(html: &str) -> String {
     use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
     let mut out: Vec<u8> = Vec::with_capacity(html.len());
+    // The hidden element being skipped, and whether its start tag is the one
+    // still open (a self-closing `<svg/>` hides nothing).
     let mut hidden: Option<Vec<u8>> = None;
+    let mut hidden_just_opened = false;
     let mut emitter = CallbackEmitter::new(
         |event: CallbackEvent<'_>, _span: html5gum::Span<()>| -> Option<std::convert::Infallible> {
             match event {
                 CallbackEvent::OpenStartTag { name } => {
                     if hidden.is_none() && is_hidden(name) {
                         hidden = Some(name.to_vec());
+                        hidden_just_opened = true;
                     } else if separates_words(name) {
                         out.push(b' ');
                     }
+                }
+                CallbackEvent::CloseStartTag { self_closing } => {
+                    if hidden_just_opened && self_closing {
+                        hidden = None;
+                    }
+                    hidden_just_opened = false;
                 }
                 CallbackEvent::EndTag { name } => {
                     if hidden.as_deref() == Some(name) {
@@ -395,6 +372,11 @@ mod tests {
             ("<p>unclosed <b>bold", "unclosed bold"),
             ("<a href=\"x\">lien</a>s", "liens"),
             ("x <img src=a.png alt=\"image\"> y", "x y"),
+            ("a<svg/>b <p>c</p>", "ab c"),
+            (
+                "<svg viewBox=\"0 0 1 1\"><path d=\"M0\"/><text>x</text></svg>texte",
+                "texte",
+            ),
             ("  a \n\t b  ", "a b"),
             ("5 < 6 & 7 > 3", "5 < 6 & 7 > 3"),
             ("e\u{301}te\u{301}", "été"),
