@@ -14,6 +14,7 @@
 //!
 //! feed-rs types stop here and in `normalize`.
 
+use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
@@ -53,7 +54,8 @@ pub fn parse(doc: &Document, zone: Zone) -> Result<ParsedFeed, ParseError> {
         return Err(ParseError::Empty);
     }
     let (prepared, dropped) = if body.starts_with('{') {
-        prepare_json(body)?
+        let (json, dropped) = prepare_json(body)?;
+        (Cow::Owned(json), dropped)
     } else {
         prepare_xml(body)
     };
@@ -136,8 +138,9 @@ fn prolog_encoding(bytes: &[u8]) -> Option<&'static Encoding> {
 }
 
 /// Drops the XML declaration (the text is UTF-8 now), gives `<rss>` a version
-/// when it has none, and cuts items past `MAX_ITEMS`.
-fn prepare_xml(body: &str) -> (String, usize) {
+/// when it has none, and cuts items past `MAX_ITEMS`; copies the document
+/// only when it changes.
+fn prepare_xml(body: &str) -> (Cow<'_, str>, usize) {
     static DECL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^<\?xml[^>]*\?>").unwrap());
     static RSS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<rss(\s[^>]*)?>").unwrap());
     let body = DECL.find(body).map_or(body, |m| &body[m.end()..]);
@@ -146,17 +149,17 @@ fn prepare_xml(body: &str) -> (String, usize) {
         && !m.as_str().contains("version")
     {
         let at = m.start() + "<rss".len();
-        text.insert_str(at, r#" version="2.0""#);
+        text.to_mut().insert_str(at, r#" version="2.0""#);
     }
     (text, dropped)
 }
 
 /// Removes every item after the first `MAX_ITEMS`, keeping what follows the
 /// last one (closing tags), so that the document stays well-formed.
-fn cap_items(body: &str) -> (String, usize) {
+fn cap_items(body: &str) -> (Cow<'_, str>, usize) {
     let starts = item_starts(body);
     if starts.len() <= MAX_ITEMS {
-        return (body.to_owned(), 0);
+        return (Cow::Borrowed(body), 0);
     }
     let cut_from = starts[MAX_ITEMS];
     let resume = ["</item>", "</entry>"]
@@ -166,10 +169,10 @@ fn cap_items(body: &str) -> (String, usize) {
         .filter(|end| *end > cut_from);
     match resume {
         Some(end) => (
-            format!("{}{}", &body[..cut_from], &body[end..]),
+            Cow::Owned(format!("{}{}", &body[..cut_from], &body[end..])),
             starts.len() - MAX_ITEMS,
         ),
-        None => (body.to_owned(), 0),
+        None => (Cow::Borrowed(body), 0),
     }
 }
 
