@@ -46,13 +46,7 @@ pub async fn poll_due_feeds(
         .iter()
         .map(|f| (f.name.clone(), f.url.to_string()))
         .collect();
-    let states = sh
-        .with_store(move |s| {
-            let specs: Vec<(&str, String)> =
-                specs.iter().map(|(n, u)| (n.as_str(), u.clone())).collect();
-            s.sync_feeds(&specs)
-        })
-        .await?;
+    let states = sh.with_store(move |s| s.sync_feeds(&specs)).await?;
     let mut states: HashMap<String, FeedState> =
         states.into_iter().map(|s| (s.name.clone(), s)).collect();
     let due: Vec<(&Feed, FeedState)> = sh
@@ -63,6 +57,7 @@ pub async fn poll_due_feeds(
         .filter(|(_, s)| !s.gone && s.retry_after_until.is_none_or(|t| t <= now))
         .filter(|(_, s)| all || s.next_poll.is_none_or(|t| t <= now))
         .collect();
+    let due = interleave_hosts(due);
     let per_host = host_limits(&due, sh.config.daemon.per_host);
     let outcomes = futures_util::stream::iter(due)
         .map(|(feed, state)| {
@@ -94,6 +89,28 @@ fn host_of(feed: &Feed) -> String {
         FeedUrl::Http(u) => u.host_str().unwrap_or("").to_owned(),
         FeedUrl::File(_) => String::new(),
     }
+}
+
+/// Feeds reordered so that hosts take turns: a feed waiting for its host's
+/// `per_host` permit holds one of the `concurrency` slots, so runs of one
+/// host would starve the others.
+fn interleave_hosts<'a>(due: Vec<(&'a Feed, FeedState)>) -> Vec<(&'a Feed, FeedState)> {
+    let mut by_host: Vec<(String, std::collections::VecDeque<(&'a Feed, FeedState)>)> = Vec::new();
+    for (feed, state) in due {
+        let host = host_of(feed);
+        match by_host.iter_mut().find(|(h, _)| *h == host) {
+            Some((_, queue)) => queue.push_back((feed, state)),
+            None => by_host.push((host, [(feed, state)].into())),
+        }
+    }
+    let mut out = Vec::new();
+    while !by_host.is_empty() {
+        for (_, queue) in &mut by_host {
+            out.extend(queue.pop_front());
+        }
+        by_host.retain(|(_, queue)| !queue.is_empty());
+    }
+    out
 }
 
 fn host_limits(due: &[(&Feed, FeedState)], per_host: usize) -> HashMap<String, Arc<Semaphore>> {
@@ -306,4 +323,29 @@ async fn record_document(
         summary,
         dropped_items,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_take_turns() {
+        let feeds: Vec<Feed> = ["a", "a", "a", "b", "b", "c"]
+            .iter()
+            .enumerate()
+            .map(|(i, host)| Feed {
+                name: format!("{host}{i}"),
+                url: FeedUrl::Http(format!("https://{host}.example/{i}").parse().unwrap()),
+                interval: Duration::from_secs(900),
+                tags: vec![],
+            })
+            .collect();
+        let due = feeds.iter().map(|f| (f, FeedState::default())).collect();
+        let order: Vec<&str> = interleave_hosts(due)
+            .iter()
+            .map(|(f, _)| f.name.as_str())
+            .collect();
+        assert_eq!(order, ["a0", "b3", "c5", "a1", "b4", "a2"]);
+    }
 }

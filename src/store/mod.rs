@@ -146,7 +146,7 @@ impl Store {
     /// Makes the feeds table match the config: new names are added; a
     /// changed URL keeps the items and resets validators, redirect, 410 state
     /// and backoff (SPEC §4). Returns every configured feed's state.
-    pub fn sync_feeds(&mut self, feeds: &[(&str, String)]) -> Result<Vec<FeedState>> {
+    pub fn sync_feeds(&mut self, feeds: &[(String, String)]) -> Result<Vec<FeedState>> {
         let known: HashMap<String, String> = self
             .conn
             .prepare_cached("SELECT name, url FROM feeds")?
@@ -154,9 +154,9 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         // Only differences are written: with thousands of feeds, rewriting
         // every row each cycle cost more than polling them unchanged.
-        let changes: Vec<&(&str, String)> = feeds
+        let changes: Vec<&(String, String)> = feeds
             .iter()
-            .filter(|(name, url)| known.get(*name) != Some(url))
+            .filter(|(name, url)| known.get(name) != Some(url))
             .collect();
         if !changes.is_empty() {
             let tx = self.conn.transaction()?;
@@ -174,9 +174,10 @@ impl Store {
             }
             tx.commit()?;
         }
-        let wanted: HashMap<&str, ()> = feeds.iter().map(|(name, _)| (*name, ())).collect();
+        let wanted: std::collections::HashSet<&str> =
+            feeds.iter().map(|(name, _)| name.as_str()).collect();
         let mut all = self.feed_states()?;
-        all.retain(|f| wanted.contains_key(f.name.as_str()));
+        all.retain(|f| wanted.contains(f.name.as_str()));
         Ok(all)
     }
 
@@ -627,7 +628,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("v.db")).unwrap();
         let feeds = store
-            .sync_feeds(&[("A", "https://a/".into()), ("B", "https://b/".into())])
+            .sync_feeds(&[
+                ("A".into(), "https://a/".into()),
+                ("B".into(), "https://b/".into()),
+            ])
             .unwrap();
         let poll = |feed_id, items| PollRecord {
             feed_id,
@@ -702,7 +706,9 @@ mod tests {
     fn a_changed_url_resets_fetch_state_and_keeps_items() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("v.db")).unwrap();
-        let feeds = store.sync_feeds(&[("A", "https://a/".into())]).unwrap();
+        let feeds = store
+            .sync_feeds(&[("A".into(), "https://a/".into())])
+            .unwrap();
         store
             .record_poll(&PollRecord {
                 feed_id: feeds[0].id,
@@ -718,10 +724,14 @@ mod tests {
                 items: vec![record("a1", "https://x/1", "moi", "r1")],
             })
             .unwrap();
-        let same = store.sync_feeds(&[("A", "https://a/".into())]).unwrap();
+        let same = store
+            .sync_feeds(&[("A".into(), "https://a/".into())])
+            .unwrap();
         assert!(same[0].gone);
         assert_eq!(same[0].redirect_url.as_deref(), Some("https://a2/"));
-        let moved = store.sync_feeds(&[("A", "https://new/".into())]).unwrap();
+        let moved = store
+            .sync_feeds(&[("A".into(), "https://new/".into())])
+            .unwrap();
         assert!(!moved[0].gone);
         assert_eq!(
             (
