@@ -5,7 +5,8 @@ pub mod maildir;
 
 use lettre::message::{Mailbox, Message, MultiPart, header};
 
-use crate::domain::render::{Rendered, one_line};
+use crate::domain::render::Rendered;
+use crate::domain::text::one_line;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {

@@ -23,6 +23,7 @@ use std::sync::LazyLock;
 
 use super::model::ParsedFeed;
 use super::normalize;
+use super::text::one_line;
 use super::zone::Zone;
 
 /// Items considered per document; news feeds carry 10 to 100.
@@ -83,10 +84,6 @@ fn run_feed_rs(text: &str, base: Option<&str>, zone: Zone) -> Result<ParsedFeed,
         Ok(Err(e)) => Err(ParseError::Invalid(one_line(&e.to_string()))),
         Err(_) => Err(ParseError::Panicked),
     }
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Bytes → text, choosing the encoding as browsers and feed readers do.

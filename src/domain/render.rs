@@ -10,6 +10,7 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as esc};
 
 use super::model::Item;
 use super::rules::{Field, field_text};
+use super::text::one_line;
 use super::triage::StoredHit;
 use super::zone::Zone;
 
@@ -122,14 +123,6 @@ fn display_title(item: &Item) -> String {
 
 fn plural(n: usize) -> &'static str {
     if n > 1 { "s" } else { "" }
-}
-
-/// Header-safe: no line breaks or other control characters.
-pub fn one_line(s: &str) -> String {
-    s.split(|c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
-        .flat_map(str::split_whitespace)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn truncate_chars(s: &str, max: usize) -> String {

@@ -140,6 +140,15 @@ fn collapse_space(text: &str) -> String {
     out
 }
 
+/// `s` on one line: control characters (line breaks among them) and runs of
+/// white space become single spaces. For headers and one-line messages.
+pub fn one_line(s: &str) -> String {
+    s.split(|c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The longest prefix of `s` no longer than `max` bytes, on a char boundary.
 pub fn cut(s: &str, max: usize) -> &str {
     if s.len() <= max {

@@ -3,7 +3,7 @@
 //! The schema comes from `migrations/`, embedded at build time and applied in
 //! one transaction at open; a database from a newer veille is refused. The
 //! face of this module is named by intent (`sync_feeds`, `known_items`,
-//! `record_poll`, `due_alerts`, `mark_sent`, …) so that another store could
+//! `record_polls`, `due_alerts`, `mark_sent`, …) so that another store could
 //! sit beside it without the daemon changing.
 //!
 //! Guarantees kept here:
@@ -225,15 +225,6 @@ impl Store {
             }
         }
         Ok(known)
-    }
-
-    /// Writes one poll: the feed's new state, its new and changed items and
-    /// the alerts they cause, in one transaction.
-    pub fn record_poll(&mut self, poll: &PollRecord) -> Result<RecordSummary> {
-        let tx = self.conn.transaction()?;
-        let summary = write_poll(&tx, poll)?;
-        tx.commit()?;
-        Ok(summary)
     }
 
     /// Writes several polls in one transaction (group commit), each inside
@@ -578,6 +569,53 @@ fn from_unix(secs: i64) -> Option<chrono::DateTime<chrono::Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One poll through the production path, `record_polls`.
+    trait RecordOne {
+        fn record_poll(&mut self, poll: &PollRecord) -> Result<RecordSummary>;
+    }
+
+    impl RecordOne for Store {
+        fn record_poll(&mut self, poll: &PollRecord) -> Result<RecordSummary> {
+            self.record_polls(std::slice::from_ref(poll))?.remove(0)
+        }
+    }
+
+    #[test]
+    fn a_failing_poll_in_a_group_leaves_the_others_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
+        let feeds = store
+            .sync_feeds(&[("A".into(), "https://a/".into())])
+            .unwrap();
+        let poll = |feed_id, key: &str| PollRecord {
+            feed_id,
+            now: 10,
+            fetch: FetchRecord::NotModified,
+            redirect_url: None,
+            next_poll: 100,
+            items: vec![record(key, &format!("https://x/{key}"), "moi", "r")],
+        };
+        // Feed 999 does not exist: its items break a foreign key.
+        let results = store
+            .record_polls(&[
+                poll(feeds[0].id, "a1"),
+                poll(999, "z"),
+                poll(feeds[0].id, "a2"),
+            ])
+            .unwrap();
+        assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok());
+        let known = store.known_items(feeds[0].id, &["a1", "a2"]).unwrap();
+        assert_eq!(known.len(), 2);
+        let stories: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM stories", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            stories, 2,
+            "the failed poll's story was rolled back with it"
+        );
+    }
 
     #[test]
     fn migrations_are_valid() {

@@ -10,7 +10,7 @@
 
 use regex::Regex;
 
-use crate::domain::text::{Normal, is_word_char, normalize, normalize_into};
+use crate::domain::text::{Normal, is_word_char, normalize, normalize_into, one_line};
 
 /// Whether accents are ignored (the default) or compared as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,12 +148,4 @@ impl Term {
             kind: TermKind::Literal(literal),
         })
     }
-}
-
-fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
