@@ -257,9 +257,13 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT a.id, a.channel, a.attempts, a.created, a.rules, a.hits, a.item_id, a.story_id
              FROM alerts a WHERE a.state = 'pending' AND (a.due <= ?1 OR (?3 AND a.attempts = 0))
+               AND a.channel IN (SELECT value FROM json_each(?4))
              ORDER BY a.due, a.created LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![now, limit as i64 * 4, ignore_hold], |r| {
+        // The channel filter is in the query: alerts waiting for a channel
+        // that is not delivered to must not fill the batch.
+        let channels = serde_json::to_string(channels)?;
+        let rows = stmt.query_map(params![now, limit as i64, ignore_hold, channels], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -274,9 +278,6 @@ impl Store {
         let mut due = Vec::new();
         for row in rows {
             let (id, channel, attempts, created, rules, hits, item_id, story_id) = row?;
-            if !channels.contains(&channel.as_str()) {
-                continue;
-            }
             due.push(DueAlert {
                 id,
                 channel,
@@ -287,9 +288,6 @@ impl Store {
                 item: self.item(item_id)?,
                 feeds: self.story_feeds(story_id)?,
             });
-            if due.len() == limit {
-                break;
-            }
         }
         Ok(due)
     }
@@ -579,6 +577,33 @@ mod tests {
         fn record_poll(&mut self, poll: &PollRecord) -> Result<RecordSummary> {
             self.record_polls(std::slice::from_ref(poll))?.remove(0)
         }
+    }
+
+    #[test]
+    fn alerts_of_other_channels_do_not_crowd_out_the_due_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
+        let feeds = store
+            .sync_feeds(&[("A".into(), "https://a/".into())])
+            .unwrap();
+        let mut items: Vec<ItemRecord> = (0..30)
+            .map(|i| record(&format!("e{i}"), &format!("https://x/e{i}"), "email", "r"))
+            .collect();
+        items.push(record("m", "https://x/m", "mail", "r"));
+        let poll = PollRecord {
+            feed_id: feeds[0].id,
+            now: 10,
+            fetch: FetchRecord::NotModified,
+            redirect_url: None,
+            next_poll: 100,
+            items,
+        };
+        store.record_poll(&poll).unwrap();
+        let due = store.due_alerts(10, &["mail"], false, 5).unwrap();
+        assert_eq!(
+            due.iter().map(|a| a.channel.as_str()).collect::<Vec<_>>(),
+            ["mail"]
+        );
     }
 
     #[test]
