@@ -64,7 +64,13 @@ pub fn summary(c: &Config) -> String {
             ChannelKind::Maildir { path } => format!("maildir {}", path.display()),
         };
         let when = match &ch.digest {
-            Some(cron) => format!("digest on \"{cron}\""),
+            Some(cron) => {
+                let next = cron
+                    .next_after(chrono::Utc::now(), c.daemon.timezone)
+                    .map(|t| c.daemon.timezone.format(t, "%Y-%m-%d %H:%M %Z"))
+                    .unwrap_or_else(|| "never".to_owned());
+                format!("digest on \"{}\" (next: {next})", cron.line())
+            }
             None if ch.hold.is_zero() => "one message per story".to_owned(),
             None => format!("one message per story, held {}", human(ch.hold)),
         };

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::domain::crontab::Crontab;
 use crate::domain::rules::RuleSet;
 use crate::domain::zone::Zone;
 
@@ -163,8 +164,8 @@ impl ChannelKind {
 pub struct Channel {
     pub name: String,
     pub kind: ChannelKind,
-    /// Five-field crontab line; `None` = one message per story.
-    pub digest: Option<String>,
+    /// The digest schedule; `None` = one message per story.
+    pub digest: Option<Crontab>,
     pub hold: Duration,
 }
 

@@ -73,7 +73,7 @@ fn read_paths_follow_the_config_folder() {
 
 #[test]
 fn errors_are_located_and_name_the_key() {
-    let cases: [(&str, &str); 12] = [
+    let cases: [(&str, &str); 14] = [
         // unknown key, with the allowed ones
         (
             "[daemon]\nintervall = \"5m\"\n",
@@ -120,6 +120,16 @@ fn errors_are_located_and_name_the_key() {
         (
             "[channel.x]\nkind = \"maildir\"\npath = \"m\"\nto = [\"a@b.fr\"]\n",
             "/etc/veille/config.toml:4:6: channel.x.to: not allowed for kind = \"maildir\"; allowed here: kind, path, digest, hold",
+        ),
+        // a Quartz line with seconds, not crontab
+        (
+            "[channel.x]\nkind = \"maildir\"\npath = \"m\"\ndigest = \"0 0 8 * * *\"\n",
+            "/etc/veille/config.toml:4:10: channel.x.digest: a schedule has five fields",
+        ),
+        // a weekday past 7
+        (
+            "[channel.x]\nkind = \"maildir\"\npath = \"m\"\ndigest = \"0 8 * * 1-8\"\n",
+            "/etc/veille/config.toml:4:10: channel.x.digest: invalid day of week \"8\"",
         ),
         // unknown kind
         (

@@ -353,11 +353,13 @@ impl<'a> Validator<'a> {
                 }
             }
         };
-        if let Some(d) = &c.digest
-            && d.get_ref().split_whitespace().count() != 5
-        {
-            return Err(self.at(d, format!("{}: {:?} is not a crontab line of five fields (minute hour day-of-month month day-of-week), e.g. \"0 8 * * *\"", key("digest"), d.get_ref())));
-        }
+        let digest = match &c.digest {
+            Some(d) => Some(
+                Crontab::parse(d.get_ref())
+                    .map_err(|e| self.at(d, format!("{}: {e}", key("digest"))))?,
+            ),
+            None => None,
+        };
         let hold = self.duration_or(&c.hold, &key("hold"), defaults::HOLD)?;
         if let (Some(h), Some(_)) = (&c.hold, &c.digest) {
             return Err(self.at(
@@ -371,7 +373,7 @@ impl<'a> Validator<'a> {
         Ok(Channel {
             name: name.to_owned(),
             kind,
-            digest: c.digest.as_ref().map(|d| d.get_ref().trim().to_owned()),
+            digest,
             hold,
         })
     }
@@ -583,19 +585,10 @@ fn list_or_none(names: &BTreeSet<&str>) -> String {
 
 /// An address is checked for shape only here; the mail library parses it
 /// when sending.
+/// An address lettre will accept when sending, checked now rather than at
+/// the first alert. Line breaks are refused first: lettre panics on them.
 fn is_plausible_address(s: &str) -> bool {
-    let s = s.trim();
-    let addr = match (s.rfind('<'), s.ends_with('>')) {
-        (Some(open), true) => &s[open + 1..s.len() - 1],
-        _ => s,
-    };
-    let Some((local, domain)) = addr.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !domain.contains('@')
-        && (domain.contains('.') || domain == "localhost")
-        && !s.contains(['\r', '\n'])
+    !s.contains(['\r', '\n']) && s.trim().parse::<lettre::message::Mailbox>().is_ok()
 }
 
 /// Serde's words, reworded to speak of keys and to list what is allowed.
@@ -655,13 +648,18 @@ mod tests {
 
     #[test]
     fn addresses() {
-        for ok in ["a@b.fr", "Veille <veille@example.org>", "x@localhost"] {
+        for ok in [
+            "a@b.fr",
+            "Veille <veille@example.org>",
+            "x@localhost",
+            "\"Équipe Veille\" <v@exemple.fr>",
+        ] {
             assert!(super::is_plausible_address(ok), "{ok}");
         }
         for bad in [
             "",
             "nobody",
-            "a@b",
+            "a b@c.fr",
             "@b.fr",
             "a@b@c.fr",
             "a@b.fr\r\nBcc: x@y.fr",

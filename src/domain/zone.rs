@@ -28,6 +28,14 @@ impl Zone {
         }
     }
 
+    /// `when` as the wall clock in this zone shows it.
+    pub fn wall_clock(self, when: DateTime<Utc>) -> NaiveDateTime {
+        match self {
+            Zone::Local => when.with_timezone(&chrono::Local).naive_local(),
+            Zone::Named(tz) => when.with_timezone(&tz).naive_local(),
+        }
+    }
+
     /// `when` as a wall-clock string, for messages.
     pub fn format(self, when: DateTime<Utc>, fmt: &str) -> String {
         match self {
