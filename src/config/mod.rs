@@ -128,12 +128,7 @@ pub struct Feed {
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WebhookFormat {
-    Json,
-    Slack,
-    Discord,
-}
+pub use crate::domain::hook::Format as WebhookFormat;
 
 #[derive(Debug, Clone)]
 pub enum ChannelKind {

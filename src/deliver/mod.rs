@@ -2,9 +2,16 @@
 //! whether trying again may help (`DeliveryError::Transient`) or not.
 
 pub mod maildir;
+pub mod smtp;
+pub mod webhook;
+
+use std::time::{Duration, UNIX_EPOCH};
 
 use lettre::message::{Mailbox, Message, MultiPart, header};
+use serde::{Deserialize, Serialize};
 
+use crate::config::{Channel, ChannelKind, Config, Smtp};
+use crate::domain::hook::{self, Hook};
 use crate::domain::render::Rendered;
 use crate::domain::text::one_line;
 
@@ -16,6 +23,93 @@ pub enum DeliveryError {
     /// Retrying will not help until someone changes something.
     #[error("{0}")]
     Permanent(String),
+}
+
+/// One message to deliver, whatever the channel: the same id (Message-ID,
+/// `webhook-id`) and the same contents on every attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outgoing {
+    pub id: String,
+    /// Unix seconds: the message's `Date`.
+    pub date: i64,
+    /// For email and Maildir.
+    pub mail: Rendered,
+    /// For webhooks.
+    pub hook: Hook,
+}
+
+/// Sends outgoing messages through channels. Built once per config.
+pub struct Sender {
+    http: reqwest::Client,
+    smtp: Option<Smtp>,
+    /// Bound on one whole send: connection, transfer and answer.
+    limit: Duration,
+}
+
+impl Sender {
+    pub fn new(config: &Config) -> anyhow::Result<Sender> {
+        let http = reqwest::Client::builder()
+            .user_agent(config.daemon.user_agent.clone())
+            // A webhook that redirects is a misconfigured webhook: a POST is
+            // not replayed elsewhere; the 3xx is retried and shows in status.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.daemon.timeout)
+            .build()?;
+        Ok(Sender {
+            http,
+            smtp: config.smtp.clone(),
+            limit: config.daemon.timeout,
+        })
+    }
+
+    /// Delivers `out` through `channel`. `Ok` means the channel took it.
+    pub async fn send(&self, channel: &Channel, out: &Outgoing) -> Result<(), DeliveryError> {
+        let date = UNIX_EPOCH + Duration::from_secs(out.date.max(0) as u64);
+        match &channel.kind {
+            ChannelKind::Email { to } => {
+                let smtp = self.smtp.as_ref().ok_or_else(|| {
+                    DeliveryError::Permanent("no [smtp] table in the config".into())
+                })?;
+                let message = build_message(&out.id, &smtp.from, to, &out.mail, date)?;
+                smtp::send(smtp, to, &message, self.limit).await
+            }
+            ChannelKind::Maildir { path } => {
+                let from = self.smtp.as_ref().map_or(DEFAULT_FROM, |s| s.from.as_str());
+                let message = build_message(&out.id, from, &[], &out.mail, date)?;
+                let (path, id, created) = (path.clone(), out.id.clone(), out.date);
+                tokio::task::spawn_blocking(move || maildir::deliver(&path, &id, created, &message))
+                    .await
+                    .map_err(|e| DeliveryError::Transient(format!("delivery task failed: {e}")))?
+                    .map(|_| ())
+            }
+            ChannelKind::Webhook {
+                url,
+                format,
+                secret_file,
+            } => {
+                let secret = match secret_file {
+                    Some(file) => Some(smtp::read_secret(file, "webhook secret")?),
+                    None => std::env::var(webhook::secret_env(&channel.name))
+                        .ok()
+                        .filter(|s| !s.trim().is_empty()),
+                };
+                let key = secret.as_deref().map(webhook::key);
+                let body = serde_json::to_vec(&hook::body(*format, &out.hook))
+                    .map_err(|e| DeliveryError::Permanent(format!("cannot encode JSON: {e}")))?;
+                let now = chrono::Utc::now().timestamp();
+                webhook::post(
+                    &self.http,
+                    url,
+                    &out.id,
+                    key.as_deref(),
+                    body,
+                    now,
+                    self.limit,
+                )
+                .await
+            }
+        }
+    }
 }
 
 /// Sender used when no `[smtp] from` is configured (Maildir only).

@@ -28,7 +28,7 @@ pub struct StoryView<'a> {
     pub zone: Zone,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rendered {
     pub subject: String,
     pub text: String,
@@ -42,11 +42,24 @@ pub fn story(v: &StoryView) -> Rendered {
         one_line(&v.rules.join(", ")),
         truncate_chars(&one_line(&title), SUBJECT_TITLE_CHARS)
     );
-    let date = v.item.date().map(|d| v.zone.format(d, "%Y-%m-%d %H:%M %Z"));
-    let excerpt = excerpt(v.item, v.hits);
-    let terms = terms_by_rule(v.rules, v.hits);
-
     let mut text = String::new();
+    story_text(v, &mut text);
+    let mut html = String::from(HTML_HEAD);
+    story_html(v, "h2", &mut html);
+    html.push_str(HTML_FOOT);
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
+const HTML_HEAD: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body>\n";
+const HTML_FOOT: &str = "</body></html>\n";
+
+/// A story in plain text: title, sources, date, link, excerpt, rules.
+fn story_text(v: &StoryView, text: &mut String) {
+    let title = display_title(v.item);
     let _ = writeln!(text, "{title}\n");
     let _ = writeln!(
         text,
@@ -54,33 +67,35 @@ pub fn story(v: &StoryView) -> Rendered {
         plural(v.feeds.len()),
         v.feeds.join(", ")
     );
-    if let Some(date) = &date {
+    if let Some(date) = v.item.date().map(|d| v.zone.format(d, DATE_FORMAT)) {
         let _ = writeln!(text, "Date: {date}");
     }
     if let Some(link) = &v.item.link {
         let _ = writeln!(text, "Lien: {link}");
     }
-    if let Some(ex) = &excerpt {
+    if let Some(ex) = excerpt(v.item, v.hits) {
         let _ = writeln!(text, "\n{}", ex.plain());
     }
     let _ = writeln!(text);
-    for (rule, terms) in &terms {
+    for (rule, terms) in &terms_by_rule(v.rules, v.hits) {
         let _ = writeln!(text, "Règle {rule}: {}", terms.join(", "));
     }
+}
 
-    let mut html =
-        String::from("<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body>\n");
+/// The same in HTML, every feed string escaped, the title a `heading`.
+fn story_html(v: &StoryView, heading: &str, html: &mut String) {
+    let title = display_title(v.item);
     match v.item.link.as_deref().filter(|l| is_web_link(l)) {
         Some(link) => {
             let _ = writeln!(
                 html,
-                "<h2><a href=\"{}\">{}</a></h2>",
+                "<{heading}><a href=\"{}\">{}</a></{heading}>",
                 attr(link),
                 esc(&title)
             );
         }
         None => {
-            let _ = writeln!(html, "<h2>{}</h2>", esc(&title));
+            let _ = writeln!(html, "<{heading}>{}</{heading}>", esc(&title));
         }
     }
     let _ = write!(
@@ -89,15 +104,15 @@ pub fn story(v: &StoryView) -> Rendered {
         plural(v.feeds.len()),
         esc(&v.feeds.join(", "))
     );
-    if let Some(date) = &date {
-        let _ = write!(html, "<br>Date : {}", esc(date));
+    if let Some(date) = v.item.date().map(|d| v.zone.format(d, DATE_FORMAT)) {
+        let _ = write!(html, "<br>Date : {}", esc(&date));
     }
     html.push_str("</p>\n");
-    if let Some(ex) = &excerpt {
+    if let Some(ex) = excerpt(v.item, v.hits) {
         let _ = writeln!(html, "<blockquote>{}</blockquote>", ex.html());
     }
     html.push_str("<ul>\n");
-    for (rule, terms) in &terms {
+    for (rule, terms) in &terms_by_rule(v.rules, v.hits) {
         let _ = writeln!(
             html,
             "<li>Règle <b>{}</b> : {}</li>",
@@ -105,11 +120,107 @@ pub fn story(v: &StoryView) -> Rendered {
             esc(&terms.join(", "))
         );
     }
-    html.push_str("</ul>\n</body></html>\n");
+    html.push_str("</ul>\n");
+}
+
+const DATE_FORMAT: &str = "%Y-%m-%d %H:%M %Z";
+
+/// A feed that a digest names at its end: failing for over a day, or gone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailingFeed {
+    pub name: String,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub gone: bool,
+    pub error: Option<String>,
+}
+
+/// Everything one digest message holds.
+pub struct DigestView<'a> {
+    pub channel: &'a str,
+    pub stories: &'a [StoryView<'a>],
+    pub failing: &'a [FailingFeed],
+    pub zone: Zone,
+}
+
+/// One digest: stories grouped by rule (a story under the first rule it
+/// matched, the others named with it), groups in rule-name order, newest
+/// first in each; then the feeds failing for over a day or gone.
+pub fn digest(v: &DigestView) -> Rendered {
+    let n = v.stories.len();
+    let mut groups: std::collections::BTreeMap<&str, Vec<&StoryView>> = Default::default();
+    for s in v.stories {
+        let rule = s.rules.first().map_or("", String::as_str);
+        groups.entry(rule).or_default().push(s);
+    }
+    for stories in groups.values_mut() {
+        // Newest first; undated stories last. Stable: ties keep their order.
+        stories.sort_by_key(|s| std::cmp::Reverse(s.item.date()));
+    }
+    let rules: Vec<&str> = groups.keys().copied().collect();
+    let subject = format!(
+        "[veille] {}: {n} article{} ({})",
+        one_line(v.channel),
+        plural(n),
+        one_line(&rules.join(", "))
+    );
+    let mut text = format!("{n} article{} depuis le dernier envoi.\n", plural(n));
+    let mut html = String::from(HTML_HEAD);
+    let _ = writeln!(
+        html,
+        "<p>{n} article{} depuis le dernier envoi.</p>",
+        plural(n)
+    );
+    for (rule, stories) in &groups {
+        let _ = writeln!(text, "\n== {rule} ({}) ==\n", stories.len());
+        let _ = writeln!(html, "<h2>{} ({})</h2>", esc(rule), stories.len());
+        for s in stories {
+            story_text(s, &mut text);
+            text.push_str("\n---\n");
+            story_html(s, "h3", &mut html);
+            html.push_str("<hr>\n");
+        }
+    }
+    if !v.failing.is_empty() {
+        text.push_str("\nFlux en échec depuis plus de 24 h ou disparus :\n");
+        html.push_str("<h2>Flux en échec depuis plus de 24 h ou disparus</h2>\n<ul>\n");
+        for f in v.failing {
+            let state = if f.gone {
+                "disparu (410)".to_owned()
+            } else {
+                let since = f
+                    .since
+                    .map(|d| format!("depuis {}", v.zone.format(d, DATE_FORMAT)))
+                    .unwrap_or_default();
+                let error = f.error.as_deref().map(one_line).unwrap_or_default();
+                format!("en échec {since} : {error}")
+            };
+            let _ = writeln!(text, "- {} : {state}", f.name);
+            let _ = writeln!(html, "<li>{} : {}</li>", esc(&f.name), esc(&state));
+        }
+        html.push_str("</ul>\n");
+    }
+    html.push_str(HTML_FOOT);
     Rendered {
         subject,
         text,
         html,
+    }
+}
+
+/// The message `veille send-test` sends.
+pub fn test_message(channel: &str, when: chrono::DateTime<chrono::Utc>, zone: Zone) -> Rendered {
+    let channel = one_line(channel);
+    let at = zone.format(when, DATE_FORMAT);
+    Rendered {
+        subject: format!("[veille] test: {channel}"),
+        text: format!(
+            "Message de test du canal {channel}, envoyé le {at}.\nSi vous le lisez, le canal fonctionne.\n"
+        ),
+        html: format!(
+            "{HTML_HEAD}<p>Message de test du canal <b>{}</b>, envoyé le {}.</p><p>Si vous le lisez, le canal fonctionne.</p>\n{HTML_FOOT}",
+            esc(&channel),
+            esc(&at)
+        ),
     }
 }
 
@@ -347,5 +458,80 @@ mod tests {
             zone: Zone::Local,
         });
         assert!(!r.html.contains("href"));
+    }
+
+    #[test]
+    fn a_digest_groups_by_rule_newest_first_and_names_failing_feeds() {
+        let at = |h: i64| DateTime::from_timestamp(1_764_000_000 + h * 3600, 0);
+        let items: Vec<Item> = [
+            ("Puces A", Some(1)),
+            ("Tarifs B", Some(5)),
+            ("Puces C", Some(3)),
+            ("Sans date D", None),
+            ("<i>Tarifs</i> E", Some(2)),
+        ]
+        .into_iter()
+        .map(|(t, h)| Item {
+            title: t.into(),
+            published: h.and_then(at),
+            ..Item::default()
+        })
+        .collect();
+        let puces = ["puces-ia".to_string()];
+        let tarifs = ["tarifs".to_string(), "puces-ia".to_string()];
+        let feeds = ["AFP".to_string()];
+        let views: Vec<StoryView> = items
+            .iter()
+            .map(|item| StoryView {
+                rules: if item.title.contains("arifs") {
+                    &tarifs
+                } else {
+                    &puces
+                },
+                hits: &[],
+                item,
+                feeds: &feeds,
+                zone: Zone::Named(chrono_tz::Europe::Paris),
+            })
+            .collect();
+        let failing = [FailingFeed {
+            name: "Le Monde".into(),
+            since: at(-30),
+            gone: false,
+            error: Some("HTTP 500".into()),
+        }];
+        let r = digest(&DigestView {
+            channel: "moi",
+            stories: &views,
+            failing: &failing,
+            zone: Zone::Named(chrono_tz::Europe::Paris),
+        });
+        assert_eq!(r.subject, "[veille] moi: 5 articles (puces-ia, tarifs)");
+        let order: Vec<usize> = [
+            "== puces-ia (3)",
+            "Puces C",
+            "Puces A",
+            "Sans date D",
+            "== tarifs (2)",
+            "Tarifs B",
+            "<i>Tarifs</i> E",
+            "Flux en échec",
+            "Le Monde : en échec depuis 2025-11-23",
+        ]
+        .iter()
+        .map(|needle| {
+            r.text
+                .find(needle)
+                .unwrap_or_else(|| panic!("{needle} in {}", r.text))
+        })
+        .collect();
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "{order:?}\n{}",
+            r.text
+        );
+        assert!(r.html.contains("&lt;i&gt;Tarifs&lt;/i&gt; E"));
+        assert!(!r.html.contains("<i>Tarifs"));
+        assert!(r.text.contains("Règle puces-ia"), "the other rule is named");
     }
 }

@@ -1,0 +1,293 @@
+//! What a webhook request carries (SPEC §5): the `json` shape, one object per
+//! story or one digest object listing stories, and the Slack and Discord
+//! message shapes made from it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::render::StoryView;
+use super::rules::{Field, field_text};
+use super::text::{cut, one_line};
+
+/// Bytes of plain text kept in a story's `summary`.
+const SUMMARY_BYTES: usize = 1000;
+/// Discord refuses a message `content` longer than this many characters.
+const DISCORD_CHARS: usize = 2000;
+/// Slack truncates a message `text` beyond this many characters.
+const SLACK_CHARS: usize = 39_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Slack,
+    Discord,
+}
+
+/// One story, as the `json` format sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoryJson {
+    /// The alert id, equal to the `webhook-id` header of a per-story request.
+    pub id: String,
+    pub rules: Vec<String>,
+    /// Matched terms as written in the config, first match first.
+    pub terms: Vec<String>,
+    pub title: String,
+    pub link: Option<String>,
+    /// RFC 3339.
+    pub published: Option<String>,
+    pub summary: String,
+    pub feeds: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestJson {
+    pub id: String,
+    pub channel: String,
+    pub stories: Vec<StoryJson>,
+}
+
+/// What one webhook request is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Hook {
+    Story(StoryJson),
+    Digest(DigestJson),
+}
+
+pub fn story(id: &str, v: &StoryView) -> StoryJson {
+    let mut terms: Vec<String> = Vec::new();
+    for h in v.hits {
+        if !terms.contains(&h.term) {
+            terms.push(h.term.clone());
+        }
+    }
+    let summary = [Field::Summary, Field::Content]
+        .into_iter()
+        .map(|f| field_text(v.item, f))
+        .find(|t| !t.trim().is_empty())
+        .map(|t| cut(t.trim(), SUMMARY_BYTES).to_owned())
+        .unwrap_or_default();
+    StoryJson {
+        id: id.to_owned(),
+        rules: v.rules.to_vec(),
+        terms,
+        title: v.item.title.clone(),
+        link: v.item.link.clone(),
+        published: v.item.published.map(|d| d.to_rfc3339()),
+        summary,
+        feeds: v.feeds.to_vec(),
+    }
+}
+
+/// The request body for `format`.
+pub fn body(format: Format, hook: &Hook) -> Value {
+    let stories: &[StoryJson] = match hook {
+        Hook::Story(s) => std::slice::from_ref(s),
+        Hook::Digest(d) => &d.stories,
+    };
+    match format {
+        Format::Json => match hook {
+            Hook::Story(s) => json!(s),
+            Hook::Digest(d) => json!(d),
+        },
+        Format::Slack => {
+            let mut text = String::new();
+            if let Hook::Digest(d) = hook {
+                text.push_str(&format!(
+                    "*[veille] {}* : {} article{}\n",
+                    slack_escape(&d.channel),
+                    stories.len(),
+                    if stories.len() > 1 { "s" } else { "" }
+                ));
+            }
+            for s in stories {
+                let title = slack_escape(&one_line(&s.title));
+                let line = match s.link.as_deref().filter(|l| is_web_link(l)) {
+                    // `|` and `>` would end a Slack link early.
+                    Some(l) => format!("<{}|{title}>", l.replace('|', "%7C").replace('>', "%3E")),
+                    None => title,
+                };
+                text.push_str(&format!(
+                    "*{line}*\n{} · {}\n",
+                    slack_escape(&s.rules.join(", ")),
+                    slack_escape(&s.feeds.join(", "))
+                ));
+                if matches!(hook, Hook::Story(_)) && !s.summary.is_empty() {
+                    text.push_str(&format!("> {}\n", slack_escape(&one_line(&s.summary))));
+                }
+            }
+            json!({ "text": truncate_chars(&text, SLACK_CHARS) })
+        }
+        Format::Discord => {
+            let mut content = String::new();
+            if let Hook::Digest(d) = hook {
+                content.push_str(&format!(
+                    "**[veille] {}** : {} article{}\n",
+                    discord_escape(&d.channel),
+                    stories.len(),
+                    if stories.len() > 1 { "s" } else { "" }
+                ));
+            }
+            for s in stories {
+                let title = discord_escape(&one_line(&s.title));
+                let line = match s.link.as_deref().filter(|l| is_web_link(l)) {
+                    // Angle brackets: a link without an embedded preview.
+                    Some(l) => format!("**[{title}](<{}>)**", l.replace('>', "%3E")),
+                    None => format!("**{title}**"),
+                };
+                content.push_str(&format!(
+                    "{line}\n{} · {}\n",
+                    discord_escape(&s.rules.join(", ")),
+                    discord_escape(&s.feeds.join(", "))
+                ));
+                if matches!(hook, Hook::Story(_)) && !s.summary.is_empty() {
+                    content.push_str(&format!("> {}\n", discord_escape(&one_line(&s.summary))));
+                }
+            }
+            // Feed text must not ping anyone: no @everyone, no role mentions.
+            json!({
+                "content": truncate_chars(&content, DISCORD_CHARS),
+                "allowed_mentions": { "parse": [] },
+            })
+        }
+    }
+}
+
+fn is_web_link(link: &str) -> bool {
+    let lower = link.trim_start().to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://")
+}
+
+/// Slack's three control characters (its message formatting docs).
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Markdown characters Discord interprets, and `@` against mentions.
+fn discord_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(
+            c,
+            '\\' | '*' | '_' | '~' | '`' | '|' | '[' | ']' | '(' | ')' | '<' | '>' | '#' | '@'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn truncate_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max.saturating_sub(1)) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::Item;
+    use crate::domain::triage::StoredHit;
+    use crate::domain::zone::Zone;
+
+    fn sample() -> StoryJson {
+        let item = Item {
+            title: "Les puces <b>&</b> l’IA @everyone".into(),
+            link: Some("https://ex.fr/a?x=1|2".into()),
+            summary: "Pékin répond.\nAvec l’IA.".into(),
+            published: chrono::DateTime::from_timestamp(1_764_000_000, 0),
+            ..Item::default()
+        };
+        let hits = [
+            StoredHit {
+                rule: "puces-ia".into(),
+                field: "title".into(),
+                term: "puces".into(),
+                start: 4,
+                end: 9,
+            },
+            StoredHit {
+                rule: "puces-ia".into(),
+                field: "summary".into(),
+                term: "IA".into(),
+                start: 0,
+                end: 0,
+            },
+            StoredHit {
+                rule: "puces-ia".into(),
+                field: "title".into(),
+                term: "IA".into(),
+                start: 0,
+                end: 0,
+            },
+        ];
+        let view = StoryView {
+            rules: &["puces-ia".to_owned()],
+            hits: &hits,
+            item: &item,
+            feeds: &["Le Monde".to_owned(), "AFP".to_owned()],
+            zone: Zone::Local,
+        };
+        story("a1", &view)
+    }
+
+    #[test]
+    fn json_story_has_the_spec_fields() {
+        let v = body(Format::Json, &Hook::Story(sample()));
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut want = vec![
+            "id",
+            "rules",
+            "terms",
+            "title",
+            "link",
+            "published",
+            "summary",
+            "feeds",
+        ];
+        want.sort_unstable();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(keys, want);
+        assert_eq!(v["terms"], json!(["puces", "IA"]));
+        assert_eq!(v["published"], json!("2025-11-24T16:00:00+00:00"));
+        assert_eq!(v["summary"], json!("Pékin répond.\nAvec l’IA."));
+        let digest = Hook::Digest(DigestJson {
+            id: "d1".into(),
+            channel: "moi".into(),
+            stories: vec![sample(), sample()],
+        });
+        let v = body(Format::Json, &digest);
+        assert_eq!(v["id"], json!("d1"));
+        assert_eq!(v["stories"].as_array().unwrap().len(), 2);
+        assert_eq!(v["stories"][0]["id"], json!("a1"));
+    }
+
+    #[test]
+    fn slack_and_discord_escape_feed_text() {
+        let s = body(Format::Slack, &Hook::Story(sample()));
+        let text = s["text"].as_str().unwrap();
+        assert!(text.contains("&lt;b&gt;&amp;&lt;/b&gt;"), "{text}");
+        assert!(text.contains("<https://ex.fr/a?x=1%7C2|"), "{text}");
+        let d = body(Format::Discord, &Hook::Story(sample()));
+        let content = d["content"].as_str().unwrap();
+        assert!(content.contains("\\@everyone"), "{content}");
+        assert_eq!(d["allowed_mentions"], json!({"parse": []}));
+        // Summary on one line after the quote marker.
+        assert!(content.contains("> Pékin répond. Avec l’IA."), "{content}");
+    }
+
+    #[test]
+    fn discord_content_fits_its_limit() {
+        let many = Hook::Digest(DigestJson {
+            id: "d".into(),
+            channel: "c".into(),
+            stories: vec![sample(); 200],
+        });
+        let d = body(Format::Discord, &many);
+        assert!(d["content"].as_str().unwrap().chars().count() <= DISCORD_CHARS);
+    }
+}
