@@ -34,6 +34,9 @@ enum Command {
         /// Poll every feed once, deliver what is due, then exit
         #[arg(long)]
         once: bool,
+        /// With --once: send every digest channel's pending digest too
+        #[arg(long, requires = "once")]
+        flush_digests: bool,
     },
     /// Validate the config and print a summary
     Check,
@@ -63,6 +66,24 @@ enum Command {
         /// One JSON document
         #[arg(long)]
         json: bool,
+    },
+    /// Put a channel's failed alerts back in the queue
+    Retry {
+        /// The channel's name in the config
+        channel: String,
+    },
+    /// Send a digest channel's pending digest now, or print it
+    Digest {
+        /// The channel's name in the config
+        channel: String,
+        /// Print the digest instead of sending it
+        #[arg(long)]
+        preview: bool,
+    },
+    /// Send a test message through a channel
+    SendTest {
+        /// The channel's name in the config
+        channel: String,
     },
 }
 
@@ -122,9 +143,26 @@ fn run(args: Args) -> Result<Outcome, CliError> {
                 Outcome::NothingMatched
             })
         }
-        Command::Run { once } => {
+        Command::Retry { channel } => {
+            print!("{}", cli::deliver::retry(&config, &channel)?);
+            Ok(Outcome::Done)
+        }
+        Command::Digest { channel, preview } => {
+            let out = runtime()?.block_on(cli::deliver::digest(config, &channel, preview))?;
+            print!("{out}");
+            Ok(Outcome::Done)
+        }
+        Command::SendTest { channel } => {
+            let out = runtime()?.block_on(cli::deliver::send_test(&config, &channel))?;
+            print!("{out}");
+            Ok(Outcome::Done)
+        }
+        Command::Run {
+            once,
+            flush_digests,
+        } => {
             let runtime = runtime()?;
-            let result = runtime.block_on(cli::run::run(config, once));
+            let result = runtime.block_on(cli::run::run(config, once, flush_digests));
             // Blocking work abandoned at shutdown (a parse, a file write) is
             // safe to cut; don't wait long for it.
             runtime.shutdown_timeout(std::time::Duration::from_secs(2));

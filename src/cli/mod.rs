@@ -2,6 +2,7 @@
 //! and picks the exit code.
 
 pub mod check;
+pub mod deliver;
 pub mod run;
 pub mod status;
 pub mod test;

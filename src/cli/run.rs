@@ -1,4 +1,4 @@
-//! `veille run [--once]`.
+//! `veille run [--once [--flush-digests]]`.
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -8,11 +8,11 @@ use crate::config::Config;
 use crate::daemon::{self, Shared};
 use crate::store::Store;
 
-pub async fn run(config: Config, once: bool) -> Result<(), CliError> {
+pub async fn run(config: Config, once: bool, flush_digests: bool) -> Result<(), CliError> {
     let store = Store::open(&config.daemon.database)?;
     let shared = Shared::new(config, store).context("cannot start")?;
     if once {
-        daemon::run_once(&shared).await?;
+        daemon::run_once(&shared, flush_digests).await?;
         return Ok(());
     }
     let shutdown = CancellationToken::new();

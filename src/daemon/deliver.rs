@@ -1,152 +1,349 @@
-//! Delivery: read due alerts from the outbox, send each through its channel,
-//! record the outcome. An alert is marked sent only after its channel took it.
+//! Delivery: read what is due from the outbox, send it through its channel,
+//! record the outcome. Something is marked sent only after its channel took
+//! it; a failure is retried with backoff (`domain::schedule`) or, when
+//! retrying cannot help or has gone on for a day, marked failed.
+//!
+//! Channels are served side by side, each in order; a channel whose send
+//! failed and will be retried is left alone for the rest of the pass, so
+//! that a stalled server costs one bounded attempt per pass, not one per
+//! alert.
 
-use std::collections::BTreeSet;
-use std::time::{Duration, UNIX_EPOCH};
+use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use futures_util::future::join_all;
 use tracing::{info, warn};
 
 use super::Shared;
-use crate::config::{Channel, ChannelKind};
-use crate::deliver::{self, DEFAULT_FROM, DeliveryError, maildir};
-use crate::domain::render::{self, StoryView};
+use crate::config::{Channel, Config};
+use crate::deliver::{DeliveryError, Outgoing};
+use crate::domain::hook::{self, DigestJson, Hook};
+use crate::domain::render::{self, DigestView, Rendered, StoryView};
 use crate::domain::schedule::next_delivery_attempt;
-use crate::store::DueAlert;
+use crate::store::{DueAlert, Store, Target};
 
 /// Alerts read from the outbox at once.
 const BATCH: usize = 100;
+/// A feed failing for longer than this is named at the end of a digest.
+const FAILING_FOR: i64 = 24 * 3600;
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryReport {
     pub sent: usize,
     pub retrying: usize,
     pub failed: usize,
 }
 
+impl DeliveryReport {
+    fn add(&mut self, o: Outcome) {
+        match o {
+            Outcome::Sent => self.sent += 1,
+            Outcome::Retrying => self.retrying += 1,
+            Outcome::Failed => self.failed += 1,
+        }
+    }
+
+    fn merge(&mut self, other: DeliveryReport) {
+        self.sent += other.sent;
+        self.retrying += other.retrying;
+        self.failed += other.failed;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Sent,
+    Retrying,
+    Failed,
+}
+
 /// Delivers every due alert of the channels that send one message per story
 /// (digest channels wait for their tick). With `ignore_hold`, alerts still
 /// inside their hold are due too (`run --once`).
 pub async fn deliver_due_once(sh: &Shared, now: i64, ignore_hold: bool) -> Result<DeliveryReport> {
-    let immediate: Vec<String> = sh
+    let mut open: BTreeSet<String> = sh
         .config
         .channels
         .iter()
-        .filter(|c| c.digest.is_none() && supported(c))
+        .filter(|c| c.digest.is_none())
         .map(|c| c.name.clone())
         .collect();
     let mut report = DeliveryReport::default();
     let mut tried = BTreeSet::new();
-    loop {
-        let names = immediate.clone();
+    while !open.is_empty() {
+        let names: Vec<String> = open.iter().cloned().collect();
         let batch = sh
             .with_store(move |s| {
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
                 s.due_alerts(now, &names, ignore_hold, BATCH)
             })
             .await?;
-        let fresh: Vec<DueAlert> = batch
-            .into_iter()
-            .filter(|a| tried.insert(a.id.clone()))
-            .collect();
-        if fresh.is_empty() {
-            return Ok(report);
+        let mut by_channel: BTreeMap<String, Vec<DueAlert>> = BTreeMap::new();
+        for alert in batch {
+            if tried.insert(alert.id.clone()) {
+                by_channel
+                    .entry(alert.channel.clone())
+                    .or_default()
+                    .push(alert);
+            }
         }
-        for alert in fresh {
+        if by_channel.is_empty() {
+            break;
+        }
+        let passes = by_channel.into_iter().map(|(name, alerts)| async move {
             let channel = sh
                 .config
-                .channel(&alert.channel)
-                .expect("filtered on configured channels")
-                .clone();
-            deliver_one(sh, &channel, alert, &mut report).await?;
+                .channel(&name)
+                .expect("due_alerts filters on configured channels");
+            let mut report = DeliveryReport::default();
+            for alert in alerts {
+                let out = story_outgoing(&sh.config, &alert);
+                let outcome = attempt(
+                    sh,
+                    channel,
+                    Target::Alert,
+                    alert.attempts,
+                    alert.queued,
+                    &out,
+                )
+                .await?;
+                report.add(outcome);
+                if outcome == Outcome::Retrying {
+                    return Ok::<_, anyhow::Error>((name, report, true));
+                }
+            }
+            Ok((name, report, false))
+        });
+        for pass in join_all(passes).await {
+            let (name, channel_report, paused) = pass?;
+            report.merge(channel_report);
+            if paused {
+                open.remove(&name);
+            }
         }
     }
+    Ok(report)
 }
 
-/// Channel kinds this build delivers to.
-fn supported(c: &Channel) -> bool {
-    matches!(c.kind, ChannelKind::Maildir { .. })
-}
-
-/// Says once, at start, which channels keep their alerts pending.
-pub fn warn_unsupported(sh: &Shared) {
-    for c in sh
-        .config
-        .channels
-        .iter()
-        .filter(|c| !supported(c) || c.digest.is_some())
-    {
-        warn!(channel = %c.name, kind = c.kind.name(), digest = c.digest.is_some(),
-            "this build does not deliver to this channel yet; its alerts stay pending in the outbox");
+/// The message about one story, the same on every attempt but for the
+/// feeds, which are those known when it is sent.
+fn story_outgoing(config: &Config, a: &DueAlert) -> Outgoing {
+    let view = StoryView {
+        rules: &a.rules,
+        hits: &a.hits,
+        item: &a.item,
+        feeds: &a.feeds,
+        zone: config.daemon.timezone,
+    };
+    Outgoing {
+        id: a.id.clone(),
+        date: a.created,
+        mail: render::story(&view),
+        hook: Hook::Story(hook::story(&a.id, &view)),
     }
 }
 
-async fn deliver_one(
+/// Sends `out` once and records what happened.
+async fn attempt(
     sh: &Shared,
     channel: &Channel,
-    alert: DueAlert,
-    report: &mut DeliveryReport,
-) -> Result<()> {
-    let id = alert.id.clone();
-    let attempt = alert.attempts + 1;
-    let outcome = send(sh, channel, &alert).await;
+    target: Target,
+    attempts: u32,
+    queued: i64,
+    out: &Outgoing,
+) -> Result<Outcome> {
+    let id = out.id.clone();
+    let attempt = attempts + 1;
+    let result = sh.sender.send(channel, out).await;
     let now = super::unix_now();
-    match outcome {
+    let what = match target {
+        Target::Alert => "alert",
+        Target::Digest => "digest",
+    };
+    match result {
         Ok(()) => {
-            info!(alert_id = %id, channel = %channel.name, attempt, "delivered");
-            report.sent += 1;
-            sh.with_store(move |s| s.mark_sent(&id, now)).await
+            info!(alert_id = %id, channel = %channel.name, attempt, what, "delivered");
+            sh.with_store(move |s| s.mark_sent(target, &id, now))
+                .await?;
+            Ok(Outcome::Sent)
         }
         Err(e) => {
             let retry_at = match &e {
                 DeliveryError::Transient(_) => {
-                    next_delivery_attempt(now, alert.created, attempt, rand::random())
+                    next_delivery_attempt(now, queued, attempt, rand::random())
                 }
                 DeliveryError::Permanent(_) => None,
             };
-            match retry_at {
+            let outcome = match retry_at {
                 Some(at) => {
-                    warn!(alert_id = %id, channel = %channel.name, attempt, error = %e, retry_in_s = at - now, "delivery failed; will retry");
-                    report.retrying += 1;
+                    warn!(alert_id = %id, channel = %channel.name, attempt, what, error = %e, retry_in_s = at - now, "delivery failed; will retry");
+                    Outcome::Retrying
                 }
                 None => {
-                    warn!(alert_id = %id, channel = %channel.name, attempt, error = %e, "delivery failed for good; `veille retry` queues it again");
-                    report.failed += 1;
+                    warn!(alert_id = %id, channel = %channel.name, attempt, what, error = %e,
+                        "delivery failed for good; `veille retry {}` queues it again", channel.name);
+                    Outcome::Failed
                 }
-            }
+            };
             let error = e.to_string();
-            sh.with_store(move |s| s.mark_attempt_failed(&id, &error, retry_at))
-                .await
+            sh.with_store(move |s| s.mark_attempt_failed(target, &id, &error, retry_at))
+                .await?;
+            Ok(outcome)
         }
     }
 }
 
-async fn send(sh: &Shared, channel: &Channel, alert: &DueAlert) -> Result<(), DeliveryError> {
-    let rendered = render::story(&StoryView {
-        rules: &alert.rules,
-        hits: &alert.hits,
-        item: &alert.item,
-        feeds: &alert.feeds,
-        zone: sh.config.daemon.timezone,
-    });
-    match &channel.kind {
-        ChannelKind::Maildir { path } => {
-            let from = sh
-                .config
-                .smtp
-                .as_ref()
-                .map_or(DEFAULT_FROM, |s| s.from.as_str());
-            let date = UNIX_EPOCH + Duration::from_secs(alert.created.max(0) as u64);
-            let message = deliver::build_message(&alert.id, from, &[], &rendered, date)?;
-            let (path, id, created) = (path.clone(), alert.id.clone(), alert.created);
-            tokio::task::spawn_blocking(move || maildir::deliver(&path, &id, created, &message))
-                .await
-                .map_err(|e| DeliveryError::Transient(format!("delivery task failed: {e}")))?
-                .map(|_| ())
+/// Digest channels whose cron tick has passed since the last one get their
+/// digest made now (one, however many ticks were missed while stopped);
+/// then every frozen digest that is due is sent.
+pub async fn digests_due_once(sh: &Shared, now: i64) -> Result<DeliveryReport> {
+    let zone = sh.config.daemon.timezone;
+    let mut names = Vec::new();
+    for channel in sh.config.channels.iter() {
+        let Some(cron) = &channel.digest else {
+            continue;
+        };
+        names.push(channel.name.clone());
+        let name = channel.name.clone();
+        let last = sh.with_store(move |s| s.last_tick(&name)).await?;
+        let Some(last) = last else {
+            // First time this channel is seen: its first digest is at its
+            // next tick, holding everything pending by then.
+            let name = channel.name.clone();
+            sh.with_store(move |s| s.set_last_tick(&name, now)).await?;
+            continue;
+        };
+        let due = chrono::DateTime::from_timestamp(last, 0)
+            .and_then(|last| cron.next_after(last, zone))
+            .is_some_and(|tick| tick.timestamp() <= now);
+        if due {
+            freeze(sh, &channel.name, now, true).await?;
         }
-        other => Err(DeliveryError::Transient(format!(
-            "{} delivery is not available in this build",
-            other.name()
-        ))),
     }
+    send_digests(sh, now, &names, false).await
+}
+
+/// Makes a digest of `channel` now, whatever its schedule, and sends every
+/// pending digest of it (`veille digest`, `run --once --flush-digests`).
+/// `None` when there was nothing to send.
+pub async fn flush_digest(sh: &Shared, channel: &str, now: i64) -> Result<Option<DeliveryReport>> {
+    freeze(sh, channel, now, false).await?;
+    let report = send_digests(sh, now, &[channel.to_owned()], true).await?;
+    Ok((report != DeliveryReport::default()).then_some(report))
+}
+
+/// What a digest of `channel` made now would say, without making it.
+pub async fn preview_digest(sh: &Shared, channel: &str, now: i64) -> Result<Option<Rendered>> {
+    let config = sh.config.clone();
+    let channel = channel.to_owned();
+    sh.with_store(move |s| {
+        let members = s.digest_members(&channel, now)?;
+        if members.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(
+            digest_outgoing(&config, s, &channel, "preview", &members, now)?.mail,
+        ))
+    })
+    .await
+}
+
+/// Freezes the pending alerts of `channel` into a digest, with the message
+/// rendered once: every retry sends these very bytes under the same id.
+/// With `tick`, the channel's last tick moves to `now` in the same call.
+async fn freeze(sh: &Shared, channel: &str, now: i64, tick: bool) -> Result<()> {
+    let config = sh.config.clone();
+    let channel = channel.to_owned();
+    sh.with_store(move |s| {
+        let members = s.digest_members(&channel, now)?;
+        if !members.is_empty() {
+            let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
+            let id = crate::store::new_id();
+            let out = digest_outgoing(&config, s, &channel, &id, &members, now)?;
+            s.create_digest(&channel, &id, &ids, &serde_json::to_string(&out)?, now)?;
+            info!(channel = %channel, alert_id = %id, stories = ids.len(), "digest made");
+        }
+        if tick {
+            s.set_last_tick(&channel, now)?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+fn digest_outgoing(
+    config: &Config,
+    s: &Store,
+    channel: &str,
+    id: &str,
+    members: &[DueAlert],
+    now: i64,
+) -> Result<Outgoing> {
+    let zone = config.daemon.timezone;
+    let feeds: Vec<&str> = config.feeds.iter().map(|f| f.name.as_str()).collect();
+    let failing = s.failing_feeds(&feeds, now - FAILING_FOR)?;
+    let views: Vec<StoryView> = members
+        .iter()
+        .map(|a| StoryView {
+            rules: &a.rules,
+            hits: &a.hits,
+            item: &a.item,
+            feeds: &a.feeds,
+            zone,
+        })
+        .collect();
+    let mail = render::digest(&DigestView {
+        channel,
+        stories: &views,
+        failing: &failing,
+        zone,
+    });
+    let stories = members
+        .iter()
+        .zip(&views)
+        .map(|(a, v)| hook::story(&a.id, v))
+        .collect();
+    Ok(Outgoing {
+        id: id.to_owned(),
+        date: now,
+        mail,
+        hook: Hook::Digest(DigestJson {
+            id: id.to_owned(),
+            channel: channel.to_owned(),
+            stories,
+        }),
+    })
+}
+
+async fn send_digests(
+    sh: &Shared,
+    now: i64,
+    channels: &[String],
+    any_time: bool,
+) -> Result<DeliveryReport> {
+    let names = channels.to_vec();
+    let due = sh
+        .with_store(move |s| {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            s.due_digests(now, &names, any_time)
+        })
+        .await?;
+    let mut report = DeliveryReport::default();
+    let mut paused = BTreeSet::new();
+    for d in due {
+        if paused.contains(&d.channel) {
+            continue;
+        }
+        let Some(channel) = sh.config.channel(&d.channel) else {
+            continue;
+        };
+        let out: Outgoing = serde_json::from_str(&d.body)
+            .with_context(|| format!("digest {} cannot be read back", d.id))?;
+        let outcome = attempt(sh, channel, Target::Digest, d.attempts, d.queued, &out).await?;
+        report.add(outcome);
+        if outcome == Outcome::Retrying {
+            paused.insert(d.channel);
+        }
+    }
+    Ok(report)
 }

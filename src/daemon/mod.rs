@@ -15,10 +15,13 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 
 use crate::config::Config;
+use crate::deliver::Sender;
 use crate::fetch::Fetcher;
 use crate::store::Store;
 
-pub use deliver::{DeliveryReport, deliver_due_once};
+pub use deliver::{
+    DeliveryReport, deliver_due_once, digests_due_once, flush_digest, preview_digest,
+};
 pub use poll::{PollOutcome, poll_due_feeds, poll_feed_once};
 pub use run::{run, run_once};
 pub use writer::Writer;
@@ -30,12 +33,14 @@ pub struct Shared {
     pub fetcher: Fetcher,
     /// Where poll results go to be committed.
     pub writer: Writer,
+    pub sender: Sender,
 }
 
 impl Shared {
     pub fn new(config: Config, store: Store) -> Result<Shared> {
         let d = &config.daemon;
         let fetcher = Fetcher::new(&d.user_agent, d.timeout, d.max_body)?;
+        let sender = Sender::new(&config)?;
         let store = Arc::new(Mutex::new(store));
         let writer = Writer::start(Arc::clone(&store));
         Ok(Shared {
@@ -43,6 +48,7 @@ impl Shared {
             store,
             fetcher,
             writer,
+            sender,
         })
     }
 

@@ -11,6 +11,7 @@
 //!   written in one transaction: a crash loses all of it or none;
 //! - one alert per (story, channel), ever, by the `alerts` unique key.
 
+mod outbox;
 mod status;
 
 use std::collections::HashMap;
@@ -23,13 +24,17 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
+pub use outbox::{DueDigest, Requeued, Target};
 pub use status::{ChannelStatus, FeedStatus, Status};
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../../migrations/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_init.sql")),
+        M::up(include_str!("../../migrations/0002_digests.sql")),
+    ])
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 pub struct Store {
     conn: Connection,
@@ -95,11 +100,44 @@ pub struct DueAlert {
     pub channel: String,
     pub attempts: u32,
     pub created: i64,
+    /// Start of the current round of tries (24 h of them at least).
+    pub queued: i64,
     pub rules: Vec<String>,
     pub hits: Vec<StoredHit>,
     pub item: Item,
     /// Names of every feed that carried the story, first seen first.
     pub feeds: Vec<String>,
+}
+
+/// The columns every outbox query selects, in this order.
+const ALERT_COLUMNS: &str = "a.id, a.channel, a.attempts, a.created, a.rules, a.hits, a.item_id, a.story_id, COALESCE(a.queued, a.created)";
+
+struct AlertRow {
+    id: String,
+    channel: String,
+    attempts: u32,
+    created: i64,
+    rules: String,
+    hits: String,
+    item_id: i64,
+    story_id: i64,
+    queued: i64,
+}
+
+impl AlertRow {
+    fn read(r: &rusqlite::Row) -> rusqlite::Result<AlertRow> {
+        Ok(AlertRow {
+            id: r.get(0)?,
+            channel: r.get(1)?,
+            attempts: r.get(2)?,
+            created: r.get(3)?,
+            rules: r.get(4)?,
+            hits: r.get(5)?,
+            item_id: r.get(6)?,
+            story_id: r.get(7)?,
+            queued: r.get(8)?,
+        })
+    }
 }
 
 impl Store {
@@ -254,42 +292,39 @@ impl Store {
         ignore_hold: bool,
         limit: usize,
     ) -> Result<Vec<DueAlert>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT a.id, a.channel, a.attempts, a.created, a.rules, a.hits, a.item_id, a.story_id
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ALERT_COLUMNS}
              FROM alerts a WHERE a.state = 'pending' AND (a.due <= ?1 OR (?3 AND a.attempts = 0))
+               AND a.digest_id IS NULL
                AND a.channel IN (SELECT value FROM json_each(?4))
-             ORDER BY a.due, a.created LIMIT ?2",
-        )?;
+             ORDER BY a.due, a.created LIMIT ?2"
+        ))?;
         // The channel filter is in the query: alerts waiting for a channel
         // that is not delivered to must not fill the batch.
         let channels = serde_json::to_string(channels)?;
-        let rows = stmt.query_map(params![now, limit as i64, ignore_hold, channels], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, u32>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, i64>(6)?,
-                r.get::<_, i64>(7)?,
-            ))
-        })?;
-        let mut due = Vec::new();
-        for row in rows {
-            let (id, channel, attempts, created, rules, hits, item_id, story_id) = row?;
-            due.push(DueAlert {
-                id,
-                channel,
-                attempts,
-                created,
-                rules: serde_json::from_str(&rules)?,
-                hits: serde_json::from_str(&hits)?,
-                item: self.item(item_id)?,
-                feeds: self.story_feeds(story_id)?,
-            });
-        }
-        Ok(due)
+        let rows = stmt
+            .query_map(
+                params![now, limit as i64, ignore_hold, channels],
+                AlertRow::read,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        drop(stmt);
+        rows.into_iter().map(|r| self.due_alert(r)).collect()
+    }
+
+    /// An outbox row with the item and feeds a message about it needs.
+    fn due_alert(&self, r: AlertRow) -> Result<DueAlert> {
+        Ok(DueAlert {
+            rules: serde_json::from_str(&r.rules)?,
+            hits: serde_json::from_str(&r.hits)?,
+            item: self.item(r.item_id)?,
+            feeds: self.story_feeds(r.story_id)?,
+            id: r.id,
+            channel: r.channel,
+            attempts: r.attempts,
+            created: r.created,
+            queued: r.queued,
+        })
     }
 
     fn item(&self, id: i64) -> Result<Item> {
@@ -318,32 +353,6 @@ impl Store {
         )?;
         let names = stmt.query_map([story_id], |r| r.get(0))?;
         Ok(names.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// The alert was delivered; it is never sent again.
-    pub fn mark_sent(&self, id: &str, now: i64) -> Result<()> {
-        self.conn.execute(
-            "UPDATE alerts SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL
-             WHERE id = ?1 AND state = 'pending'",
-            params![id, now],
-        )?;
-        Ok(())
-    }
-
-    /// A delivery failed: try again at `retry_at`, or, with `None`, give up
-    /// and keep the alert as failed (`veille retry` queues it again).
-    pub fn mark_attempt_failed(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<()> {
-        match retry_at {
-            Some(at) => self.conn.execute(
-                "UPDATE alerts SET attempts = attempts + 1, due = ?2, last_error = ?3 WHERE id = ?1 AND state = 'pending'",
-                params![id, at, error],
-            )?,
-            None => self.conn.execute(
-                "UPDATE alerts SET attempts = attempts + 1, state = 'failed', last_error = ?2 WHERE id = ?1 AND state = 'pending'",
-                params![id, error],
-            )?,
-        };
-        Ok(())
     }
 }
 
@@ -476,7 +485,7 @@ fn enqueue_alert(
     now: i64,
     a: &AlertDraft,
 ) -> Result<bool> {
-    let id = new_alert_id();
+    let id = new_id();
     let inserted = tx
         .prepare_cached(
             "INSERT INTO alerts (id, story_id, channel, item_id, rules, hits, created, due)
@@ -554,8 +563,9 @@ fn update_feed(tx: &Connection, p: &PollRecord) -> Result<()> {
     Ok(())
 }
 
-/// A random 128-bit id, hex: unique across databases, stable once stored.
-fn new_alert_id() -> String {
+/// A random 128-bit id, hex, for alerts and digests: unique across
+/// databases, stable once stored.
+pub fn new_id() -> String {
     let bytes: [u8; 16] = rand::random();
     crate::domain::identity::hex(&bytes)
 }
@@ -750,7 +760,7 @@ mod tests {
             "merged hits keep terms, not spans"
         );
         assert_eq!(due[0].feeds, ["A", "B"]);
-        store.mark_sent(&due[0].id, 11).unwrap();
+        store.mark_sent(Target::Alert, &due[0].id, 11).unwrap();
         store
             .record_poll(&poll(
                 feeds[0].id,

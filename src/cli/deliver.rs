@@ -1,0 +1,98 @@
+//! `veille send-test`, `veille retry` and `veille digest`: delivery by hand.
+
+use anyhow::{Context, anyhow};
+
+use super::CliError;
+use crate::config::{Channel, Config};
+use crate::daemon::{self, Shared, unix_now};
+use crate::deliver::{Outgoing, Sender};
+use crate::domain::hook::{Hook, StoryJson};
+use crate::domain::render;
+use crate::store::Store;
+
+/// The channel named on the command line, or a usage error listing them.
+fn channel<'a>(config: &'a Config, name: &str) -> Result<&'a Channel, CliError> {
+    config.channel(name).ok_or_else(|| {
+        let names: Vec<&str> = config.channels.iter().map(|c| c.name.as_str()).collect();
+        CliError::Usage(anyhow!(
+            "no channel {name:?} in {}; channels: {}",
+            config.path.display(),
+            names.join(", ")
+        ))
+    })
+}
+
+/// Sends one test message now, outside the outbox.
+pub async fn send_test(config: &Config, name: &str) -> Result<String, CliError> {
+    let channel = channel(config, name)?;
+    let sender = Sender::new(config)?;
+    let now = chrono::Utc::now();
+    let id = crate::store::new_id();
+    let out = Outgoing {
+        id: id.clone(),
+        date: now.timestamp(),
+        mail: render::test_message(name, now, config.daemon.timezone),
+        hook: Hook::Story(StoryJson {
+            id,
+            rules: vec![],
+            terms: vec![],
+            title: format!("veille: test message for channel {name}"),
+            link: None,
+            published: Some(now.to_rfc3339()),
+            summary: "If you read this, the channel works.".into(),
+            feeds: vec![],
+        }),
+    };
+    sender
+        .send(channel, &out)
+        .await
+        .with_context(|| format!("the test message to channel {name} was not delivered"))?;
+    Ok(format!(
+        "test message sent through channel {name} ({})\n",
+        channel.kind.name()
+    ))
+}
+
+/// Queues a channel's failed alerts and digests again.
+pub fn retry(config: &Config, name: &str) -> Result<String, CliError> {
+    channel(config, name)?;
+    let mut store = Store::open_existing(&config.daemon.database)?;
+    let n = store.requeue_failed(name, unix_now())?;
+    Ok(match (n.alerts, n.digests) {
+        (0, 0) => format!("channel {name}: no failed alerts\n"),
+        (a, 0) => format!(
+            "channel {name}: {a} failed alert(s) queued again; the daemon sends them at its next pass\n"
+        ),
+        (a, d) => format!(
+            "channel {name}: {a} failed alert(s) and {d} digest(s) queued again; the daemon sends them at its next pass\n"
+        ),
+    })
+}
+
+/// Sends the channel's pending digest now, or prints it with `preview`.
+pub async fn digest(config: Config, name: &str, preview: bool) -> Result<String, CliError> {
+    let ch = channel(&config, name)?;
+    if ch.digest.is_none() {
+        return Err(CliError::Usage(anyhow!(
+            "channel {name:?} has no `digest` schedule: its alerts go out one by one"
+        )));
+    }
+    let store = Store::open_existing(&config.daemon.database)?;
+    let sh = Shared::new(config, store)?;
+    let now = unix_now();
+    if preview {
+        return Ok(match daemon::preview_digest(&sh, name, now).await? {
+            Some(m) => format!("Subject: {}\n\n{}", m.subject, m.text),
+            None => format!("channel {name}: nothing pending\n"),
+        });
+    }
+    match daemon::flush_digest(&sh, name, now).await? {
+        None => Ok(format!("channel {name}: nothing pending\n")),
+        Some(r) if r.sent > 0 && r.retrying == 0 && r.failed == 0 => {
+            Ok(format!("channel {name}: digest sent\n"))
+        }
+        Some(_) => Err(CliError::Runtime(anyhow!(
+            "channel {name}: the digest was not delivered (see the log above); it stays queued and `veille status` shows it"
+        ))),
+    }
+}
