@@ -69,6 +69,27 @@ fn render(config: &Config, st: &Status) -> String {
         if let Some(e) = c.last_error.as_ref().filter(|_| c.pending + c.failed > 0) {
             let _ = writeln!(s, "    last error: {e}");
         }
+        let digest = config.channel(name).and_then(|ch| ch.digest.as_ref());
+        if let (Some(at), true) = (c.next_attempt, c.pending > 0) {
+            match digest {
+                Some(cron) => {
+                    let _ = writeln!(
+                        s,
+                        "    pending alerts wait for the digest (\"{}\")",
+                        cron.line()
+                    );
+                    if c.last_error.is_some() {
+                        let _ = writeln!(s, "    next digest attempt {}", when(config, Some(at)));
+                    }
+                }
+                None => {
+                    let _ = writeln!(s, "    next attempt {}", when(config, Some(at)));
+                }
+            }
+        }
+        if c.failed > 0 {
+            let _ = writeln!(s, "    `veille retry {name}` queues the failed ones again");
+        }
     }
     if !st.late_copies.is_empty() {
         let _ = writeln!(s, "\nStories that gained copies after their alert:");

@@ -29,6 +29,9 @@ pub struct ChannelStatus {
     pub failed: i64,
     /// The latest error of a pending or failed alert.
     pub last_error: Option<String>,
+    /// When the next pending alert or digest is tried (for a digest
+    /// channel, alerts wait for the tick instead).
+    pub next_attempt: Option<i64>,
 }
 
 /// A story that gained copies from other feeds after it alerted.
@@ -105,6 +108,14 @@ impl Store {
             }
         }
         drop(stmt);
+        let mut next = tx.prepare(
+            "SELECT MIN(due) FROM (SELECT due FROM alerts WHERE channel = ?1 AND state = 'pending' AND digest_id IS NULL
+                                   UNION ALL SELECT due FROM digests WHERE channel = ?1 AND state = 'pending')",
+        )?;
+        for c in &mut channels {
+            c.next_attempt = next.query_row([&c.name], |r| r.get(0))?;
+        }
+        drop(next);
         let late_copies = tx
             .prepare(
                 "SELECT (SELECT title FROM items WHERE story_id = s.id ORDER BY first_seen LIMIT 1), s.link,

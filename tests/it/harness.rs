@@ -90,6 +90,8 @@ impl TestEnv {
 #[derive(Debug)]
 pub struct Mail {
     pub subject: String,
+    pub to: String,
+    pub from: String,
     pub message_id: String,
     pub text: String,
     pub html: String,
@@ -98,8 +100,11 @@ pub struct Mail {
 
 impl Mail {
     pub fn read(path: &Path) -> Mail {
-        let raw = std::fs::read(path).expect("read mail");
-        let parsed = mailparse::parse_mail(&raw).expect("parse mail");
+        Mail::parse(&std::fs::read(path).expect("read mail"))
+    }
+
+    pub fn parse(raw: &[u8]) -> Mail {
+        let parsed = mailparse::parse_mail(raw).expect("parse mail");
         let header = |name: &str| {
             parsed
                 .headers
@@ -118,6 +123,8 @@ impl Mail {
         };
         Mail {
             subject: header("Subject"),
+            to: header("To"),
+            from: header("From"),
             message_id: header("Message-ID"),
             content_type: parsed.ctype.mimetype.clone(),
             text: part("text/plain"),

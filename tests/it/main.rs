@@ -2,8 +2,10 @@
 //! servers, a real SQLite file and a real Maildir. Modules follow SPEC.
 
 mod harness;
+mod smtp_server;
 
 mod cli_config;
+mod delivery;
 mod fetching;
 mod matching;
 mod pipeline;

@@ -1,0 +1,481 @@
+//! SPEC §5 and §6 against real servers: an SMTP server and webhook
+//! receivers on 127.0.0.1, the real binary, a real SQLite file.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::harness::{FeedDoc, Mail, TestEnv, recent, rss, serve};
+use crate::smtp_server::{Mode, SmtpServer};
+
+/// A config with one feed, rule `puces` notifying channel `moi`, whose
+/// table is `channel`; `[smtp]` on `smtp_port` when given.
+fn config(feed_url: &str, channel: &str, smtp_port: Option<u16>) -> String {
+    let smtp = smtp_port.map_or(String::new(), |p| {
+        format!(
+            "[smtp]\nhost = \"127.0.0.1\"\nport = {p}\nsecurity = \"none\"\nfrom = \"Veille Tests <veille@localhost>\"\n\n"
+        )
+    });
+    format!(
+        "[daemon]\ndatabase = \"veille.db\"\ntimeout = \"2s\"\ntimezone = \"Europe/Paris\"\n\n{smtp}[[feed]]\nname = \"Fil AFP\"\nurl = \"{feed_url}\"\n\n[[rule]]\nname = \"puces\"\nany = [\"puces\", \"IA\"]\nnotify = [\"moi\"]\n\n[[rule]]\nname = \"tarifs\"\nall = [\"droits de douane\"]\nnotify = [\"moi\"]\n\n[channel.moi]\n{channel}\n"
+    )
+}
+
+const EMAIL: &str =
+    "kind = \"email\"\nto = [\"Équipe Veille <equipe@localhost>\", \"moi@localhost\"]\n";
+
+/// Two matching stories: a title with markup-looking text and a line
+/// break, and a plain one.
+async fn two_stories() -> (MockServer, String) {
+    let server = MockServer::start().await;
+    let doc = rss(
+        "AFP",
+        &[
+            (
+                "s-1",
+                "&lt;script&gt;alert(1)&lt;/script&gt; Les puces\nBcc: victime@example.org",
+                "https://news.example.org/1",
+                "Pékin mise sur l’IA générative.",
+                &recent(2),
+            ),
+            (
+                "s-2",
+                "Droits de douane : Washington vise Pékin",
+                "https://news.example.org/2",
+                "Nouveaux droits de douane.",
+                &recent(1),
+            ),
+        ],
+    );
+    serve(&server, "/afp.xml", FeedDoc::rss(&doc)).await;
+    let url = format!("{}/afp.xml", server.uri());
+    (server, url)
+}
+
+fn alert_rows(env: &TestEnv) -> Vec<(String, String, i64, Option<String>)> {
+    let db = env.db();
+    let mut stmt = db
+        .prepare("SELECT id, state, attempts, last_error FROM alerts ORDER BY created, id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The clock moves on: every pending alert's next attempt is due now.
+fn make_retries_due(env: &TestEnv) {
+    env.db()
+        .execute("UPDATE alerts SET due = 0 WHERE state = 'pending'", [])
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_story_email_has_its_headers_both_parts_highlights_and_escaped_feed_text() {
+    let (_feeds, url) = two_stories().await;
+    let smtp = SmtpServer::start();
+    let env = TestEnv::new();
+    env.write_config(&config(&url, EMAIL, Some(smtp.port)));
+
+    env.run_once();
+
+    let got = smtp.received();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    let ids: Vec<String> = alert_rows(&env).into_iter().map(|r| r.0).collect();
+    for r in &got {
+        assert_eq!(r.from, "veille@localhost");
+        assert_eq!(r.to, ["equipe@localhost", "moi@localhost"]);
+        let raw = String::from_utf8_lossy(&r.data);
+        // No header line was injected from the feed's title.
+        let headers = &raw[..raw.find("\r\n\r\n").unwrap()];
+        assert!(
+            !headers
+                .lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+            "{headers}"
+        );
+    }
+    let mails: Vec<Mail> = got.iter().map(|r| Mail::parse(&r.data)).collect();
+    let scripted = mails
+        .iter()
+        .find(|m| m.subject.contains("puces"))
+        .expect("the puces story");
+    assert!(
+        scripted.subject.starts_with(
+            "[veille] puces: <script>alert(1)</script> Les puces Bcc: victime@example.org"
+        ),
+        "{}",
+        scripted.subject
+    );
+    assert_eq!(scripted.content_type, "multipart/alternative");
+    assert!(
+        scripted.from.contains("Veille Tests <veille@localhost>"),
+        "{}",
+        scripted.from
+    );
+    assert!(scripted.text.contains("Fil AFP"), "{}", scripted.text);
+    assert!(scripted.text.contains("*IA*"), "{}", scripted.text);
+    assert!(scripted.text.contains("https://news.example.org/1"));
+    assert!(scripted.html.contains("<b>IA</b>"), "{}", scripted.html);
+    assert!(!scripted.html.contains("<script>"), "{}", scripted.html);
+    assert!(scripted.html.contains("&lt;script&gt;"));
+    assert!(scripted.to.contains("equipe@localhost") && scripted.to.contains("moi@localhost"));
+    // The Message-ID is the alert id.
+    for m in &mails {
+        let id = m
+            .message_id
+            .trim_matches(['<', '>'])
+            .trim_end_matches("@veille");
+        assert!(
+            ids.contains(&id.to_owned()),
+            "{} not in {ids:?}",
+            m.message_id
+        );
+    }
+    // A non-ASCII subject goes encoded on the wire.
+    let tarifs = got
+        .iter()
+        .find(|r| Mail::parse(&r.data).subject.contains("Washington"))
+        .unwrap();
+    let raw = String::from_utf8_lossy(&tarifs.data).replace("\r\n ", " ");
+    let subject_line = raw.lines().find(|l| l.starts_with("Subject:")).unwrap();
+    assert!(subject_line.contains("=?utf-8?"), "{subject_line}");
+    assert!(!subject_line.contains("Pékin"), "{subject_line}");
+    assert!(alert_rows(&env).iter().all(|r| r.1 == "sent"));
+}
+
+#[tokio::test]
+async fn smtp_down_keeps_alerts_pending_and_the_next_due_attempt_delivers_each_once() {
+    let (_feeds, url) = two_stories().await;
+    let port = SmtpServer::free_port();
+    let env = TestEnv::new();
+    env.write_config(&config(&url, EMAIL, Some(port)));
+
+    let before = chrono::Utc::now().timestamp();
+    env.run_once();
+
+    // The first alert was tried and failed; the channel then waited
+    // instead of trying the second one against a server that is down.
+    let rows = alert_rows(&env);
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.1 == "pending"), "{rows:?}");
+    let tried: Vec<_> = rows.iter().filter(|r| r.2 == 1).collect();
+    assert_eq!(tried.len(), 1, "{rows:?}");
+    let error = tried[0].3.clone().unwrap_or_default();
+    assert!(error.contains("SMTP 127.0.0.1"), "{error}");
+    let due: i64 = env
+        .db()
+        .query_row("SELECT due FROM alerts WHERE attempts = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    // First retry 15 to 30 s later (30 s with "equal jitter").
+    assert!(
+        (before + 14..=before + 40).contains(&due),
+        "{due} vs {before}"
+    );
+    let status = env.status_json();
+    let moi = &status["channels"][0];
+    assert_eq!(
+        (moi["pending"].as_i64(), moi["sent"].as_i64()),
+        (Some(2), Some(0)),
+        "{status}"
+    );
+    assert!(moi["next_attempt"].as_i64().is_some(), "{status}");
+    let human = String::from_utf8_lossy(&env.veille(&["status"]).stdout).into_owned();
+    assert!(
+        human.contains("next attempt") && human.contains("SMTP"),
+        "{human}"
+    );
+
+    let smtp = SmtpServer::start_on(port);
+    make_retries_due(&env);
+    env.run_once();
+    env.run_once();
+    assert_eq!(smtp.received().len(), 2, "each alert once");
+    assert!(alert_rows(&env).iter().all(|r| r.1 == "sent"));
+}
+
+#[tokio::test]
+async fn a_server_that_stalls_or_hangs_up_after_the_data_gets_the_same_message_id_again() {
+    for mode in [Mode::StallAfterData, Mode::DropAfterData, Mode::NoGreeting] {
+        let (_feeds, url) = two_stories().await;
+        let smtp = SmtpServer::start();
+        smtp.set_mode(mode);
+        let env = TestEnv::new();
+        env.write_config(&config(&url, EMAIL, Some(smtp.port)));
+
+        let start = Instant::now();
+        env.run_once();
+        // One bounded attempt (2 s) per channel and pass, not one per alert.
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "{mode:?}: {:?}",
+            start.elapsed()
+        );
+        let first = smtp.received();
+        let pending = alert_rows(&env);
+        assert!(
+            pending.iter().all(|r| r.1 == "pending"),
+            "{mode:?}: {pending:?}"
+        );
+        assert_eq!(
+            pending.iter().filter(|r| r.2 == 1).count(),
+            1,
+            "{mode:?}: {pending:?}"
+        );
+
+        smtp.set_mode(Mode::Accept);
+        make_retries_due(&env);
+        env.run_once();
+        let all = smtp.received();
+        assert!(alert_rows(&env).iter().all(|r| r.1 == "sent"), "{mode:?}");
+        if mode != Mode::NoGreeting {
+            // The server kept the first copy; the resend has its Message-ID.
+            assert_eq!(first.len(), 1, "{mode:?}");
+            let id = Mail::parse(&first[0].data).message_id;
+            let same: Vec<_> = all
+                .iter()
+                .filter(|r| Mail::parse(&r.data).message_id == id)
+                .collect();
+            assert_eq!(same.len(), 2, "{mode:?}: resent with the same Message-ID");
+        }
+        assert_eq!(all.len(), first.len() + 2, "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_fails_at_once_and_retry_queues_it_again() {
+    let (_feeds, url) = two_stories().await;
+    let smtp = SmtpServer::start();
+    smtp.set_mode(Mode::Refuse(550));
+    let env = TestEnv::new();
+    env.write_config(&config(&url, EMAIL, Some(smtp.port)));
+
+    env.run_once();
+    let rows = alert_rows(&env);
+    assert!(rows.iter().all(|r| r.1 == "failed" && r.2 == 1), "{rows:?}");
+    let status = env.status_json();
+    assert_eq!(
+        status["channels"][0]["failed"].as_i64(),
+        Some(2),
+        "{status}"
+    );
+
+    // A 4xx is temporary: not failed, retried.
+    smtp.set_mode(Mode::Refuse(451));
+    let out = env.veille(&["retry", "moi"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("2 failed alert(s) queued again"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    env.run_once();
+    let rows = alert_rows(&env);
+    assert_eq!(
+        rows.iter().filter(|r| r.1 == "pending").count(),
+        2,
+        "{rows:?}"
+    );
+
+    smtp.set_mode(Mode::Accept);
+    make_retries_due(&env);
+    env.run_once();
+    assert_eq!(smtp.received().len(), 2);
+    assert!(alert_rows(&env).iter().all(|r| r.1 == "sent"));
+    let out = env.veille(&["retry", "nobody"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn send_test_reaches_the_server_or_says_why_not() {
+    let smtp = SmtpServer::start();
+    let env = TestEnv::new();
+    env.write_config(&config("feed.xml", EMAIL, Some(smtp.port)));
+    let out = env.veille(&["send-test", "moi"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = smtp.received();
+    assert_eq!(got.len(), 1);
+    assert!(Mail::parse(&got[0].data).subject.contains("test"));
+    // No database was made.
+    assert!(!env.path("veille.db").exists());
+
+    env.write_config(&config("feed.xml", EMAIL, Some(SmtpServer::free_port())));
+    let out = env.veille(&["send-test", "moi"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not delivered") && err.contains("SMTP 127.0.0.1"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_password_goes_to_the_server_and_nowhere_else() {
+    let (_feeds, url) = two_stories().await;
+    let smtp = SmtpServer::start();
+    let env = TestEnv::new();
+    std::fs::write(env.path("smtp-password"), "s3cr3t-pw\n").unwrap();
+    let cfg = config(&url, EMAIL, Some(smtp.port)).replace(
+        "security = \"none\"\n",
+        "security = \"none\"\nusername = \"veille\"\npassword_file = \"smtp-password\"\n",
+    );
+    env.write_config(&cfg);
+    let log = env.run_once();
+    let got = smtp.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].auth.as_deref(), Some("veille:s3cr3t-pw"));
+    let check = env.veille(&["check"]);
+    for text in [
+        log,
+        String::from_utf8_lossy(&check.stdout).into_owned(),
+        String::from_utf8_lossy(&check.stderr).into_owned(),
+    ] {
+        assert!(!text.contains("s3cr3t"), "{text}");
+    }
+    // From the environment when there is no file.
+    let smtp2 = SmtpServer::start();
+    let cfg = config("feed.xml", EMAIL, Some(smtp2.port)).replace(
+        "security = \"none\"\n",
+        "security = \"none\"\nusername = \"veille\"\n",
+    );
+    env.write_config(&cfg);
+    let out = env
+        .command(&["send-test", "moi"])
+        .env("VEILLE_SMTP_PASSWORD", "from-env")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(smtp2.received()[0].auth.as_deref(), Some("veille:from-env"));
+}
+
+/// Standard Webhooks, computed here from SPEC §6, not with veille's code.
+fn expected_signature(secret: &str, id: &str, ts: &str, body: &[u8]) -> String {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim().strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(body);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_retried_after_a_500_and_failed_after_a_400() {
+    let (_feeds, url) = two_stories().await;
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&hook)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .with_priority(2)
+        .mount(&hook)
+        .await;
+    let env = TestEnv::new();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    std::fs::write(env.path("hook-secret"), format!("{secret}\n")).unwrap();
+    let channel = format!(
+        "kind = \"webhook\"\nurl = \"{}/hook/T0KEN\"\nformat = \"json\"\nsecret_file = \"hook-secret\"\n",
+        hook.uri()
+    );
+    env.write_config(&config(&url, &channel, None));
+
+    let log = env.run_once();
+    assert!(
+        !log.contains("T0KEN"),
+        "the URL's token stays out of the log: {log}"
+    );
+    // 500 on the first alert: the channel waits for its retry.
+    assert_eq!(hook.received_requests().await.unwrap().len(), 1);
+    make_retries_due(&env);
+    env.run_once(); // 500 again
+    make_retries_due(&env);
+    env.run_once();
+    let requests = hook.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 4, "2 failures, then one success per alert");
+    let rows = alert_rows(&env);
+    assert!(rows.iter().all(|r| r.1 == "sent"), "{rows:?}");
+    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    let mut by_id: std::collections::HashMap<String, usize> = Default::default();
+    for r in &requests {
+        let header = |n: &str| r.headers.get(n).unwrap().to_str().unwrap().to_owned();
+        let (id, ts) = (header("webhook-id"), header("webhook-timestamp"));
+        assert_eq!(
+            header("webhook-signature"),
+            expected_signature(secret, &id, &ts, &r.body)
+        );
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            body["id"].as_str(),
+            Some(id.as_str()),
+            "webhook-id is the alert id"
+        );
+        assert!(ids.contains(&id));
+        let mut keys: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "feeds",
+                "id",
+                "link",
+                "published",
+                "rules",
+                "summary",
+                "terms",
+                "title"
+            ]
+        );
+        assert_eq!(body["feeds"], serde_json::json!(["Fil AFP"]));
+        *by_id.entry(id).or_default() += 1;
+    }
+    // Two alerts: the first tried three times under one id, the second once.
+    let mut tries: Vec<usize> = by_id.values().copied().collect();
+    tries.sort_unstable();
+    assert_eq!(tries, [1, 3], "{by_id:?}");
+
+    // A 400 is final: failed at once, never tried again by itself.
+    let (_feeds2, url2) = two_stories().await;
+    let hook400 = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400))
+        .mount(&hook400)
+        .await;
+    let env = TestEnv::new();
+    let channel = format!("kind = \"webhook\"\nurl = \"{}/h\"\n", hook400.uri());
+    env.write_config(&config(&url2, &channel, None));
+    env.run_once();
+    make_retries_due(&env);
+    env.run_once();
+    assert_eq!(hook400.received_requests().await.unwrap().len(), 2);
+    let rows = alert_rows(&env);
+    assert!(rows.iter().all(|r| r.1 == "failed" && r.2 == 1), "{rows:?}");
+    // Unsigned without a secret.
+    let r = &hook400.received_requests().await.unwrap()[0];
+    assert!(r.headers.get("webhook-signature").is_none());
+    assert!(r.headers.get("webhook-id").is_some());
+}
