@@ -112,7 +112,7 @@ async fn a_story_email_has_its_headers_both_parts_highlights_and_escaped_feed_te
     );
     assert_eq!(scripted.content_type, "multipart/alternative");
     assert!(
-        scripted.from.contains("Veille Tests <veille@localhost>"),
+        scripted.from.contains("Veille Tests") && scripted.from.contains("<veille@localhost>"),
         "{}",
         scripted.from
     );
