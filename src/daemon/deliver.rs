@@ -347,3 +347,227 @@ async fn send_digests(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Digest ticks with the clock passed in: a real config file, a real
+    //! SQLite file and a real Maildir.
+
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{self, Env};
+    use crate::domain::model::Item;
+    use crate::store::{AlertDraft, FetchRecord, ItemRecord, PollRecord, StoredHit};
+
+    fn utc(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp()
+    }
+
+    fn setup(dir: &Path) -> Shared {
+        crate::fetch::install_crypto();
+        let path = dir.join("config.toml");
+        std::fs::write(
+            &path,
+            "[daemon]\ndatabase = \"v.db\"\ntimezone = \"Europe/Paris\"\n\n\
+             [[feed]]\nname = \"AFP\"\nurl = \"feed.xml\"\n\n\
+             [[rule]]\nname = \"puces\"\nany = [\"puces\"]\nnotify = [\"matin\"]\n\n\
+             [channel.matin]\nkind = \"maildir\"\npath = \"mail\"\ndigest = \"0 8 * * *\"\n",
+        )
+        .unwrap();
+        let config = config::load(&path, &Env::default()).unwrap();
+        let mut store = Store::open(&config.daemon.database).unwrap();
+        store
+            .sync_feeds(&[("AFP".into(), "feed.xml".into())])
+            .unwrap();
+        Shared::new(config, store).unwrap()
+    }
+
+    /// Stories `keys` recorded at `now`, each alerting channel `matin`.
+    async fn stories(sh: &Shared, now: i64, keys: &[&str]) {
+        let items = keys
+            .iter()
+            .map(|k| ItemRecord {
+                key: (*k).into(),
+                is_new: true,
+                story_link: Some(format!("https://x.fr/{k}")),
+                content_hash: format!("h-{k}"),
+                item: Item {
+                    title: format!("Les puces {k}"),
+                    link: Some(format!("https://x.fr/{k}")),
+                    ..Item::default()
+                },
+                alerts: vec![AlertDraft {
+                    channel: "matin".into(),
+                    rules: vec!["puces".into()],
+                    hits: vec![StoredHit {
+                        rule: "puces".into(),
+                        field: "title".into(),
+                        term: "puces".into(),
+                        start: 4,
+                        end: 9,
+                    }],
+                    due: now,
+                }],
+            })
+            .collect();
+        let poll = PollRecord {
+            feed_id: 1,
+            now,
+            fetch: FetchRecord::NotModified,
+            redirect_url: None,
+            next_poll: now + 900,
+            items,
+        };
+        let recorded = sh
+            .with_store(move |s| s.record_polls(&[poll]))
+            .await
+            .unwrap();
+        assert!(recorded[0].is_ok());
+    }
+
+    fn mails(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let Ok(entries) = std::fs::read_dir(dir.join("mail/new")) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, Vec<u8>)> = entries
+            .map(|e| {
+                let p = e.unwrap().path();
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn header(raw: &[u8], name: &str) -> String {
+        let m = mailparse::parse_mail(raw).unwrap();
+        m.headers
+            .iter()
+            .find(|h| h.get_key().eq_ignore_ascii_case(name))
+            .map(|h| h.get_value())
+            .unwrap_or_default()
+    }
+
+    fn text(raw: &[u8]) -> String {
+        let m = mailparse::parse_mail(raw).unwrap();
+        m.subparts[0].get_body().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_digest_goes_out_at_its_tick_in_the_zone_once_and_not_when_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let sh = setup(dir.path());
+        // 07:00 in Paris: the channel is seen for the first time.
+        digests_due_once(&sh, utc("2026-11-24T06:00:00Z"))
+            .await
+            .unwrap();
+        stories(&sh, utc("2026-11-24T06:01:00Z"), &["a", "b", "c"]).await;
+        // 07:59:30 in Paris: not yet.
+        let r = digests_due_once(&sh, utc("2026-11-24T06:59:30Z"))
+            .await
+            .unwrap();
+        assert_eq!(r, DeliveryReport::default());
+        assert!(mails(dir.path()).is_empty());
+        // 08:00:05 in Paris (07:00:05 UTC): one digest with the three.
+        let r = digests_due_once(&sh, utc("2026-11-24T07:00:05Z"))
+            .await
+            .unwrap();
+        assert_eq!(r.sent, 1);
+        let got = mails(dir.path());
+        assert_eq!(got.len(), 1);
+        assert!(
+            header(&got[0].1, "Subject").starts_with("[veille] matin: 3 articles"),
+            "{}",
+            header(&got[0].1, "Subject")
+        );
+        let body = text(&got[0].1);
+        for k in ["Les puces a", "Les puces b", "Les puces c"] {
+            assert!(body.contains(k), "{body}");
+        }
+        // Later the same morning: the tick is done, nothing more.
+        let r = digests_due_once(&sh, utc("2026-11-24T07:00:10Z"))
+            .await
+            .unwrap();
+        assert_eq!(r, DeliveryReport::default());
+        // The next morning, nothing pending: no message.
+        let r = digests_due_once(&sh, utc("2026-11-25T07:00:05Z"))
+            .await
+            .unwrap();
+        assert_eq!(r, DeliveryReport::default());
+        assert_eq!(mails(dir.path()).len(), 1);
+        let status = sh.with_store(|s| s.status()).await.unwrap();
+        assert_eq!(
+            (status.channels[0].sent, status.channels[0].pending),
+            (3, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn after_downtime_spanning_ticks_one_digest_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let sh = setup(dir.path());
+        digests_due_once(&sh, utc("2026-11-20T06:00:00Z"))
+            .await
+            .unwrap();
+        stories(&sh, utc("2026-11-20T06:30:00Z"), &["a"]).await;
+        stories(&sh, utc("2026-11-22T12:00:00Z"), &["b"]).await;
+        // Stopped from the 20th to the 24th: four ticks missed.
+        let r = digests_due_once(&sh, utc("2026-11-24T10:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(r.sent, 1);
+        assert_eq!(mails(dir.path()).len(), 1);
+        let r = digests_due_once(&sh, utc("2026-11-24T10:00:05Z"))
+            .await
+            .unwrap();
+        assert_eq!(r, DeliveryReport::default());
+    }
+
+    #[tokio::test]
+    async fn a_failed_digest_is_resent_unchanged_under_its_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let sh = setup(dir.path());
+        digests_due_once(&sh, utc("2026-11-24T06:00:00Z"))
+            .await
+            .unwrap();
+        stories(&sh, utc("2026-11-24T06:10:00Z"), &["a", "b"]).await;
+        // The Maildir cannot be written: a file stands where it should be.
+        std::fs::write(dir.path().join("mail"), "not a folder").unwrap();
+        let r = digests_due_once(&sh, utc("2026-11-24T07:00:05Z"))
+            .await
+            .unwrap();
+        assert_eq!(r.retrying, 1);
+        let db = rusqlite::Connection::open(dir.path().join("v.db")).unwrap();
+        let (id, body): (String, String) = db
+            .query_row("SELECT id, body FROM digests", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        // A story arriving meanwhile waits for the next digest.
+        stories(&sh, utc("2026-11-24T07:05:00Z"), &["late"]).await;
+        std::fs::remove_file(dir.path().join("mail")).unwrap();
+        db.execute("UPDATE digests SET due = 0", []).unwrap();
+        let r = digests_due_once(&sh, utc("2026-11-24T07:10:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(r.sent, 1);
+        let got = mails(dir.path());
+        assert_eq!(got.len(), 1);
+        assert_eq!(header(&got[0].1, "Message-ID"), format!("<{id}@veille>"));
+        let frozen: Outgoing = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            text(&got[0].1).replace("\r\n", "\n").trim_end(),
+            frozen.mail.text.trim_end()
+        );
+        assert!(!text(&got[0].1).contains("late"));
+        let pending = sh
+            .with_store(|s| s.digest_members("matin", i64::MAX))
+            .await
+            .unwrap();
+        assert_eq!(pending.len(), 1, "the late story waits for the next tick");
+    }
+}
