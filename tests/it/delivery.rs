@@ -479,3 +479,146 @@ async fn webhooks_are_signed_retried_after_a_500_and_failed_after_a_400() {
     assert!(r.headers.get("webhook-signature").is_none());
     assert!(r.headers.get("webhook-id").is_some());
 }
+
+#[tokio::test]
+async fn digests_group_by_rule_newest_first_and_are_sent_once() {
+    let server = MockServer::start().await;
+    let doc = rss(
+        "AFP",
+        &[
+            (
+                "1",
+                "Les puces chinoises",
+                "https://n.example.org/1",
+                "Texte.",
+                &recent(5),
+            ),
+            (
+                "2",
+                "Droits de douane sur l’acier",
+                "https://n.example.org/2",
+                "Texte.",
+                &recent(4),
+            ),
+            (
+                "3",
+                "Une usine de puces",
+                "https://n.example.org/3",
+                "Texte.",
+                &recent(3),
+            ),
+            (
+                "4",
+                "L’IA et l’emploi",
+                "https://n.example.org/4",
+                "Texte.",
+                &recent(2),
+            ),
+            (
+                "5",
+                "Nouveaux droits de douane",
+                "https://n.example.org/5",
+                "Texte.",
+                &recent(1),
+            ),
+            (
+                "6",
+                "Rien à voir",
+                "https://n.example.org/6",
+                "Texte.",
+                &recent(1),
+            ),
+        ],
+    );
+    serve(&server, "/afp.xml", FeedDoc::rss(&doc)).await;
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&hook)
+        .await;
+    let env = TestEnv::new();
+    let cfg = config(
+        &format!("{}/afp.xml", server.uri()),
+        "kind = \"maildir\"\npath = \"mail\"\ndigest = \"0 8 * * *\"\n",
+        None,
+    )
+    .replace("notify = [\"moi\"]", "notify = [\"moi\", \"equipe\"]")
+        + &format!(
+            "\n[channel.equipe]\nkind = \"webhook\"\nurl = \"{}/h\"\ndigest = \"0 8 * * 1-5\"\n",
+            hook.uri()
+        );
+    env.write_config(&cfg);
+
+    // Without --flush-digests, digests wait for their tick.
+    env.run_once();
+    assert!(env.mails("mail").is_empty());
+    assert!(hook.received_requests().await.unwrap().is_empty());
+
+    let out = env.veille(&["digest", "moi", "--preview"]);
+    assert!(out.status.success());
+    let preview = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        preview.starts_with("Subject: [veille] moi: 5 articles"),
+        "{preview}"
+    );
+    assert!(env.mails("mail").is_empty(), "a preview sends nothing");
+
+    let out = env.veille(&["run", "--once", "--flush-digests"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mails = env.mails("mail");
+    assert_eq!(mails.len(), 1);
+    let text = &mails[0].text;
+    let order: Vec<usize> = [
+        "== puces (3) ==",
+        "L’IA et l’emploi",
+        "Une usine de puces",
+        "Les puces chinoises",
+        "== tarifs (2) ==",
+        "Nouveaux droits de douane",
+        "Droits de douane sur l’acier",
+    ]
+    .iter()
+    .map(|n| text.find(n).unwrap_or_else(|| panic!("{n} in {text}")))
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+    assert!(!text.contains("Rien à voir"));
+    assert!(preview.contains("== tarifs (2) =="), "{preview}");
+
+    let requests = hook.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    let id = requests[0]
+        .headers
+        .get("webhook-id")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(body["id"].as_str(), Some(id));
+    assert_eq!(body["channel"].as_str(), Some("equipe"));
+    assert_eq!(body["stories"].as_array().unwrap().len(), 5);
+    assert!(body["stories"][0]["rules"].is_array());
+
+    // Nothing pending now: no second digest, and `digest` says so.
+    let out = env.veille(&["run", "--once", "--flush-digests"]);
+    assert!(out.status.success());
+    assert_eq!(env.mails("mail").len(), 1);
+    assert_eq!(hook.received_requests().await.unwrap().len(), 1);
+    let out = env.veille(&["digest", "moi"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing pending"));
+    let status = env.status_json();
+    let sent: Vec<i64> = status["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["sent"].as_i64().unwrap())
+        .collect();
+    assert_eq!(sent, [5, 5], "{status}");
+    // A channel without a schedule has no digest.
+    let out = env.veille(&["digest", "nobody"]);
+    assert_eq!(out.status.code(), Some(2));
+}
