@@ -9,7 +9,7 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::harness::{FeedDoc, Mail, TestEnv, recent, rss, serve};
-use crate::smtp_server::{Mode, SmtpServer};
+use crate::smtp_server::{Encryption, Mode, SmtpServer};
 
 /// A config with one feed, rule `puces` notifying channel `moi`, whose
 /// table is `channel`; `[smtp]` on `smtp_port` when given.
@@ -621,4 +621,55 @@ async fn digests_group_by_rule_newest_first_and_are_sent_once() {
     // A channel without a schedule has no digest.
     let out = env.veille(&["digest", "nobody"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn starttls_and_tls_carry_the_message_encrypted_and_check_the_certificate() {
+    let (_feeds, url) = two_stories().await;
+    let (ca_pem, server_config) = crate::smtp_server::test_pki();
+    for (security, tls) in [
+        ("starttls", Encryption::StartTls(server_config.clone())),
+        ("tls", Encryption::Implicit(server_config.clone())),
+    ] {
+        let smtp = SmtpServer::start_with(0, tls);
+        let env = TestEnv::new();
+        std::fs::write(env.path("ca.pem"), &ca_pem).unwrap();
+        std::fs::write(env.path("pw"), "tls-pw").unwrap();
+        let cfg = config(&url, EMAIL, Some(smtp.port)).replace(
+            "security = \"none\"\n",
+            &format!("security = \"{security}\"\nusername = \"u\"\npassword_file = \"pw\"\n"),
+        );
+        env.write_config(&cfg);
+
+        // Without the test CA, the certificate is not trusted: nothing sent.
+        let out = env
+            .command(&["send-test", "moi"])
+            .env("SSL_CERT_FILE", env.path("absent.pem"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{security}");
+        let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        assert!(err.contains("certificate"), "{security}: {err}");
+        assert!(smtp.received().is_empty(), "{security}");
+
+        let out = env
+            .command(&["run", "--once"])
+            .env("SSL_CERT_FILE", env.path("ca.pem"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{security}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = smtp.received();
+        assert_eq!(
+            got.len(),
+            2,
+            "{security}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(got.iter().all(|r| r.tls), "{security}");
+        assert_eq!(got[0].auth.as_deref(), Some("u:tls-pw"));
+    }
 }

@@ -1,11 +1,11 @@
 //! A real SMTP server on 127.0.0.1 for the tests: it speaks the protocol
-//! (EHLO, AUTH PLAIN, MAIL, RCPT, DATA with dot-unstuffing, RSET, QUIT) over
-//! TCP and keeps what it received. Written here rather than taken from a
+//! (EHLO, STARTTLS, AUTH PLAIN, MAIL, RCPT, DATA with dot-unstuffing, RSET,
+//! QUIT) over TCP, or TLS from the first byte, and keeps what it received. Written here rather than taken from a
 //! crate because the tests need its failures on demand: a 4xx or 5xx answer,
 //! a server that stalls or hangs up after the final dot, one that never
 //! greets.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +31,8 @@ pub struct Received {
     pub data: Vec<u8>,
     /// `user:password` from AUTH PLAIN.
     pub auth: Option<String>,
+    /// The message came over TLS.
+    pub tls: bool,
 }
 
 struct State {
@@ -41,6 +43,52 @@ struct State {
 pub struct SmtpServer {
     pub port: u16,
     state: Arc<Mutex<State>>,
+}
+
+/// How the server uses TLS: a test certificate for 127.0.0.1, issued by a
+/// test CA that clients are told to trust through `SSL_CERT_FILE`.
+#[derive(Clone)]
+pub enum Encryption {
+    None,
+    /// Offer STARTTLS, and refuse mail before it.
+    StartTls(Arc<rustls::ServerConfig>),
+    /// TLS from the first byte (port 465 style).
+    Implicit(Arc<rustls::ServerConfig>),
+}
+
+/// A CA (PEM, to write to a file for `SSL_CERT_FILE`) and a server config
+/// whose certificate it issued for 127.0.0.1 and localhost.
+pub fn test_pki() -> (String, Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "veille test CA");
+    let issuer = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let chain = vec![leaf.der().clone()];
+    let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    (issuer.pem(), Arc::new(config))
+}
+
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+fn tls_wrap(stream: Box<dyn Stream>, config: &Arc<rustls::ServerConfig>) -> Box<dyn Stream> {
+    let conn = rustls::ServerConnection::new(Arc::clone(config)).unwrap();
+    Box::new(rustls::StreamOwned::new(conn, stream))
 }
 
 impl SmtpServer {
@@ -58,6 +106,10 @@ impl SmtpServer {
     }
 
     pub fn start_on(port: u16) -> SmtpServer {
+        SmtpServer::start_with(port, Encryption::None)
+    }
+
+    pub fn start_with(port: u16, tls: Encryption) -> SmtpServer {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind SMTP");
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State {
@@ -69,8 +121,9 @@ impl SmtpServer {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
                 let state = Arc::clone(&shared);
+                let tls = tls.clone();
                 std::thread::spawn(move || {
-                    let _ = session(stream, &state);
+                    let _ = session(stream, &tls, &state);
                 });
             }
         });
@@ -86,17 +139,24 @@ impl SmtpServer {
     }
 }
 
-fn session(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
+fn session(tcp: TcpStream, tls: &Encryption, state: &Mutex<State>) -> std::io::Result<()> {
     let mode = state.lock().unwrap().mode;
-    let mut out = stream.try_clone()?;
     if mode == Mode::NoGreeting {
         // Hold the connection open, silent, until the client gives up.
         let mut sink = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut &stream, &mut sink);
+        let _ = (&tcp).read_to_end(&mut sink);
         return Ok(());
     }
+    let mut stream: Box<dyn Stream> = Box::new(tcp);
+    let mut secure = false;
+    if let Encryption::Implicit(config) = tls {
+        stream = tls_wrap(stream, config);
+        secure = true;
+    }
     let mut reader = BufReader::new(stream);
-    out.write_all(b"220 localhost ESMTP veille-test\r\n")?;
+    reader
+        .get_mut()
+        .write_all(b"220 localhost ESMTP veille-test\r\n")?;
     let (mut from, mut to, mut auth) = (String::new(), Vec::new(), None);
     let mut line = String::new();
     loop {
@@ -106,8 +166,30 @@ fn session(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         }
         let cmd = line.trim_end().to_owned();
         let upper = cmd.to_ascii_uppercase();
+        let out = reader.get_mut();
+        let must_start_tls = matches!(tls, Encryption::StartTls(_)) && !secure;
         if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            out.write_all(b"250-localhost\r\n250-AUTH PLAIN\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")?;
+            let offer = if must_start_tls {
+                "250-STARTTLS\r\n"
+            } else {
+                ""
+            };
+            out.write_all(
+                format!(
+                    "250-localhost\r\n{offer}250-AUTH PLAIN\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+                )
+                .as_bytes(),
+            )?;
+        } else if upper == "STARTTLS" && must_start_tls {
+            out.write_all(b"220 2.0.0 go ahead\r\n")?;
+            let Encryption::StartTls(config) = tls else {
+                unreachable!()
+            };
+            let plain = reader.into_inner();
+            reader = BufReader::new(tls_wrap(plain, config));
+            secure = true;
+        } else if must_start_tls && upper != "QUIT" && upper != "NOOP" && upper != "RSET" {
+            out.write_all(b"530 5.7.0 must issue STARTTLS first\r\n")?;
         } else if let Some(b64) = upper.strip_prefix("AUTH PLAIN ") {
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(cmd[cmd.len() - b64.len()..].trim())
@@ -149,7 +231,9 @@ fn session(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 to: to.clone(),
                 data,
                 auth: auth.clone(),
+                tls: secure,
             };
+            let out = reader.get_mut();
             match mode {
                 Mode::Accept | Mode::NoGreeting => {
                     state.lock().unwrap().received.push(message);
@@ -161,12 +245,13 @@ fn session(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 Mode::StallAfterData => {
                     state.lock().unwrap().received.push(message);
                     let mut sink = Vec::new();
-                    let _ = std::io::Read::read_to_end(&mut reader, &mut sink);
+                    let _ = reader.read_to_end(&mut sink);
                     return Ok(());
                 }
                 Mode::DropAfterData => {
+                    // Dropping the stream hangs up without an answer.
                     state.lock().unwrap().received.push(message);
-                    return out.shutdown(std::net::Shutdown::Both);
+                    return Ok(());
                 }
             }
         } else if upper == "QUIT" {
