@@ -515,12 +515,29 @@ mod tests {
             .unwrap();
         stories(&sh, utc("2026-11-20T06:30:00Z"), &["a"]).await;
         stories(&sh, utc("2026-11-22T12:00:00Z"), &["b"]).await;
+        // The feed has failed since the 21st: the digest ends naming it.
+        let db = rusqlite::Connection::open(dir.path().join("v.db")).unwrap();
+        db.execute(
+            "UPDATE feeds SET failing_since = ?1, last_error = 'HTTP 500'",
+            [utc("2026-11-21T09:00:00Z")],
+        )
+        .unwrap();
         // Stopped from the 20th to the 24th: four ticks missed.
         let r = digests_due_once(&sh, utc("2026-11-24T10:00:00Z"))
             .await
             .unwrap();
         assert_eq!(r.sent, 1);
-        assert_eq!(mails(dir.path()).len(), 1);
+        let got = mails(dir.path());
+        assert_eq!(got.len(), 1);
+        let body = text(&got[0].1).replace("\r\n", "\n");
+        assert!(
+            body.contains("Les puces a") && body.contains("Les puces b"),
+            "{body}"
+        );
+        assert!(
+            body.contains("- AFP : en échec depuis 2026-11-21 10:00 CET : HTTP 500"),
+            "{body}"
+        );
         let r = digests_due_once(&sh, utc("2026-11-24T10:00:05Z"))
             .await
             .unwrap();
