@@ -162,7 +162,7 @@ fn run(args: Args) -> Result<Outcome, CliError> {
             flush_digests,
         } => {
             let runtime = runtime()?;
-            let result = runtime.block_on(cli::run::run(config, once, flush_digests));
+            let result = runtime.block_on(cli::run::run(config, &path, once, flush_digests));
             // Blocking work abandoned at shutdown (a parse, a file write) is
             // safe to cut; don't wait long for it.
             runtime.shutdown_timeout(std::time::Duration::from_secs(2));

@@ -1,39 +1,111 @@
-//! `veille run [--once [--flush-digests]]`.
+//! `veille run [--once [--flush-digests]]`: the daemon's life under systemd:
+//! READY once the config is loaded and the database migrated, a reload on
+//! SIGHUP (RELOADING, then READY), STOPPING on SIGTERM or SIGINT. Outside
+//! systemd the notifications are no-ops.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
+use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
 
 use super::CliError;
 use crate::config::Config;
 use crate::daemon::{self, Shared};
 use crate::store::Store;
 
-pub async fn run(config: Config, once: bool, flush_digests: bool) -> Result<(), CliError> {
+pub async fn run(
+    config: Config,
+    path: &Path,
+    once: bool,
+    flush_digests: bool,
+) -> Result<(), CliError> {
     let store = Store::open(&config.daemon.database)?;
-    let shared = Shared::new(config, store).context("cannot start")?;
+    let mut shared = Shared::new(config, store).context("cannot start")?;
     if once {
         daemon::run_once(&shared, flush_digests).await?;
         return Ok(());
     }
     let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-    daemon::run(&shared, shutdown).await?;
+    let reload = Arc::new(Mutex::new(CancellationToken::new()));
+    tokio::spawn(on_signals(shutdown.clone(), Arc::clone(&reload)));
+    started(&shared.config, "veille started");
+    loop {
+        let this_reload = reload.lock().expect("not poisoned").clone();
+        daemon::run(&shared, &shutdown, &this_reload).await?;
+        if shutdown.is_cancelled() {
+            break;
+        }
+        // A SIGHUP arriving from here on cancels the new token: another
+        // reload follows at once.
+        *reload.lock().expect("not poisoned") = CancellationToken::new();
+        let mut reloading = vec![NotifyState::Reloading];
+        reloading.extend(NotifyState::monotonic_usec_now().ok());
+        let _ = sd_notify::notify(&reloading);
+        match super::load_config(path) {
+            Ok(new) => {
+                if new.daemon.database != shared.config.daemon.database {
+                    warn!(
+                        database = %shared.config.daemon.database.display(),
+                        "the database path changed; it takes effect at the next restart"
+                    );
+                }
+                shared = shared
+                    .reconfigured(new)
+                    .context("cannot apply the new config")?;
+                started(&shared.config, "config reloaded");
+            }
+            Err(e) => {
+                error!(error = %e, "the new config is invalid; keeping the running one");
+                started(&shared.config, "config kept");
+            }
+        }
+    }
+    info!("veille stopped");
     Ok(())
 }
 
-/// SIGTERM or SIGINT cancels the token.
-async fn stop_on_signal(shutdown: CancellationToken) {
+/// Logs and tells systemd that veille is ready, with a status line.
+fn started(config: &Config, what: &str) {
+    info!(
+        feeds = config.feeds.len(),
+        rules = config.rules.len(),
+        channels = config.channels.len(),
+        "{what}"
+    );
+    let status = format!(
+        "watching {} feeds with {} rules",
+        config.feeds.len(),
+        config.rules.len()
+    );
+    let _ = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+}
+
+/// SIGTERM or SIGINT cancels `shutdown`; SIGHUP cancels the current
+/// `reload` token.
+async fn on_signals(shutdown: CancellationToken, reload: Arc<Mutex<CancellationToken>>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
+        error!("cannot listen to signals");
         return;
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                info!("SIGHUP: reloading the config");
+                reload.lock().expect("not poisoned").cancel();
+            }
+        }
     }
-    tracing::info!("stopping");
+    info!("stopping");
+    let _ = sd_notify::notify(&[NotifyState::Stopping]);
     shutdown.cancel();
 }

@@ -52,6 +52,20 @@ impl Shared {
         })
     }
 
+    /// The same store and writer under a new config: new fetch settings,
+    /// channels, rules and feeds; the state of every feed is in the store
+    /// and stays (`sync_feeds` resets only feeds whose URL changed).
+    pub fn reconfigured(&self, config: Config) -> Result<Shared> {
+        let d = &config.daemon;
+        Ok(Shared {
+            fetcher: Fetcher::new(&d.user_agent, d.timeout, d.max_body)?,
+            sender: Sender::new(&config)?,
+            config: Arc::new(config),
+            store: Arc::clone(&self.store),
+            writer: self.writer.clone(),
+        })
+    }
+
     /// Runs `f` on the store from a blocking thread.
     pub async fn with_store<T, F>(&self, f: F) -> Result<T>
     where

@@ -3,10 +3,14 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use sd_notify::NotifyState;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds, unix_now};
+use super::{
+    PollOutcome, Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds, unix_now,
+};
 
 /// How often the loop looks for due feeds and alerts.
 const TICK: Duration = Duration::from_secs(5);
@@ -42,53 +46,149 @@ pub async fn run_once(sh: &Shared, flush_digests: bool) -> Result<()> {
 }
 
 /// Polls due feeds, delivers due alerts and makes digests on their ticks
-/// until `shutdown` is cancelled. Polling and delivery run side by side, so
-/// that a slow mail server never delays a poll, nor a slow feed a message.
+/// until `shutdown` or `reload` is cancelled. Polling and delivery run side
+/// by side, so that a slow mail server never delays a poll, nor a slow feed
+/// a message.
 ///
-/// Work in flight when it is cancelled is abandoned, which is safe: a poll is
-/// recorded whole or not at all (and fetched again at the next start), and an
-/// alert is marked sent only after its channel took it (a resend carries the
-/// same id, and a Maildir resend replaces the same file).
-pub async fn run(sh: &Shared, shutdown: CancellationToken) -> Result<()> {
-    info!(
-        feeds = sh.config.feeds.len(),
-        rules = sh.config.rules.len(),
-        channels = sh.config.channels.len(),
-        "veille started"
-    );
+/// On `shutdown`, work in flight is abandoned, which is safe: a poll is
+/// recorded whole or not at all (and fetched again at the next start), and
+/// an alert is marked sent only after its channel took it (a resend carries
+/// the same id). On `reload`, polls in flight are abandoned the same way but
+/// a delivery pass is finished first, so a reload never causes a resend.
+pub async fn run(
+    sh: &Shared,
+    shutdown: &CancellationToken,
+    reload: &CancellationToken,
+) -> Result<()> {
+    let stopping = || async {
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = reload.cancelled() => {}
+        }
+    };
+    // A poll that recorded alerts wakes delivery at once rather than at
+    // its next tick.
+    let alerts_recorded = Notify::new();
+    let never = Notify::new();
     tokio::join!(
-        every(&shutdown, || async {
-            if let Err(e) = poll_due_feeds(sh, unix_now(), false).await {
-                warn!(error = %format!("{e:#}"), "poll cycle failed");
+        every(TICK, stopping, &never, || async {
+            match poll_due_feeds(sh, unix_now(), false).await {
+                Ok(outcomes) => {
+                    if outcomes.iter().any(|(_, o)| {
+                        matches!(o, PollOutcome::Fetched { summary, .. } if summary.alerts > 0)
+                    }) {
+                        alerts_recorded.notify_one();
+                    }
+                }
+                Err(e) => warn!(error = %format!("{e:#}"), "poll cycle failed"),
             }
         }),
-        every(&shutdown, || async {
-            if let Err(e) = deliver_due_once(sh, unix_now(), false).await {
-                warn!(error = %format!("{e:#}"), "delivery cycle failed");
-            }
-            if let Err(e) = digests_due_once(sh, unix_now()).await {
-                warn!(error = %format!("{e:#}"), "digest cycle failed");
+        every(TICK, stopping, &alerts_recorded, || async {
+            // Only a shutdown cuts a delivery pass short.
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = async {
+                    if let Err(e) = deliver_due_once(sh, unix_now(), false).await {
+                        warn!(error = %format!("{e:#}"), "delivery cycle failed");
+                    }
+                    if let Err(e) = digests_due_once(sh, unix_now()).await {
+                        warn!(error = %format!("{e:#}"), "digest cycle failed");
+                    }
+                } => {}
             }
         }),
+        watchdog(sh, stopping),
     );
-    info!("veille stopped");
     Ok(())
 }
 
-/// Calls `pass` every `TICK` (after it ends) until `shutdown`.
-async fn every<F, Fut>(shutdown: &CancellationToken, mut pass: F)
+/// Calls `pass` every `period` (counted from the end of the previous pass,
+/// so a slow pass delays the next instead of piling passes up), or sooner
+/// when `wake` is notified, until `stop` completes; a pass in progress is
+/// dropped when it does.
+async fn every<S, SF, F, Fut>(period: Duration, stop: S, wake: &Notify, mut pass: F)
 where
+    S: Fn() -> SF,
+    SF: Future<Output = ()>,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    Fut: Future<Output = ()>,
 {
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = stop() => return,
             _ = pass() => {}
         }
         tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(TICK) => {}
+            _ = stop() => return,
+            _ = tokio::time::sleep(period) => {}
+            _ = wake.notified() => {}
         }
+    }
+}
+
+/// With `WatchdogSec=` set, tells systemd every half period that veille is
+/// alive, after checking that the database answers within that time: a
+/// wedged store stops the pings and systemd restarts the service.
+async fn watchdog<S, SF>(sh: &Shared, stop: S)
+where
+    S: Fn() -> SF,
+    SF: Future<Output = ()>,
+{
+    let Some(period) = sd_notify::watchdog_enabled() else {
+        return stop().await;
+    };
+    let half = period / 2;
+    every(half, stop, &Notify::new(), || async {
+        let check = sh.with_store(|s| s.health());
+        match tokio::time::timeout(half, check).await {
+            Ok(Ok(())) => {
+                let _ = sd_notify::notify(&[NotifyState::Watchdog]);
+            }
+            Ok(Err(e)) => warn!(error = %format!("{e:#}"), "health check failed; no watchdog ping"),
+            Err(_) => warn!(
+                waited_ms = half.as_millis() as u64,
+                "the database did not answer; no watchdog ping"
+            ),
+        }
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_pass_delays_the_next_instead_of_bursting() {
+        let starts = std::sync::Mutex::new(Vec::new());
+        let begin = tokio::time::Instant::now();
+        let stop = CancellationToken::new();
+        let stopper = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(98)).await;
+            stopper.cancel();
+        });
+        // The first pass takes a minute (twelve ticks' worth), the others
+        // no time at all.
+        every(
+            TICK,
+            || stop.cancelled(),
+            &Notify::new(),
+            || async {
+                let n = {
+                    let mut s = starts.lock().unwrap();
+                    s.push(begin.elapsed().as_secs());
+                    s.len()
+                };
+                if n == 1 {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+            },
+        )
+        .await;
+        // No catching up on the twelve missed ticks: one tick after the
+        // slow pass, then one every tick.
+        let starts = starts.into_inner().unwrap();
+        assert_eq!(starts, [0, 65, 70, 75, 80, 85, 90, 95]);
     }
 }

@@ -43,6 +43,12 @@ pub struct Requeued {
 }
 
 impl Store {
+    /// The database answers a query (the watchdog's health check).
+    pub fn health(&self) -> Result<()> {
+        self.conn.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// The alerts a digest of `channel` made now would hold: pending, not in
     /// a digest yet, created up to `cutoff`.
     pub fn digest_members(&self, channel: &str, cutoff: i64) -> Result<Vec<DueAlert>> {

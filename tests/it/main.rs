@@ -10,3 +10,4 @@ mod fetching;
 mod matching;
 mod pipeline;
 mod purity;
+mod service;
