@@ -80,6 +80,11 @@ enum Command {
         #[arg(long)]
         preview: bool,
     },
+    /// Print a [[feed]] table for every feed of an OPML file
+    ImportOpml {
+        /// The OPML file (an export of a feed reader's subscriptions)
+        file: PathBuf,
+    },
     /// Send a test message through a channel
     SendTest {
         /// The channel's name in the config
@@ -112,6 +117,11 @@ enum Outcome {
 }
 
 fn run(args: Args) -> Result<Outcome, CliError> {
+    // The one command that needs no config: it helps write one.
+    if let Command::ImportOpml { file } = &args.command {
+        print!("{}", cli::import_opml(file)?);
+        return Ok(Outcome::Done);
+    }
     let path = cli::config_path(args.config);
     let config = cli::load_config(&path)?;
     match args.command {
@@ -152,6 +162,7 @@ fn run(args: Args) -> Result<Outcome, CliError> {
             print!("{out}");
             Ok(Outcome::Done)
         }
+        Command::ImportOpml { .. } => unreachable!("handled before the config is read"),
         Command::SendTest { channel } => {
             let out = runtime()?.block_on(cli::deliver::send_test(&config, &channel))?;
             print!("{out}");

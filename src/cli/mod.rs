@@ -56,3 +56,17 @@ pub fn when(config: &Config, at: Option<i64>) -> String {
         None => "-".to_owned(),
     }
 }
+
+/// `veille import-opml FILE`: the file's feeds as `[[feed]]` tables.
+pub fn import_opml(file: &Path) -> Result<String, CliError> {
+    use anyhow::Context;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", file.display()))?;
+    let opml = crate::domain::opml::parse(text.trim_start_matches('\u{feff}'))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    if opml.feeds.is_empty() {
+        return Err(anyhow::anyhow!("{}: no outline with an xmlUrl", file.display()).into());
+    }
+    Ok(crate::domain::opml::to_toml(&opml))
+}

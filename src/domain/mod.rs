@@ -7,6 +7,7 @@ pub mod identity;
 pub mod link;
 pub mod model;
 pub mod normalize;
+pub mod opml;
 pub mod parse;
 pub mod render;
 pub mod rules;

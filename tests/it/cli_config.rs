@@ -111,3 +111,44 @@ fn a_missing_config_is_an_error_naming_it() {
             .contains("/nonexistent/veille.toml: cannot read the config file")
     );
 }
+
+#[test]
+fn import_opml_prints_feeds_that_paste_into_a_config_which_passes_check() {
+    let env = TestEnv::new();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/opml/export.opml"
+    );
+    // No config needed.
+    let out = env.veille(&["import-opml", fixture]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tables = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(tables.matches("[[feed]]").count(), 5, "{tables}");
+    assert!(
+        tables.contains("tags = [\"Presse\", \"Tech & IA\"]"),
+        "{tables}"
+    );
+    assert!(
+        tables.contains(
+            "name = \"Le Monde.fr - Actualités et Infos en France et dans le monde (2)\""
+        ),
+        "{tables}"
+    );
+    env.write_config(&format!(
+        "{tables}[[rule]]\nname = \"ia\"\nany = [\"IA\"]\nfeeds = [\"tag:Tech & IA\"]\nnotify = [\"archive\"]\n\n[channel.archive]\nkind = \"maildir\"\npath = \"mail\"\n"
+    ));
+    let check = env.veille(&["check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(String::from_utf8_lossy(&check.stdout).contains("feeds (5)"));
+
+    let out = env.veille(&["import-opml", "/nonexistent.opml"]);
+    assert_eq!(out.status.code(), Some(1));
+}
