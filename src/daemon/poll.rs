@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use futures_util::StreamExt;
 use tokio::sync::Semaphore;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::Shared;
 use crate::config::{Feed, FeedUrl};
@@ -138,18 +138,23 @@ pub async fn poll_feed_once(
                 error: format!("{e:#}"),
             },
         };
+        // A quiet poll is a debug line: a journal holds what changed.
         match &outcome {
-            PollOutcome::NotModified => info!(status = 304, "not modified"),
+            PollOutcome::NotModified => debug!(status = 304, "not modified"),
             PollOutcome::Fetched {
                 summary,
                 dropped_items,
             } => {
-                info!(
-                    new = summary.new_items,
-                    changed = summary.changed_items,
-                    alerts = summary.alerts,
-                    "polled"
-                );
+                if summary.new_items + summary.changed_items > 0 {
+                    info!(
+                        new = summary.new_items,
+                        changed = summary.changed_items,
+                        alerts = summary.alerts,
+                        "polled"
+                    );
+                } else {
+                    debug!(new = 0, changed = 0, alerts = 0, "polled");
+                }
                 if *dropped_items > 0 {
                     warn!(
                         dropped = dropped_items,
