@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use wiremock::{MockServer, ResponseTemplate};
 
-use crate::harness::{FeedDoc, TestEnv, recent, rss, serve, trickle_server, wait_with_rusage};
+use crate::harness::{
+    FeedDoc, Running, TestEnv, recent, rss, serve, trickle_server, wait_with_rusage,
+};
 
 /// A gzip body that inflates to `size` spaces, compressed in 1 MiB steps so
 /// that this process never holds the inflated bytes (a child's peak RSS, as
@@ -123,7 +125,7 @@ async fn hostile_and_broken_feeds_fail_alone_and_are_reported() {
 
     let log = std::fs::File::create(env.path("log.txt")).unwrap();
     let started = Instant::now();
-    let mut child = env.command(&["run", "--once"]).stderr(log).spawn().unwrap();
+    let mut child = Running::spawn(env.command(&["run", "--once"]).stderr(log));
     let (code, max_rss_kib) = wait_with_rusage(&mut child);
     let elapsed = started.elapsed();
     let log = std::fs::read_to_string(env.path("log.txt")).unwrap();
@@ -363,7 +365,7 @@ async fn a_document_of_480_000_tiny_items_costs_what_a_few_hundred_do() {
         feed_table("many", &format!("{}/many.xml", server.uri()))
     ));
     let log = std::fs::File::create(env.path("log.txt")).unwrap();
-    let mut child = env.command(&["run", "--once"]).stderr(log).spawn().unwrap();
+    let mut child = Running::spawn(env.command(&["run", "--once"]).stderr(log));
     let (code, max_rss_kib) = wait_with_rusage(&mut child);
     assert_eq!(code, 0);
     assert!(max_rss_kib < 150 * 1024, "peak RSS {max_rss_kib} KiB");

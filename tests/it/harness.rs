@@ -249,3 +249,35 @@ pub fn wait_with_rusage(child: &mut std::process::Child) -> (i32, i64) {
     assert_eq!(r, pid, "wait4");
     (libc::WEXITSTATUS(status), usage.ru_maxrss)
 }
+
+/// A child `veille` that is killed if the test ends before it does (a
+/// failed assertion must not leave a daemon holding the test's output).
+pub struct Running(pub std::process::Child);
+
+impl Running {
+    pub fn spawn(cmd: &mut Command) -> Running {
+        Running(cmd.spawn().expect("spawn veille"))
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}

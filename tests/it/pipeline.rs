@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use wiremock::MockServer;
 
-use crate::harness::{FeedDoc, TestEnv, recent, rss, serve};
+use crate::harness::{FeedDoc, Running, TestEnv, recent, rss, serve};
 
 fn config(feeds: &[(&str, String)], extra_rules: &str) -> String {
     let mut c = String::from("[daemon]\ntimezone = \"Europe/Paris\"\n\n");
@@ -147,11 +147,10 @@ async fn a_kill_after_storing_and_before_delivering_loses_and_repeats_nothing() 
         "",
     ));
 
-    let mut child = env
-        .command(&["run", "--once"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Running::spawn(
+        env.command(&["run", "--once"])
+            .stderr(std::process::Stdio::null()),
+    );
     let started = Instant::now();
     loop {
         let stored: i64 = env
@@ -305,34 +304,33 @@ async fn the_shipped_config_runs_offline_and_fills_the_maildir() {
 }
 
 #[tokio::test]
-async fn sigterm_during_a_slow_poll_exits_0_promptly_and_the_next_start_loses_nothing() {
+async fn sigterm_during_a_poll_of_many_slow_feeds_exits_0_promptly_and_the_next_start_loses_nothing()
+ {
     let server = MockServer::start().await;
-    let doc = rss(
-        "Slow",
-        &[(
-            "s1",
-            "Les puces lentes",
-            "https://example.org/s1",
-            "x",
-            &recent(1),
-        )],
-    );
-    let mut slow = FeedDoc::rss(&doc);
-    slow.delay = Duration::from_secs(25);
-    serve(&server, "/slow.xml", slow).await;
+    let names: Vec<String> = (0..6).map(|i| format!("Slow {i}")).collect();
+    let mut feeds = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let doc = rss(
+            name,
+            &[(
+                &format!("s{i}"),
+                &format!("Les puces lentes {i}"),
+                &format!("https://example.org/s{i}"),
+                "x",
+                &recent(1),
+            )],
+        );
+        let mut slow = FeedDoc::rss(&doc);
+        slow.delay = Duration::from_secs(25);
+        serve(&server, format!("/slow{i}.xml"), slow).await;
+        feeds.push((name.as_str(), format!("{}/slow{i}.xml", server.uri())));
+    }
     let env = TestEnv::new();
-    env.write_config(&config(
-        &[("Slow", format!("{}/slow.xml", server.uri()))],
-        "",
-    ));
-    let mut child = env
-        .command(&["run"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until the request is in flight.
+    env.write_config(&config(&feeds, ""));
+    let mut child = Running::spawn(env.command(&["run"]).stderr(std::process::Stdio::null()));
+    // Wait until the first two (per_host = 2) are in flight, four queued.
     let started = Instant::now();
-    while server.received_requests().await.unwrap().is_empty() {
+    while server.received_requests().await.unwrap().len() < 2 {
         assert!(started.elapsed() < Duration::from_secs(10), "never polled");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -347,8 +345,22 @@ async fn sigterm_during_a_slow_poll_exits_0_promptly_and_the_next_start_loses_no
         sent.elapsed()
     );
 
+    // The next start, with the feeds answering at once: every story once.
     server.reset().await;
-    serve(&server, "/slow.xml", FeedDoc::rss(&doc)).await;
+    for (i, name) in names.iter().enumerate() {
+        let doc = rss(
+            name,
+            &[(
+                &format!("s{i}"),
+                &format!("Les puces lentes {i}"),
+                &format!("https://example.org/s{i}"),
+                "x",
+                &recent(1),
+            )],
+        );
+        serve(&server, format!("/slow{i}.xml"), FeedDoc::rss(&doc)).await;
+    }
     env.run_once();
-    assert_eq!(env.mails("mail").len(), 1);
+    env.run_once();
+    assert_eq!(env.mails("mail").len(), feeds.len());
 }

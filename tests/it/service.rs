@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use wiremock::MockServer;
 
-use crate::harness::{FeedDoc, TestEnv, recent, rss, serve};
+use crate::harness::{FeedDoc, Running, TestEnv, recent, rss, serve};
 
 fn signal(child: &Child, sig: libc::c_int) {
     // SAFETY: signalling our own child.
@@ -89,13 +89,12 @@ async fn notify_socket_sees_ready_watchdog_reloading_and_stopping() {
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let mut child = env
-        .command(&["run"])
-        .env("NOTIFY_SOCKET", &socket_path)
-        .env("WATCHDOG_USEC", "400000")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Running::spawn(
+        env.command(&["run"])
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "400000")
+            .stderr(Stdio::null()),
+    );
 
     let first = wait_for(&socket, "READY=1");
     assert!(
@@ -135,11 +134,7 @@ async fn sighup_adds_a_feed_without_restart_and_a_broken_config_keeps_the_old_on
     let b = ("B", format!("{}/b.xml", server.uri()));
     let c = ("C", format!("{}/c.xml", server.uri()));
     env.write_config(&config(std::slice::from_ref(&a)));
-    let mut child = env
-        .command(&["run"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Running::spawn(env.command(&["run"]).stderr(Stdio::piped()));
     wait_for_mails(&env, 1).await;
 
     // A feed added: polled without a restart.
