@@ -252,13 +252,35 @@ impl RuleSet {
                 )
             })
             .collect();
-        for role in ROLES {
+        // Decide on literal hits first: regexes are the costly part, and
+        // most rules judged here fail on their literals alone. A `none` hit,
+        // a literal `all` term without a hit, or only literal `any` terms
+        // and none hit: the rule fails whatever its regexes say.
+        let literal_hit = |role: Role, i: usize| marks.iter().any(|m| m.0 == role && m.1 == i);
+        let is_regex = |t: &Term| matches!(t.kind, TermKind::Regex(_));
+        if marks.iter().any(|m| m.0 == Role::None)
+            || rule
+                .all
+                .iter()
+                .enumerate()
+                .any(|(i, t)| !is_regex(t) && !literal_hit(Role::All, i))
+            || (!rule.any.is_empty()
+                && !rule.any.iter().any(is_regex)
+                && !marks.iter().any(|m| m.0 == Role::Any))
+        {
+            return None;
+        }
+        // `none` regexes first: one hit ends the matter.
+        for role in [Role::None, Role::All, Role::Any] {
             for (index, term) in list(rule, role).iter().enumerate() {
                 let TermKind::Regex(re) = &term.kind else {
                     continue;
                 };
                 for (field, text) in texts.iter().filter(|(f, _)| rule.fields.contains(f)) {
                     if let Some(m) = re.find(text) {
+                        if role == Role::None {
+                            return None;
+                        }
                         marks.push((role, index, *field, m.range()));
                     }
                 }

@@ -255,8 +255,17 @@ fn any_all_none_and_fields() {
         ..Item::default()
     };
     let all = Field::ALL;
-    let cases: [(Rule, bool); 10] = [
+    let cases: [(Rule, bool); 17] = [
         (rule(&["puces", "IA"], &[], &[], &all), true),
+        // Regexes beside literals, in every list: decided the same way
+        // whichever is looked at first.
+        (rule(&["puces"], &["/P.kin/"], &[], &all), true),
+        (rule(&["puces"], &["/Bruxelles/"], &[], &all), false),
+        (rule(&["IA", "/riposte/"], &[], &[], &all), true),
+        (rule(&["IA", "/capitule/"], &[], &[], &all), false),
+        (rule(&["puces"], &[], &["/(?i)jeu vid/"], &all), false),
+        (rule(&["puces"], &[], &["/Bruxelles/"], &all), true),
+        (rule(&["IA"], &["/P.kin/"], &["/Bruxelles/"], &all), false),
         (rule(&["IA"], &[], &[], &all), false),
         (rule(&["Chine"], &["droits de douane"], &[], &all), true),
         (
@@ -305,6 +314,18 @@ fn any_all_none_and_fields() {
             ("droits de douane", Field::Title),
             ("Chine", Field::Summary),
             ("Pékin", Field::Title)
+        ]
+    );
+    // Regex hits are listed with the literal ones, in term order.
+    let set = RuleSet::new(vec![rule(&["Chine", "/riposte/"], &["/P.kin/"], &[], &all)]);
+    let hits = set.evaluate(&item, |_| true).remove(0).hits;
+    let found: Vec<(&str, Field)> = hits.iter().map(|h| (h.term.as_str(), h.field)).collect();
+    assert_eq!(
+        found,
+        [
+            ("/P.kin/", Field::Title),
+            ("Chine", Field::Summary),
+            ("/riposte/", Field::Title)
         ]
     );
 }
