@@ -653,6 +653,60 @@ mod tests {
     }
 
     #[test]
+    fn an_alert_is_frozen_into_one_digest_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
+        let feeds = store
+            .sync_feeds(&[("A".into(), "https://a/".into())])
+            .unwrap();
+        let poll = PollRecord {
+            feed_id: feeds[0].id,
+            now: 10,
+            fetch: FetchRecord::NotModified,
+            redirect_url: None,
+            next_poll: 100,
+            items: vec![
+                record("a1", "https://x/1", "matin", "r"),
+                record("a2", "https://x/2", "matin", "r"),
+            ],
+        };
+        store.record_poll(&poll).unwrap();
+        let members: Vec<String> = store
+            .digest_members("matin", 10)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        assert_eq!(members.len(), 2);
+        store
+            .create_digest("matin", "d1", &members, "{}", 20)
+            .unwrap();
+        // A second digest made from the same read (another process racing)
+        // is refused whole.
+        let err = store
+            .create_digest("matin", "d2", &members, "{}", 21)
+            .unwrap_err();
+        assert!(err.to_string().contains("same time"), "{err}");
+        let digests: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM digests", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(digests, 1);
+        assert!(store.digest_members("matin", 100).unwrap().is_empty());
+        // Sent: the digest's alerts are sent with it.
+        store.mark_sent(Target::Digest, "d1", 30).unwrap();
+        let sent: i64 = store
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM alerts WHERE state = 'sent'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(sent, 2);
+    }
+
+    #[test]
     fn migrations_are_valid() {
         migrations().validate().unwrap();
     }

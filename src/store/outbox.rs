@@ -65,7 +65,9 @@ impl Store {
     }
 
     /// Freezes `members` into a new digest `id` with `body`, in one
-    /// transaction. A member already in another digest stays there.
+    /// transaction. If another process (`veille digest` beside the daemon)
+    /// froze one of them meanwhile, nothing is written and an error says so:
+    /// the body would name a story that another digest carries.
     pub fn create_digest(
         &mut self,
         channel: &str,
@@ -79,13 +81,19 @@ impl Store {
             "INSERT INTO digests (id, channel, tick, body, stories, queued, due) VALUES (?1, ?2, ?3, ?4, ?5, ?3, ?3)",
             params![id, channel, now, body, members.len() as i64],
         )?;
+        let mut taken = 0;
         {
             let mut stmt = tx.prepare_cached(
                 "UPDATE alerts SET digest_id = ?1 WHERE id = ?2 AND digest_id IS NULL AND state = 'pending'",
             )?;
             for m in members {
-                stmt.execute(params![id, m])?;
+                taken += stmt.execute(params![id, m])?;
             }
+        }
+        if taken != members.len() {
+            anyhow::bail!(
+                "another digest of channel {channel} was made at the same time; this one is dropped and its alerts stay queued"
+            );
         }
         tx.commit()?;
         Ok(())
