@@ -43,7 +43,7 @@ impl DeliveryReport {
         }
     }
 
-    fn merge(&mut self, other: DeliveryReport) {
+    pub fn merge(&mut self, other: DeliveryReport) {
         self.sent += other.sent;
         self.retrying += other.retrying;
         self.failed += other.failed;

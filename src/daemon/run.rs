@@ -28,9 +28,7 @@ pub async fn run_once(sh: &Shared, flush_digests: bool) -> Result<()> {
     if flush_digests {
         for c in sh.config.channels.iter().filter(|c| c.digest.is_some()) {
             if let Some(r) = flush_digest(sh, &c.name, unix_now()).await? {
-                report.sent += r.sent;
-                report.retrying += r.retrying;
-                report.failed += r.failed;
+                report.merge(r);
             }
         }
     }
