@@ -216,11 +216,17 @@ pub fn normalize_into(
                     at += 1;
                 }
                 _ => {
-                    // A run of other ASCII bytes is copied whole.
+                    // A run of other ASCII bytes is copied whole, single
+                    // spaces between words included (they are kept as
+                    // they are), so a run is a phrase rather than a word.
                     let run = bytes[at..]
                         .iter()
-                        .position(|b| {
-                            !b.is_ascii() || b.is_ascii_whitespace() || *b == b'-' || *b == 0x0b
+                        .enumerate()
+                        .position(|(i, b)| {
+                            !b.is_ascii()
+                                || *b == b'-'
+                                || (b.is_ascii_whitespace() || *b == 0x0b)
+                                    && (*b != b' ' || bytes[at + i - 1] == b' ')
                         })
                         .unwrap_or(bytes.len() - at);
                     let from = out.len();
@@ -231,7 +237,7 @@ pub fn normalize_into(
                     if let Some(o) = origin.as_deref_mut() {
                         o.extend(at as u32..(at + run) as u32);
                     }
-                    in_space = false;
+                    in_space = bytes[at + run - 1] == b' ';
                     at += run;
                 }
             }
@@ -429,6 +435,13 @@ mod tests {
             ("a--b a - b", fold, "a  b a   b"),
             ("北京", fold_lower, "北京"),
             ("Pe\u{301}kin", fold, "Pekin"),
+            (
+                "Les  Puces \t de  Nvidia ",
+                fold_lower,
+                "les puces de nvidia ",
+            ),
+            ("  a b\n\n c", fold_lower, " a b c"),
+            ("a \u{a0}b", exact, "a b"),
         ];
         for (original, how, want) in cases {
             let m = Mapped::new(original, how);
@@ -441,5 +454,15 @@ mod tests {
         assert_eq!(&text[m.original_span(at, at + 5)], "Pékin");
         let at = m.text.find("ia").unwrap();
         assert_eq!(&text[m.original_span(at, at + 2)], "IA");
+        // After collapsed spaces, spans still land on the right words.
+        let text = "Les  puces \t de   Nvidia";
+        let m = Mapped::new(text, fold_lower);
+        for word in ["puces", "de", "nvidia"] {
+            let at = m.text.find(word).unwrap();
+            assert_eq!(
+                text[m.original_span(at, at + word.len())].to_lowercase(),
+                word
+            );
+        }
     }
 }
