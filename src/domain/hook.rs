@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::render::StoryView;
+use super::render::{StoryView, is_web_link};
 use super::rules::{Field, field_text};
 use super::text::{cut, one_line};
 
@@ -90,59 +90,11 @@ pub fn body(format: Format, hook: &Hook) -> Value {
             Hook::Digest(d) => json!(d),
         },
         Format::Slack => {
-            let mut text = String::new();
-            if let Hook::Digest(d) = hook {
-                text.push_str(&format!(
-                    "*[veille] {}* : {} article{}\n",
-                    slack_escape(&d.channel),
-                    stories.len(),
-                    if stories.len() > 1 { "s" } else { "" }
-                ));
-            }
-            for s in stories {
-                let title = slack_escape(&one_line(&s.title));
-                let line = match s.link.as_deref().filter(|l| is_web_link(l)) {
-                    // `|` and `>` would end a Slack link early.
-                    Some(l) => format!("<{}|{title}>", l.replace('|', "%7C").replace('>', "%3E")),
-                    None => title,
-                };
-                text.push_str(&format!(
-                    "*{line}*\n{} · {}\n",
-                    slack_escape(&s.rules.join(", ")),
-                    slack_escape(&s.feeds.join(", "))
-                ));
-                if matches!(hook, Hook::Story(_)) && !s.summary.is_empty() {
-                    text.push_str(&format!("> {}\n", slack_escape(&one_line(&s.summary))));
-                }
-            }
+            let text = chat_text(hook, stories, &SLACK);
             json!({ "text": truncate_chars(&text, SLACK_CHARS) })
         }
         Format::Discord => {
-            let mut content = String::new();
-            if let Hook::Digest(d) = hook {
-                content.push_str(&format!(
-                    "**[veille] {}** : {} article{}\n",
-                    discord_escape(&d.channel),
-                    stories.len(),
-                    if stories.len() > 1 { "s" } else { "" }
-                ));
-            }
-            for s in stories {
-                let title = discord_escape(&one_line(&s.title));
-                let line = match s.link.as_deref().filter(|l| is_web_link(l)) {
-                    // Angle brackets: a link without an embedded preview.
-                    Some(l) => format!("**[{title}](<{}>)**", l.replace('>', "%3E")),
-                    None => format!("**{title}**"),
-                };
-                content.push_str(&format!(
-                    "{line}\n{} · {}\n",
-                    discord_escape(&s.rules.join(", ")),
-                    discord_escape(&s.feeds.join(", "))
-                ));
-                if matches!(hook, Hook::Story(_)) && !s.summary.is_empty() {
-                    content.push_str(&format!("> {}\n", discord_escape(&one_line(&s.summary))));
-                }
-            }
+            let content = chat_text(hook, stories, &DISCORD);
             // Feed text must not ping anyone: no @everyone, no role mentions.
             json!({
                 "content": truncate_chars(&content, DISCORD_CHARS),
@@ -152,9 +104,57 @@ pub fn body(format: Format, hook: &Hook) -> Value {
     }
 }
 
-fn is_web_link(link: &str) -> bool {
-    let lower = link.trim_start().to_ascii_lowercase();
-    lower.starts_with("https://") || lower.starts_with("http://")
+/// How a chat service marks text up.
+struct Markup {
+    bold: &'static str,
+    escape: fn(&str) -> String,
+    /// A linked title from (escaped title, link).
+    link: fn(&str, &str) -> String,
+}
+
+const SLACK: Markup = Markup {
+    bold: "*",
+    escape: slack_escape,
+    // `|` and `>` would end a Slack link early.
+    link: |title, l| format!("<{}|{title}>", l.replace('|', "%7C").replace('>', "%3E")),
+};
+
+const DISCORD: Markup = Markup {
+    bold: "**",
+    escape: discord_escape,
+    // Angle brackets: a link without an embedded preview.
+    link: |title, l| format!("[{title}](<{}>)", l.replace('>', "%3E")),
+};
+
+/// The message text of a chat service: for a digest a heading line, then
+/// per story its title (linked), rules and feeds; a lone story's summary.
+fn chat_text(hook: &Hook, stories: &[StoryJson], m: &Markup) -> String {
+    let (b, esc) = (m.bold, m.escape);
+    let mut text = String::new();
+    if let Hook::Digest(d) = hook {
+        text.push_str(&format!(
+            "{b}[veille] {}{b} : {} article{}\n",
+            esc(&d.channel),
+            stories.len(),
+            if stories.len() > 1 { "s" } else { "" }
+        ));
+    }
+    for s in stories {
+        let title = esc(&one_line(&s.title));
+        let line = match s.link.as_deref().filter(|l| is_web_link(l)) {
+            Some(l) => (m.link)(&title, l),
+            None => title,
+        };
+        text.push_str(&format!(
+            "{b}{line}{b}\n{} · {}\n",
+            esc(&s.rules.join(", ")),
+            esc(&s.feeds.join(", "))
+        ));
+        if matches!(hook, Hook::Story(_)) && !s.summary.is_empty() {
+            text.push_str(&format!("> {}\n", esc(&one_line(&s.summary))));
+        }
+    }
+    text
 }
 
 /// Slack's three control characters (its message formatting docs).

@@ -243,7 +243,8 @@ fn truncate_chars(s: &str, max: usize) -> String {
     }
 }
 
-fn is_web_link(link: &str) -> bool {
+/// Whether a link may be made clickable: http(s) only, never `javascript:`.
+pub fn is_web_link(link: &str) -> bool {
     let lower = link.trim_start().to_ascii_lowercase();
     lower.starts_with("https://") || lower.starts_with("http://")
 }
