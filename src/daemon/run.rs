@@ -81,20 +81,28 @@ pub async fn run(
                 Err(e) => warn!(error = %format!("{e:#}"), "poll cycle failed"),
             }
         }),
-        every(TICK, stopping, &alerts_recorded, || async {
-            // Only a shutdown cuts a delivery pass short.
-            tokio::select! {
-                _ = shutdown.cancelled() => {}
-                _ = async {
-                    if let Err(e) = deliver_due_once(sh, unix_now(), false).await {
-                        warn!(error = %format!("{e:#}"), "delivery cycle failed");
-                    }
-                    if let Err(e) = digests_due_once(sh, unix_now()).await {
-                        warn!(error = %format!("{e:#}"), "digest cycle failed");
-                    }
-                } => {}
+        // Delivery: only a shutdown cuts a pass short; a reload waits for
+        // the pass to end.
+        async {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = async {
+                        if let Err(e) = deliver_due_once(sh, unix_now(), false).await {
+                            warn!(error = %format!("{e:#}"), "delivery cycle failed");
+                        }
+                        if let Err(e) = digests_due_once(sh, unix_now()).await {
+                            warn!(error = %format!("{e:#}"), "digest cycle failed");
+                        }
+                    } => {}
+                }
+                tokio::select! {
+                    _ = stopping() => return,
+                    _ = tokio::time::sleep(TICK) => {}
+                    _ = alerts_recorded.notified() => {}
+                }
             }
-        }),
+        },
         watchdog(sh, stopping),
     );
     Ok(())
