@@ -589,26 +589,37 @@ mod tests {
         }
     }
 
-    #[test]
-    fn alerts_of_other_channels_do_not_crowd_out_the_due_ones() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A store with one feed, `A`, and that feed's id.
+    fn store_with_one_feed(dir: &tempfile::TempDir) -> (Store, i64) {
         let mut store = Store::open(&dir.path().join("v.db")).unwrap();
         let feeds = store
             .sync_feeds(&[("A".into(), "https://a/".into())])
             .unwrap();
-        let mut items: Vec<ItemRecord> = (0..30)
-            .map(|i| record(&format!("e{i}"), &format!("https://x/e{i}"), "email", "r"))
-            .collect();
-        items.push(record("m", "https://x/m", "mail", "r"));
-        let poll = PollRecord {
-            feed_id: feeds[0].id,
+        (store, feeds[0].id)
+    }
+
+    /// A 304 poll at time 10 that records `items` (as a changed document
+    /// would; the store does not care which).
+    fn quiet_poll(feed_id: i64, items: Vec<ItemRecord>) -> PollRecord {
+        PollRecord {
+            feed_id,
             now: 10,
             fetch: FetchRecord::NotModified,
             redirect_url: None,
             next_poll: 100,
             items,
-        };
-        store.record_poll(&poll).unwrap();
+        }
+    }
+
+    #[test]
+    fn alerts_of_other_channels_do_not_crowd_out_the_due_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, feed) = store_with_one_feed(&dir);
+        let mut items: Vec<ItemRecord> = (0..30)
+            .map(|i| record(&format!("e{i}"), &format!("https://x/e{i}"), "email", "r"))
+            .collect();
+        items.push(record("m", "https://x/m", "mail", "r"));
+        store.record_poll(&quiet_poll(feed, items)).unwrap();
         let due = store.due_alerts(10, &["mail"], false, 5).unwrap();
         assert_eq!(
             due.iter().map(|a| a.channel.as_str()).collect::<Vec<_>>(),
@@ -619,28 +630,19 @@ mod tests {
     #[test]
     fn a_failing_poll_in_a_group_leaves_the_others_recorded() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
-        let feeds = store
-            .sync_feeds(&[("A".into(), "https://a/".into())])
-            .unwrap();
-        let poll = |feed_id, key: &str| PollRecord {
-            feed_id,
-            now: 10,
-            fetch: FetchRecord::NotModified,
-            redirect_url: None,
-            next_poll: 100,
-            items: vec![record(key, &format!("https://x/{key}"), "moi", "r")],
+        let (mut store, feed) = store_with_one_feed(&dir);
+        let poll = |feed_id, key: &str| {
+            quiet_poll(
+                feed_id,
+                vec![record(key, &format!("https://x/{key}"), "moi", "r")],
+            )
         };
         // Feed 999 does not exist: its items break a foreign key.
         let results = store
-            .record_polls(&[
-                poll(feeds[0].id, "a1"),
-                poll(999, "z"),
-                poll(feeds[0].id, "a2"),
-            ])
+            .record_polls(&[poll(feed, "a1"), poll(999, "z"), poll(feed, "a2")])
             .unwrap();
         assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok());
-        let known = store.known_items(feeds[0].id, &["a1", "a2"]).unwrap();
+        let known = store.known_items(feed, &["a1", "a2"]).unwrap();
         assert_eq!(known.len(), 2);
         let stories: i64 = store
             .conn
@@ -655,22 +657,12 @@ mod tests {
     #[test]
     fn an_alert_is_frozen_into_one_digest_only() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
-        let feeds = store
-            .sync_feeds(&[("A".into(), "https://a/".into())])
-            .unwrap();
-        let poll = PollRecord {
-            feed_id: feeds[0].id,
-            now: 10,
-            fetch: FetchRecord::NotModified,
-            redirect_url: None,
-            next_poll: 100,
-            items: vec![
-                record("a1", "https://x/1", "matin", "r"),
-                record("a2", "https://x/2", "matin", "r"),
-            ],
-        };
-        store.record_poll(&poll).unwrap();
+        let (mut store, feed) = store_with_one_feed(&dir);
+        let items = vec![
+            record("a1", "https://x/1", "matin", "r"),
+            record("a2", "https://x/2", "matin", "r"),
+        ];
+        store.record_poll(&quiet_poll(feed, items)).unwrap();
         let members: Vec<String> = store
             .digest_members("matin", 10)
             .unwrap()
@@ -832,13 +824,10 @@ mod tests {
     #[test]
     fn a_changed_url_resets_fetch_state_and_keeps_items() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
-        let feeds = store
-            .sync_feeds(&[("A".into(), "https://a/".into())])
-            .unwrap();
+        let (mut store, feed) = store_with_one_feed(&dir);
         store
             .record_poll(&PollRecord {
-                feed_id: feeds[0].id,
+                feed_id: feed,
                 now: 10,
                 fetch: FetchRecord::Failed {
                     status: Some(410),
