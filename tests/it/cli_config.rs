@@ -120,12 +120,7 @@ fn import_opml_prints_feeds_that_paste_into_a_config_which_passes_check() {
         "/tests/fixtures/opml/export.opml"
     );
     // No config needed.
-    let out = env.veille(&["import-opml", fixture]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = env.ok(&["import-opml", fixture]);
     let tables = String::from_utf8(out.stdout).unwrap();
     assert_eq!(tables.matches("[[feed]]").count(), 5, "{tables}");
     assert!(
@@ -141,12 +136,7 @@ fn import_opml_prints_feeds_that_paste_into_a_config_which_passes_check() {
     env.write_config(&format!(
         "{tables}[[rule]]\nname = \"ia\"\nany = [\"IA\"]\nfeeds = [\"tag:Tech & IA\"]\nnotify = [\"archive\"]\n\n[channel.archive]\nkind = \"maildir\"\npath = \"mail\"\n"
     ));
-    let check = env.veille(&["check"]);
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    let check = env.ok(&["check"]);
     assert!(String::from_utf8_lossy(&check.stdout).contains("feeds (5)"));
 
     let out = env.veille(&["import-opml", "/nonexistent.opml"]);

@@ -8,7 +8,7 @@ use hmac::{KeyInit, Mac};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::harness::{FeedDoc, Mail, TestEnv, recent, rss, serve};
+use crate::harness::{FeedDoc, Mail, TestEnv, recent, rss, serve, succeed};
 use crate::smtp_server::{Encryption, Mode, SmtpServer};
 
 /// A config with one feed, rule `puces` notifying channel `moi`, whose
@@ -267,8 +267,7 @@ async fn a_refusal_fails_at_once_and_retry_queues_it_again() {
 
     // A 4xx is temporary: not failed, retried.
     smtp.set_mode(Mode::Refuse(451));
-    let out = env.veille(&["retry", "moi"]);
-    assert!(out.status.success());
+    let out = env.ok(&["retry", "moi"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("2 failed alert(s) queued again"),
         "{}",
@@ -296,12 +295,7 @@ async fn send_test_reaches_the_server_or_says_why_not() {
     let smtp = SmtpServer::start();
     let env = TestEnv::new();
     env.write_config(&config("feed.xml", EMAIL, Some(smtp.port)));
-    let out = env.veille(&["send-test", "moi"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.ok(&["send-test", "moi"]);
     let got = smtp.received();
     assert_eq!(got.len(), 1);
     assert!(Mail::parse(&got[0].data).subject.contains("test"));
@@ -348,15 +342,9 @@ async fn the_password_goes_to_the_server_and_nowhere_else() {
         "security = \"none\"\nusername = \"veille\"\n",
     );
     env.write_config(&cfg);
-    let out = env
-        .command(&["send-test", "moi"])
-        .env("VEILLE_SMTP_PASSWORD", "from-env")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        env.command(&["send-test", "moi"])
+            .env("VEILLE_SMTP_PASSWORD", "from-env"),
     );
     assert_eq!(smtp2.received()[0].auth.as_deref(), Some("veille:from-env"));
 }
@@ -554,8 +542,7 @@ async fn digests_group_by_rule_newest_first_and_are_sent_once() {
     assert!(env.mails("mail").is_empty());
     assert!(hook.received_requests().await.unwrap().is_empty());
 
-    let out = env.veille(&["digest", "moi", "--preview"]);
-    assert!(out.status.success());
+    let out = env.ok(&["digest", "moi", "--preview"]);
     let preview = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         preview.starts_with("Subject: [veille] moi: 5 articles"),
@@ -563,12 +550,7 @@ async fn digests_group_by_rule_newest_first_and_are_sent_once() {
     );
     assert!(env.mails("mail").is_empty(), "a preview sends nothing");
 
-    let out = env.veille(&["run", "--once", "--flush-digests"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.ok(&["run", "--once", "--flush-digests"]);
     let mails = env.mails("mail");
     assert_eq!(mails.len(), 1);
     let text = &mails[0].text;
@@ -603,12 +585,10 @@ async fn digests_group_by_rule_newest_first_and_are_sent_once() {
     assert!(body["stories"][0]["rules"].is_array());
 
     // Nothing pending now: no second digest, and `digest` says so.
-    let out = env.veille(&["run", "--once", "--flush-digests"]);
-    assert!(out.status.success());
+    env.ok(&["run", "--once", "--flush-digests"]);
     assert_eq!(env.mails("mail").len(), 1);
     assert_eq!(hook.received_requests().await.unwrap().len(), 1);
-    let out = env.veille(&["digest", "moi"]);
-    assert!(out.status.success());
+    let out = env.ok(&["digest", "moi"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing pending"));
     let status = env.status_json();
     let sent: Vec<i64> = status["channels"]
@@ -652,15 +632,9 @@ async fn starttls_and_tls_carry_the_message_encrypted_and_check_the_certificate(
         assert!(err.contains("certificate"), "{security}: {err}");
         assert!(smtp.received().is_empty(), "{security}");
 
-        let out = env
-            .command(&["run", "--once"])
-            .env("SSL_CERT_FILE", env.path("ca.pem"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{security}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = succeed(
+            env.command(&["run", "--once"])
+                .env("SSL_CERT_FILE", env.path("ca.pem")),
         );
         let got = smtp.received();
         assert_eq!(

@@ -52,22 +52,18 @@ impl TestEnv {
         cmd
     }
 
+    /// `veille ARGS`, asserting exit 0.
+    pub fn ok(&self, args: &[&str]) -> Output {
+        succeed(&mut self.command(args))
+    }
+
     /// `run --once`, asserting exit 0; returns stderr (the log).
     pub fn run_once(&self) -> String {
-        let out = self.veille(&["run", "--once"]);
-        let log = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "run --once failed: {log}");
-        log
+        String::from_utf8_lossy(&self.ok(&["run", "--once"]).stderr).into_owned()
     }
 
     pub fn status_json(&self) -> serde_json::Value {
-        let out = self.veille(&["status", "--json"]);
-        assert!(
-            out.status.success(),
-            "status failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("status JSON")
+        serde_json::from_slice(&self.ok(&["status", "--json"]).stdout).expect("status JSON")
     }
 
     /// Messages delivered to the Maildir at `rel`, parsed, oldest name first.
@@ -84,6 +80,17 @@ impl TestEnv {
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.path("veille.db")).expect("open db")
     }
+}
+
+/// Runs `cmd` to its end, asserting exit 0 (the log in the message if not).
+pub fn succeed(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run veille");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// A delivered message, decoded.

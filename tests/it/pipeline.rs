@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use wiremock::MockServer;
 
-use crate::harness::{FeedDoc, Running, TestEnv, recent, rss, serve};
+use crate::harness::{FeedDoc, Running, TestEnv, recent, rss, serve, succeed};
 
 fn config(feeds: &[(&str, String)], extra_rules: &str) -> String {
     let mut c = String::from("[daemon]\ntimezone = \"Europe/Paris\"\n\n");
@@ -279,15 +279,9 @@ async fn the_shipped_config_runs_offline_and_fills_the_maildir() {
     )
     .unwrap();
     // The real news feeds cannot be reached here; that must not matter.
-    let out = env
-        .command(&["run", "--once"])
-        .env("HTTPS_PROXY", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        env.command(&["run", "--once"])
+            .env("HTTPS_PROXY", "http://127.0.0.1:9"),
     );
     let subjects: Vec<String> = env.mails("mail").into_iter().map(|m| m.subject).collect();
     assert_eq!(subjects.len(), 3, "{subjects:?}");
