@@ -196,26 +196,24 @@ async fn a_kill_after_storing_and_before_delivering_loses_and_repeats_nothing() 
 async fn the_first_poll_alerts_only_recent_items_and_later_polls_alert_new_ones() {
     let server = MockServer::start().await;
     let old = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc2822();
-    let first = rss(
-        "T",
-        &[
-            (
-                "old",
-                "Les puces d'hier",
-                "https://example.org/old",
-                "x",
-                &old,
-            ),
-            (
-                "new",
-                "Les puces du jour",
-                "https://example.org/new",
-                "x",
-                &recent(1),
-            ),
-        ],
-    );
-    serve(&server, "/t.xml", FeedDoc::rss(&first)).await;
+    let now = recent(1);
+    let mut items = vec![
+        (
+            "old",
+            "Les puces d'hier",
+            "https://example.org/old",
+            "x",
+            old.as_str(),
+        ),
+        (
+            "new",
+            "Les puces du jour",
+            "https://example.org/new",
+            "x",
+            now.as_str(),
+        ),
+    ];
+    serve(&server, "/t.xml", FeedDoc::rss(&rss("T", &items))).await;
     let env = TestEnv::new();
     env.write_config(&config(&[("T", format!("{}/t.xml", server.uri()))], ""));
     env.run_once();
@@ -226,39 +224,23 @@ async fn the_first_poll_alerts_only_recent_items_and_later_polls_alert_new_ones(
     // Later: a new item three days old still alerts (within max_age), one
     // from last month does not.
     let month = (chrono::Utc::now() - chrono::Duration::days(30)).to_rfc2822();
-    let second = rss(
-        "T",
-        &[
-            (
-                "old",
-                "Les puces d'hier",
-                "https://example.org/old",
-                "x",
-                &old,
-            ),
-            (
-                "new",
-                "Les puces du jour",
-                "https://example.org/new",
-                "x",
-                &recent(1),
-            ),
-            (
-                "late",
-                "Des puces retrouvées",
-                "https://example.org/late",
-                "x",
-                &old,
-            ),
-            (
-                "archive",
-                "Puces d'archive",
-                "https://example.org/archive",
-                "x",
-                &month,
-            ),
-        ],
-    );
+    items.extend([
+        (
+            "late",
+            "Des puces retrouvées",
+            "https://example.org/late",
+            "x",
+            old.as_str(),
+        ),
+        (
+            "archive",
+            "Puces d'archive",
+            "https://example.org/archive",
+            "x",
+            month.as_str(),
+        ),
+    ]);
+    let second = rss("T", &items);
     server.reset().await;
     serve(&server, "/t.xml", FeedDoc::rss(&second)).await;
     env.run_once();
@@ -298,23 +280,28 @@ async fn the_shipped_config_runs_offline_and_fills_the_maildir() {
 }
 
 #[tokio::test]
-async fn sigterm_during_a_poll_of_many_slow_feeds_exits_0_promptly_and_the_next_start_loses_nothing()
- {
+async fn sigterm_during_a_poll_of_many_slow_feeds_exits_0_and_the_next_start_loses_nothing() {
     let server = MockServer::start().await;
     let names: Vec<String> = (0..6).map(|i| format!("Slow {i}")).collect();
+    let docs: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            rss(
+                name,
+                &[(
+                    &format!("s{i}"),
+                    &format!("Les puces lentes {i}"),
+                    &format!("https://example.org/s{i}"),
+                    "x",
+                    &recent(1),
+                )],
+            )
+        })
+        .collect();
     let mut feeds = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let doc = rss(
-            name,
-            &[(
-                &format!("s{i}"),
-                &format!("Les puces lentes {i}"),
-                &format!("https://example.org/s{i}"),
-                "x",
-                &recent(1),
-            )],
-        );
-        let mut slow = FeedDoc::rss(&doc);
+    for (i, (name, doc)) in names.iter().zip(&docs).enumerate() {
+        let mut slow = FeedDoc::rss(doc);
         slow.delay = Duration::from_secs(25);
         serve(&server, format!("/slow{i}.xml"), slow).await;
         feeds.push((name.as_str(), format!("{}/slow{i}.xml", server.uri())));
@@ -341,18 +328,8 @@ async fn sigterm_during_a_poll_of_many_slow_feeds_exits_0_promptly_and_the_next_
 
     // The next start, with the feeds answering at once: every story once.
     server.reset().await;
-    for (i, name) in names.iter().enumerate() {
-        let doc = rss(
-            name,
-            &[(
-                &format!("s{i}"),
-                &format!("Les puces lentes {i}"),
-                &format!("https://example.org/s{i}"),
-                "x",
-                &recent(1),
-            )],
-        );
-        serve(&server, format!("/slow{i}.xml"), FeedDoc::rss(&doc)).await;
+    for (i, doc) in docs.iter().enumerate() {
+        serve(&server, format!("/slow{i}.xml"), FeedDoc::rss(doc)).await;
     }
     env.run_once();
     env.run_once();
