@@ -67,9 +67,8 @@ pub async fn run(
     // A poll that recorded alerts wakes delivery at once rather than at
     // its next tick.
     let alerts_recorded = Notify::new();
-    let never = Notify::new();
     tokio::join!(
-        every(TICK, stopping, &never, || async {
+        every(TICK, stopping, || async {
             match poll_due_feeds(sh, unix_now(), false).await {
                 Ok(outcomes) => {
                     if outcomes.iter().any(|(_, o)| {
@@ -109,10 +108,9 @@ pub async fn run(
 }
 
 /// Calls `pass` every `period` (counted from the end of the previous pass,
-/// so a slow pass delays the next instead of piling passes up), or sooner
-/// when `wake` is notified, until `stop` completes; a pass in progress is
-/// dropped when it does.
-async fn every<S, SF, F, Fut>(period: Duration, stop: S, wake: &Notify, mut pass: F)
+/// so a slow pass delays the next instead of piling passes up) until `stop`
+/// completes; a pass in progress is dropped when it does.
+async fn every<S, SF, F, Fut>(period: Duration, stop: S, mut pass: F)
 where
     S: Fn() -> SF,
     SF: Future<Output = ()>,
@@ -127,7 +125,6 @@ where
         tokio::select! {
             _ = stop() => return,
             _ = tokio::time::sleep(period) => {}
-            _ = wake.notified() => {}
         }
     }
 }
@@ -144,7 +141,7 @@ where
         return stop().await;
     };
     let half = period / 2;
-    every(half, stop, &Notify::new(), || async {
+    every(half, stop, || async {
         let check = sh.with_store(|s| s.health());
         match tokio::time::timeout(half, check).await {
             Ok(Ok(())) => {
@@ -179,7 +176,6 @@ mod tests {
         every(
             TICK,
             || stop.cancelled(),
-            &Notify::new(),
             || async {
                 let n = {
                     let mut s = starts.lock().unwrap();

@@ -88,7 +88,7 @@ impl Sender {
                 secret_file,
             } => {
                 let secret = match secret_file {
-                    Some(file) => Some(smtp::read_secret(file, "webhook secret")?),
+                    Some(file) => Some(read_secret(file, "webhook secret")?),
                     None => std::env::var(webhook::secret_env(&channel.name))
                         .ok()
                         .filter(|s| !s.trim().is_empty()),
@@ -110,6 +110,18 @@ impl Sender {
             }
         }
     }
+}
+
+/// A secret file's content without the line break editors add.
+pub fn read_secret(file: &std::path::Path, what: &str) -> Result<String, DeliveryError> {
+    std::fs::read_to_string(file)
+        .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
+        .map_err(|e| {
+            DeliveryError::Transient(format!(
+                "cannot read the {what} from {}: {e}",
+                file.display()
+            ))
+        })
 }
 
 /// Sender used when no `[smtp] from` is configured (Maildir only).

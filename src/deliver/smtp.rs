@@ -8,7 +8,6 @@
 //! send is retried later with the same `Message-ID`: a receiver that got the
 //! first copy can drop the second.
 
-use std::path::Path;
 use std::time::Duration;
 
 use lettre::address::Envelope;
@@ -16,7 +15,7 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use super::DeliveryError;
+use super::{DeliveryError, read_secret};
 use crate::config::{Security, Smtp};
 
 /// The environment variable a password may come from (SPEC §2).
@@ -131,23 +130,11 @@ pub fn password(smtp: &Smtp, sources: &Sources) -> Result<String, DeliveryError>
     )))
 }
 
-/// A secret file's content without the line break editors add.
-pub fn read_secret(file: &Path, what: &str) -> Result<String, DeliveryError> {
-    std::fs::read_to_string(file)
-        .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
-        .map_err(|e| {
-            DeliveryError::Transient(format!(
-                "cannot read the {what} from {}: {e}",
-                file.display()
-            ))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn smtp(password_file: Option<&Path>) -> Smtp {
+    fn smtp(password_file: Option<&std::path::Path>) -> Smtp {
         Smtp {
             host: "127.0.0.1".into(),
             port: 25,

@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::render::{StoryView, is_web_link};
+use super::render::{StoryView, is_web_link, plural};
 use super::rules::{Field, field_text};
-use super::text::{cut, one_line};
+use super::text::{cut, one_line, truncate_chars};
 
 /// Bytes of plain text kept in a story's `summary`.
 const SUMMARY_BYTES: usize = 1000;
@@ -136,7 +136,7 @@ fn chat_text(hook: &Hook, stories: &[StoryJson], m: &Markup) -> String {
             "{b}[veille] {}{b} : {} article{}\n",
             esc(&d.channel),
             stories.len(),
-            if stories.len() > 1 { "s" } else { "" }
+            plural(stories.len())
         ));
     }
     for s in stories {
@@ -177,13 +177,6 @@ fn discord_escape(s: &str) -> String {
         out.push(c);
     }
     out
-}
-
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max.saturating_sub(1)) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_owned(),
-    }
 }
 
 #[cfg(test)]

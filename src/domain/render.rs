@@ -10,7 +10,7 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as esc};
 
 use super::model::Item;
 use super::rules::{Field, field_text};
-use super::text::one_line;
+use super::text::{one_line, truncate_chars};
 use super::triage::StoredHit;
 use super::zone::Zone;
 
@@ -232,15 +232,9 @@ fn display_title(item: &Item) -> String {
     }
 }
 
-fn plural(n: usize) -> &'static str {
+/// The French plural ending for `n` things.
+pub(super) fn plural(n: usize) -> &'static str {
     if n > 1 { "s" } else { "" }
-}
-
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_owned(),
-    }
 }
 
 /// Whether a link may be made clickable: http(s) only, never `javascript:`.

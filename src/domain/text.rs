@@ -149,6 +149,18 @@ pub fn one_line(s: &str) -> String {
         .join(" ")
 }
 
+/// `s` in at most `max` characters, an ellipsis ending what was cut.
+pub fn truncate_chars(s: &str, max: usize) -> String {
+    if s.chars().nth(max).is_none() {
+        return s.to_owned();
+    }
+    let keep = s
+        .char_indices()
+        .nth(max.saturating_sub(1))
+        .map_or(s.len(), |(at, _)| at);
+    format!("{}…", &s[..keep])
+}
+
 /// The longest prefix of `s` no longer than `max` bytes, on a char boundary.
 pub fn cut(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -399,6 +411,14 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(plain_text(raw), want, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn truncation_counts_characters_and_the_ellipsis() {
+        assert_eq!(truncate_chars("Pékin", 5), "Pékin");
+        assert_eq!(truncate_chars("Pékin", 4), "Pék…");
+        assert_eq!(truncate_chars("Pékin", 1), "…");
+        assert_eq!(truncate_chars("", 3), "");
     }
 
     #[test]
