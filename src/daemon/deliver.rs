@@ -390,6 +390,7 @@ mod tests {
             .map(|k| ItemRecord {
                 key: (*k).into(),
                 is_new: true,
+                wire: None,
                 story_link: Some(format!("https://x.fr/{k}")),
                 content_hash: format!("h-{k}"),
                 item: Item {
@@ -417,6 +418,7 @@ mod tests {
             fetch: FetchRecord::NotModified,
             redirect_url: None,
             next_poll: now + 900,
+            wire_window: 0,
             items,
         };
         let recorded = sh

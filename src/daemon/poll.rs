@@ -16,6 +16,7 @@ use crate::domain::model::ParsedFeed;
 use crate::domain::parse::{self, Document};
 use crate::domain::schedule::next_poll;
 use crate::domain::triage::{self, Context};
+use crate::domain::wire::fingerprint_new;
 use crate::fetch::{FetchOutcome, Validators};
 use crate::store::{FeedState, FetchRecord, PollRecord, RecordSummary};
 
@@ -206,6 +207,10 @@ async fn poll_inner(
         redirect_url: None,
         next_poll: schedule(0, None),
         items: Vec::new(),
+        wire_window: match sh.config.daemon.wire_copies {
+            true => sh.config.daemon.wire_window.as_secs() as i64,
+            false => 0,
+        },
     };
     let result = match outcome {
         FetchOutcome::NotModified { permanent_redirect } => {
@@ -320,6 +325,11 @@ async fn record_document(
             holds: &holds,
         };
         poll.items = triage::triage(doc.items, ids, &known, &config.rules, &cx);
+        if d.wire_copies {
+            for r in poll.items.iter_mut().filter(|r| r.is_new) {
+                r.wire = fingerprint_new(&r.item, poll.now, poll.wire_window);
+            }
+        }
         Ok(poll)
     })
     .await??;

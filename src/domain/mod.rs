@@ -14,4 +14,5 @@ pub mod rules;
 pub mod schedule;
 pub mod text;
 pub mod triage;
+pub mod wire;
 pub mod zone;

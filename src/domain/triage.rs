@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::identity::{Identity, content_hash};
 use super::model::Item;
 use super::rules::{RuleMatch, RuleSet};
+use super::wire::Fingerprint;
 
 /// One matched term, stored with the alert so that messages can show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +44,9 @@ pub struct ItemRecord {
     pub content_hash: String,
     pub item: Item,
     pub alerts: Vec<AlertDraft>,
+    /// For a new item while wire copies are on: what recognises its copies
+    /// (filled in by the caller, see `wire::Fingerprint`).
+    pub wire: Option<Fingerprint>,
 }
 
 /// What is already stored of an item.
@@ -98,6 +102,7 @@ pub fn triage(
             content_hash: hash,
             item,
             alerts,
+            wire: None,
         });
     }
     records

@@ -13,6 +13,7 @@
 
 mod outbox;
 mod status;
+mod wire;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,24 +21,30 @@ use std::time::Duration;
 
 use crate::domain::model::Item;
 pub use crate::domain::triage::{AlertDraft, ItemRecord, KnownItem, StoredHit};
+use crate::domain::wire::{Fingerprint, Similarity};
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
 pub use outbox::{DueDigest, Requeued, Target};
-pub use status::{ChannelStatus, FeedStatus, Status};
+pub use status::{ChannelStatus, FeedStatus, LateCopies, Status};
+pub use wire::WireIndex;
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/0001_init.sql")),
         M::up(include_str!("../../migrations/0002_digests.sql")),
+        M::up(include_str!("../../migrations/0003_wire.sql")),
     ])
 }
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 pub struct Store {
     conn: Connection,
+    /// Stories wire copies may join; read from the database when first
+    /// needed (see `wire`).
+    wire: Option<WireIndex>,
 }
 
 /// A feed's fetch state, as the poller needs it.
@@ -84,6 +91,9 @@ pub struct PollRecord {
     pub redirect_url: Option<String>,
     pub next_poll: i64,
     pub items: Vec<ItemRecord>,
+    /// `[daemon] wire_window` in seconds; items carry a fingerprint only
+    /// when wire copies are on.
+    pub wire_window: i64,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +165,7 @@ impl Store {
         migrations()
             .to_latest(&mut conn)
             .with_context(|| format!("cannot migrate the database {}", path.display()))?;
-        Ok(Store { conn })
+        Ok(Store { conn, wire: None })
     }
 
     /// Opens an existing database without creating or migrating it, for
@@ -178,7 +188,7 @@ impl Store {
                 path.display()
             );
         }
-        Ok(Store { conn })
+        Ok(Store { conn, wire: None })
     }
 
     /// Makes the feeds table match the config: new names are added; a
@@ -273,7 +283,7 @@ impl Store {
         let mut results = Vec::with_capacity(polls.len());
         for poll in polls {
             let sp = tx.savepoint()?;
-            let result = write_poll(&sp, poll);
+            let result = write_poll(&sp, &mut self.wire, poll);
             if result.is_ok() {
                 sp.commit()?;
             }
@@ -281,6 +291,25 @@ impl Store {
         }
         tx.commit()?;
         Ok(results)
+    }
+
+    /// The stored stories `fp` would be compared with if its item were new
+    /// in the feed named `feed` (for `veille test --feed`), best first.
+    pub fn wire_matches(
+        &mut self,
+        fp: &Fingerprint,
+        item: &Item,
+        now: i64,
+        window: i64,
+        feed: &str,
+    ) -> Result<Vec<WireMatch>> {
+        let feed_id: i64 = self
+            .conn
+            .query_row("SELECT id FROM feeds WHERE name = ?1", [feed], |r| r.get(0))
+            .optional()?
+            .unwrap_or(-1);
+        let index = wire_index(&self.conn, &mut self.wire, now - window)?;
+        wire_matches(&self.conn, index, fp, wire_date(item, now), window, feed_id)
     }
 
     /// Pending alerts whose time has come, for the given channels. With
@@ -356,10 +385,14 @@ impl Store {
     }
 }
 
-fn write_poll(tx: &Connection, poll: &PollRecord) -> Result<RecordSummary> {
+fn write_poll(
+    tx: &Connection,
+    wire: &mut Option<WireIndex>,
+    poll: &PollRecord,
+) -> Result<RecordSummary> {
     let mut summary = RecordSummary::default();
     for record in &poll.items {
-        let (item_id, story_id, is_new) = upsert_item(tx, poll.feed_id, poll.now, record)?;
+        let (item_id, story_id, is_new) = upsert_item(tx, wire, poll, record)?;
         if is_new {
             summary.new_items += 1;
         } else {
@@ -393,9 +426,9 @@ fn refuse_newer(conn: &Connection, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Inserts a new item (finding or creating its story) or updates a changed
-/// one. Returns (item id, story id, whether it was new). The caller's
-/// `is_new` saves a lookup; the unique key still decides.
+/// Inserts a new item (finding, joining or creating its story) or updates a
+/// changed one. Returns (item id, story id, whether it was new). The
+/// caller's `is_new` saves a lookup; the unique key still decides.
 ///
 /// Summary and content are kept only for an item that causes an alert: they
 /// are what messages quote. For the others, title, link, dates, categories and
@@ -404,10 +437,11 @@ fn refuse_newer(conn: &Connection, path: &Path) -> Result<()> {
 /// alert still quotes what it matched.
 fn upsert_item(
     tx: &Connection,
-    feed_id: i64,
-    now: i64,
+    wire: &mut Option<WireIndex>,
+    poll: &PollRecord,
     r: &ItemRecord,
 ) -> Result<(i64, i64, bool)> {
+    let (feed_id, now) = (poll.feed_id, poll.now);
     let i = &r.item;
     let categories = serde_json::to_string(&i.categories)?;
     let published = i.published.map(|d| d.timestamp());
@@ -419,17 +453,43 @@ fn upsert_item(
         ("", "")
     };
     if r.is_new {
-        let story_id = story_for(tx, r.story_link.as_deref(), now)?;
+        let place = place_new_item(tx, wire, poll, r)?;
+        let opened = place.opened.map(|(fp, at)| (fp.to_bytes(), at));
         let inserted = tx
             .prepare_cached(
                 "INSERT INTO items (feed_id, item_key, story_id, title, link, summary, content, categories,
-                                    published, updated, first_seen, changed_at, content_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)
+                                    published, updated, first_seen, changed_at, content_hash, wire, wire_at, joined)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15)
                  ON CONFLICT (feed_id, item_key) DO NOTHING",
             )?
-            .execute(params![feed_id, r.key, story_id, i.title, i.link, summary, content, categories, published, updated, now, r.content_hash])?;
+            .execute(params![
+                feed_id,
+                r.key,
+                place.story_id,
+                i.title,
+                i.link,
+                summary,
+                content,
+                categories,
+                published,
+                updated,
+                now,
+                r.content_hash,
+                opened.as_ref().map(|(b, _)| b),
+                opened.as_ref().map(|(_, at)| at),
+                place.joined
+            ])?;
         if inserted == 1 {
-            return Ok((tx.last_insert_rowid(), story_id, true));
+            let item_id = tx.last_insert_rowid();
+            if let (Some((fp, at)), Some(index)) = (place.opened, wire.as_mut()) {
+                let entry = wire::Entry {
+                    story_id: place.story_id,
+                    item_id,
+                    at,
+                };
+                index.insert(&fp.keys(), entry);
+            }
+            return Ok((item_id, place.story_id, true));
         }
     }
     let (item_id, story_id): (i64, i64) = tx
@@ -460,19 +520,163 @@ fn upsert_item(
     Ok((item_id, story_id, false))
 }
 
-fn story_for(tx: &Connection, link: Option<&str>, now: i64) -> Result<i64> {
-    let Some(link) = link else {
-        tx.prepare_cached("INSERT INTO stories (link, first_seen) VALUES (NULL, ?1)")?
-            .execute([now])?;
-        return Ok(tx.last_insert_rowid());
-    };
-    tx.prepare_cached(
-        "INSERT INTO stories (link, first_seen) VALUES (?1, ?2) ON CONFLICT (link) DO NOTHING",
-    )?
-    .execute(params![link, now])?;
-    Ok(tx
-        .prepare_cached("SELECT id FROM stories WHERE link = ?1")?
-        .query_row([link], |r| r.get(0))?)
+/// Where a new item goes.
+struct Placement<'a> {
+    story_id: i64,
+    /// It opened a story that later copies may join: its fingerprint and
+    /// the date the window counts from.
+    opened: Option<(&'a Fingerprint, i64)>,
+    /// It joined a story as a wire copy, with this containment.
+    joined: Option<f64>,
+}
+
+/// SPEC §4: a known link names its story (link identity always wins);
+/// otherwise an item with a fingerprint may join the story whose first
+/// item it copies; otherwise it opens a story of its own.
+fn place_new_item<'a>(
+    tx: &Connection,
+    wire: &mut Option<WireIndex>,
+    poll: &PollRecord,
+    r: &'a ItemRecord,
+) -> Result<Placement<'a>> {
+    let link = r.story_link.as_deref();
+    if let Some(link) = link {
+        let known: Option<i64> = tx
+            .prepare_cached(
+                "SELECT id FROM stories WHERE link = ?1
+                 UNION ALL SELECT story_id FROM story_links WHERE link = ?1 LIMIT 1",
+            )?
+            .query_row([link], |row| row.get(0))
+            .optional()?;
+        if let Some(story_id) = known {
+            return Ok(Placement {
+                story_id,
+                opened: None,
+                joined: None,
+            });
+        }
+    }
+    let at = wire_date(&r.item, poll.now);
+    if let Some(fp) = &r.wire {
+        let index = wire_index(tx, wire, poll.now - poll.wire_window)?;
+        let found = wire_matches(tx, index, fp, at, poll.wire_window, poll.feed_id)?;
+        if let Some(m) = found.iter().find(|m| m.joins()) {
+            if let Some(link) = link {
+                tx.prepare_cached("INSERT INTO story_links (link, story_id) VALUES (?1, ?2)")?
+                    .execute(params![link, m.story_id])?;
+            }
+            return Ok(Placement {
+                story_id: m.story_id,
+                opened: None,
+                joined: Some(m.similarity.containment),
+            });
+        }
+    }
+    tx.prepare_cached("INSERT INTO stories (link, first_seen) VALUES (?1, ?2)")?
+        .execute(params![link, poll.now])?;
+    Ok(Placement {
+        story_id: tx.last_insert_rowid(),
+        opened: r.wire.as_ref().map(|fp| (fp, at)),
+        joined: None,
+    })
+}
+
+/// The date a story's wire window counts from: the item's, else now; never
+/// in the future.
+fn wire_date(item: &Item, now: i64) -> i64 {
+    item.date().map_or(now, |d| d.timestamp()).min(now)
+}
+
+/// A stored story an item was compared with.
+#[derive(Debug, Clone)]
+pub struct WireMatch {
+    pub story_id: i64,
+    /// The title of the story's first item.
+    pub title: String,
+    pub similarity: Similarity,
+    /// The item's feed already carries the story: a feed's own items never
+    /// join each other's stories.
+    pub same_feed: bool,
+}
+
+impl WireMatch {
+    pub fn joins(&self) -> bool {
+        self.similarity.is_copy() && !self.same_feed
+    }
+}
+
+/// The index, read from the database the first time it is needed, and
+/// pruned of stories older than `since`.
+fn wire_index<'a>(
+    conn: &Connection,
+    wire: &'a mut Option<WireIndex>,
+    since: i64,
+) -> Result<&'a mut WireIndex> {
+    if wire.is_none() {
+        let mut index = WireIndex::new(since);
+        let mut stmt = conn.prepare(
+            "SELECT id, story_id, wire_at, wire FROM items WHERE wire IS NOT NULL AND wire_at >= ?1 ORDER BY id",
+        )?;
+        let mut rows = stmt.query([since])?;
+        while let Some(row) = rows.next()? {
+            let blob: Vec<u8> = row.get(3)?;
+            if let Some(fp) = Fingerprint::from_bytes(&blob) {
+                let entry = wire::Entry {
+                    item_id: row.get(0)?,
+                    story_id: row.get(1)?,
+                    at: row.get(2)?,
+                };
+                index.insert(&fp.keys(), entry);
+            }
+        }
+        *wire = Some(index);
+    }
+    let index = wire.as_mut().expect("loaded above");
+    index.prune(since);
+    Ok(index)
+}
+
+/// The stories whose first item shares index keys with `fp`, compared with
+/// it, best first. The comparison reads the stored fingerprint, so an index
+/// entry whose item was rolled back is simply not found.
+fn wire_matches(
+    conn: &Connection,
+    index: &WireIndex,
+    fp: &Fingerprint,
+    at: i64,
+    window: i64,
+    feed_id: i64,
+) -> Result<Vec<WireMatch>> {
+    let mut found = Vec::new();
+    for c in index.candidates(&fp.keys(), at, window) {
+        let stored: Option<(Vec<u8>, String)> = conn
+            .prepare_cached("SELECT wire, title FROM items WHERE id = ?1 AND story_id = ?2 AND wire IS NOT NULL")?
+            .query_row(params![c.item_id, c.story_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((blob, title)) = stored else {
+            continue;
+        };
+        let Some(first) = Fingerprint::from_bytes(&blob) else {
+            continue;
+        };
+        let same_feed = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM items WHERE story_id = ?1 AND feed_id = ?2)",
+            )?
+            .query_row(params![c.story_id, feed_id], |r| r.get(0))?;
+        found.push(WireMatch {
+            story_id: c.story_id,
+            title,
+            similarity: fp.compare(&first),
+            same_feed,
+        });
+    }
+    found.sort_by(|a, b| {
+        (b.joins(), b.similarity.containment)
+            .partial_cmp(&(a.joins(), a.similarity.containment))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    Ok(found)
 }
 
 /// Creates the (story, channel) alert, or, when it exists and is still
@@ -607,6 +811,7 @@ mod tests {
             fetch: FetchRecord::NotModified,
             redirect_url: None,
             next_poll: 100,
+            wire_window: 0,
             items,
         }
     }
@@ -720,6 +925,7 @@ mod tests {
         ItemRecord {
             key: key.into(),
             is_new: true,
+            wire: None,
             story_link: Some(link.into()),
             content_hash: format!("h-{key}"),
             item: Item {
@@ -762,6 +968,7 @@ mod tests {
             },
             redirect_url: None,
             next_poll: 100,
+            wire_window: 0,
             items,
         };
         let s = store
@@ -837,6 +1044,7 @@ mod tests {
                 },
                 redirect_url: Some("https://a2/".into()),
                 next_poll: 100,
+                wire_window: 0,
                 items: vec![record("a1", "https://x/1", "moi", "r1")],
             })
             .unwrap();

@@ -11,3 +11,4 @@ mod matching;
 mod pipeline;
 mod purity;
 mod service;
+mod wire;

@@ -1,0 +1,561 @@
+//! Wire copies (SPEC §4): the same dispatch republished by several outlets,
+//! told apart from different events on the same topic.
+//!
+//! An item's text (title, summary, content) is prepared once: normalised as
+//! for matching (accents folded, lower case), cut into sentences and words,
+//! with boilerplate dropped (bylines, "Lire aussi", "Publié le …", agency
+//! tags and datelines). Each sentence becomes a set of word 3-shingles
+//! (hashed); the numbers of the text are kept apart.
+//!
+//! Why shingles and containment rather than MinHash-Jaccard or SimHash: a
+//! copy is often a *cut* of the dispatch (lead only, last paragraphs
+//! dropped), so the two texts' Jaccard similarity is low (measured on the
+//! test corpus, see `tests/it/wire.rs`) although every sentence of the short
+//! one is in the long one. Jaccard-tuned LSH bands and SimHash, which
+//! summarise the whole text, miss such pairs; containment of the shorter in
+//! the longer does not. Candidates are found with the shingles whose hash is
+//! 0 modulo `SAMPLE`: a choice that depends on the shingle only, so a shingle
+//! both texts share is sampled in both, whatever else they hold.
+//!
+//! A candidate is confirmed (`Similarity::is_copy`) only when the shorter
+//! text is mostly inside the longer one, by at least two sentences of its
+//! own, one of the two leads (first sentence after the title) is in the
+//! other, and their numbers agree. Each condition is there for a kind of
+//! look-alike that is another event (see `is_copy`).
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::model::Item;
+use super::text::{Normal, is_word_char, normalize_into};
+
+/// Words per shingle. Three keeps a reworded word from spoiling more than
+/// three shingles while two common words rarely make a shingle alone.
+const SHINGLE: usize = 3;
+
+/// One shingle in `SAMPLE` is an index key (about 8 keys for a four-sentence
+/// lead; a copy sharing 20 shingles shares at least one key with
+/// probability 1 − (7/8)^20 = 93 %, 40 shingles 99.5 %).
+pub const SAMPLE: u32 = 8;
+
+/// Thresholds of `is_copy`, with the reasons beside them.
+///
+/// The shorter text must share this share of its shingles with the longer:
+/// copies on the test corpus are at 0.75 and above (a reworded title and a
+/// byline cost a few shingles), a follow-up repeating two background
+/// sentences of a five-sentence dispatch is near 0.4.
+pub const MIN_CONTAINMENT: f64 = 0.6;
+/// …and at least this many shingles: below it there is too little text to
+/// be sure (a title and a short sentence).
+pub const MIN_SHARED: usize = 15;
+/// …in at least this many sentences found in the other text (half their
+/// shingles there): one sentence of shared context is not a copy.
+pub const MIN_SENTENCES: usize = 2;
+/// A sentence is found in the other text when this share of its shingles is.
+const SENTENCE_FOUND: f64 = 0.5;
+/// Numbers of the shorter text missing from the longer, at most: a daily
+/// market close and the next day's differ by their figures, copies do not.
+const MAX_NUMBERS_MISSING: f64 = 0.2;
+
+/// Agency names dropped wherever they stand ("(AFP)", "avec AFP").
+const AGENCIES: &[&str] = &[
+    "afp",
+    "reuters",
+    "belga",
+    "ats",
+    "dpa",
+    "ansa",
+    "efe",
+    "xinhua",
+    "apa",
+    "bloomberg",
+];
+
+/// Sentences that start with these words are boilerplate.
+const BOILERPLATE: &[&[&str]] = &[
+    &["a", "voir"],
+    &["publie", "le"],
+    &["publie", "a"],
+    &["mis", "a", "jour"],
+    &["modifie", "le"],
+    &["abonnez", "vous"],
+    &["retrouvez"],
+    &["suivez", "nous"],
+    &["photo"],
+    &["credit"],
+    &["copyright"],
+    &["cet", "article"],
+    &["source"],
+];
+
+/// Words too common to make a shingle alone: a shingle of three of them is
+/// dropped.
+const STOPWORDS: &[&str] = &[
+    "a", "au", "aux", "ce", "ces", "d", "dans", "de", "des", "du", "en", "est", "et", "il", "ils",
+    "l", "la", "le", "les", "n", "ne", "on", "ont", "par", "pas", "pour", "qu", "que", "qui", "s",
+    "sa", "se", "son", "sont", "sur", "un", "une", "y",
+];
+
+/// What is kept of an item's text to recognise its copies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// Shingle hashes per sentence, in text order, each sorted; sentence 0
+    /// is the title (possibly empty).
+    sentences: Vec<Vec<u32>>,
+    /// Hashes of the body's number tokens, sorted, distinct.
+    numbers: Vec<u32>,
+}
+
+/// How two fingerprints compare, the shorter text against the longer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Similarity {
+    /// Share of the shorter text's shingles found in the longer.
+    pub containment: f64,
+    /// Shingles in both.
+    pub shared: usize,
+    /// Sentences of the shorter text found in the longer.
+    pub sentences: usize,
+    /// One text's lead is found in the other.
+    pub lead: bool,
+    /// The two leads are one sentence (half the shingles of one in the
+    /// other).
+    pub leads_agree: bool,
+    /// Share of the shorter text's numbers missing from the longer.
+    pub numbers_missing: f64,
+}
+
+impl Similarity {
+    /// The verdict: a copy of the same dispatch.
+    pub fn is_copy(&self) -> bool {
+        self.shared >= MIN_SHARED
+            && self.containment >= MIN_CONTAINMENT
+            // A follow-up or a brief on the same event opens with a lead of
+            // its own; a copy keeps the dispatch's (trimmed, maybe).
+            && self.lead
+            // One shared sentence may be context quoted by another story,
+            // unless it is the lead of both (a copy of the lead alone).
+            && (self.sentences >= MIN_SENTENCES || self.leads_agree)
+            && self.numbers_missing <= MAX_NUMBERS_MISSING
+    }
+}
+
+/// The fingerprint a new item is stored and compared with, if it can have
+/// copies: dated within `window` of `now` (or undated) and with enough text.
+pub fn fingerprint_new(item: &Item, now: i64, window: i64) -> Option<Fingerprint> {
+    if item.date().is_some_and(|d| now - d.timestamp() > window) {
+        return None;
+    }
+    Some(Fingerprint::of(item)).filter(Fingerprint::is_usable)
+}
+
+impl Fingerprint {
+    /// The fingerprint of an item's title, summary and content. A sentence
+    /// seen twice (summary repeated in content) counts once.
+    pub fn of(item: &Item) -> Fingerprint {
+        let mut fp = Fingerprint::default();
+        let mut numbers = Vec::new();
+        let mut norm = String::new();
+        let how = Normal {
+            fold: true,
+            lower: true,
+        };
+        normalize_into(&item.title, how, &mut norm, None);
+        let title = sentences(&norm).into_iter().flatten().collect::<Vec<_>>();
+        // Outlets rewrite titles, figures included ("douze" becomes "12"):
+        // the numbers compared are the body's.
+        fp.sentences.push(shingles(&title, &mut Vec::new()));
+        for field in [&item.summary, &item.content] {
+            normalize_into(field, how, &mut norm, None);
+            for words in sentences(&norm) {
+                let s = shingles(&words, &mut numbers);
+                if !s.is_empty() && !fp.sentences[1..].contains(&s) {
+                    fp.sentences.push(s);
+                }
+            }
+        }
+        numbers.sort_unstable();
+        numbers.dedup();
+        fp.numbers = numbers;
+        fp
+    }
+
+    /// Every shingle, sorted and distinct.
+    pub fn shingles(&self) -> Vec<u32> {
+        let mut all: Vec<u32> = self.sentences.iter().flatten().copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// The index keys: shingles whose hash is 0 modulo `SAMPLE`.
+    pub fn keys(&self) -> Vec<u32> {
+        let mut keys = self.shingles();
+        keys.retain(|h| h % SAMPLE == 0);
+        keys
+    }
+
+    /// Whether there is enough text to recognise a copy by.
+    pub fn is_usable(&self) -> bool {
+        self.sentences.iter().map(Vec::len).sum::<usize>() >= MIN_SHARED
+    }
+
+    /// The two texts compared, the shorter against the longer.
+    pub fn compare(&self, other: &Fingerprint) -> Similarity {
+        let (a, b) = (self.shingles(), other.shingles());
+        let (short, long, s_fp, l_fp) = if a.len() <= b.len() {
+            (a, b, self, other)
+        } else {
+            (b, a, other, self)
+        };
+        let shared = short
+            .iter()
+            .filter(|h| long.binary_search(h).is_ok())
+            .count();
+        let found = |sentence: &[u32], text: &[u32]| {
+            let n = sentence
+                .iter()
+                .filter(|h| text.binary_search(h).is_ok())
+                .count();
+            !sentence.is_empty() && n as f64 >= SENTENCE_FOUND * sentence.len() as f64
+        };
+        let sentences = s_fp.sentences.iter().filter(|s| found(s, &long)).count();
+        let lead =
+            |fp: &Fingerprint, text: &[u32]| fp.sentences.get(1).is_some_and(|s| found(s, text));
+        let leads_agree = match (s_fp.sentences.get(1), l_fp.sentences.get(1)) {
+            (Some(a), Some(b)) => found(a, b) || found(b, a),
+            _ => false,
+        };
+        let missing = s_fp
+            .numbers
+            .iter()
+            .filter(|n| l_fp.numbers.binary_search(n).is_err())
+            .count();
+        Similarity {
+            containment: ratio(shared, short.len()),
+            shared,
+            sentences,
+            lead: lead(s_fp, &long) || lead(l_fp, &short),
+            leads_agree,
+            numbers_missing: ratio(missing, s_fp.numbers.len()),
+        }
+    }
+
+    /// The stored form: little-endian u32s — sentence count, number count,
+    /// each sentence's length, the shingles, the numbers.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let words = [self.sentences.len() as u32, self.numbers.len() as u32]
+            .into_iter()
+            .chain(self.sentences.iter().map(|s| s.len() as u32))
+            .chain(self.sentences.iter().flatten().copied())
+            .chain(self.numbers.iter().copied());
+        words.flat_map(u32::to_le_bytes).collect()
+    }
+
+    /// Reads `to_bytes`; `None` for bytes it did not write.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Fingerprint> {
+        if !bytes.len().is_multiple_of(4) {
+            return None;
+        }
+        let mut words = bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        let (n_sentences, n_numbers) = (words.next()? as usize, words.next()? as usize);
+        if n_sentences > bytes.len() / 4 {
+            return None;
+        }
+        let lengths: Vec<usize> = words
+            .by_ref()
+            .take(n_sentences)
+            .map(|l| l as usize)
+            .collect();
+        let mut sentences = Vec::with_capacity(n_sentences);
+        for len in lengths {
+            let s: Vec<u32> = words.by_ref().take(len).collect();
+            if s.len() != len {
+                return None;
+            }
+            sentences.push(s);
+        }
+        let numbers: Vec<u32> = words.collect();
+        (numbers.len() == n_numbers && sentences.len() == n_sentences)
+            .then_some(Fingerprint { sentences, numbers })
+    }
+}
+
+fn ratio(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// Normalised text → sentences of words, boilerplate dropped. A sentence
+/// ends at `.`, `!`, `?` or `…` once it has four words, so that `M. Macron`
+/// or `7.5` do not cut one.
+fn sentences(norm: &str) -> Vec<Vec<&str>> {
+    // Words, each with whether a sentence may end after it.
+    let mut words: Vec<(&str, bool)> = Vec::new();
+    let mut start = None;
+    for (at, c) in norm.char_indices().chain([(norm.len(), ' ')]) {
+        if is_word_char(c) && at < norm.len() {
+            start.get_or_insert(at);
+            continue;
+        }
+        if let Some(s) = start.take() {
+            words.push((&norm[s..at], false));
+        }
+        // "7.5" and "3.2.1" are not sentence ends.
+        let next_is_word = norm[at..].chars().nth(1).is_some_and(is_word_char);
+        if matches!(c, '.' | '!' | '?' | '…')
+            && !next_is_word
+            && let Some(last) = words.last_mut()
+        {
+            last.1 = true;
+        }
+    }
+    let mut out = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        // Markup is gone, so "Lire aussi : <a headline>" runs into the next
+        // paragraph: it ends the sentence before it, and drops at most a
+        // headline's length of words after it.
+        if LINKS.iter().any(|m| starts_with(&words[i..], m)) {
+            out.extend((!current.is_empty()).then(|| std::mem::take(&mut current)));
+            let skip = words[i..]
+                .iter()
+                .take(HEADLINE_WORDS)
+                .position(|w| w.1)
+                .map_or(HEADLINE_WORDS, |p| p + 1);
+            i += skip;
+            continue;
+        }
+        let (word, ends) = words[i];
+        current.push(word);
+        if ends && current.len() >= 4 {
+            out.push(std::mem::take(&mut current));
+        }
+        i += 1;
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out.into_iter().filter_map(clean).collect()
+}
+
+/// Markers of a link to another article, wherever they stand.
+const LINKS: &[&[&str]] = &[
+    &["lire", "aussi"],
+    &["lire", "egalement"],
+    &["a", "lire", "aussi"],
+    &["voir", "aussi"],
+];
+
+/// Words of a linked headline dropped after a `LINKS` marker, at most.
+const HEADLINE_WORDS: usize = 16;
+
+fn starts_with(words: &[(&str, bool)], marker: &[&str]) -> bool {
+    words.len() >= marker.len() && words.iter().zip(marker).all(|(w, m)| w.0 == *m)
+}
+
+/// A sentence without agency tags, byline and dateline, or `None` when it
+/// is boilerplate.
+fn clean(mut words: Vec<&str>) -> Option<Vec<&str>> {
+    if BOILERPLATE.iter().any(|b| words.starts_with(b)) {
+        return None;
+    }
+    // A byline alone: "Par Jeanne Martin".
+    if words.first() == Some(&"par") && words.len() <= 4 {
+        return None;
+    }
+    // A dateline or byline up to the agency: "PÉKIN (AFP) - …",
+    // "Par Le Quotidien avec AFP …".
+    if let Some(at) = words.iter().take(7).position(|w| AGENCIES.contains(w)) {
+        words.drain(..at);
+    }
+    words.retain(|w| !AGENCIES.contains(w));
+    (!words.is_empty()).then_some(words)
+}
+
+/// A sentence's shingles, sorted and distinct; its number tokens go to
+/// `numbers`.
+fn shingles(words: &[&str], numbers: &mut Vec<u32>) -> Vec<u32> {
+    numbers.extend(
+        words
+            .iter()
+            .filter(|w| w.bytes().any(|b| b.is_ascii_digit()))
+            .map(|w| hash(w)),
+    );
+    let mut out: Vec<u32> = words
+        .windows(SHINGLE)
+        .filter(|w| !w.iter().all(|x| STOPWORDS.contains(x)))
+        .map(|w| hash(&w.join(" ")))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// A stable hash: fingerprints are stored, so it must not change between
+/// versions or runs (std's hasher does not promise that).
+fn hash(s: &str) -> u32 {
+    xxh3_64(s.as_bytes()) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(title: &str, body: &str) -> Item {
+        Item {
+            title: title.into(),
+            summary: body.into(),
+            ..Item::default()
+        }
+    }
+
+    fn words(text: &str) -> Vec<String> {
+        let norm = crate::domain::text::normalize(
+            text,
+            Normal {
+                fold: true,
+                lower: true,
+            },
+        );
+        sentences(&norm).into_iter().map(|s| s.join(" ")).collect()
+    }
+
+    #[test]
+    fn boilerplate_datelines_and_bylines_are_dropped() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "PÉKIN (AFP) - Le président chinois a parlé vendredi.",
+                &["le president chinois a parle vendredi"],
+            ),
+            (
+                "Par Le Quotidien avec AFP Le président chinois a parlé.",
+                &["le president chinois a parle"],
+            ),
+            ("Par Jeanne Martin", &[]),
+            (
+                "Publié le 24/11/2026 à 09h12, mis à jour à 10h05. Le texte suit ici.",
+                &["le texte suit ici"],
+            ),
+            (
+                "Le début du texte est là. Lire aussi : Le Canada taxe les voitures. La suite du texte vient.",
+                &["le debut du texte est la", "la suite du texte vient"],
+            ),
+            // Without markup a linked headline runs into the next paragraph:
+            // at most a headline's length is dropped.
+            (
+                "Un lead de quatre mots. Lire aussi : un titre sans point final de huit mots Suite d'un paragraphe qui continue ensuite normalement.",
+                &["un lead de quatre mots", "ensuite normalement"],
+            ),
+            (
+                "M. Macron a dit 7.5 fois non.",
+                &["m macron a dit 7 5 fois non"],
+            ),
+            // An agency named early is cut like a dateline: a few words lost
+            // on both sides alike.
+            ("Selon l'AFP, rien.", &["rien"]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(words(text), *want, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_fingerprint_survives_storage_and_counts_a_repeated_lead_once() {
+        let lead = "Le président chinois Xi Jinping a appelé vendredi le pays à accélérer.";
+        let mut it = item("Xi Jinping et les puces", lead);
+        it.content = format!("{lead} Une deuxième phrase suit, avec 14 entreprises.");
+        let fp = Fingerprint::of(&it);
+        assert_eq!(fp.sentences.len(), 3, "title, lead once, second sentence");
+        assert_eq!(fp.numbers.len(), 1);
+        assert_eq!(Fingerprint::from_bytes(&fp.to_bytes()), Some(fp.clone()));
+        for bad in [&b""[..], b"\x01\x00\x00", &[9, 0, 0, 0, 0, 0, 0, 0]] {
+            assert_eq!(Fingerprint::from_bytes(bad), None);
+        }
+        assert!(!Fingerprint::of(&item("Puces", "Deux mots.")).is_usable());
+    }
+
+    const LEAD: &str = "La Chine imposera à partir du 10 avril des droits de douane supplémentaires de 34 % sur l'ensemble des produits importés des États-Unis, a annoncé vendredi le ministère chinois des Finances.";
+    const SECOND: &str = "Pékin a également ajouté onze entreprises américaines à sa liste des « entités non fiables » et restreint l'exportation de sept terres rares.";
+    const THIRD: &str = "Les Bourses asiatiques ont reculé après l'annonce, Hong Kong perdant plus de 2 % en fin de séance.";
+    const CONTEXT: &str = "Depuis le lancement de ChatGPT fin 2022, l'intelligence artificielle générative s'est imposée dans les entreprises, et les législateurs peinent à suivre.";
+
+    #[test]
+    fn copies_are_told_from_look_alikes() {
+        let dispatch = item(
+            "Pékin riposte avec des droits de douane de 34 %",
+            &format!("PÉKIN (AFP) - {LEAD} {SECOND} {THIRD}"),
+        );
+        let cases: &[(&str, Item, bool)] = &[
+            (
+                "reworded title, byline, boilerplate",
+                item(
+                    "Guerre commerciale : la riposte chinoise",
+                    &format!(
+                        "Par La Rédaction avec AFP {LEAD} {SECOND} {THIRD} Retrouvez toute l'actualité."
+                    ),
+                ),
+                true,
+            ),
+            (
+                "paragraphs reordered, last one cut",
+                item(
+                    "Droits de douane : Pékin réplique",
+                    &format!("{LEAD} {THIRD}"),
+                ),
+                true,
+            ),
+            (
+                "the lead alone, with another title: the leads are one sentence",
+                item("La riposte chinoise tombe", LEAD),
+                true,
+            ),
+            (
+                "a follow-up repeating two background sentences under a lead of its own",
+                item(
+                    "Les marchés chutent après la riposte chinoise",
+                    &format!(
+                        "Les marchés mondiaux ont plongé lundi, au lendemain de l'annonce de mesures chinoises très attendues par les investisseurs. {SECOND} {THIRD}"
+                    ),
+                ),
+                false,
+            ),
+            (
+                "one shared sentence of context",
+                item(
+                    "Londres veut devenir une superpuissance de l'IA",
+                    &format!(
+                        "Le Premier ministre britannique a présenté lundi un plan d'investissements de quatorze milliards de livres dans les centres de données. {CONTEXT}"
+                    ),
+                ),
+                false,
+            ),
+            (
+                "the same template with other figures (a market close the next day)",
+                item(
+                    "Pékin riposte avec des droits de douane de 25 %",
+                    &format!(
+                        "{} {SECOND} {THIRD}",
+                        LEAD.replace("10 avril", "12 avril").replace("34", "25")
+                    ),
+                ),
+                false,
+            ),
+            (
+                "too little text to be sure",
+                item("Pékin riposte", "La Chine impose 34 % de droits de douane."),
+                false,
+            ),
+        ];
+        let fp = Fingerprint::of(&dispatch);
+        for (what, copy, want) in cases {
+            let sim = Fingerprint::of(copy).compare(&fp);
+            assert_eq!(sim.is_copy(), *want, "{what}: {sim:?}");
+            assert_eq!(sim, fp.compare(&Fingerprint::of(copy)), "{what}: symmetric");
+        }
+    }
+}

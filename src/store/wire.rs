@@ -1,0 +1,194 @@
+//! The index of stories a wire copy may join (SPEC §4 "Wire copies").
+//!
+//! Fingerprints are stored with the items that opened a story (`items.wire`,
+//! `items.wire_at`); this index over them lives in memory beside the store.
+//! It is read from the database once, when a fingerprint first needs it
+//! (never on a cycle where nothing is new), and kept up to date as items are
+//! written, so no cycle rebuilds it. It holds only stories whose first item
+//! is at most `wire_window` old.
+//!
+//! Layout, for memory: a map from index key (a sampled shingle, see
+//! `domain::wire`) to the head of a chain of postings in one vector, rather
+//! than a vector per key; most keys have one story.
+
+use std::collections::HashMap;
+
+/// Postings kept per key at most. A key carried by more stories than this
+/// within the window is boilerplate (a site's standard lead, a recurring
+/// sentence): it no longer names candidates, and costs nothing more.
+const MAX_POSTINGS: u32 = 32;
+
+/// Candidates confirmed per item at most, those sharing the most keys first.
+pub const MAX_CANDIDATES: usize = 4;
+
+const NONE: u32 = u32::MAX;
+
+/// A story's first item, as the index knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub story_id: i64,
+    pub item_id: i64,
+    /// The item's date (published, else first seen), the window's origin.
+    pub at: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct WireIndex {
+    /// key → (first posting, postings for this key, counting those not kept)
+    heads: HashMap<u32, (u32, u32)>,
+    /// (entry, next posting of the same key)
+    postings: Vec<(u32, u32)>,
+    entries: Vec<Entry>,
+    /// Entries older than this were pruned or never loaded.
+    since: i64,
+}
+
+impl WireIndex {
+    pub fn new(since: i64) -> WireIndex {
+        WireIndex {
+            since,
+            ..WireIndex::default()
+        }
+    }
+
+    pub fn insert(&mut self, keys: &[u32], entry: Entry) {
+        let e = self.entries.len() as u32;
+        self.entries.push(entry);
+        for &key in keys {
+            let (head, count) = self.heads.entry(key).or_insert((NONE, 0));
+            *count = count.saturating_add(1);
+            if *count <= MAX_POSTINGS {
+                self.postings.push((e, *head));
+                *head = (self.postings.len() - 1) as u32;
+            }
+        }
+    }
+
+    /// Stories sharing keys with `keys` whose first item is within `window`
+    /// of `at`, most keys shared first, at most `MAX_CANDIDATES`.
+    pub fn candidates(&self, keys: &[u32], at: i64, window: i64) -> Vec<Entry> {
+        let mut tally: HashMap<u32, u32> = HashMap::new();
+        for key in keys {
+            let Some(&(mut p, count)) = self.heads.get(key) else {
+                continue;
+            };
+            if count > MAX_POSTINGS {
+                continue;
+            }
+            while p != NONE {
+                let (e, next) = self.postings[p as usize];
+                let entry = &self.entries[e as usize];
+                if entry.at >= self.since && (entry.at - at).abs() <= window {
+                    *tally.entry(e).or_default() += 1;
+                }
+                p = next;
+            }
+        }
+        let mut found: Vec<(u32, u32)> = tally.into_iter().collect();
+        // Most keys shared first; then the oldest story, for a stable order.
+        found.sort_unstable_by_key(|&(e, n)| (std::cmp::Reverse(n), e));
+        found
+            .into_iter()
+            .take(MAX_CANDIDATES)
+            .map(|(e, _)| self.entries[e as usize])
+            .collect()
+    }
+
+    /// Drops entries older than `since`, rebuilding the index when they are
+    /// at least half of it (so the cost is shared by the inserts that made
+    /// it grow).
+    pub fn prune(&mut self, since: i64) {
+        self.since = self.since.max(since);
+        let dead = self.entries.iter().filter(|e| e.at < self.since).count();
+        if dead == 0 || dead * 2 < self.entries.len() {
+            return;
+        }
+        let mut by_entry: Vec<Vec<u32>> = vec![Vec::new(); self.entries.len()];
+        for (&key, &(mut p, _)) in &self.heads {
+            while p != NONE {
+                let (e, next) = self.postings[p as usize];
+                by_entry[e as usize].push(key);
+                p = next;
+            }
+        }
+        let old = std::mem::take(&mut self.entries);
+        self.heads.clear();
+        self.postings.clear();
+        for (entry, mut keys) in old.into_iter().zip(by_entry) {
+            if entry.at >= self.since {
+                // Chains were walked newest first; insert in key order.
+                keys.sort_unstable();
+                self.insert(&keys, entry);
+            }
+        }
+    }
+
+    /// Stories indexed, counting those pruned but not yet dropped.
+    pub fn stories(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Bytes held, roughly: for the benchmark's memory figure.
+    pub fn heap_bytes(&self) -> usize {
+        self.heads.capacity() * (std::mem::size_of::<(u32, (u32, u32))>() + 1)
+            + self.postings.capacity() * std::mem::size_of::<(u32, u32)>()
+            + self.entries.capacity() * std::mem::size_of::<Entry>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(story_id: i64, at: i64) -> Entry {
+        Entry {
+            story_id,
+            item_id: story_id * 10,
+            at,
+        }
+    }
+
+    fn stories(found: Vec<Entry>) -> Vec<i64> {
+        found.iter().map(|e| e.story_id).collect()
+    }
+
+    #[test]
+    fn candidates_share_keys_within_the_window_most_shared_first() {
+        let mut index = WireIndex::new(0);
+        index.insert(&[1, 2, 3], entry(1, 1000));
+        index.insert(&[3, 4], entry(2, 1000));
+        index.insert(&[1, 2, 3], entry(3, 100_000));
+        index.insert(&[9], entry(4, 1000));
+        assert_eq!(stories(index.candidates(&[2, 3, 4], 2000, 3600)), [1, 2]);
+        assert_eq!(stories(index.candidates(&[3, 4], 2000, 3600)), [2, 1]);
+        assert_eq!(
+            stories(index.candidates(&[7], 2000, 3600)),
+            Vec::<i64>::new()
+        );
+    }
+
+    #[test]
+    fn a_key_too_many_stories_share_names_no_candidate() {
+        let mut index = WireIndex::new(0);
+        for s in 0..=MAX_POSTINGS as i64 {
+            index.insert(&[5, 100 + s as u32], entry(s, 1000));
+        }
+        assert!(index.candidates(&[5], 1000, 60).is_empty());
+        assert_eq!(stories(index.candidates(&[5, 107], 1000, 60)), [7]);
+    }
+
+    #[test]
+    fn pruning_keeps_what_is_inside_the_window() {
+        let mut index = WireIndex::new(0);
+        for s in 0..10 {
+            index.insert(&[1, 2 + s as u32], entry(s, s * 100));
+        }
+        index.prune(650);
+        assert_eq!(index.stories(), 3, "rebuilt without the 7 old entries");
+        assert_eq!(stories(index.candidates(&[1], 800, 1000)), [7, 8, 9]);
+        assert_eq!(stories(index.candidates(&[9], 800, 1000)), [7]);
+        index.prune(750);
+        assert_eq!(index.stories(), 3, "one dead of three: not rebuilt yet");
+        assert_eq!(stories(index.candidates(&[1], 900, 1000)), [8, 9]);
+    }
+}

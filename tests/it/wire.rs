@@ -1,0 +1,461 @@
+//! Wire copies end to end (SPEC §4): the corpus in
+//! `tests/fixtures/wire/corpus.toml` republished by ten outlets in their
+//! house styles, served over loopback, polled by the real binary into a real
+//! SQLite file and Maildir. Stories that are different events on the same
+//! topic and day (`group`) must never merge; copies must.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Deserialize;
+use wiremock::MockServer;
+
+use crate::harness::{FeedDoc, TestEnv, serve};
+
+#[derive(Debug, Deserialize)]
+struct Corpus {
+    story: Vec<Story>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Story {
+    id: String,
+    group: Option<String>,
+    city: String,
+    copies: usize,
+    hours_ago: Option<i64>,
+    title: String,
+    titles: Vec<String>,
+    paragraphs: Vec<String>,
+}
+
+fn corpus() -> Vec<Story> {
+    let text = include_str!("../fixtures/wire/corpus.toml");
+    toml::from_str::<Corpus>(text).expect("corpus").story
+}
+
+/// Ten outlets, each with a house style (see `republish`).
+const OUTLETS: [&str; 10] = [
+    "fil-info",
+    "le-quotidien",
+    "ouest-matin",
+    "portail-web",
+    "hebdo-region",
+    "radio-info",
+    "tele-matin",
+    "eco-journal",
+    "net-actu",
+    "gratuit-soir",
+];
+
+/// One outlet's item: title, description (HTML), content:encoded (HTML).
+struct Copy {
+    title: String,
+    description: String,
+    content: Option<String>,
+}
+
+fn p(text: &str) -> String {
+    format!("<p>{text}</p>")
+}
+
+fn paragraphs(ps: &[&String]) -> String {
+    ps.iter().map(|t| p(t)).collect()
+}
+
+/// The first sentence of a paragraph.
+fn first_sentence(text: &str) -> &str {
+    match text.find(". ") {
+        Some(at) => &text[..=at],
+        None => text,
+    }
+}
+
+/// How outlet `o` republishes story `s`, as real republications vary: a
+/// reworded title, a byline, a dateline, a trimmed lead, paragraphs dropped
+/// or reordered, "Lire aussi" and "Publié le" boilerplate, a few words
+/// changed, the lead only. `other` is another story's title (for "Lire
+/// aussi").
+fn republish(o: usize, s: &Story, other: &str) -> Copy {
+    let all: Vec<&String> = s.paragraphs.iter().collect();
+    let n = all.len();
+    let but_last = &all[..n.saturating_sub(1).max(2)];
+    let simple = |title: &str, body: String| Copy {
+        title: title.to_owned(),
+        description: body,
+        content: None,
+    };
+    match o {
+        0 => simple(
+            &s.title,
+            format!(
+                "<p>{} (AFP) - {}</p>{}",
+                s.city,
+                all[0],
+                paragraphs(&all[1..])
+            ),
+        ),
+        1 => simple(
+            &s.titles[0],
+            format!(
+                "<p>Par Le Quotidien avec AFP</p>{}{}<p>Lire aussi : {other}</p>{}",
+                p(all[0]),
+                p(all[1]),
+                paragraphs(&all[2..])
+            ),
+        ),
+        2 => simple(
+            &format!("{} (AFP)", s.title),
+            format!(
+                "{}<p>Publié le 24/11/2026 à 09h12, mis à jour à 10h05</p>",
+                paragraphs(&all[..2])
+            ),
+        ),
+        3 => {
+            let mut order = all.clone();
+            order.swap(1, n - 1);
+            simple(&s.titles[1], format!("{}<p>© AFP</p>", paragraphs(&order)))
+        }
+        4 => simple(
+            &s.title,
+            format!(
+                "{}{}",
+                p(first_sentence(all[0])),
+                paragraphs(&but_last[1..])
+            ),
+        ),
+        5 => Copy {
+            title: s.titles[0].clone(),
+            description: all[0].clone(),
+            content: Some(paragraphs(&all)),
+        },
+        6 => {
+            let mut body = paragraphs(&all);
+            for (from, to) in [
+                ("a annoncé", "a fait savoir"),
+                ("a indiqué", "a précisé"),
+                ("a déclaré", "a affirmé"),
+                ("selon", "d'après"),
+                ("également", "aussi"),
+                ("toutefois", "cependant"),
+            ] {
+                body = body.replace(from, to);
+            }
+            simple(&s.title, body)
+        }
+        7 => simple(
+            &s.titles[1],
+            format!("{}<p>Avec AFP</p>", paragraphs(&all[..2])),
+        ),
+        8 => simple(
+            &s.title,
+            format!(
+                "{}<p>Retrouvez toute l'actualité en continu sur notre site.</p>",
+                paragraphs(but_last)
+            ),
+        ),
+        _ => simple(&s.titles[0], p(all[0])),
+    }
+}
+
+/// Outlets carrying story `k`: `copies` of them, starting at `k`.
+fn outlets_of(k: usize, s: &Story) -> Vec<usize> {
+    (0..s.copies).map(|j| (k + j) % OUTLETS.len()).collect()
+}
+
+fn link(o: usize, s: &Story) -> String {
+    format!(
+        "https://{}.example.fr/{}/{}.html",
+        OUTLETS[o],
+        o * 7 + 3,
+        s.id
+    )
+}
+
+enum Carry {
+    /// Each outlet's copy as its house style makes it.
+    Paragraphs,
+    /// Title and the lead's first sentence only, as many French feeds do.
+    TitleAndOneSentence,
+}
+
+/// Each outlet's RSS document.
+fn feeds(stories: &[Story], carry: &Carry) -> Vec<String> {
+    let now = chrono::Utc::now();
+    let mut docs: Vec<String> = OUTLETS
+        .iter()
+        .map(|name| format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\" xmlns:content=\"http://purl.org/rss/1.0/modules/content/\"><channel><title>{name}</title><link>https://{name}.example.fr/</link><description>d</description>\n"
+        ))
+        .collect();
+    for (k, s) in stories.iter().enumerate() {
+        let other = &stories[(k + 1) % stories.len()].title;
+        for (j, o) in outlets_of(k, s).into_iter().enumerate() {
+            let copy = match carry {
+                Carry::Paragraphs => republish(o, s, other),
+                Carry::TitleAndOneSentence => Copy {
+                    title: s.titles[j % 2].clone(),
+                    description: first_sentence(&s.paragraphs[0]).to_owned(),
+                    content: None,
+                },
+            };
+            let minutes = s.hours_ago.unwrap_or(2) * 60 - 7 * j as i64;
+            let date = (now - chrono::Duration::minutes(minutes)).to_rfc2822();
+            let content = copy
+                .content
+                .map(|c| format!("<content:encoded><![CDATA[{c}]]></content:encoded>"))
+                .unwrap_or_default();
+            docs[o].push_str(&format!(
+                "<item><title>{}</title><link>{}</link><guid>{}</guid><pubDate>{date}</pubDate><description><![CDATA[{}]]></description>{content}</item>\n",
+                html_escape::encode_text(&copy.title),
+                link(o, s),
+                link(o, s),
+                copy.description
+            ));
+        }
+    }
+    for d in &mut docs {
+        d.push_str("</channel></rss>\n");
+    }
+    docs
+}
+
+/// Serves the outlets' feeds, runs `run --once` and returns the env.
+async fn poll_all(stories: &[Story], carry: Carry, wire: bool) -> (TestEnv, MockServer) {
+    let server = MockServer::start().await;
+    let mut config = format!(
+        "[daemon]\ndatabase = \"veille.db\"\nfirst_poll_window = \"3d\"\nwire_copies = {wire}\n\n[channel.boite]\nkind = \"maildir\"\npath = \"mail\"\n\n[[rule]]\nname = \"tout\"\nany = [\"/\\\\w/\"]\nnotify = [\"boite\"]\n"
+    );
+    for (o, doc) in feeds(stories, &carry).into_iter().enumerate() {
+        let at = format!("/{}.xml", OUTLETS[o]);
+        config.push_str(&format!(
+            "\n[[feed]]\nname = \"{}\"\nurl = \"{}{at}\"\n",
+            OUTLETS[o],
+            server.uri()
+        ));
+        serve(&server, at, FeedDoc::rss(&doc)).await;
+    }
+    let env = TestEnv::new();
+    env.write_config(&config);
+    env.run_once();
+    (env, server)
+}
+
+/// Which story each stored item landed in, by (outlet, true story).
+fn placements(env: &TestEnv, stories: &[Story]) -> HashMap<(usize, usize), i64> {
+    let by_link: HashMap<String, (usize, usize)> = stories
+        .iter()
+        .enumerate()
+        .flat_map(|(k, s)| {
+            outlets_of(k, s)
+                .into_iter()
+                .map(move |o| (link(o, s), (o, k)))
+        })
+        .collect();
+    let db = env.db();
+    let mut stmt = db.prepare("SELECT link, story_id FROM items").unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .unwrap();
+    rows.map(|r| {
+        let (l, story) = r.unwrap();
+        (by_link[&l], story)
+    })
+    .collect()
+}
+
+/// Pairwise figures over items of distinct outlets: (pairs the truth
+/// merges, of those merged, wrong merges).
+fn pairwise(placed: &HashMap<(usize, usize), i64>) -> (usize, usize, usize) {
+    let items: Vec<(&(usize, usize), &i64)> = placed.iter().collect();
+    let (mut truth, mut found, mut wrong) = (0, 0, 0);
+    for (i, ((o1, k1), s1)) in items.iter().enumerate() {
+        for ((o2, k2), s2) in &items[i + 1..] {
+            if o1 == o2 {
+                continue;
+            }
+            match (k1 == k2, s1 == s2) {
+                (true, true) => {
+                    truth += 1;
+                    found += 1
+                }
+                (true, false) => truth += 1,
+                (false, true) => wrong += 1,
+                (false, false) => {}
+            }
+        }
+    }
+    (truth, found, wrong)
+}
+
+#[tokio::test]
+async fn each_dispatch_is_one_alert_naming_every_outlet_and_no_two_events_merge() {
+    let stories = corpus();
+    assert!(stories.len() >= 30);
+    let groups: BTreeSet<&str> = stories.iter().filter_map(|s| s.group.as_deref()).collect();
+    assert!(groups.len() >= 10, "{groups:?}");
+    let (env, _server) = poll_all(&stories, Carry::Paragraphs, true).await;
+
+    // Every message is about one story and names exactly its outlets.
+    let by_link: HashMap<String, usize> = stories
+        .iter()
+        .enumerate()
+        .flat_map(|(k, s)| outlets_of(k, s).into_iter().map(move |o| (link(o, s), k)))
+        .collect();
+    let mut messages: BTreeMap<usize, usize> = BTreeMap::new();
+    for m in env.mails("mail") {
+        let line = |prefix: &str| {
+            m.text
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} in {}", m.text))
+                .to_owned()
+        };
+        let k = by_link[&line("Lien: ")];
+        let named: BTreeSet<String> = line(if m.text.contains("Sources: ") {
+            "Sources: "
+        } else {
+            "Source: "
+        })
+        .split(", ")
+        .map(str::to_owned)
+        .collect();
+        let carried: BTreeSet<String> = outlets_of(k, &stories[k])
+            .into_iter()
+            .map(|o| OUTLETS[o].to_owned())
+            .collect();
+        assert_eq!(named, carried, "story {}", stories[k].id);
+        *messages.entry(k).or_default() += 1;
+    }
+    for (k, s) in stories.iter().enumerate() {
+        assert_eq!(messages.get(&k), Some(&1), "story {}: messages", s.id);
+    }
+
+    let (truth, found, wrong) = pairwise(&placements(&env, &stories));
+    eprintln!(
+        "wire copies, paragraphs: {} stories, {truth} copy pairs, recall {:.1} %, wrong merges {wrong}",
+        stories.len(),
+        100.0 * found as f64 / truth as f64
+    );
+    assert_eq!(wrong, 0);
+    assert_eq!(found, truth);
+
+    // A second run adds nothing.
+    env.run_once();
+    assert_eq!(env.mails("mail").len(), stories.len());
+}
+
+#[tokio::test]
+async fn title_and_one_sentence_merge_only_when_sure() {
+    let stories = corpus();
+    let (env, _server) = poll_all(&stories, Carry::TitleAndOneSentence, true).await;
+    let (truth, found, wrong) = pairwise(&placements(&env, &stories));
+    eprintln!(
+        "wire copies, title and one sentence: {truth} copy pairs, recall {:.1} %, wrong merges {wrong}",
+        100.0 * found as f64 / truth as f64
+    );
+    assert_eq!(wrong, 0);
+}
+
+#[tokio::test]
+async fn with_wire_copies_off_each_outlet_is_its_own_story() {
+    let stories = corpus();
+    let (env, _server) = poll_all(&stories, Carry::Paragraphs, false).await;
+    let copies: usize = stories.iter().map(|s| s.copies).sum();
+    assert_eq!(env.mails("mail").len(), copies);
+    let joined: i64 = env
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM items WHERE joined IS NOT NULL OR wire IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(joined, 0);
+}
+
+fn item_of(copy: &Copy) -> veille::domain::model::Item {
+    use veille::domain::text::plain_text;
+    veille::domain::model::Item {
+        title: plain_text(&copy.title),
+        summary: plain_text(&copy.description),
+        content: copy.content.as_deref().map(plain_text).unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+/// The measurements behind `domain::wire`'s choices, on every pair of
+/// copies (same story, distinct outlets) and every pair of look-alikes
+/// (distinct stories of one group): containment against Jaccard, and each
+/// condition of the verdict. Asserts the verdict's figures on this corpus.
+#[test]
+fn similarity_of_copies_and_look_alikes() {
+    use veille::domain::wire::Fingerprint;
+    let stories = corpus();
+    let prints: Vec<Vec<(usize, Fingerprint)>> = stories
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let other = &stories[(k + 1) % stories.len()].title;
+            (0..OUTLETS.len())
+                .map(|o| (o, Fingerprint::of(&item_of(&republish(o, s, other)))))
+                .collect()
+        })
+        .collect();
+    let jaccard = |a: &Fingerprint, b: &Fingerprint| {
+        let (a, b) = (a.shingles(), b.shingles());
+        let inter = a.iter().filter(|h| b.binary_search(h).is_ok()).count();
+        inter as f64 / (a.len() + b.len() - inter) as f64
+    };
+    let (mut copies, mut low_jaccard, mut missed) = (0, 0, Vec::new());
+    for (k, ps) in prints.iter().enumerate() {
+        for (i, (o1, a)) in ps.iter().enumerate() {
+            for (o2, b) in &ps[i + 1..] {
+                copies += 1;
+                if jaccard(a, b) < 0.5 {
+                    low_jaccard += 1;
+                }
+                let sim = a.compare(b);
+                if !sim.is_copy() {
+                    missed.push(format!(
+                        "{} {}/{}: {sim:?}",
+                        stories[k].id, OUTLETS[*o1], OUTLETS[*o2]
+                    ));
+                }
+            }
+        }
+    }
+    let (mut looks, mut max_containment, mut wrong) = (0, 0.0f64, Vec::new());
+    for (k1, s1) in stories.iter().enumerate() {
+        for (k2, s2) in stories.iter().enumerate().skip(k1 + 1) {
+            if s1.group.is_none() || s1.group != s2.group {
+                continue;
+            }
+            for (o1, a) in &prints[k1] {
+                for (o2, b) in &prints[k2] {
+                    looks += 1;
+                    let sim = a.compare(b);
+                    max_containment = max_containment.max(sim.containment);
+                    if sim.is_copy() {
+                        wrong.push(format!(
+                            "{}/{} {}/{}: {sim:?}",
+                            s1.id, OUTLETS[*o1], s2.id, OUTLETS[*o2]
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "copy pairs {copies}: Jaccard < 0.5 for {low_jaccard}, not recognised {}\nlook-alike pairs {looks}: highest containment {max_containment:.2}, taken for copies {}",
+        missed.len(),
+        wrong.len()
+    );
+    for m in missed.iter().chain(&wrong) {
+        eprintln!("  {m}");
+    }
+    assert!(wrong.is_empty());
+    assert!(
+        missed.len() * 20 <= copies,
+        "fewer than 95 % of copy pairs recognised"
+    );
+}
