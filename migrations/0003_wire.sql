@@ -17,3 +17,7 @@ CREATE TABLE story_links (
     link     TEXT PRIMARY KEY,
     story_id INTEGER NOT NULL REFERENCES stories(id)
 );
+
+-- The story's newest item when its message was sent: items after it are
+-- copies that came too late to be named (`veille status` lists them).
+ALTER TABLE alerts ADD COLUMN last_item INTEGER;

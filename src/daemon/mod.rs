@@ -13,6 +13,7 @@ mod writer;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
+use tokio::sync::Notify;
 
 use crate::config::Config;
 use crate::deliver::Sender;
@@ -34,6 +35,9 @@ pub struct Shared {
     /// Where poll results go to be committed.
     pub writer: Writer,
     pub sender: Sender,
+    /// Told when a poll records alerts, so that delivery need not wait for
+    /// its next tick (nor for the rest of the poll cycle).
+    pub alerts_recorded: Arc<Notify>,
 }
 
 impl Shared {
@@ -49,6 +53,7 @@ impl Shared {
             fetcher,
             writer,
             sender,
+            alerts_recorded: Arc::new(Notify::new()),
         })
     }
 
@@ -63,6 +68,7 @@ impl Shared {
             config: Arc::new(config),
             store: Arc::clone(&self.store),
             writer: self.writer.clone(),
+            alerts_recorded: Arc::clone(&self.alerts_recorded),
         })
     }
 

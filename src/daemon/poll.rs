@@ -334,6 +334,9 @@ async fn record_document(
     })
     .await??;
     let summary = sh.writer.record(poll).await?;
+    if summary.alerts > 0 {
+        sh.alerts_recorded.notify_one();
+    }
     Ok(PollOutcome::Fetched {
         summary,
         dropped_items,

@@ -4,13 +4,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use sd_notify::NotifyState;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{
-    PollOutcome, Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds, unix_now,
-};
+use super::{Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds, unix_now};
 
 /// How often the loop looks for due feeds and alerts.
 const TICK: Duration = Duration::from_secs(5);
@@ -64,20 +61,10 @@ pub async fn run(
             _ = reload.cancelled() => {}
         }
     };
-    // A poll that recorded alerts wakes delivery at once rather than at
-    // its next tick.
-    let alerts_recorded = Notify::new();
     tokio::join!(
         every(TICK, stopping, || async {
-            match poll_due_feeds(sh, unix_now(), false).await {
-                Ok(outcomes) => {
-                    if outcomes.iter().any(|(_, o)| {
-                        matches!(o, PollOutcome::Fetched { summary, .. } if summary.alerts > 0)
-                    }) {
-                        alerts_recorded.notify_one();
-                    }
-                }
-                Err(e) => warn!(error = %format!("{e:#}"), "poll cycle failed"),
+            if let Err(e) = poll_due_feeds(sh, unix_now(), false).await {
+                warn!(error = %format!("{e:#}"), "poll cycle failed");
             }
         }),
         // Delivery: only a shutdown cuts a pass short; a reload waits for
@@ -98,7 +85,8 @@ pub async fn run(
                 tokio::select! {
                     _ = stopping() => return,
                     _ = tokio::time::sleep(TICK) => {}
-                    _ = alerts_recorded.notified() => {}
+                    // A poll that recorded alerts wakes delivery at once.
+                    _ = sh.alerts_recorded.notified() => {}
                 }
             }
         },

@@ -159,12 +159,20 @@ impl Store {
             ),
             params![id, now],
         )?;
-        if target == Target::Digest {
-            tx.execute(
-                "UPDATE alerts SET state = 'sent', sent_at = ?2, last_error = NULL WHERE digest_id = ?1",
+        let newest = "(SELECT MAX(i.id) FROM items i WHERE i.story_id = alerts.story_id)";
+        match target {
+            Target::Alert => tx.execute(
+                &format!("UPDATE alerts SET last_item = {newest} WHERE id = ?1"),
+                [id],
+            )?,
+            Target::Digest => tx.execute(
+                &format!(
+                    "UPDATE alerts SET state = 'sent', sent_at = ?2, last_error = NULL, last_item = {newest}
+                     WHERE digest_id = ?1"
+                ),
                 params![id, now],
-            )?;
-        }
+            )?,
+        };
         tx.commit()?;
         Ok(())
     }

@@ -34,7 +34,8 @@ pub struct ChannelStatus {
     pub next_attempt: Option<i64>,
 }
 
-/// A story that gained copies from other feeds after it alerted.
+/// A story that gained copies from other feeds after its first message
+/// (per story or digest) was sent: `after_alert` of its `feeds` came late.
 #[derive(Debug, Clone, Serialize)]
 pub struct LateCopies {
     pub title: String,
@@ -118,13 +119,14 @@ impl Store {
         drop(next);
         let late_copies = tx
             .prepare(
-                "SELECT (SELECT title FROM items WHERE story_id = s.id ORDER BY first_seen LIMIT 1), s.link,
+                "SELECT (SELECT title FROM items WHERE story_id = s.id ORDER BY id LIMIT 1), s.link,
                         (SELECT COUNT(DISTINCT feed_id) FROM items WHERE story_id = s.id),
-                        (SELECT COUNT(*) FROM items i WHERE i.story_id = s.id AND i.first_seen > sent.first_sent)
+                        (SELECT COUNT(DISTINCT feed_id) FROM items i WHERE i.story_id = s.id AND i.id > sent.last_item)
                  FROM stories s
-                 JOIN (SELECT story_id, MIN(sent_at) AS first_sent FROM alerts WHERE state = 'sent' GROUP BY story_id) sent
+                 JOIN (SELECT story_id, MIN(last_item) AS last_item FROM alerts
+                       WHERE state = 'sent' AND last_item IS NOT NULL GROUP BY story_id) sent
                    ON sent.story_id = s.id
-                 WHERE EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.first_seen > sent.first_sent)
+                 WHERE EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.id > sent.last_item)
                  ORDER BY s.first_seen DESC LIMIT ?1",
             )?
             .query_map(params![50], |r| Ok(LateCopies { title: r.get::<_, Option<String>>(0)?.unwrap_or_default(), link: r.get(1)?, feeds: r.get(2)?, after_alert: r.get(3)? }))?

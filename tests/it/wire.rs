@@ -178,15 +178,33 @@ enum Carry {
     TitleAndOneSentence,
 }
 
+fn feed_head(o: usize) -> String {
+    let name = OUTLETS[o];
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\" xmlns:content=\"http://purl.org/rss/1.0/modules/content/\"><channel><title>{name}</title><link>https://{name}.example.fr/</link><description>d</description>\n"
+    )
+}
+
+const FEED_TAIL: &str = "</channel></rss>\n";
+
+fn item_xml(o: usize, s: &Story, copy: Copy, minutes_ago: i64) -> String {
+    let date = (chrono::Utc::now() - chrono::Duration::minutes(minutes_ago)).to_rfc2822();
+    let content = copy
+        .content
+        .map(|c| format!("<content:encoded><![CDATA[{c}]]></content:encoded>"))
+        .unwrap_or_default();
+    format!(
+        "<item><title>{}</title><link>{}</link><guid>{}</guid><pubDate>{date}</pubDate><description><![CDATA[{}]]></description>{content}</item>\n",
+        html_escape::encode_text(&copy.title),
+        link(o, s),
+        link(o, s),
+        copy.description
+    )
+}
+
 /// Each outlet's RSS document.
 fn feeds(stories: &[Story], carry: &Carry) -> Vec<String> {
-    let now = chrono::Utc::now();
-    let mut docs: Vec<String> = OUTLETS
-        .iter()
-        .map(|name| format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\" xmlns:content=\"http://purl.org/rss/1.0/modules/content/\"><channel><title>{name}</title><link>https://{name}.example.fr/</link><description>d</description>\n"
-        ))
-        .collect();
+    let mut docs: Vec<String> = (0..OUTLETS.len()).map(feed_head).collect();
     for (k, s) in stories.iter().enumerate() {
         let other = &stories[(k + 1) % stories.len()].title;
         for (j, o) in outlets_of(k, s).into_iter().enumerate() {
@@ -199,22 +217,11 @@ fn feeds(stories: &[Story], carry: &Carry) -> Vec<String> {
                 },
             };
             let minutes = s.hours_ago.unwrap_or(2) * 60 - 7 * j as i64;
-            let date = (now - chrono::Duration::minutes(minutes)).to_rfc2822();
-            let content = copy
-                .content
-                .map(|c| format!("<content:encoded><![CDATA[{c}]]></content:encoded>"))
-                .unwrap_or_default();
-            docs[o].push_str(&format!(
-                "<item><title>{}</title><link>{}</link><guid>{}</guid><pubDate>{date}</pubDate><description><![CDATA[{}]]></description>{content}</item>\n",
-                html_escape::encode_text(&copy.title),
-                link(o, s),
-                link(o, s),
-                copy.description
-            ));
+            docs[o].push_str(&item_xml(o, s, copy, minutes));
         }
     }
     for d in &mut docs {
-        d.push_str("</channel></rss>\n");
+        d.push_str(FEED_TAIL);
     }
     docs
 }
@@ -457,5 +464,97 @@ fn similarity_of_copies_and_look_alikes() {
     assert!(
         missed.len() * 20 <= copies,
         "fewer than 95 % of copy pairs recognised"
+    );
+}
+
+/// Outlet `o`'s feed carrying its copy of `s` alone, or nothing.
+fn one_copy(o: usize, s: &Story, carried: bool) -> FeedDoc {
+    let item = match carried {
+        true => item_xml(o, s, republish(o, s, "Autre titre"), 30),
+        false => String::new(),
+    };
+    FeedDoc::rss(&format!("{}{item}{FEED_TAIL}", feed_head(o)))
+}
+
+fn two_outlets_config(server: &MockServer, hold: &str) -> String {
+    format!(
+        "[daemon]\ndatabase = \"veille.db\"\n\n[channel.boite]\nkind = \"maildir\"\npath = \"mail\"\nhold = \"{hold}\"\n\n[[rule]]\nname = \"puces\"\nany = [\"puces\"]\nnotify = [\"boite\"]\n\n[[feed]]\nname = \"{}\"\nurl = \"{}/a.xml\"\n\n[[feed]]\nname = \"{}\"\nurl = \"{}/b.xml\"\n",
+        OUTLETS[0],
+        server.uri(),
+        OUTLETS[1],
+        server.uri()
+    )
+}
+
+#[tokio::test]
+async fn a_copy_after_the_alert_is_recorded_and_shown_never_alerted() {
+    let stories = corpus();
+    let s = &stories[0];
+    let server = MockServer::start().await;
+    serve(&server, "/a.xml", one_copy(0, s, true)).await;
+    serve(&server, "/b.xml", one_copy(1, s, false)).await;
+    let env = TestEnv::new();
+    env.write_config(&two_outlets_config(&server, "0s"));
+    env.run_once();
+    assert_eq!(env.mails("mail").len(), 1);
+
+    server.reset().await;
+    serve(&server, "/a.xml", one_copy(0, s, true)).await;
+    serve(&server, "/b.xml", one_copy(1, s, true)).await;
+    env.run_once();
+    assert_eq!(env.mails("mail").len(), 1, "the late copy is not alerted");
+    let late = &env.status_json()["late_copies"];
+    assert_eq!(late.as_array().map(Vec::len), Some(1), "{late}");
+    assert_eq!(
+        (late[0]["feeds"].as_i64(), late[0]["after_alert"].as_i64()),
+        (Some(2), Some(1))
+    );
+    let text = String::from_utf8(env.ok(&["status"]).stdout).unwrap();
+    assert!(text.contains("2 outlets, 1 after the alert"), "{text}");
+}
+
+/// The daemon polls both outlets at once; the second answers 2 s late.
+async fn run_until_a_message(hold: &str) -> crate::harness::Mail {
+    let stories = corpus();
+    let s = &stories[0];
+    let server = MockServer::start().await;
+    serve(&server, "/a.xml", one_copy(0, s, true)).await;
+    let mut slow = one_copy(1, s, true);
+    slow.delay = std::time::Duration::from_secs(2);
+    serve(&server, "/b.xml", slow).await;
+    let env = TestEnv::new();
+    env.write_config(&two_outlets_config(&server, hold));
+    let _daemon =
+        crate::harness::Running::spawn(env.command(&["run"]).stderr(std::process::Stdio::null()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while env.mails("mail").is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Time for a wrong second message to show.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let mut mails = env.mails("mail");
+    assert_eq!(mails.len(), 1, "one message for the story");
+    mails.remove(0)
+}
+
+#[tokio::test]
+async fn hold_waits_for_copies_so_the_one_message_names_them() {
+    let held = run_until_a_message("4s").await;
+    assert!(
+        held.text
+            .contains(&format!("Sources: {}, {}", OUTLETS[0], OUTLETS[1])),
+        "{}",
+        held.text
+    );
+    let at_once = run_until_a_message("0s").await;
+    let sources = at_once
+        .text
+        .lines()
+        .find(|l| l.starts_with("Source"))
+        .unwrap_or_default();
+    assert_eq!(
+        sources.trim_end(),
+        format!("Source: {}", OUTLETS[0]),
+        "without hold, sent before the copy came"
     );
 }
