@@ -15,7 +15,9 @@ use crate::domain::model::Item;
 use crate::domain::parse::{self, Document};
 use crate::domain::rules::{Hit, RuleMatch, field_text};
 use crate::domain::text::plain_text;
+use crate::domain::wire::{MAX_NUMBERS_MISSING, Similarity, fingerprint_new};
 use crate::fetch::{FetchOutcome, Fetcher};
+use crate::store::Store;
 
 /// What to test against.
 pub enum Source {
@@ -64,6 +66,10 @@ async fn report(
     }
     // A made-up item holds the text in every field: one hit per term says it all.
     let once_per_term = matches!(source, Source::Text(_));
+    let feed = match &source {
+        Source::Feed(location) => Some(location.clone()),
+        Source::Text(_) => None,
+    };
     let items = match source {
         Source::Text(text) => vec![text_item(&text)],
         Source::Feed(location) => feed_items(config, &location).await?,
@@ -117,7 +123,90 @@ async fn report(
             if items.len() == 1 { "" } else { "s" }
         );
     }
+    if let (Some(location), false, true) = (feed, json, config.daemon.wire_copies) {
+        wire_report(config, &location, &items, &mut out)?;
+    }
     Ok((out, matched))
+}
+
+/// Which stored story each item would join as a wire copy, were it new,
+/// with the figures that decide it (SPEC §4 "Wire copies").
+fn wire_report(
+    config: &Config,
+    location: &str,
+    items: &[Item],
+    out: &mut String,
+) -> anyhow::Result<()> {
+    let d = &config.daemon;
+    let _ = writeln!(
+        out,
+        "\nWire copies, against the stories stored in {}:",
+        d.database.display()
+    );
+    let mut store = match Store::open_existing(&d.database) {
+        Ok(store) => store,
+        Err(e) => {
+            let _ = writeln!(out, "  not compared: {e:#}");
+            return Ok(());
+        }
+    };
+    // The configured feed at this location, if any: its own stories are
+    // never joined.
+    let feed = config
+        .feeds
+        .iter()
+        .find(|f| f.url.to_string() == location)
+        .map_or("", |f| f.name.as_str());
+    let now = chrono::Utc::now().timestamp();
+    let window = d.wire_window.as_secs() as i64;
+    for item in items {
+        let _ = writeln!(out, "  {}", label(item));
+        let Some(fp) = fingerprint_new(item, now, window) else {
+            let _ = writeln!(
+                out,
+                "    too little text, or older than wire_window: never joins"
+            );
+            continue;
+        };
+        let found = store.wire_matches(&fp, item, now, window, feed)?;
+        match found.first() {
+            None => {
+                let _ = writeln!(out, "    no stored story shares its wording");
+            }
+            Some(m) => {
+                let verdict = match (m.joins(), m.same_feed) {
+                    (true, _) => "joins",
+                    (false, true) => "same feed, so does not join",
+                    (false, false) => "does not join",
+                };
+                let _ = writeln!(
+                    out,
+                    "    {verdict} story {} \"{}\": {}",
+                    m.story_id,
+                    m.title,
+                    describe(&m.similarity)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe(s: &Similarity) -> String {
+    format!(
+        "{:.0} % of the shorter text in the other ({} shingles), {} sentence{} in common, lead {}, leads {}, numbers {}",
+        s.containment * 100.0,
+        s.shared,
+        s.sentences,
+        if s.sentences == 1 { "" } else { "s" },
+        if s.lead { "found" } else { "not found" },
+        if s.leads_agree { "agree" } else { "differ" },
+        if s.numbers_missing <= MAX_NUMBERS_MISSING {
+            "agree"
+        } else {
+            "differ"
+        },
+    )
 }
 
 fn text_item(text: &str) -> Item {

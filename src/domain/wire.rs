@@ -54,7 +54,7 @@ pub const MIN_SENTENCES: usize = 2;
 const SENTENCE_FOUND: f64 = 0.5;
 /// Numbers of the shorter text missing from the longer, at most: a daily
 /// market close and the next day's differ by their figures, copies do not.
-const MAX_NUMBERS_MISSING: f64 = 0.2;
+pub const MAX_NUMBERS_MISSING: f64 = 0.2;
 
 /// Agency names dropped wherever they stand ("(AFP)", "avec AFP").
 const AGENCIES: &[&str] = &[

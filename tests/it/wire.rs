@@ -501,6 +501,14 @@ async fn a_copy_after_the_alert_is_recorded_and_shown_never_alerted() {
     server.reset().await;
     serve(&server, "/a.xml", one_copy(0, s, true)).await;
     serve(&server, "/b.xml", one_copy(1, s, true)).await;
+    // `veille test --feed` tells beforehand, with the figures.
+    let b = format!("{}/b.xml", server.uri());
+    let report = String::from_utf8(env.ok(&["test", "--feed", &b]).stdout).unwrap();
+    assert!(
+        report.contains(&format!("joins story 1 \"{}\": ", s.title))
+            && report.contains("leads agree"),
+        "{report}"
+    );
     env.run_once();
     assert_eq!(env.mails("mail").len(), 1, "the late copy is not alerted");
     let late = &env.status_json()["late_copies"];
