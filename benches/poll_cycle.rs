@@ -68,59 +68,76 @@ fn bench_size(n: usize, runs: usize) {
         .enable_all()
         .build()
         .unwrap();
-    let mut phases: Vec<[Phase; 4]> = Vec::new();
-    let mut alerts = 0;
+    // Wire copies off and on, interleaved run by run, so that the machine's
+    // drift falls on both alike.
+    let mut phases: [Vec<[Phase; 4]>; 2] = [Vec::new(), Vec::new()];
+    let mut alerts = [0; 2];
+    let mut index = (0, 0);
     for _ in 0..runs {
-        let dir = tempfile::tempdir().unwrap();
-        let config = config(n, &base, dir.path());
-        let store = veille::store::Store::open(&config.daemon.database).unwrap();
-        let sh = veille::daemon::Shared::new(config, store).unwrap();
-        rt.block_on(async {
-            reqwest::get(format!("{base}/__reset")).await.unwrap();
-        });
-        let cold = measure(|| rt.block_on(poll(&sh)));
-        let deliver = measure(|| {
-            alerts = rt
-                .block_on(veille::daemon::deliver_due_once(&sh, i64::MAX / 2, true))
-                .unwrap()
-                .sent;
-        });
-        let warm = measure(|| rt.block_on(poll(&sh)));
-        // For profiling: POLL_CYCLE_WARM_REPEAT=K polls K more warm cycles.
-        let repeat: usize = std::env::var("POLL_CYCLE_WARM_REPEAT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        for _ in 0..repeat {
-            rt.block_on(poll(&sh));
+        for wire in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let config = config(n, &base, dir.path(), wire);
+            let store = veille::store::Store::open(&config.daemon.database).unwrap();
+            let sh = veille::daemon::Shared::new(config, store).unwrap();
+            rt.block_on(async {
+                reqwest::get(format!("{base}/__reset")).await.unwrap();
+            });
+            let cold = measure(|| rt.block_on(poll(&sh)));
+            if wire {
+                index = sh.store.lock().unwrap().wire_index_size();
+            }
+            let deliver = measure(|| {
+                alerts[wire as usize] = rt
+                    .block_on(veille::daemon::deliver_due_once(&sh, i64::MAX / 2, true))
+                    .unwrap()
+                    .sent;
+            });
+            let warm = measure(|| rt.block_on(poll(&sh)));
+            // For profiling: POLL_CYCLE_WARM_REPEAT=K polls K more warm cycles.
+            let repeat: usize = std::env::var("POLL_CYCLE_WARM_REPEAT")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            for _ in 0..repeat {
+                rt.block_on(poll(&sh));
+            }
+            rt.block_on(async {
+                reqwest::get(format!("{base}/__bump")).await.unwrap();
+            });
+            let changed = measure(|| rt.block_on(poll(&sh)));
+            phases[wire as usize].push([cold, deliver, warm, changed]);
         }
-        rt.block_on(async {
-            reqwest::get(format!("{base}/__bump")).await.unwrap();
-        });
-        let changed = measure(|| rt.block_on(poll(&sh)));
-        phases.push([cold, deliver, warm, changed]);
     }
     let _ = server.kill();
     let _ = server.wait();
-    let median = |i: usize, f: fn(&Phase) -> f64| {
-        let mut v: Vec<f64> = phases.iter().map(|p| f(&p[i])).collect();
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        v[v.len() / 2]
-    };
-    println!(
-        "N = {n} feeds ({} items), {alerts} alerts delivered to a Maildir per cold run",
-        n * ITEMS_PER_FEED
-    );
-    for (i, name) in ["cold poll", "deliver", "warm poll (304)", "10 % changed"]
-        .iter()
-        .enumerate()
-    {
+    for wire in [false, true] {
+        let median = |i: usize, f: fn(&Phase) -> f64| {
+            let mut v: Vec<f64> = phases[wire as usize].iter().map(|p| f(&p[i])).collect();
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            v[v.len() / 2]
+        };
         println!(
-            "  {name:<16} wall {:>7.3}  cpu {:>7.3}",
-            median(i, |p| p.wall),
-            median(i, |p| p.cpu)
+            "N = {n} feeds ({} items), wire copies {}, {} alerts delivered to a Maildir per cold run",
+            n * ITEMS_PER_FEED,
+            if wire { "on" } else { "off" },
+            alerts[wire as usize]
         );
+        for (i, name) in ["cold poll", "deliver", "warm poll (304)", "10 % changed"]
+            .iter()
+            .enumerate()
+        {
+            println!(
+                "  {name:<16} wall {:>7.3}  cpu {:>7.3}",
+                median(i, |p| p.wall),
+                median(i, |p| p.cpu)
+            );
+        }
     }
+    println!(
+        "  wire index after a cold poll: {} stories, {:.1} MiB",
+        index.0,
+        index.1 as f64 / (1024.0 * 1024.0)
+    );
     println!(
         "  peak RSS {:.1} MiB (whole process, all runs)",
         peak_rss_kib() as f64 / 1024.0
@@ -164,9 +181,10 @@ fn peak_rss_kib() -> i64 {
     rusage().ru_maxrss
 }
 
-fn config(n: usize, base: &str, dir: &Path) -> veille::config::Config {
-    let mut c =
-        String::from("[daemon]\nconcurrency = 16\nper_host = 16\ntimezone = \"Europe/Paris\"\n\n");
+fn config(n: usize, base: &str, dir: &Path, wire: bool) -> veille::config::Config {
+    let mut c = format!(
+        "[daemon]\nconcurrency = 16\nper_host = 16\ntimezone = \"Europe/Paris\"\nwire_copies = {wire}\n\n"
+    );
     for i in 0..n {
         c.push_str(&format!(
             "[[feed]]\nname = \"Feed {i}\"\nurl = \"{base}/f{i}.xml\"\n\n"
@@ -323,6 +341,37 @@ Plusieurs acteurs du secteur ont fait part de leurs inquiétudes, tandis que le 
 Les syndicats, reçus mardi, dénoncent une concertation « de façade » et appellent à la mobilisation. \
 Une nouvelle réunion est prévue la semaine prochaine, à l’issue de laquelle des annonces pourraient être faites.";
 
+/// An opening paragraph of its own for each item (three sentences of
+/// made-up words), so that items differ as real ones do and wire copies find
+/// no false candidates by accident.
+fn opening(id: usize) -> String {
+    const SYLLABLES: [&str; 40] = [
+        "ba", "ce", "di", "fo", "gu", "la", "me", "ni", "po", "ru", "sa", "te", "vi", "zo", "cha",
+        "tre", "pli", "gro", "mu", "ne", "ro", "si", "ta", "lu", "ve", "ga", "jo", "qui", "bri",
+        "dra", "fle", "clo", "pru", "sto", "vra", "ma", "pe", "ri", "so", "tu",
+    ];
+    let mut state = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = |m: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % m as u64) as usize
+    };
+    let mut text = String::new();
+    for _ in 0..3 {
+        let words: Vec<String> = (0..14)
+            .map(|_| {
+                (0..2 + next(2))
+                    .map(|_| SYLLABLES[next(SYLLABLES.len())])
+                    .collect()
+            })
+            .collect();
+        text.push_str(&words.join(" "));
+        text.push_str(". ");
+    }
+    text
+}
+
 fn feed_xml(feed: usize, items: usize) -> String {
     let now = chrono::Utc::now();
     let mut s = format!(
@@ -338,7 +387,8 @@ fn feed_xml(feed: usize, items: usize) -> String {
         };
         let date = (now - chrono::Duration::minutes((j * 17) as i64)).to_rfc2822();
         s.push_str(&format!(
-            "<item><title>{title}</title><link>https://site{feed}.example.org/articles/{id}.html?xtor=RSS-{feed}</link><guid isPermaLink=\"false\">site{feed}-{id}</guid><pubDate>{date}</pubDate><category>Actualité</category><description><![CDATA[<p>{LEAD}</p><p>Article {id}, <b>mis à jour</b> à 12&nbsp;h.</p>]]></description></item>\n"
+            "<item><title>{title}</title><link>https://site{feed}.example.org/articles/{id}.html?xtor=RSS-{feed}</link><guid isPermaLink=\"false\">site{feed}-{id}</guid><pubDate>{date}</pubDate><category>Actualité</category><description><![CDATA[<p>{}</p><p>{LEAD}</p><p>Article {id}, <b>mis à jour</b> à 12&nbsp;h.</p>]]></description></item>\n",
+            opening(id)
         ));
     }
     s.push_str("</channel></rss>\n");

@@ -31,6 +31,7 @@ use super::text::{Normal, is_word_char, normalize_into};
 /// Words per shingle. Three keeps a reworded word from spoiling more than
 /// three shingles while two common words rarely make a shingle alone.
 const SHINGLE: usize = 3;
+const _: () = assert!(SHINGLE == 3, "`combine` takes three words");
 
 /// One shingle in `SAMPLE` is an index key (about 8 keys for a four-sentence
 /// lead; a copy sharing 20 shingles shares at least one key with
@@ -378,28 +379,42 @@ fn clean(mut words: Vec<&str>) -> Option<Vec<&str>> {
 }
 
 /// A sentence's shingles, sorted and distinct; its number tokens go to
-/// `numbers`.
+/// `numbers`. Each word is hashed once and a shingle's hash combines its
+/// words' (no string is built per shingle).
 fn shingles(words: &[&str], numbers: &mut Vec<u32>) -> Vec<u32> {
     numbers.extend(
         words
             .iter()
             .filter(|w| w.bytes().any(|b| b.is_ascii_digit()))
-            .map(|w| hash(w)),
+            .map(|w| hash(w) as u32),
     );
-    let mut out: Vec<u32> = words
+    let hashed: Vec<(u64, bool)> = words
+        .iter()
+        .map(|w| (hash(w), STOPWORDS.contains(w)))
+        .collect();
+    let mut out: Vec<u32> = hashed
         .windows(SHINGLE)
-        .filter(|w| !w.iter().all(|x| STOPWORDS.contains(x)))
-        .map(|w| hash(&w.join(" ")))
+        .filter(|w| !w.iter().all(|x| x.1))
+        .map(|w| combine(w[0].0, w[1].0, w[2].0))
         .collect();
     out.sort_unstable();
     out.dedup();
     out
 }
 
+/// Three word hashes → one shingle hash, order-sensitive (a rotation per
+/// position, then a 64-bit mix; the constants are splitmix64's).
+fn combine(a: u64, b: u64, c: u64) -> u32 {
+    let mut x = a ^ b.rotate_left(21) ^ c.rotate_left(42);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (x ^ (x >> 31)) as u32
+}
+
 /// A stable hash: fingerprints are stored, so it must not change between
 /// versions or runs (std's hasher does not promise that).
-fn hash(s: &str) -> u32 {
-    xxh3_64(s.as_bytes()) as u32
+fn hash(s: &str) -> u64 {
+    xxh3_64(s.as_bytes())
 }
 
 #[cfg(test)]

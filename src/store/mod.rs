@@ -312,6 +312,14 @@ impl Store {
         wire_matches(&self.conn, index, fp, wire_date(item, now), window, feed_id)
     }
 
+    /// Stories in the wire index and the bytes it holds (0, 0 before it is
+    /// first needed), for the benchmark.
+    pub fn wire_index_size(&self) -> (usize, usize) {
+        self.wire
+            .as_ref()
+            .map_or((0, 0), |w| (w.stories(), w.heap_bytes()))
+    }
+
     /// Pending alerts whose time has come, for the given channels. With
     /// `ignore_hold`, alerts never tried yet are due whatever their hold.
     pub fn due_alerts(

@@ -23,6 +23,9 @@ pub const MAX_CANDIDATES: usize = 4;
 
 const NONE: u32 = u32::MAX;
 
+/// Inserts between two counts of dead entries.
+const PRUNE_EVERY: usize = 4096;
+
 /// A story's first item, as the index knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
@@ -41,6 +44,8 @@ pub struct WireIndex {
     entries: Vec<Entry>,
     /// Entries older than this were pruned or never loaded.
     since: i64,
+    /// Inserts since `prune` last counted the dead entries.
+    unchecked: usize,
 }
 
 impl WireIndex {
@@ -52,6 +57,7 @@ impl WireIndex {
     }
 
     pub fn insert(&mut self, keys: &[u32], entry: Entry) {
+        self.unchecked += 1;
         let e = self.entries.len() as u32;
         self.entries.push(entry);
         for &key in keys {
@@ -95,10 +101,16 @@ impl WireIndex {
     }
 
     /// Drops entries older than `since`, rebuilding the index when they are
-    /// at least half of it (so the cost is shared by the inserts that made
-    /// it grow).
+    /// at least half of it. Dead entries are counted only every
+    /// `PRUNE_EVERY` inserts, and a rebuild costs what the inserts that made
+    /// the index grow cost, so both are shared out (this is called for every
+    /// new item). Until then, `candidates` skips old entries.
     pub fn prune(&mut self, since: i64) {
         self.since = self.since.max(since);
+        if self.unchecked < PRUNE_EVERY {
+            return;
+        }
+        self.unchecked = 0;
         let dead = self.entries.iter().filter(|e| e.at < self.since).count();
         if dead == 0 || dead * 2 < self.entries.len() {
             return;
@@ -121,6 +133,7 @@ impl WireIndex {
                 self.insert(&keys, entry);
             }
         }
+        self.unchecked = 0;
     }
 
     /// Stories indexed, counting those pruned but not yet dropped.
@@ -183,10 +196,12 @@ mod tests {
         for s in 0..10 {
             index.insert(&[1, 2 + s as u32], entry(s, s * 100));
         }
+        index.unchecked = PRUNE_EVERY;
         index.prune(650);
         assert_eq!(index.stories(), 3, "rebuilt without the 7 old entries");
         assert_eq!(stories(index.candidates(&[1], 800, 1000)), [7, 8, 9]);
         assert_eq!(stories(index.candidates(&[9], 800, 1000)), [7]);
+        index.unchecked = PRUNE_EVERY;
         index.prune(750);
         assert_eq!(index.stories(), 3, "one dead of three: not rebuilt yet");
         assert_eq!(stories(index.candidates(&[1], 900, 1000)), [8, 9]);
