@@ -1,11 +1,15 @@
 -- veille schema, version 3: wire copies (SPEC §4 "Wire copies").
 
--- The fingerprint of an item that opened a story (domain::wire's stored
--- form), and the date its story's `wire_window` counts from. NULL for items
--- that joined a story, and for all items while wire copies are off.
-ALTER TABLE items ADD COLUMN wire BLOB;
-ALTER TABLE items ADD COLUMN wire_at INTEGER;
-CREATE INDEX items_wire ON items (wire_at) WHERE wire IS NOT NULL;
+-- The fingerprint of each item that opened a story while wire copies were
+-- on (domain::wire's stored form), and the date its story's `wire_window`
+-- counts from. A table of its own keeps `items` rows small; rows older than
+-- the window are deleted as the daemon goes.
+CREATE TABLE wire_prints (
+    item_id  INTEGER PRIMARY KEY REFERENCES items(id),
+    story_id INTEGER NOT NULL REFERENCES stories(id),
+    at       INTEGER NOT NULL,
+    print    BLOB NOT NULL
+);
 
 -- For an item that joined a story as a wire copy: the share of the shorter
 -- text found in the other (why it was merged).

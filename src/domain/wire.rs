@@ -57,19 +57,22 @@ const SENTENCE_FOUND: f64 = 0.5;
 /// market close and the next day's differ by their figures, copies do not.
 pub const MAX_NUMBERS_MISSING: f64 = 0.2;
 
-/// Agency names dropped wherever they stand ("(AFP)", "avec AFP").
-const AGENCIES: &[&str] = &[
-    "afp",
-    "reuters",
-    "belga",
-    "ats",
-    "dpa",
-    "ansa",
-    "efe",
-    "xinhua",
-    "apa",
-    "bloomberg",
-];
+/// Agency names, dropped wherever they stand ("(AFP)", "avec AFP").
+fn is_agency(w: &str) -> bool {
+    matches!(
+        w,
+        "afp"
+            | "reuters"
+            | "belga"
+            | "ats"
+            | "dpa"
+            | "ansa"
+            | "efe"
+            | "xinhua"
+            | "apa"
+            | "bloomberg"
+    )
+}
 
 /// Sentences that start with these words are boilerplate.
 const BOILERPLATE: &[&[&str]] = &[
@@ -89,22 +92,75 @@ const BOILERPLATE: &[&[&str]] = &[
 ];
 
 /// Words too common to make a shingle alone: a shingle of three of them is
-/// dropped.
-const STOPWORDS: &[&str] = &[
-    "a", "au", "aux", "ce", "ces", "d", "dans", "de", "des", "du", "en", "est", "et", "il", "ils",
-    "l", "la", "le", "les", "n", "ne", "on", "ont", "par", "pas", "pour", "qu", "que", "qui", "s",
-    "sa", "se", "son", "sont", "sur", "un", "une", "y",
-];
+/// dropped. (A `match` compiles to a few comparisons; this runs for every
+/// word of every new item.)
+fn is_stopword(w: &str) -> bool {
+    matches!(
+        w,
+        "a" | "au"
+            | "aux"
+            | "ce"
+            | "ces"
+            | "d"
+            | "dans"
+            | "de"
+            | "des"
+            | "du"
+            | "en"
+            | "est"
+            | "et"
+            | "il"
+            | "ils"
+            | "l"
+            | "la"
+            | "le"
+            | "les"
+            | "n"
+            | "ne"
+            | "on"
+            | "ont"
+            | "par"
+            | "pas"
+            | "pour"
+            | "qu"
+            | "que"
+            | "qui"
+            | "s"
+            | "sa"
+            | "se"
+            | "son"
+            | "sont"
+            | "sur"
+            | "un"
+            | "une"
+            | "y"
+    )
+}
 
 /// What is kept of an item's text to recognise its copies.
+///
+/// Shingles and numbers are kept as 16-bit hashes: they are only compared
+/// between two texts of at most `MAX_SENTENCES` sentences (some hundreds of
+/// shingles), where a chance collision moves a share by a fraction of a
+/// percent, and it halves what is stored for every item. Index keys, looked
+/// up among all the window's stories, keep 32 bits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fingerprint {
-    /// Shingle hashes per sentence, in text order, each sorted; sentence 0
-    /// is the title (possibly empty).
-    sentences: Vec<Vec<u32>>,
+    /// Shingle hashes, sentence after sentence, each sentence's sorted;
+    /// sentence 0 is the title (possibly empty).
+    shingles: Vec<u16>,
+    /// Where each sentence ends in `shingles`.
+    ends: Vec<u16>,
     /// Hashes of the body's number tokens, sorted, distinct.
-    numbers: Vec<u32>,
+    numbers: Vec<u16>,
+    /// The index keys: shingles whose 32-bit hash is 0 modulo `SAMPLE`,
+    /// sorted, distinct.
+    keys: Vec<u32>,
 }
+
+/// Sentences fingerprinted at most (the title included): copies are judged
+/// on their beginning, and a 64 KiB article costs no more than a long one.
+const MAX_SENTENCES: usize = 40;
 
 /// How two fingerprints compare, the shorter text against the longer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -163,40 +219,71 @@ impl Fingerprint {
         let title = sentences(&norm).into_iter().flatten().collect::<Vec<_>>();
         // Outlets rewrite titles, figures included ("douze" becomes "12"):
         // the numbers compared are the body's.
-        fp.sentences.push(shingles(&title, &mut Vec::new()));
-        for field in [&item.summary, &item.content] {
+        fp.push(&shingles(&title, &mut Vec::new()));
+        'fields: for field in [&item.summary, &item.content] {
             normalize_into(field, how, &mut norm, None);
             for words in sentences(&norm) {
+                if fp.ends.len() == MAX_SENTENCES {
+                    break 'fields;
+                }
                 let s = shingles(&words, &mut numbers);
-                if !s.is_empty() && !fp.sentences[1..].contains(&s) {
-                    fp.sentences.push(s);
+                let mut short: Vec<u16> = s.iter().map(|&h| h as u16).collect();
+                short.sort_unstable();
+                if !s.is_empty() && !(1..fp.ends.len()).any(|i| fp.sentence(i) == short) {
+                    fp.push(&s);
                 }
             }
         }
         numbers.sort_unstable();
         numbers.dedup();
-        fp.numbers = numbers;
+        fp.numbers = numbers.into_iter().map(|n| n as u16).collect();
+        fp.numbers.sort_unstable();
+        fp.numbers.dedup();
+        fp.keys.sort_unstable();
+        fp.keys.dedup();
         fp
     }
 
+    /// Appends a sentence given by its sorted 32-bit shingle hashes.
+    fn push(&mut self, shingles: &[u32]) {
+        self.keys
+            .extend(shingles.iter().filter(|&&h| h % SAMPLE == 0));
+        let mut short: Vec<u16> = shingles.iter().map(|&h| h as u16).collect();
+        short.sort_unstable();
+        self.shingles.extend(short);
+        self.ends.push(self.shingles.len() as u16);
+    }
+
+    fn sentence(&self, i: usize) -> &[u16] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.shingles[start..self.ends[i] as usize]
+    }
+
+    /// The first sentence after the title.
+    fn lead(&self) -> Option<&[u16]> {
+        (self.sentence_count() > 1).then(|| self.sentence(1))
+    }
+
+    fn sentence_count(&self) -> usize {
+        self.ends.len()
+    }
+
     /// Every shingle, sorted and distinct.
-    pub fn shingles(&self) -> Vec<u32> {
-        let mut all: Vec<u32> = self.sentences.iter().flatten().copied().collect();
+    pub fn shingles(&self) -> Vec<u16> {
+        let mut all = self.shingles.clone();
         all.sort_unstable();
         all.dedup();
         all
     }
 
-    /// The index keys: shingles whose hash is 0 modulo `SAMPLE`.
-    pub fn keys(&self) -> Vec<u32> {
-        let mut keys = self.shingles();
-        keys.retain(|h| h % SAMPLE == 0);
-        keys
+    /// The index keys, sorted and distinct.
+    pub fn keys(&self) -> &[u32] {
+        &self.keys
     }
 
     /// Whether there is enough text to recognise a copy by.
     pub fn is_usable(&self) -> bool {
-        self.sentences.iter().map(Vec::len).sum::<usize>() >= MIN_SHARED
+        self.shingles.len() >= MIN_SHARED
     }
 
     /// The two texts compared, the shorter against the longer.
@@ -211,17 +298,18 @@ impl Fingerprint {
             .iter()
             .filter(|h| long.binary_search(h).is_ok())
             .count();
-        let found = |sentence: &[u32], text: &[u32]| {
+        let found = |sentence: &[u16], text: &[u16]| {
             let n = sentence
                 .iter()
                 .filter(|h| text.binary_search(h).is_ok())
                 .count();
             !sentence.is_empty() && n as f64 >= SENTENCE_FOUND * sentence.len() as f64
         };
-        let sentences = s_fp.sentences.iter().filter(|s| found(s, &long)).count();
-        let lead =
-            |fp: &Fingerprint, text: &[u32]| fp.sentences.get(1).is_some_and(|s| found(s, text));
-        let leads_agree = match (s_fp.sentences.get(1), l_fp.sentences.get(1)) {
+        let sentences = (0..s_fp.sentence_count())
+            .filter(|&i| found(s_fp.sentence(i), &long))
+            .count();
+        let lead = |fp: &Fingerprint, text: &[u16]| fp.lead().is_some_and(|s| found(s, text));
+        let leads_agree = match (s_fp.lead(), l_fp.lead()) {
             (Some(a), Some(b)) => found(a, b) || found(b, a),
             _ => false,
         };
@@ -240,45 +328,56 @@ impl Fingerprint {
         }
     }
 
-    /// The stored form: little-endian u32s — sentence count, number count,
-    /// each sentence's length, the shingles, the numbers.
+    /// The stored form, little-endian: sentence, number and key counts
+    /// (u16), each sentence's end (u16), the shingles (u16), the numbers
+    /// (u16), the keys (u32).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let words = [self.sentences.len() as u32, self.numbers.len() as u32]
-            .into_iter()
-            .chain(self.sentences.iter().map(|s| s.len() as u32))
-            .chain(self.sentences.iter().flatten().copied())
-            .chain(self.numbers.iter().copied());
-        words.flat_map(u32::to_le_bytes).collect()
+        let counts = [
+            self.ends.len() as u16,
+            self.numbers.len() as u16,
+            self.keys.len() as u16,
+        ];
+        let halves = counts
+            .iter()
+            .chain(&self.ends)
+            .chain(&self.shingles)
+            .chain(&self.numbers);
+        let mut out: Vec<u8> = halves.flat_map(|h| h.to_le_bytes()).collect();
+        out.extend(self.keys.iter().flat_map(|k| k.to_le_bytes()));
+        out
     }
 
     /// Reads `to_bytes`; `None` for bytes it did not write.
     pub fn from_bytes(bytes: &[u8]) -> Option<Fingerprint> {
-        if !bytes.len().is_multiple_of(4) {
+        let half = |i: usize| {
+            bytes
+                .get(2 * i..2 * i + 2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        };
+        let (n_ends, n_numbers, n_keys) = (half(0)? as usize, half(1)? as usize, half(2)? as usize);
+        let ends: Vec<u16> = (3..3 + n_ends).map(half).collect::<Option<_>>()?;
+        let n_shingles = ends.last().map_or(0, |&e| e as usize);
+        if ends.windows(2).any(|w| w[0] > w[1]) {
             return None;
         }
-        let mut words = bytes
+        let at = 3 + n_ends;
+        let shingles: Vec<u16> = (at..at + n_shingles).map(half).collect::<Option<_>>()?;
+        let at = at + n_shingles;
+        let numbers: Vec<u16> = (at..at + n_numbers).map(half).collect::<Option<_>>()?;
+        let keys_at = 2 * (at + n_numbers);
+        if bytes.len() != keys_at + 4 * n_keys {
+            return None;
+        }
+        let keys = bytes[keys_at..]
             .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-        let (n_sentences, n_numbers) = (words.next()? as usize, words.next()? as usize);
-        if n_sentences > bytes.len() / 4 {
-            return None;
-        }
-        let lengths: Vec<usize> = words
-            .by_ref()
-            .take(n_sentences)
-            .map(|l| l as usize)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        let mut sentences = Vec::with_capacity(n_sentences);
-        for len in lengths {
-            let s: Vec<u32> = words.by_ref().take(len).collect();
-            if s.len() != len {
-                return None;
-            }
-            sentences.push(s);
-        }
-        let numbers: Vec<u32> = words.collect();
-        (numbers.len() == n_numbers && sentences.len() == n_sentences)
-            .then_some(Fingerprint { sentences, numbers })
+        Some(Fingerprint {
+            shingles,
+            ends,
+            numbers,
+            keys,
+        })
     }
 }
 
@@ -298,7 +397,13 @@ fn sentences(norm: &str) -> Vec<Vec<&str>> {
     let mut words: Vec<(&str, bool)> = Vec::new();
     let mut start = None;
     for (at, c) in norm.char_indices().chain([(norm.len(), ' ')]) {
-        if is_word_char(c) && at < norm.len() {
+        // Normalised French is nearly all ASCII: skip the Unicode tables.
+        let word = if c.is_ascii() {
+            c.is_ascii_alphanumeric()
+        } else {
+            is_word_char(c)
+        };
+        if word && at < norm.len() {
             start.get_or_insert(at);
             continue;
         }
@@ -306,7 +411,8 @@ fn sentences(norm: &str) -> Vec<Vec<&str>> {
             words.push((&norm[s..at], false));
         }
         // "7.5" and "3.2.1" are not sentence ends.
-        let next_is_word = norm[at..].chars().nth(1).is_some_and(is_word_char);
+        let next_is_word = matches!(c, '.' | '!' | '?' | '…')
+            && norm[at..].chars().nth(1).is_some_and(is_word_char);
         if matches!(c, '.' | '!' | '?' | '…')
             && !next_is_word
             && let Some(last) = words.last_mut()
@@ -371,10 +477,10 @@ fn clean(mut words: Vec<&str>) -> Option<Vec<&str>> {
     }
     // A dateline or byline up to the agency: "PÉKIN (AFP) - …",
     // "Par Le Quotidien avec AFP …".
-    if let Some(at) = words.iter().take(7).position(|w| AGENCIES.contains(w)) {
+    if let Some(at) = words.iter().take(7).position(|w| is_agency(w)) {
         words.drain(..at);
     }
-    words.retain(|w| !AGENCIES.contains(w));
+    words.retain(|w| !is_agency(w));
     (!words.is_empty()).then_some(words)
 }
 
@@ -388,10 +494,7 @@ fn shingles(words: &[&str], numbers: &mut Vec<u32>) -> Vec<u32> {
             .filter(|w| w.bytes().any(|b| b.is_ascii_digit()))
             .map(|w| hash(w) as u32),
     );
-    let hashed: Vec<(u64, bool)> = words
-        .iter()
-        .map(|w| (hash(w), STOPWORDS.contains(w)))
-        .collect();
+    let hashed: Vec<(u64, bool)> = words.iter().map(|w| (hash(w), is_stopword(w))).collect();
     let mut out: Vec<u32> = hashed
         .windows(SHINGLE)
         .filter(|w| !w.iter().all(|x| x.1))
@@ -485,10 +588,16 @@ mod tests {
         let mut it = item("Xi Jinping et les puces", lead);
         it.content = format!("{lead} Une deuxième phrase suit, avec 14 entreprises.");
         let fp = Fingerprint::of(&it);
-        assert_eq!(fp.sentences.len(), 3, "title, lead once, second sentence");
+        assert_eq!(fp.sentence_count(), 3, "title, lead once, second sentence");
         assert_eq!(fp.numbers.len(), 1);
         assert_eq!(Fingerprint::from_bytes(&fp.to_bytes()), Some(fp.clone()));
-        for bad in [&b""[..], b"\x01\x00\x00", &[9, 0, 0, 0, 0, 0, 0, 0]] {
+        let bytes = fp.to_bytes();
+        for bad in [
+            &b""[..],
+            b"\x01\x00\x00",
+            &[9, 0, 0, 0, 0, 0, 0, 0],
+            &bytes[..bytes.len() - 1],
+        ] {
             assert_eq!(Fingerprint::from_bytes(bad), None);
         }
         assert!(!Fingerprint::of(&item("Puces", "Deux mots.")).is_usable());

@@ -462,12 +462,11 @@ fn upsert_item(
     };
     if r.is_new {
         let place = place_new_item(tx, wire, poll, r)?;
-        let opened = place.opened.map(|(fp, at)| (fp.to_bytes(), at));
         let inserted = tx
             .prepare_cached(
                 "INSERT INTO items (feed_id, item_key, story_id, title, link, summary, content, categories,
-                                    published, updated, first_seen, changed_at, content_hash, wire, wire_at, joined)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15)
+                                    published, updated, first_seen, changed_at, content_hash, joined)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)
                  ON CONFLICT (feed_id, item_key) DO NOTHING",
             )?
             .execute(params![
@@ -483,19 +482,23 @@ fn upsert_item(
                 updated,
                 now,
                 r.content_hash,
-                opened.as_ref().map(|(b, _)| b),
-                opened.as_ref().map(|(_, at)| at),
                 place.joined
             ])?;
         if inserted == 1 {
             let item_id = tx.last_insert_rowid();
-            if let (Some((fp, at)), Some(index)) = (place.opened, wire.as_mut()) {
-                let entry = wire::Entry {
-                    story_id: place.story_id,
-                    item_id,
-                    at,
-                };
-                index.insert(&fp.keys(), entry);
+            if let Some((fp, at)) = place.opened {
+                tx.prepare_cached(
+                    "INSERT INTO wire_prints (item_id, story_id, at, print) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![item_id, place.story_id, at, fp.to_bytes()])?;
+                if let Some(index) = wire.as_mut() {
+                    let entry = wire::Entry {
+                        story_id: place.story_id,
+                        item_id,
+                        at,
+                    };
+                    index.insert(fp.keys(), entry);
+                }
             }
             return Ok((item_id, place.story_id, true));
         }
@@ -622,9 +625,8 @@ fn wire_index<'a>(
 ) -> Result<&'a mut WireIndex> {
     if wire.is_none() {
         let mut index = WireIndex::new(since);
-        let mut stmt = conn.prepare(
-            "SELECT id, story_id, wire_at, wire FROM items WHERE wire IS NOT NULL AND wire_at >= ?1 ORDER BY id",
-        )?;
+        let mut stmt =
+            conn.prepare("SELECT item_id, story_id, at, print FROM wire_prints WHERE at >= ?1")?;
         let mut rows = stmt.query([since])?;
         while let Some(row) = rows.next()? {
             let blob: Vec<u8> = row.get(3)?;
@@ -634,13 +636,16 @@ fn wire_index<'a>(
                     story_id: row.get(1)?,
                     at: row.get(2)?,
                 };
-                index.insert(&fp.keys(), entry);
+                index.insert(fp.keys(), entry);
             }
         }
         *wire = Some(index);
     }
     let index = wire.as_mut().expect("loaded above");
-    index.prune(since);
+    if index.prune(since) {
+        conn.prepare_cached("DELETE FROM wire_prints WHERE at < ?1")?
+            .execute([since])?;
+    }
     Ok(index)
 }
 
@@ -656,10 +661,15 @@ fn wire_matches(
     feed_id: i64,
 ) -> Result<Vec<WireMatch>> {
     let mut found = Vec::new();
-    for c in index.candidates(&fp.keys(), at, window) {
+    for c in index.candidates(fp.keys(), at, window) {
         let stored: Option<(Vec<u8>, String)> = conn
-            .prepare_cached("SELECT wire, title FROM items WHERE id = ?1 AND story_id = ?2 AND wire IS NOT NULL")?
-            .query_row(params![c.item_id, c.story_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached(
+                "SELECT p.print, i.title FROM wire_prints p JOIN items i ON i.id = p.item_id
+                 WHERE p.item_id = ?1 AND p.story_id = ?2",
+            )?
+            .query_row(params![c.item_id, c.story_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
         let Some((blob, title)) = stored else {
             continue;

@@ -105,15 +105,17 @@ impl WireIndex {
     /// `PRUNE_EVERY` inserts, and a rebuild costs what the inserts that made
     /// the index grow cost, so both are shared out (this is called for every
     /// new item). Until then, `candidates` skips old entries.
-    pub fn prune(&mut self, since: i64) {
+    /// Returns whether it rebuilt (the stored fingerprints of dropped
+    /// entries may go too).
+    pub fn prune(&mut self, since: i64) -> bool {
         self.since = self.since.max(since);
         if self.unchecked < PRUNE_EVERY {
-            return;
+            return false;
         }
         self.unchecked = 0;
         let dead = self.entries.iter().filter(|e| e.at < self.since).count();
         if dead == 0 || dead * 2 < self.entries.len() {
-            return;
+            return false;
         }
         let mut by_entry: Vec<Vec<u32>> = vec![Vec::new(); self.entries.len()];
         for (&key, &(mut p, _)) in &self.heads {
@@ -134,6 +136,7 @@ impl WireIndex {
             }
         }
         self.unchecked = 0;
+        true
     }
 
     /// Stories indexed, counting those pruned but not yet dropped.
@@ -197,12 +200,12 @@ mod tests {
             index.insert(&[1, 2 + s as u32], entry(s, s * 100));
         }
         index.unchecked = PRUNE_EVERY;
-        index.prune(650);
+        assert!(index.prune(650));
         assert_eq!(index.stories(), 3, "rebuilt without the 7 old entries");
         assert_eq!(stories(index.candidates(&[1], 800, 1000)), [7, 8, 9]);
         assert_eq!(stories(index.candidates(&[9], 800, 1000)), [7]);
         index.unchecked = PRUNE_EVERY;
-        index.prune(750);
+        assert!(!index.prune(750));
         assert_eq!(index.stories(), 3, "one dead of three: not rebuilt yet");
         assert_eq!(stories(index.candidates(&[1], 900, 1000)), [8, 9]);
     }

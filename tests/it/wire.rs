@@ -372,7 +372,7 @@ async fn with_wire_copies_off_each_outlet_is_its_own_story() {
     let joined: i64 = env
         .db()
         .query_row(
-            "SELECT COUNT(*) FROM items WHERE joined IS NOT NULL OR wire IS NOT NULL",
+            "SELECT (SELECT COUNT(*) FROM items WHERE joined IS NOT NULL) + (SELECT COUNT(*) FROM wire_prints)",
             [],
             |r| r.get(0),
         )
