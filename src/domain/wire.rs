@@ -209,49 +209,68 @@ impl Fingerprint {
     /// seen twice (summary repeated in content) counts once.
     pub fn of(item: &Item) -> Fingerprint {
         let mut fp = Fingerprint::default();
+        let mut b = Buffers::default();
         let mut numbers = Vec::new();
-        let mut norm = String::new();
-        let how = Normal {
-            fold: true,
-            lower: true,
-        };
-        normalize_into(&item.title, how, &mut norm, None);
-        let title = sentences(&norm).into_iter().flatten().collect::<Vec<_>>();
-        // Outlets rewrite titles, figures included ("douze" becomes "12"):
-        // the numbers compared are the body's.
-        fp.push(&shingles(&title, &mut Vec::new()));
-        'fields: for field in [&item.summary, &item.content] {
-            normalize_into(field, how, &mut norm, None);
-            for words in sentences(&norm) {
-                if fp.ends.len() == MAX_SENTENCES {
-                    break 'fields;
+        b.read(&item.title);
+        // The title is one sentence, whatever its punctuation. Outlets
+        // rewrite titles, figures included ("douze" becomes "12"): the
+        // numbers compared are the body's.
+        let mut title = Vec::new();
+        b.each_sentence(|words| title.extend_from_slice(words));
+        fp.push(&mut b.shingles, &title, None);
+        for field in [&item.summary, &item.content] {
+            b.read(field);
+            let mut shingles = std::mem::take(&mut b.shingles);
+            b.each_sentence(|words| {
+                if fp.ends.len() < MAX_SENTENCES {
+                    fp.push(&mut shingles, words, Some(&mut numbers));
                 }
-                let s = shingles(&words, &mut numbers);
-                let mut short: Vec<u16> = s.iter().map(|&h| h as u16).collect();
-                short.sort_unstable();
-                if !s.is_empty() && !(1..fp.ends.len()).any(|i| fp.sentence(i) == short) {
-                    fp.push(&s);
-                }
-            }
+            });
+            b.shingles = shingles;
         }
         numbers.sort_unstable();
         numbers.dedup();
-        fp.numbers = numbers.into_iter().map(|n| n as u16).collect();
-        fp.numbers.sort_unstable();
-        fp.numbers.dedup();
+        fp.numbers = numbers;
         fp.keys.sort_unstable();
         fp.keys.dedup();
         fp
     }
 
-    /// Appends a sentence given by its sorted 32-bit shingle hashes.
-    fn push(&mut self, shingles: &[u32]) {
-        self.keys
-            .extend(shingles.iter().filter(|&&h| h % SAMPLE == 0));
-        let mut short: Vec<u16> = shingles.iter().map(|&h| h as u16).collect();
-        short.sort_unstable();
-        self.shingles.extend(short);
+    /// Appends a sentence unless it is empty or already there; its number
+    /// tokens go to `numbers` (when given).
+    fn push(&mut self, scratch: &mut Vec<u32>, words: &[Word], numbers: Option<&mut Vec<u16>>) {
+        scratch.clear();
+        scratch.extend(
+            words
+                .windows(SHINGLE)
+                .filter(|w| !w.iter().all(|x| x.stop))
+                .map(|w| combine(w[0].hash, w[1].hash, w[2].hash)),
+        );
+        if scratch.is_empty() && !self.ends.is_empty() {
+            return;
+        }
+        let start = self.shingles.len();
+        self.shingles.extend(scratch.iter().map(|&h| h as u16));
+        self.shingles[start..].sort_unstable();
+        let mut kept = start;
+        for at in start..self.shingles.len() {
+            if kept == start || self.shingles[at] != self.shingles[kept - 1] {
+                self.shingles[kept] = self.shingles[at];
+                kept += 1;
+            }
+        }
+        self.shingles.truncate(kept);
+        let new = &self.shingles[start..];
+        if start > 0 && (1..self.ends.len()).any(|i| self.sentence(i) == new) {
+            self.shingles.truncate(start);
+            return;
+        }
         self.ends.push(self.shingles.len() as u16);
+        self.keys
+            .extend(scratch.iter().filter(|&&h| h % SAMPLE == 0));
+        if let Some(numbers) = numbers {
+            numbers.extend(words.iter().filter(|w| w.digit).map(|w| w.hash as u16));
+        }
     }
 
     fn sentence(&self, i: usize) -> &[u16] {
@@ -389,65 +408,143 @@ fn ratio(part: usize, whole: usize) -> f64 {
     }
 }
 
-/// Normalised text → sentences of words, boilerplate dropped. A sentence
-/// ends at `.`, `!`, `?` or `…` once it has four words, so that `M. Macron`
-/// or `7.5` do not cut one.
-fn sentences(norm: &str) -> Vec<Vec<&str>> {
-    // Words, each with whether a sentence may end after it.
-    let mut words: Vec<(&str, bool)> = Vec::new();
-    let mut start = None;
-    for (at, c) in norm.char_indices().chain([(norm.len(), ' ')]) {
-        // Normalised French is nearly all ASCII: skip the Unicode tables.
-        let word = if c.is_ascii() {
-            c.is_ascii_alphanumeric()
-        } else {
-            is_word_char(c)
+/// A word of normalised text, hashed once.
+#[derive(Debug, Clone, Copy)]
+struct Word {
+    start: u32,
+    end: u32,
+    hash: u64,
+    /// A sentence may end after it.
+    ends: bool,
+    stop: bool,
+    digit: bool,
+}
+
+/// Text preparation's working space, reused from field to field: one
+/// normalisation buffer and a few word lists rather than a vector per
+/// sentence.
+#[derive(Default)]
+struct Buffers {
+    norm: String,
+    words: Vec<Word>,
+    sentence: Vec<Word>,
+    clean: Vec<Word>,
+    shingles: Vec<u32>,
+}
+
+impl Buffers {
+    /// Normalises `text` and cuts it into words.
+    fn read(&mut self, text: &str) {
+        let how = Normal {
+            fold: true,
+            lower: true,
         };
-        if word && at < norm.len() {
-            start.get_or_insert(at);
-            continue;
-        }
-        if let Some(s) = start.take() {
-            words.push((&norm[s..at], false));
-        }
-        // "7.5" and "3.2.1" are not sentence ends.
-        let next_is_word = matches!(c, '.' | '!' | '?' | '…')
-            && norm[at..].chars().nth(1).is_some_and(is_word_char);
-        if matches!(c, '.' | '!' | '?' | '…')
-            && !next_is_word
-            && let Some(last) = words.last_mut()
-        {
-            last.1 = true;
+        normalize_into(text, how, &mut self.norm, None);
+        self.words.clear();
+        let norm = self.norm.as_str();
+        let mut start = None;
+        for (at, c) in norm.char_indices().chain([(norm.len(), ' ')]) {
+            // Normalised French is nearly all ASCII: skip the Unicode tables.
+            let word = if c.is_ascii() {
+                c.is_ascii_alphanumeric()
+            } else {
+                is_word_char(c)
+            };
+            if word && at < norm.len() {
+                start.get_or_insert(at);
+                continue;
+            }
+            if let Some(s) = start.take() {
+                let w = &norm[s..at];
+                self.words.push(Word {
+                    start: s as u32,
+                    end: at as u32,
+                    hash: hash(w),
+                    ends: false,
+                    stop: is_stopword(w),
+                    digit: w.bytes().any(|b| b.is_ascii_digit()),
+                });
+            }
+            // "7.5" and "3.2.1" are not sentence ends.
+            if matches!(c, '.' | '!' | '?' | '…')
+                && !norm[at..].chars().nth(1).is_some_and(is_word_char)
+                && let Some(last) = self.words.last_mut()
+            {
+                last.ends = true;
+            }
         }
     }
-    let mut out = Vec::new();
-    let mut current: Vec<&str> = Vec::new();
-    let mut i = 0;
-    while i < words.len() {
-        // Markup is gone, so "Lire aussi : <a headline>" runs into the next
-        // paragraph: it ends the sentence before it, and drops at most a
-        // headline's length of words after it.
-        if LINKS.iter().any(|m| starts_with(&words[i..], m)) {
-            out.extend((!current.is_empty()).then(|| std::mem::take(&mut current)));
-            let skip = words[i..]
-                .iter()
-                .take(HEADLINE_WORDS)
-                .position(|w| w.1)
-                .map_or(HEADLINE_WORDS, |p| p + 1);
-            i += skip;
-            continue;
-        }
-        let (word, ends) = words[i];
-        current.push(word);
-        if ends && current.len() >= 4 {
-            out.push(std::mem::take(&mut current));
-        }
-        i += 1;
+
+    fn text(&self, w: &Word) -> &str {
+        &self.norm[w.start as usize..w.end as usize]
     }
-    if !current.is_empty() {
-        out.push(current);
+
+    fn starts_with(&self, words: &[Word], marker: &[&str]) -> bool {
+        words.len() >= marker.len() && words.iter().zip(marker).all(|(w, m)| self.text(w) == *m)
     }
-    out.into_iter().filter_map(clean).collect()
+
+    /// Calls `f` with each sentence of the text read, boilerplate dropped.
+    /// A sentence ends at `.`, `!`, `?` or `…` once it has four words, so
+    /// that `M. Macron` does not cut one.
+    fn each_sentence(&mut self, mut f: impl FnMut(&[Word])) {
+        let mut sentence = std::mem::take(&mut self.sentence);
+        let mut clean = std::mem::take(&mut self.clean);
+        sentence.clear();
+        let mut i = 0;
+        while i < self.words.len() {
+            // Markup is gone, so "Lire aussi : <a headline>" runs into the
+            // next paragraph: it ends the sentence before it, and drops at
+            // most a headline's length of words after it.
+            if LINKS.iter().any(|m| self.starts_with(&self.words[i..], m)) {
+                if self.clean(&sentence, &mut clean) {
+                    f(&clean);
+                }
+                sentence.clear();
+                i += self.words[i..]
+                    .iter()
+                    .take(HEADLINE_WORDS)
+                    .position(|w| w.ends)
+                    .map_or(HEADLINE_WORDS, |p| p + 1);
+                continue;
+            }
+            let w = self.words[i];
+            sentence.push(w);
+            if w.ends && sentence.len() >= 4 {
+                if self.clean(&sentence, &mut clean) {
+                    f(&clean);
+                }
+                sentence.clear();
+            }
+            i += 1;
+        }
+        if self.clean(&sentence, &mut clean) {
+            f(&clean);
+        }
+        self.sentence = sentence;
+        self.clean = clean;
+    }
+
+    /// `words` without agency tags, byline and dateline, into `out`; false
+    /// when nothing is left or the sentence is boilerplate.
+    fn clean(&self, words: &[Word], out: &mut Vec<Word>) -> bool {
+        out.clear();
+        if words.is_empty() || BOILERPLATE.iter().any(|b| self.starts_with(words, b)) {
+            return false;
+        }
+        // A byline alone: "Par Jeanne Martin".
+        if self.text(&words[0]) == "par" && words.len() <= 4 {
+            return false;
+        }
+        // A dateline or byline up to the agency: "PÉKIN (AFP) - …",
+        // "Par Le Quotidien avec AFP …".
+        let from = words
+            .iter()
+            .take(7)
+            .position(|w| is_agency(self.text(w)))
+            .unwrap_or(0);
+        out.extend(words[from..].iter().filter(|w| !is_agency(self.text(w))));
+        !out.is_empty()
+    }
 }
 
 /// Markers of a link to another article, wherever they stand.
@@ -460,50 +557,6 @@ const LINKS: &[&[&str]] = &[
 
 /// Words of a linked headline dropped after a `LINKS` marker, at most.
 const HEADLINE_WORDS: usize = 16;
-
-fn starts_with(words: &[(&str, bool)], marker: &[&str]) -> bool {
-    words.len() >= marker.len() && words.iter().zip(marker).all(|(w, m)| w.0 == *m)
-}
-
-/// A sentence without agency tags, byline and dateline, or `None` when it
-/// is boilerplate.
-fn clean(mut words: Vec<&str>) -> Option<Vec<&str>> {
-    if BOILERPLATE.iter().any(|b| words.starts_with(b)) {
-        return None;
-    }
-    // A byline alone: "Par Jeanne Martin".
-    if words.first() == Some(&"par") && words.len() <= 4 {
-        return None;
-    }
-    // A dateline or byline up to the agency: "PÉKIN (AFP) - …",
-    // "Par Le Quotidien avec AFP …".
-    if let Some(at) = words.iter().take(7).position(|w| is_agency(w)) {
-        words.drain(..at);
-    }
-    words.retain(|w| !is_agency(w));
-    (!words.is_empty()).then_some(words)
-}
-
-/// A sentence's shingles, sorted and distinct; its number tokens go to
-/// `numbers`. Each word is hashed once and a shingle's hash combines its
-/// words' (no string is built per shingle).
-fn shingles(words: &[&str], numbers: &mut Vec<u32>) -> Vec<u32> {
-    numbers.extend(
-        words
-            .iter()
-            .filter(|w| w.bytes().any(|b| b.is_ascii_digit()))
-            .map(|w| hash(w) as u32),
-    );
-    let hashed: Vec<(u64, bool)> = words.iter().map(|w| (hash(w), is_stopword(w))).collect();
-    let mut out: Vec<u32> = hashed
-        .windows(SHINGLE)
-        .filter(|w| !w.iter().all(|x| x.1))
-        .map(|w| combine(w[0].0, w[1].0, w[2].0))
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
-}
 
 /// Three word hashes → one shingle hash, order-sensitive (a rotation per
 /// position, then a 64-bit mix; the constants are splitmix64's).
@@ -533,14 +586,16 @@ mod tests {
     }
 
     fn words(text: &str) -> Vec<String> {
-        let norm = crate::domain::text::normalize(
-            text,
-            Normal {
-                fold: true,
-                lower: true,
-            },
-        );
-        sentences(&norm).into_iter().map(|s| s.join(" ")).collect()
+        let mut b = Buffers::default();
+        b.read(text);
+        let mut out = Vec::new();
+        let mut sentences = Vec::new();
+        b.each_sentence(|words| sentences.push(words.to_vec()));
+        for words in sentences {
+            let text: Vec<&str> = words.iter().map(|w| b.text(w)).collect();
+            out.push(text.join(" "));
+        }
+        out
     }
 
     #[test]

@@ -12,6 +12,30 @@
 //! than a vector per key; most keys have one story.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Keys are already uniform hashes: hashing them again (SipHash) was the
+/// index's main cost.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        // Spread over the high bits too: hashbrown takes its control byte
+        // from the top 7.
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type KeyMap<V> = HashMap<u32, V, BuildHasherDefault<KeyHasher>>;
 
 /// Postings kept per key at most. A key carried by more stories than this
 /// within the window is boilerplate (a site's standard lead, a recurring
@@ -38,7 +62,7 @@ pub struct Entry {
 #[derive(Debug, Default)]
 pub struct WireIndex {
     /// key → (first posting, postings for this key, counting those not kept)
-    heads: HashMap<u32, (u32, u32)>,
+    heads: KeyMap<(u32, u32)>,
     /// (entry, next posting of the same key)
     postings: Vec<(u32, u32)>,
     entries: Vec<Entry>,
@@ -73,7 +97,7 @@ impl WireIndex {
     /// Stories sharing keys with `keys` whose first item is within `window`
     /// of `at`, most keys shared first, at most `MAX_CANDIDATES`.
     pub fn candidates(&self, keys: &[u32], at: i64, window: i64) -> Vec<Entry> {
-        let mut tally: HashMap<u32, u32> = HashMap::new();
+        let mut tally: KeyMap<u32> = KeyMap::default();
         for key in keys {
             let Some(&(mut p, count)) = self.heads.get(key) else {
                 continue;
