@@ -31,6 +31,10 @@ pub use writer::Writer;
 pub struct Shared {
     pub config: Arc<Config>,
     pub store: Arc<Mutex<Store>>,
+    /// A second connection for what pollers read (`known_items`): in WAL
+    /// mode it reads while the writer writes, so pollers never wait for a
+    /// group commit to end.
+    pub reader: Arc<Mutex<Store>>,
     pub fetcher: Fetcher,
     /// Where poll results go to be committed.
     pub writer: Writer,
@@ -45,11 +49,13 @@ impl Shared {
         let d = &config.daemon;
         let fetcher = Fetcher::new(&d.user_agent, d.timeout, d.max_body)?;
         let sender = Sender::new(&config)?;
+        let reader = Arc::new(Mutex::new(Store::open_existing(&d.database)?));
         let store = Arc::new(Mutex::new(store));
         let writer = Writer::start(Arc::clone(&store));
         Ok(Shared {
             config: Arc::new(config),
             store,
+            reader,
             fetcher,
             writer,
             sender,
@@ -67,6 +73,7 @@ impl Shared {
             sender: Sender::new(&config)?,
             config: Arc::new(config),
             store: Arc::clone(&self.store),
+            reader: Arc::clone(&self.reader),
             writer: self.writer.clone(),
             alerts_recorded: Arc::clone(&self.alerts_recorded),
         })

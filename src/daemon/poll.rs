@@ -298,7 +298,7 @@ async fn record_document(
     mut poll: PollRecord,
 ) -> Result<PollOutcome> {
     let config = Arc::clone(&sh.config);
-    let store = Arc::clone(&sh.store);
+    let store = Arc::clone(&sh.reader);
     let feed = feed.clone();
     let first_poll = state.first_success.is_none();
     let dropped_items = doc.dropped_items;
