@@ -308,7 +308,7 @@ impl Store {
             .query_row("SELECT id FROM feeds WHERE name = ?1", [feed], |r| r.get(0))
             .optional()?
             .unwrap_or(-1);
-        let index = wire_index(&self.conn, &mut self.wire, now - window)?;
+        let index = wire_index(&self.conn, &mut self.wire, now - window, false)?;
         wire_matches(&self.conn, index, fp, wire_date(item, now), window, feed_id)
     }
 
@@ -569,7 +569,7 @@ fn place_new_item<'a>(
     }
     let at = wire_date(&r.item, poll.now);
     if let Some(fp) = &r.wire {
-        let index = wire_index(tx, wire, poll.now - poll.wire_window)?;
+        let index = wire_index(tx, wire, poll.now - poll.wire_window, true)?;
         let found = wire_matches(tx, index, fp, at, poll.wire_window, poll.feed_id)?;
         if let Some(m) = found.iter().find(|m| m.joins()) {
             if let Some(link) = link {
@@ -617,13 +617,20 @@ impl WireMatch {
 }
 
 /// The index, read from the database the first time it is needed, and
-/// pruned of stories older than `since`.
+/// pruned of stories older than `since`; with `tidy`, their stored
+/// fingerprints are deleted too (at the first read, so that `run --once`
+/// from cron keeps the table to a window's worth as the daemon does).
 fn wire_index<'a>(
     conn: &Connection,
     wire: &'a mut Option<WireIndex>,
     since: i64,
+    tidy: bool,
 ) -> Result<&'a mut WireIndex> {
     if wire.is_none() {
+        if tidy {
+            conn.prepare_cached("DELETE FROM wire_prints WHERE at < ?1")?
+                .execute([since])?;
+        }
         let mut index = WireIndex::new(since);
         let mut stmt =
             conn.prepare("SELECT item_id, story_id, at, print FROM wire_prints WHERE at >= ?1")?;
@@ -642,7 +649,7 @@ fn wire_index<'a>(
         *wire = Some(index);
     }
     let index = wire.as_mut().expect("loaded above");
-    if index.prune(since) {
+    if index.prune(since) && tidy {
         conn.prepare_cached("DELETE FROM wire_prints WHERE at < ?1")?
             .execute([since])?;
     }
@@ -832,6 +839,90 @@ mod tests {
             wire_window: 0,
             items,
         }
+    }
+
+    const DISPATCH: &str = "La Chine imposera à partir du 10 avril des droits de douane supplémentaires de 34 % sur les produits importés des États-Unis, a annoncé vendredi le ministère chinois des Finances. Pékin a également ajouté onze entreprises américaines à sa liste des entités non fiables.";
+
+    /// A new item with a fingerprint, dated `at`.
+    fn wire_record(key: &str, text: &str, at: i64) -> ItemRecord {
+        let item = Item {
+            title: format!("Titre {key}"),
+            link: Some(format!("https://{key}.fr/1")),
+            summary: text.into(),
+            published: from_unix(at),
+            ..Item::default()
+        };
+        ItemRecord {
+            key: key.into(),
+            is_new: true,
+            story_link: item.link.clone(),
+            content_hash: key.into(),
+            wire: Some(Fingerprint::of(&item)),
+            item,
+            alerts: vec![],
+        }
+    }
+
+    fn wire_poll(feed_id: i64, now: i64, items: Vec<ItemRecord>) -> PollRecord {
+        PollRecord {
+            now,
+            wire_window: 3600,
+            ..quiet_poll(feed_id, items)
+        }
+    }
+
+    #[test]
+    fn a_copy_joins_the_story_and_old_fingerprints_go_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
+        let feeds = store
+            .sync_feeds(&[
+                ("A".into(), "https://a/".into()),
+                ("B".into(), "https://b/".into()),
+            ])
+            .unwrap();
+        let (a, b) = (feeds[0].id, feeds[1].id);
+        const T: i64 = 1_800_000_000;
+        store
+            .record_poll(&wire_poll(a, T, vec![wire_record("a", DISPATCH, T - 60)]))
+            .unwrap();
+        let other = "Un séisme de magnitude 6,1 a frappé mardi le large du Japon sans déclencher d'alerte au tsunami, a indiqué l'agence météorologique japonaise. La secousse a été ressentie jusqu'à Tokyo.";
+        let copy = format!("PÉKIN (AFP) - {DISPATCH}");
+        store
+            .record_poll(&wire_poll(
+                b,
+                T + 60,
+                vec![wire_record("b", &copy, T), wire_record("c", other, T)],
+            ))
+            .unwrap();
+        let story = |key: &str| -> i64 {
+            store
+                .conn
+                .query_row(
+                    "SELECT story_id FROM items WHERE item_key = ?1",
+                    [key],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(story("b"), story("a"), "the copy joined");
+        assert_ne!(story("c"), story("a"));
+        let prints = |s: &Store| -> i64 {
+            s.conn
+                .query_row("SELECT COUNT(*) FROM wire_prints", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(prints(&store), 2, "the openers a and c");
+        drop(store);
+
+        // Hours later, a fresh process: the first read of the index drops
+        // what the window no longer covers.
+        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
+        let later = T + 5 * 3600;
+        store
+            .record_poll(&wire_poll(a, later, vec![wire_record("d", other, later)]))
+            .unwrap();
+        assert_eq!(prints(&store), 1, "only d's");
     }
 
     #[test]
