@@ -7,8 +7,9 @@
 //! The HTTP server runs in a child process (this binary, re-executed with
 //! `POLL_CYCLE_SERVE` set) so that its CPU time is not counted.
 //!
-//! `cargo bench --bench poll_cycle` runs N = 1,000 and N = 10,000;
-//! `POLL_CYCLE_FEEDS=1000 POLL_CYCLE_RUNS=5` choose others.
+//! `cargo bench --bench poll_cycle` runs N = 1,000 and N = 10,000, wire
+//! copies off and on; `POLL_CYCLE_FEEDS=1000 POLL_CYCLE_RUNS=5
+//! POLL_CYCLE_WIRE=on` choose others.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -73,8 +74,14 @@ fn bench_size(n: usize, runs: usize) {
     let mut phases: [Vec<[Phase; 4]>; 2] = [Vec::new(), Vec::new()];
     let mut alerts = [0; 2];
     let mut index = (0, 0);
+    // POLL_CYCLE_WIRE=off or on measures one mode alone (for its peak RSS).
+    let modes: Vec<bool> = match std::env::var("POLL_CYCLE_WIRE").as_deref() {
+        Ok("off") => vec![false],
+        Ok("on") => vec![true],
+        _ => vec![false, true],
+    };
     for _ in 0..runs {
-        for wire in [false, true] {
+        for &wire in &modes {
             let dir = tempfile::tempdir().unwrap();
             let config = config(n, &base, dir.path(), wire);
             let store = veille::store::Store::open(&config.daemon.database).unwrap();
@@ -110,7 +117,7 @@ fn bench_size(n: usize, runs: usize) {
     }
     let _ = server.kill();
     let _ = server.wait();
-    for wire in [false, true] {
+    for &wire in &modes {
         let median = |i: usize, f: fn(&Phase) -> f64| {
             let mut v: Vec<f64> = phases[wire as usize].iter().map(|p| f(&p[i])).collect();
             v.sort_by(|a, b| a.partial_cmp(b).unwrap());
