@@ -1,14 +1,15 @@
 -- veille schema, version 3: wire copies (SPEC §4 "Wire copies").
 
--- The fingerprint of each item that opened a story while wire copies were
--- on (domain::wire's stored form), and the date its story's `wire_window`
--- counts from. A table of its own keeps `items` rows small; rows older than
--- the window are deleted as the daemon goes.
+-- The fingerprints of the items that opened a story while wire copies were
+-- on, one row per poll (one insert per poll rather than per item; measured).
+-- `prints` holds records: item id, story id, the date its story's
+-- `wire_window` counts from (i64 LE each), the length of the fingerprint
+-- (u32 LE) and the fingerprint (domain::wire's stored form). Rows whose
+-- newest date has left the window are deleted as veille goes.
 CREATE TABLE wire_prints (
-    item_id  INTEGER PRIMARY KEY REFERENCES items(id),
-    story_id INTEGER NOT NULL REFERENCES stories(id),
-    at       INTEGER NOT NULL,
-    print    BLOB NOT NULL
+    id     INTEGER PRIMARY KEY,
+    at_max INTEGER NOT NULL,
+    prints BLOB NOT NULL
 );
 
 -- For an item that joined a story as a wire copy: the share of the shorter

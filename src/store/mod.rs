@@ -286,6 +286,8 @@ impl Store {
             let result = write_poll(&sp, &mut self.wire, poll);
             if result.is_ok() {
                 sp.commit()?;
+            } else if let Some(index) = self.wire.as_mut() {
+                index.forget_pending();
             }
             results.push(result);
         }
@@ -399,8 +401,9 @@ fn write_poll(
     poll: &PollRecord,
 ) -> Result<RecordSummary> {
     let mut summary = RecordSummary::default();
+    let mut prints = wire::Batch::default();
     for record in &poll.items {
-        let (item_id, story_id, is_new) = upsert_item(tx, wire, poll, record)?;
+        let (item_id, story_id, is_new) = upsert_item(tx, wire, &mut prints, poll, record)?;
         if is_new {
             summary.new_items += 1;
         } else {
@@ -411,6 +414,11 @@ fn write_poll(
                 summary.alerts += 1;
             }
         }
+    }
+    if let (false, Some(index)) = (prints.bytes.is_empty(), wire.as_mut()) {
+        tx.prepare_cached("INSERT INTO wire_prints (at_max, prints) VALUES (?1, ?2)")?
+            .execute(params![prints.at_max, prints.bytes])?;
+        index.stored(tx.last_insert_rowid());
     }
     update_feed(tx, poll)?;
     Ok(summary)
@@ -446,6 +454,7 @@ fn refuse_newer(conn: &Connection, path: &Path) -> Result<()> {
 fn upsert_item(
     tx: &Connection,
     wire: &mut Option<WireIndex>,
+    prints: &mut wire::Batch,
     poll: &PollRecord,
     r: &ItemRecord,
 ) -> Result<(i64, i64, bool)> {
@@ -486,19 +495,15 @@ fn upsert_item(
             ])?;
         if inserted == 1 {
             let item_id = tx.last_insert_rowid();
-            if let Some((fp, at)) = place.opened {
-                tx.prepare_cached(
-                    "INSERT INTO wire_prints (item_id, story_id, at, print) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![item_id, place.story_id, at, fp.to_bytes()])?;
-                if let Some(index) = wire.as_mut() {
-                    let entry = wire::Entry {
-                        story_id: place.story_id,
-                        item_id,
-                        at,
-                    };
-                    index.insert(fp.keys(), entry);
-                }
+            if let (Some((fp, at)), Some(index)) = (place.opened, wire.as_mut()) {
+                let entry = wire::Entry {
+                    story_id: place.story_id,
+                    item_id,
+                    at,
+                    row: 0,
+                };
+                prints.push(&entry, &fp.to_bytes());
+                index.insert(fp.keys(), entry);
             }
             return Ok((item_id, place.story_id, true));
         }
@@ -628,32 +633,43 @@ fn wire_index<'a>(
 ) -> Result<&'a mut WireIndex> {
     if wire.is_none() {
         if tidy {
-            conn.prepare_cached("DELETE FROM wire_prints WHERE at < ?1")?
+            conn.prepare_cached("DELETE FROM wire_prints WHERE at_max < ?1")?
                 .execute([since])?;
         }
         let mut index = WireIndex::new(since);
-        let mut stmt =
-            conn.prepare("SELECT item_id, story_id, at, print FROM wire_prints WHERE at >= ?1")?;
+        let mut stmt = conn.prepare("SELECT id, prints FROM wire_prints WHERE at_max >= ?1")?;
         let mut rows = stmt.query([since])?;
         while let Some(row) = rows.next()? {
-            let blob: Vec<u8> = row.get(3)?;
-            if let Some(fp) = Fingerprint::from_bytes(&blob) {
-                let entry = wire::Entry {
-                    item_id: row.get(0)?,
-                    story_id: row.get(1)?,
-                    at: row.get(2)?,
-                };
-                index.insert(fp.keys(), entry);
+            let id: i64 = row.get(0)?;
+            let blob = row.get_ref(1)?.as_blob()?;
+            for (entry, print) in wire::records(blob) {
+                if let (true, Some(fp)) = (entry.at >= since, Fingerprint::from_bytes(print)) {
+                    index.insert(fp.keys(), wire::Entry { row: id, ..entry });
+                }
             }
         }
         *wire = Some(index);
     }
     let index = wire.as_mut().expect("loaded above");
     if index.prune(since) && tidy {
-        conn.prepare_cached("DELETE FROM wire_prints WHERE at < ?1")?
+        conn.prepare_cached("DELETE FROM wire_prints WHERE at_max < ?1")?
             .execute([since])?;
     }
     Ok(index)
+}
+
+/// The stored fingerprint of an index entry's item; `None` when its row is
+/// gone (rolled back, or pruned).
+fn stored_print(conn: &Connection, e: &wire::Entry) -> Result<Option<Fingerprint>> {
+    let mut stmt = conn.prepare_cached("SELECT prints FROM wire_prints WHERE id = ?1")?;
+    let mut rows = stmt.query([e.row])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let blob = row.get_ref(0)?.as_blob()?;
+    Ok(wire::records(blob)
+        .find(|(r, _)| r.item_id == e.item_id && r.story_id == e.story_id)
+        .and_then(|(_, print)| Fingerprint::from_bytes(print)))
 }
 
 /// The stories whose first item shares index keys with `fp`, compared with
@@ -669,21 +685,12 @@ fn wire_matches(
 ) -> Result<Vec<WireMatch>> {
     let mut found = Vec::new();
     for c in index.candidates(fp.keys(), at, window) {
-        let stored: Option<(Vec<u8>, String)> = conn
-            .prepare_cached(
-                "SELECT p.print, i.title FROM wire_prints p JOIN items i ON i.id = p.item_id
-                 WHERE p.item_id = ?1 AND p.story_id = ?2",
-            )?
-            .query_row(params![c.item_id, c.story_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        let Some((blob, title)) = stored else {
+        let Some(first) = stored_print(conn, &c)? else {
             continue;
         };
-        let Some(first) = Fingerprint::from_bytes(&blob) else {
-            continue;
-        };
+        let title: String = conn
+            .prepare_cached("SELECT title FROM items WHERE id = ?1")?
+            .query_row([c.item_id], |r| r.get(0))?;
         let same_feed = conn
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM items WHERE story_id = ?1 AND feed_id = ?2)",

@@ -57,6 +57,10 @@ pub struct Entry {
     pub item_id: i64,
     /// The item's date (published, else first seen), the window's origin.
     pub at: i64,
+    /// The `wire_prints` row holding its fingerprint; 0 until its poll's
+    /// row is written (only that poll's own items, from the same feed,
+    /// could see it meanwhile, and they never join it).
+    pub row: i64,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +72,9 @@ pub struct WireIndex {
     entries: Vec<Entry>,
     /// Entries older than this were pruned or never loaded.
     since: i64,
+    /// The first entry whose fingerprint row is not written yet (the
+    /// current poll's); no rebuild moves entries meanwhile.
+    pending: Option<usize>,
     /// Inserts since `prune` last counted the dead entries.
     unchecked: usize,
 }
@@ -83,6 +90,9 @@ impl WireIndex {
     pub fn insert(&mut self, keys: &[u32], entry: Entry) {
         self.unchecked += 1;
         let e = self.entries.len() as u32;
+        if entry.row == 0 {
+            self.pending.get_or_insert(e as usize);
+        }
         self.entries.push(entry);
         for &key in keys {
             let (head, count) = self.heads.entry(key).or_insert((NONE, 0));
@@ -108,7 +118,7 @@ impl WireIndex {
             while p != NONE {
                 let (e, next) = self.postings[p as usize];
                 let entry = &self.entries[e as usize];
-                if entry.at >= self.since && (entry.at - at).abs() <= window {
+                if entry.row != 0 && entry.at >= self.since && (entry.at - at).abs() <= window {
                     *tally.entry(e).or_default() += 1;
                 }
                 p = next;
@@ -133,7 +143,7 @@ impl WireIndex {
     /// entries may go too).
     pub fn prune(&mut self, since: i64) -> bool {
         self.since = self.since.max(since);
-        if self.unchecked < PRUNE_EVERY {
+        if self.unchecked < PRUNE_EVERY || self.pending.is_some() {
             return false;
         }
         self.unchecked = 0;
@@ -163,6 +173,24 @@ impl WireIndex {
         true
     }
 
+    /// The pending entries (one poll's) are stored in `row`.
+    pub fn stored(&mut self, row: i64) {
+        if let Some(first) = self.pending.take() {
+            for e in &mut self.entries[first..] {
+                e.row = row;
+            }
+        }
+    }
+
+    /// The pending entries' poll was rolled back: they are dead.
+    pub fn forget_pending(&mut self) {
+        if let Some(first) = self.pending.take() {
+            for e in &mut self.entries[first..] {
+                e.at = i64::MIN;
+            }
+        }
+    }
+
     /// Stories indexed, counting those pruned but not yet dropped.
     pub fn stories(&self) -> usize {
         self.entries.len()
@@ -176,6 +204,44 @@ impl WireIndex {
     }
 }
 
+/// One poll's fingerprints, as a `wire_prints` row holds them.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub bytes: Vec<u8>,
+    pub at_max: i64,
+}
+
+impl Batch {
+    pub fn push(&mut self, e: &Entry, print: &[u8]) {
+        for n in [e.item_id, e.story_id, e.at] {
+            self.bytes.extend(n.to_le_bytes());
+        }
+        self.bytes.extend((print.len() as u32).to_le_bytes());
+        self.bytes.extend(print);
+        self.at_max = self.at_max.max(e.at);
+    }
+}
+
+/// The records of a `wire_prints` row: (entry without its row, fingerprint
+/// bytes). Stops at the first record it cannot read.
+pub fn records(bytes: &[u8]) -> impl Iterator<Item = (Entry, &[u8])> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let head = bytes.get(at..at + 28)?;
+        let n = |i: usize| i64::from_le_bytes(head[i..i + 8].try_into().expect("8 bytes"));
+        let len = u32::from_le_bytes(head[24..28].try_into().expect("4 bytes")) as usize;
+        let print = bytes.get(at + 28..at + 28 + len)?;
+        at += 28 + len;
+        let entry = Entry {
+            item_id: n(0),
+            story_id: n(8),
+            at: n(16),
+            row: 0,
+        };
+        Some((entry, print))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,7 +251,61 @@ mod tests {
             story_id,
             item_id: story_id * 10,
             at,
+            row: 1,
         }
+    }
+
+    #[test]
+    fn a_batch_reads_back_and_a_truncated_one_stops() {
+        let mut batch = Batch::default();
+        batch.push(&entry(1, 100), b"abc");
+        batch.push(&entry(2, 300), b"");
+        batch.push(&entry(3, 200), b"defg");
+        assert_eq!(batch.at_max, 300);
+        let read: Vec<(i64, i64, Vec<u8>)> = records(&batch.bytes)
+            .map(|(e, p)| (e.story_id, e.at, p.to_vec()))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                (1, 100, b"abc".to_vec()),
+                (2, 300, vec![]),
+                (3, 200, b"defg".to_vec())
+            ]
+        );
+        let cut = &batch.bytes[..batch.bytes.len() - 1];
+        assert_eq!(records(cut).count(), 2);
+    }
+
+    #[test]
+    fn entries_not_yet_stored_are_no_candidates() {
+        let mut index = WireIndex::new(0);
+        index.insert(
+            &[1],
+            Entry {
+                row: 0,
+                ..entry(1, 10)
+            },
+        );
+        assert!(index.candidates(&[1], 10, 60).is_empty());
+        index.stored(7);
+        assert_eq!(stories(index.candidates(&[1], 10, 60)), [1]);
+        index.insert(
+            &[1],
+            Entry {
+                row: 0,
+                ..entry(2, 10)
+            },
+        );
+        index.unchecked = PRUNE_EVERY;
+        assert!(!index.prune(5), "no rebuild while a poll is pending");
+        index.forget_pending();
+        index.stored(8);
+        assert_eq!(
+            stories(index.candidates(&[1], 10, 60)),
+            [1],
+            "a rolled-back poll's entry stays dead"
+        );
     }
 
     fn stories(found: Vec<Entry>) -> Vec<i64> {
