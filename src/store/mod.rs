@@ -834,6 +834,19 @@ mod tests {
         (store, feeds[0].id)
     }
 
+    /// A store with feeds `A` and `B`, and their ids.
+    fn store_with_two_feeds(dir: &tempfile::TempDir) -> (Store, i64, i64) {
+        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
+        let feeds = store
+            .sync_feeds(&[
+                ("A".into(), "https://a/".into()),
+                ("B".into(), "https://b/".into()),
+            ])
+            .unwrap();
+        let (a, b) = (feeds[0].id, feeds[1].id);
+        (store, a, b)
+    }
+
     /// A 304 poll at time 10 that records `items` (as a changed document
     /// would; the store does not care which).
     fn quiet_poll(feed_id: i64, items: Vec<ItemRecord>) -> PollRecord {
@@ -881,14 +894,7 @@ mod tests {
     #[test]
     fn a_copy_joins_the_story_and_old_fingerprints_go_at_the_next_start() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
-        let feeds = store
-            .sync_feeds(&[
-                ("A".into(), "https://a/".into()),
-                ("B".into(), "https://b/".into()),
-            ])
-            .unwrap();
-        let (a, b) = (feeds[0].id, feeds[1].id);
+        let (mut store, a, b) = store_with_two_feeds(&dir);
         const T: i64 = 1_800_000_000;
         store
             .record_poll(&wire_poll(a, T, vec![wire_record("a", DISPATCH, T - 60)]))
@@ -1067,13 +1073,7 @@ mod tests {
     #[test]
     fn one_alert_per_story_and_channel_naming_every_rule_and_feed() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
-        let feeds = store
-            .sync_feeds(&[
-                ("A".into(), "https://a/".into()),
-                ("B".into(), "https://b/".into()),
-            ])
-            .unwrap();
+        let (mut store, a, b) = store_with_two_feeds(&dir);
         let poll = |feed_id, items| PollRecord {
             feed_id,
             now: 10,
@@ -1088,10 +1088,7 @@ mod tests {
             items,
         };
         let s = store
-            .record_poll(&poll(
-                feeds[0].id,
-                vec![record("a1", "https://x/1", "moi", "r1")],
-            ))
+            .record_poll(&poll(a, vec![record("a1", "https://x/1", "moi", "r1")]))
             .unwrap();
         assert_eq!(
             s,
@@ -1102,10 +1099,7 @@ mod tests {
             }
         );
         let s = store
-            .record_poll(&poll(
-                feeds[1].id,
-                vec![record("b1", "https://x/1", "moi", "r2")],
-            ))
+            .record_poll(&poll(b, vec![record("b1", "https://x/1", "moi", "r2")]))
             .unwrap();
         assert_eq!(
             s,
@@ -1131,10 +1125,7 @@ mod tests {
         assert_eq!(due[0].feeds, ["A", "B"]);
         store.mark_sent(Target::Alert, &due[0].id, 11).unwrap();
         store
-            .record_poll(&poll(
-                feeds[0].id,
-                vec![record("a1", "https://x/1", "moi", "r3")],
-            ))
+            .record_poll(&poll(a, vec![record("a1", "https://x/1", "moi", "r3")]))
             .unwrap();
         assert!(
             store
