@@ -314,6 +314,14 @@ impl Store {
         wire_matches(&self.conn, index, fp, wire_date(item, now), window, feed_id)
     }
 
+    /// Writes the write-ahead log back into the database file and empties
+    /// it (SQLite otherwise does so in steps, during later commits).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Stories in the wire index and the bytes it holds (0, 0 before it is
     /// first needed), for the benchmark.
     pub fn wire_index_size(&self) -> (usize, usize) {
