@@ -696,9 +696,13 @@ fn wire_matches(
         let Some(first) = stored_print(conn, &c)? else {
             continue;
         };
-        let title: String = conn
+        let title: Option<String> = conn
             .prepare_cached("SELECT title FROM items WHERE id = ?1")?
-            .query_row([c.item_id], |r| r.get(0))?;
+            .query_row([c.item_id], |r| r.get(0))
+            .optional()?;
+        let Some(title) = title else {
+            continue;
+        };
         let same_feed = conn
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM items WHERE story_id = ?1 AND feed_id = ?2)",

@@ -414,6 +414,7 @@ fn similarity_of_copies_and_look_alikes() {
         inter as f64 / (a.len() + b.len() - inter) as f64
     };
     let (mut copies, mut low_jaccard, mut missed) = (0, 0, Vec::new());
+    let (mut min_copy_containment, mut below) = (1.0f64, 0);
     for (k, ps) in prints.iter().enumerate() {
         for (i, (o1, a)) in ps.iter().enumerate() {
             for (o2, b) in &ps[i + 1..] {
@@ -422,6 +423,10 @@ fn similarity_of_copies_and_look_alikes() {
                     low_jaccard += 1;
                 }
                 let sim = a.compare(b);
+                min_copy_containment = min_copy_containment.min(sim.containment);
+                if sim.containment < veille::domain::wire::MIN_CONTAINMENT {
+                    below += 1;
+                }
                 if !sim.is_copy() {
                     missed.push(format!(
                         "{} {}/{}: {sim:?}",
@@ -431,7 +436,7 @@ fn similarity_of_copies_and_look_alikes() {
             }
         }
     }
-    let (mut looks, mut max_containment, mut wrong) = (0, 0.0f64, Vec::new());
+    let (mut looks, mut max_containment, mut wrong, mut above) = (0, 0.0f64, Vec::new(), 0);
     for (k1, s1) in stories.iter().enumerate() {
         for (k2, s2) in stories.iter().enumerate().skip(k1 + 1) {
             if s1.group.is_none() || s1.group != s2.group {
@@ -442,6 +447,9 @@ fn similarity_of_copies_and_look_alikes() {
                     looks += 1;
                     let sim = a.compare(b);
                     max_containment = max_containment.max(sim.containment);
+                    if sim.containment >= veille::domain::wire::MIN_CONTAINMENT {
+                        above += 1;
+                    }
                     if sim.is_copy() {
                         wrong.push(format!(
                             "{}/{} {}/{}: {sim:?}",
@@ -453,9 +461,12 @@ fn similarity_of_copies_and_look_alikes() {
         }
     }
     eprintln!(
-        "copy pairs {copies}: Jaccard < 0.5 for {low_jaccard}, not recognised {}\nlook-alike pairs {looks}: highest containment {max_containment:.2}, taken for copies {}",
+        "copy pairs {copies}: Jaccard < 0.5 for {low_jaccard}, lowest containment {min_copy_containment:.2}, {below} under MIN_CONTAINMENT, not recognised {}\nlook-alike pairs {looks}: highest containment {max_containment:.2}, taken for copies {}",
         missed.len(),
         wrong.len()
+    );
+    eprintln!(
+        "look-alike pairs at or above MIN_CONTAINMENT, kept apart by the other conditions: {above}"
     );
     for m in missed.iter().chain(&wrong) {
         eprintln!("  {m}");
