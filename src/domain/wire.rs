@@ -43,9 +43,8 @@ pub const SAMPLE: u32 = 8;
 /// The shorter text must share this share of its shingles with the longer.
 /// On the test corpus (`tests/it/wire.rs`), 1,709 of 1,710 copy pairs reach
 /// it (a reworded title and a byline cost a few shingles; the lowest, 0.55,
-/// is a live blog's lead-only copy); a follow-up repeating two background
-/// sentences under a lead of its own stays under it; 44 of 1,600 look-alike
-/// pairs reach it too (a brief quoted whole by an analysis: 0.90), and the
+/// is a live blog's lead-only copy); 44 of 1,600 look-alike pairs reach it
+/// too (a brief quoted whole by an analysis: 0.90), and the
 /// conditions below keep every one of them apart.
 pub const MIN_CONTAINMENT: f64 = 0.6;
 /// …and at least this many shingles: below it there is too little text to
