@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::CliError;
 use crate::config::Config;
+use crate::domain::identity::identify;
 use crate::domain::model::Item;
 use crate::domain::parse::{self, Document};
 use crate::domain::rules::{Hit, RuleMatch, field_text};
@@ -159,8 +160,21 @@ fn wire_report(
         .map_or("", |f| f.name.as_str());
     let now = chrono::Utc::now().timestamp();
     let window = d.wire_window.as_secs() as i64;
-    for item in items {
+    for (item, id) in items.iter().zip(identify(items)) {
         let _ = writeln!(out, "  {}", label(item));
+        if let Some(story) = id
+            .story_link
+            .as_deref()
+            .map(|l| store.story_of_link(l))
+            .transpose()?
+            .flatten()
+        {
+            let _ = writeln!(
+                out,
+                "    its link is already story {story}: link identity decides, not its text"
+            );
+            continue;
+        }
         let Some(fp) = fingerprint_new(item, now, window) else {
             let _ = writeln!(
                 out,

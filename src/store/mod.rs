@@ -314,6 +314,11 @@ impl Store {
         wire_matches(&self.conn, index, fp, wire_date(item, now), window, feed_id)
     }
 
+    /// The stored story a normalised link names, if any (link identity).
+    pub fn story_of_link(&self, link: &str) -> Result<Option<i64>> {
+        story_of_link(&self.conn, link)
+    }
+
     /// Writes the write-ahead log back into the database file and empties
     /// it (SQLite otherwise does so in steps, during later commits).
     pub fn checkpoint(&self) -> Result<()> {
@@ -564,21 +569,14 @@ fn place_new_item<'a>(
     r: &'a ItemRecord,
 ) -> Result<Placement<'a>> {
     let link = r.story_link.as_deref();
-    if let Some(link) = link {
-        let known: Option<i64> = tx
-            .prepare_cached(
-                "SELECT id FROM stories WHERE link = ?1
-                 UNION ALL SELECT story_id FROM story_links WHERE link = ?1 LIMIT 1",
-            )?
-            .query_row([link], |row| row.get(0))
-            .optional()?;
-        if let Some(story_id) = known {
-            return Ok(Placement {
-                story_id,
-                opened: None,
-                joined: None,
-            });
-        }
+    if let Some(link) = link
+        && let Some(story_id) = story_of_link(tx, link)?
+    {
+        return Ok(Placement {
+            story_id,
+            opened: None,
+            joined: None,
+        });
     }
     let at = wire_date(&r.item, poll.now);
     if let Some(fp) = &r.wire {
@@ -603,6 +601,16 @@ fn place_new_item<'a>(
         opened: r.wire.as_ref().map(|fp| (fp, at)),
         joined: None,
     })
+}
+
+fn story_of_link(conn: &Connection, link: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM stories WHERE link = ?1
+             UNION ALL SELECT story_id FROM story_links WHERE link = ?1 LIMIT 1",
+        )?
+        .query_row([link], |row| row.get(0))
+        .optional()?)
 }
 
 /// The date a story's wire window counts from: the item's, else now; never

@@ -522,6 +522,11 @@ async fn a_copy_after_the_alert_is_recorded_and_shown_never_alerted() {
     );
     env.run_once();
     assert_eq!(env.mails("mail").len(), 1, "the late copy is not alerted");
+    let report = String::from_utf8(env.ok(&["test", "--feed", &b]).stdout).unwrap();
+    assert!(
+        report.contains("its link is already story 1: link identity decides"),
+        "{report}"
+    );
     let late = &env.status_json()["late_copies"];
     assert_eq!(late.as_array().map(Vec::len), Some(1), "{late}");
     assert_eq!(
