@@ -210,8 +210,19 @@ impl Fingerprint {
     /// The fingerprint of an item's title, summary and content. A sentence
     /// seen twice (summary repeated in content) counts once.
     pub fn of(item: &Item) -> Fingerprint {
+        thread_local! {
+            // Buffers reused from item to item on the same thread: most
+            // of a fingerprint's allocations otherwise.
+            static BUFFERS: std::cell::RefCell<Buffers> = Default::default();
+        }
+        BUFFERS.with(|b| match b.try_borrow_mut() {
+            Ok(mut b) => Fingerprint::of_with(item, &mut b),
+            Err(_) => Fingerprint::of_with(item, &mut Buffers::default()),
+        })
+    }
+
+    fn of_with(item: &Item, b: &mut Buffers) -> Fingerprint {
         let mut fp = Fingerprint::default();
-        let mut b = Buffers::default();
         let mut numbers = Vec::new();
         b.read(&item.title);
         // The title is one sentence, whatever its punctuation. Outlets
@@ -420,6 +431,9 @@ struct Word {
     ends: bool,
     stop: bool,
     digit: bool,
+    agency: bool,
+    /// It may start a `LINKS` marker.
+    marks: bool,
 }
 
 /// Text preparation's working space, reused from field to field: one
@@ -465,6 +479,8 @@ impl Buffers {
                     ends: false,
                     stop: is_stopword(w),
                     digit: w.bytes().any(|b| b.is_ascii_digit()),
+                    agency: is_agency(w),
+                    marks: matches!(w, "lire" | "voir" | "a"),
                 });
             }
             // "7.5" and "3.2.1" are not sentence ends.
@@ -497,7 +513,7 @@ impl Buffers {
             // Markup is gone, so "Lire aussi : <a headline>" runs into the
             // next paragraph: it ends the sentence before it, and drops at
             // most a headline's length of words after it.
-            if LINKS.iter().any(|m| self.starts_with(&self.words[i..], m)) {
+            if self.words[i].marks && LINKS.iter().any(|m| self.starts_with(&self.words[i..], m)) {
                 if self.clean(&sentence, &mut clean) {
                     f(&clean);
                 }
@@ -539,12 +555,8 @@ impl Buffers {
         }
         // A dateline or byline up to the agency: "PÉKIN (AFP) - …",
         // "Par Le Quotidien avec AFP …".
-        let from = words
-            .iter()
-            .take(7)
-            .position(|w| is_agency(self.text(w)))
-            .unwrap_or(0);
-        out.extend(words[from..].iter().filter(|w| !is_agency(self.text(w))));
+        let from = words.iter().take(7).position(|w| w.agency).unwrap_or(0);
+        out.extend(words[from..].iter().filter(|w| !w.agency));
         !out.is_empty()
     }
 }
