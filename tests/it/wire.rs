@@ -550,7 +550,7 @@ async fn run_until_a_message(hold: &str) -> crate::harness::Mail {
     env.write_config(&two_outlets_config(&server, hold));
     let _daemon =
         crate::harness::Running::spawn(env.command(&["run"]).stderr(std::process::Stdio::null()));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while env.mails("mail").is_empty() && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -563,7 +563,7 @@ async fn run_until_a_message(hold: &str) -> crate::harness::Mail {
 
 #[tokio::test]
 async fn hold_waits_for_copies_so_the_one_message_names_them() {
-    let held = run_until_a_message("4s").await;
+    let held = run_until_a_message("8s").await;
     assert!(
         held.text
             .contains(&format!("Sources: {}, {}", OUTLETS[0], OUTLETS[1])),
