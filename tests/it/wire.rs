@@ -228,9 +228,19 @@ fn feeds(stories: &[Story], carry: &Carry) -> Vec<String> {
 
 /// Serves the outlets' feeds, runs `run --once` and returns the env.
 async fn poll_all(stories: &[Story], carry: Carry, wire: bool) -> (TestEnv, MockServer) {
+    poll_all_into(stories, carry, wire, "").await
+}
+
+/// `poll_all` with more keys for the channel (a digest schedule).
+async fn poll_all_into(
+    stories: &[Story],
+    carry: Carry,
+    wire: bool,
+    channel: &str,
+) -> (TestEnv, MockServer) {
     let server = MockServer::start().await;
     let mut config = format!(
-        "[daemon]\ndatabase = \"veille.db\"\nfirst_poll_window = \"3d\"\nwire_copies = {wire}\n\n[channel.boite]\nkind = \"maildir\"\npath = \"mail\"\n\n[[rule]]\nname = \"tout\"\nany = [\"/\\\\w/\"]\nnotify = [\"boite\"]\n"
+        "[daemon]\ndatabase = \"veille.db\"\nfirst_poll_window = \"3d\"\nwire_copies = {wire}\n\n[channel.boite]\nkind = \"maildir\"\npath = \"mail\"\n{channel}\n[[rule]]\nname = \"tout\"\nany = [\"/\\\\w/\"]\nnotify = [\"boite\"]\n"
     );
     for (o, doc) in feeds(stories, &carry).into_iter().enumerate() {
         let at = format!("/{}.xml", OUTLETS[o]);
@@ -243,8 +253,51 @@ async fn poll_all(stories: &[Story], carry: Carry, wire: bool) -> (TestEnv, Mock
     }
     let env = TestEnv::new();
     env.write_config(&config);
-    env.run_once();
+    env.ok(&["run", "--once", "--flush-digests"]);
     (env, server)
+}
+
+/// The stories a message presents: each one's link and the outlets named
+/// for it (one for a per-story message, many for a digest).
+fn presented(text: &str) -> Vec<(String, BTreeSet<String>)> {
+    let mut out = Vec::new();
+    let mut named = BTreeSet::new();
+    for line in text.lines() {
+        if let Some(list) = line
+            .strip_prefix("Sources: ")
+            .or(line.strip_prefix("Source: "))
+        {
+            named = list.trim_end().split(", ").map(str::to_owned).collect();
+        } else if let Some(link) = line.strip_prefix("Lien: ") {
+            out.push((link.trim_end().to_owned(), std::mem::take(&mut named)));
+        }
+    }
+    out
+}
+
+/// Asserts that across `messages` every story is presented exactly once,
+/// naming exactly the outlets that carried it.
+fn assert_each_story_once_with_its_outlets(stories: &[Story], messages: &[String]) {
+    let by_link: HashMap<String, usize> = stories
+        .iter()
+        .enumerate()
+        .flat_map(|(k, s)| outlets_of(k, s).into_iter().map(move |o| (link(o, s), k)))
+        .collect();
+    let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
+    for text in messages {
+        for (link, named) in presented(text) {
+            let k = by_link[&link];
+            let carried: BTreeSet<String> = outlets_of(k, &stories[k])
+                .into_iter()
+                .map(|o| OUTLETS[o].to_owned())
+                .collect();
+            assert_eq!(named, carried, "story {}", stories[k].id);
+            *seen.entry(k).or_default() += 1;
+        }
+    }
+    for (k, s) in stories.iter().enumerate() {
+        assert_eq!(seen.get(&k), Some(&1), "story {}: times presented", s.id);
+    }
 }
 
 /// Which story each stored item landed in, by (outlet, true story).
@@ -303,39 +356,10 @@ async fn each_dispatch_is_one_alert_naming_every_outlet_and_no_two_events_merge(
     let (env, _server) = poll_all(&stories, Carry::Paragraphs, true).await;
 
     // Every message is about one story and names exactly its outlets.
-    let by_link: HashMap<String, usize> = stories
-        .iter()
-        .enumerate()
-        .flat_map(|(k, s)| outlets_of(k, s).into_iter().map(move |o| (link(o, s), k)))
-        .collect();
-    let mut messages: BTreeMap<usize, usize> = BTreeMap::new();
-    for m in env.mails("mail") {
-        let line = |prefix: &str| {
-            m.text
-                .lines()
-                .find_map(|l| l.strip_prefix(prefix))
-                .unwrap_or_else(|| panic!("no {prefix} in {}", m.text))
-                .to_owned()
-        };
-        let k = by_link[&line("Lien: ")];
-        let named: BTreeSet<String> = line(if m.text.contains("Sources: ") {
-            "Sources: "
-        } else {
-            "Source: "
-        })
-        .split(", ")
-        .map(str::to_owned)
-        .collect();
-        let carried: BTreeSet<String> = outlets_of(k, &stories[k])
-            .into_iter()
-            .map(|o| OUTLETS[o].to_owned())
-            .collect();
-        assert_eq!(named, carried, "story {}", stories[k].id);
-        *messages.entry(k).or_default() += 1;
-    }
-    for (k, s) in stories.iter().enumerate() {
-        assert_eq!(messages.get(&k), Some(&1), "story {}: messages", s.id);
-    }
+    let mails = env.mails("mail");
+    assert_eq!(mails.len(), stories.len());
+    let texts: Vec<String> = mails.into_iter().map(|m| m.text).collect();
+    assert_each_story_once_with_its_outlets(&stories, &texts);
 
     let (truth, found, wrong) = pairwise(&placements(&env, &stories));
     eprintln!(
@@ -349,6 +373,21 @@ async fn each_dispatch_is_one_alert_naming_every_outlet_and_no_two_events_merge(
     // A second run adds nothing.
     env.run_once();
     assert_eq!(env.mails("mail").len(), stories.len());
+}
+
+#[tokio::test]
+async fn a_digest_lists_each_dispatch_once_with_all_its_outlets() {
+    let stories = corpus();
+    let (env, _server) = poll_all_into(
+        &stories,
+        Carry::Paragraphs,
+        true,
+        "digest = \"0 8 * * *\"\n",
+    )
+    .await;
+    let mails = env.mails("mail");
+    assert_eq!(mails.len(), 1, "one digest");
+    assert_each_story_once_with_its_outlets(&stories, &[mails[0].text.clone()]);
 }
 
 #[tokio::test]
