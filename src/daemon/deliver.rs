@@ -360,6 +360,11 @@ mod tests {
     use crate::domain::model::Item;
     use crate::store::{AlertDraft, FetchRecord, ItemRecord, PollRecord, StoredHit};
 
+    /// A digest pass at the UTC time `at`.
+    async fn tick(sh: &Shared, at: &str) -> DeliveryReport {
+        digests_due_once(sh, utc(at)).await.unwrap()
+    }
+
     fn utc(s: &str) -> i64 {
         chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp()
     }
@@ -464,20 +469,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sh = setup(dir.path());
         // 07:00 in Paris: the channel is seen for the first time.
-        digests_due_once(&sh, utc("2026-11-24T06:00:00Z"))
-            .await
-            .unwrap();
+        tick(&sh, "2026-11-24T06:00:00Z").await;
         stories(&sh, utc("2026-11-24T06:01:00Z"), &["a", "b", "c"]).await;
         // 07:59:30 in Paris: not yet.
-        let r = digests_due_once(&sh, utc("2026-11-24T06:59:30Z"))
-            .await
-            .unwrap();
+        let r = tick(&sh, "2026-11-24T06:59:30Z").await;
         assert_eq!(r, DeliveryReport::default());
         assert!(mails(dir.path()).is_empty());
         // 08:00:05 in Paris (07:00:05 UTC): one digest with the three.
-        let r = digests_due_once(&sh, utc("2026-11-24T07:00:05Z"))
-            .await
-            .unwrap();
+        let r = tick(&sh, "2026-11-24T07:00:05Z").await;
         assert_eq!(r.sent, 1);
         let got = mails(dir.path());
         assert_eq!(got.len(), 1);
@@ -491,14 +490,10 @@ mod tests {
             assert!(body.contains(k), "{body}");
         }
         // Later the same morning: the tick is done, nothing more.
-        let r = digests_due_once(&sh, utc("2026-11-24T07:00:10Z"))
-            .await
-            .unwrap();
+        let r = tick(&sh, "2026-11-24T07:00:10Z").await;
         assert_eq!(r, DeliveryReport::default());
         // The next morning, nothing pending: no message.
-        let r = digests_due_once(&sh, utc("2026-11-25T07:00:05Z"))
-            .await
-            .unwrap();
+        let r = tick(&sh, "2026-11-25T07:00:05Z").await;
         assert_eq!(r, DeliveryReport::default());
         assert_eq!(mails(dir.path()).len(), 1);
         let status = sh.with_store(|s| s.status()).await.unwrap();
@@ -512,9 +507,7 @@ mod tests {
     async fn after_downtime_spanning_ticks_one_digest_is_sent() {
         let dir = tempfile::tempdir().unwrap();
         let sh = setup(dir.path());
-        digests_due_once(&sh, utc("2026-11-20T06:00:00Z"))
-            .await
-            .unwrap();
+        tick(&sh, "2026-11-20T06:00:00Z").await;
         stories(&sh, utc("2026-11-20T06:30:00Z"), &["a"]).await;
         stories(&sh, utc("2026-11-22T12:00:00Z"), &["b"]).await;
         // The feed has failed since the 21st: the digest ends naming it.
@@ -525,9 +518,7 @@ mod tests {
         )
         .unwrap();
         // Stopped from the 20th to the 24th: four ticks missed.
-        let r = digests_due_once(&sh, utc("2026-11-24T10:00:00Z"))
-            .await
-            .unwrap();
+        let r = tick(&sh, "2026-11-24T10:00:00Z").await;
         assert_eq!(r.sent, 1);
         let got = mails(dir.path());
         assert_eq!(got.len(), 1);
@@ -540,9 +531,7 @@ mod tests {
             body.contains("- AFP : en échec depuis 2026-11-21 10:00 CET : HTTP 500"),
             "{body}"
         );
-        let r = digests_due_once(&sh, utc("2026-11-24T10:00:05Z"))
-            .await
-            .unwrap();
+        let r = tick(&sh, "2026-11-24T10:00:05Z").await;
         assert_eq!(r, DeliveryReport::default());
     }
 
@@ -550,15 +539,11 @@ mod tests {
     async fn a_failed_digest_is_resent_unchanged_under_its_id() {
         let dir = tempfile::tempdir().unwrap();
         let sh = setup(dir.path());
-        digests_due_once(&sh, utc("2026-11-24T06:00:00Z"))
-            .await
-            .unwrap();
+        tick(&sh, "2026-11-24T06:00:00Z").await;
         stories(&sh, utc("2026-11-24T06:10:00Z"), &["a", "b"]).await;
         // The Maildir cannot be written: a file stands where it should be.
         std::fs::write(dir.path().join("mail"), "not a folder").unwrap();
-        let r = digests_due_once(&sh, utc("2026-11-24T07:00:05Z"))
-            .await
-            .unwrap();
+        let r = tick(&sh, "2026-11-24T07:00:05Z").await;
         assert_eq!(r.retrying, 1);
         let db = rusqlite::Connection::open(dir.path().join("v.db")).unwrap();
         let (id, body): (String, String) = db
@@ -570,9 +555,7 @@ mod tests {
         stories(&sh, utc("2026-11-24T07:05:00Z"), &["late"]).await;
         std::fs::remove_file(dir.path().join("mail")).unwrap();
         db.execute("UPDATE digests SET due = 0", []).unwrap();
-        let r = digests_due_once(&sh, utc("2026-11-24T07:10:00Z"))
-            .await
-            .unwrap();
+        let r = tick(&sh, "2026-11-24T07:10:00Z").await;
         assert_eq!(r.sent, 1);
         let got = mails(dir.path());
         assert_eq!(got.len(), 1);
