@@ -73,7 +73,7 @@ pub struct FetchError {
     /// 410 Gone.
     pub gone: bool,
     /// From `Retry-After` on a 429 or 503.
-    pub retry_after: Option<Duration>,
+    pub retry_after: Option<RetryAfter>,
     pub permanent_redirect: Option<Url>,
 }
 
@@ -182,8 +182,7 @@ impl Fetcher {
         }
         if !status.is_success() {
             let retry_after = if matches!(status.as_u16(), 429 | 503) {
-                header_str(response.headers(), header::RETRY_AFTER)
-                    .and_then(|v| parse_retry_after(v, chrono::Utc::now()))
+                header_str(response.headers(), header::RETRY_AFTER).and_then(parse_retry_after)
             } else {
                 None
             };
@@ -315,18 +314,35 @@ pub fn charset_of(content_type: &str) -> Option<String> {
         .filter(|c| !c.is_empty())
 }
 
-/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
-pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+/// What a `Retry-After` header said (RFC 9110 §10.2.3), kept as said: the
+/// poll that got it turns it into a time with its own `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAfter {
+    /// delay-seconds
+    Delay(u64),
+    /// An HTTP-date, as Unix seconds.
+    At(i64),
+}
+
+impl RetryAfter {
+    /// The Unix time before which the feed must not be asked again; a date
+    /// already past means no wait.
+    pub fn until(self, now: i64) -> i64 {
+        match self {
+            RetryAfter::Delay(secs) => now.saturating_add_unsigned(secs),
+            RetryAfter::At(t) => t.max(now),
+        }
+    }
+}
+
+/// `Retry-After`: delay-seconds or an HTTP-date.
+pub fn parse_retry_after(value: &str) -> Option<RetryAfter> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(RetryAfter::Delay(secs));
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some(
-        (when.with_timezone(&chrono::Utc) - now)
-            .to_std()
-            .unwrap_or(Duration::ZERO),
-    )
+    Some(RetryAfter::At(when.timestamp()))
 }
 
 /// A hop may not lead from a public address to a non-public one.
@@ -442,7 +458,11 @@ mod tests {
             ("-5", None),
         ];
         for (v, want) in cases {
-            assert_eq!(parse_retry_after(v, now).map(|d| d.as_secs()), want, "{v}");
+            assert_eq!(
+                parse_retry_after(v).map(|r| r.until(now.timestamp()) - now.timestamp()),
+                want,
+                "{v}"
+            );
         }
     }
 

@@ -12,6 +12,7 @@
 //! store items and alerts in one transaction (the outbox) → deliver.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod deliver;

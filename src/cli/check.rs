@@ -66,7 +66,7 @@ pub fn summary(c: &Config) -> String {
         let when = match &ch.digest {
             Some(cron) => {
                 let next = cron
-                    .next_after(chrono::Utc::now(), c.daemon.timezone)
+                    .next_after(crate::clock::Clock::system().now_utc(), c.daemon.timezone)
                     .map(|t| c.daemon.timezone.format(t, "%Y-%m-%d %H:%M %Z"))
                     .unwrap_or_else(|| "never".to_owned());
                 format!("digest on \"{}\" (next: {next})", cron.line())

@@ -3,8 +3,9 @@
 use anyhow::{Context, anyhow};
 
 use super::CliError;
+use crate::clock::Clock;
 use crate::config::{Channel, Config};
-use crate::daemon::{self, Shared, unix_now};
+use crate::daemon::{self, Shared};
 use crate::deliver::{Outgoing, Sender};
 use crate::domain::hook::{Hook, StoryJson};
 use crate::domain::render;
@@ -26,7 +27,7 @@ fn channel<'a>(config: &'a Config, name: &str) -> Result<&'a Channel, CliError> 
 pub async fn send_test(config: &Config, name: &str) -> Result<String, CliError> {
     let channel = channel(config, name)?;
     let sender = Sender::new(config)?;
-    let now = chrono::Utc::now();
+    let now = Clock::system().now_utc();
     let id = crate::store::new_id();
     let out = Outgoing {
         id: id.clone(),
@@ -44,7 +45,7 @@ pub async fn send_test(config: &Config, name: &str) -> Result<String, CliError> 
         }),
     };
     sender
-        .send(channel, &out)
+        .send(channel, &out, now.timestamp())
         .await
         .with_context(|| format!("the test message to channel {name} was not delivered"))?;
     Ok(format!(
@@ -57,7 +58,7 @@ pub async fn send_test(config: &Config, name: &str) -> Result<String, CliError> 
 pub fn retry(config: &Config, name: &str) -> Result<String, CliError> {
     channel(config, name)?;
     let mut store = Store::open_existing(&config.daemon.database)?;
-    let n = store.requeue_failed(name, unix_now())?;
+    let n = store.requeue_failed(name, Clock::system().now())?;
     Ok(match (n.alerts, n.digests) {
         (0, 0) => format!("channel {name}: no failed alerts\n"),
         (a, 0) => format!(
@@ -79,7 +80,7 @@ pub async fn digest(config: Config, name: &str, preview: bool) -> Result<String,
     }
     let store = Store::open_existing(&config.daemon.database)?;
     let sh = Shared::new(config, store)?;
-    let now = unix_now();
+    let now = sh.clock.now();
     if preview {
         return Ok(match daemon::preview_digest(&sh, name, now).await? {
             Some(m) => format!("Subject: {}\n\n{}", m.subject, m.text),

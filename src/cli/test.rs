@@ -158,7 +158,7 @@ fn wire_report(
         .iter()
         .find(|f| f.url.to_string() == location)
         .map_or("", |f| f.name.as_str());
-    let now = chrono::Utc::now().timestamp();
+    let now = crate::clock::Clock::system().now();
     let window = d.wire_window.as_secs() as i64;
     for (item, id) in items.iter().zip(identify(items)) {
         let _ = writeln!(out, "  {}", label(item));

@@ -154,8 +154,8 @@ async fn attempt(
 ) -> Result<Outcome> {
     let id = out.id.clone();
     let attempt = attempts + 1;
-    let result = sh.sender.send(channel, out).await;
-    let now = super::unix_now();
+    let result = sh.sender.send(channel, out, sh.clock.now()).await;
+    let now = sh.clock.now();
     let what = match target {
         Target::Alert => "alert",
         Target::Digest => "digest",
@@ -360,8 +360,9 @@ mod tests {
     use crate::domain::model::Item;
     use crate::store::{AlertDraft, FetchRecord, ItemRecord, PollRecord, StoredHit};
 
-    /// A digest pass at the UTC time `at`.
+    /// A digest pass at the UTC time `at`, the clock standing there too.
     async fn tick(sh: &Shared, at: &str) -> DeliveryReport {
+        sh.clock.set(utc(at));
         digests_due_once(sh, utc(at)).await.unwrap()
     }
 
@@ -385,7 +386,9 @@ mod tests {
         store
             .sync_feeds(&[("AFP".into(), "feed.xml".into())])
             .unwrap();
-        Shared::new(config, store).unwrap()
+        let mut sh = Shared::new(config, store).unwrap();
+        sh.clock = crate::clock::Clock::manual(0);
+        sh
     }
 
     /// Stories `keys` recorded at `now`, each alerting channel `matin`.
@@ -554,7 +557,7 @@ mod tests {
         // A story arriving meanwhile waits for the next digest.
         stories(&sh, utc("2026-11-24T07:05:00Z"), &["late"]).await;
         std::fs::remove_file(dir.path().join("mail")).unwrap();
-        db.execute("UPDATE digests SET due = 0", []).unwrap();
+        // Ten minutes on, the retry is due (the first one waits at most 30 s).
         let r = tick(&sh, "2026-11-24T07:10:00Z").await;
         assert_eq!(r.sent, 1);
         let got = mails(dir.path());

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 use tokio::sync::Notify;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::deliver::Sender;
 use crate::fetch::Fetcher;
@@ -42,6 +43,9 @@ pub struct Shared {
     /// Told when a poll records alerts, so that delivery need not wait for
     /// its next tick (nor for the rest of the poll cycle).
     pub alerts_recorded: Arc<Notify>,
+    /// Where units of work that wait on the network read the time again;
+    /// the loops read `now` from it too. Tests set a manual one.
+    pub clock: Clock,
 }
 
 impl Shared {
@@ -60,6 +64,7 @@ impl Shared {
             writer,
             sender,
             alerts_recorded: Arc::new(Notify::new()),
+            clock: Clock::system(),
         })
     }
 
@@ -76,6 +81,7 @@ impl Shared {
             reader: Arc::clone(&self.reader),
             writer: self.writer.clone(),
             alerts_recorded: Arc::clone(&self.alerts_recorded),
+            clock: self.clock.clone(),
         })
     }
 
@@ -94,8 +100,4 @@ impl Shared {
         })
         .await?
     }
-}
-
-pub fn unix_now() -> i64 {
-    chrono::Utc::now().timestamp()
 }

@@ -72,7 +72,7 @@ pub async fn poll_due_feeds(
                     sh,
                     feed,
                     &state,
-                    super::unix_now(),
+                    sh.clock.now(),
                     rand::random_range(-1.0..=1.0),
                 )
                 .await;
@@ -219,7 +219,7 @@ async fn poll_inner(
         }
         FetchOutcome::Failed(e) => {
             poll.redirect_url = remember_redirect(e.permanent_redirect.as_ref());
-            let retry_after_until = e.retry_after.map(|d| now + d.as_secs() as i64);
+            let retry_after_until = e.retry_after.map(|r| r.until(now));
             poll.fetch = FetchRecord::Failed {
                 status: e.status,
                 error: e.message.clone(),

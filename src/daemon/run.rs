@@ -7,7 +7,7 @@ use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds, unix_now};
+use super::{Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds};
 
 /// How often the loop looks for due feeds and alerts.
 const TICK: Duration = Duration::from_secs(5);
@@ -16,15 +16,15 @@ const TICK: Duration = Duration::from_secs(5);
 /// ignored: every copy fetched in this run is already recorded); with
 /// `flush_digests`, sends every digest channel's pending digest too.
 pub async fn run_once(sh: &Shared, flush_digests: bool) -> Result<()> {
-    let outcomes = poll_due_feeds(sh, unix_now(), true).await?;
+    let outcomes = poll_due_feeds(sh, sh.clock.now(), true).await?;
     let failed = outcomes
         .iter()
         .filter(|(_, o)| matches!(o, super::PollOutcome::Failed { .. }))
         .count();
-    let mut report = deliver_due_once(sh, unix_now(), true).await?;
+    let mut report = deliver_due_once(sh, sh.clock.now(), true).await?;
     if flush_digests {
         for c in sh.config.channels.iter().filter(|c| c.digest.is_some()) {
-            if let Some(r) = flush_digest(sh, &c.name, unix_now()).await? {
+            if let Some(r) = flush_digest(sh, &c.name, sh.clock.now()).await? {
                 report.merge(r);
             }
         }
@@ -63,7 +63,7 @@ pub async fn run(
     };
     tokio::join!(
         every(TICK, stopping, || async {
-            if let Err(e) = poll_due_feeds(sh, unix_now(), false).await {
+            if let Err(e) = poll_due_feeds(sh, sh.clock.now(), false).await {
                 warn!(error = %format!("{e:#}"), "poll cycle failed");
             }
         }),
@@ -74,10 +74,10 @@ pub async fn run(
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = async {
-                        if let Err(e) = deliver_due_once(sh, unix_now(), false).await {
+                        if let Err(e) = deliver_due_once(sh, sh.clock.now(), false).await {
                             warn!(error = %format!("{e:#}"), "delivery cycle failed");
                         }
-                        if let Err(e) = digests_due_once(sh, unix_now()).await {
+                        if let Err(e) = digests_due_once(sh, sh.clock.now()).await {
                             warn!(error = %format!("{e:#}"), "digest cycle failed");
                         }
                     } => {}

@@ -63,7 +63,13 @@ impl Sender {
     }
 
     /// Delivers `out` through `channel`. `Ok` means the channel took it.
-    pub async fn send(&self, channel: &Channel, out: &Outgoing) -> Result<(), DeliveryError> {
+    /// `now` (Unix seconds) is the webhook signature's timestamp.
+    pub async fn send(
+        &self,
+        channel: &Channel,
+        out: &Outgoing,
+        now: i64,
+    ) -> Result<(), DeliveryError> {
         let date = UNIX_EPOCH + Duration::from_secs(out.date.max(0) as u64);
         match &channel.kind {
             ChannelKind::Email { to } => {
@@ -96,7 +102,6 @@ impl Sender {
                 let key = secret.as_deref().map(webhook::key);
                 let body = serde_json::to_vec(&hook::body(*format, &out.hook))
                     .map_err(|e| DeliveryError::Permanent(format!("cannot encode JSON: {e}")))?;
-                let now = chrono::Utc::now().timestamp();
                 webhook::post(
                     &self.http,
                     url,
