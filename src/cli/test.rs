@@ -160,6 +160,7 @@ fn wire_report(
         .map_or("", |f| f.name.as_str());
     let now = crate::clock::Clock::system().now();
     let window = d.wire_window.as_secs() as i64;
+    let keep = d.wire_keep();
     for (item, id) in items.iter().zip(identify(items)) {
         let _ = writeln!(out, "  {}", label(item));
         if let Some(story) = id
@@ -175,14 +176,11 @@ fn wire_report(
             );
             continue;
         }
-        let Some(fp) = fingerprint_new(item, now, window) else {
-            let _ = writeln!(
-                out,
-                "    too little text, or older than wire_window: never joins"
-            );
+        let Some(fp) = fingerprint_new(item, now, keep) else {
+            let _ = writeln!(out, "    too little text, or too old to alert: never joins");
             continue;
         };
-        let found = store.wire_matches(&fp, item, now, window, feed)?;
+        let found = store.wire_matches(&fp, item, now, window, keep, feed)?;
         match found.first() {
             None => {
                 let _ = writeln!(out, "    no stored story shares its wording");

@@ -75,6 +75,19 @@ pub struct Daemon {
     pub wire_window: Duration,
 }
 
+impl Daemon {
+    /// How long stories stay joinable by wire copies, in seconds.
+    pub fn wire_keep(&self) -> i64 {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        crate::domain::wire::keep_prints(
+            secs(self.wire_window),
+            secs(self.first_poll_window),
+            secs(self.max_age),
+            secs(self.retention),
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
     StartTls,

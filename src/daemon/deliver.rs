@@ -427,6 +427,7 @@ mod tests {
             redirect_url: None,
             next_poll: now + 900,
             wire_window: 0,
+            wire_keep: 0,
             items,
         };
         let recorded = sh

@@ -211,6 +211,7 @@ async fn poll_inner(
             true => sh.config.daemon.wire_window.as_secs() as i64,
             false => 0,
         },
+        wire_keep: sh.config.daemon.wire_keep(),
     };
     let result = match outcome {
         FetchOutcome::NotModified { permanent_redirect } => {
@@ -327,7 +328,7 @@ async fn record_document(
         poll.items = triage::triage(doc.items, ids, &known, &config.rules, &cx);
         if d.wire_copies {
             for r in poll.items.iter_mut().filter(|r| r.is_new) {
-                r.wire = fingerprint_new(&r.item, poll.now, poll.wire_window);
+                r.wire = fingerprint_new(&r.item, poll.now, poll.wire_keep);
             }
         }
         Ok(poll)

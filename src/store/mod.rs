@@ -97,6 +97,8 @@ pub struct PollRecord {
     /// `[daemon] wire_window` in seconds; items carry a fingerprint only
     /// when wire copies are on.
     pub wire_window: i64,
+    /// How long stories stay joinable, in seconds (`domain::wire::keep_prints`).
+    pub wire_keep: i64,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -654,6 +656,7 @@ mod tests {
             redirect_url: None,
             next_poll: 100,
             wire_window: 0,
+            wire_keep: 0,
             items,
         }
     }
@@ -684,6 +687,7 @@ mod tests {
         PollRecord {
             now,
             wire_window: 3600,
+            wire_keep: 3600,
             ..quiet_poll(feed_id, items)
         }
     }
@@ -882,6 +886,7 @@ mod tests {
             redirect_url: None,
             next_poll: 100,
             wire_window: 0,
+            wire_keep: 0,
             items,
         };
         let s = store
@@ -949,6 +954,7 @@ mod tests {
                 redirect_url: Some("https://a2/".into()),
                 next_poll: 100,
                 wire_window: 0,
+                wire_keep: 0,
                 items: vec![record("a1", "https://x/1", "moi", "r1")],
             })
             .unwrap();

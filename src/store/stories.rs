@@ -20,6 +20,7 @@ impl Store {
         item: &Item,
         now: i64,
         window: i64,
+        keep: i64,
         feed: &str,
     ) -> Result<Vec<WireMatch>> {
         let feed_id: i64 = self
@@ -27,7 +28,7 @@ impl Store {
             .query_row("SELECT id FROM feeds WHERE name = ?1", [feed], |r| r.get(0))
             .optional()?
             .unwrap_or(-1);
-        let index = wire_index(&self.conn, &mut self.wire, now - window, false)?;
+        let index = wire_index(&self.conn, &mut self.wire, now - keep, false)?;
         wire_matches(&self.conn, index, fp, wire_date(item, now), window, feed_id)
     }
 
@@ -76,7 +77,7 @@ pub(super) fn place_new_item<'a>(
     }
     let at = wire_date(&r.item, poll.now);
     if let Some(fp) = &r.wire {
-        let index = wire_index(tx, wire, poll.now - poll.wire_window, true)?;
+        let index = wire_index(tx, wire, poll.now - poll.wire_keep, true)?;
         let found = wire_matches(tx, index, fp, at, poll.wire_window, poll.feed_id)?;
         if let Some(m) = found.iter().find(|m| m.joins()) {
             if let Some(link) = link {

@@ -33,8 +33,8 @@ fn corpus() -> Vec<Story> {
     toml::from_str::<Corpus>(text).expect("corpus").story
 }
 
-/// Ten outlets, each with a house style (see `republish`).
-const OUTLETS: [&str; 10] = [
+/// Twelve outlets, each with a house style (see `republish`).
+const OUTLETS: [&str; 12] = [
     "fil-info",
     "le-quotidien",
     "ouest-matin",
@@ -45,6 +45,8 @@ const OUTLETS: [&str; 10] = [
     "eco-journal",
     "net-actu",
     "gratuit-soir",
+    "depeche-courte",
+    "region-soir",
 ];
 
 /// One outlet's item: title, description (HTML), content:encoded (HTML).
@@ -153,8 +155,91 @@ fn republish(o: usize, s: &Story, other: &str) -> Copy {
                 paragraphs(but_last)
             ),
         ),
-        _ => simple(&s.titles[0], p(all[0])),
+        9 => simple(&s.titles[0], p(all[0])),
+        // A summary-only feed: the lead cut short, in another typography,
+        // accents written as entities.
+        10 => simple(
+            &s.titles[1],
+            entities(&house_style(&format!("{}…", cut_at(all[0], 200)))),
+        ),
+        // The lead rewritten (its clauses turned round, other verbs), the
+        // rest kept, numbers in another typography.
+        _ => simple(
+            &s.titles[0],
+            format!("{}{}", p(&rewrite_lead(all[0])), paragraphs(&all[1..]))
+                .replace("000", "\u{202f}000"),
+        ),
     }
+}
+
+/// `text` cut at a word boundary before `max` bytes.
+fn cut_at(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].rsplit_once(' ').map_or(text, |(head, _)| head)
+}
+
+/// Another house's typography of the same facts.
+fn house_style(text: &str) -> String {
+    let mut out = text
+        .replace(" %", "%")
+        .replace("« ", "\"")
+        .replace(" »", "\"")
+        .replace('\'', "’");
+    // Decimal commas become points: "2,5" → "2.5".
+    let chars: Vec<char> = out.chars().collect();
+    out = chars
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let digit = |j: Option<&char>| j.is_some_and(char::is_ascii_digit);
+            if c == ','
+                && digit(i.checked_sub(1).and_then(|j| chars.get(j)))
+                && digit(chars.get(i + 1))
+            {
+                '.'
+            } else {
+                c
+            }
+        })
+        .collect();
+    out
+}
+
+/// Accented letters as HTML entities, as some outlets' feeds have them.
+fn entities(html: &str) -> String {
+    html.replace('é', "&eacute;")
+        .replace('è', "&#232;")
+        .replace('à', "&agrave;")
+}
+
+/// A lead told another way: the clause after the first comma first, and
+/// other verbs.
+fn rewrite_lead(lead: &str) -> String {
+    let lead = lead.trim_end_matches('.');
+    let turned = match lead.split_once(", ") {
+        Some((head, tail)) if tail.len() > 20 => {
+            let mut t = tail.to_owned();
+            if let Some(first) = t.get(..1) {
+                t.replace_range(..1, &first.to_uppercase());
+            }
+            let mut h = head.to_owned();
+            if let Some(first) = h.get(..1) {
+                h.replace_range(..1, &first.to_lowercase());
+            }
+            format!("{t} : {h}.")
+        }
+        _ => format!("{lead}."),
+    };
+    turned
+        .replace("a annoncé", "a fait savoir")
+        .replace("a déclaré", "a affirmé")
+        .replace("vendredi", "ce vendredi")
 }
 
 /// Outlets carrying story `k`: `copies` of them, starting at `k`.
