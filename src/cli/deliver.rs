@@ -42,6 +42,7 @@ pub async fn send_test(config: &Config, name: &str) -> Result<String, CliError> 
             published: Some(now.to_rfc3339()),
             summary: "If you read this, the channel works.".into(),
             feeds: vec![],
+            links: vec![],
         }),
     };
     sender

@@ -132,7 +132,7 @@ fn story_outgoing(config: &Config, a: &DueAlert) -> Outgoing {
         rules: &a.rules,
         hits: &a.hits,
         item: &a.item,
-        feeds: &a.feeds,
+        outlets: &a.outlets,
         zone: config.daemon.timezone,
     };
     Outgoing {
@@ -288,7 +288,7 @@ fn digest_outgoing(
             rules: &a.rules,
             hits: &a.hits,
             item: &a.item,
-            feeds: &a.feeds,
+            outlets: &a.outlets,
             zone,
         })
         .collect();

@@ -37,6 +37,10 @@ pub struct StoryJson {
     pub published: Option<String>,
     pub summary: String,
     pub feeds: Vec<String>,
+    /// Each feed's own link to the story, in the order of `feeds` (wire
+    /// copies have one per outlet). Absent from digests frozen before it.
+    #[serde(default)]
+    pub links: Vec<Option<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,7 +78,8 @@ pub fn story(id: &str, v: &StoryView) -> StoryJson {
         link: v.item.link.clone(),
         published: v.item.published.map(|d| d.to_rfc3339()),
         summary,
-        feeds: v.feeds.to_vec(),
+        feeds: v.outlets.iter().map(|o| o.feed.clone()).collect(),
+        links: v.outlets.iter().map(|o| o.link.clone()).collect(),
     }
 }
 
@@ -145,10 +150,24 @@ fn chat_text(hook: &Hook, stories: &[StoryJson], m: &Markup) -> String {
             Some(l) => (m.link)(&title, l),
             None => title,
         };
+        // Each outlet named with its own link when several carried it.
+        let several = s.feeds.len() > 1;
+        let outlets: Vec<String> = s
+            .feeds
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let link = s.links.get(i).and_then(Option::as_deref);
+                match link.filter(|l| several && is_web_link(l)) {
+                    Some(l) => (m.link)(&esc(f), l),
+                    None => esc(f),
+                }
+            })
+            .collect();
         text.push_str(&format!(
             "{b}{line}{b}\n{} · {}\n",
             esc(&s.rules.join(", ")),
-            esc(&s.feeds.join(", "))
+            outlets.join(", ")
         ));
         if matches!(hook, Hook::Story(_)) && !s.summary.is_empty() {
             text.push_str(&format!("> {}\n", esc(&one_line(&s.summary))));
@@ -182,7 +201,7 @@ fn discord_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::Item;
+    use crate::domain::model::{Item, Outlet};
     use crate::domain::triage::StoredHit;
     use crate::domain::zone::Zone;
 
@@ -221,7 +240,16 @@ mod tests {
             rules: &["puces-ia".to_owned()],
             hits: &hits,
             item: &item,
-            feeds: &["Le Monde".to_owned(), "AFP".to_owned()],
+            outlets: &[
+                Outlet {
+                    feed: "Le Monde".into(),
+                    link: Some("https://lemonde.fr/a".into()),
+                },
+                Outlet {
+                    feed: "AFP".into(),
+                    link: None,
+                },
+            ],
             zone: Zone::Local,
         };
         story("a1", &view)
@@ -240,12 +268,15 @@ mod tests {
             "published",
             "summary",
             "feeds",
+            "links",
         ];
         want.sort_unstable();
         let mut keys = keys;
         keys.sort_unstable();
         assert_eq!(keys, want);
         assert_eq!(v["terms"], json!(["puces", "IA"]));
+        assert_eq!(v["feeds"], json!(["Le Monde", "AFP"]));
+        assert_eq!(v["links"], json!(["https://lemonde.fr/a", null]));
         assert_eq!(v["published"], json!("2025-11-24T16:00:00+00:00"));
         assert_eq!(v["summary"], json!("Pékin répond.\nAvec l’IA."));
         let digest = Hook::Digest(DigestJson {

@@ -25,6 +25,14 @@ impl Item {
     }
 }
 
+/// A feed that carried a story, with its own link to it (wire copies: each
+/// outlet has one).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Outlet {
+    pub feed: String,
+    pub link: Option<String>,
+}
+
 /// A parsed document: its title and its items, in document order.
 #[derive(Debug, Clone, Default)]
 pub struct ParsedFeed {

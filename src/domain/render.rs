@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as esc};
 
-use super::model::Item;
+use super::model::{Item, Outlet};
 use super::rules::{Field, field_text};
 use super::text::{one_line, truncate_chars};
 use super::triage::StoredHit;
@@ -24,7 +24,8 @@ pub struct StoryView<'a> {
     pub rules: &'a [String],
     pub hits: &'a [StoredHit],
     pub item: &'a Item,
-    pub feeds: &'a [String],
+    /// Every feed that carried the story, first seen first.
+    pub outlets: &'a [Outlet],
     pub zone: Zone,
 }
 
@@ -64,14 +65,26 @@ fn story_text(v: &StoryView, text: &mut String) {
     let _ = writeln!(
         text,
         "Source{}: {}",
-        plural(v.feeds.len()),
-        v.feeds.join(", ")
+        plural(v.outlets.len()),
+        feed_names(v.outlets)
     );
     if let Some(date) = v.item.date().map(|d| v.zone.format(d, DATE_FORMAT)) {
         let _ = writeln!(text, "Date: {date}");
     }
     if let Some(link) = &v.item.link {
         let _ = writeln!(text, "Lien: {link}");
+    }
+    // A story several outlets carried: each one's own link.
+    if v.outlets.len() > 1 {
+        let _ = writeln!(text, "Liens des sources:");
+        for o in v.outlets {
+            let _ = writeln!(
+                text,
+                "- {}: {}",
+                o.feed,
+                o.link.as_deref().unwrap_or("(sans lien)")
+            );
+        }
     }
     if let Some(ex) = excerpt(v.item, v.hits) {
         let _ = writeln!(text, "\n{}", ex.plain());
@@ -98,11 +111,20 @@ fn story_html(v: &StoryView, heading: &str, html: &mut String) {
             let _ = writeln!(html, "<{heading}>{}</{heading}>", esc(&title));
         }
     }
+    // Each outlet's name links to its own copy.
+    let names: Vec<String> = v
+        .outlets
+        .iter()
+        .map(|o| match o.link.as_deref().filter(|l| is_web_link(l)) {
+            Some(l) => format!("<a href=\"{}\">{}</a>", attr(l), esc(&o.feed)),
+            None => esc(&o.feed).into_owned(),
+        })
+        .collect();
     let _ = write!(
         html,
         "<p>Source{} : {}",
-        plural(v.feeds.len()),
-        esc(&v.feeds.join(", "))
+        plural(v.outlets.len()),
+        names.join(", ")
     );
     if let Some(date) = v.item.date().map(|d| v.zone.format(d, DATE_FORMAT)) {
         let _ = write!(html, "<br>Date : {}", esc(&date));
@@ -222,6 +244,12 @@ pub fn test_message(channel: &str, when: chrono::DateTime<chrono::Utc>, zone: Zo
             esc(&at)
         ),
     }
+}
+
+/// The outlets' feed names, in order.
+pub(super) fn feed_names(outlets: &[Outlet]) -> String {
+    let names: Vec<&str> = outlets.iter().map(|o| o.feed.as_str()).collect();
+    names.join(", ")
 }
 
 fn display_title(item: &Item) -> String {
@@ -362,6 +390,15 @@ mod tests {
     use super::*;
     use chrono::DateTime;
 
+    fn outlets(list: &[(&str, &str)]) -> Vec<Outlet> {
+        list.iter()
+            .map(|(feed, link)| Outlet {
+                feed: (*feed).into(),
+                link: Some((*link).into()),
+            })
+            .collect()
+    }
+
     fn hit(rule: &str, field: &str, term: &str, text: &str, needle: &str) -> StoredHit {
         let start = text.find(needle).unwrap();
         StoredHit {
@@ -393,12 +430,15 @@ mod tests {
             hit("puces", "summary", "puce*", &item.summary, "puces"),
         ];
         let rules = ["tarifs".to_string(), "puces".to_string()];
-        let feeds = ["Le Monde".to_string(), "AFP".to_string()];
+        let feeds = outlets(&[
+            ("Le Monde", "https://lemonde.fr/a"),
+            ("AFP", "https://afp.com/b"),
+        ]);
         let r = story(&StoryView {
             rules: &rules,
             hits: &hits,
             item: &item,
-            feeds: &feeds,
+            outlets: &feeds,
             zone: Zone::Named(chrono_tz::Europe::Paris),
         });
         assert_eq!(
@@ -407,6 +447,18 @@ mod tests {
         );
         assert!(!r.subject.contains(['\r', '\n']));
         assert!(r.text.contains("Sources: Le Monde, AFP"));
+        assert!(
+            r.text.contains(
+                "Liens des sources:\n- Le Monde: https://lemonde.fr/a\n- AFP: https://afp.com/b\n"
+            ),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.html.contains("Sources : <a href=\"https://lemonde.fr/a\">Le Monde</a>, <a href=\"https://afp.com/b\">AFP</a>"),
+            "{}",
+            r.html
+        );
         assert!(r.text.contains("Date: 2025-04-26 11:20 CEST"));
         assert!(
             r.text
@@ -449,7 +501,7 @@ mod tests {
             rules: &[],
             hits: &[],
             item: &item,
-            feeds: &[],
+            outlets: &[],
             zone: Zone::Local,
         });
         assert!(!r.html.contains("href"));
@@ -474,7 +526,7 @@ mod tests {
         .collect();
         let puces = ["puces-ia".to_string()];
         let tarifs = ["tarifs".to_string(), "puces-ia".to_string()];
-        let feeds = ["AFP".to_string()];
+        let feeds = outlets(&[("AFP", "https://afp.com/x")]);
         let views: Vec<StoryView> = items
             .iter()
             .map(|item| StoryView {
@@ -485,7 +537,7 @@ mod tests {
                 },
                 hits: &[],
                 item,
-                feeds: &feeds,
+                outlets: &feeds,
                 zone: Zone::Named(chrono_tz::Europe::Paris),
             })
             .collect();

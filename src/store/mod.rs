@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::domain::model::Item;
+use crate::domain::model::{Item, Outlet};
 pub use crate::domain::triage::{AlertDraft, ItemRecord, KnownItem, StoredHit};
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -120,8 +120,9 @@ pub struct DueAlert {
     pub rules: Vec<String>,
     pub hits: Vec<StoredHit>,
     pub item: Item,
-    /// Names of every feed that carried the story, first seen first.
-    pub feeds: Vec<String>,
+    /// Every feed that carried the story with its own link, first seen
+    /// first.
+    pub outlets: Vec<Outlet>,
 }
 
 /// The columns every outbox query selects, in this order.
@@ -343,7 +344,7 @@ impl Store {
             rules: serde_json::from_str(&r.rules)?,
             hits: serde_json::from_str(&r.hits)?,
             item: self.item(r.item_id)?,
-            feeds: self.story_feeds(r.story_id)?,
+            outlets: self.story_outlets(r.story_id)?,
             id: r.id,
             channel: r.channel,
             attempts: r.attempts,
@@ -371,13 +372,20 @@ impl Store {
         })?)
     }
 
-    fn story_feeds(&self, story_id: i64) -> Result<Vec<String>> {
+    /// Each feed that carried the story, with the link of its first item
+    /// of it (SQLite takes the bare column from the row of `MIN`).
+    fn story_outlets(&self, story_id: i64) -> Result<Vec<Outlet>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT f.name FROM items i JOIN feeds f ON f.id = i.feed_id
+            "SELECT f.name, i.link, MIN(i.first_seen) FROM items i JOIN feeds f ON f.id = i.feed_id
              WHERE i.story_id = ?1 GROUP BY f.id ORDER BY MIN(i.first_seen), f.id",
         )?;
-        let names = stmt.query_map([story_id], |r| r.get(0))?;
-        Ok(names.collect::<rusqlite::Result<_>>()?)
+        let rows = stmt.query_map([story_id], |r| {
+            Ok(Outlet {
+                feed: r.get(0)?,
+                link: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
 
@@ -924,7 +932,15 @@ mod tests {
             [("r1", 0, 2), ("r2", 0, 0)],
             "merged hits keep terms, not spans"
         );
-        assert_eq!(due[0].feeds, ["A", "B"]);
+        let outlets: Vec<(&str, Option<&str>)> = due[0]
+            .outlets
+            .iter()
+            .map(|o| (o.feed.as_str(), o.link.as_deref()))
+            .collect();
+        assert_eq!(
+            outlets,
+            [("A", Some("https://x/1")), ("B", Some("https://x/1"))]
+        );
         store.mark_sent(Target::Alert, &due[0].id, 11).unwrap();
         store
             .record_poll(&poll(a, vec![record("a1", "https://x/1", "moi", "r3")]))

@@ -342,19 +342,36 @@ async fn poll_all_into(
     (env, server)
 }
 
-/// The stories a message presents: each one's link and the outlets named
-/// for it (one for a per-story message, many for a digest).
-fn presented(text: &str) -> Vec<(String, BTreeSet<String>)> {
-    let mut out = Vec::new();
+/// A story as a message presents it: its link, the outlets named for it
+/// and, when there are several, each one's own link.
+struct Presented {
+    link: String,
+    named: BTreeSet<String>,
+    links: BTreeSet<(String, String)>,
+}
+
+/// The stories a message presents (one for a per-story message, many for a
+/// digest).
+fn presented(text: &str) -> Vec<Presented> {
+    let mut out: Vec<Presented> = Vec::new();
     let mut named = BTreeSet::new();
-    for line in text.lines() {
+    for line in text.lines().map(str::trim_end) {
         if let Some(list) = line
             .strip_prefix("Sources: ")
             .or(line.strip_prefix("Source: "))
         {
-            named = list.trim_end().split(", ").map(str::to_owned).collect();
+            named = list.split(", ").map(str::to_owned).collect();
         } else if let Some(link) = line.strip_prefix("Lien: ") {
-            out.push((link.trim_end().to_owned(), std::mem::take(&mut named)));
+            out.push(Presented {
+                link: link.to_owned(),
+                named: std::mem::take(&mut named),
+                links: BTreeSet::new(),
+            });
+        } else if let (Some(pair), Some(last)) = (line.strip_prefix("- "), out.last_mut())
+            && let Some((feed, link)) = pair.split_once(": ")
+            && link.starts_with("https://")
+        {
+            last.links.insert((feed.to_owned(), link.to_owned()));
         }
     }
     out
@@ -370,13 +387,21 @@ fn assert_each_story_once_with_its_outlets(stories: &[Story], messages: &[String
         .collect();
     let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
     for text in messages {
-        for (link, named) in presented(text) {
-            let k = by_link[&link];
-            let carried: BTreeSet<String> = outlets_of(k, &stories[k])
+        for p in presented(text) {
+            let k = by_link[&p.link];
+            let s = &stories[k];
+            let carried: BTreeSet<String> = outlets_of(k, s)
                 .into_iter()
                 .map(|o| OUTLETS[o].to_owned())
                 .collect();
-            assert_eq!(named, carried, "story {}", stories[k].id);
+            assert_eq!(p.named, carried, "story {}", s.id);
+            if carried.len() > 1 {
+                let own: BTreeSet<(String, String)> = outlets_of(k, s)
+                    .into_iter()
+                    .map(|o| (OUTLETS[o].to_owned(), link(o, s)))
+                    .collect();
+                assert_eq!(p.links, own, "story {}: each outlet's own link", s.id);
+            }
             *seen.entry(k).or_default() += 1;
         }
     }
