@@ -60,6 +60,16 @@ pub const MIN_SHARED: usize = 15;
 /// …in at least this many sentences found in the other text (half their
 /// shingles there): one sentence of shared context is not a copy.
 pub const MIN_SENTENCES: usize = 2;
+/// Two texts opening on one sentence (whose leads agree) need only this
+/// share of the shorter inside the longer: outlets add their own sentences
+/// around a dispatch they keep the opening of.
+pub const LEADS_AGREE_CONTAINMENT: f64 = 0.4;
+/// Two texts whose leads were both rewritten need this many body sentences
+/// in common.
+pub const BODY_SENTENCES: usize = 3;
+/// Where a copy keeps the dispatch's lead: its first sentence after the
+/// title, or its second, after a chapô of the outlet's own.
+const LEAD_AT: usize = 3;
 /// A sentence is found in the other text when this share of its shingles is.
 const SENTENCE_FOUND: f64 = 0.5;
 /// Numbers of the shared sentences of the shorter text missing from the
@@ -205,7 +215,7 @@ pub struct Similarity {
     pub shared: usize,
     /// Sentences of the shorter text found in the longer.
     pub sentences: usize,
-    /// One text's lead is found in the other.
+    /// One text's lead is found in the other's first `LEAD_AT` sentences.
     pub lead: bool,
     /// The two leads are one sentence (half the shingles of one in the
     /// other).
@@ -213,6 +223,10 @@ pub struct Similarity {
     /// Share of the numbers of the shorter text's shared sentences missing
     /// from the longer.
     pub numbers_missing: f64,
+    /// Sentences after the title of the shorter text found in the longer.
+    pub body_sentences: usize,
+    /// The shorter text is its lead alone.
+    pub lead_only: bool,
     /// The lead differs but what follows agrees (see `REST_FOUND`).
     pub rest_agrees: bool,
     /// Share of one lead's words in the other's opening, the higher of
@@ -222,18 +236,26 @@ pub struct Similarity {
 
 impl Similarity {
     /// The verdict: a copy of the same dispatch.
+    ///
+    /// The less the two openings agree, the more of the body they must
+    /// share: two texts opening on one sentence need little more; one
+    /// whose lead stands somewhere in the other needs most of its text
+    /// there and a second sentence (a brief quoted whole by an analysis
+    /// shares one); two whose leads were both rewritten need several body
+    /// sentences in common (a follow-up opens with its own lead and new
+    /// paragraphs, so it shares less than `MIN_CONTAINMENT`). Numbers
+    /// always have to agree.
     pub fn is_copy(&self) -> bool {
-        let opens_alike = self.containment >= MIN_CONTAINMENT
-            // A follow-up or a brief on the same event opens with a lead of
-            // its own; a copy keeps the dispatch's (trimmed, maybe)…
-            && self.lead
-            // …and one shared sentence may be context quoted by another
-            // story, unless it is the lead of both (a copy of the lead).
-            && (self.sentences >= MIN_SENTENCES || self.leads_agree);
+        let opening = if self.leads_agree && (self.sentences >= MIN_SENTENCES || self.lead_only) {
+            self.containment >= LEADS_AGREE_CONTAINMENT
+        } else if self.lead {
+            self.containment >= MIN_CONTAINMENT && self.sentences >= MIN_SENTENCES
+        } else {
+            self.containment >= MIN_CONTAINMENT && self.body_sentences >= BODY_SENTENCES
+        };
         self.shared >= MIN_SHARED
             && self.numbers_missing <= MAX_NUMBERS_MISSING
-            // …or the outlet rewrote the lead and kept the rest.
-            && (opens_alike || self.rest_agrees)
+            && (opening || self.rest_agrees)
     }
 }
 
@@ -418,7 +440,13 @@ impl Fingerprint {
         let s_found: Vec<bool> = (0..s_fp.sentence_count())
             .map(|i| found(s_fp.sentence(i), &long))
             .collect();
-        let lead = |fp: &Fingerprint, text: &[u16]| fp.lead().is_some_and(|s| found(s, text));
+        // A lead counts as found where a copy keeps it: as the other's lead,
+        // or right after a chapô the outlet wrote. Found further down, it
+        // may be a sentence an analysis quotes.
+        let lead = |fp: &Fingerprint, other: &Fingerprint| {
+            let opening = other.shingles_between(1, LEAD_AT + 1);
+            fp.lead().is_some_and(|s| found(s, &opening))
+        };
         let leads_agree = match (s_fp.lead(), l_fp.lead()) {
             (Some(a), Some(b)) => found(a, b) || found(b, a),
             _ => false,
@@ -451,7 +479,9 @@ impl Fingerprint {
             containment,
             shared,
             sentences: s_found.iter().filter(|&&f| f).count(),
-            lead: lead(s_fp, &long) || lead(l_fp, &short),
+            body_sentences: s_found.iter().skip(1).filter(|&&f| f).count(),
+            lead_only: s_fp.sentence_count() == 2,
+            lead: lead(s_fp, l_fp) || lead(l_fp, s_fp),
             leads_agree,
             numbers_missing: ratio(missing, numbers.len()),
             rest_agrees,
@@ -472,14 +502,19 @@ impl Fingerprint {
 
     /// The shingles of sentences `from..`, sorted and distinct.
     fn shingles_from(&self, from: usize) -> Vec<u16> {
-        let start = match from {
+        self.shingles_between(from, usize::MAX)
+    }
+
+    /// The shingles of sentences `from..to`, sorted and distinct.
+    fn shingles_between(&self, from: usize, to: usize) -> Vec<u16> {
+        let at = |i: usize| match i {
             0 => 0,
             _ => self
                 .ends
-                .get(from - 1)
+                .get(i - 1)
                 .map_or(self.shingles.len(), |&e| e as usize),
         };
-        let mut out = self.shingles[start..].to_vec();
+        let mut out = self.shingles[at(from)..at(to).max(at(from))].to_vec();
         out.sort_unstable();
         out.dedup();
         out
@@ -878,6 +913,52 @@ mod tests {
         }
     }
 
+    /// The number words of `text`, in their one form's hash.
+    fn number_hashes(text: &str) -> Vec<u64> {
+        let mut b = Buffers::default();
+        b.read(text);
+        b.words.iter().filter(|w| w.digit).map(|w| w.hash).collect()
+    }
+
+    #[test]
+    fn numbers_read_alike_in_every_house_style_and_differ_when_they_differ() {
+        let same: &[&[&str]] = &[
+            &[
+                "125 000",
+                "125.000",
+                "125'000",
+                "125000",
+                "125\u{202f}000",
+                "125\u{a0}000",
+            ],
+            &["5,5 milliards", "5.5 milliards"],
+            &["145%", "145 %", "145\u{202f}%", "145&nbsp;%"],
+            &["1 234 567,8", "1.234.567,8", "1234567.8"],
+            &["de 34 %.", "de 34 % ."],
+        ];
+        for forms in same {
+            let first = number_hashes(forms[0]);
+            assert_eq!(first.len(), 1, "{forms:?}");
+            for f in &forms[1..] {
+                assert_eq!(number_hashes(f), first, "{f} reads as {}", forms[0]);
+            }
+        }
+        let different = [
+            ("5,5", "5,6"),
+            ("125 000", "125 500"),
+            ("2.25", "2.5"),
+            ("34", "43"),
+        ];
+        for (a, b) in different {
+            assert_ne!(number_hashes(a), number_hashes(b), "{a} vs {b}");
+        }
+        // A number ending a sentence still ends it.
+        assert_eq!(
+            words("Ils étaient bien 125 000. La suite vient ensuite ici."),
+            ["ils etaient bien 125 000", "la suite vient ensuite ici"]
+        );
+    }
+
     #[test]
     fn a_fingerprint_survives_storage_and_counts_a_repeated_lead_once() {
         let lead = "Le président chinois Xi Jinping a appelé vendredi le pays à accélérer.";
@@ -902,14 +983,22 @@ mod tests {
     const LEAD: &str = "La Chine imposera à partir du 10 avril des droits de douane supplémentaires de 34 % sur l'ensemble des produits importés des États-Unis, a annoncé vendredi le ministère chinois des Finances.";
     const SECOND: &str = "Pékin a également ajouté onze entreprises américaines à sa liste des « entités non fiables » et restreint l'exportation de sept terres rares.";
     const THIRD: &str = "Les Bourses asiatiques ont reculé après l'annonce, Hong Kong perdant plus de 2 % en fin de séance.";
+    const FOURTH: &str = "Le ministère du Commerce a dit rester « ouvert au dialogue » avec Washington, tout en promettant de « défendre fermement » les intérêts chinois.";
     const CONTEXT: &str = "Depuis le lancement de ChatGPT fin 2022, l'intelligence artificielle générative s'est imposée dans les entreprises, et les législateurs peinent à suivre.";
 
     #[test]
     fn copies_are_told_from_look_alikes() {
         let dispatch = item(
             "Pékin riposte avec des droits de douane de 34 %",
-            &format!("PÉKIN (AFP) - {LEAD} {SECOND} {THIRD}"),
+            &format!("PÉKIN (AFP) - {LEAD} {SECOND} {THIRD} {FOURTH}"),
         );
+        let house = |t: &str| {
+            t.replace(" %", "%")
+                .replace("« ", "\"")
+                .replace(" »", "\"")
+                .replace('\'', "’")
+                .replace('é', "&eacute;")
+        };
         let cases: &[(&str, Item, bool)] = &[
             (
                 "reworded title, byline, boilerplate",
@@ -926,6 +1015,24 @@ mod tests {
                 item(
                     "Droits de douane : Pékin réplique",
                     &format!("{LEAD} {THIRD}"),
+                ),
+                true,
+            ),
+            (
+                "the same facts in another house's typography",
+                item(
+                    "Pékin riposte avec des droits de douane de 34 %",
+                    &house(&format!("{LEAD} {SECOND} {THIRD}")),
+                ),
+                true,
+            ),
+            (
+                "the lead rewritten in the outlet's words, the rest kept",
+                item(
+                    "La Chine réplique à Washington",
+                    &format!(
+                        "Dès le 10 avril, Pékin taxera de 34 % supplémentaires tous les produits venus des États-Unis, a fait savoir le ministère chinois des Finances. {SECOND} {THIRD} {FOURTH}"
+                    ),
                 ),
                 true,
             ),

@@ -12,3 +12,4 @@ mod pipeline;
 mod purity;
 mod service;
 mod wire;
+mod wire_heldout;

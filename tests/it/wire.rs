@@ -510,6 +510,10 @@ async fn title_and_one_sentence_merge_only_when_sure() {
         100.0 * found as f64 / truth as f64
     );
     assert_eq!(wrong, 0);
+    assert!(
+        found * 100 >= truth * 95,
+        "title and one sentence: {found} of {truth} copy pairs merged"
+    );
 }
 
 #[tokio::test]
@@ -729,5 +733,56 @@ async fn hold_waits_for_copies_so_the_one_message_names_them() {
         sources.trim_end(),
         format!("Source: {}", OUTLETS[0]),
         "without hold, sent before the copy came"
+    );
+}
+
+/// Half the outlets polled first, the other half back after an outage with
+/// their backlog: every dispatch was published 60 hours ago, more than
+/// `wire_window` before either poll, yet copies join by their publication
+/// dates as they would have live.
+#[tokio::test]
+async fn a_backlog_fetched_after_an_outage_clusters_like_a_live_one() {
+    let mut stories = corpus();
+    for s in &mut stories {
+        s.hours_ago = Some(s.hours_ago.unwrap_or(2) + 60);
+    }
+    let docs = feeds(&stories, &Carry::Paragraphs);
+    let server = MockServer::start().await;
+    let back_later = |o: usize| o % 2 == 1;
+    let serve_all = |outage: bool| {
+        let (server, docs) = (&server, &docs);
+        async move {
+            server.reset().await;
+            for (o, doc) in docs.iter().enumerate() {
+                let body = match outage && back_later(o) {
+                    true => format!("{}{FEED_TAIL}", feed_head(o)),
+                    false => doc.clone(),
+                };
+                serve(server, format!("/{}.xml", OUTLETS[o]), FeedDoc::rss(&body)).await;
+            }
+        }
+    };
+    let mut config = String::from(
+        "[daemon]\ndatabase = \"veille.db\"\nfirst_poll_window = \"7d\"\n\n[channel.boite]\nkind = \"maildir\"\npath = \"mail\"\n\n[[rule]]\nname = \"tout\"\nany = [\"/\\\\w/\"]\nnotify = [\"boite\"]\n",
+    );
+    for name in OUTLETS {
+        config.push_str(&format!(
+            "\n[[feed]]\nname = \"{name}\"\nurl = \"{}/{name}.xml\"\n",
+            server.uri()
+        ));
+    }
+    let env = TestEnv::new();
+    env.write_config(&config);
+    serve_all(true).await;
+    env.run_once();
+    serve_all(false).await;
+    env.run_once();
+    let (truth, found, wrong) = pairwise(&placements(&env, &stories));
+    assert_eq!(wrong, 0);
+    assert_eq!(found, truth, "every copy in the backlog joined its story");
+    assert_eq!(
+        env.mails("mail").len(),
+        stories.len(),
+        "one message a dispatch"
     );
 }

@@ -1,0 +1,214 @@
+//! Wire copies on corpora the thresholds were not tuned on (SPEC §4): each
+//! `tests/fixtures/wire/heldout_*.toml` file was written apart from the code
+//! and holds every outlet's copy as written, with its publication date.
+//! They are served over loopback as one RSS feed per outlet and polled by
+//! the real binary in one `run --once`: a first poll reaching days back, so
+//! the window is measured between publication dates, not from the poll.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Deserialize;
+use wiremock::MockServer;
+
+use crate::harness::{FeedDoc, TestEnv, serve};
+
+#[derive(Debug, Deserialize)]
+struct Corpus {
+    event: Vec<Event>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Event {
+    id: String,
+    group: Option<String>,
+    copy: Vec<Copy>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Copy {
+    outlet: String,
+    at: String,
+    title: String,
+    summary: String,
+    content: Option<String>,
+}
+
+fn load(text: &str) -> Vec<Event> {
+    let events = toml::from_str::<Corpus>(text).expect("corpus").event;
+    for e in &events {
+        let outlets: BTreeSet<&str> = e.copy.iter().map(|c| c.outlet.as_str()).collect();
+        assert_eq!(outlets.len(), e.copy.len(), "{}: one copy per outlet", e.id);
+    }
+    events
+}
+
+fn link(e: &Event, c: &Copy) -> String {
+    format!("https://{}.example.fr/{}.html", c.outlet, e.id)
+}
+
+/// The corpus's dates moved so that its newest copy is an hour old: the
+/// spread between copies is the corpus's, the day is today's.
+fn shifted_dates(events: &[Event]) -> HashMap<String, String> {
+    let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).expect("RFC 3339 date");
+    let newest = events
+        .iter()
+        .flat_map(|e| &e.copy)
+        .map(|c| parse(&c.at))
+        .max()
+        .expect("copies");
+    let shift = chrono::Utc::now() - chrono::Duration::hours(1) - newest.to_utc();
+    events
+        .iter()
+        .flat_map(|e| e.copy.iter().map(move |c| (link(e, c), c)))
+        .map(|(l, c)| (l, (parse(&c.at).to_utc() + shift).to_rfc2822()))
+        .collect()
+}
+
+/// One RSS document per outlet.
+fn feeds(events: &[Event]) -> BTreeMap<String, String> {
+    let dates = shifted_dates(events);
+    let mut docs: BTreeMap<String, String> = BTreeMap::new();
+    for e in events {
+        for c in &e.copy {
+            let l = link(e, c);
+            let content = c
+                .content
+                .as_deref()
+                .map(|t| format!("<content:encoded><![CDATA[{t}]]></content:encoded>"))
+                .unwrap_or_default();
+            docs.entry(c.outlet.clone()).or_default().push_str(&format!(
+                "<item><title>{}</title><link>{l}</link><guid>{l}</guid><pubDate>{}</pubDate><description><![CDATA[{}]]></description>{content}</item>\n",
+                html_escape::encode_text(&c.title),
+                dates[&l],
+                c.summary
+            ));
+        }
+    }
+    docs.into_iter()
+        .map(|(outlet, items)| {
+            let doc = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\" xmlns:content=\"http://purl.org/rss/1.0/modules/content/\"><channel><title>{outlet}</title><link>https://{outlet}.example.fr/</link><description>d</description>\n{items}</channel></rss>\n"
+            );
+            (outlet, doc)
+        })
+        .collect()
+}
+
+/// What one `run --once` over the corpus gave.
+struct Figures {
+    events: usize,
+    messages: usize,
+    /// Pairs of copies of one event (distinct outlets), and of those in one story.
+    copy_pairs: usize,
+    merged: usize,
+    /// Pairs of copies of two events of one group in one story.
+    look_alikes_taken: usize,
+    /// Pairs of copies of two different events in one story.
+    wrong: usize,
+}
+
+async fn run(text: &str) -> Figures {
+    let events = load(text);
+    let server = MockServer::start().await;
+    let mut config = String::from(
+        "[daemon]\ndatabase = \"veille.db\"\nfirst_poll_window = \"30d\"\nmax_age = \"30d\"\n\n\
+         [channel.boite]\nkind = \"maildir\"\npath = \"mail\"\n\n\
+         [[rule]]\nname = \"tout\"\nany = [\"/\\\\w/\"]\nnotify = [\"boite\"]\n",
+    );
+    for (outlet, doc) in feeds(&events) {
+        let at = format!("/{outlet}.xml");
+        config.push_str(&format!(
+            "\n[[feed]]\nname = \"{outlet}\"\nurl = \"{}{at}\"\n",
+            server.uri()
+        ));
+        serve(&server, at, FeedDoc::rss(&doc)).await;
+    }
+    let env = TestEnv::new();
+    env.write_config(&config);
+    env.ok(&["run", "--once"]);
+
+    // Which story each copy landed in.
+    let truth: HashMap<String, (usize, &str)> = events
+        .iter()
+        .enumerate()
+        .flat_map(|(k, e)| {
+            e.copy
+                .iter()
+                .map(move |c| (link(e, c), (k, c.outlet.as_str())))
+        })
+        .collect();
+    let db = env.db();
+    let mut stmt = db.prepare("SELECT link, story_id FROM items").unwrap();
+    let placed: Vec<((usize, &str), i64)> = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .unwrap()
+        .map(|r| {
+            let (l, story) = r.unwrap();
+            (truth[&l], story)
+        })
+        .collect();
+    assert_eq!(placed.len(), truth.len(), "every copy stored");
+    let mut f = Figures {
+        events: events.len(),
+        messages: env.mails("mail").len(),
+        copy_pairs: 0,
+        merged: 0,
+        look_alikes_taken: 0,
+        wrong: 0,
+    };
+    for (i, ((k1, o1), s1)) in placed.iter().enumerate() {
+        for ((k2, o2), s2) in &placed[i + 1..] {
+            if k1 == k2 {
+                f.copy_pairs += 1;
+                f.merged += usize::from(s1 == s2);
+            } else if s1 == s2 && o1 != o2 {
+                f.wrong += 1;
+                let g = |k: &usize| events[*k].group.as_deref();
+                if g(k1).is_some() && g(k1) == g(k2) {
+                    f.look_alikes_taken += 1;
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{} events, {} messages ({:.2} a story), {} copy pairs, recall {:.1} %, wrong merges {} ({} of look-alikes)",
+        f.events,
+        f.messages,
+        f.messages as f64 / f.events as f64,
+        f.copy_pairs,
+        100.0 * f.merged as f64 / f.copy_pairs as f64,
+        f.wrong,
+        f.look_alikes_taken
+    );
+    f
+}
+
+/// SPEC's line is 0 wrong merges; the issue's target, at least 95 % of copy
+/// pairs merged and one message per story, is not reached on these corpora
+/// (see benches/README.md): `recall` and `per_story` are floors at the
+/// figures measured when this was written, so that a change that loses
+/// copies shows here.
+fn assert_figures(f: &Figures, recall: f64, per_story: f64) {
+    assert_eq!(f.wrong, 0, "no two events merged");
+    let got = f.merged as f64 / f.copy_pairs as f64;
+    assert!(got >= recall, "copy pairs merged: {got:.3}, floor {recall}");
+    let ratio = f.messages as f64 / f.events as f64;
+    assert!(
+        ratio <= per_story,
+        "messages a story: {ratio:.2}, at most {per_story}"
+    );
+}
+
+#[tokio::test]
+async fn held_out_a_economy_and_technology() {
+    let f = run(include_str!("../fixtures/wire/heldout_a.toml")).await;
+    assert!(f.events >= 15 && f.copy_pairs >= 100);
+    assert_figures(&f, 0.6, 1.65);
+}
+
+#[tokio::test]
+async fn held_out_b_world_disasters_justice_sport() {
+    let f = run(include_str!("../fixtures/wire/heldout_b.toml")).await;
+    assert!(f.events >= 15 && f.copy_pairs >= 100);
+    assert_figures(&f, 0.7, 1.4);
+}
