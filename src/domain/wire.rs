@@ -335,16 +335,7 @@ impl Fingerprint {
             return;
         }
         let start = self.shingles.len();
-        self.shingles.extend(scratch.iter().map(|&h| h as u16));
-        self.shingles[start..].sort_unstable();
-        let mut kept = start;
-        for at in start..self.shingles.len() {
-            if kept == start || self.shingles[at] != self.shingles[kept - 1] {
-                self.shingles[kept] = self.shingles[at];
-                kept += 1;
-            }
-        }
-        self.shingles.truncate(kept);
+        append_set(&mut self.shingles, scratch.iter().map(|&h| h as u16));
         let new = &self.shingles[start..];
         if start > 0 && (1..self.ends.len()).any(|i| self.sentence(i) == new) {
             self.shingles.truncate(start);
@@ -353,34 +344,14 @@ impl Fingerprint {
         self.ends.push(self.shingles.len() as u16);
         self.keys
             .extend(scratch.iter().filter(|&&h| h % SAMPLE == 0));
-        let start = self.numbers.len();
         if numbers {
-            self.numbers
-                .extend(words.iter().filter(|w| w.digit).map(|w| w.hash as u16));
-            self.numbers[start..].sort_unstable();
-            let mut kept = start;
-            for at in start..self.numbers.len() {
-                if kept == start || self.numbers[at] != self.numbers[kept - 1] {
-                    self.numbers[kept] = self.numbers[at];
-                    kept += 1;
-                }
-            }
-            self.numbers.truncate(kept);
+            let digits = words.iter().filter(|w| w.digit);
+            append_set(&mut self.numbers, digits.map(|w| w.hash as u16));
         }
         self.number_ends.push(self.numbers.len() as u16);
         if matches!(self.ends.len(), 2 | 3) {
-            let start = self.opening.len();
-            self.opening
-                .extend(words.iter().filter(|w| !w.stop).map(|w| w.hash as u16));
-            self.opening[start..].sort_unstable();
-            let mut kept = start;
-            for at in start..self.opening.len() {
-                if kept == start || self.opening[at] != self.opening[kept - 1] {
-                    self.opening[kept] = self.opening[at];
-                    kept += 1;
-                }
-            }
-            self.opening.truncate(kept);
+            let content = words.iter().filter(|w| !w.stop);
+            append_set(&mut self.opening, content.map(|w| w.hash as u16));
             if self.ends.len() == 2 {
                 self.lead_end = self.opening.len() as u16;
             }
@@ -609,6 +580,21 @@ impl Fingerprint {
 /// read `125 000` as two numbers; it began with the sentence count, which
 /// is never this.
 const VERSION: u16 = 0xF002;
+
+/// Appends `items` to `list` as one more part, sorted and distinct.
+fn append_set(list: &mut Vec<u16>, items: impl Iterator<Item = u16>) {
+    let start = list.len();
+    list.extend(items);
+    list[start..].sort_unstable();
+    let mut kept = start;
+    for at in start..list.len() {
+        if kept == start || list[at] != list[kept - 1] {
+            list[kept] = list[at];
+            kept += 1;
+        }
+    }
+    list.truncate(kept);
+}
 
 /// Item `i` of a list cut at `ends`.
 fn span<'a>(all: &'a [u16], ends: &[u16], i: usize) -> &'a [u16] {
