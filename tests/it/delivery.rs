@@ -431,6 +431,7 @@ async fn webhooks_are_signed_retried_after_a_500_and_failed_after_a_400() {
                 "feeds",
                 "id",
                 "link",
+                "links",
                 "published",
                 "rules",
                 "summary",

@@ -247,14 +247,29 @@ pub fn trickle_server(every: Duration) -> String {
 }
 
 /// Waits for a child and returns (exit status, peak RSS in KiB).
+///
+/// The peak is the child's own `VmHWM`, read while it runs: `wait4`'s
+/// `ru_maxrss` also counts the test process's memory at the fork (Linux
+/// keeps the high-water mark of the image the child replaced at `exec`), so
+/// it grew with whatever other tests held at the time.
 pub fn wait_with_rusage(child: &mut std::process::Child) -> (i32, i64) {
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not yet reaped; both pointers are valid.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4");
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(peak > 0, "the child's memory was never read");
+            return (status.code().unwrap_or(-1), peak);
+        }
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        {
+            peak = peak.max(kib);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }
 
 /// A child `veille` that is killed if the test ends before it does (a
