@@ -212,3 +212,10 @@ async fn held_out_b_world_disasters_justice_sport() {
     assert!(f.events >= 15 && f.copy_pairs >= 100);
     assert_figures(&f, 0.7, 1.4);
 }
+
+#[tokio::test]
+async fn held_out_c_science_culture_regions() {
+    let f = run(include_str!("../fixtures/wire/heldout_c.toml")).await;
+    assert!(f.events >= 15 && f.copy_pairs >= 100);
+    assert_figures(&f, 0.5, 2.0);
+}
