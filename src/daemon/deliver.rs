@@ -15,8 +15,8 @@ use futures_util::future::join_all;
 use tracing::{info, warn};
 
 use super::Shared;
-use crate::config::{Channel, Config};
-use crate::deliver::{DeliveryError, Outgoing};
+use crate::config::Config;
+use crate::deliver::{DeliveryError, Outgoing, Pass};
 use crate::domain::hook::{self, DigestJson, Hook};
 use crate::domain::render::{self, DigestView, Rendered, StoryView};
 use crate::domain::schedule::next_delivery_attempt;
@@ -95,24 +95,35 @@ pub async fn deliver_due_once(sh: &Shared, now: i64, ignore_hold: bool) -> Resul
                 .config
                 .channel(&name)
                 .expect("due_alerts filters on configured channels");
+            let mut pass = sh.sender.pass(channel);
             let mut report = DeliveryReport::default();
+            let mut paused = false;
             for alert in alerts {
                 let out = story_outgoing(&sh.config, &alert);
                 let outcome = attempt(
                     sh,
-                    channel,
+                    &mut pass,
                     Target::Alert,
                     alert.attempts,
                     alert.queued,
                     &out,
                 )
-                .await?;
+                .await;
+                let outcome = match outcome {
+                    Ok(o) => o,
+                    Err(e) => {
+                        pass.close().await;
+                        return Err(e);
+                    }
+                };
                 report.add(outcome);
                 if outcome == Outcome::Retrying {
-                    return Ok::<_, anyhow::Error>((name, report, true));
+                    paused = true;
+                    break;
                 }
             }
-            Ok((name, report, false))
+            pass.close().await;
+            Ok::<_, anyhow::Error>((name, report, paused))
         });
         for pass in join_all(passes).await {
             let (name, channel_report, paused) = pass?;
@@ -146,7 +157,7 @@ fn story_outgoing(config: &Config, a: &DueAlert) -> Outgoing {
 /// Sends `out` once and records what happened.
 async fn attempt(
     sh: &Shared,
-    channel: &Channel,
+    pass: &mut Pass<'_>,
     target: Target,
     attempts: u32,
     queued: i64,
@@ -154,7 +165,8 @@ async fn attempt(
 ) -> Result<Outcome> {
     let id = out.id.clone();
     let attempt = attempts + 1;
-    let result = sh.sender.send(channel, out, sh.clock.now()).await;
+    let channel = pass.channel();
+    let result = pass.send(out, sh.clock.now()).await;
     let now = sh.clock.now();
     let what = match target {
         Target::Alert => "alert",
@@ -339,7 +351,10 @@ async fn send_digests(
         };
         let out: Outgoing = serde_json::from_str(&d.body)
             .with_context(|| format!("digest {} cannot be read back", d.id))?;
-        let outcome = attempt(sh, channel, Target::Digest, d.attempts, d.queued, &out).await?;
+        let mut pass = sh.sender.pass(channel);
+        let outcome = attempt(sh, &mut pass, Target::Digest, d.attempts, d.queued, &out).await;
+        pass.close().await;
+        let outcome = outcome?;
         report.add(outcome);
         if outcome == Outcome::Retrying {
             paused.insert(d.channel);

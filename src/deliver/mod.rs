@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use lettre::message::{Mailbox, Message, MultiPart, header};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Channel, ChannelKind, Config, Smtp};
+use crate::config::{Channel, ChannelKind, Config};
 use crate::domain::hook::{self, Hook};
 use crate::domain::render::Rendered;
 use crate::domain::text::one_line;
@@ -41,9 +41,17 @@ pub struct Outgoing {
 /// Sends outgoing messages through channels. Built once per config.
 pub struct Sender {
     http: reqwest::Client,
-    smtp: Option<Smtp>,
+    mailer: Option<smtp::Mailer>,
     /// Bound on one whole send: connection, transfer and answer.
     limit: Duration,
+}
+
+/// Consecutive sends through one channel: an email channel's messages go
+/// over one SMTP connection. `close` ends it.
+pub struct Pass<'a> {
+    sender: &'a Sender,
+    channel: &'a Channel,
+    smtp: Option<smtp::Session<'a>>,
 }
 
 impl Sender {
@@ -55,33 +63,65 @@ impl Sender {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.daemon.timeout)
             .build()?;
+        let limit = config.daemon.timeout;
         Ok(Sender {
             http,
-            smtp: config.smtp.clone(),
-            limit: config.daemon.timeout,
+            mailer: config.smtp.as_ref().map(|s| smtp::Mailer::new(s, limit)),
+            limit,
         })
     }
 
-    /// Delivers `out` through `channel`. `Ok` means the channel took it.
-    /// `now` (Unix seconds) is the webhook signature's timestamp.
+    pub fn pass<'a>(&'a self, channel: &'a Channel) -> Pass<'a> {
+        Pass {
+            sender: self,
+            channel,
+            smtp: None,
+        }
+    }
+
+    /// Delivers `out` through `channel` on a connection of its own.
+    /// `Ok` means the channel took it. `now` (Unix seconds) is the webhook
+    /// signature's timestamp.
     pub async fn send(
         &self,
         channel: &Channel,
         out: &Outgoing,
         now: i64,
     ) -> Result<(), DeliveryError> {
+        let mut pass = self.pass(channel);
+        let sent = pass.send(out, now).await;
+        pass.close().await;
+        sent
+    }
+
+    fn from(&self) -> &str {
+        self.mailer
+            .as_ref()
+            .map_or(DEFAULT_FROM, smtp::Mailer::from)
+    }
+}
+
+impl<'a> Pass<'a> {
+    pub fn channel(&self) -> &'a Channel {
+        self.channel
+    }
+
+    /// Delivers `out`. `Ok` means the channel took it. `now` (Unix seconds)
+    /// is the webhook signature's timestamp.
+    pub async fn send(&mut self, out: &Outgoing, now: i64) -> Result<(), DeliveryError> {
         let date = UNIX_EPOCH + Duration::from_secs(out.date.max(0) as u64);
-        match &channel.kind {
+        let sender = self.sender;
+        match &self.channel.kind {
             ChannelKind::Email { to } => {
-                let smtp = self.smtp.as_ref().ok_or_else(|| {
+                let mailer = sender.mailer.as_ref().ok_or_else(|| {
                     DeliveryError::Permanent("no [smtp] table in the config".into())
                 })?;
-                let message = build_message(&out.id, &smtp.from, to, &out.mail, date)?;
-                smtp::send(smtp, to, &message, self.limit).await
+                let message = build_message(&out.id, mailer.from(), to, &out.mail, date)?;
+                let session = self.smtp.get_or_insert_with(|| mailer.session());
+                session.send(to, &message).await
             }
             ChannelKind::Maildir { path } => {
-                let from = self.smtp.as_ref().map_or(DEFAULT_FROM, |s| s.from.as_str());
-                let message = build_message(&out.id, from, &[], &out.mail, date)?;
+                let message = build_message(&out.id, sender.from(), &[], &out.mail, date)?;
                 let (path, id, created) = (path.clone(), out.id.clone(), out.date);
                 tokio::task::spawn_blocking(move || maildir::deliver(&path, &id, created, &message))
                     .await
@@ -95,7 +135,7 @@ impl Sender {
             } => {
                 let secret = match secret_file {
                     Some(file) => Some(read_secret(file, "webhook secret")?),
-                    None => std::env::var(webhook::secret_env(&channel.name))
+                    None => std::env::var(webhook::secret_env(&self.channel.name))
                         .ok()
                         .filter(|s| !s.trim().is_empty()),
                 };
@@ -103,16 +143,23 @@ impl Sender {
                 let body = serde_json::to_vec(&hook::body(*format, &out.hook))
                     .map_err(|e| DeliveryError::Permanent(format!("cannot encode JSON: {e}")))?;
                 webhook::post(
-                    &self.http,
+                    &sender.http,
                     url,
                     &out.id,
                     key.as_deref(),
                     body,
                     now,
-                    self.limit,
+                    sender.limit,
                 )
                 .await
             }
+        }
+    }
+
+    /// Ends the pass (an SMTP session says goodbye).
+    pub async fn close(self) {
+        if let Some(session) = self.smtp {
+            session.close().await;
         }
     }
 }

@@ -247,6 +247,57 @@ async fn a_server_that_stalls_or_hangs_up_after_the_data_gets_the_same_message_i
     }
 }
 
+/// A feed of `n` matching stories.
+async fn many_stories(n: usize) -> (MockServer, String) {
+    let server = MockServer::start().await;
+    let items: Vec<(String, String, String)> = (0..n)
+        .map(|i| {
+            (
+                format!("m-{i}"),
+                format!("Les puces numéro {i}"),
+                format!("https://news.example.org/m/{i}"),
+            )
+        })
+        .collect();
+    let date = recent(1);
+    let rows: Vec<(&str, &str, &str, &str, &str)> = items
+        .iter()
+        .map(|(g, t, l)| (g.as_str(), t.as_str(), l.as_str(), "Texte.", date.as_str()))
+        .collect();
+    serve(&server, "/afp.xml", FeedDoc::rss(&rss("AFP", &rows))).await;
+    let url = format!("{}/afp.xml", server.uri());
+    (server, url)
+}
+
+#[tokio::test]
+async fn consecutive_messages_share_a_connection_and_a_server_hang_up_costs_no_retry() {
+    let (_feeds, url) = many_stories(25).await;
+    let smtp = SmtpServer::start();
+    // The server closes each connection, unannounced, after 10 messages.
+    smtp.set_per_connection(10);
+    let env = TestEnv::new();
+    env.write_config(&config(&url, EMAIL, Some(smtp.port)));
+    env.run_once();
+
+    let got = smtp.received();
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|r| Mail::parse(&r.data).message_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((got.len(), ids.len()), (25, 25), "each alert once");
+    // 10 + 10 + 5: a connection is reused until the server drops it, and
+    // the message that found it dropped went over a new one at once.
+    assert_eq!(smtp.connections(), 3);
+    let rows = alert_rows(&env);
+    assert!(
+        rows.iter()
+            .all(|r| r.1 == "sent" && r.2 == 1 && r.3.is_none()),
+        "{rows:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_refusal_fails_at_once_and_retry_queues_it_again() {
     let (_feeds, url) = two_stories().await;

@@ -38,6 +38,11 @@ pub struct Received {
 struct State {
     mode: Mode,
     received: Vec<Received>,
+    /// Connections accepted so far.
+    connections: usize,
+    /// Hang up, silently, before the next command once a connection has
+    /// carried this many messages (a provider's quota, an idle timeout).
+    per_connection: Option<usize>,
 }
 
 pub struct SmtpServer {
@@ -115,12 +120,15 @@ impl SmtpServer {
         let state = Arc::new(Mutex::new(State {
             mode: Mode::Accept,
             received: Vec::new(),
+            connections: 0,
+            per_connection: None,
         }));
         let shared = Arc::clone(&state);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
                 let state = Arc::clone(&shared);
+                state.lock().unwrap().connections += 1;
                 let tls = tls.clone();
                 std::thread::spawn(move || {
                     let _ = session(stream, &tls, &state);
@@ -132,6 +140,16 @@ impl SmtpServer {
 
     pub fn set_mode(&self, mode: Mode) {
         self.state.lock().unwrap().mode = mode;
+    }
+
+    /// Hang up after `n` messages on each connection.
+    pub fn set_per_connection(&self, n: usize) {
+        self.state.lock().unwrap().per_connection = Some(n);
+    }
+
+    /// How many connections clients opened.
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -159,7 +177,11 @@ fn session(tcp: TcpStream, tls: &Encryption, state: &Mutex<State>) -> std::io::R
         .write_all(b"220 localhost ESMTP veille-test\r\n")?;
     let (mut from, mut to, mut auth) = (String::new(), Vec::new(), None);
     let mut line = String::new();
+    let mut carried = 0;
     loop {
+        if state.lock().unwrap().per_connection == Some(carried) {
+            return Ok(());
+        }
         line.clear();
         if reader.read_line(&mut line)? == 0 {
             return Ok(());
@@ -238,6 +260,7 @@ fn session(tcp: TcpStream, tls: &Encryption, state: &Mutex<State>) -> std::io::R
                 Mode::Accept | Mode::NoGreeting => {
                     state.lock().unwrap().received.push(message);
                     out.write_all(b"250 2.0.0 queued\r\n")?;
+                    carried += 1;
                 }
                 Mode::Refuse(code) => {
                     out.write_all(format!("{code} refused by the test server\r\n").as_bytes())?;
