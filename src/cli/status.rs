@@ -87,6 +87,9 @@ fn render(config: &Config, st: &Status) -> String {
                 }
             }
         }
+        for d in &c.damaged {
+            let _ = writeln!(s, "    damaged {} {}: {}", d.kind, d.id, d.reason);
+        }
         if c.failed > 0 {
             let _ = writeln!(s, "    `veille retry {name}` queues the failed ones again");
         }

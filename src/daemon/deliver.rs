@@ -10,17 +10,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use futures_util::future::join_all;
 use tracing::{info, warn};
 
 use super::Shared;
-use crate::config::Config;
+use crate::config::{Channel, Config};
 use crate::deliver::{DeliveryError, Outgoing, Pass};
 use crate::domain::hook::{self, DigestJson, Hook};
 use crate::domain::render::{self, DigestView, Rendered, StoryView};
 use crate::domain::schedule::next_delivery_attempt;
-use crate::store::{DueAlert, Store, Target};
+use crate::store::{Damaged, DueAlert, DueDigest, Store, Target, stored};
 
 /// Alerts read from the outbox at once.
 const BATCH: usize = 100;
@@ -59,7 +59,8 @@ enum Outcome {
 
 /// Delivers every due alert of the channels that send one message per story
 /// (digest channels wait for their tick). With `ignore_hold`, alerts still
-/// inside their hold are due too (`run --once`).
+/// inside their hold are due too (`run --once`). Only alerts no other
+/// process holds are taken (`store::outbox`).
 pub async fn deliver_due_once(sh: &Shared, now: i64, ignore_hold: bool) -> Result<DeliveryReport> {
     let mut open: BTreeSet<String> = sh
         .config
@@ -72,14 +73,16 @@ pub async fn deliver_due_once(sh: &Shared, now: i64, ignore_hold: bool) -> Resul
     let mut tried = BTreeSet::new();
     while !open.is_empty() {
         let names: Vec<String> = open.iter().cloned().collect();
-        let batch = sh
+        let until = sh.clock.now() + lease(sh);
+        let claimed = sh
             .with_store(move |s| {
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                s.due_alerts(now, &names, ignore_hold, BATCH)
+                s.claim_alerts(now, until, &names, ignore_hold, BATCH)
             })
             .await?;
+        report.failed += log_damaged(&claimed.damaged);
         let mut by_channel: BTreeMap<String, Vec<DueAlert>> = BTreeMap::new();
-        for alert in batch {
+        for alert in claimed.alerts {
             if tried.insert(alert.id.clone()) {
                 by_channel
                     .entry(alert.channel.clone())
@@ -87,46 +90,19 @@ pub async fn deliver_due_once(sh: &Shared, now: i64, ignore_hold: bool) -> Resul
                     .push(alert);
             }
         }
-        if by_channel.is_empty() {
+        if by_channel.is_empty() && claimed.damaged.is_empty() {
             break;
         }
         let passes = by_channel.into_iter().map(|(name, alerts)| async move {
             let channel = sh
                 .config
                 .channel(&name)
-                .expect("due_alerts filters on configured channels");
-            let mut pass = sh.sender.pass(channel);
-            let mut report = DeliveryReport::default();
-            let mut paused = false;
-            for alert in alerts {
-                let out = story_outgoing(&sh.config, &alert);
-                let outcome = attempt(
-                    sh,
-                    &mut pass,
-                    Target::Alert,
-                    alert.attempts,
-                    alert.queued,
-                    &out,
-                )
-                .await;
-                let outcome = match outcome {
-                    Ok(o) => o,
-                    Err(e) => {
-                        pass.close().await;
-                        return Err(e);
-                    }
-                };
-                report.add(outcome);
-                if outcome == Outcome::Retrying {
-                    paused = true;
-                    break;
-                }
-            }
-            pass.close().await;
-            Ok::<_, anyhow::Error>((name, report, paused))
+                .expect("claim_alerts filters on configured channels");
+            let pass = channel_pass(sh, channel, alerts).await;
+            (name, pass)
         });
-        for pass in join_all(passes).await {
-            let (name, channel_report, paused) = pass?;
+        for (name, pass) in join_all(passes).await {
+            let (channel_report, paused) = pass?;
             report.merge(channel_report);
             if paused {
                 open.remove(&name);
@@ -134,6 +110,76 @@ pub async fn deliver_due_once(sh: &Shared, now: i64, ignore_hold: bool) -> Resul
         }
     }
     Ok(report)
+}
+
+/// How long a process holds what it is sending: two whole sends and some
+/// margin, so that a lease never ends while its send is still running.
+fn lease(sh: &Shared) -> i64 {
+    2 * sh.config.daemon.timeout.as_secs() as i64 + 10
+}
+
+/// Damaged rows found on the way (now marked failed), logged; their count.
+fn log_damaged(damaged: &[Damaged]) -> usize {
+    for d in damaged {
+        warn!(alert_id = %d.id, channel = %d.channel, reason = %d.reason,
+            "an alert cannot be read back; marked failed, the others go on");
+    }
+    damaged.len()
+}
+
+/// Sends `alerts` through `channel` in order over one pass. Returns the
+/// report and whether the channel paused (a send will be retried): the
+/// rest of its alerts are then given back for a later pass.
+async fn channel_pass(
+    sh: &Shared,
+    channel: &Channel,
+    alerts: Vec<DueAlert>,
+) -> Result<(DeliveryReport, bool)> {
+    let mut pass = sh.sender.pass(channel);
+    let mut report = DeliveryReport::default();
+    let mut left = alerts.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
+    left.reverse();
+    let mut result = Ok(false);
+    for alert in &alerts {
+        left.pop();
+        match send_alert(sh, &mut pass, alert).await {
+            Ok(Some(outcome)) => {
+                report.add(outcome);
+                if outcome == Outcome::Retrying {
+                    result = Ok(true);
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    pass.close().await;
+    if !left.is_empty() {
+        sh.with_store(move |s| s.release(Target::Alert, &left))
+            .await?;
+    }
+    result.map(|paused| (report, paused))
+}
+
+/// Renews the lease on `alert`, then sends it and records the outcome.
+/// `None`: another process holds it now.
+async fn send_alert(sh: &Shared, pass: &mut Pass<'_>, alert: &DueAlert) -> Result<Option<Outcome>> {
+    let id = alert.id.clone();
+    let until = sh.clock.now() + lease(sh);
+    let ours = sh
+        .with_store(move |s| s.renew(Target::Alert, &id, until))
+        .await?;
+    if !ours {
+        return Ok(None);
+    }
+    let out = story_outgoing(&sh.config, alert);
+    attempt(sh, pass, Target::Alert, alert.attempts, alert.queued, &out)
+        .await
+        .map(Some)
 }
 
 /// The message about one story, the same on every attempt but for the
@@ -235,6 +281,20 @@ pub async fn digests_due_once(sh: &Shared, now: i64) -> Result<DeliveryReport> {
     send_digests(sh, now, &names, false).await
 }
 
+/// Sends the digests already made whose next attempt has come, without
+/// making new ones (`run --once`: a digest that failed is retried by the
+/// next run even when no tick falls in it).
+pub async fn retry_digests_once(sh: &Shared, now: i64) -> Result<DeliveryReport> {
+    let names: Vec<String> = sh
+        .config
+        .channels
+        .iter()
+        .filter(|c| c.digest.is_some())
+        .map(|c| c.name.clone())
+        .collect();
+    send_digests(sh, now, &names, false).await
+}
+
 /// Makes a digest of `channel` now, whatever its schedule, and sends every
 /// pending digest of it (`veille digest`, `run --once --flush-digests`).
 /// `None` when there was nothing to send.
@@ -250,11 +310,12 @@ pub async fn preview_digest(sh: &Shared, channel: &str, now: i64) -> Result<Opti
     let channel = channel.to_owned();
     sh.with_store(move |s| {
         let members = s.digest_members(&channel, now)?;
-        if members.is_empty() {
+        log_damaged(&members.damaged);
+        if members.alerts.is_empty() {
             return Ok(None);
         }
         Ok(Some(
-            digest_outgoing(&config, s, &channel, "preview", &members, now)?.mail,
+            digest_outgoing(&config, s, &channel, "preview", &members.alerts, now)?.mail,
         ))
     })
     .await
@@ -268,12 +329,18 @@ async fn freeze(sh: &Shared, channel: &str, now: i64, tick: bool) -> Result<()> 
     let channel = channel.to_owned();
     sh.with_store(move |s| {
         let members = s.digest_members(&channel, now)?;
-        if !members.is_empty() {
+        log_damaged(&members.damaged);
+        if !members.alerts.is_empty() {
+            let members = members.alerts;
             let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
             let id = crate::store::new_id();
             let out = digest_outgoing(&config, s, &channel, &id, &members, now)?;
-            s.create_digest(&channel, &id, &ids, &serde_json::to_string(&out)?, now)?;
-            info!(channel = %channel, alert_id = %id, stories = ids.len(), "digest made");
+            let body = stored::encode(stored::DIGEST_BODY, &out)?;
+            if s.create_digest(&channel, &id, &ids, &body, now)? {
+                info!(channel = %channel, alert_id = %id, stories = ids.len(), "digest made");
+            } else {
+                info!(channel = %channel, "another process made this digest at the same time; its alerts are in that one");
+            }
         }
         if tick {
             s.set_last_tick(&channel, now)?;
@@ -334,33 +401,65 @@ async fn send_digests(
     any_time: bool,
 ) -> Result<DeliveryReport> {
     let names = channels.to_vec();
+    let until = sh.clock.now() + lease(sh);
     let due = sh
         .with_store(move |s| {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            s.due_digests(now, &names, any_time)
+            s.claim_digests(now, until, &names, any_time)
         })
         .await?;
     let mut report = DeliveryReport::default();
     let mut paused = BTreeSet::new();
+    let mut left: Vec<String> = Vec::new();
     for d in due {
-        if paused.contains(&d.channel) {
-            continue;
-        }
-        let Some(channel) = sh.config.channel(&d.channel) else {
+        let channel = sh.config.channel(&d.channel);
+        let (Some(channel), false) = (channel, paused.contains(&d.channel)) else {
+            left.push(d.id);
             continue;
         };
-        let out: Outgoing = serde_json::from_str(&d.body)
-            .with_context(|| format!("digest {} cannot be read back", d.id))?;
-        let mut pass = sh.sender.pass(channel);
-        let outcome = attempt(sh, &mut pass, Target::Digest, d.attempts, d.queued, &out).await;
-        pass.close().await;
-        let outcome = outcome?;
-        report.add(outcome);
-        if outcome == Outcome::Retrying {
-            paused.insert(d.channel);
+        match send_digest(sh, channel, &d).await? {
+            Some(Outcome::Retrying) => {
+                report.add(Outcome::Retrying);
+                paused.insert(d.channel);
+            }
+            Some(outcome) => report.add(outcome),
+            None => {}
         }
     }
+    if !left.is_empty() {
+        sh.with_store(move |s| s.release(Target::Digest, &left))
+            .await?;
+    }
     Ok(report)
+}
+
+/// Renews the lease on a frozen digest, then sends it as frozen. A body
+/// that cannot be read back is marked failed (`Failed`). `None`: another
+/// process holds it now.
+async fn send_digest(sh: &Shared, channel: &Channel, d: &DueDigest) -> Result<Option<Outcome>> {
+    let id = d.id.clone();
+    let until = sh.clock.now() + lease(sh);
+    if !sh
+        .with_store(move |s| s.renew(Target::Digest, &id, until))
+        .await?
+    {
+        return Ok(None);
+    }
+    let out: Outgoing = match stored::decode(stored::DIGEST_BODY, &d.body) {
+        Ok(out) => out,
+        Err(e) => {
+            let (id, reason) = (d.id.clone(), format!("{e:#}"));
+            warn!(alert_id = %id, channel = %d.channel, reason = %reason,
+                "a digest cannot be read back; marked failed, the others go on");
+            sh.with_store(move |s| s.mark_damaged(Target::Digest, &id, &reason))
+                .await?;
+            return Ok(Some(Outcome::Failed));
+        }
+    };
+    let mut pass = sh.sender.pass(channel);
+    let outcome = attempt(sh, &mut pass, Target::Digest, d.attempts, d.queued, &out).await;
+    pass.close().await;
+    outcome.map(Some)
 }
 
 #[cfg(test)]
@@ -579,7 +678,7 @@ mod tests {
         let got = mails(dir.path());
         assert_eq!(got.len(), 1);
         assert_eq!(header(&got[0].1, "Message-ID"), format!("<{id}@veille>"));
-        let frozen: Outgoing = serde_json::from_str(&body).unwrap();
+        let frozen: Outgoing = stored::decode(stored::DIGEST_BODY, &body).unwrap();
         assert_eq!(
             text(&got[0].1).replace("\r\n", "\n").trim_end(),
             frozen.mail.text.trim_end()
@@ -589,6 +688,10 @@ mod tests {
             .with_store(|s| s.digest_members("matin", i64::MAX))
             .await
             .unwrap();
-        assert_eq!(pending.len(), 1, "the late story waits for the next tick");
+        assert_eq!(
+            pending.alerts.len(),
+            1,
+            "the late story waits for the next tick"
+        );
     }
 }

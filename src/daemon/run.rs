@@ -7,14 +7,17 @@ use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds};
+use super::{
+    Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds, retry_digests_once,
+};
 
 /// How often the loop looks for due feeds and alerts.
 const TICK: Duration = Duration::from_secs(5);
 
 /// Polls every feed once, then delivers every immediate alert (hold
-/// ignored: every copy fetched in this run is already recorded); with
-/// `flush_digests`, sends every digest channel's pending digest too.
+/// ignored: every copy fetched in this run is already recorded) and the
+/// digests already made whose retry is due; with `flush_digests`, makes and
+/// sends every digest channel's pending digest too.
 pub async fn run_once(sh: &Shared, flush_digests: bool) -> Result<()> {
     let outcomes = poll_due_feeds(sh, sh.clock.now(), true).await?;
     let failed = outcomes
@@ -22,6 +25,7 @@ pub async fn run_once(sh: &Shared, flush_digests: bool) -> Result<()> {
         .filter(|(_, o)| matches!(o, super::PollOutcome::Failed { .. }))
         .count();
     let mut report = deliver_due_once(sh, sh.clock.now(), true).await?;
+    report.merge(retry_digests_once(sh, sh.clock.now()).await?);
     if flush_digests {
         for c in sh.config.channels.iter().filter(|c| c.digest.is_some()) {
             if let Some(r) = flush_digest(sh, &c.name, sh.clock.now()).await? {

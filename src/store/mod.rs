@@ -15,6 +15,7 @@
 
 mod outbox;
 mod status;
+pub mod stored;
 mod stories;
 mod wire;
 
@@ -28,7 +29,7 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
-pub use outbox::{DueDigest, Requeued, Target};
+pub use outbox::{Claimed, Damaged, DueDigest, Requeued, Target};
 pub use status::{ChannelStatus, FeedStatus, LateCopies, Status};
 pub use stories::WireMatch;
 pub use wire::WireIndex;
@@ -38,13 +39,18 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0001_init.sql")),
         M::up(include_str!("../../migrations/0002_digests.sql")),
         M::up(include_str!("../../migrations/0003_wire.sql")),
+        M::up(include_str!("../../migrations/0004_leases.sql")),
     ])
 }
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 pub struct Store {
     conn: Connection,
+    /// Who holds the leases this store takes (`outbox`): random, one per
+    /// open store, so two processes (or two stores in one) never mistake
+    /// each other's leases for their own.
+    owner: String,
     /// Stories wire copies may join; read from the database when first
     /// needed (see `wire`).
     wire: Option<WireIndex>,
@@ -166,12 +172,20 @@ impl Store {
         let mut conn = Connection::open(path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         configure(&conn)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
         refuse_newer(&conn, path)?;
-        migrations()
-            .to_latest(&mut conn)
+        migrate(&mut conn)
             .with_context(|| format!("cannot migrate the database {}", path.display()))?;
-        Ok(Store { conn, wire: None })
+        Ok(Store::with(conn))
+    }
+
+    fn with(conn: Connection) -> Store {
+        Store {
+            conn,
+            owner: new_id(),
+            wire: None,
+        }
     }
 
     /// Opens an existing database without creating or migrating it, for
@@ -194,7 +208,7 @@ impl Store {
                 path.display()
             );
         }
-        Ok(Store { conn, wire: None })
+        Ok(Store::with(conn))
     }
 
     /// Makes the feeds table match the config: new names are added; a
@@ -309,44 +323,15 @@ impl Store {
         Ok(())
     }
 
-    /// Pending alerts whose time has come, for the given channels. With
-    /// `ignore_hold`, alerts never tried yet are due whatever their hold.
-    pub fn due_alerts(
-        &self,
-        now: i64,
-        channels: &[&str],
-        ignore_hold: bool,
-        limit: usize,
-    ) -> Result<Vec<DueAlert>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {ALERT_COLUMNS}
-             FROM alerts a WHERE a.state = 'pending' AND (a.due <= ?1 OR (?3 AND a.attempts = 0))
-               AND a.digest_id IS NULL
-               AND a.channel IN (SELECT value FROM json_each(?4))
-             ORDER BY a.due, a.created LIMIT ?2"
-        ))?;
-        // The channel filter is in the query: alerts waiting for a channel
-        // that is not delivered to must not fill the batch.
-        let channels = serde_json::to_string(channels)?;
-        let rows = stmt
-            .query_map(
-                params![now, limit as i64, ignore_hold, channels],
-                AlertRow::read,
-            )?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        drop(stmt);
-        rows.into_iter().map(|r| self.due_alert(r)).collect()
-    }
-
     /// An outbox row with the item and feeds a message about it needs.
-    fn due_alert(&self, r: AlertRow) -> Result<DueAlert> {
+    fn due_alert(&self, r: &AlertRow) -> Result<DueAlert> {
         Ok(DueAlert {
-            rules: serde_json::from_str(&r.rules)?,
-            hits: serde_json::from_str(&r.hits)?,
+            rules: serde_json::from_str(&r.rules).context("its rules do not parse")?,
+            hits: stored::decode(stored::HITS, &r.hits)?,
             item: self.item(r.item_id)?,
             outlets: self.story_outlets(r.story_id)?,
-            id: r.id,
-            channel: r.channel,
+            id: r.id.clone(),
+            channel: r.channel.clone(),
             attempts: r.attempts,
             created: r.created,
             queued: r.queued,
@@ -357,7 +342,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT title, link, summary, content, categories, published, updated FROM items WHERE id = ?1",
         )?;
-        Ok(stmt.query_row([id], |r| {
+        let item = stmt.query_row([id], |r| {
             let categories: String = r.get(4)?;
             Ok(Item {
                 source_id: None,
@@ -369,7 +354,8 @@ impl Store {
                 published: r.get::<_, Option<i64>>(5)?.and_then(from_unix),
                 updated: r.get::<_, Option<i64>>(6)?.and_then(from_unix),
             })
-        })?)
+        });
+        item.with_context(|| format!("its item {id} cannot be read"))
     }
 
     /// Each feed that carried the story, with the link of its first item
@@ -419,6 +405,32 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(())
+}
+
+/// Brings the schema up to date. Safe when several processes start at
+/// once: each migration runs in a transaction that takes the write lock
+/// first, and a process that finds the schema moved on while it waited (its
+/// migration then fails: the tables exist) starts again from the version it
+/// now reads. Errors are one line, without the migration's SQL.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+    let mut result = Ok(());
+    for _ in 0..3 {
+        let before = user_version(conn)?;
+        result = migrations().to_latest(conn);
+        if result.is_ok() || user_version(conn)? == before {
+            break;
+        }
+    }
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Deferred);
+    result.map_err(|e| match e {
+        rusqlite_migration::Error::RusqliteError { err, .. } => anyhow::Error::new(err),
+        other => anyhow::Error::new(other),
+    })
+}
+
+fn user_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
 }
 
 fn refuse_newer(conn: &Connection, path: &Path) -> Result<()> {
@@ -539,7 +551,7 @@ fn enqueue_alert(
             a.channel,
             item_id,
             serde_json::to_string(&a.rules)?,
-            serde_json::to_string(&a.hits)?,
+            stored::encode(stored::HITS, &a.hits)?,
             now,
             a.due
         ])?;
@@ -551,8 +563,14 @@ fn enqueue_alert(
         .query_row(params![story_id, a.channel], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     if let Some((id, rules, hits)) = pending {
-        let mut rules: Vec<String> = serde_json::from_str(&rules)?;
-        let mut hits: Vec<StoredHit> = serde_json::from_str(&hits)?;
+        // A row that cannot be read back is left as it is: delivery marks
+        // it failed; this poll is recorded all the same.
+        let (Ok(mut rules), Ok(mut hits)) = (
+            serde_json::from_str::<Vec<String>>(&rules),
+            stored::decode::<Vec<StoredHit>>(stored::HITS, &hits),
+        ) else {
+            return Ok(false);
+        };
         for r in &a.rules {
             if !rules.contains(r) {
                 rules.push(r.clone());
@@ -570,7 +588,7 @@ fn enqueue_alert(
             .execute(params![
                 id,
                 serde_json::to_string(&rules)?,
-                serde_json::to_string(&hits)?
+                stored::encode(stored::HITS, &hits)?
             ])?;
     }
     Ok(false)
@@ -756,7 +774,10 @@ mod tests {
             .collect();
         items.push(record("m", "https://x/m", "mail", "r"));
         store.record_poll(&quiet_poll(feed, items)).unwrap();
-        let due = store.due_alerts(10, &["mail"], false, 5).unwrap();
+        let due = store
+            .claim_alerts(10, 70, &["mail"], false, 5)
+            .unwrap()
+            .alerts;
         assert_eq!(
             due.iter().map(|a| a.channel.as_str()).collect::<Vec<_>>(),
             ["mail"]
@@ -802,25 +823,35 @@ mod tests {
         let members: Vec<String> = store
             .digest_members("matin", 10)
             .unwrap()
+            .alerts
             .into_iter()
             .map(|a| a.id)
             .collect();
         assert_eq!(members.len(), 2);
-        store
-            .create_digest("matin", "d1", &members, "{}", 20)
-            .unwrap();
+        assert!(
+            store
+                .create_digest("matin", "d1", &members, "{}", 20)
+                .unwrap()
+        );
         // A second digest made from the same read (another process racing)
         // is refused whole.
-        let err = store
-            .create_digest("matin", "d2", &members, "{}", 21)
-            .unwrap_err();
-        assert!(err.to_string().contains("same time"), "{err}");
+        assert!(
+            !store
+                .create_digest("matin", "d2", &members, "{}", 21)
+                .unwrap()
+        );
         let digests: i64 = store
             .conn
             .query_row("SELECT COUNT(*) FROM digests", [], |r| r.get(0))
             .unwrap();
         assert_eq!(digests, 1);
-        assert!(store.digest_members("matin", 100).unwrap().is_empty());
+        assert!(
+            store
+                .digest_members("matin", 100)
+                .unwrap()
+                .alerts
+                .is_empty()
+        );
         // Sent: the digest's alerts are sent with it.
         store.mark_sent(Target::Digest, "d1", 30).unwrap();
         let sent: i64 = store
@@ -919,7 +950,10 @@ mod tests {
                 alerts: 0
             }
         );
-        let due = store.due_alerts(10, &["moi"], false, 10).unwrap();
+        let due = store
+            .claim_alerts(10, 70, &["moi"], false, 10)
+            .unwrap()
+            .alerts;
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].rules, ["r1", "r2"]);
         let spans: Vec<(&str, usize, usize)> = due[0]
@@ -947,8 +981,9 @@ mod tests {
             .unwrap();
         assert!(
             store
-                .due_alerts(1000, &["moi"], false, 10)
+                .claim_alerts(1000, 1060, &["moi"], false, 10)
                 .unwrap()
+                .alerts
                 .is_empty()
         );
     }

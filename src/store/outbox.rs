@@ -1,8 +1,15 @@
 //! The delivery side of the outbox: what is due, digests frozen at their
 //! tick, and the outcome of each attempt.
+//!
+//! Several processes may deliver from one database. Each takes what it
+//! sends with a lease (`claim_alerts`, `claim_digests`: owner and expiry,
+//! taken in one write transaction), renews it just before each send
+//! (`renew`: false when another process has taken it meanwhile) and drops
+//! it with the outcome. A process killed mid-send leaves its leases to
+//! expire; then another takes them. This is the one place that knows.
 
 use anyhow::Result;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{ALERT_COLUMNS, AlertRow, DueAlert, Store};
 use crate::domain::render::FailingFeed;
@@ -13,6 +20,12 @@ pub enum Target {
     Alert,
     Digest,
 }
+
+/// How the error of a row that cannot be read back begins.
+pub(super) const DAMAGED: &str = "cannot be read back: ";
+
+/// What an outcome does to a row's lease.
+const UNLEASED: &str = "lease_owner = NULL, lease_until = NULL";
 
 impl Target {
     fn table(self) -> &'static str {
@@ -35,6 +48,22 @@ pub struct DueDigest {
     pub body: String,
 }
 
+/// Alerts taken for sending, and the rows found damaged on the way (now
+/// failed, with the reason).
+#[derive(Debug, Default)]
+pub struct Claimed {
+    pub alerts: Vec<DueAlert>,
+    pub damaged: Vec<Damaged>,
+}
+
+/// A row that could not be read back, marked failed.
+#[derive(Debug, Clone)]
+pub struct Damaged {
+    pub id: String,
+    pub channel: String,
+    pub reason: String,
+}
+
 /// What `veille retry` queued again.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Requeued {
@@ -50,8 +79,9 @@ impl Store {
     }
 
     /// The alerts a digest of `channel` made now would hold: pending, not in
-    /// a digest yet, created up to `cutoff`.
-    pub fn digest_members(&self, channel: &str, cutoff: i64) -> Result<Vec<DueAlert>> {
+    /// a digest yet, created up to `cutoff`. Damaged ones are marked failed
+    /// and left out.
+    pub fn digest_members(&mut self, channel: &str, cutoff: i64) -> Result<Claimed> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {ALERT_COLUMNS} FROM alerts a
              WHERE a.channel = ?1 AND a.state = 'pending' AND a.digest_id IS NULL AND a.created <= ?2
@@ -61,12 +91,109 @@ impl Store {
             .query_map(params![channel, cutoff], AlertRow::read)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         drop(stmt);
-        rows.into_iter().map(|r| self.due_alert(r)).collect()
+        self.read_back(&rows)
+    }
+
+    /// Takes, until `until`, up to `limit` pending alerts of `channels`
+    /// whose time has come and that no other process holds. With
+    /// `ignore_hold`, alerts never tried yet are due whatever their hold.
+    pub fn claim_alerts(
+        &mut self,
+        now: i64,
+        until: i64,
+        channels: &[&str],
+        ignore_hold: bool,
+        limit: usize,
+    ) -> Result<Claimed> {
+        // The channel filter is in the query: alerts waiting for a channel
+        // that is not delivered to must not fill the batch.
+        let channels = serde_json::to_string(channels)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let rows = tx
+            .prepare_cached(&format!(
+                "SELECT {ALERT_COLUMNS}
+                 FROM alerts a WHERE a.state = 'pending' AND (a.due <= ?1 OR (?3 AND a.attempts = 0))
+                   AND a.digest_id IS NULL
+                   AND a.channel IN (SELECT value FROM json_each(?4))
+                   AND (a.lease_until IS NULL OR a.lease_until <= ?1)
+                 ORDER BY a.due, a.created LIMIT ?2"
+            ))?
+            .query_map(
+                params![now, limit as i64, ignore_hold, channels],
+                AlertRow::read,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        {
+            let mut lease = tx.prepare_cached(
+                "UPDATE alerts SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
+            )?;
+            for r in &rows {
+                lease.execute(params![r.id, self.owner, until])?;
+            }
+        }
+        tx.commit()?;
+        self.read_back(&rows)
+    }
+
+    /// The rows as alerts; those that cannot be read are marked failed.
+    fn read_back(&mut self, rows: &[AlertRow]) -> Result<Claimed> {
+        let mut claimed = Claimed::default();
+        for r in rows {
+            match self.due_alert(r) {
+                Ok(alert) => claimed.alerts.push(alert),
+                Err(e) => {
+                    let reason = format!("{e:#}");
+                    self.mark_damaged(Target::Alert, &r.id, &reason)?;
+                    claimed.damaged.push(Damaged {
+                        id: r.id.clone(),
+                        channel: r.channel.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Marks a row that cannot be read back failed, with the reason
+    /// (`veille status` shows it; `veille retry` queues it again, for
+    /// after a fix).
+    pub fn mark_damaged(&mut self, target: Target, id: &str, reason: &str) -> Result<()> {
+        let error = format!("{DAMAGED}{reason}");
+        self.mark_attempt_failed(target, id, &error, None)
+    }
+
+    /// Extends this store's lease on `id` to `until`, just before a send.
+    /// `false`: another process holds it now (it expired meanwhile), or it
+    /// is no longer pending; leave it to them.
+    pub fn renew(&self, target: Target, id: &str, until: i64) -> Result<bool> {
+        let n = self.conn.execute(
+            &format!(
+                "UPDATE {} SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2 AND state = 'pending'",
+                target.table()
+            ),
+            params![id, self.owner, until],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Gives back leases taken but not used (a channel paused mid-batch).
+    pub fn release(&self, target: Target, ids: &[String]) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "UPDATE {} SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
+            target.table()
+        ))?;
+        for id in ids {
+            stmt.execute(params![id, self.owner])?;
+        }
+        Ok(())
     }
 
     /// Freezes `members` into a new digest `id` with `body`, in one
     /// transaction. If another process (`veille digest` beside the daemon)
-    /// froze one of them meanwhile, nothing is written and an error says so:
+    /// froze one of them meanwhile, nothing is written and `false` says so:
     /// the body would name a story that another digest carries.
     pub fn create_digest(
         &mut self,
@@ -75,8 +202,10 @@ impl Store {
         members: &[String],
         body: &str,
         now: i64,
-    ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+    ) -> Result<bool> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO digests (id, channel, tick, body, stories, queued, due) VALUES (?1, ?2, ?3, ?4, ?5, ?3, ?3)",
             params![id, channel, now, body, members.len() as i64],
@@ -91,40 +220,55 @@ impl Store {
             }
         }
         if taken != members.len() {
-            anyhow::bail!(
-                "another digest of channel {channel} was made at the same time; this one is dropped and its alerts stay queued"
-            );
+            return Ok(false);
         }
         tx.commit()?;
-        Ok(())
+        Ok(true)
     }
 
-    /// Frozen digests of `channels` whose next attempt has come (all of
-    /// them with `any_time`).
-    pub fn due_digests(
-        &self,
+    /// Takes, until `until`, the frozen digests of `channels` whose next
+    /// attempt has come (all pending ones with `any_time`) and that no
+    /// other process holds.
+    pub fn claim_digests(
+        &mut self,
         now: i64,
+        until: i64,
         channels: &[&str],
         any_time: bool,
     ) -> Result<Vec<DueDigest>> {
         let channels = serde_json::to_string(channels)?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, channel, attempts, queued, stories, body FROM digests
-             WHERE state = 'pending' AND (due <= ?1 OR ?3)
-               AND channel IN (SELECT value FROM json_each(?2))
-             ORDER BY due, tick",
-        )?;
-        let rows = stmt.query_map(params![now, channels, any_time], |r| {
-            Ok(DueDigest {
-                id: r.get(0)?,
-                channel: r.get(1)?,
-                attempts: r.get(2)?,
-                queued: r.get(3)?,
-                stories: r.get(4)?,
-                body: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let due = tx
+            .prepare_cached(
+                "SELECT id, channel, attempts, queued, stories, body FROM digests
+                 WHERE state = 'pending' AND (due <= ?1 OR ?3)
+                   AND channel IN (SELECT value FROM json_each(?2))
+                   AND (lease_until IS NULL OR lease_until <= ?1)
+                 ORDER BY due, tick",
+            )?
+            .query_map(params![now, channels, any_time], |r| {
+                Ok(DueDigest {
+                    id: r.get(0)?,
+                    channel: r.get(1)?,
+                    attempts: r.get(2)?,
+                    queued: r.get(3)?,
+                    stories: r.get(4)?,
+                    body: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        {
+            let mut lease = tx.prepare_cached(
+                "UPDATE digests SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
+            )?;
+            for d in &due {
+                lease.execute(params![d.id, self.owner, until])?;
+            }
+        }
+        tx.commit()?;
+        Ok(due)
     }
 
     /// The last tick a digest channel handled; `None` the first time.
@@ -153,7 +297,8 @@ impl Store {
         let tx = self.conn.transaction()?;
         tx.execute(
             &format!(
-                "UPDATE {} SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL
+                "UPDATE {} SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL,
+                     lease_owner = NULL, lease_until = NULL
                  WHERE id = ?1 AND state = 'pending'",
                 target.table()
             ),
@@ -190,11 +335,11 @@ impl Store {
         let table = target.table();
         match retry_at {
             Some(at) => tx.execute(
-                &format!("UPDATE {table} SET attempts = attempts + 1, due = ?2, last_error = ?3 WHERE id = ?1 AND state = 'pending'"),
+                &format!("UPDATE {table} SET attempts = attempts + 1, due = ?2, last_error = ?3, {UNLEASED} WHERE id = ?1 AND state = 'pending'"),
                 params![id, at, error],
             )?,
             None => tx.execute(
-                &format!("UPDATE {table} SET attempts = attempts + 1, state = 'failed', last_error = ?2 WHERE id = ?1 AND state = 'pending'"),
+                &format!("UPDATE {table} SET attempts = attempts + 1, state = 'failed', last_error = ?2, {UNLEASED} WHERE id = ?1 AND state = 'pending'"),
                 params![id, error],
             )?,
         };

@@ -5,6 +5,7 @@ use rusqlite::params;
 use serde::Serialize;
 
 use super::Store;
+use super::outbox::DAMAGED;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FeedStatus {
@@ -32,6 +33,16 @@ pub struct ChannelStatus {
     /// When the next pending alert or digest is tried (for a digest
     /// channel, alerts wait for the tick instead).
     pub next_attempt: Option<i64>,
+    /// Alerts and digests that could not be read back (marked failed).
+    pub damaged: Vec<DamagedRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DamagedRow {
+    pub id: String,
+    /// `alert` or `digest`.
+    pub kind: &'static str,
+    pub reason: String,
 }
 
 /// A story that gained copies from other feeds after its first message
@@ -117,6 +128,7 @@ impl Store {
             c.next_attempt = next.query_row([&c.name], |r| r.get(0))?;
         }
         drop(next);
+        damaged(&tx, &mut channels)?;
         let late_copies = tx
             .prepare(
                 "SELECT (SELECT title FROM items WHERE story_id = s.id ORDER BY id LIMIT 1), s.link,
@@ -137,4 +149,35 @@ impl Store {
             late_copies,
         })
     }
+}
+
+/// Fills each channel's damaged rows (at most 100 in all are listed).
+fn damaged(tx: &rusqlite::Transaction, channels: &mut [ChannelStatus]) -> Result<()> {
+    let mut stmt = tx.prepare(
+        "SELECT channel, id, 0, last_error FROM alerts
+           WHERE state = 'failed' AND digest_id IS NULL AND substr(last_error, 1, length(?1)) = ?1
+         UNION ALL
+         SELECT channel, id, 1, last_error FROM digests
+           WHERE state = 'failed' AND substr(last_error, 1, length(?1)) = ?1
+         ORDER BY 1, 2 LIMIT 100",
+    )?;
+    let rows = stmt.query_map([DAMAGED], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (channel, id, digest, error) = row?;
+        if let Some(c) = channels.iter_mut().find(|c| c.name == channel) {
+            c.damaged.push(DamagedRow {
+                id,
+                kind: if digest == 1 { "digest" } else { "alert" },
+                reason: error[DAMAGED.len()..].to_owned(),
+            });
+        }
+    }
+    Ok(())
 }

@@ -11,5 +11,6 @@ mod matching;
 mod pipeline;
 mod purity;
 mod service;
+mod sharing;
 mod wire;
 mod wire_heldout;

@@ -43,6 +43,8 @@ struct State {
     /// Hang up, silently, before the next command once a connection has
     /// carried this many messages (a provider's quota, an idle timeout).
     per_connection: Option<usize>,
+    /// How long the server takes to answer a message (a slow relay).
+    delay: std::time::Duration,
 }
 
 pub struct SmtpServer {
@@ -122,6 +124,7 @@ impl SmtpServer {
             received: Vec::new(),
             connections: 0,
             per_connection: None,
+            delay: std::time::Duration::ZERO,
         }));
         let shared = Arc::clone(&state);
         std::thread::spawn(move || {
@@ -145,6 +148,11 @@ impl SmtpServer {
     /// Hang up after `n` messages on each connection.
     pub fn set_per_connection(&self, n: usize) {
         self.state.lock().unwrap().per_connection = Some(n);
+    }
+
+    /// Take `delay` to answer each message.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().delay = delay;
     }
 
     /// How many connections clients opened.
@@ -247,7 +255,11 @@ fn session(tcp: TcpStream, tls: &Encryption, state: &Mutex<State>) -> std::io::R
                 };
                 data.extend_from_slice(l);
             }
-            let mode = state.lock().unwrap().mode;
+            let (mode, delay) = {
+                let s = state.lock().unwrap();
+                (s.mode, s.delay)
+            };
+            std::thread::sleep(delay);
             let message = Received {
                 from: from.clone(),
                 to: to.clone(),

@@ -1,0 +1,315 @@
+//! SPEC §5: several veille processes on one database, and rows that cannot
+//! be read back. Real processes, a real SMTP server and webhook receiver on
+//! 127.0.0.1, one SQLite file.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::harness::{FeedDoc, Mail, Running, TestEnv, recent, rss, serve, succeed};
+use crate::smtp_server::SmtpServer;
+
+/// A feed of `n` stories matching rule `puces`.
+async fn feed_of(n: usize) -> (MockServer, String) {
+    let server = MockServer::start().await;
+    let date = recent(1);
+    let items: Vec<(String, String, String)> = (0..n)
+        .map(|i| {
+            (
+                format!("g-{i}"),
+                format!("Les puces, épisode {i}"),
+                format!("https://news.example.org/p/{i}"),
+            )
+        })
+        .collect();
+    let rows: Vec<(&str, &str, &str, &str, &str)> = items
+        .iter()
+        .map(|(g, t, l)| (g.as_str(), t.as_str(), l.as_str(), "Texte.", date.as_str()))
+        .collect();
+    serve(&server, "/f.xml", FeedDoc::rss(&rss("AFP", &rows))).await;
+    let url = format!("{}/f.xml", server.uri());
+    (server, url)
+}
+
+/// One feed, rule `puces` → channel `moi` (`channel` is its table body).
+fn config(feed: &str, smtp_port: Option<u16>, channel: &str) -> String {
+    let smtp = smtp_port.map_or(String::new(), |p| {
+        format!("[smtp]\nhost = \"127.0.0.1\"\nport = {p}\nsecurity = \"none\"\nfrom = \"v@localhost\"\n\n")
+    });
+    format!(
+        "[daemon]\ndatabase = \"veille.db\"\ntimeout = \"1s\"\n\n{smtp}[[feed]]\nname = \"AFP\"\nurl = \"{feed}\"\n\n\
+         [[rule]]\nname = \"puces\"\nany = [\"puces\"]\nnotify = [\"moi\"]\n\n[channel.moi]\n{channel}\n"
+    )
+}
+
+const EMAIL: &str = "kind = \"email\"\nto = [\"moi@localhost\"]\n";
+
+/// How many times each id arrived.
+fn counts(ids: impl IntoIterator<Item = String>) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for id in ids {
+        *out.entry(id).or_insert(0) += 1;
+    }
+    out
+}
+
+fn message_ids(smtp: &SmtpServer) -> BTreeMap<String, usize> {
+    counts(
+        smtp.received()
+            .iter()
+            .map(|r| Mail::parse(&r.data).message_id),
+    )
+}
+
+/// Two `run --once` started together.
+fn two_runs_at_once(env: &TestEnv) {
+    let a = env.command(&["run", "--once"]).spawn().unwrap();
+    let b = env.command(&["run", "--once"]).spawn().unwrap();
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_processes_on_one_database_send_each_email_once() {
+    let (_feed, url) = feed_of(200).await;
+    let smtp = SmtpServer::start();
+    // A slow relay: both processes are delivering at the same time.
+    smtp.set_delay(Duration::from_millis(5));
+    let env = TestEnv::new();
+    env.write_config(&config(&url, Some(smtp.port), EMAIL));
+    // The database exists first, so that both processes find the items.
+    env.ok(&["check"]);
+    two_runs_at_once(&env);
+
+    let ids = message_ids(&smtp);
+    assert_eq!(ids.len(), 200, "every alert sent");
+    let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent more than once: {twice:?}");
+    let sent: i64 = env
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM alerts WHERE state = 'sent'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(sent, 200);
+}
+
+#[tokio::test]
+async fn two_processes_on_one_database_post_each_webhook_once() {
+    let (_feed, url) = feed_of(200).await;
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204).set_delay(Duration::from_millis(5)))
+        .mount(&hook)
+        .await;
+    let env = TestEnv::new();
+    let channel = format!("kind = \"webhook\"\nurl = \"{}/h\"\n", hook.uri());
+    env.write_config(&config(&url, None, &channel));
+    env.ok(&["check"]);
+    two_runs_at_once(&env);
+
+    let requests = hook.received_requests().await.unwrap();
+    let ids = counts(
+        requests
+            .iter()
+            .map(|r| r.headers["webhook-id"].to_str().unwrap().to_owned()),
+    );
+    assert_eq!(ids.len(), 200, "every alert posted");
+    assert!(ids.values().all(|n| *n == 1), "posted more than once");
+}
+
+#[tokio::test]
+async fn a_sender_killed_mid_pass_leaves_its_alerts_to_the_next_process_after_its_lease() {
+    let (_feed, url) = feed_of(20).await;
+    let smtp = SmtpServer::start();
+    smtp.set_delay(Duration::from_millis(300));
+    let env = TestEnv::new();
+    env.write_config(&config(&url, Some(smtp.port), EMAIL));
+    let mut first = Running::spawn(&mut env.command(&["run", "--once"]));
+    while smtp.received().len() < 2 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SIGKILL: no chance to give anything back.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let before = message_ids(&smtp);
+
+    // Another process at once: the killed one's leases still hold.
+    env.run_once();
+    assert_eq!(
+        message_ids(&smtp),
+        before,
+        "nothing taken from a live lease"
+    );
+    let pending: i64 = env
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM alerts WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(pending >= 17, "{pending}");
+
+    // Once the leases have ended, the next process sends the rest.
+    let until: i64 = env
+        .db()
+        .query_row("SELECT MAX(lease_until) FROM alerts", [], |r| r.get(0))
+        .unwrap();
+    let wait = until + 1 - chrono::Utc::now().timestamp();
+    assert!(wait <= 13, "a lease is a short while: {wait} s");
+    std::thread::sleep(Duration::from_secs(wait.max(0) as u64));
+    env.run_once();
+    let ids = message_ids(&smtp);
+    assert_eq!(ids.len(), 20, "every alert sent: {ids:?}");
+    // At most the message in flight at the kill arrives twice, under its
+    // one Message-ID.
+    assert!(ids.values().filter(|n| **n > 1).count() <= 1, "{ids:?}");
+    assert!(ids.values().all(|n| *n <= 2), "{ids:?}");
+}
+
+#[test]
+fn concurrent_first_starts_on_a_new_database_both_run_one_schema() {
+    for round in 0..5 {
+        let env = TestEnv::new();
+        env.write_config(&config(
+            "samples/none.xml",
+            None,
+            "kind = \"maildir\"\npath = \"mail\"\n",
+        ));
+        let children: Vec<_> = (0..3)
+            .map(|_| env.command(&["run", "--once"]).spawn().unwrap())
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let log = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "round {round}: {log}");
+            assert!(!log.contains("CREATE TABLE"), "round {round}: {log}");
+        }
+        let version: i64 = env
+            .db()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 4);
+        let tables: i64 = env
+            .db()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'alerts'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 1);
+    }
+}
+
+#[tokio::test]
+async fn a_damaged_alert_or_digest_fails_alone_and_status_names_it() {
+    let (_feed, url) = feed_of(6).await;
+    let smtp = SmtpServer::start();
+    let env = TestEnv::new();
+    let cfg = config(&url, Some(smtp.port), EMAIL)
+        .replace("notify = [\"moi\"]", "notify = [\"moi\", \"matin\"]")
+        + "\n[channel.matin]\nkind = \"maildir\"\npath = \"mail\"\ndigest = \"0 8 * * *\"\n";
+    env.write_config(&cfg);
+    // Record the alerts without sending them: a server that is down.
+    let port = smtp.port;
+    env.write_config(&cfg.replace(
+        &format!("port = {port}"),
+        &format!("port = {}", SmtpServer::free_port()),
+    ));
+    env.run_once();
+    env.write_config(&cfg);
+    let db = env.db();
+    // An upgrade gone wrong: one alert's hits and a made digest's body in a
+    // shape this veille cannot read.
+    let damaged: String = db
+        .query_row(
+            "SELECT id FROM alerts WHERE channel = 'moi' ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db.execute(
+        "UPDATE alerts SET hits = '{\"v\":9,\"data\":{}}' WHERE id = ?1",
+        [&damaged],
+    )
+    .unwrap();
+    db.execute("UPDATE alerts SET due = 0 WHERE state = 'pending'", [])
+        .unwrap();
+    succeed(&mut env.command(&["digest", "matin"]));
+    assert_eq!(env.mails("mail").len(), 1, "the digest itself went out");
+    db.execute(
+        "INSERT INTO digests (id, channel, tick, body, stories, queued, due) VALUES ('d-bad', 'matin', 0, '{broken', 0, 0, 0)",
+        [],
+    )
+    .unwrap();
+
+    env.run_once();
+    let ids = message_ids(&smtp);
+    assert_eq!(ids.len(), 5, "every other alert delivered: {ids:?}");
+    assert!(!ids.keys().any(|id| id.contains(&damaged)));
+    let state = |table: &str, id: &str| -> (String, String) {
+        env.db()
+            .query_row(
+                &format!("SELECT state, last_error FROM {table} WHERE id = ?1"),
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    let (s, e) = state("alerts", &damaged);
+    assert_eq!(s, "failed");
+    assert!(e.contains("version 9") && e.contains("newer veille"), "{e}");
+    assert_eq!(state("digests", "d-bad").0, "failed");
+
+    let human = String::from_utf8_lossy(&env.ok(&["status"]).stdout).into_owned();
+    assert!(
+        human.contains(&format!("damaged alert {damaged}")),
+        "{human}"
+    );
+    assert!(human.contains("damaged digest d-bad"), "{human}");
+    // A second run leaves them be and sends nothing again.
+    env.run_once();
+    assert_eq!(message_ids(&smtp).len(), 5);
+}
+
+#[tokio::test]
+async fn run_once_retries_a_made_digest_whose_retry_is_due() {
+    let (_feed, url) = feed_of(3).await;
+    let smtp = SmtpServer::start();
+    smtp.set_mode(crate::smtp_server::Mode::Refuse(451));
+    let env = TestEnv::new();
+    let channel = "kind = \"email\"\nto = [\"moi@localhost\"]\ndigest = \"0 8 * * *\"\n";
+    env.write_config(&config(&url, Some(smtp.port), channel));
+    env.ok(&["run", "--once", "--flush-digests"]);
+    assert!(smtp.received().is_empty());
+    let (attempts, state): (i64, String) = env
+        .db()
+        .query_row("SELECT attempts, state FROM digests", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((attempts, state.as_str()), (1, "pending"));
+
+    smtp.set_mode(crate::smtp_server::Mode::Accept);
+    // Not due yet: the next run leaves it.
+    env.run_once();
+    assert!(smtp.received().is_empty());
+    // Its retry has come (the clock moved on): a plain run sends it.
+    env.db().execute("UPDATE digests SET due = 0", []).unwrap();
+    env.run_once();
+    assert_eq!(smtp.received().len(), 1);
+    env.run_once();
+    assert_eq!(smtp.received().len(), 1, "once");
+}
