@@ -101,3 +101,74 @@ mod tests {
         assert!(e.contains("cannot be read back"), "{e}");
     }
 }
+
+/// The bytes today's code writes, pinned: if a change makes them unreadable
+/// or writes them otherwise, these fail, and the change needs a new version
+/// (and a reader for the old one) instead.
+#[cfg(test)]
+mod golden {
+    use super::*;
+    use crate::deliver::Outgoing;
+    use crate::domain::model::Item;
+    use crate::domain::wire::Fingerprint;
+    use crate::store::StoredHit;
+
+    const HITS_V0: &str = include_str!("../../tests/golden/hits-v0.json");
+    const HITS_V1: &str = include_str!("../../tests/golden/hits-v1.json");
+    const DIGEST_V0: &str = include_str!("../../tests/golden/digest-body-v0.json");
+    const DIGEST_V1: &str = include_str!("../../tests/golden/digest-body-v1.json");
+    const PRINT_F002: &[u8] = include_bytes!("../../tests/golden/fingerprint-f002.bin");
+
+    fn hits() -> Vec<StoredHit> {
+        vec![
+            StoredHit {
+                rule: "puces".into(),
+                field: "title".into(),
+                term: "puces".into(),
+                start: 4,
+                end: 9,
+            },
+            StoredHit {
+                rule: "tarifs".into(),
+                field: "summary".into(),
+                term: "droits de douane".into(),
+                start: 0,
+                end: 0,
+            },
+        ]
+    }
+
+    /// A dispatch as feeds carry it, for the fingerprint.
+    fn dispatch() -> Item {
+        Item {
+            title: "Droits de douane : Pékin riposte".into(),
+            link: Some("https://www.example.fr/eco/1".into()),
+            summary: "La Chine imposera à partir du 10 avril des droits de douane supplémentaires de 34 % sur les produits importés des États-Unis, a annoncé vendredi le ministère chinois des Finances. Pékin a également ajouté onze entreprises américaines à sa liste des entités non fiables. La décision intervient deux jours après l'annonce de Washington.".into(),
+            ..Item::default()
+        }
+    }
+
+    #[test]
+    fn alert_hits_read_back_as_written_now_and_before_versions() {
+        assert_eq!(encode(HITS, &hits()).unwrap(), HITS_V1.trim_end());
+        assert_eq!(decode::<Vec<StoredHit>>(HITS, HITS_V1).unwrap(), hits());
+        assert_eq!(decode::<Vec<StoredHit>>(HITS, HITS_V0).unwrap(), hits());
+    }
+
+    #[test]
+    fn a_frozen_digest_reads_back_and_is_written_byte_for_byte_the_same() {
+        let v1: Outgoing = decode(DIGEST_BODY, DIGEST_V1).unwrap();
+        assert_eq!(encode(DIGEST_BODY, &v1).unwrap(), DIGEST_V1.trim_end());
+        let v0: Outgoing = decode(DIGEST_BODY, DIGEST_V0).unwrap();
+        assert_eq!(v0, v1);
+        assert!(v1.mail.subject.starts_with("[veille] matin: 2 articles"));
+    }
+
+    #[test]
+    fn a_stored_fingerprint_reads_back_and_is_written_the_same() {
+        let print = Fingerprint::of(&dispatch());
+        assert_eq!(print.to_bytes(), PRINT_F002);
+        let read = Fingerprint::from_bytes(PRINT_F002).expect("today's fingerprints read back");
+        assert_eq!(read.to_bytes(), PRINT_F002);
+    }
+}
