@@ -11,11 +11,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
 use tracing::{info, warn};
 
 use super::Shared;
-use crate::config::{Channel, Config};
+use crate::config::{Channel, ChannelKind, Config};
 use crate::deliver::{DeliveryError, Outgoing, Pass};
 use crate::domain::hook::{self, DigestJson, Hook};
 use crate::domain::render::{self, DigestView, Rendered, StoryView};
@@ -127,59 +130,102 @@ fn log_damaged(damaged: &[Damaged]) -> usize {
     damaged.len()
 }
 
-/// Sends `alerts` through `channel` in order over one pass. Returns the
-/// report and whether the channel paused (a send will be retried): the
-/// rest of its alerts are then given back for a later pass.
+/// Sends `alerts` through `channel` over one pass: in order, or for a
+/// webhook up to `WEBHOOK_WIDTH` at a time. Returns the report and whether
+/// the channel paused (a send will be retried): no new send starts then,
+/// and the alerts not tried are given back for a later pass.
 async fn channel_pass(
     sh: &Shared,
     channel: &Channel,
     alerts: Vec<DueAlert>,
 ) -> Result<(DeliveryReport, bool)> {
-    let mut pass = sh.sender.pass(channel);
+    let width = match channel.kind {
+        ChannelKind::Webhook { .. } => WEBHOOK_WIDTH,
+        _ => 1,
+    };
+    let pass = sh.sender.pass(channel);
+    let paused = AtomicBool::new(false);
+    // The first send goes alone: a server that is down costs one attempt
+    // per pass, not one per alert in flight.
+    let (first, rest) = alerts.split_at(alerts.len().min(1));
+    let mut steps = send_alerts(sh, &pass, &paused, first, 1).await;
+    steps.extend(send_alerts(sh, &pass, &paused, rest, width).await);
+    pass.close().await;
     let mut report = DeliveryReport::default();
-    let mut left = alerts.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
-    left.reverse();
-    let mut result = Ok(false);
-    for alert in &alerts {
-        left.pop();
-        match send_alert(sh, &mut pass, alert).await {
-            Ok(Some(outcome)) => {
-                report.add(outcome);
-                if outcome == Outcome::Retrying {
-                    result = Ok(true);
-                    break;
-                }
-            }
-            Ok(None) => {}
+    let mut left = Vec::new();
+    let mut error = None;
+    for (alert, step) in steps {
+        match step {
+            Ok(Step::Done(outcome)) => report.add(outcome),
+            Ok(Step::NotTried) => left.push(alert.id.clone()),
+            Ok(Step::Taken) => {}
             Err(e) => {
-                result = Err(e);
-                break;
+                left.push(alert.id.clone());
+                error.get_or_insert(e);
             }
         }
     }
-    pass.close().await;
     if !left.is_empty() {
         sh.with_store(move |s| s.release(Target::Alert, &left))
             .await?;
     }
-    result.map(|paused| (report, paused))
+    match error {
+        Some(e) => Err(e),
+        None => Ok((report, paused.into_inner())),
+    }
+}
+
+/// Sends `alerts`, `width` at a time, until one will be retried (or an
+/// error): then `paused` is set and no new send starts.
+async fn send_alerts<'a>(
+    sh: &Shared,
+    pass: &Pass<'_>,
+    paused: &AtomicBool,
+    alerts: &'a [DueAlert],
+    width: usize,
+) -> Vec<(&'a DueAlert, Result<Step>)> {
+    stream::iter(alerts)
+        .map(|alert| async move {
+            if paused.load(Ordering::Relaxed) {
+                return (alert, Ok(Step::NotTried));
+            }
+            let step = send_alert(sh, pass, alert).await;
+            if matches!(step, Ok(Step::Done(Outcome::Retrying)) | Err(_)) {
+                paused.store(true, Ordering::Relaxed);
+            }
+            (alert, step)
+        })
+        .buffer_unordered(width)
+        .collect()
+        .await
+}
+
+/// Webhook posts of one channel in flight at once.
+const WEBHOOK_WIDTH: usize = 4;
+
+/// What became of one alert in a pass.
+enum Step {
+    Done(Outcome),
+    /// Another process holds it now.
+    Taken,
+    /// The channel paused first.
+    NotTried,
 }
 
 /// Renews the lease on `alert`, then sends it and records the outcome.
-/// `None`: another process holds it now.
-async fn send_alert(sh: &Shared, pass: &mut Pass<'_>, alert: &DueAlert) -> Result<Option<Outcome>> {
+async fn send_alert(sh: &Shared, pass: &Pass<'_>, alert: &DueAlert) -> Result<Step> {
     let id = alert.id.clone();
     let until = sh.clock.now() + lease(sh);
     let ours = sh
         .with_store(move |s| s.renew(Target::Alert, &id, until))
         .await?;
     if !ours {
-        return Ok(None);
+        return Ok(Step::Taken);
     }
     let out = story_outgoing(&sh.config, alert);
     attempt(sh, pass, Target::Alert, alert.attempts, alert.queued, &out)
         .await
-        .map(Some)
+        .map(Step::Done)
 }
 
 /// The message about one story, the same on every attempt but for the
@@ -203,7 +249,7 @@ fn story_outgoing(config: &Config, a: &DueAlert) -> Outgoing {
 /// Sends `out` once and records what happened.
 async fn attempt(
     sh: &Shared,
-    pass: &mut Pass<'_>,
+    pass: &Pass<'_>,
     target: Target,
     attempts: u32,
     queued: i64,
@@ -456,8 +502,8 @@ async fn send_digest(sh: &Shared, channel: &Channel, d: &DueDigest) -> Result<Op
             return Ok(Some(Outcome::Failed));
         }
     };
-    let mut pass = sh.sender.pass(channel);
-    let outcome = attempt(sh, &mut pass, Target::Digest, d.attempts, d.queued, &out).await;
+    let pass = sh.sender.pass(channel);
+    let outcome = attempt(sh, &pass, Target::Digest, d.attempts, d.queued, &out).await;
     pass.close().await;
     outcome.map(Some)
 }

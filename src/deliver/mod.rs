@@ -46,12 +46,13 @@ pub struct Sender {
     limit: Duration,
 }
 
-/// Consecutive sends through one channel: an email channel's messages go
-/// over one SMTP connection. `close` ends it.
+/// Sends through one channel in a delivery pass: an email channel's
+/// messages go over one SMTP connection, one at a time; webhooks may be
+/// sent side by side (reqwest keeps their connections). `close` ends it.
 pub struct Pass<'a> {
     sender: &'a Sender,
     channel: &'a Channel,
-    smtp: Option<smtp::Session<'a>>,
+    smtp: tokio::sync::Mutex<Option<smtp::Session<'a>>>,
 }
 
 impl Sender {
@@ -75,7 +76,7 @@ impl Sender {
         Pass {
             sender: self,
             channel,
-            smtp: None,
+            smtp: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -88,7 +89,7 @@ impl Sender {
         out: &Outgoing,
         now: i64,
     ) -> Result<(), DeliveryError> {
-        let mut pass = self.pass(channel);
+        let pass = self.pass(channel);
         let sent = pass.send(out, now).await;
         pass.close().await;
         sent
@@ -108,7 +109,7 @@ impl<'a> Pass<'a> {
 
     /// Delivers `out`. `Ok` means the channel took it. `now` (Unix seconds)
     /// is the webhook signature's timestamp.
-    pub async fn send(&mut self, out: &Outgoing, now: i64) -> Result<(), DeliveryError> {
+    pub async fn send(&self, out: &Outgoing, now: i64) -> Result<(), DeliveryError> {
         let date = UNIX_EPOCH + Duration::from_secs(out.date.max(0) as u64);
         let sender = self.sender;
         match &self.channel.kind {
@@ -117,7 +118,8 @@ impl<'a> Pass<'a> {
                     DeliveryError::Permanent("no [smtp] table in the config".into())
                 })?;
                 let message = build_message(&out.id, mailer.from(), to, &out.mail, date)?;
-                let session = self.smtp.get_or_insert_with(|| mailer.session());
+                let mut session = self.smtp.lock().await;
+                let session = session.get_or_insert_with(|| mailer.session());
                 session.send(to, &message).await
             }
             ChannelKind::Maildir { path } => {
@@ -158,7 +160,7 @@ impl<'a> Pass<'a> {
 
     /// Ends the pass (an SMTP session says goodbye).
     pub async fn close(self) {
-        if let Some(session) = self.smtp {
+        if let Some(session) = self.smtp.into_inner() {
             session.close().await;
         }
     }

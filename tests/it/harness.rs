@@ -246,6 +246,65 @@ pub fn trickle_server(every: Duration) -> String {
     format!("http://{addr}/slow.xml")
 }
 
+/// What `slow_receiver` saw: requests answered, and the most in flight at
+/// once.
+#[derive(Default)]
+pub struct Receiving {
+    pub answered: std::sync::atomic::AtomicUsize,
+    pub in_flight: std::sync::atomic::AtomicUsize,
+    pub most_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// An HTTP/1.1 receiver (keep-alive) that answers every POST `204` after
+/// `delay`, counting how many requests it holds at once.
+pub fn slow_receiver(delay: Duration) -> (String, std::sync::Arc<Receiving>) {
+    use std::io::BufRead;
+    use std::sync::atomic::Ordering::SeqCst;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let stats = std::sync::Arc::new(Receiving::default());
+    let shared = std::sync::Arc::clone(&stats);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let stats = std::sync::Arc::clone(&shared);
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream);
+                loop {
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let now = stats.in_flight.fetch_add(1, SeqCst) + 1;
+                    stats.most_in_flight.fetch_max(now, SeqCst);
+                    std::thread::sleep(delay);
+                    stats.in_flight.fetch_sub(1, SeqCst);
+                    stats.answered.fetch_add(1, SeqCst);
+                    let answer = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n";
+                    if reader.get_mut().write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}/hook"), stats)
+}
+
 /// Waits for a child and returns (exit status, peak RSS in KiB).
 ///
 /// The peak is the child's own `VmHWM`, read while it runs: `wait4`'s

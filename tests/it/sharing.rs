@@ -313,3 +313,23 @@ async fn run_once_retries_a_made_digest_whose_retry_is_due() {
     env.run_once();
     assert_eq!(smtp.received().len(), 1, "once");
 }
+
+#[tokio::test]
+async fn a_burst_of_webhooks_goes_a_few_at_a_time_after_a_first_success() {
+    let (_feed, url) = feed_of(24).await;
+    let (hook, receiving) = crate::harness::slow_receiver(Duration::from_millis(50));
+    let env = TestEnv::new();
+    env.write_config(&config(
+        &url,
+        None,
+        &format!("kind = \"webhook\"\nurl = \"{hook}\"\n"),
+    ));
+    env.run_once();
+    use std::sync::atomic::Ordering::SeqCst;
+    assert_eq!(receiving.answered.load(SeqCst), 24);
+    let most = receiving.most_in_flight.load(SeqCst);
+    assert!(
+        (2..=4).contains(&most),
+        "at most 4 at once, and more than one: {most}"
+    );
+}
