@@ -101,7 +101,7 @@ pub async fn deliver_due_once(sh: &Shared, now: i64, ignore_hold: bool) -> Resul
                 .config
                 .channel(&name)
                 .expect("claim_alerts filters on configured channels");
-            let pass = channel_pass(sh, channel, alerts).await;
+            let pass = channel_pass(sh, channel, alerts, until).await;
             (name, pass)
         });
         for (name, pass) in join_all(passes).await {
@@ -138,6 +138,7 @@ async fn channel_pass(
     sh: &Shared,
     channel: &Channel,
     alerts: Vec<DueAlert>,
+    until: i64,
 ) -> Result<(DeliveryReport, bool)> {
     let width = match channel.kind {
         ChannelKind::Webhook { .. } => WEBHOOK_WIDTH,
@@ -148,8 +149,8 @@ async fn channel_pass(
     // The first send goes alone: a server that is down costs one attempt
     // per pass, not one per alert in flight.
     let (first, rest) = alerts.split_at(alerts.len().min(1));
-    let mut steps = send_alerts(sh, &pass, &paused, first, 1).await;
-    steps.extend(send_alerts(sh, &pass, &paused, rest, width).await);
+    let mut steps = send_alerts(sh, &pass, &paused, first, 1, until).await;
+    steps.extend(send_alerts(sh, &pass, &paused, rest, width, until).await);
     pass.close().await;
     let mut report = DeliveryReport::default();
     let mut left = Vec::new();
@@ -183,13 +184,14 @@ async fn send_alerts<'a>(
     paused: &AtomicBool,
     alerts: &'a [DueAlert],
     width: usize,
+    until: i64,
 ) -> Vec<(&'a DueAlert, Result<Step>)> {
     stream::iter(alerts)
         .map(|alert| async move {
             if paused.load(Ordering::Relaxed) {
                 return (alert, Ok(Step::NotTried));
             }
-            let step = send_alert(sh, pass, alert).await;
+            let step = send_alert(sh, pass, alert, until).await;
             if matches!(step, Ok(Step::Done(Outcome::Retrying)) | Err(_)) {
                 paused.store(true, Ordering::Relaxed);
             }
@@ -212,15 +214,21 @@ enum Step {
     NotTried,
 }
 
-/// Renews the lease on `alert`, then sends it and records the outcome.
-async fn send_alert(sh: &Shared, pass: &Pass<'_>, alert: &DueAlert) -> Result<Step> {
-    let id = alert.id.clone();
-    let until = sh.clock.now() + lease(sh);
-    let ours = sh
-        .with_store(move |s| s.renew(Target::Alert, &id, until))
-        .await?;
-    if !ours {
-        return Ok(Step::Taken);
+/// Sends `alert`, leased until `until`, and records the outcome. When the
+/// lease might end before this send has (a slow pass), it is renewed first.
+async fn send_alert(sh: &Shared, pass: &Pass<'_>, alert: &DueAlert, until: i64) -> Result<Step> {
+    let now = sh.clock.now();
+    // A send ends within `timeout`; marking it takes seconds at most.
+    let needed = sh.config.daemon.timeout.as_secs() as i64 + 5;
+    if until - now < needed {
+        let id = alert.id.clone();
+        let until = now + lease(sh);
+        let ours = sh
+            .with_store(move |s| s.renew(Target::Alert, &id, until))
+            .await?;
+        if !ours {
+            return Ok(Step::Taken);
+        }
     }
     let out = story_outgoing(&sh.config, alert);
     attempt(sh, pass, Target::Alert, alert.attempts, alert.queued, &out)

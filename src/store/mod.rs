@@ -172,7 +172,7 @@ impl Store {
         let mut conn = Connection::open(path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         configure(&conn)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
+        write_ahead_log(&conn)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         refuse_newer(&conn, path)?;
         migrate(&mut conn)
@@ -401,11 +401,39 @@ fn write_poll(
 }
 
 fn configure(conn: &Connection) -> Result<()> {
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(())
 }
+
+/// Puts the database in WAL mode. Switching takes a lock that SQLite does
+/// not wait for (no busy handler), so when another process is creating the
+/// database at the same moment, this waits and tries again, up to the busy
+/// timeout.
+fn write_ahead_log(conn: &Connection) -> Result<()> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(e) if is_busy(&e) && waited < BUSY_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(20));
+                waited += Duration::from_millis(20);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// How long a statement waits for another process's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Brings the schema up to date. Safe when several processes start at
 /// once: each migration runs in a transaction that takes the write lock

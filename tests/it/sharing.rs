@@ -65,13 +65,19 @@ fn message_ids(smtp: &SmtpServer) -> BTreeMap<String, usize> {
 
 /// Two `run --once` started together.
 fn two_runs_at_once(env: &TestEnv) {
-    let a = env.command(&["run", "--once"]).spawn().unwrap();
-    let b = env.command(&["run", "--once"]).spawn().unwrap();
+    let start = || {
+        env.command(&["run", "--once"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
     for child in [a, b] {
         let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),
-            "{}",
+            "{}: {}",
+            out.status,
             String::from_utf8_lossy(&out.stderr)
         );
     }
@@ -188,7 +194,12 @@ fn concurrent_first_starts_on_a_new_database_both_run_one_schema() {
             "kind = \"maildir\"\npath = \"mail\"\n",
         ));
         let children: Vec<_> = (0..3)
-            .map(|_| env.command(&["run", "--once"]).spawn().unwrap())
+            .map(|_| {
+                env.command(&["run", "--once"])
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
             .collect();
         for child in children {
             let out = child.wait_with_output().unwrap();
