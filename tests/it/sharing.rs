@@ -111,6 +111,32 @@ async fn two_processes_on_one_database_send_each_email_once() {
 }
 
 #[tokio::test]
+async fn a_daemon_and_a_run_once_on_one_database_send_each_email_once() {
+    let (_feed, url) = feed_of(200).await;
+    let smtp = SmtpServer::start();
+    smtp.set_delay(Duration::from_millis(5));
+    let env = TestEnv::new();
+    env.write_config(&config(&url, Some(smtp.port), EMAIL));
+    let mut daemon = Running::spawn(env.command(&["run"]).stderr(std::process::Stdio::null()));
+    // A run typed by hand while the daemon delivers.
+    while smtp.received().is_empty() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    env.run_once();
+    let waited = std::time::Instant::now();
+    while smtp.received().len() < 200 && waited.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling a child this test started.
+    unsafe { libc::kill(daemon.id() as libc::pid_t, libc::SIGTERM) };
+    assert!(daemon.wait().unwrap().success());
+    let ids = message_ids(&smtp);
+    assert_eq!(ids.len(), 200, "every alert sent");
+    let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent more than once: {twice:?}");
+}
+
+#[tokio::test]
 async fn two_processes_on_one_database_post_each_webhook_once() {
     let (_feed, url) = feed_of(200).await;
     let hook = MockServer::start().await;
