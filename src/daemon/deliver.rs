@@ -3,16 +3,19 @@
 //! it; a failure is retried with backoff (`domain::schedule`) or, when
 //! retrying cannot help or has gone on for a day, marked failed.
 //!
-//! Channels are served side by side, each in order; a channel whose send
-//! failed and will be retried is left alone for the rest of the pass, so
-//! that a stalled server costs one bounded attempt per pass, not one per
-//! alert.
+//! Channels are served side by side, each in order (a webhook channel up
+//! to four posts at a time once its first of the pass succeeded); a channel
+//! whose send failed and will be retried is left alone for the rest of the
+//! pass, so that a stalled server costs one bounded attempt per pass, not
+//! one per alert.
+//!
+//! What is sent is first taken with a lease (`store::outbox`), so that
+//! several processes on one database never send the same alert or digest.
 
 use std::collections::{BTreeMap, BTreeSet};
-
-use anyhow::Result;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use anyhow::Result;
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 use tracing::{info, warn};

@@ -201,7 +201,7 @@ impl Store {
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         configure(&conn)?;
         refuse_newer(&conn, path)?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let version = user_version(&conn)?;
         if version < SCHEMA_VERSION {
             bail!(
                 "the database {} is from an older veille; run `veille run` once to migrate it",
@@ -462,7 +462,7 @@ fn user_version(conn: &Connection) -> Result<i64> {
 }
 
 fn refuse_newer(conn: &Connection, path: &Path) -> Result<()> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let version = user_version(conn)?;
     if version > SCHEMA_VERSION {
         bail!(
             "the database {} was written by a newer veille (schema {version}; this veille knows up to {SCHEMA_VERSION}); upgrade veille",
