@@ -20,7 +20,7 @@ fn item(entry: Entry) -> Item {
         .find(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
         .or(entry.links.first())
         .map(|l| l.href.trim().to_owned())
-        .filter(|l| !l.is_empty());
+        .filter(|l| !l.is_empty() && l != super::parse::NO_LINK);
     let content = entry
         .content
         .as_ref()

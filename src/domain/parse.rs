@@ -54,12 +54,16 @@ pub fn parse(doc: &Document, zone: Zone) -> Result<ParsedFeed, ParseError> {
     if body.is_empty() {
         return Err(ParseError::Empty);
     }
-    let (prepared, dropped) = if body.starts_with('{') {
-        let (json, dropped) = prepare_json(body)?;
-        (Cow::Owned(json), dropped)
-    } else {
-        prepare_xml(body)
-    };
+    // The repairs run on hostile text too: a panic in them is this
+    // document's failure, like one in the parser.
+    let prepared = catch_unwind(|| {
+        if body.starts_with('{') {
+            prepare_json(body).map(|(json, dropped)| (Cow::Owned(json), dropped))
+        } else {
+            Ok(prepare_xml(body))
+        }
+    });
+    let (prepared, dropped) = prepared.map_err(|_| ParseError::Panicked)??;
     let mut feed = match run_feed_rs(&prepared, doc.base_url, zone) {
         Err(ParseError::Invalid(msg)) if msg.contains("unsupported content type") => {
             run_feed_rs(&repair_atom_types(&prepared), doc.base_url, zone)
@@ -141,14 +145,156 @@ fn prepare_xml(body: &str) -> (Cow<'_, str>, usize) {
     static DECL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^<\?xml[^>]*\?>").unwrap());
     static RSS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<rss(\s[^>]*)?>").unwrap());
     let body = DECL.find(body).map_or(body, |m| &body[m.end()..]);
-    let (mut text, dropped) = cap_items(body);
-    if let Some(m) = RSS.find(&text)
-        && !m.as_str().contains("version")
-    {
-        let at = m.start() + "<rss".len();
-        text.to_mut().insert_str(at, r#" version="2.0""#);
+    let (text, dropped) = cap_items(body);
+    let mut text = rdf_item_links(translate_dialects(text));
+    if let Some((range, tag)) = RSS.find(&text).map(|m| (m.range(), m.as_str().to_owned())) {
+        let m_start = range.start;
+        let known = [
+            "\"2.0\"", "'2.0'", "\"0.91\"", "'0.91'", "\"0.92\"", "'0.92'",
+        ];
+        if !tag.contains("version") {
+            let at = m_start + "<rss".len();
+            text.to_mut().insert_str(at, r#" version="2.0""#);
+        } else if !known.iter().any(|v| tag.contains(v)) {
+            // 0.93, 0.94, 2.01…: read as 2.0, of which they are subsets.
+            let fixed = VERSION.replace(&tag, r#"version="2.0""#).into_owned();
+            text.to_mut().replace_range(range, &fixed);
+        }
+        // Items straight under <rss>, with no <channel> around them.
+        if !text.contains("<channel")
+            && let Some(close) = text.rfind("</rss>")
+        {
+            let open = text[m_start..].find('>').map(|i| m_start + i + 1);
+            if let Some(open) = open.filter(|o| *o <= close) {
+                let t = text.to_mut();
+                t.insert_str(close, "</channel>");
+                t.insert_str(open, "<channel>");
+            }
+        }
     }
     (text, dropped)
+}
+
+/// The first `n` bytes of `text` or a little less: never inside a
+/// character.
+fn head(text: &str, n: usize) -> &str {
+    let mut end = text.len().min(n);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+static VERSION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"version\s*=\s*["'][^"']*["']"#).unwrap());
+
+/// Stands for "no link" in an RSS 1.0 item given one for feed-rs, which
+/// drops RDF items without a `<link>`; `normalize` turns it back into none.
+pub(super) const NO_LINK: &str = "urn:x-veille:no-link";
+
+/// RSS 1.0 / 0.90 items without `<link>` get their `rdf:about` (the item's
+/// own URI) as link, or `NO_LINK`: an item with a title alone is an item.
+fn rdf_item_links(text: Cow<'_, str>) -> Cow<'_, str> {
+    static ITEM: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?s)<item\b([^>]*)>(.*?)</item>").unwrap());
+    static ABOUT: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#"about\s*=\s*["']([^"']+)["']"#).unwrap());
+    static LINK: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<(\w+:)?link\b").unwrap());
+    let head = head(&text, 2048);
+    if !head.contains(":RDF") && !head.contains("<RDF") {
+        return text;
+    }
+    let fixed = ITEM.replace_all(&text, |c: &regex::Captures| {
+        if LINK.is_match(&c[2]) {
+            return c[0].to_owned();
+        }
+        let link = ABOUT
+            .captures(&c[1])
+            .map_or(NO_LINK, |a| a.get(1).unwrap().as_str());
+        let link = html_escape::encode_text(link);
+        format!("<item{}><link>{link}</link>{}</item>", &c[1], &c[2])
+    });
+    Cow::Owned(fixed.into_owned())
+}
+
+/// Namespaces feed-rs does not know, as the ones it does: it reads
+/// elements by namespace, so a document in one of these yielded no item.
+const NAMESPACES: [(&str, &str); 5] = [
+    // Atom 0.3: read as Atom 1.0 once its few renamed parts are renamed.
+    ("http://purl.org/atom/ns#", "http://www.w3.org/2005/Atom"),
+    // RSS 0.90 (Netscape's RDF): the elements RSS 1.0 kept.
+    (
+        "http://my.netscape.com/rdf/simple/0.9/",
+        "http://purl.org/rss/1.0/",
+    ),
+    (
+        "http://channel.netscape.com/rdf/simple/0.9/",
+        "http://purl.org/rss/1.0/",
+    ),
+    // RSS 2.0 in the Userland namespace, with or without a prefix.
+    (
+        "http://backend.userland.com/rss2",
+        "http://purl.org/rss/1.0/",
+    ),
+    (
+        "http://backend.userland.com/rss",
+        "http://purl.org/rss/1.0/",
+    ),
+];
+
+/// Older dialects as the ones feed-rs reads (feed-rs is kept as the
+/// parser; these are translations of the document, not a second parser):
+/// their namespaces, and Atom 0.3's `issued`, `modified`, `tagline`,
+/// `copyright` and `mode` (`escaped` content is HTML or text, as its `type`
+/// says; `base64` is left, and refused by the parser with its reason).
+fn translate_dialects(text: Cow<'_, str>) -> Cow<'_, str> {
+    static ATOM03_TAGS: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"<(/?)((?:[A-Za-z_][\w.-]*:)?)(issued|modified|tagline|copyright)\b").unwrap()
+    });
+    static MODE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"(\stype\s*=\s*["'][^"']*["'])?\s+mode\s*=\s*["'](escaped|xml)["'](\s+type\s*=\s*["'][^"']*["'])?"#).unwrap()
+    });
+    let head = head(&text, 4096);
+    let found: Vec<&(&str, &str)> = NAMESPACES
+        .iter()
+        .filter(|(old, _)| head.contains(old))
+        .collect();
+    if found.is_empty() {
+        return text;
+    }
+    let atom03 = head.contains(NAMESPACES[0].0);
+    let mut out = text.into_owned();
+    for (old, new) in found {
+        out = out.replace(old, new);
+    }
+    if atom03 {
+        out = ATOM03_TAGS
+            .replace_all(&out, |c: &regex::Captures| {
+                let new = match &c[3] {
+                    "issued" => "published",
+                    "modified" => "updated",
+                    "tagline" => "subtitle",
+                    _ => "rights",
+                };
+                format!("<{}{}{new}", &c[1], &c[2])
+            })
+            .into_owned();
+        out = MODE
+            .replace_all(&out, |c: &regex::Captures| {
+                let declared = c.get(1).or(c.get(3)).map_or("", |m| m.as_str());
+                let html = declared.contains("html");
+                let kind = match (&c[2], html) {
+                    ("escaped", true) => "html",
+                    ("escaped", false) => "text",
+                    (_, true) => "xhtml",
+                    _ => "text",
+                };
+                format!(r#" type="{kind}""#)
+            })
+            .into_owned();
+        out = repair_atom_types(&out);
+    }
+    Cow::Owned(out)
 }
 
 /// Removes every item after the first `MAX_ITEMS`, keeping what follows the
@@ -222,6 +368,7 @@ fn repair_atom_types(text: &str) -> String {
     text.replace(r#"type="text/plain""#, r#"type="text""#)
         .replace(r#"type="text/html""#, r#"type="html""#)
         .replace(r#"type="application/xhtml+xml""#, r#"type="xhtml""#)
+        .replace(r#"type="""#, r#"type="text""#)
 }
 
 #[cfg(test)]
@@ -423,6 +570,110 @@ mod fixtures {
             assert_eq!(item.title, title, "fixture {i}");
             assert_eq!(item.link.as_deref().unwrap_or(""), link, "fixture {i}");
         }
+    }
+
+    /// Every dialect of SPEC §7 that feed-rs does not read as it comes:
+    /// (document, titles of its items in order, their links).
+    #[test]
+    fn older_dialects_read_every_item() {
+        type Case = (
+            Result<ParsedFeed, ParseError>,
+            &'static [&'static str],
+            &'static [&'static str],
+        );
+        let cases: [Case; 8] = [
+            (
+                fixture!("atom03.xml"),
+                &["Les puces & l’IA", "Sans mode"],
+                &["https://example.org/a03-1", "https://example.org/a03-2"],
+            ),
+            (
+                fixture!("rss090.xml"),
+                &["RSS 0.90 : les puces", "Droits de douane sur l’acier"],
+                &["https://example.org/090-1", "https://example.org/090-2"],
+            ),
+            (
+                fixture!("rss090_channel_ns.xml"),
+                &["Une autre adresse Netscape"],
+                &["https://example.org/090c-1"],
+            ),
+            (
+                fixture!("rdf_title_only.xml"),
+                &["L’item n’a que son rdf:about", "L’item n’a qu’un titre"],
+                &["https://example.org/rdf-about-1", ""],
+            ),
+            (
+                fixture!("rss_userland.xml"),
+                &["Les puces chez Userland"],
+                &["https://example.org/ul-1"],
+            ),
+            (
+                fixture!("rss_userland_prefixed.xml"),
+                &["Les puces, préfixées"],
+                &["https://example.org/ulp-1"],
+            ),
+            (
+                fixture!("rss093.xml"),
+                &["Une version oubliée"],
+                &["https://example.org/093-1"],
+            ),
+            (
+                fixture!("rss_no_channel.xml"),
+                &["Des items sans channel"],
+                &["https://example.org/nc-1"],
+            ),
+        ];
+        for (i, (parsed, titles, links)) in cases.into_iter().enumerate() {
+            let feed = parsed.unwrap_or_else(|e| panic!("dialect {i}: {e}"));
+            let got: Vec<&str> = feed.items.iter().map(|it| it.title.as_str()).collect();
+            assert_eq!(got, titles, "dialect {i}");
+            let got: Vec<&str> = feed
+                .items
+                .iter()
+                .map(|it| it.link.as_deref().unwrap_or(""))
+                .collect();
+            assert_eq!(got, links, "dialect {i}");
+        }
+    }
+
+    #[test]
+    fn atom03_dates_modes_and_content_are_read_as_atom10() {
+        let feed = fixture!("atom03.xml").unwrap();
+        let a = &feed.items[0];
+        assert_eq!(
+            a.published.map(|d| d.to_rfc3339()).as_deref(),
+            Some("2025-04-26T09:20:00+00:00"),
+            "issued is the publication date"
+        );
+        assert_eq!(
+            a.updated.map(|d| d.to_rfc3339()).as_deref(),
+            Some("2025-04-26T09:25:00+00:00"),
+            "modified is the update"
+        );
+        assert_eq!(a.source_id.as_deref(), Some("tag:example.org,2025:a03-1"));
+        assert_eq!(a.summary, "Pékin accélère sur les semi-conducteurs.");
+        assert_eq!(a.content, "Les droits de douane montent.");
+        // Escaped HTML content is read as HTML, not shown as markup.
+        assert_eq!(feed.items[1].content, "Une usine à Séoul.");
+        let rdf = fixture!("rdf_title_only.xml").unwrap();
+        assert!(rdf.items.iter().all(|i| i.published.is_some()));
+        assert_eq!(rdf.items[1].source_id, None);
+    }
+
+    #[test]
+    fn the_repairs_never_cut_a_document_inside_a_character() {
+        let mut doc = String::from(
+            "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"><channel><title>",
+        );
+        if doc.len() % 2 == 0 {
+            doc.push('a');
+        }
+        doc.push_str(&"ж".repeat(3000));
+        doc.push_str("</title></channel><item><title>ж</title></item></rdf:RDF>");
+        // The places the repairs look up to fall inside a character.
+        assert!(!doc.is_char_boundary(2048) && !doc.is_char_boundary(4096));
+        let feed = parse_fixture(doc.as_bytes()).unwrap();
+        assert_eq!(feed.items[0].title, "ж");
     }
 
     #[test]
