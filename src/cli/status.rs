@@ -38,6 +38,19 @@ fn render(config: &Config, st: &Status) -> String {
         if let Some(e) = &f.last_error {
             let _ = writeln!(s, "    error: {e}");
         }
+        match (f.unread_items, f.last_items) {
+            (Some(n), _) if n > 0 => {
+                let _ = writeln!(
+                    s,
+                    "    warning: the last document held {n} item{} veille could not read",
+                    if n == 1 { "" } else { "s" }
+                );
+            }
+            (_, Some(0)) => {
+                let _ = writeln!(s, "    warning: the last document held no item");
+            }
+            _ => {}
+        }
         if let Some(r) = &f.redirect_url {
             let _ = writeln!(s, "    moved permanently to {r} (update the config)");
         }

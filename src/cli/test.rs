@@ -268,6 +268,13 @@ async fn feed_items(config: &Config, location: &str) -> anyhow::Result<Vec<Item>
         base_url: base.as_deref(),
     };
     let feed = parse::parse(&doc, d.timezone).map_err(|e| anyhow!("{location}: {e}"))?;
+    if feed.unread_items > 0 {
+        eprintln!(
+            "warning: {location}: the document holds {} more item{} than veille could read",
+            feed.unread_items,
+            if feed.unread_items == 1 { "" } else { "s" }
+        );
+    }
     Ok(feed.items)
 }
 

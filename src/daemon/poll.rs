@@ -26,6 +26,9 @@ pub enum PollOutcome {
     Fetched {
         summary: RecordSummary,
         dropped_items: usize,
+        /// Items of the document veille could not read (SPEC §7: never
+        /// silent).
+        unread_items: usize,
     },
     Failed {
         error: String,
@@ -145,6 +148,7 @@ pub async fn poll_feed_once(
             PollOutcome::Fetched {
                 summary,
                 dropped_items,
+                unread_items,
             } => {
                 if summary.new_items + summary.changed_items > 0 {
                     info!(
@@ -155,6 +159,12 @@ pub async fn poll_feed_once(
                     );
                 } else {
                     debug!(new = 0, changed = 0, alerts = 0, "polled");
+                }
+                if *unread_items > 0 {
+                    warn!(
+                        unread = unread_items,
+                        "the document holds items veille could not read (see `veille test --feed`)"
+                    );
                 }
                 if *dropped_items > 0 {
                     warn!(
@@ -274,6 +284,8 @@ async fn poll_inner(
                         status: fetched.status,
                         etag: fetched.validators.etag,
                         last_modified: fetched.validators.last_modified,
+                        items: doc.items.len() as u32,
+                        unread_items: doc.unread_items as u32,
                     };
                     return record_document(sh, feed, state, doc, poll).await;
                 }
@@ -302,7 +314,7 @@ async fn record_document(
     let store = Arc::clone(&sh.reader);
     let feed = feed.clone();
     let first_poll = state.first_success.is_none();
-    let dropped_items = doc.dropped_items;
+    let (dropped_items, unread_items) = (doc.dropped_items, doc.unread_items);
     let poll = tokio::task::spawn_blocking(move || -> Result<PollRecord> {
         let ids = identify(&doc.items);
         let keys: Vec<&str> = ids.iter().map(|i| i.item_key.as_str()).collect();
@@ -341,6 +353,7 @@ async fn record_document(
     Ok(PollOutcome::Fetched {
         summary,
         dropped_items,
+        unread_items,
     })
 }
 

@@ -40,4 +40,7 @@ pub struct ParsedFeed {
     pub items: Vec<Item>,
     /// Items beyond `parse::MAX_ITEMS` that were not considered.
     pub dropped_items: usize,
+    /// `<item>` / `<entry>` elements (JSON Feed `items`) considered that
+    /// yielded no item: the document holds more than veille could read.
+    pub unread_items: usize,
 }

@@ -10,6 +10,7 @@ pub fn feed(feed: Feed) -> ParsedFeed {
         title: feed.title.as_ref().map(text).unwrap_or_default(),
         items: feed.entries.into_iter().map(item).collect(),
         dropped_items: 0,
+        unread_items: 0,
     }
 }
 

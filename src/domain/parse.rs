@@ -64,6 +64,11 @@ pub fn parse(doc: &Document, zone: Zone) -> Result<ParsedFeed, ParseError> {
         }
     });
     let (prepared, dropped) = prepared.map_err(|_| ParseError::Panicked)??;
+    let held = if body.starts_with('{') {
+        json_items(&prepared)
+    } else {
+        item_starts(&prepared).len()
+    };
     let mut feed = match run_feed_rs(&prepared, doc.base_url, zone) {
         Err(ParseError::Invalid(msg)) if msg.contains("unsupported content type") => {
             run_feed_rs(&repair_atom_types(&prepared), doc.base_url, zone)
@@ -71,6 +76,7 @@ pub fn parse(doc: &Document, zone: Zone) -> Result<ParsedFeed, ParseError> {
         other => other,
     }?;
     feed.dropped_items += dropped;
+    feed.unread_items = held.saturating_sub(feed.items.len());
     Ok(feed)
 }
 
@@ -334,6 +340,14 @@ fn item_starts(body: &str) -> Vec<usize> {
     }
     starts.sort_unstable();
     starts
+}
+
+/// The number of entries of a JSON Feed's `items`.
+fn json_items(json: &str) -> usize {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|v| v.get("items").and_then(|i| i.as_array()).map(Vec::len))
+        .unwrap_or(0)
 }
 
 /// JSON Feed: accept `"version": "1.1"` (and any non-URL version) and cap

@@ -40,10 +40,11 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0002_digests.sql")),
         M::up(include_str!("../../migrations/0003_wire.sql")),
         M::up(include_str!("../../migrations/0004_leases.sql")),
+        M::up(include_str!("../../migrations/0005_unread.sql")),
     ])
 }
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 pub struct Store {
     conn: Connection,
@@ -80,6 +81,9 @@ pub enum FetchRecord {
         status: u16,
         etag: Option<String>,
         last_modified: Option<String>,
+        /// Items the document yielded, and those it held but did not.
+        items: u32,
+        unread_items: u32,
     },
     /// 304: nothing changed.
     NotModified,
@@ -630,12 +634,13 @@ fn update_feed(tx: &Connection, p: &PollRecord) -> Result<()> {
         )?;
     }
     match &p.fetch {
-        FetchRecord::Fetched { status, etag, last_modified } => tx.prepare_cached(
+        FetchRecord::Fetched { status, etag, last_modified, items, unread_items } => tx.prepare_cached(
             "UPDATE feeds SET etag = ?2, last_modified = ?3, last_status = ?4, last_fetch = ?5,
                  last_error = NULL, consecutive_failures = 0, failing_since = NULL, retry_after_until = NULL,
-                 next_poll = ?6, first_success = COALESCE(first_success, ?5) WHERE id = ?1",
+                 next_poll = ?6, first_success = COALESCE(first_success, ?5),
+                 last_items = ?7, unread_items = ?8 WHERE id = ?1",
             )?
-            .execute(params![p.feed_id, etag, last_modified, status, p.now, p.next_poll])?,
+            .execute(params![p.feed_id, etag, last_modified, status, p.now, p.next_poll, items, unread_items])?,
         FetchRecord::NotModified => tx.prepare_cached(
             "UPDATE feeds SET last_status = 304, last_fetch = ?2, last_error = NULL, consecutive_failures = 0,
                  failing_since = NULL, retry_after_until = NULL, next_poll = ?3 WHERE id = ?1",
@@ -949,6 +954,8 @@ mod tests {
                 status: 200,
                 etag: None,
                 last_modified: None,
+                items: 1,
+                unread_items: 0,
             },
             redirect_url: None,
             next_poll: 100,

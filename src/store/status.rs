@@ -20,6 +20,10 @@ pub struct FeedStatus {
     pub failing_since: Option<i64>,
     pub next_poll: Option<i64>,
     pub gone: bool,
+    /// Items the last fetched document yielded (`None` before one).
+    pub last_items: Option<u32>,
+    /// Items that document held but veille could not read.
+    pub unread_items: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -69,7 +73,8 @@ impl Store {
             .prepare(
                 "SELECT f.name, f.url, f.redirect_url, f.last_fetch, f.last_status, f.last_error,
                         (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id),
-                        f.consecutive_failures, f.failing_since, f.next_poll, f.gone
+                        f.consecutive_failures, f.failing_since, f.next_poll, f.gone,
+                        f.last_items, f.unread_items
                  FROM feeds f ORDER BY f.id",
             )?
             .query_map([], |r| {
@@ -85,6 +90,8 @@ impl Store {
                     failing_since: r.get(8)?,
                     next_poll: r.get(9)?,
                     gone: r.get(10)?,
+                    last_items: r.get(11)?,
+                    unread_items: r.get(12)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -380,3 +380,59 @@ async fn a_document_of_480_000_tiny_items_costs_what_a_few_hundred_do() {
             .contains("dropped=479500")
     );
 }
+
+#[tokio::test]
+async fn a_document_with_items_veille_cannot_read_or_none_at_all_is_never_silent() {
+    let server = MockServer::start().await;
+    // One entry veille reads, and two `<item>` elements an Atom feed should
+    // not hold: a lenient reader reads three.
+    let odd = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>f</id>
+        <entry><id>e1</id><title>Les puces</title><link href="https://example.org/e1"/><updated>2025-04-26T09:00:00Z</updated></entry>
+        <item><title>Perdu un</title></item><item><title>Perdu deux</title></item></feed>"#;
+    let empty = r#"<rss version="2.0"><channel><title>Rien</title><link>https://example.org/</link><description>d</description></channel></rss>"#;
+    serve(
+        &server,
+        "/odd.xml",
+        ResponseTemplate::new(200).set_body_raw(odd, "application/atom+xml"),
+    )
+    .await;
+    serve(&server, "/empty.xml", FeedDoc::rss(empty)).await;
+    let env = TestEnv::new();
+    let base = server.uri();
+    env.write_config(&format!(
+        "[daemon]\nfirst_poll_window = \"36500d\"\n{}{}{RULE_AND_CHANNEL}",
+        feed_table("odd", &format!("{base}/odd.xml")),
+        feed_table("empty", &format!("{base}/empty.xml"))
+    ));
+    let log = env.run_once();
+    assert!(
+        log.contains("could not read") && log.contains("unread=2") && log.contains("odd"),
+        "{log}"
+    );
+    let status = env.status_json();
+    let feed = |name: &str| {
+        status["feeds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(feed("odd")["unread_items"], 2, "{status}");
+    assert_eq!(feed("odd")["last_items"], 1, "{status}");
+    assert_eq!(feed("empty")["last_items"], 0, "{status}");
+    let human = String::from_utf8_lossy(&env.ok(&["status"]).stdout).into_owned();
+    assert!(
+        human.contains("warning: the last document held 2 items veille could not read"),
+        "{human}"
+    );
+    assert!(
+        human.contains("warning: the last document held no item"),
+        "{human}"
+    );
+    // `veille test --feed` says it too.
+    let out = env.veille(&["test", "--feed", &format!("{base}/odd.xml")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 more items than veille could read"), "{err}");
+}

@@ -5,6 +5,7 @@ mod harness;
 mod smtp_server;
 
 mod cli_config;
+mod corpus;
 mod delivery;
 mod fetching;
 mod matching;

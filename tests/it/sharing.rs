@@ -237,7 +237,7 @@ fn concurrent_first_starts_on_a_new_database_both_run_one_schema() {
             .db()
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 4);
+        assert_eq!(version, 5);
         let tables: i64 = env
             .db()
             .query_row(
