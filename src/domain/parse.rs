@@ -149,9 +149,16 @@ fn prolog_encoding(bytes: &[u8]) -> Option<&'static Encoding> {
 /// only when it changes.
 fn prepare_xml(body: &str) -> (Cow<'_, str>, usize) {
     static DECL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^<\?xml[^>]*\?>").unwrap());
+    // A declaration later in the document (invalid XML, seen in real feeds
+    // pasted together) made quick-xml panic when it named another charset.
+    static LATE_DECL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<\?xml\s[^>]*\?>").unwrap());
     static RSS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<rss(\s[^>]*)?>").unwrap());
     let body = DECL.find(body).map_or(body, |m| &body[m.end()..]);
     let (text, dropped) = cap_items(body);
+    let text = match LATE_DECL.replace_all(&text, "") {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(fixed) => Cow::Owned(fixed),
+    };
     let mut text = rdf_item_links(translate_dialects(text));
     if let Some((range, tag)) = RSS.find(&text).map(|m| (m.range(), m.as_str().to_owned())) {
         let m_start = range.start;
@@ -454,6 +461,17 @@ mod tests {
             parse_bytes(atom.as_bytes(), None).unwrap().items[0].title,
             "a"
         );
+    }
+
+    #[test]
+    fn a_declaration_later_in_the_document_is_dropped_not_a_crash() {
+        for charset in ["shift_jis", "utf-16", "ISO-8859-1"] {
+            let doc = format!(
+                r#"<rss version="2.0"><channel><title>t</title><item><title>Pékin</title></item><?xml version="1.0" encoding="{charset}"?></channel></rss>"#
+            );
+            let feed = parse_bytes(doc.as_bytes(), None).unwrap();
+            assert_eq!(feed.items[0].title, "Pékin", "{charset}");
+        }
     }
 
     #[test]
