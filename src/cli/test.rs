@@ -11,13 +11,14 @@ use serde::Serialize;
 
 use super::CliError;
 use crate::config::Config;
+use crate::domain::discover;
 use crate::domain::identity::identify;
 use crate::domain::model::Item;
 use crate::domain::parse::{self, Document};
 use crate::domain::rules::{Hit, RuleMatch, field_text};
 use crate::domain::text::plain_text;
 use crate::domain::wire::{MAX_NUMBERS_MISSING, Similarity, fingerprint_new};
-use crate::fetch::{FetchOutcome, Fetcher};
+use crate::fetch::{FetchOutcome, Fetched, Fetcher};
 use crate::store::Store;
 
 /// What to test against.
@@ -235,6 +236,40 @@ fn text_item(text: &str) -> Item {
 async fn feed_items(config: &Config, location: &str) -> anyhow::Result<Vec<Item>> {
     let d = &config.daemon;
     let fetcher = Fetcher::new(&d.user_agent, d.timeout, d.max_body)?;
+    let (fetched, base) = fetch(&fetcher, location).await?;
+    // A web page rather than a feed: read the feed it announces.
+    let page = fetched
+        .final_url
+        .clone()
+        .or(base.as_deref().and_then(|b| b.parse().ok()));
+    if let Some(page) = page {
+        let text = parse::decode(&fetched.body, fetched.charset.as_deref());
+        if discover::looks_like_html(None, &text) {
+            let links = discover::feed_links(&text, &page);
+            let Some(first) = links.first() else {
+                return Err(anyhow!(
+                    "{location}: a web page that announces no feed (no <link rel=\"alternate\"> of type application/rss+xml, application/atom+xml or application/feed+json)"
+                ));
+            };
+            for l in &links {
+                let title = l
+                    .title
+                    .as_deref()
+                    .map(|t| format!(" ({t})"))
+                    .unwrap_or_default();
+                eprintln!("{location} announces a feed ({}): {}{title}", l.kind, l.url);
+            }
+            eprintln!("reading {}", first.url);
+            let (fetched, base) = fetch(&fetcher, &first.url).await?;
+            return read_items(&fetched, base.as_deref(), &first.url, d.timezone);
+        }
+    }
+    read_items(&fetched, base.as_deref(), location, d.timezone)
+}
+
+/// Fetches an http(s) URL, a file:// URL or a path; with the URL to resolve
+/// the document's relative links against.
+async fn fetch(fetcher: &Fetcher, location: &str) -> anyhow::Result<(Fetched, Option<String>)> {
     let lower = location.to_ascii_lowercase();
     let (outcome, base) = if lower.starts_with("http://") || lower.starts_with("https://") {
         let url: url::Url = location
@@ -253,21 +288,28 @@ async fn feed_items(config: &Config, location: &str) -> anyhow::Result<Vec<Item>
         };
         (fetcher.fetch_file(&path).await, None)
     };
-    let fetched = match outcome {
-        FetchOutcome::Fetched(f) => f,
-        FetchOutcome::NotModified { .. } => {
-            return Err(anyhow!(
-                "{location}: the server answered 304 to an unconditional request"
-            ));
-        }
-        FetchOutcome::Failed(e) => return Err(anyhow!("{location}: {e}")),
-    };
+    match outcome {
+        FetchOutcome::Fetched(f) => Ok((f, base)),
+        FetchOutcome::NotModified { .. } => Err(anyhow!(
+            "{location}: the server answered 304 to an unconditional request"
+        )),
+        FetchOutcome::Failed(e) => Err(anyhow!("{location}: {e}")),
+    }
+}
+
+/// The items of a fetched document, saying when it holds more.
+fn read_items(
+    fetched: &Fetched,
+    base: Option<&str>,
+    location: &str,
+    zone: crate::domain::zone::Zone,
+) -> anyhow::Result<Vec<Item>> {
     let doc = Document {
         bytes: &fetched.body,
         charset: fetched.charset.as_deref(),
-        base_url: base.as_deref(),
+        base_url: base,
     };
-    let feed = parse::parse(&doc, d.timezone).map_err(|e| anyhow!("{location}: {e}"))?;
+    let feed = parse::parse(&doc, zone).map_err(|e| anyhow!("{location}: {e}"))?;
     if feed.unread_items > 0 {
         eprintln!(
             "warning: {location}: the document holds {} more item{} than veille could read",

@@ -2,6 +2,7 @@
 
 pub mod crontab;
 pub mod dates;
+pub mod discover;
 pub mod hook;
 pub mod identity;
 pub mod link;

@@ -436,3 +436,61 @@ async fn a_document_with_items_veille_cannot_read_or_none_at_all_is_never_silent
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("2 more items than veille could read"), "{err}");
 }
+
+#[tokio::test]
+async fn test_feed_on_a_web_page_reads_the_feed_it_announces() {
+    let server = MockServer::start().await;
+    let page = r#"<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><title>Le Quotidien</title>
+        <link rel="alternate" type="application/atom+xml" title="Atom" href="/atom.xml">
+        <link rel="alternate" type="application/rss+xml" title="Économie" href="flux/eco.xml">
+        </head><body><p>Bienvenue</p></body></html>"#;
+    serve(
+        &server,
+        "/economie/",
+        ResponseTemplate::new(200).set_body_raw(page, "text/html; charset=utf-8"),
+    )
+    .await;
+    let doc = rss(
+        "Économie",
+        &[(
+            "e-1",
+            "Les puces de Pékin",
+            "https://example.org/e-1",
+            "Texte.",
+            &recent(1),
+        )],
+    );
+    serve(&server, "/economie/flux/eco.xml", FeedDoc::rss(&doc)).await;
+    serve(
+        &server,
+        "/vide/",
+        ResponseTemplate::new(200).set_body_raw("<html><body>rien</body></html>", "text/html"),
+    )
+    .await;
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "{}{RULE_AND_CHANNEL}",
+        feed_table("f", &format!("{}/economie/flux/eco.xml", server.uri()))
+    ));
+    let out = env.veille(&["test", "--feed", &format!("{}/economie/", server.uri())]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("Les puces de Pékin"), "{stdout}");
+    let rss_url = format!("{}/economie/flux/eco.xml", server.uri());
+    assert!(
+        stderr.contains(&format!("announces a feed (RSS): {rss_url} (Économie)"))
+            && stderr.contains(&format!(
+                "announces a feed (Atom): {}/atom.xml",
+                server.uri()
+            ))
+            && stderr.contains(&format!("reading {rss_url}")),
+        "{stderr}"
+    );
+    let out = env.veille(&["test", "--feed", &format!("{}/vide/", server.uri())]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("announces no feed"), "{stderr}");
+}
