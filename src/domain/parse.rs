@@ -159,7 +159,8 @@ fn prepare_xml(body: &str) -> (Cow<'_, str>, usize) {
         Cow::Borrowed(_) => text,
         Cow::Owned(fixed) => Cow::Owned(fixed),
     };
-    let mut text = rdf_item_links(translate_dialects(text));
+    let text = base64_constructs(cdf_as_rss(translate_dialects(text)));
+    let mut text = rdf_item_links(text);
     if let Some((range, tag)) = RSS.find(&text).map(|m| (m.range(), m.as_str().to_owned())) {
         let m_start = range.start;
         let known = [
@@ -226,6 +227,99 @@ fn rdf_item_links(text: Cow<'_, str>) -> Cow<'_, str> {
             .map_or(NO_LINK, |a| a.get(1).unwrap().as_str());
         let link = html_escape::encode_text(link);
         format!("<item{}><link>{link}</link>{}</item>", &c[1], &c[2])
+    });
+    Cow::Owned(fixed.into_owned())
+}
+
+/// CDF (Microsoft's Channel Definition Format, 1997) written out as the
+/// RSS 2.0 it maps to: `ITEM HREF` the link, `LASTMOD` the date, `TITLE`,
+/// `ABSTRACT` the description.
+fn cdf_as_rss(text: Cow<'_, str>) -> Cow<'_, str> {
+    static ROOT: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^\s*(?:<!--(?s:.*?)-->\s*)*<CHANNEL[\s>]").unwrap());
+    static ITEM: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?s)<ITEM\b([^>]*?)(?:/>|>(.*?)</ITEM>)").unwrap());
+    static TITLE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?s)<TITLE[^>]*>(.*?)</TITLE>").unwrap());
+    static ABSTRACT: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?s)<ABSTRACT[^>]*>(.*?)</ABSTRACT>").unwrap());
+    if !ROOT.is_match(&text) {
+        return text;
+    }
+    let attr = |attrs: &str, name: &str| {
+        Regex::new(&format!(r#"(?i)\b{name}\s*=\s*["']([^"']*)["']"#))
+            .ok()?
+            .captures(attrs)
+            .map(|c| c[1].to_owned())
+    };
+    let inner = |re: &Regex, body: &str| re.captures(body).map(|c| c[1].to_owned());
+    let head = text.find("<ITEM").map_or(&text[..], |at| &text[..at]);
+    let mut rss = format!(
+        "<rss version=\"2.0\"><channel><title>{}</title>",
+        inner(&TITLE, head).unwrap_or_default()
+    );
+    for c in ITEM.captures_iter(&text) {
+        let body = c.get(2).map_or("", |m| m.as_str());
+        rss.push_str("<item>");
+        if let Some(t) = inner(&TITLE, body) {
+            rss.push_str(&format!("<title>{t}</title>"));
+        }
+        if let Some(href) = attr(&c[1], "HREF") {
+            rss.push_str(&format!("<link>{href}</link>"));
+        }
+        if let Some(a) = inner(&ABSTRACT, body) {
+            rss.push_str(&format!("<description>{a}</description>"));
+        }
+        if let Some(date) = attr(&c[1], "LASTMOD") {
+            rss.push_str(&format!("<pubDate>{date}</pubDate>"));
+        }
+        rss.push_str("</item>");
+    }
+    rss.push_str("</channel></rss>");
+    Cow::Owned(rss)
+}
+
+/// Atom text and content whose `type` is a media type that is neither text
+/// nor XML carry base64 (RFC 4287 §4.1.3.3; Atom 0.3 said `mode="base64"`):
+/// decoded, and typed `html` or `text`. A body that is not base64 (a type
+/// like `application/x-custom` on plain words) is kept, typed `text`.
+fn base64_constructs(text: Cow<'_, str>) -> Cow<'_, str> {
+    use base64::Engine;
+    static CONSTRUCT: LazyLock<Regex> = LazyLock::new(|| {
+        // Atom's own elements only (`atom:` or no prefix): `media:content`
+        // has a `type` of its own.
+        Regex::new(r#"(?s)<((?:atom:)?(?:title|subtitle|summary|content|rights))([^>]*?)\s(?:type\s*=\s*"([^"]*)"|mode\s*=\s*"base64")([^>]*)>(.*?)</(?:atom:)?(?:title|subtitle|summary|content|rights)>"#).unwrap()
+    });
+    if !text.contains("2005/Atom") || !(text.contains("type=\"") || text.contains("base64")) {
+        return text;
+    }
+    let binary = |media: &str| {
+        let m = media.to_ascii_lowercase();
+        m.contains('/') && !m.starts_with("text/") && !m.ends_with("xml")
+    };
+    let fixed = CONSTRUCT.replace_all(&text, |c: &regex::Captures| {
+        let media = c.get(3).map_or("", |m| m.as_str());
+        let moded = c.get(3).is_none();
+        if !moded && !binary(media) {
+            return c[0].to_owned();
+        }
+        let (name, before, after, body) = (&c[1], &c[2], &c[4], &c[5]);
+        let compact: String = body
+            .chars()
+            .filter(|ch| !ch.is_ascii_whitespace())
+            .collect();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        match decoded {
+            Some(d) => {
+                let kind = if d.contains('<') { "html" } else { "text" };
+                let d = html_escape::encode_text(&d);
+                format!(r#"<{name}{before} type="{kind}"{after}>{d}</{name}>"#)
+            }
+            None => format!(r#"<{name}{before} type="text"{after}>{body}</{name}>"#),
+        }
     });
     Cow::Owned(fixed.into_owned())
 }
@@ -613,7 +707,17 @@ mod fixtures {
             &'static [&'static str],
             &'static [&'static str],
         );
-        let cases: [Case; 8] = [
+        let cases: [Case; 10] = [
+            (
+                fixture!("cdf.xml"),
+                &["Les puces, en CDF", ""],
+                &["https://example.org/cdf-1", "https://example.org/cdf-2"],
+            ),
+            (
+                fixture!("atom_base64.xml"),
+                &["Les droits de douane montent", "Un type inconnu"],
+                &["https://example.org/b64-1", "https://example.org/b64-2"],
+            ),
             (
                 fixture!("atom03.xml"),
                 &["Les puces & l’IA", "Sans mode"],
@@ -687,6 +791,14 @@ mod fixtures {
         assert_eq!(a.content, "Les droits de douane montent.");
         // Escaped HTML content is read as HTML, not shown as markup.
         assert_eq!(feed.items[1].content, "Une usine à Séoul.");
+        let b64 = fixture!("atom_base64.xml").unwrap();
+        assert_eq!(b64.items[0].summary, "Pékin riposte");
+        let cdf = fixture!("cdf.xml").unwrap();
+        assert_eq!(cdf.items[0].summary, "Pékin accélère.");
+        assert_eq!(
+            cdf.items[0].published.map(|d| d.to_rfc3339()).as_deref(),
+            Some("2025-04-26T09:20:00+00:00")
+        );
         let rdf = fixture!("rdf_title_only.xml").unwrap();
         assert!(rdf.items.iter().all(|i| i.published.is_some()));
         assert_eq!(rdf.items[1].source_id, None);
