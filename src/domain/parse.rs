@@ -290,13 +290,21 @@ fn base64_constructs(text: Cow<'_, str>) -> Cow<'_, str> {
         // has a `type` of its own.
         Regex::new(r#"(?s)<((?:atom:)?(?:title|subtitle|summary|content|rights))([^>]*?)\s(?:type\s*=\s*"([^"]*)"|mode\s*=\s*"base64")([^>]*)>(.*?)</(?:atom:)?(?:title|subtitle|summary|content|rights)>"#).unwrap()
     });
-    if !text.contains("2005/Atom") || !(text.contains("type=\"") || text.contains("base64")) {
-        return text;
-    }
+    static TYPE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#"\stype\s*=\s*"([^"]*)"|mode\s*=\s*"base64""#).unwrap());
     let binary = |media: &str| {
         let m = media.to_ascii_lowercase();
         m.contains('/') && !m.starts_with("text/") && !m.ends_with("xml")
     };
+    // The whole-document pass only for documents that have such a type: a
+    // cheap scan first, as nearly every Atom feed has `type="html"`.
+    let any = text.contains("2005/Atom")
+        && TYPE
+            .captures_iter(&text)
+            .any(|c| c.get(1).is_none_or(|m| binary(m.as_str())));
+    if !any {
+        return text;
+    }
     let fixed = CONSTRUCT.replace_all(&text, |c: &regex::Captures| {
         let media = c.get(3).map_or("", |m| m.as_str());
         let moded = c.get(3).is_none();
