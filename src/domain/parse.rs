@@ -290,8 +290,9 @@ fn base64_constructs(text: Cow<'_, str>) -> Cow<'_, str> {
         // has a `type` of its own.
         Regex::new(r#"(?s)<((?:atom:)?(?:title|subtitle|summary|content|rights))([^>]*?)\s(?:type\s*=\s*"([^"]*)"|mode\s*=\s*"base64")([^>]*)>(.*?)</(?:atom:)?(?:title|subtitle|summary|content|rights)>"#).unwrap()
     });
-    static TYPE: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r#"\stype\s*=\s*"([^"]*)"|mode\s*=\s*"base64""#).unwrap());
+    static TYPE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"type\s*=\s*"(?:application|image|audio|video|font|model)/[^"]*""#).unwrap()
+    });
     let binary = |media: &str| {
         let m = media.to_ascii_lowercase();
         m.contains('/') && !m.starts_with("text/") && !m.ends_with("xml")
@@ -299,9 +300,10 @@ fn base64_constructs(text: Cow<'_, str>) -> Cow<'_, str> {
     // The whole-document pass only for documents that have such a type: a
     // cheap scan first, as nearly every Atom feed has `type="html"`.
     let any = text.contains("2005/Atom")
-        && TYPE
-            .captures_iter(&text)
-            .any(|c| c.get(1).is_none_or(|m| binary(m.as_str())));
+        && (text.contains("\"base64\"")
+            || TYPE
+                .find_iter(&text)
+                .any(|m| binary(m.as_str().trim_end_matches('"'))));
     if !any {
         return text;
     }
