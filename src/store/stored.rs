@@ -66,7 +66,7 @@ mod tests {
     use super::*;
     use crate::store::StoredHit;
 
-    fn hit() -> StoredHit {
+    pub(super) fn hit() -> StoredHit {
         StoredHit {
             rule: "puces".into(),
             field: "title".into(),
@@ -121,13 +121,7 @@ mod golden {
 
     fn hits() -> Vec<StoredHit> {
         vec![
-            StoredHit {
-                rule: "puces".into(),
-                field: "title".into(),
-                term: "puces".into(),
-                start: 4,
-                end: 9,
-            },
+            super::tests::hit(),
             StoredHit {
                 rule: "tarifs".into(),
                 field: "summary".into(),

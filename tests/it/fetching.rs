@@ -21,6 +21,17 @@ fn gzip_bomb(size: usize) -> Vec<u8> {
     enc.finish().unwrap()
 }
 
+/// One feed's object in `status --json`.
+fn status_feed(status: &serde_json::Value, name: &str) -> serde_json::Value {
+    status["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap()
+        .clone()
+}
+
 fn feed_table(name: &str, url: &str) -> String {
     format!("[[feed]]\nname = \"{name}\"\nurl = \"{url}\"\n\n")
 }
@@ -141,15 +152,7 @@ async fn hostile_and_broken_feeds_fail_alone_and_are_reported() {
     assert!(mails[0].subject.contains("Les puces arrivent"));
 
     let status = env.status_json();
-    let feed = |name: &str| {
-        status["feeds"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["name"] == name)
-            .unwrap()
-            .clone()
-    };
+    let feed = |name: &str| status_feed(&status, name);
     assert_eq!(feed("good")["consecutive_failures"], 0);
     let error = |name: &str| feed(name)["last_error"].as_str().unwrap_or("").to_owned();
     assert!(
@@ -410,15 +413,7 @@ async fn a_document_with_items_veille_cannot_read_or_none_at_all_is_never_silent
         "{log}"
     );
     let status = env.status_json();
-    let feed = |name: &str| {
-        status["feeds"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["name"] == name)
-            .unwrap()
-            .clone()
-    };
+    let feed = |name: &str| status_feed(&status, name);
     assert_eq!(feed("odd")["unread_items"], 2, "{status}");
     assert_eq!(feed("odd")["last_items"], 1, "{status}");
     assert_eq!(feed("empty")["last_items"], 0, "{status}");
