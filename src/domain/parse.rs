@@ -368,9 +368,13 @@ fn translate_dialects(text: Cow<'_, str>) -> Cow<'_, str> {
     static ATOM03_TAGS: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"<(/?)((?:[A-Za-z_][\w.-]*:)?)(issued|modified|tagline|copyright)\b").unwrap()
     });
+    // A start tag with a `mode`, wherever its `type` stands among the
+    // attributes.
     static MODE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r#"(\stype\s*=\s*["'][^"']*["'])?\s+mode\s*=\s*["'](escaped|xml)["'](\s+type\s*=\s*["'][^"']*["'])?"#).unwrap()
+        Regex::new(r#"<([A-Za-z_][\w.:-]*)([^<>]*?)\smode\s*=\s*["'](escaped|xml|base64)["']([^<>]*?)(/?)>"#).unwrap()
     });
+    static TYPE_ATTR: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#"\stype\s*=\s*["']([^"']*)["']"#).unwrap());
     let head = head(&text, 4096);
     let found: Vec<&(&str, &str)> = NAMESPACES
         .iter()
@@ -398,15 +402,21 @@ fn translate_dialects(text: Cow<'_, str>) -> Cow<'_, str> {
             .into_owned();
         out = MODE
             .replace_all(&out, |c: &regex::Captures| {
-                let declared = c.get(1).or(c.get(3)).map_or("", |m| m.as_str());
+                let attrs = format!("{}{}", &c[2], &c[4]);
+                let declared = TYPE_ATTR
+                    .captures(&attrs)
+                    .map_or(String::new(), |t| t[1].to_ascii_lowercase());
                 let html = declared.contains("html");
-                let kind = match (&c[2], html) {
+                let kind = match (&c[3], html) {
+                    // Decoded by `base64_constructs`.
+                    ("base64", _) => "application/octet-stream",
                     ("escaped", true) => "html",
                     ("escaped", false) => "text",
                     (_, true) => "xhtml",
                     _ => "text",
                 };
-                format!(r#" type="{kind}""#)
+                let attrs = TYPE_ATTR.replace_all(&attrs, "");
+                format!(r#"<{}{attrs} type="{kind}"{}>"#, &c[1], &c[5])
             })
             .into_owned();
         out = repair_atom_types(&out);
@@ -801,6 +811,8 @@ mod fixtures {
         assert_eq!(a.content, "Les droits de douane montent.");
         // Escaped HTML content is read as HTML, not shown as markup.
         assert_eq!(feed.items[1].content, "Une usine à Séoul.");
+        // `type` before another attribute and `mode`; Atom 0.3's base64.
+        assert_eq!(feed.items[1].summary, "En base64 : les puces");
         let b64 = fixture!("atom_base64.xml").unwrap();
         assert_eq!(b64.items[0].summary, "Pékin riposte");
         let cdf = fixture!("cdf.xml").unwrap();
