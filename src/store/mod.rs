@@ -330,7 +330,7 @@ impl Store {
     /// An outbox row with the item and feeds a message about it needs.
     fn due_alert(&self, r: &AlertRow) -> Result<DueAlert> {
         Ok(DueAlert {
-            rules: serde_json::from_str(&r.rules).context("its rules do not parse")?,
+            rules: stored::decode(stored::RULES, &r.rules)?,
             hits: stored::decode(stored::HITS, &r.hits)?,
             item: self.item(r.item_id)?,
             outlets: self.story_outlets(r.story_id)?,
@@ -582,7 +582,7 @@ fn enqueue_alert(
             story_id,
             a.channel,
             item_id,
-            serde_json::to_string(&a.rules)?,
+            stored::encode(stored::RULES, &a.rules)?,
             stored::encode(stored::HITS, &a.hits)?,
             now,
             a.due
@@ -598,7 +598,7 @@ fn enqueue_alert(
         // A row that cannot be read back is left as it is: delivery marks
         // it failed; this poll is recorded all the same.
         let (Ok(mut rules), Ok(mut hits)) = (
-            serde_json::from_str::<Vec<String>>(&rules),
+            stored::decode::<Vec<String>>(stored::RULES, &rules),
             stored::decode::<Vec<StoredHit>>(stored::HITS, &hits),
         ) else {
             return Ok(false);
@@ -619,7 +619,7 @@ fn enqueue_alert(
         tx.prepare_cached("UPDATE alerts SET rules = ?2, hits = ?3 WHERE id = ?1")?
             .execute(params![
                 id,
-                serde_json::to_string(&rules)?,
+                stored::encode(stored::RULES, &rules)?,
                 stored::encode(stored::HITS, &hits)?
             ])?;
     }

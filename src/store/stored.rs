@@ -1,4 +1,6 @@
-//! The JSON shapes kept in the database, each written with its version:
+//! The JSON shapes kept in the database (`alerts.rules`, `alerts.hits`,
+//! `digests.body`; `items.categories` stays a plain list of strings, read
+//! only as such), each written with its version:
 //! `{"v": N, "data": …}`. A reader takes every version up to its own and
 //! the unversioned form written before versions existed; a row from a newer
 //! veille, or one that does not parse, is an error naming the shape, which
@@ -17,6 +19,12 @@ pub struct Shape {
     pub name: &'static str,
     pub version: u64,
 }
+
+/// `alerts.rules`: the names of the rules an alert is for.
+pub const RULES: Shape = Shape {
+    name: "alert rules",
+    version: 1,
+};
 
 /// `alerts.hits`: the matched terms and where they are.
 pub const HITS: Shape = Shape {
@@ -113,6 +121,8 @@ mod golden {
     use crate::domain::wire::Fingerprint;
     use crate::store::StoredHit;
 
+    const RULES_V0: &str = include_str!("../../tests/golden/rules-v0.json");
+    const RULES_V1: &str = include_str!("../../tests/golden/rules-v1.json");
     const HITS_V0: &str = include_str!("../../tests/golden/hits-v0.json");
     const HITS_V1: &str = include_str!("../../tests/golden/hits-v1.json");
     const DIGEST_V0: &str = include_str!("../../tests/golden/digest-body-v0.json");
@@ -147,6 +157,14 @@ mod golden {
         assert_eq!(encode(HITS, &hits()).unwrap(), HITS_V1.trim_end());
         assert_eq!(decode::<Vec<StoredHit>>(HITS, HITS_V1).unwrap(), hits());
         assert_eq!(decode::<Vec<StoredHit>>(HITS, HITS_V0).unwrap(), hits());
+    }
+
+    #[test]
+    fn alert_rules_read_back_as_written_now_and_before_versions() {
+        let rules = vec!["puces".to_owned(), "droits de douane".to_owned()];
+        assert_eq!(encode(RULES, &rules).unwrap(), RULES_V1.trim_end());
+        assert_eq!(decode::<Vec<String>>(RULES, RULES_V1).unwrap(), rules);
+        assert_eq!(decode::<Vec<String>>(RULES, RULES_V0).unwrap(), rules);
     }
 
     #[test]
