@@ -189,16 +189,6 @@ fn prepare_xml(body: &str) -> (Cow<'_, str>, usize) {
     (text, dropped)
 }
 
-/// The first `n` bytes of `text` or a little less: never inside a
-/// character.
-fn head(text: &str, n: usize) -> &str {
-    let mut end = text.len().min(n);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 static VERSION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"version\s*=\s*["'][^"']*["']"#).unwrap());
 
@@ -214,7 +204,7 @@ fn rdf_item_links(text: Cow<'_, str>) -> Cow<'_, str> {
     static ABOUT: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r#"about\s*=\s*["']([^"']+)["']"#).unwrap());
     static LINK: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<(\w+:)?link\b").unwrap());
-    let head = head(&text, 2048);
+    let head = &text[..text.floor_char_boundary(2048)];
     if !head.contains(":RDF") && !head.contains("<RDF") {
         return text;
     }
@@ -243,15 +233,13 @@ fn cdf_as_rss(text: Cow<'_, str>) -> Cow<'_, str> {
         LazyLock::new(|| Regex::new(r"(?s)<TITLE[^>]*>(.*?)</TITLE>").unwrap());
     static ABSTRACT: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(?s)<ABSTRACT[^>]*>(.*?)</ABSTRACT>").unwrap());
+    static HREF: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#"(?i)\bHREF\s*=\s*["']([^"']*)["']"#).unwrap());
+    static LASTMOD: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#"(?i)\bLASTMOD\s*=\s*["']([^"']*)["']"#).unwrap());
     if !ROOT.is_match(&text) {
         return text;
     }
-    let attr = |attrs: &str, name: &str| {
-        Regex::new(&format!(r#"(?i)\b{name}\s*=\s*["']([^"']*)["']"#))
-            .ok()?
-            .captures(attrs)
-            .map(|c| c[1].to_owned())
-    };
     let inner = |re: &Regex, body: &str| re.captures(body).map(|c| c[1].to_owned());
     let head = text.find("<ITEM").map_or(&text[..], |at| &text[..at]);
     let mut rss = format!(
@@ -264,13 +252,13 @@ fn cdf_as_rss(text: Cow<'_, str>) -> Cow<'_, str> {
         if let Some(t) = inner(&TITLE, body) {
             rss.push_str(&format!("<title>{t}</title>"));
         }
-        if let Some(href) = attr(&c[1], "HREF") {
+        if let Some(href) = inner(&HREF, &c[1]) {
             rss.push_str(&format!("<link>{href}</link>"));
         }
         if let Some(a) = inner(&ABSTRACT, body) {
             rss.push_str(&format!("<description>{a}</description>"));
         }
-        if let Some(date) = attr(&c[1], "LASTMOD") {
+        if let Some(date) = inner(&LASTMOD, &c[1]) {
             rss.push_str(&format!("<pubDate>{date}</pubDate>"));
         }
         rss.push_str("</item>");
@@ -280,7 +268,8 @@ fn cdf_as_rss(text: Cow<'_, str>) -> Cow<'_, str> {
 }
 
 /// Atom text and content whose `type` is a media type that is neither text
-/// nor XML carry base64 (RFC 4287 §4.1.3.3; Atom 0.3 said `mode="base64"`):
+/// nor XML carry base64 (RFC 4287 §4.1.3.3; Atom 0.3's `mode="base64"` has
+/// been turned into such a type by `translate_dialects`):
 /// decoded, and typed `html` or `text`. A body that is not base64 (a type
 /// like `application/x-custom` on plain words) is kept, typed `text`.
 fn base64_constructs(text: Cow<'_, str>) -> Cow<'_, str> {
@@ -288,7 +277,7 @@ fn base64_constructs(text: Cow<'_, str>) -> Cow<'_, str> {
     static CONSTRUCT: LazyLock<Regex> = LazyLock::new(|| {
         // Atom's own elements only (`atom:` or no prefix): `media:content`
         // has a `type` of its own.
-        Regex::new(r#"(?s)<((?:atom:)?(?:title|subtitle|summary|content|rights))([^>]*?)\s(?:type\s*=\s*"([^"]*)"|mode\s*=\s*"base64")([^>]*)>(.*?)</(?:atom:)?(?:title|subtitle|summary|content|rights)>"#).unwrap()
+        Regex::new(r#"(?s)<((?:atom:)?(?:title|subtitle|summary|content|rights))([^>]*?)\stype\s*=\s*"([^"]*)"([^>]*)>(.*?)</(?:atom:)?(?:title|subtitle|summary|content|rights)>"#).unwrap()
     });
     static TYPE: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r#"type\s*=\s*"(?:application|image|audio|video|font|model)/[^"]*""#).unwrap()
@@ -300,17 +289,14 @@ fn base64_constructs(text: Cow<'_, str>) -> Cow<'_, str> {
     // The whole-document pass only for documents that have such a type: a
     // cheap scan first, as nearly every Atom feed has `type="html"`.
     let any = text.contains("2005/Atom")
-        && (text.contains("\"base64\"")
-            || TYPE
-                .find_iter(&text)
-                .any(|m| binary(m.as_str().trim_end_matches('"'))));
+        && TYPE
+            .find_iter(&text)
+            .any(|m| binary(m.as_str().trim_end_matches('"')));
     if !any {
         return text;
     }
     let fixed = CONSTRUCT.replace_all(&text, |c: &regex::Captures| {
-        let media = c.get(3).map_or("", |m| m.as_str());
-        let moded = c.get(3).is_none();
-        if !moded && !binary(media) {
+        if !binary(&c[3]) {
             return c[0].to_owned();
         }
         let (name, before, after, body) = (&c[1], &c[2], &c[4], &c[5]);
@@ -375,7 +361,7 @@ fn translate_dialects(text: Cow<'_, str>) -> Cow<'_, str> {
     });
     static TYPE_ATTR: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r#"\stype\s*=\s*["']([^"']*)["']"#).unwrap());
-    let head = head(&text, 4096);
+    let head = &text[..text.floor_char_boundary(4096)];
     let found: Vec<&(&str, &str)> = NAMESPACES
         .iter()
         .filter(|(old, _)| head.contains(old))
