@@ -217,21 +217,24 @@ enum Step {
     NotTried,
 }
 
-/// Sends `alert`, leased until `until`, and records the outcome. When the
-/// lease might end before this send has (a slow pass), it is renewed first.
-async fn send_alert(sh: &Shared, pass: &Pass<'_>, alert: &DueAlert, until: i64) -> Result<Step> {
+/// Whether this process still holds `id`, leased until `until`, for one
+/// more send. When the lease might end before the send has (a slow pass),
+/// it is renewed first; `false` then means another process took it.
+async fn still_ours(sh: &Shared, target: Target, id: &str, until: i64) -> Result<bool> {
     let now = sh.clock.now();
     // A send ends within `timeout`; marking it takes seconds at most.
     let needed = sh.config.daemon.timeout.as_secs() as i64 + 5;
-    if until - now < needed {
-        let id = alert.id.clone();
-        let until = now + lease(sh);
-        let ours = sh
-            .with_store(move |s| s.renew(Target::Alert, &id, until))
-            .await?;
-        if !ours {
-            return Ok(Step::Taken);
-        }
+    if until - now >= needed {
+        return Ok(true);
+    }
+    let (id, until) = (id.to_owned(), now + lease(sh));
+    sh.with_store(move |s| s.renew(target, &id, until)).await
+}
+
+/// Sends `alert`, leased until `until`, and records the outcome.
+async fn send_alert(sh: &Shared, pass: &Pass<'_>, alert: &DueAlert, until: i64) -> Result<Step> {
+    if !still_ours(sh, Target::Alert, &alert.id, until).await? {
+        return Ok(Step::Taken);
     }
     let out = story_outgoing(&sh.config, alert);
     attempt(sh, pass, Target::Alert, alert.attempts, alert.queued, &out)
@@ -474,7 +477,7 @@ async fn send_digests(
             left.push(d.id);
             continue;
         };
-        match send_digest(sh, channel, &d).await? {
+        match send_digest(sh, channel, &d, until).await? {
             Some(Outcome::Retrying) => {
                 report.add(Outcome::Retrying);
                 paused.insert(d.channel);
@@ -490,16 +493,16 @@ async fn send_digests(
     Ok(report)
 }
 
-/// Renews the lease on a frozen digest, then sends it as frozen. A body
-/// that cannot be read back is marked failed (`Failed`). `None`: another
-/// process holds it now.
-async fn send_digest(sh: &Shared, channel: &Channel, d: &DueDigest) -> Result<Option<Outcome>> {
-    let id = d.id.clone();
-    let until = sh.clock.now() + lease(sh);
-    if !sh
-        .with_store(move |s| s.renew(Target::Digest, &id, until))
-        .await?
-    {
+/// Sends a frozen digest, leased until `until`, as frozen. A body that
+/// cannot be read back is marked failed (`Failed`). `None`: another process
+/// holds it now.
+async fn send_digest(
+    sh: &Shared,
+    channel: &Channel,
+    d: &DueDigest,
+    until: i64,
+) -> Result<Option<Outcome>> {
+    if !still_ours(sh, Target::Digest, &d.id, until).await? {
         return Ok(None);
     }
     let out: Outgoing = match stored::decode(stored::DIGEST_BODY, &d.body) {

@@ -27,6 +27,25 @@ pub(super) const DAMAGED: &str = "cannot be read back: ";
 /// What an outcome does to a row's lease.
 const UNLEASED: &str = "lease_owner = NULL, lease_until = NULL";
 
+/// Gives `owner` the rows `ids` of `target` until `until`, inside the
+/// transaction that chose them.
+fn lease<'a>(
+    tx: &rusqlite::Transaction,
+    target: Target,
+    ids: impl Iterator<Item = &'a str>,
+    owner: &str,
+    until: i64,
+) -> Result<()> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "UPDATE {} SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
+        target.table()
+    ))?;
+    for id in ids {
+        stmt.execute(params![id, owner, until])?;
+    }
+    Ok(())
+}
+
 impl Target {
     fn table(self) -> &'static str {
         match self {
@@ -125,14 +144,13 @@ impl Store {
                 AlertRow::read,
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        {
-            let mut lease = tx.prepare_cached(
-                "UPDATE alerts SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
-            )?;
-            for r in &rows {
-                lease.execute(params![r.id, self.owner, until])?;
-            }
-        }
+        lease(
+            &tx,
+            Target::Alert,
+            rows.iter().map(|r| r.id.as_str()),
+            &self.owner,
+            until,
+        )?;
         tx.commit()?;
         self.read_back(&rows)
     }
@@ -259,14 +277,13 @@ impl Store {
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        {
-            let mut lease = tx.prepare_cached(
-                "UPDATE digests SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
-            )?;
-            for d in &due {
-                lease.execute(params![d.id, self.owner, until])?;
-            }
-        }
+        lease(
+            &tx,
+            Target::Digest,
+            due.iter().map(|d| d.id.as_str()),
+            &self.owner,
+            until,
+        )?;
         tx.commit()?;
         Ok(due)
     }
