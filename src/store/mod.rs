@@ -181,10 +181,10 @@ impl Store {
         refuse_newer(&conn, path)?;
         migrate(&mut conn)
             .with_context(|| format!("cannot migrate the database {}", path.display()))?;
-        Ok(Store::with(conn))
+        Ok(Store::from_connection(conn))
     }
 
-    fn with(conn: Connection) -> Store {
+    fn from_connection(conn: Connection) -> Store {
         Store {
             conn,
             owner: new_id(),
@@ -212,7 +212,7 @@ impl Store {
                 path.display()
             );
         }
-        Ok(Store::with(conn))
+        Ok(Store::from_connection(conn))
     }
 
     /// Makes the feeds table match the config: new names are added; a

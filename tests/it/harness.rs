@@ -80,6 +80,13 @@ impl TestEnv {
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.path("veille.db")).expect("open db")
     }
+
+    /// The one number a query on the database answers.
+    pub fn number(&self, sql: &str) -> i64 {
+        self.db()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
 }
 
 /// Runs `cmd` to its end, asserting exit 0 (the log in the message if not).

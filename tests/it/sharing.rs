@@ -99,14 +99,7 @@ async fn two_processes_on_one_database_send_each_email_once() {
     assert_eq!(ids.len(), 200, "every alert sent");
     let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "sent more than once: {twice:?}");
-    let sent: i64 = env
-        .db()
-        .query_row(
-            "SELECT COUNT(*) FROM alerts WHERE state = 'sent'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let sent = env.number("SELECT COUNT(*) FROM alerts WHERE state = 'sent'");
     assert_eq!(sent, 200);
 }
 
@@ -183,21 +176,11 @@ async fn a_sender_killed_mid_pass_leaves_its_alerts_to_the_next_process_after_it
         before,
         "nothing taken from a live lease"
     );
-    let pending: i64 = env
-        .db()
-        .query_row(
-            "SELECT COUNT(*) FROM alerts WHERE state = 'pending'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let pending = env.number("SELECT COUNT(*) FROM alerts WHERE state = 'pending'");
     assert!(pending >= 17, "{pending}");
 
     // Once the leases have ended, the next process sends the rest.
-    let until: i64 = env
-        .db()
-        .query_row("SELECT MAX(lease_until) FROM alerts", [], |r| r.get(0))
-        .unwrap();
+    let until = env.number("SELECT MAX(lease_until) FROM alerts");
     let wait = until + 1 - chrono::Utc::now().timestamp();
     assert!(wait <= 13, "a lease is a short while: {wait} s");
     std::thread::sleep(Duration::from_secs(wait.max(0) as u64));
@@ -233,19 +216,10 @@ fn concurrent_first_starts_on_a_new_database_both_run_one_schema() {
             assert!(out.status.success(), "round {round}: {log}");
             assert!(!log.contains("CREATE TABLE"), "round {round}: {log}");
         }
-        let version: i64 = env
-            .db()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
+        let version = env.number("PRAGMA user_version");
         assert_eq!(version, 5);
-        let tables: i64 = env
-            .db()
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'alerts'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let tables = env
+            .number("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'alerts'");
         assert_eq!(tables, 1);
     }
 }
