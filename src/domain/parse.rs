@@ -58,17 +58,16 @@ pub fn parse(doc: &Document, zone: Zone) -> Result<ParsedFeed, ParseError> {
     // document's failure, like one in the parser.
     let prepared = catch_unwind(|| {
         if body.starts_with('{') {
-            prepare_json(body).map(|(json, dropped)| (Cow::Owned(json), dropped))
+            prepare_json(body)
         } else {
             Ok(prepare_xml(body))
         }
     });
-    let (prepared, dropped) = prepared.map_err(|_| ParseError::Panicked)??;
-    let held = if body.starts_with('{') {
-        json_items(&prepared)
-    } else {
-        item_starts(&prepared).len()
-    };
+    let Prepared {
+        text: prepared,
+        dropped,
+        held,
+    } = prepared.map_err(|_| ParseError::Panicked)??;
     let mut feed = match run_feed_rs(&prepared, doc.base_url, zone) {
         Err(ParseError::Invalid(msg)) if msg.contains("unsupported content type") => {
             run_feed_rs(&repair_atom_types(&prepared), doc.base_url, zone)
@@ -147,7 +146,7 @@ fn prolog_encoding(bytes: &[u8]) -> Option<&'static Encoding> {
 /// Drops the XML declaration (the text is UTF-8 now), gives `<rss>` a version
 /// when it has none, and cuts items past `MAX_ITEMS`; copies the document
 /// only when it changes.
-fn prepare_xml(body: &str) -> (Cow<'_, str>, usize) {
+fn prepare_xml(body: &str) -> Prepared<'_> {
     static DECL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^<\?xml[^>]*\?>").unwrap());
     // A declaration later in the document (invalid XML, seen in real feeds
     // pasted together) made quick-xml panic when it named another charset.
@@ -186,7 +185,19 @@ fn prepare_xml(body: &str) -> (Cow<'_, str>, usize) {
             }
         }
     }
-    (text, dropped)
+    Prepared {
+        held: item_starts(&text).len(),
+        text,
+        dropped,
+    }
+}
+
+/// A document made ready for feed-rs: its text, the items cut past
+/// `MAX_ITEMS`, and the items it holds (what feed-rs should yield).
+struct Prepared<'a> {
+    text: Cow<'a, str>,
+    dropped: usize,
+    held: usize,
 }
 
 static VERSION: LazyLock<Regex> =
@@ -449,17 +460,9 @@ fn item_starts(body: &str) -> Vec<usize> {
     starts
 }
 
-/// The number of entries of a JSON Feed's `items`.
-fn json_items(json: &str) -> usize {
-    serde_json::from_str::<serde_json::Value>(json)
-        .ok()
-        .and_then(|v| v.get("items").and_then(|i| i.as_array()).map(Vec::len))
-        .unwrap_or(0)
-}
-
 /// JSON Feed: accept `"version": "1.1"` (and any non-URL version) and cap
 /// items. feed-rs only knows the `https://jsonfeed.org/version/1.x` form.
-fn prepare_json(body: &str) -> Result<(String, usize), ParseError> {
+fn prepare_json(body: &str) -> Result<Prepared<'_>, ParseError> {
     let mut value: serde_json::Value = serde_json::from_str(body)
         .map_err(|e| ParseError::Invalid(format!("invalid JSON: {e}")))?;
     let Some(obj) = value.as_object_mut() else {
@@ -480,7 +483,15 @@ fn prepare_json(body: &str) -> Result<(String, usize), ParseError> {
         dropped = items.len() - MAX_ITEMS;
         items.truncate(MAX_ITEMS);
     }
-    Ok((value.to_string(), dropped))
+    let held = obj
+        .get("items")
+        .and_then(|i| i.as_array())
+        .map_or(0, Vec::len);
+    Ok(Prepared {
+        text: Cow::Owned(value.to_string()),
+        dropped,
+        held,
+    })
 }
 
 /// Atom text constructs typed with MIME types (`text/plain`, `text/html`,
