@@ -152,7 +152,7 @@ fn bench_size(n: usize, runs: usize) {
 }
 
 async fn poll(sh: &veille::daemon::Shared) {
-    let outcomes = veille::daemon::poll_due_feeds(sh, sh.clock.now(), true)
+    let outcomes = veille::daemon::poll_due_feeds(sh, sh.clock.now(), veille::daemon::Pass::Once)
         .await
         .unwrap();
     let failed = outcomes

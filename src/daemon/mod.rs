@@ -25,7 +25,7 @@ pub use deliver::{
     DeliveryReport, deliver_due_once, digests_due_once, flush_digest, preview_digest,
     retry_digests_once,
 };
-pub use poll::{PollOutcome, poll_due_feeds, poll_feed_once};
+pub use poll::{Pass, PollOutcome, poll_due_feeds, poll_feed_once};
 pub use run::{run, run_once};
 pub use writer::Writer;
 

@@ -35,14 +35,28 @@ pub enum PollOutcome {
     },
 }
 
-/// Polls every configured feed that may be polled at `now`: with `all`,
-/// whatever its schedule (`run --once`); otherwise only when its next poll
-/// has come. Feeds that are gone (410) or inside a `Retry-After` wait are
-/// skipped either way.
+/// Which feeds a polling pass takes, and how it records them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Every feed whatever its schedule, recorded together (`run --once`).
+    Once,
+    /// The feeds due, each recorded as soon as it is fetched (the daemon:
+    /// a slow feed never delays another's alerts). Polls that reach the
+    /// writer while it is busy are still recorded together.
+    Scheduled,
+}
+
+/// Polls every configured feed that `pass` takes at `now`. Feeds that are
+/// gone (410) or inside a `Retry-After` wait are skipped either way.
+///
+/// Polls recorded together are all fetched first, then written with their
+/// items in publication order (SPEC §4): a backlog reaching days back
+/// clusters into stories as it would have live, whichever outlet answered
+/// first.
 pub async fn poll_due_feeds(
     sh: &Shared,
     now: i64,
-    all: bool,
+    pass: Pass,
 ) -> Result<Vec<(String, PollOutcome)>> {
     let specs: Vec<(String, String)> = sh
         .config
@@ -59,33 +73,98 @@ pub async fn poll_due_feeds(
         .iter()
         .filter_map(|f| states.remove(&f.name).map(|s| (f, s)))
         .filter(|(_, s)| !s.gone && s.retry_after_until.is_none_or(|t| t <= now))
-        .filter(|(_, s)| all || s.next_poll.is_none_or(|t| t <= now))
+        .filter(|(_, s)| pass == Pass::Once || s.next_poll.is_none_or(|t| t <= now))
         .collect();
     let due = interleave_hosts(due);
     let per_host = host_limits(&due, sh.config.daemon.per_host);
-    let outcomes = futures_util::stream::iter(due)
-        .map(|(feed, state)| {
-            let limit = per_host.get(&host_of(feed)).cloned();
-            async move {
-                let _permit = match &limit {
-                    Some(sem) => Some(sem.acquire().await.expect("never closed")),
-                    None => None,
-                };
-                let outcome = poll_feed_once(
-                    sh,
-                    feed,
-                    &state,
-                    sh.clock.now(),
-                    rand::random_range(-1.0..=1.0),
-                )
-                .await;
+    let polls = futures_util::stream::iter(due).map(|(feed, state)| {
+        let limit = per_host.get(&host_of(feed)).cloned();
+        async move {
+            let _permit = match &limit {
+                Some(sem) => Some(sem.acquire().await.expect("never closed")),
+                None => None,
+            };
+            let fetched = fetch_feed(sh, feed, &state, sh.clock.now()).await;
+            (feed, fetched)
+        }
+    });
+    let polls = polls.buffer_unordered(sh.config.daemon.concurrency);
+    if pass == Pass::Scheduled {
+        let outcomes = polls
+            .then(|(feed, fetched)| async move {
+                let outcome = record_alone(sh, fetched).await;
+                log_outcome(feed, &outcome);
                 (feed.name.clone(), outcome)
+            })
+            .collect()
+            .await;
+        return Ok(outcomes);
+    }
+    let fetched: Vec<(&Feed, Result<Fetched>)> = polls.collect().await;
+    // Each feed's outcome, `Ok` when its record is among those written.
+    let mut records = Vec::new();
+    let mut outcomes = Vec::new();
+    for (feed, f) in fetched {
+        match f {
+            Ok((record, outcome)) => {
+                records.push(record);
+                outcomes.push((feed, Ok(outcome)));
             }
-        })
-        .buffer_unordered(sh.config.daemon.concurrency)
-        .collect()
-        .await;
-    Ok(outcomes)
+            Err(e) => outcomes.push((feed, Err(failed(&e)))),
+        }
+    }
+    let mut written = sh.writer.record_all(records).await.into_iter();
+    let mut out = Vec::with_capacity(outcomes.len());
+    for (feed, outcome) in outcomes {
+        let outcome = match outcome {
+            Ok(o) => recorded(sh, o, written.next().expect("one result a poll")),
+            Err(failed) => failed,
+        };
+        log_outcome(feed, &outcome);
+        out.push((feed.name.clone(), outcome));
+    }
+    Ok(out)
+}
+
+/// A fetched, parsed and triaged poll, ready to be recorded, with what it
+/// will be reported as (the summary filled in once it is recorded).
+type Fetched = (PollRecord, PollOutcome);
+
+async fn record_alone(sh: &Shared, fetched: Result<Fetched>) -> PollOutcome {
+    match fetched {
+        Ok((record, outcome)) => recorded(sh, outcome, sh.writer.record(record).await),
+        Err(e) => failed(&e),
+    }
+}
+
+/// The outcome of a poll once its record was written (or not). A poll that
+/// recorded alerts wakes delivery.
+fn recorded(sh: &Shared, outcome: PollOutcome, written: Result<RecordSummary>) -> PollOutcome {
+    if written.as_ref().is_ok_and(|s| s.alerts > 0) {
+        sh.alerts_recorded.notify_one();
+    }
+    match (outcome, written) {
+        (_, Err(e)) => failed(&e),
+        (
+            PollOutcome::Fetched {
+                dropped_items,
+                unread_items,
+                ..
+            },
+            Ok(summary),
+        ) => PollOutcome::Fetched {
+            summary,
+            dropped_items,
+            unread_items,
+        },
+        (outcome, Ok(_)) => outcome,
+    }
+}
+
+fn failed(e: &anyhow::Error) -> PollOutcome {
+    PollOutcome::Failed {
+        error: format!("{e:#}"),
+    }
 }
 
 fn host_of(feed: &Feed) -> String {
@@ -127,58 +206,60 @@ fn host_limits(due: &[(&Feed, FeedState)], per_host: usize) -> HashMap<String, A
 
 /// Fetches, parses, triages and records one feed. Every failure is this
 /// feed's alone: it is recorded on the feed and returned, never raised.
-pub async fn poll_feed_once(
-    sh: &Shared,
-    feed: &Feed,
-    state: &FeedState,
-    now: i64,
-    jitter: f64,
-) -> PollOutcome {
-    let span = info_span!("poll", feed = %feed.name, url = %feed.url);
-    async {
-        let outcome = match poll_inner(sh, feed, state, now, jitter).await {
-            Ok(outcome) => outcome,
-            Err(e) => PollOutcome::Failed {
-                error: format!("{e:#}"),
-            },
-        };
-        // A quiet poll is a debug line: a journal holds what changed.
-        match &outcome {
-            PollOutcome::NotModified => debug!(status = 304, "not modified"),
-            PollOutcome::Fetched {
-                summary,
-                dropped_items,
-                unread_items,
-            } => {
-                if summary.new_items + summary.changed_items > 0 {
-                    info!(
-                        new = summary.new_items,
-                        changed = summary.changed_items,
-                        alerts = summary.alerts,
-                        "polled"
-                    );
-                } else {
-                    debug!(new = 0, changed = 0, alerts = 0, "polled");
-                }
-                if *unread_items > 0 {
-                    warn!(
-                        unread = unread_items,
-                        "the document holds items veille could not read (see `veille test --feed`)"
-                    );
-                }
-                if *dropped_items > 0 {
-                    warn!(
-                        dropped = dropped_items,
-                        "document has more items than are considered; the rest were ignored"
-                    );
-                }
+pub async fn poll_feed_once(sh: &Shared, feed: &Feed, state: &FeedState, now: i64) -> PollOutcome {
+    let outcome = record_alone(sh, fetch_feed(sh, feed, state, now).await).await;
+    log_outcome(feed, &outcome);
+    outcome
+}
+
+/// Fetches, parses and triages one feed, within its log span.
+async fn fetch_feed(sh: &Shared, feed: &Feed, state: &FeedState, now: i64) -> Result<Fetched> {
+    let jitter = rand::random_range(-1.0..=1.0);
+    poll_inner(sh, feed, state, now, jitter)
+        .instrument(span(feed))
+        .await
+}
+
+fn span(feed: &Feed) -> tracing::Span {
+    info_span!("poll", feed = %feed.name, url = %feed.url)
+}
+
+/// One line per poll, in the feed's span. A quiet poll is a debug line: a
+/// journal holds what changed.
+fn log_outcome(feed: &Feed, outcome: &PollOutcome) {
+    let _span = span(feed).entered();
+    match outcome {
+        PollOutcome::NotModified => debug!(status = 304, "not modified"),
+        PollOutcome::Fetched {
+            summary,
+            dropped_items,
+            unread_items,
+        } => {
+            if summary.new_items + summary.changed_items > 0 {
+                info!(
+                    new = summary.new_items,
+                    changed = summary.changed_items,
+                    alerts = summary.alerts,
+                    "polled"
+                );
+            } else {
+                debug!(new = 0, changed = 0, alerts = 0, "polled");
             }
-            PollOutcome::Failed { error } => warn!(error = %error, "poll failed"),
+            if *unread_items > 0 {
+                warn!(
+                    unread = unread_items,
+                    "the document holds items veille could not read (see `veille test --feed`)"
+                );
+            }
+            if *dropped_items > 0 {
+                warn!(
+                    dropped = dropped_items,
+                    "document has more items than are considered; the rest were ignored"
+                );
+            }
         }
-        outcome
+        PollOutcome::Failed { error } => warn!(error = %error, "poll failed"),
     }
-    .instrument(span)
-    .await
 }
 
 async fn poll_inner(
@@ -187,7 +268,7 @@ async fn poll_inner(
     state: &FeedState,
     now: i64,
     jitter: f64,
-) -> Result<PollOutcome> {
+) -> Result<Fetched> {
     let (outcome, base_url) = match &feed.url {
         FeedUrl::File(path) => (sh.fetcher.fetch_file(path).await, None),
         FeedUrl::Http(url) => {
@@ -287,13 +368,12 @@ async fn poll_inner(
                         items: doc.items.len() as u32,
                         unread_items: doc.unread_items as u32,
                     };
-                    return record_document(sh, feed, state, doc, poll).await;
+                    return triage_document(sh, feed, state, doc, poll).await;
                 }
             }
         }
     };
-    sh.writer.record(poll).await?;
-    Ok(result)
+    Ok((poll, result))
 }
 
 fn remember_redirect(target: Option<&url::Url>) -> Option<String> {
@@ -302,14 +382,15 @@ fn remember_redirect(target: Option<&url::Url>) -> Option<String> {
     Some(target.to_string())
 }
 
-/// Identifies and triages a parsed document, then records it with its alerts.
-async fn record_document(
+/// Identifies and triages a parsed document: the poll to record, with its
+/// alerts.
+async fn triage_document(
     sh: &Shared,
     feed: &Feed,
     state: &FeedState,
     doc: ParsedFeed,
     mut poll: PollRecord,
-) -> Result<PollOutcome> {
+) -> Result<Fetched> {
     let config = Arc::clone(&sh.config);
     let store = Arc::clone(&sh.reader);
     let feed = feed.clone();
@@ -346,15 +427,12 @@ async fn record_document(
         Ok(poll)
     })
     .await??;
-    let summary = sh.writer.record(poll).await?;
-    if summary.alerts > 0 {
-        sh.alerts_recorded.notify_one();
-    }
-    Ok(PollOutcome::Fetched {
-        summary,
+    let outcome = PollOutcome::Fetched {
+        summary: RecordSummary::default(),
         dropped_items,
         unread_items,
-    })
+    };
+    Ok((poll, outcome))
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{
-    Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds, retry_digests_once,
+    Pass, Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds,
+    retry_digests_once,
 };
 
 /// How often the loop looks for due feeds and alerts.
@@ -19,7 +20,7 @@ const TICK: Duration = Duration::from_secs(5);
 /// digests already made whose retry is due; with `flush_digests`, makes and
 /// sends every digest channel's pending digest too.
 pub async fn run_once(sh: &Shared, flush_digests: bool) -> Result<()> {
-    let outcomes = poll_due_feeds(sh, sh.clock.now(), true).await?;
+    let outcomes = poll_due_feeds(sh, sh.clock.now(), Pass::Once).await?;
     let failed = outcomes
         .iter()
         .filter(|(_, o)| matches!(o, super::PollOutcome::Failed { .. }))
@@ -67,7 +68,7 @@ pub async fn run(
     };
     tokio::join!(
         every(TICK, stopping, || async {
-            if let Err(e) = poll_due_feeds(sh, sh.clock.now(), false).await {
+            if let Err(e) = poll_due_feeds(sh, sh.clock.now(), Pass::Scheduled).await {
                 warn!(error = %format!("{e:#}"), "poll cycle failed");
             }
         }),

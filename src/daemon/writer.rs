@@ -15,7 +15,12 @@ use crate::store::{PollRecord, RecordSummary, Store};
 /// Polls committed together at most.
 const MAX_GROUP: usize = 256;
 
-type Job = (PollRecord, oneshot::Sender<Result<RecordSummary>>);
+/// Polls to write together, and where to send each one's outcome.
+enum Job {
+    One(PollRecord, oneshot::Sender<Result<RecordSummary>>),
+    /// Written as one group whatever its size (`record_all`).
+    All(Vec<PollRecord>, oneshot::Sender<Vec<Result<RecordSummary>>>),
+}
 
 #[derive(Clone)]
 pub struct Writer {
@@ -31,14 +36,25 @@ impl Writer {
             .name("veille-writer".into())
             .spawn(move || {
                 while let Some(first) = jobs.blocking_recv() {
-                    let mut group = vec![first];
-                    while group.len() < MAX_GROUP {
+                    let mut group = match first {
+                        Job::All(polls, reply) => {
+                            let _ = reply.send(write(&store, &polls));
+                            continue;
+                        }
+                        Job::One(poll, reply) => vec![(poll, reply)],
+                    };
+                    let mut next = None;
+                    while group.len() < MAX_GROUP && next.is_none() {
                         match jobs.try_recv() {
-                            Ok(job) => group.push(job),
+                            Ok(Job::One(poll, reply)) => group.push((poll, reply)),
+                            Ok(all) => next = Some(all),
                             Err(_) => break,
                         }
                     }
                     write_group(&store, group);
+                    if let Some(Job::All(polls, reply)) = next {
+                        let _ = reply.send(write(&store, &polls));
+                    }
                 }
             })
             .expect("spawn the writer thread");
@@ -49,31 +65,53 @@ impl Writer {
     pub async fn record(&self, poll: PollRecord) -> Result<RecordSummary> {
         let (reply, outcome) = oneshot::channel();
         self.queue
-            .send((poll, reply))
-            .map_err(|_| anyhow!("the database writer has stopped"))?;
+            .send(Job::One(poll, reply))
+            .map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
+    }
+
+    /// Records polls together, in one group (see `Store::record_polls`);
+    /// one outcome per poll, in order.
+    pub async fn record_all(&self, polls: Vec<PollRecord>) -> Vec<Result<RecordSummary>> {
+        let n = polls.len();
+        let (reply, outcome) = oneshot::channel();
+        if self.queue.send(Job::All(polls, reply)).is_err() {
+            return (0..n).map(|_| Err(stopped())).collect();
+        }
         outcome
             .await
-            .map_err(|_| anyhow!("the database writer has stopped"))?
+            .unwrap_or_else(|_| (0..n).map(|_| Err(stopped())).collect())
     }
 }
 
-fn write_group(store: &Mutex<Store>, group: Vec<Job>) {
+fn stopped() -> anyhow::Error {
+    anyhow!("the database writer has stopped")
+}
+
+fn write_group(
+    store: &Mutex<Store>,
+    group: Vec<(PollRecord, oneshot::Sender<Result<RecordSummary>>)>,
+) {
     let (polls, replies): (Vec<PollRecord>, Vec<_>) = group.into_iter().unzip();
+    for (reply, result) in replies.into_iter().zip(write(store, &polls)) {
+        let _ = reply.send(result);
+    }
+}
+
+/// One outcome per poll: a transaction that fails as a whole fails each.
+fn write(store: &Mutex<Store>, polls: &[PollRecord]) -> Vec<Result<RecordSummary>> {
     let results = store
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .record_polls(&polls);
+        .record_polls(polls);
     match results {
-        Ok(results) => {
-            for (reply, result) in replies.into_iter().zip(results) {
-                let _ = reply.send(result);
-            }
-        }
+        Ok(results) => results,
         Err(e) => {
             let message = format!("{e:#}");
-            for reply in replies {
-                let _ = reply.send(Err(anyhow!("cannot record the poll: {message}")));
-            }
+            polls
+                .iter()
+                .map(|_| Err(anyhow!("cannot record the poll: {message}")))
+                .collect()
         }
     }
 }

@@ -299,21 +299,35 @@ impl Store {
         Ok(known)
     }
 
-    /// Writes several polls in one transaction (group commit), each inside
-    /// its own savepoint: a poll is recorded whole or not at all, and one
-    /// that fails does not undo the others.
+    /// Writes several polls in one transaction (group commit), their new
+    /// items placed in publication order (SPEC §4: which story a copy
+    /// joins does not depend on which outlet answered first). A poll is
+    /// recorded whole or not at all, and one that fails does not undo the
+    /// others: when the group fails, each poll is written again on its own,
+    /// inside its own savepoint.
     pub fn record_polls(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
         let mut tx = self.conn.transaction()?;
+        if polls.len() > 1 {
+            let sp = tx.savepoint()?;
+            if let Ok(summaries) = write_polls(&sp, &mut self.wire, polls) {
+                sp.commit()?;
+                tx.commit()?;
+                return Ok(summaries.into_iter().map(Ok).collect());
+            }
+            if let Some(index) = self.wire.as_mut() {
+                index.forget_pending();
+            }
+        }
         let mut results = Vec::with_capacity(polls.len());
         for poll in polls {
             let sp = tx.savepoint()?;
-            let result = write_poll(&sp, &mut self.wire, poll);
+            let result = write_polls(&sp, &mut self.wire, std::slice::from_ref(poll));
             if result.is_ok() {
                 sp.commit()?;
             } else if let Some(index) = self.wire.as_mut() {
                 index.forget_pending();
             }
-            results.push(result);
+            results.push(result.map(|mut s| s.remove(0)));
         }
         tx.commit()?;
         Ok(results)
@@ -379,14 +393,23 @@ impl Store {
     }
 }
 
-fn write_poll(
+/// Writes polls' items, earliest published first, then their feeds' state;
+/// a summary per poll.
+fn write_polls(
     tx: &Connection,
     wire: &mut Option<WireIndex>,
-    poll: &PollRecord,
-) -> Result<RecordSummary> {
-    let mut summary = RecordSummary::default();
-    let mut prints = wire::Batch::default();
-    for record in &poll.items {
+    polls: &[PollRecord],
+) -> Result<Vec<RecordSummary>> {
+    let mut order: Vec<(&PollRecord, &ItemRecord, usize)> = polls
+        .iter()
+        .enumerate()
+        .flat_map(|(p, poll)| poll.items.iter().map(move |r| (poll, r, p)))
+        .collect();
+    order.sort_by_key(|(poll, r, _)| stories::wire_date(&r.item, poll.now));
+    let mut summaries = vec![RecordSummary::default(); polls.len()];
+    let mut prints = stories::Prints::default();
+    for (poll, record, p) in order {
+        let summary = &mut summaries[p];
         let (item_id, story_id, is_new) = upsert_item(tx, wire, &mut prints, poll, record)?;
         if is_new {
             summary.new_items += 1;
@@ -400,8 +423,10 @@ fn write_poll(
         }
     }
     stories::write_prints(tx, wire, &prints)?;
-    update_feed(tx, poll)?;
-    Ok(summary)
+    for poll in polls {
+        update_feed(tx, poll)?;
+    }
+    Ok(summaries)
 }
 
 fn configure(conn: &Connection) -> Result<()> {
@@ -485,12 +510,12 @@ fn refuse_newer(conn: &Connection, path: &Path) -> Result<()> {
 /// the content hash are enough, and the database stays a fraction of the
 /// size. An update that causes no alert leaves stored text alone, so a pending
 /// alert still quotes what it matched.
-fn upsert_item(
+fn upsert_item<'a>(
     tx: &Connection,
     wire: &mut Option<WireIndex>,
-    prints: &mut wire::Batch,
+    prints: &mut stories::Prints<'a>,
     poll: &PollRecord,
-    r: &ItemRecord,
+    r: &'a ItemRecord,
 ) -> Result<(i64, i64, bool)> {
     let (feed_id, now) = (poll.feed_id, poll.now);
     let i = &r.item;
@@ -504,7 +529,7 @@ fn upsert_item(
         ("", "")
     };
     if r.is_new {
-        let place = stories::place_new_item(tx, wire, poll, r)?;
+        let place = stories::place_new_item(tx, wire, prints, poll, r)?;
         let inserted = tx
             .prepare_cached(
                 "INSERT INTO items (feed_id, item_key, story_id, title, link, summary, content, categories,
@@ -529,7 +554,7 @@ fn upsert_item(
             ])?;
         if inserted == 1 {
             let item_id = tx.last_insert_rowid();
-            stories::opened(wire, prints, &place, item_id);
+            stories::referenced(wire, prints, &place, item_id);
             return Ok((item_id, place.story_id, true));
         }
     }

@@ -2,6 +2,14 @@
 //! (link identity always wins), else the story whose first item it copies
 //! (wire copies), else a story of its own; and the stored fingerprints
 //! that later copies are recognised by.
+//!
+//! A story's first item is its earliest published (first-seen when
+//! undated), not the first one fetched: a backlog polled late, feed after
+//! feed, clusters as it would have live. A copy that joins a story and was
+//! published before its reference becomes the reference.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
 
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -29,7 +37,16 @@ impl Store {
             .optional()?
             .unwrap_or(-1);
         let index = wire_index(&self.conn, &mut self.wire, now - keep, false)?;
-        wire_matches(&self.conn, index, fp, wire_date(item, now), window, feed_id)
+        let at = wire_date(item, now);
+        wire_matches(
+            &self.conn,
+            index,
+            &Prints::default(),
+            fp,
+            at,
+            window,
+            feed_id,
+        )
     }
 
     /// The stored story a normalised link names, if any (link identity).
@@ -49,9 +66,11 @@ impl Store {
 /// Where a new item goes.
 pub(super) struct Placement<'a> {
     pub(super) story_id: i64,
-    /// It opened a story that later copies may join: its fingerprint and
-    /// the date the window counts from.
-    opened: Option<(&'a Fingerprint, i64)>,
+    /// It is its story's reference, which later copies are compared with:
+    /// its fingerprint and the date the window counts from.
+    reference: Option<(&'a Fingerprint, i64)>,
+    /// The reference it takes over from.
+    replaces: Option<wire::Candidate>,
     /// It joined a story as a wire copy, with this containment.
     pub(super) joined: Option<f64>,
 }
@@ -62,6 +81,7 @@ pub(super) struct Placement<'a> {
 pub(super) fn place_new_item<'a>(
     tx: &Connection,
     wire: &mut Option<WireIndex>,
+    prints: &Prints,
     poll: &PollRecord,
     r: &'a ItemRecord,
 ) -> Result<Placement<'a>> {
@@ -71,22 +91,25 @@ pub(super) fn place_new_item<'a>(
     {
         return Ok(Placement {
             story_id,
-            opened: None,
+            reference: None,
+            replaces: None,
             joined: None,
         });
     }
     let at = wire_date(&r.item, poll.now);
     if let Some(fp) = &r.wire {
         let index = wire_index(tx, wire, poll.now - poll.wire_keep, true)?;
-        let found = wire_matches(tx, index, fp, at, poll.wire_window, poll.feed_id)?;
+        let found = wire_matches(tx, index, prints, fp, at, poll.wire_window, poll.feed_id)?;
         if let Some(m) = found.iter().find(|m| m.joins()) {
             if let Some(link) = link {
                 tx.prepare_cached("INSERT INTO story_links (link, story_id) VALUES (?1, ?2)")?
                     .execute(params![link, m.story_id])?;
             }
+            let earlier = at < m.reference.entry.at;
             return Ok(Placement {
                 story_id: m.story_id,
-                opened: None,
+                reference: earlier.then_some((fp, at)),
+                replaces: earlier.then_some(m.reference),
                 joined: Some(m.similarity.containment),
             });
         }
@@ -95,7 +118,8 @@ pub(super) fn place_new_item<'a>(
         .execute(params![link, poll.now])?;
     Ok(Placement {
         story_id: tx.last_insert_rowid(),
-        opened: r.wire.as_ref().map(|fp| (fp, at)),
+        reference: r.wire.as_ref().map(|fp| (fp, at)),
+        replaces: None,
         joined: None,
     })
 }
@@ -112,7 +136,7 @@ fn story_of_link(conn: &Connection, link: &str) -> Result<Option<i64>> {
 
 /// The date a story's wire window counts from: the item's, else now; never
 /// in the future.
-fn wire_date(item: &Item, now: i64) -> i64 {
+pub(super) fn wire_date(item: &Item, now: i64) -> i64 {
     item.date().map_or(now, |d| d.timestamp()).min(now)
 }
 
@@ -126,6 +150,8 @@ pub struct WireMatch {
     /// The item's feed already carries the story: a feed's own items never
     /// join each other's stories.
     pub same_feed: bool,
+    /// The story's reference in the index.
+    reference: wire::Candidate,
 }
 
 impl WireMatch {
@@ -149,17 +175,34 @@ fn wire_index<'a>(
             conn.prepare_cached("DELETE FROM wire_prints WHERE at_max < ?1")?
                 .execute([since])?;
         }
-        let mut index = WireIndex::new(since);
-        let mut stmt = conn.prepare("SELECT id, prints FROM wire_prints WHERE at_max >= ?1")?;
+        // A story whose reference was taken over has several rows: its
+        // earliest item is the one that counts.
+        let mut loaded: Vec<(wire::Entry, Vec<u32>)> = Vec::new();
+        let mut of_story: std::collections::HashMap<i64, usize> = Default::default();
+        let mut stmt =
+            conn.prepare("SELECT id, prints FROM wire_prints WHERE at_max >= ?1 ORDER BY id")?;
         let mut rows = stmt.query([since])?;
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
             let blob = row.get_ref(1)?.as_blob()?;
             for (entry, print) in wire::records(blob) {
-                if let (true, Some(fp)) = (entry.at >= since, Fingerprint::from_bytes(print)) {
-                    index.insert(fp.keys(), wire::Entry { row: id, ..entry });
+                let (true, Some(fp)) = (entry.at >= since, Fingerprint::from_bytes(print)) else {
+                    continue;
+                };
+                let entry = wire::Entry { row: id, ..entry };
+                match of_story.get(&entry.story_id) {
+                    Some(&i) if loaded[i].0.at <= entry.at => {}
+                    Some(&i) => loaded[i] = (entry, fp.keys().to_vec()),
+                    None => {
+                        of_story.insert(entry.story_id, loaded.len());
+                        loaded.push((entry, fp.keys().to_vec()));
+                    }
                 }
             }
+        }
+        let mut index = WireIndex::new(since);
+        for (entry, keys) in loaded {
+            index.insert(&keys, entry);
         }
         *wire = Some(index);
     }
@@ -171,9 +214,28 @@ fn wire_index<'a>(
     Ok(index)
 }
 
-/// The stored fingerprint of an index entry's item; `None` when its row is
-/// gone (rolled back, or pruned).
-fn stored_print(conn: &Connection, e: &wire::Entry) -> Result<Option<Fingerprint>> {
+/// The fingerprints of the references a group of polls set, gathered
+/// into one `wire_prints` row, written with the group.
+#[derive(Default)]
+pub(super) struct Prints<'a> {
+    batch: wire::Batch,
+    /// By item id: those the index names before the row is written.
+    unwritten: HashMap<i64, &'a Fingerprint>,
+}
+
+/// The fingerprint of an index entry's item; `None` when its row is gone
+/// (rolled back, or pruned).
+fn stored_print<'a>(
+    conn: &Connection,
+    prints: &Prints<'a>,
+    e: &wire::Entry,
+) -> Result<Option<Cow<'a, Fingerprint>>> {
+    if e.row == 0 {
+        return Ok(prints
+            .unwritten
+            .get(&e.item_id)
+            .map(|fp| Cow::Borrowed(*fp)));
+    }
     let mut stmt = conn.prepare_cached("SELECT prints FROM wire_prints WHERE id = ?1")?;
     let mut rows = stmt.query([e.row])?;
     let Some(row) = rows.next()? else {
@@ -182,7 +244,8 @@ fn stored_print(conn: &Connection, e: &wire::Entry) -> Result<Option<Fingerprint
     let blob = row.get_ref(0)?.as_blob()?;
     Ok(wire::records(blob)
         .find(|(r, _)| r.item_id == e.item_id && r.story_id == e.story_id)
-        .and_then(|(_, print)| Fingerprint::from_bytes(print)))
+        .and_then(|(_, print)| Fingerprint::from_bytes(print))
+        .map(Cow::Owned))
 }
 
 /// The stories whose first item shares index keys with `fp`, compared with
@@ -191,14 +254,16 @@ fn stored_print(conn: &Connection, e: &wire::Entry) -> Result<Option<Fingerprint
 fn wire_matches(
     conn: &Connection,
     index: &WireIndex,
+    prints: &Prints,
     fp: &Fingerprint,
     at: i64,
     window: i64,
     feed_id: i64,
 ) -> Result<Vec<WireMatch>> {
     let mut found = Vec::new();
-    for c in index.candidates(fp.keys(), at, window) {
-        let Some(first) = stored_print(conn, &c)? else {
+    for reference in index.candidates(fp.keys(), at, window) {
+        let c = reference.entry;
+        let Some(first) = stored_print(conn, prints, &c)? else {
             continue;
         };
         let title: Option<String> = conn
@@ -218,6 +283,7 @@ fn wire_matches(
             title,
             similarity: fp.compare(&first),
             same_feed,
+            reference,
         });
     }
     found.sort_by(|a, b| {
@@ -228,35 +294,41 @@ fn wire_matches(
     Ok(found)
 }
 
-/// After the item that opened a story is inserted: its fingerprint joins
-/// the poll's batch and the index (pending until the batch is written).
-pub(super) fn opened(
+/// After a story's reference item is inserted: its fingerprint joins the
+/// group's prints and the index (pending until the prints are written), in
+/// place of the reference it takes over from.
+pub(super) fn referenced<'a>(
     wire: &mut Option<WireIndex>,
-    prints: &mut wire::Batch,
-    place: &Placement,
+    prints: &mut Prints<'a>,
+    place: &Placement<'a>,
     item_id: i64,
 ) {
-    if let (Some((fp, at)), Some(index)) = (place.opened, wire.as_mut()) {
+    if let (Some((fp, at)), Some(index)) = (place.reference, wire.as_mut()) {
+        if let Some(old) = &place.replaces {
+            index.retire(old);
+        }
         let entry = wire::Entry {
             story_id: place.story_id,
             item_id,
             at,
             row: 0,
         };
-        prints.push(&entry, &fp.to_bytes());
+        prints.batch.push(&entry, &fp.to_bytes());
+        prints.unwritten.insert(item_id, fp);
         index.insert(fp.keys(), entry);
     }
 }
 
-/// Writes one poll's fingerprints as one row, and tells the index where.
+/// Writes a group's fingerprints as one row, and tells the index where.
 pub(super) fn write_prints(
     tx: &Connection,
     wire: &mut Option<WireIndex>,
-    prints: &wire::Batch,
+    prints: &Prints,
 ) -> Result<()> {
-    if let (false, Some(index)) = (prints.bytes.is_empty(), wire.as_mut()) {
+    let batch = &prints.batch;
+    if let (false, Some(index)) = (batch.bytes.is_empty(), wire.as_mut()) {
         tx.prepare_cached("INSERT INTO wire_prints (at_max, prints) VALUES (?1, ?2)")?
-            .execute(params![prints.at_max, prints.bytes])?;
+            .execute(params![batch.at_max, batch.bytes])?;
         index.stored(tx.last_insert_rowid());
     }
     Ok(())

@@ -1,11 +1,13 @@
 //! The index of stories a wire copy may join (SPEC §4 "Wire copies").
 //!
-//! Fingerprints are stored with the items that opened a story (`items.wire`,
-//! `items.wire_at`); this index over them lives in memory beside the store.
+//! Each story is indexed by its reference item: its earliest published
+//! (first-seen when undated), the one it would have been opened by had its
+//! items been fetched as they appeared. The fingerprints are stored per poll
+//! in `wire_prints`; this index over them lives in memory beside the store.
 //! It is read from the database once, when a fingerprint first needs it
 //! (never on a cycle where nothing is new), and kept up to date as items are
-//! written, so no cycle rebuilds it. It holds only stories whose first item
-//! is at most `wire_window` old.
+//! written, so no cycle rebuilds it. It holds only stories whose reference
+//! is at most the keep horizon old.
 //!
 //! Layout, for memory: a map from index key (a sampled shingle, see
 //! `domain::wire`) to the head of a chain of postings in one vector, rather
@@ -50,16 +52,15 @@ const NONE: u32 = u32::MAX;
 /// Inserts between two counts of dead entries.
 const PRUNE_EVERY: usize = 4096;
 
-/// A story's first item, as the index knows it.
+/// A story's reference item, as the index knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
     pub story_id: i64,
     pub item_id: i64,
     /// The item's date (published, else first seen), the window's origin.
     pub at: i64,
-    /// The `wire_prints` row holding its fingerprint; 0 until its poll's
-    /// row is written (only that poll's own items, from the same feed,
-    /// could see it meanwhile, and they never join it).
+    /// The `wire_prints` row holding its fingerprint; 0 until its group
+    /// of polls' row is written (meanwhile the group holds it).
     pub row: i64,
 }
 
@@ -75,8 +76,19 @@ pub struct WireIndex {
     /// The first entry whose fingerprint row is not written yet (the
     /// current poll's); no rebuild moves entries meanwhile.
     pending: Option<usize>,
+    /// Entries the pending poll retired (their story was given an earlier
+    /// reference), with their dates: alive again if it is rolled back.
+    retired: Vec<(u32, i64)>,
     /// Inserts since `prune` last counted the dead entries.
     unchecked: usize,
+}
+
+/// A story sharing keys with a new item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    pub entry: Entry,
+    /// Where the index holds it, for `retire`.
+    pub at: u32,
 }
 
 impl WireIndex {
@@ -104,9 +116,9 @@ impl WireIndex {
         }
     }
 
-    /// Stories sharing keys with `keys` whose first item is within `window`
+    /// Stories sharing keys with `keys` whose reference is within `window`
     /// of `at`, most keys shared first, at most `MAX_CANDIDATES`.
-    pub fn candidates(&self, keys: &[u32], at: i64, window: i64) -> Vec<Entry> {
+    pub fn candidates(&self, keys: &[u32], at: i64, window: i64) -> Vec<Candidate> {
         let mut tally: KeyMap<u32> = KeyMap::default();
         for key in keys {
             let Some(&(mut p, count)) = self.heads.get(key) else {
@@ -118,7 +130,7 @@ impl WireIndex {
             while p != NONE {
                 let (e, next) = self.postings[p as usize];
                 let entry = &self.entries[e as usize];
-                if entry.row != 0 && entry.at >= self.since && (entry.at - at).abs() <= window {
+                if entry.at >= self.since && (entry.at - at).abs() <= window {
                     *tally.entry(e).or_default() += 1;
                 }
                 p = next;
@@ -130,8 +142,21 @@ impl WireIndex {
         found
             .into_iter()
             .take(MAX_CANDIDATES)
-            .map(|(e, _)| self.entries[e as usize])
+            .map(|(e, _)| Candidate {
+                entry: self.entries[e as usize],
+                at: e,
+            })
             .collect()
+    }
+
+    /// The candidate's story has a new reference (inserted next): its old
+    /// entry names it no more.
+    pub fn retire(&mut self, c: &Candidate) {
+        let e = &mut self.entries[c.at as usize];
+        if *e == c.entry {
+            self.retired.push((c.at, e.at));
+            e.at = i64::MIN;
+        }
     }
 
     /// Drops entries older than `since`, rebuilding the index when they are
@@ -175,6 +200,7 @@ impl WireIndex {
 
     /// The pending entries (one poll's) are stored in `row`.
     pub fn stored(&mut self, row: i64) {
+        self.retired.clear();
         if let Some(first) = self.pending.take() {
             for e in &mut self.entries[first..] {
                 e.row = row;
@@ -182,8 +208,12 @@ impl WireIndex {
         }
     }
 
-    /// The pending entries' poll was rolled back: they are dead.
+    /// The pending entries' poll was rolled back: they are dead, and the
+    /// entries it retired alive again.
     pub fn forget_pending(&mut self) {
+        for (e, at) in self.retired.drain(..) {
+            self.entries[e as usize].at = at;
+        }
         if let Some(first) = self.pending.take() {
             for e in &mut self.entries[first..] {
                 e.at = i64::MIN;
@@ -278,7 +308,7 @@ mod tests {
     }
 
     #[test]
-    fn entries_not_yet_stored_are_no_candidates() {
+    fn entries_of_a_rolled_back_group_are_no_candidates() {
         let mut index = WireIndex::new(0);
         index.insert(
             &[1],
@@ -287,7 +317,11 @@ mod tests {
                 ..entry(1, 10)
             },
         );
-        assert!(index.candidates(&[1], 10, 60).is_empty());
+        assert_eq!(
+            stories(index.candidates(&[1], 10, 60)),
+            [1],
+            "the group being written sees its own references"
+        );
         index.stored(7);
         assert_eq!(stories(index.candidates(&[1], 10, 60)), [1]);
         index.insert(
@@ -298,18 +332,56 @@ mod tests {
             },
         );
         index.unchecked = PRUNE_EVERY;
-        assert!(!index.prune(5), "no rebuild while a poll is pending");
+        assert!(!index.prune(5), "no rebuild while a group is pending");
         index.forget_pending();
         index.stored(8);
         assert_eq!(
             stories(index.candidates(&[1], 10, 60)),
             [1],
-            "a rolled-back poll's entry stays dead"
+            "a rolled-back group's entry stays dead"
         );
     }
 
-    fn stories(found: Vec<Entry>) -> Vec<i64> {
-        found.iter().map(|e| e.story_id).collect()
+    #[test]
+    fn a_retired_reference_names_its_story_no_more_unless_rolled_back() {
+        let mut index = WireIndex::new(0);
+        index.insert(&[1, 2], entry(1, 1000));
+        let old = index.candidates(&[1], 1000, 60)[0];
+        index.retire(&old);
+        index.insert(
+            &[2, 3],
+            Entry {
+                item_id: 11,
+                row: 0,
+                ..entry(1, 900)
+            },
+        );
+        index.forget_pending();
+        assert_eq!(
+            stories(index.candidates(&[1], 1000, 60)),
+            [1],
+            "a rolled-back takeover leaves the old reference"
+        );
+        assert!(index.candidates(&[3], 1000, 200).is_empty());
+        let old = index.candidates(&[1], 1000, 60)[0];
+        index.retire(&old);
+        index.insert(
+            &[2, 3],
+            Entry {
+                item_id: 11,
+                row: 0,
+                ..entry(1, 900)
+            },
+        );
+        index.stored(9);
+        assert!(index.candidates(&[1], 1000, 60).is_empty());
+        let now = index.candidates(&[2, 3], 1000, 200);
+        assert_eq!(now.len(), 1, "one entry per story");
+        assert_eq!((now[0].entry.item_id, now[0].entry.at), (11, 900));
+    }
+
+    fn stories(found: Vec<Candidate>) -> Vec<i64> {
+        found.iter().map(|c| c.entry.story_id).collect()
     }
 
     #[test]
