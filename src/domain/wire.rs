@@ -748,20 +748,83 @@ impl Buffers {
     /// when nothing is left or the sentence is boilerplate.
     fn clean(&self, words: &[Word], out: &mut Vec<Word>) -> bool {
         out.clear();
-        if words.is_empty() || BOILERPLATE.iter().any(|b| self.starts_with(words, b)) {
+        // A dateline or byline up to the agency: "PÉKIN (AFP) - …",
+        // "Par Le Quotidien avec AFP …".
+        let from = words
+            .iter()
+            .take(7)
+            .position(|w| w.agency)
+            .map_or(0, |p| p + 1);
+        // Markup is gone, so a paragraph holding only a byline or a
+        // timestamp ("Publié le 27/11/2026 09:06") runs into the lead after
+        // it: the timestamp goes, the lead stays.
+        let rest = &words[from..];
+        let rest = match STAMPS.iter().find(|m| self.starts_with(rest, m)) {
+            Some(m) => {
+                let dated = |w: &Word| w.digit || STAMP_WORDS.contains(&self.text(w));
+                let after = &rest[m.len()..];
+                // "le" only before a date: the lead may start with one.
+                let stamp = (0..after.len())
+                    .take_while(|&i| {
+                        dated(&after[i])
+                            || (self.text(&after[i]) == "le" && after.get(i + 1).is_some_and(dated))
+                    })
+                    .count();
+                match &rest[m.len() + stamp..] {
+                    lead if lead.len() >= 4 => lead,
+                    _ => return false,
+                }
+            }
+            None => words,
+        };
+        if rest.is_empty() || BOILERPLATE.iter().any(|b| self.starts_with(rest, b)) {
             return false;
         }
         // A byline alone: "Par Jeanne Martin".
-        if self.text(&words[0]) == "par" && words.len() <= 4 {
+        if self.text(&rest[0]) == "par" && rest.len() <= 4 {
             return false;
         }
-        // A dateline or byline up to the agency: "PÉKIN (AFP) - …",
-        // "Par Le Quotidien avec AFP …".
-        let from = words.iter().take(7).position(|w| w.agency).unwrap_or(0);
-        out.extend(words[from..].iter().filter(|w| !w.agency));
+        let from = rest.iter().take(7).position(|w| w.agency).unwrap_or(0);
+        out.extend(rest[from..].iter().filter(|w| !w.agency));
         !out.is_empty()
     }
 }
+
+/// Timestamps an outlet puts before its text, and the words they are
+/// written with besides numbers.
+const STAMPS: &[&[&str]] = &[
+    &["publie", "le"],
+    &["publie", "a"],
+    &["mis", "a", "jour", "le"],
+    &["mis", "a", "jour", "a"],
+    &["modifie", "le"],
+];
+const STAMP_WORDS: &[&str] = &[
+    "a",
+    "h",
+    "et",
+    "lundi",
+    "mardi",
+    "mercredi",
+    "jeudi",
+    "vendredi",
+    "samedi",
+    "dimanche",
+    "janvier",
+    "fevrier",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "aout",
+    "septembre",
+    "octobre",
+    "novembre",
+    "decembre",
+    "mis",
+    "jour",
+];
 
 /// A word character of normalised text (nearly all ASCII: the Unicode
 /// tables only for the rest).
@@ -896,6 +959,21 @@ mod tests {
             // An agency named early is cut like a dateline: a few words lost
             // on both sides alike.
             ("Selon l'AFP, rien.", &["rien"]),
+            // Byline and timestamp paragraphs run into the lead once markup
+            // is gone: the lead is kept without them.
+            (
+                "franceinfo avec AFP Publié le 27/11/2026 09:06 Les prix ont augmenté de 1,1 % sur un an.",
+                &["les prix ont augmente de 1,1 sur un an"],
+            ),
+            (
+                "Publié le jeudi 26 novembre 2026 à 18h40 Mis à jour le 27 novembre Le Sénat a voté le texte.",
+                &["le senat a vote le texte"],
+            ),
+            ("Publié le 27/11/2026 09:06", &[]),
+            (
+                "Publié le mois dernier, le rapport reste d'actualité.",
+                &["mois dernier le rapport reste d actualite"],
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(words(text), *want, "{text}");
