@@ -38,7 +38,8 @@ pub enum PollOutcome {
 /// Which feeds a polling pass takes, and how it records them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pass {
-    /// Every feed whatever its schedule, recorded together (`run --once`).
+    /// Every feed whatever its schedule (`run --once`), recorded together
+    /// when wire copies are on.
     Once,
     /// The feeds due, each recorded as soon as it is fetched (the daemon:
     /// a slow feed never delays another's alerts). Polls that reach the
@@ -77,6 +78,9 @@ pub async fn poll_due_feeds(
         .collect();
     let due = interleave_hosts(due);
     let per_host = host_limits(&due, sh.config.daemon.per_host);
+    // Without wire copies the order changes nothing: each poll is then
+    // recorded as soon as it is fetched, while the others are fetched.
+    let together = pass == Pass::Once && sh.config.daemon.wire_copies;
     let polls = futures_util::stream::iter(due).map(|(feed, state)| {
         let limit = per_host.get(&host_of(feed)).cloned();
         async move {
@@ -85,32 +89,37 @@ pub async fn poll_due_feeds(
                 None => None,
             };
             let fetched = fetch_feed(sh, feed, &state, sh.clock.now()).await;
-            (feed, fetched)
+            if together {
+                return (feed, Step::Fetched(fetched));
+            }
+            let outcome = record_alone(sh, fetched).await;
+            log_outcome(feed, &outcome);
+            (feed, Step::Done(outcome))
         }
     });
     let polls = polls.buffer_unordered(sh.config.daemon.concurrency);
-    if pass == Pass::Scheduled {
+    if !together {
         let outcomes = polls
-            .then(|(feed, fetched)| async move {
-                let outcome = record_alone(sh, fetched).await;
-                log_outcome(feed, &outcome);
-                (feed.name.clone(), outcome)
+            .map(|(feed, step)| match step {
+                Step::Done(outcome) => (feed.name.clone(), outcome),
+                Step::Fetched(_) => unreachable!("recorded alone"),
             })
             .collect()
             .await;
         return Ok(outcomes);
     }
-    let fetched: Vec<(&Feed, Result<Fetched>)> = polls.collect().await;
+    let fetched: Vec<(&Feed, Step)> = polls.collect().await;
     // Each feed's outcome, `Ok` when its record is among those written.
     let mut records = Vec::new();
     let mut outcomes = Vec::new();
-    for (feed, f) in fetched {
-        match f {
-            Ok((record, outcome)) => {
+    for (feed, step) in fetched {
+        match step {
+            Step::Done(_) => unreachable!("recorded together"),
+            Step::Fetched(Ok((record, outcome))) => {
                 records.push(record);
                 outcomes.push((feed, Ok(outcome)));
             }
-            Err(e) => outcomes.push((feed, Err(failed(&e)))),
+            Step::Fetched(Err(e)) => outcomes.push((feed, Err(failed(&e)))),
         }
     }
     let mut written = sh.writer.record_all(records).await.into_iter();
@@ -124,6 +133,14 @@ pub async fn poll_due_feeds(
         out.push((feed.name.clone(), outcome));
     }
     Ok(out)
+}
+
+/// Where one feed's poll stands at the end of its task.
+enum Step {
+    /// Recorded (or failed) and logged.
+    Done(PollOutcome),
+    /// Fetched, to be recorded with the others.
+    Fetched(Result<Fetched>),
 }
 
 /// A fetched, parsed and triaged poll, ready to be recorded, with what it
