@@ -5,8 +5,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, Writer};
+use tracing_subscriber::registry::LookupSpan;
 
 use veille::cli::{self, CliError};
 
@@ -20,11 +23,33 @@ struct Args {
     /// Config file [default: $VEILLE_CONFIG, else ./config.toml]
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Log level (error, warn, info, debug, trace) [default: info; RUST_LOG is honoured]
-    #[arg(long, global = true, value_name = "LEVEL")]
-    log_level: Option<String>,
+    /// Log level [default: info; RUST_LOG is honoured]
+    #[arg(long, global = true, value_name = "LEVEL", value_enum)]
+    log_level: Option<LogLevel>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--log-level`: anything else is bad usage (clap lists these, exit 2).
+#[derive(Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    fn directive(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -94,7 +119,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    init_logging(args.log_level.as_deref());
+    init_logging(args.log_level);
     veille::fetch::install_crypto();
     match run(args) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
@@ -190,20 +215,56 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 /// Logs go to stderr, one line per event; under systemd (JOURNAL_STREAM set)
-/// without timestamps, since the journal adds its own.
-fn init_logging(level: Option<&str>) {
+/// without timestamps, since the journal adds its own, and with each line's
+/// syslog priority in front (`<4>` a warning), which journald reads off a
+/// stream (sd-daemon(3)) so that `journalctl -p warning` finds failures.
+/// (The `tracing-journald` layer would need the journal's socket, which a
+/// sandboxed unit or a `systemd-run` wrapper may not have; stderr is always
+/// there.)
+fn init_logging(level: Option<LogLevel>) {
     let filter = match level {
-        Some(l) => EnvFilter::try_new(l).unwrap_or_else(|_| EnvFilter::new("info")),
+        Some(l) => EnvFilter::new(l.directive()),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().init();
+        let format = Priority(
+            format::format()
+                .without_time()
+                .with_target(false)
+                .with_ansi(false),
+        );
+        builder.with_ansi(false).event_format(format).init();
     } else {
-        builder.init();
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+}
+
+/// A line format with the event's syslog priority in front.
+struct Priority<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for Priority<F>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let priority = match *event.metadata().level() {
+            tracing::Level::ERROR => 3,
+            tracing::Level::WARN => 4,
+            tracing::Level::INFO => 6,
+            _ => 7,
+        };
+        write!(writer, "<{priority}>")?;
+        self.0.format_event(ctx, writer, event)
     }
 }

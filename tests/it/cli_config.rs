@@ -83,6 +83,61 @@ fn global_options_go_before_or_after_the_subcommand() {
 }
 
 #[test]
+fn an_unknown_log_level_is_bad_usage_listing_the_levels() {
+    let env = TestEnv::new();
+    env.write_config("");
+    let out = env.veille(&["--log-level", "verbose", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("verbose"), "{err}");
+    assert!(err.contains("error, warn, info, debug, trace"), "{err}");
+    assert!(out.stdout.is_empty(), "nothing was checked");
+    // A valid one is taken, after the subcommand too.
+    let out = env.veille(&["check", "--log-level", "debug"]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// Under journald each line carries its syslog priority, so that
+/// `journalctl -p warning` finds the failures.
+#[test]
+fn under_journald_every_log_line_starts_with_its_priority() {
+    let env = TestEnv::new();
+    env.write_config(
+        "[daemon]\ndatabase = \"v.db\"\n\n[[feed]]\nname = \"x\"\nurl = \"http://127.0.0.1:9/feed.xml\"\n\n\
+         [[rule]]\nname = \"r\"\nany = [\"a\"]\nnotify = [\"m\"]\n\n[channel.m]\nkind = \"maildir\"\npath = \"mail\"\n",
+    );
+    let out = env
+        .command(&["run", "--once"])
+        .env("JOURNAL_STREAM", "8:12345")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("<4>") && l.contains("poll failed")),
+        "{log}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("<6>") && l.contains("run complete")),
+        "{log}"
+    );
+    assert!(
+        lines.iter().all(|l| l.starts_with('<')),
+        "every line prefixed: {log}"
+    );
+    assert!(!log.contains('\u{1b}'), "no colours in the journal: {log}");
+    // Outside journald, no prefix.
+    let out = env.veille(&["run", "--once"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.lines().any(|l| l.starts_with("<")), "{log}");
+}
+
+#[test]
 fn status_without_a_database_says_where_it_looked_and_exits_1() {
     let env = TestEnv::new();
     env.write_config("");

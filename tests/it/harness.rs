@@ -41,6 +41,7 @@ impl TestEnv {
             .arg(self.path("config.toml"))
             .current_dir(self.dir.path())
             .env_remove("RUST_LOG")
+            .env_remove("JOURNAL_STREAM")
             .env_remove("STATE_DIRECTORY")
             .env_remove("VEILLE_CONFIG")
             .env("NO_PROXY", "127.0.0.1,localhost,::1")
