@@ -237,9 +237,17 @@ async fn send_alert(sh: &Shared, pass: &Pass<'_>, alert: &DueAlert, until: i64) 
         return Ok(Step::Taken);
     }
     let out = story_outgoing(&sh.config, alert);
-    attempt(sh, pass, Target::Alert, alert.attempts, alert.queued, &out)
-        .await
-        .map(Step::Done)
+    let title = render::display_title(&alert.item);
+    attempt(
+        sh,
+        pass,
+        Target::Alert,
+        (alert.attempts, alert.queued),
+        &title,
+        &out,
+    )
+    .await
+    .map(Step::Done)
 }
 
 /// The message about one story, the same on every attempt but for the
@@ -260,13 +268,15 @@ fn story_outgoing(config: &Config, a: &DueAlert) -> Outgoing {
     }
 }
 
-/// Sends `out` once and records what happened.
+/// Sends `out` once and records what happened. `tries` is (attempts so
+/// far, when it was queued); `title` names it in the log (the story's
+/// title, a digest's subject).
 async fn attempt(
     sh: &Shared,
     pass: &Pass<'_>,
     target: Target,
-    attempts: u32,
-    queued: i64,
+    (attempts, queued): (u32, i64),
+    title: &str,
     out: &Outgoing,
 ) -> Result<Outcome> {
     let id = out.id.clone();
@@ -280,7 +290,7 @@ async fn attempt(
     };
     match result {
         Ok(()) => {
-            info!(alert_id = %id, channel = %channel.name, attempt, what, "delivered");
+            info!(alert_id = %id, channel = %channel.name, attempt, what, title, "delivered");
             sh.with_store(move |s| s.mark_sent(target, &id, now))
                 .await?;
             Ok(Outcome::Sent)
@@ -517,7 +527,16 @@ async fn send_digest(
         }
     };
     let pass = sh.sender.pass(channel);
-    let outcome = attempt(sh, &pass, Target::Digest, d.attempts, d.queued, &out).await;
+    let subject = out.mail.subject.clone();
+    let outcome = attempt(
+        sh,
+        &pass,
+        Target::Digest,
+        (d.attempts, d.queued),
+        &subject,
+        &out,
+    )
+    .await;
     pass.close().await;
     outcome.map(Some)
 }

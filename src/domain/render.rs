@@ -252,7 +252,8 @@ pub(super) fn feed_names(outlets: &[Outlet]) -> String {
     names.join(", ")
 }
 
-fn display_title(item: &Item) -> String {
+/// The title a message and the log show: the item's, or "(sans titre)".
+pub fn display_title(item: &Item) -> String {
     if item.title.trim().is_empty() {
         "(sans titre)".to_owned()
     } else {

@@ -37,8 +37,13 @@ async fn a_second_run_is_a_conditional_get_and_sends_nothing_new() {
         "",
     ));
 
-    env.run_once();
+    let log = env.run_once();
     assert_eq!(env.mails("mail").len(), 1);
+    let delivered = log.lines().find(|l| l.contains("delivered")).unwrap_or("");
+    assert!(
+        delivered.contains("channel=archive") && delivered.contains("Les puces de l’IA"),
+        "the log names the story and the channel: {log}"
+    );
     env.run_once();
 
     let requests = server.received_requests().await.unwrap();
