@@ -49,10 +49,11 @@ pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
     config::load(path, &Env::from_process())
 }
 
-/// A Unix time as a wall-clock string in the configured zone.
+/// A Unix time as a wall-clock string in the configured zone, the zone
+/// named (`CET`; an offset when the zone is the system's).
 pub fn when(config: &Config, at: Option<i64>) -> String {
     match at.and_then(|t| chrono::DateTime::from_timestamp(t, 0)) {
-        Some(t) => config.daemon.timezone.format(t, "%Y-%m-%d %H:%M:%S"),
+        Some(t) => config.daemon.timezone.format(t, "%Y-%m-%d %H:%M:%S %Z"),
         None => "-".to_owned(),
     }
 }
