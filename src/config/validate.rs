@@ -243,7 +243,13 @@ impl<'a> Validator<'a> {
                 ))),
             };
         }
-        Ok(FeedUrl::File(self.dir.join(raw)))
+        let path = self.dir.join(raw);
+        if looks_like_a_host(raw) && !path.exists() {
+            return Err(bad(&format!(
+                "{raw:?} reads as a file path, but it looks like a web address without its scheme: write \"https://{raw}\""
+            )));
+        }
+        Ok(FeedUrl::File(path))
     }
 
     // ---- [channel.*] and [smtp] ----
@@ -428,6 +434,16 @@ impl<'a> Validator<'a> {
                 })?,
             None => default_port,
         };
+        let host = s.host.get_ref();
+        if host.parse::<std::net::Ipv6Addr>().is_err() && host.contains(':') {
+            let (name, port) = host.rsplit_once(':').expect("holds a colon");
+            return Err(self.at(
+                &s.host,
+                format!(
+                    "smtp.host: {host:?} holds a port; write host = {name:?} and port = {port}"
+                ),
+            ));
+        }
         if let (Some(pf), None) = (&s.password_file, &s.username) {
             return Err(self.at(
                 pf,
@@ -633,8 +649,48 @@ fn parse_size(s: &str) -> Option<u64> {
     n.checked_mul(mult).filter(|n| *n > 0)
 }
 
+/// A relative feed path whose first part is a dotted host name
+/// (`www.lemonde.fr/rss.xml`, `lemonde.fr/une`): surely a URL missing its
+/// `https://`.
+fn looks_like_a_host(raw: &str) -> bool {
+    let Some((first, rest)) = raw.split_once('/') else {
+        return false;
+    };
+    !rest.is_empty()
+        && first.contains('.')
+        && !first.starts_with('.')
+        && first.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && first
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_alphabetic()))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_bare_host_is_told_from_a_relative_path() {
+        for host in [
+            "www.lemonde.fr/rss/une.xml",
+            "lemonde.fr/une",
+            "feeds.example.org/a",
+        ] {
+            assert!(super::looks_like_a_host(host), "{host}");
+        }
+        for path in [
+            "samples/actualites.xml",
+            "une.xml",
+            "./www.lemonde.fr/x",
+            "../feeds/a.xml",
+            "data.v2/feed.xml",
+            "lemonde.fr/",
+        ] {
+            assert!(!super::looks_like_a_host(path), "{path}");
+        }
+    }
+
     #[test]
     fn sizes() {
         assert_eq!(super::parse_size("16MiB"), Some(16 << 20));

@@ -41,6 +41,14 @@ fn each_class_of_config_error_is_located_and_exits_2() {
             "duplicate_name.toml",
             ":6:8: feed.name: two feeds are named \"Le Monde\"; names must be unique",
         ),
+        (
+            "bare_host.toml",
+            ":3:7: feed.url: \"www.lemonde.fr/rss/une.xml\" reads as a file path, but it looks like a web address without its scheme: write \"https://www.lemonde.fr/rss/une.xml\"",
+        ),
+        (
+            "smtp_port_in_host.toml",
+            ":2:8: smtp.host: \"127.0.0.1:8725\" holds a port; write host = \"127.0.0.1\" and port = 8725",
+        ),
     ];
     for (file, want) in cases {
         let path = fixtures.join(file);

@@ -59,7 +59,10 @@ async fn a_second_run_is_a_conditional_get_and_sends_nothing_new() {
     );
     assert_eq!(env.mails("mail").len(), 1, "no new message");
     let text = String::from_utf8_lossy(&env.ok(&["status"]).stdout).into_owned();
-    let fetched = text.lines().find(|l| l.contains("last fetch")).unwrap_or("");
+    let fetched = text
+        .lines()
+        .find(|l| l.contains("last fetch"))
+        .unwrap_or("");
     assert!(
         fetched.contains(" CET ") || fetched.contains(" CEST "),
         "times in status carry their zone: {text}"
