@@ -346,16 +346,18 @@ mod tests {
     fn a_retired_reference_names_its_story_no_more_unless_rolled_back() {
         let mut index = WireIndex::new(0);
         index.insert(&[1, 2], entry(1, 1000));
-        let old = index.candidates(&[1], 1000, 60)[0];
-        index.retire(&old);
-        index.insert(
-            &[2, 3],
-            Entry {
+        // Story 1's item 11, published earlier, takes over (pending).
+        let take_over = |index: &mut WireIndex| {
+            let old = index.candidates(&[1], 1000, 60)[0];
+            index.retire(&old);
+            let earlier = Entry {
                 item_id: 11,
                 row: 0,
                 ..entry(1, 900)
-            },
-        );
+            };
+            index.insert(&[2, 3], earlier);
+        };
+        take_over(&mut index);
         index.forget_pending();
         assert_eq!(
             stories(index.candidates(&[1], 1000, 60)),
@@ -363,16 +365,7 @@ mod tests {
             "a rolled-back takeover leaves the old reference"
         );
         assert!(index.candidates(&[3], 1000, 200).is_empty());
-        let old = index.candidates(&[1], 1000, 60)[0];
-        index.retire(&old);
-        index.insert(
-            &[2, 3],
-            Entry {
-                item_id: 11,
-                row: 0,
-                ..entry(1, 900)
-            },
-        );
+        take_over(&mut index);
         index.stored(9);
         assert!(index.candidates(&[1], 1000, 60).is_empty());
         let now = index.candidates(&[2, 3], 1000, 200);
