@@ -1,5 +1,6 @@
 //! `veille check`: validate the config and print a one-screen summary.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::config::{ChannelKind, Config};
@@ -79,7 +80,89 @@ pub fn summary(c: &Config) -> String {
     if let Some(smtp) = &c.smtp {
         let _ = writeln!(s, "\nsmtp: {}:{} as {}", smtp.host, smtp.port, smtp.from);
     }
+    let warnings = warnings(c, crate::clock::Clock::system().now_utc());
+    if !warnings.is_empty() {
+        let _ = writeln!(s, "\nwarnings ({}):", warnings.len());
+        for w in warnings {
+            let _ = writeln!(s, "  - {w}");
+        }
+    }
     s
+}
+
+/// What is valid but surely not meant, for `check`: nothing here stops
+/// veille from running.
+pub fn warnings(c: &Config, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
+    let mut out = unreadable_secrets(c);
+    let mut urls: HashMap<String, &str> = HashMap::new();
+    for f in &c.feeds {
+        if let Some(first) = urls.insert(f.url.to_string(), &f.name) {
+            out.push(format!(
+                "feeds {first:?} and {:?} have the same url {}: each item is fetched and stored twice",
+                f.name, f.url
+            ));
+        }
+        if !c.rules.iter().any(|r| r.scope.covers(&f.name, &f.tags)) {
+            out.push(format!(
+                "feed {:?} is watched by no rule (their `feeds` scopes leave it out): it is polled for nothing",
+                f.name
+            ));
+        }
+    }
+    for ch in &c.channels {
+        if !c.rules.iter().any(|r| r.notify.contains(&ch.name)) {
+            out.push(format!(
+                "channel {:?} is notified by no rule: it never sends anything",
+                ch.name
+            ));
+        }
+        if let Some(cron) = &ch.digest
+            && cron.next_after(now, c.daemon.timezone).is_none()
+        {
+            out.push(format!(
+                "channel {:?}: the digest schedule \"{}\" never fires (no such date)",
+                ch.name,
+                cron.line()
+            ));
+        }
+    }
+    let email = c
+        .channels
+        .iter()
+        .any(|ch| matches!(ch.kind, ChannelKind::Email { .. }));
+    if c.smtp.is_some() && !email {
+        out.push("[smtp] is set but no channel sends email: it is unused".to_owned());
+    }
+    out
+}
+
+/// Password and secret files named in the config that cannot be read now
+/// (under systemd they may exist only for the service, so this is a
+/// warning in `check` and an error in the log when `run` starts).
+pub fn unreadable_secrets(c: &Config) -> Vec<String> {
+    let smtp = c
+        .smtp
+        .as_ref()
+        .and_then(|s| s.password_file.as_ref())
+        .map(|p| ("smtp.password_file".to_owned(), p));
+    let hooks = c.channels.iter().filter_map(|ch| match &ch.kind {
+        ChannelKind::Webhook {
+            secret_file: Some(p),
+            ..
+        } => Some((format!("channel {:?} secret_file", ch.name), p)),
+        _ => None,
+    });
+    smtp.into_iter()
+        .chain(hooks)
+        .filter_map(|(what, path)| {
+            std::fs::File::open(path).err().map(|e| {
+                format!(
+                    "{what} {} cannot be read ({e}): its sends fail until it can",
+                    path.display()
+                )
+            })
+        })
+        .collect()
 }
 
 fn human(d: std::time::Duration) -> String {

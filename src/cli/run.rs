@@ -69,6 +69,9 @@ pub async fn run(
 
 /// Logs and tells systemd that veille is ready, with a status line.
 fn started(config: &Config, what: &str) {
+    for problem in super::check::unreadable_secrets(config) {
+        error!("{problem}");
+    }
     info!(
         feeds = config.feeds.len(),
         rules = config.rules.len(),

@@ -192,10 +192,18 @@ fn bad_terms_are_located() {
 }
 
 #[test]
-fn smtp_is_required_when_and_only_when_email_is_used() {
+fn smtp_is_required_when_email_is_used_and_unused_otherwise() {
     let with_smtp =
         format!("{BASE}\n[smtp]\nhost = \"smtp.example.org\"\nfrom = \"v@example.org\"\n");
-    assert!(err(&with_smtp).contains("[smtp] is only allowed when an email channel exists"));
+    let unused = load_str(&with_smtp).unwrap();
+    let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let warnings = crate::cli::check::warnings(&unused, at);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("[smtp] is set but no channel sends email")),
+        "{warnings:?}"
+    );
     let email = format!(
         "{with_smtp}\n[channel.moi]\nkind = \"email\"\nto = [\"moi@example.org\"]\ndigest = \"0 8 * * *\"\n"
     );

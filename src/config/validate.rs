@@ -401,12 +401,6 @@ impl<'a> Validator<'a> {
                 None => Ok(None),
             };
         };
-        if email.is_none() {
-            return Err(self.at(
-                spanned,
-                "smtp: [smtp] is only allowed when an email channel exists".into(),
-            ));
-        }
         let s = spanned.get_ref();
         let security = match s.security.as_ref().map(|v| v.get_ref().as_str()) {
             None | Some("starttls") => Security::StartTls,

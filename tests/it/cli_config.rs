@@ -90,6 +90,60 @@ fn global_options_go_before_or_after_the_subcommand() {
     }
 }
 
+/// Valid but surely not meant: `check` passes (exit 0) and says so.
+#[test]
+fn check_warns_about_what_is_valid_but_surely_unintended() {
+    let env = TestEnv::new();
+    env.write_config(
+        r#"
+[[feed]]
+name = "A"
+url = "https://a.example.org/rss.xml"
+
+[[feed]]
+name = "A bis"
+url = "https://a.example.org/rss.xml"
+
+[[feed]]
+name = "B"
+url = "https://b.example.org/rss.xml"
+
+[[rule]]
+name = "r"
+any = ["puces"]
+feeds = ["A*"]
+notify = ["boite"]
+
+[channel.boite]
+kind = "maildir"
+path = "mail"
+
+[channel.oubliee]
+kind = "maildir"
+path = "mail2"
+
+[channel.fevrier]
+kind = "webhook"
+url = "https://hooks.example.org/x"
+secret_file = "no-such-secret"
+digest = "0 8 31 2 *"
+"#,
+    );
+    let out = env.ok(&["check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "warnings (6):",
+        "feeds \"A\" and \"A bis\" have the same url",
+        "feed \"B\" is watched by no rule",
+        "channel \"oubliee\" is notified by no rule",
+        "channel \"fevrier\": the digest schedule \"0 8 31 2 *\" never fires",
+        "channel \"fevrier\" secret_file",
+        "cannot be read",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+}
+
 #[test]
 fn an_unknown_log_level_is_bad_usage_listing_the_levels() {
     let env = TestEnv::new();
