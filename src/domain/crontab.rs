@@ -32,6 +32,30 @@ pub struct Crontab {
 
 const DAY_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
+/// Every number of a crontab field (`5`, `1-5`, `*/15`, `0,30`) within
+/// `lo..=hi`; names (`jan`) are left to the cron crate.
+fn in_range(name: &str, field: &str, lo: u32, hi: u32) -> Result<(), String> {
+    for item in field.split(',') {
+        let (values, step) = match item.split_once('/') {
+            Some((v, step)) => (v, Some(step)),
+            None => (item, None),
+        };
+        if let Some(step) = step
+            && !step.parse::<u32>().is_ok_and(|n| n > 0)
+        {
+            return Err(format!("{name} step {step:?} is not a positive number"));
+        }
+        for bound in values.split('-').filter(|b| *b != "*") {
+            if let Ok(n) = bound.parse::<u32>()
+                && !(lo..=hi).contains(&n)
+            {
+                return Err(format!("{name} {n} is out of range {lo}–{hi}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Crontab {
     pub fn parse(line: &str) -> Result<Crontab, String> {
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -41,6 +65,14 @@ impl Crontab {
                 fields.len()
             ));
         };
+        for (name, field, lo, hi) in [
+            ("minute", minute, 0, 59),
+            ("hour", hour, 0, 23),
+            ("day of month", dom, 1, 31),
+            ("month", month, 1, 12),
+        ] {
+            in_range(name, field, lo, hi).map_err(|e| format!("invalid schedule {line:?}: {e}"))?;
+        }
         let days = weekdays(dow)?;
         let names = days
             .iter()
@@ -54,7 +86,10 @@ impl Crontab {
         let dow_restricted = !dow.starts_with('*');
         let quartz = |dom: &str, dow: &str| {
             let six = format!("0 {minute} {hour} {dom} {month} {dow}");
-            cron::Schedule::from_str(&six).map_err(|e| format!("invalid schedule {line:?}: {e}"))
+            // The crate's own message shows the six-field form it was given.
+            cron::Schedule::from_str(&six).map_err(|_| {
+                format!("invalid schedule {line:?}: not a crontab(5) line (minute hour day-of-month month day-of-week)")
+            })
         };
         let schedules = if dom_restricted && dow_restricted {
             vec![quartz(dom, "*")?, quartz("*", &names)?]
@@ -348,13 +383,19 @@ mod tests {
             ("0 8 * * fri-mon", "earlier day"),
             ("0 8 * * xyz", "sun, mon"),
             ("0 8 * * */0", "positive"),
-            ("61 8 * * *", "invalid schedule"),
-            ("0 25 * * *", "invalid schedule"),
-            ("0 8 32 * *", "invalid schedule"),
+            ("61 8 * * *", "minute 61 is out of range 0–59"),
+            ("0 25 * * *", "hour 25 is out of range 0–23"),
+            ("0 8-25 * * *", "hour 25 is out of range 0–23"),
+            ("0 8 32 * *", "day of month 32 is out of range 1–31"),
+            ("0 8 0 * *", "day of month 0 is out of range 1–31"),
+            ("0 8 * 13 *", "month 13 is out of range 1–12"),
+            ("*/0 8 * * *", "minute step \"0\" is not a positive number"),
+            ("0 8 * foo *", "not a crontab(5) line"),
         ];
         for (line, want) in cases {
             let err = Crontab::parse(line).unwrap_err();
             assert!(err.contains(want), "{line}: {err}");
+            assert!(!err.contains("SUN,MON"), "no internal form: {err}");
         }
     }
 
