@@ -73,7 +73,7 @@ fn read_paths_follow_the_config_folder() {
 
 #[test]
 fn errors_are_located_and_name_the_key() {
-    let cases: [(&str, &str); 14] = [
+    let cases: [(&str, &str); 16] = [
         // unknown key, with the allowed ones
         (
             "[daemon]\nintervall = \"5m\"\n",
@@ -82,7 +82,17 @@ fn errors_are_located_and_name_the_key() {
         // wrong type
         (
             "[daemon]\nconcurrency = \"many\"\n",
-            "/etc/veille/config.toml:2:15: daemon.concurrency: invalid type: string \"many\", expected i64",
+            "/etc/veille/config.toml:2:15: daemon.concurrency: string \"many\" where a whole number is expected",
+        ),
+        // a duration written as a number
+        (
+            "[daemon]\ninterval = 15\n",
+            "/etc/veille/config.toml:2:12: daemon.interval: integer `15` where a string is expected: durations are strings with a unit, write \"15m\"",
+        ),
+        // a term where a list is wanted, counted from one
+        (
+            "[[feed]]\nname = \"A\"\nurl = \"a.xml\"\n[[rule]]\nname = \"r\"\nany = \"puces\"\nnotify = []\n",
+            "/etc/veille/config.toml:6:7: rule #1.any: string \"puces\" where a list is expected: write [\"puces\"]",
         ),
         // bad duration
         (
@@ -109,12 +119,12 @@ fn errors_are_located_and_name_the_key() {
         // unknown key in a feed
         (
             "[[feed]]\nname = \"a\"\nurl = \"a.xml\"\nlink = \"x\"\n",
-            "/etc/veille/config.toml:4:1: unknown key `link` in [feed[0]]; allowed here: `name`, `url`, `interval`, `tags`",
+            "/etc/veille/config.toml:4:1: unknown key `link` in [feed #1]; allowed here: `name`, `url`, `interval`, `tags`",
         ),
         // missing key
         (
             "[[feed]]\nname = \"a\"\n",
-            "/etc/veille/config.toml:1:1: feed[0]: missing field `url`",
+            "/etc/veille/config.toml:1:1: feed #1: missing field `url`",
         ),
         // key not for this kind
         (

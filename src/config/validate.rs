@@ -603,6 +603,10 @@ fn is_plausible_address(s: &str) -> bool {
 
 /// Serde's words, reworded to speak of keys and to list what is allowed.
 fn explain_serde(path: &str, message: &str) -> String {
+    let path = &one_based(path);
+    if let Some(typed) = explain_type(path, message) {
+        return format!("{path}: {typed}");
+    }
     if let Some(rest) = message.strip_prefix("unknown field `")
         && let Some((key, expected)) = rest.split_once('`')
     {
@@ -621,6 +625,69 @@ fn explain_serde(path: &str, message: &str) -> String {
     } else {
         format!("{path}: {message}")
     }
+}
+
+/// `rule[2].any` → `rule #3.any`: tables are counted from one, as a person
+/// counts them in the file.
+fn one_based(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']').map(|c| open + c) else {
+            break;
+        };
+        match rest[open + 1..close].parse::<usize>() {
+            Ok(n) => {
+                out.push_str(&rest[..open]);
+                out.push_str(&format!(" #{}", n + 1));
+            }
+            Err(_) => out.push_str(&rest[..=close]),
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Keys whose value is a duration string.
+const DURATION_KEYS: &[&str] = &[
+    "interval",
+    "timeout",
+    "first_poll_window",
+    "max_age",
+    "retention",
+    "wire_window",
+    "hold",
+];
+
+/// "invalid type: integer `15`, expected a string" in the config's words,
+/// with the fix when it is plain (a duration written as a number, a single
+/// term where a list is wanted).
+fn explain_type(path: &str, message: &str) -> Option<String> {
+    let (got, expected) = message
+        .strip_prefix("invalid type: ")?
+        .split_once(", expected ")?;
+    let key = path.rsplit('.').next().unwrap_or(path);
+    let want = match expected {
+        "a sequence" => "a list",
+        "i64" | "u64" | "i32" | "u32" | "u16" | "usize" => "a whole number",
+        "a boolean" => "true or false",
+        other => other,
+    };
+    let hint = match (expected, got.strip_prefix("integer `")) {
+        ("a string", Some(n)) if DURATION_KEYS.contains(&key) => {
+            let n = n.trim_end_matches('`');
+            format!(
+                ": durations are strings with a unit, write \"{n}m\" (or \"{n}s\", \"{n}h\", \"{n}d\")"
+            )
+        }
+        ("a sequence", _) => match got.strip_prefix("string ") {
+            Some(term) => format!(": write [{term}]"),
+            None => String::new(),
+        },
+        _ => String::new(),
+    };
+    Some(format!("{got} where {want} is expected{hint}"))
 }
 
 /// "16MiB", "512 KiB", "10MB", "2048B". Written by hand: a dozen lines, and

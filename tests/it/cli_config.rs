@@ -27,7 +27,7 @@ fn each_class_of_config_error_is_located_and_exits_2() {
         ),
         (
             "wrong_type.toml",
-            ":2:15: daemon.concurrency: invalid type: string \"seize\", expected i64",
+            ":2:15: daemon.concurrency: string \"seize\" where a whole number is expected",
         ),
         (
             "bad_duration.toml",
