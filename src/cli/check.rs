@@ -94,6 +94,26 @@ pub fn summary(c: &Config) -> String {
 /// veille from running.
 pub fn warnings(c: &Config, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
     let mut out = unreadable_secrets(c);
+    if c.feeds.is_empty() || c.rules.is_empty() {
+        out.push("no feed or no rule: veille watches nothing".to_owned());
+    }
+    let addresses = c
+        .channels
+        .iter()
+        .filter_map(|ch| match &ch.kind {
+            ChannelKind::Email { to } => Some(to.iter()),
+            _ => None,
+        })
+        .flatten()
+        .chain(c.smtp.iter().map(|s| &s.from));
+    for a in addresses {
+        let domain = a.trim_end_matches('>').rsplit('@').next().unwrap_or("");
+        if !domain.contains('.') && domain != "localhost" {
+            out.push(format!(
+                "address {a:?} has a domain without a dot: is it complete?"
+            ));
+        }
+    }
     let mut urls: HashMap<String, &str> = HashMap::new();
     for f in &c.feeds {
         if let Some(first) = urls.insert(f.url.to_string(), &f.name) {

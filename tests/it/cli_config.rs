@@ -122,6 +122,14 @@ path = "mail"
 kind = "maildir"
 path = "mail2"
 
+[channel.equipe]
+kind = "email"
+to = ["Équipe <equipe@exemple>"]
+
+[smtp]
+host = "smtp.example.org"
+from = "veille@example.org"
+
 [channel.fevrier]
 kind = "webhook"
 url = "https://hooks.example.org/x"
@@ -132,7 +140,9 @@ digest = "0 8 31 2 *"
     let out = env.ok(&["check"]);
     let text = String::from_utf8_lossy(&out.stdout);
     for want in [
-        "warnings (6):",
+        "warnings (8):",
+        "address \"Équipe <equipe@exemple>\" has a domain without a dot",
+        "channel \"equipe\" is notified by no rule",
         "feeds \"A\" and \"A bis\" have the same url",
         "feed \"B\" is watched by no rule",
         "channel \"oubliee\" is notified by no rule",
@@ -157,6 +167,11 @@ fn an_unknown_log_level_is_bad_usage_listing_the_levels() {
     // A valid one is taken, after the subcommand too.
     let out = env.veille(&["check", "--log-level", "debug"]);
     assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("veille watches nothing"),
+        "an empty config: {text}"
+    );
 }
 
 /// Under journald each line carries its syslog priority, so that
