@@ -141,7 +141,12 @@ impl Mailer {
     /// Everything else (4xx, connection refused or dropped, TLS trouble) is
     /// tried again.
     fn classify(&self, e: &lettre::transport::smtp::Error) -> DeliveryError {
-        let msg = format!("SMTP {}:{}: {e}", self.smtp.host, self.smtp.port);
+        let msg = format!(
+            "SMTP {}:{}: {e}{}",
+            self.smtp.host,
+            self.smtp.port,
+            hint(self.smtp.security, &e.to_string())
+        );
         if e.is_permanent() {
             DeliveryError::Permanent(msg)
         } else {
@@ -154,6 +159,31 @@ impl Mailer {
             "SMTP {}:{}: {what}",
             self.smtp.host, self.smtp.port
         ))
+    }
+}
+
+/// What to change, for the library errors a wrong `security`, port or
+/// login gives (their own words name the protocol's insides).
+fn hint(security: Security, error: &str) -> &'static str {
+    let e = error.to_lowercase();
+    if e.contains("no compatible authentication mechanism") {
+        return match security {
+            Security::None => {
+                " (the server offers no login on a plain connection: most offer it only after STARTTLS, security = \"starttls\" on port 587; a relay that needs none takes no `username`)"
+            }
+            _ => {
+                " (the server offers no login method veille knows, PLAIN or LOGIN: check `username`, or remove it for a relay that needs none)"
+            }
+        };
+    }
+    match security {
+        Security::Tls if e.contains("corrupt message") || e.contains("invalidcontenttype") => {
+            " (the server does not speak TLS from the first byte on this port: security = \"tls\" is for port 465; for port 587 or 25 use security = \"starttls\")"
+        }
+        Security::StartTls if e.contains("starttls") || e.contains("not supported") => {
+            " (the server offers no STARTTLS here: security = \"tls\" on port 465, or security = \"none\" for a relay on this machine)"
+        }
+        _ => "",
     }
 }
 

@@ -363,6 +363,33 @@ async fn send_test_reaches_the_server_or_says_why_not() {
     );
 }
 
+/// A wrong `security` for the port is the usual first mistake: the error
+/// says what to change, not only what the library saw.
+#[tokio::test]
+async fn a_security_that_does_not_fit_the_server_says_what_to_change() {
+    let smtp = SmtpServer::start(); // plain, no STARTTLS
+    let env = TestEnv::new();
+    let plain = config("feed.xml", EMAIL, Some(smtp.port));
+    for (security, want) in [
+        ("security = \"tls\"\n", "security = \"starttls\""),
+        (
+            "security = \"starttls\"\n",
+            "security = \"tls\" on port 465",
+        ),
+    ] {
+        env.write_config(&plain.replace("security = \"none\"\n", security));
+        let out = env
+            .command(&["send-test", "moi"])
+            .env("VEILLE_SMTP_PASSWORD", "pw")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{security}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{security}: {err}");
+    }
+    assert!(smtp.received().is_empty());
+}
+
 #[tokio::test]
 async fn the_password_goes_to_the_server_and_nowhere_else() {
     let (_feeds, url) = two_stories().await;
