@@ -284,6 +284,12 @@ async fn fetch(fetcher: &Fetcher, location: &str) -> anyhow::Result<(Fetched, Op
             Ok(u) if u.scheme() == "file" => u
                 .to_file_path()
                 .map_err(|_| anyhow!("a file:// URL needs an absolute path"))?,
+            // `htps://…` is a mistyped URL, not a file named so.
+            _ if let Some((scheme, _)) = location.split_once("://") => {
+                return Err(anyhow!(
+                    "{location}: unsupported scheme {scheme:?} (use http, https, file or a path)"
+                ));
+            }
             _ => PathBuf::from(location),
         };
         (fetcher.fetch_file(&path).await, None)

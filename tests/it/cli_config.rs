@@ -274,3 +274,13 @@ fn import_opml_prints_feeds_that_paste_into_a_config_which_passes_check() {
     let out = env.veille(&["import-opml", "/nonexistent.opml"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn test_feed_with_a_mistyped_scheme_says_so_instead_of_reading_a_file() {
+    let env = TestEnv::new();
+    env.write_config("");
+    let out = env.veille(&["test", "--feed", "htps://www.lemonde.fr/rss.xml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unsupported scheme \"htps\""), "{err}");
+}
