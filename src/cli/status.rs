@@ -13,10 +13,20 @@ pub fn run(config: &Config, json: bool) -> Result<String, CliError> {
     if json {
         return Ok(serde_json::to_string_pretty(&status).map_err(anyhow::Error::from)? + "\n");
     }
-    Ok(render(config, &status))
+    let now = crate::clock::Clock::system().now();
+    Ok(render(config, &status, now))
 }
 
-fn render(config: &Config, st: &Status) -> String {
+/// A time something is due at: "due now" once it has passed (a stopped
+/// daemon, or one that has not got to it yet), never a time in the past.
+fn due(config: &Config, at: Option<i64>, now: i64) -> String {
+    match at {
+        Some(t) if t <= now => "due now".to_owned(),
+        _ => when(config, at),
+    }
+}
+
+fn render(config: &Config, st: &Status, now: i64) -> String {
     let mut s = String::new();
     let configured = |name: &str| config.feeds.iter().any(|f| f.name == name);
     let _ = writeln!(s, "Feeds:");
@@ -32,7 +42,7 @@ fn render(config: &Config, st: &Status) -> String {
             if f.gone {
                 "never (410 Gone: change the url)".to_owned()
             } else {
-                when(config, f.next_poll)
+                due(config, f.next_poll, now)
             }
         );
         if let Some(e) = &f.last_error {
@@ -92,11 +102,12 @@ fn render(config: &Config, st: &Status) -> String {
                         cron.line()
                     );
                     if c.last_error.is_some() {
-                        let _ = writeln!(s, "    next digest attempt {}", when(config, Some(at)));
+                        let _ =
+                            writeln!(s, "    next digest attempt {}", due(config, Some(at), now));
                     }
                 }
                 None => {
-                    let _ = writeln!(s, "    next attempt {}", when(config, Some(at)));
+                    let _ = writeln!(s, "    next attempt {}", due(config, Some(at), now));
                 }
             }
         }

@@ -67,6 +67,12 @@ async fn a_second_run_is_a_conditional_get_and_sends_nothing_new() {
         fetched.contains(" CET ") || fetched.contains(" CEST "),
         "times in status carry their zone: {text}"
     );
+    // A time already past (a stopped daemon) reads "due now", not a date.
+    env.db()
+        .execute("UPDATE feeds SET next_poll = 1", [])
+        .unwrap();
+    let text = String::from_utf8_lossy(&env.ok(&["status"]).stdout).into_owned();
+    assert!(text.contains("next poll due now"), "{text}");
     let status = env.status_json();
     assert_eq!(status["feeds"][0]["last_status"], 304);
     assert_eq!(status["feeds"][0]["items"], 1);
