@@ -68,16 +68,12 @@ enum Command {
     /// Show which items match which rules, and why, storing and sending nothing
     ///
     /// Exit status: 0 something matched, 1 nothing did, 2 error.
+    #[command(group(clap::ArgGroup::new("input").required(true).args(["text", "feed"])))]
     Test {
         /// Only this rule [default: every rule]
         rule: Option<String>,
         /// One made-up item whose every text field holds TEXT (HTML allowed)
-        #[arg(
-            long,
-            value_name = "TEXT",
-            conflicts_with = "feed",
-            required_unless_present = "feed"
-        )]
+        #[arg(long, value_name = "TEXT")]
         text: Option<String>,
         /// Every item of a feed: an http(s) URL, a file:// URL or a path
         #[arg(long, value_name = "URL_OR_PATH")]

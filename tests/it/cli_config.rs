@@ -284,3 +284,15 @@ fn test_feed_with_a_mistyped_scheme_says_so_instead_of_reading_a_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unsupported scheme \"htps\""), "{err}");
 }
+
+#[test]
+fn test_without_text_or_feed_asks_for_either() {
+    let env = TestEnv::new();
+    env.write_config("");
+    let out = env.veille(&["test"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--text") && err.contains("--feed"), "{err}");
+    let both = env.veille(&["test", "--text", "a", "--feed", "b.xml"]);
+    assert_eq!(both.status.code(), Some(2), "one or the other");
+}
