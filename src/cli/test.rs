@@ -140,6 +140,10 @@ fn wire_report(
     out: &mut String,
 ) -> anyhow::Result<()> {
     let d = &config.daemon;
+    // Before the first `veille run` there is nothing to compare with.
+    if !d.database.exists() {
+        return Ok(());
+    }
     let _ = writeln!(
         out,
         "\nWire copies, against the stories stored in {}:",

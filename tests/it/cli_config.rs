@@ -296,3 +296,19 @@ fn test_without_text_or_feed_asks_for_either() {
     let both = env.veille(&["test", "--text", "a", "--feed", "b.xml"]);
     assert_eq!(both.status.code(), Some(2), "one or the other");
 }
+
+/// Before the first `veille run` there is no database: `test --feed` reports
+/// its matches without a wire-copies section about stories it cannot see.
+#[test]
+fn test_feed_without_a_database_has_no_wire_copies_section() {
+    let env = TestEnv::new();
+    env.write_config(
+        "[[feed]]\nname = \"A\"\nurl = \"https://a.example.org/rss.xml\"\n\n[[rule]]\nname = \"r\"\nany = [\"puces\"]\nnotify = [\"m\"]\n\n[channel.m]\nkind = \"maildir\"\npath = \"mail\"\n",
+    );
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/actualites.xml");
+    let out = env.veille(&["test", "--feed", sample.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("r:"), "matches are reported: {text}");
+    assert!(!text.contains("Wire copies"), "{text}");
+    assert!(!env.path("veille.db").exists(), "test creates no database");
+}
