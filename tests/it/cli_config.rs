@@ -154,16 +154,24 @@ digest = "0 8 31 2 *"
     }
 }
 
-#[test]
-fn an_unknown_log_level_is_bad_usage_listing_the_levels() {
+/// `veille ARGS` on an empty config, asserting bad usage (exit 2) that
+/// printed nothing on stdout; returns stderr.
+fn usage_error(args: &[&str]) -> String {
     let env = TestEnv::new();
     env.write_config("");
-    let out = env.veille(&["--log-level", "verbose", "check"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = env.veille(args);
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    assert!(out.stdout.is_empty(), "{args:?}: nothing done");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn an_unknown_log_level_is_bad_usage_listing_the_levels() {
+    let err = usage_error(&["--log-level", "verbose", "check"]);
     assert!(err.contains("verbose"), "{err}");
     assert!(err.contains("error, warn, info, debug, trace"), "{err}");
-    assert!(out.stdout.is_empty(), "nothing was checked");
+    let env = TestEnv::new();
+    env.write_config("");
     // A valid one is taken, after the subcommand too.
     let out = env.veille(&["check", "--log-level", "debug"]);
     assert_eq!(out.status.code(), Some(0));
@@ -277,24 +285,19 @@ fn import_opml_prints_feeds_that_paste_into_a_config_which_passes_check() {
 
 #[test]
 fn test_feed_with_a_mistyped_scheme_says_so_instead_of_reading_a_file() {
-    let env = TestEnv::new();
-    env.write_config("");
-    let out = env.veille(&["test", "--feed", "htps://www.lemonde.fr/rss.xml"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = usage_error(&["test", "--feed", "htps://www.lemonde.fr/rss.xml"]);
     assert!(err.contains("unsupported scheme \"htps\""), "{err}");
 }
 
 #[test]
 fn test_without_text_or_feed_asks_for_either() {
-    let env = TestEnv::new();
-    env.write_config("");
-    let out = env.veille(&["test"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = usage_error(&["test"]);
     assert!(err.contains("--text") && err.contains("--feed"), "{err}");
-    let both = env.veille(&["test", "--text", "a", "--feed", "b.xml"]);
-    assert_eq!(both.status.code(), Some(2), "one or the other");
+    let err = usage_error(&["test", "--text", "a", "--feed", "b.xml"]);
+    assert!(
+        err.contains("cannot be used with"),
+        "one or the other: {err}"
+    );
 }
 
 /// Before the first `veille run` there is no database: `test --feed` reports

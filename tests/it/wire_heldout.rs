@@ -209,6 +209,15 @@ async fn run_answering(text: &str, delay: impl Fn(usize) -> std::time::Duration)
 /// benches/README.md): `recall` and `per_story` are floors at the
 /// figures measured when this was written, so that a change that loses
 /// copies shows here.
+async fn held_out(text: &str, recall: f64, per_story: f64) {
+    let f = run(text).await;
+    assert!(
+        f.events >= 15 && f.copy_pairs >= 100,
+        "a corpus of some size"
+    );
+    assert_figures(&f, recall, per_story);
+}
+
 fn assert_figures(f: &Figures, recall: f64, per_story: f64) {
     assert_eq!(f.wrong, 0, "no two events merged");
     let got = f.merged as f64 / f.copy_pairs as f64;
@@ -222,30 +231,22 @@ fn assert_figures(f: &Figures, recall: f64, per_story: f64) {
 
 #[tokio::test]
 async fn held_out_a_economy_and_technology() {
-    let f = run(include_str!("../fixtures/wire/heldout_a.toml")).await;
-    assert!(f.events >= 15 && f.copy_pairs >= 100);
-    assert_figures(&f, 0.95, 1.1);
+    held_out(include_str!("../fixtures/wire/heldout_a.toml"), 0.95, 1.1).await;
 }
 
 #[tokio::test]
 async fn held_out_b_world_disasters_justice_sport() {
-    let f = run(include_str!("../fixtures/wire/heldout_b.toml")).await;
-    assert!(f.events >= 15 && f.copy_pairs >= 100);
-    assert_figures(&f, 0.87, 1.2);
+    held_out(include_str!("../fixtures/wire/heldout_b.toml"), 0.87, 1.2).await;
 }
 
 #[tokio::test]
 async fn held_out_c_science_culture_regions() {
-    let f = run(include_str!("../fixtures/wire/heldout_c.toml")).await;
-    assert!(f.events >= 15 && f.copy_pairs >= 100);
-    assert_figures(&f, 0.92, 1.25);
+    held_out(include_str!("../fixtures/wire/heldout_c.toml"), 0.92, 1.25).await;
 }
 
 #[tokio::test]
 async fn held_out_d_politics_courts_health_transport() {
-    let f = run(include_str!("../fixtures/wire/heldout_d.toml")).await;
-    assert!(f.events >= 15 && f.copy_pairs >= 100);
-    assert_figures(&f, 0.33, 2.6);
+    held_out(include_str!("../fixtures/wire/heldout_d.toml"), 0.33, 2.6).await;
 }
 
 /// A backlog clusters as it would have live, whichever outlet answers
