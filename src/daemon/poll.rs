@@ -54,8 +54,8 @@ pub enum Pass {
 /// items in publication order (SPEC §4): a backlog reaching days back
 /// clusters into stories as it would have live, whichever outlet answered
 /// first.
-pub async fn poll_due_feeds(
-    sh: &Shared,
+pub async fn poll_due_feeds<'a>(
+    sh: &'a Shared,
     now: i64,
     pass: Pass,
 ) -> Result<Vec<(String, PollOutcome)>> {
@@ -81,45 +81,49 @@ pub async fn poll_due_feeds(
     // Without wire copies the order changes nothing: each poll is then
     // recorded as soon as it is fetched, while the others are fetched.
     let together = pass == Pass::Once && sh.config.daemon.wire_copies;
-    let polls = futures_util::stream::iter(due).map(|(feed, state)| {
+    let fetch = |(feed, state): (&'a Feed, FeedState)| {
         let limit = per_host.get(&host_of(feed)).cloned();
         async move {
             let _permit = match &limit {
                 Some(sem) => Some(sem.acquire().await.expect("never closed")),
                 None => None,
             };
-            let fetched = fetch_feed(sh, feed, &state, sh.clock.now()).await;
-            if together {
-                return (feed, Step::Fetched(fetched));
-            }
-            let outcome = record_alone(sh, fetched).await;
-            log_outcome(feed, &outcome);
-            (feed, Step::Done(outcome))
+            (feed, fetch_feed(sh, feed, &state, sh.clock.now()).await)
         }
-    });
-    let polls = polls.buffer_unordered(sh.config.daemon.concurrency);
+    };
+    let width = sh.config.daemon.concurrency;
     if !together {
-        let outcomes = polls
-            .map(|(feed, step)| match step {
-                Step::Done(outcome) => (feed.name.clone(), outcome),
-                Step::Fetched(_) => unreachable!("recorded alone"),
+        // Recorded inside each task, so that fetches go on meanwhile.
+        let outcomes = futures_util::stream::iter(due)
+            .map(|due| {
+                let fetched = fetch(due);
+                async move {
+                    let (feed, fetched) = fetched.await;
+                    let outcome = record_alone(sh, fetched).await;
+                    log_outcome(feed, &outcome);
+                    (feed.name.clone(), outcome)
+                }
             })
+            .buffer_unordered(width)
             .collect()
             .await;
         return Ok(outcomes);
     }
-    let fetched: Vec<(&Feed, Step)> = polls.collect().await;
+    let fetched: Vec<(&Feed, Result<Fetched>)> = futures_util::stream::iter(due)
+        .map(fetch)
+        .buffer_unordered(width)
+        .collect()
+        .await;
     // Each feed's outcome, `Ok` when its record is among those written.
     let mut records = Vec::new();
     let mut outcomes = Vec::new();
-    for (feed, step) in fetched {
-        match step {
-            Step::Done(_) => unreachable!("recorded together"),
-            Step::Fetched(Ok((record, outcome))) => {
+    for (feed, f) in fetched {
+        match f {
+            Ok((record, outcome)) => {
                 records.push(record);
                 outcomes.push((feed, Ok(outcome)));
             }
-            Step::Fetched(Err(e)) => outcomes.push((feed, Err(failed(&e)))),
+            Err(e) => outcomes.push((feed, Err(failed(&e)))),
         }
     }
     let mut written = sh.writer.record_all(records).await.into_iter();
@@ -133,14 +137,6 @@ pub async fn poll_due_feeds(
         out.push((feed.name.clone(), outcome));
     }
     Ok(out)
-}
-
-/// Where one feed's poll stands at the end of its task.
-enum Step {
-    /// Recorded (or failed) and logged.
-    Done(PollOutcome),
-    /// Fetched, to be recorded with the others.
-    Fetched(Result<Fetched>),
 }
 
 /// A fetched, parsed and triaged poll, ready to be recorded, with what it
