@@ -130,9 +130,13 @@ pub fn warnings(c: &Config, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
         }
     }
     for ch in &c.channels {
-        if !c.rules.iter().any(|r| r.notify.contains(&ch.name)) {
+        let health = c
+            .health
+            .as_ref()
+            .is_some_and(|h| h.notify.contains(&ch.name));
+        if !health && !c.rules.iter().any(|r| r.notify.contains(&ch.name)) {
             out.push(format!(
-                "channel {:?} is notified by no rule: it never sends anything",
+                "channel {:?} is notified by no rule nor by [health]: it never sends anything",
                 ch.name
             ));
         }

@@ -5,16 +5,55 @@ use std::fmt::Write;
 
 use super::{CliError, when};
 use crate::config::Config;
+use crate::domain::health::{self, Assessment, State};
+use crate::domain::render;
 use crate::store::{Status, Store};
 
 pub fn run(config: &Config, json: bool) -> Result<String, CliError> {
     let store = Store::open_existing(&config.daemon.database)?;
-    let status = store.status()?;
+    let mut status = store.status()?;
+    let now = crate::clock::Clock::system().now();
+    judge_health(config, &store, &mut status, now)?;
     if json {
         return Ok(serde_json::to_string_pretty(&status).map_err(anyhow::Error::from)? + "\n");
     }
-    let now = crate::clock::Clock::system().now();
     Ok(render(config, &status, now))
+}
+
+/// Each configured feed's health at `now`, by `[health]` or its defaults.
+fn judge_health(config: &Config, store: &Store, st: &mut Status, now: i64) -> anyhow::Result<()> {
+    let names: Vec<&str> = config.feeds.iter().map(|f| f.name.as_str()).collect();
+    let policy = config.health_policy();
+    for h in store.feed_health(&names)? {
+        if let Some(f) = st.feeds.iter_mut().find(|f| f.name == h.name) {
+            f.health = Some(health::assess(&h.facts, policy, now));
+        }
+    }
+    Ok(())
+}
+
+/// The health line of a feed: its state and its usual gap.
+fn health_line(config: &Config, a: &Assessment) -> String {
+    let state = match a.state {
+        State::Ok => "ok".to_owned(),
+        State::Failing { since } => format!("failing since {}", when(config, Some(since))),
+        State::Gone { since } => format!("gone since {}", when(config, Some(since))),
+        State::Silent { since } => {
+            format!("silent since {} (no new item)", when(config, Some(since)))
+        }
+    };
+    let gap = match (a.usual_gap, a.silent_after) {
+        (Some(g), Some(after)) => format!(
+            "usual gap {} (silent after {})",
+            render::span(g),
+            render::span(after)
+        ),
+        _ => format!(
+            "usual gap not learnt yet (after {} new items)",
+            health::LEARN_AFTER
+        ),
+    };
+    format!("health {state}  {gap}")
 }
 
 /// A time something is due at: "due now" once it has passed (a stopped
@@ -45,6 +84,9 @@ fn render(config: &Config, st: &Status, now: i64) -> String {
                 due(config, f.next_poll, now)
             }
         );
+        if let Some(a) = &f.health {
+            let _ = writeln!(s, "    {}", health_line(config, a));
+        }
         if let Some(e) = &f.last_error {
             let _ = writeln!(s, "    error: {e}");
         }

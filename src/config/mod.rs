@@ -12,6 +12,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::domain::crontab::Crontab;
+use crate::domain::health::Policy;
 use crate::domain::rules::RuleSet;
 use crate::domain::zone::Zone;
 
@@ -50,12 +51,28 @@ pub struct Config {
     /// Every rule, compiled together.
     pub rules: RuleSet,
     pub channels: Vec<Channel>,
+    /// `[health]`: feed-health alerts; `None` sends none.
+    pub health: Option<Health>,
 }
 
 impl Config {
     pub fn channel(&self, name: &str) -> Option<&Channel> {
         self.channels.iter().find(|c| c.name == name)
     }
+
+    /// What feed health is judged by: `[health]`'s, or the defaults
+    /// (`veille status` shows the states either way).
+    pub fn health_policy(&self) -> Policy {
+        self.health.as_ref().map(|h| h.policy).unwrap_or_default()
+    }
+}
+
+/// `[health]` (SPEC §7).
+#[derive(Debug, Clone)]
+pub struct Health {
+    /// Channels that receive the alerts.
+    pub notify: Vec<String>,
+    pub policy: Policy,
 }
 
 #[derive(Debug, Clone)]

@@ -22,6 +22,15 @@ pub struct RawConfig {
     pub rules: Vec<S<RawRule>>,
     #[serde(default, rename = "channel")]
     pub channels: BTreeMap<String, S<RawChannel>>,
+    pub health: Option<S<RawHealth>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub notify: S<Vec<S<String>>>,
+    pub failing_after: Option<S<String>>,
+    pub silent_after: Option<S<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -10,8 +10,9 @@ use globset::Glob;
 use toml::Spanned;
 use url::Url;
 
-use super::raw::{RawChannel, RawConfig, RawDaemon, RawFeed, RawRule, RawSmtp, S};
+use super::raw::{RawChannel, RawConfig, RawDaemon, RawFeed, RawHealth, RawRule, RawSmtp, S};
 use super::*;
+use crate::domain::health::{self, Policy};
 use crate::domain::rules::{Accents, Field, Rule, RuleSet, Scope, Term};
 
 pub struct Validator<'a> {
@@ -47,7 +48,12 @@ impl<'a> Validator<'a> {
         let channels = self.channels(&raw.channels)?;
         let smtp = self.smtp(raw.smtp.as_ref(), &channels)?;
         let rules = RuleSet::new(self.rules(&raw.rules, &feeds, &channels)?);
+        let health = match &raw.health {
+            Some(h) => Some(self.health(h.get_ref(), &channels)?),
+            None => None,
+        };
         Ok(Config {
+            health,
             path: self.path.to_owned(),
             daemon,
             smtp,
@@ -175,6 +181,72 @@ impl<'a> Validator<'a> {
     fn written_path(&self, p: &str) -> PathBuf {
         let base = self.env.state_directory.as_deref().unwrap_or(&self.dir);
         base.join(p)
+    }
+
+    // ---- [health] ----
+
+    fn health(&self, h: &RawHealth, channels: &[Channel]) -> Result<Health> {
+        let notify = h.notify.get_ref();
+        if notify.is_empty() {
+            return Err(self.at(
+                &h.notify,
+                "health.notify: names no channel; name the channels that receive feed-health alerts, or leave [health] out".into(),
+            ));
+        }
+        for ch in notify {
+            self.known_channel(ch, channels, "health.notify: notifies")?;
+        }
+        let failing_after = self.duration_or(
+            &h.failing_after,
+            "health.failing_after",
+            Duration::from_secs(health::FAILING_AFTER as u64),
+        )?;
+        if failing_after < Duration::from_secs(60) {
+            let v = h.failing_after.as_ref().expect("the default is a day");
+            return Err(self.at(
+                v,
+                format!(
+                    "health.failing_after: {:?} is too short: at least 1m",
+                    v.get_ref()
+                ),
+            ));
+        }
+        let silent_after = match &h.silent_after {
+            Some(n) if (1..=1000).contains(n.get_ref()) => *n.get_ref() as u32,
+            Some(n) => {
+                return Err(self.at(
+                    n,
+                    format!(
+                        "health.silent_after: {} is not a number of usual gaps from 1 to 1000",
+                        n.get_ref()
+                    ),
+                ));
+            }
+            None => health::SILENT_AFTER,
+        };
+        Ok(Health {
+            notify: notify.iter().map(|c| c.get_ref().clone()).collect(),
+            policy: Policy {
+                failing_after: failing_after.as_secs() as i64,
+                silent_after,
+            },
+        })
+    }
+
+    /// An error unless `ch` names one of `channels`; `what` begins it.
+    fn known_channel(&self, ch: &S<String>, channels: &[Channel], what: &str) -> Result<()> {
+        if channels.iter().any(|c| &c.name == ch.get_ref()) {
+            return Ok(());
+        }
+        let known: BTreeSet<&str> = channels.iter().map(|c| c.name.as_str()).collect();
+        Err(self.at(
+            ch,
+            format!(
+                "{what} unknown channel {:?} (channels: {})",
+                ch.get_ref(),
+                list_or_none(&known)
+            ),
+        ))
     }
 
     // ---- [[feed]] ----
@@ -525,17 +597,11 @@ impl<'a> Validator<'a> {
             ));
         }
         for ch in notify {
-            if !channels.iter().any(|c| &c.name == ch.get_ref()) {
-                let known: BTreeSet<&str> = channels.iter().map(|c| c.name.as_str()).collect();
-                return Err(self.at(
-                    ch,
-                    format!(
-                        "rule.notify: rule {name:?} notifies unknown channel {:?} (channels: {})",
-                        ch.get_ref(),
-                        list_or_none(&known)
-                    ),
-                ));
-            }
+            self.known_channel(
+                ch,
+                channels,
+                &format!("rule.notify: rule {name:?} notifies"),
+            )?;
         }
         Ok(Rule {
             name: name.clone(),

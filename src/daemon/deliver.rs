@@ -23,10 +23,11 @@ use tracing::{info, warn};
 use super::Shared;
 use crate::config::{Channel, ChannelKind, Config};
 use crate::deliver::{DeliveryError, Outgoing, Pass};
+use crate::domain::health::Notice;
 use crate::domain::hook::{self, DigestJson, Hook};
 use crate::domain::render::{self, DigestView, Rendered, StoryView};
 use crate::domain::schedule::next_delivery_attempt;
-use crate::store::{Damaged, DueAlert, DueDigest, Store, Target, stored};
+use crate::store::{Claimed, Damaged, DueAlert, DueDigest, DueHealth, Store, Target, stored};
 
 /// Alerts read from the outbox at once.
 const BATCH: usize = 100;
@@ -115,7 +116,82 @@ pub async fn deliver_due_once(sh: &Shared, now: i64, ignore_hold: bool) -> Resul
             }
         }
     }
+    report.merge(deliver_health(sh, now, &open).await?);
     Ok(report)
+}
+
+/// Sends the due feed-health alerts of `channels` (those that send one
+/// message per alert and have not paused in this pass), each channel in
+/// order, pausing a channel at its first failure to be retried.
+async fn deliver_health(
+    sh: &Shared,
+    now: i64,
+    channels: &BTreeSet<String>,
+) -> Result<DeliveryReport> {
+    let mut report = DeliveryReport::default();
+    if sh.config.health.is_none() && !has_health_alerts(sh).await? {
+        return Ok(report);
+    }
+    let names: Vec<String> = channels.iter().cloned().collect();
+    let until = sh.clock.now() + lease(sh);
+    let claimed = sh
+        .with_store(move |s| {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            s.claim_health(now, until, &names)
+        })
+        .await?;
+    report.failed += log_damaged(&claimed.damaged);
+    let mut paused = BTreeSet::new();
+    let mut left = Vec::new();
+    for h in claimed.health {
+        let channel = sh.config.channel(&h.channel);
+        let (Some(channel), false) = (channel, paused.contains(&h.channel)) else {
+            left.push(h.id);
+            continue;
+        };
+        if !still_ours(sh, Target::Health, &h.id, until).await? {
+            continue;
+        }
+        let out = health_outgoing(&sh.config, &h);
+        let pass = sh.sender.pass(channel);
+        let outcome = attempt(
+            sh,
+            &pass,
+            Target::Health,
+            (h.attempts, h.queued),
+            &out.mail.subject,
+            &out,
+        )
+        .await;
+        pass.close().await;
+        let outcome = outcome?;
+        if outcome == Outcome::Retrying {
+            paused.insert(h.channel.clone());
+        }
+        report.add(outcome);
+    }
+    if !left.is_empty() {
+        sh.with_store(move |s| s.release(Target::Health, &left))
+            .await?;
+    }
+    Ok(report)
+}
+
+/// Whether health alerts made under an earlier config still wait (the
+/// `[health]` table may have been removed since).
+async fn has_health_alerts(sh: &Shared) -> Result<bool> {
+    sh.with_store(|s| s.health_pending()).await
+}
+
+/// The message of one feed-health alert.
+fn health_outgoing(config: &Config, h: &DueHealth) -> Outgoing {
+    let zone = config.daemon.timezone;
+    Outgoing {
+        id: h.id.clone(),
+        date: h.notice.at,
+        mail: render::health(&h.notice, zone),
+        hook: Hook::Health(hook::health(&h.id, &h.notice, zone)),
+    }
 }
 
 /// How long a process holds what it is sending: two whole sends and some
@@ -287,6 +363,7 @@ async fn attempt(
     let what = match target {
         Target::Alert => "alert",
         Target::Digest => "digest",
+        Target::Health => "health",
     };
     match result {
         Ok(()) => {
@@ -381,11 +458,11 @@ pub async fn preview_digest(sh: &Shared, channel: &str, now: i64) -> Result<Opti
     sh.with_store(move |s| {
         let members = s.digest_members(&channel, now)?;
         log_damaged(&members.damaged);
-        if members.alerts.is_empty() {
+        if members.alerts.is_empty() && members.health.is_empty() {
             return Ok(None);
         }
         Ok(Some(
-            digest_outgoing(&config, s, &channel, "preview", &members.alerts, now)?.mail,
+            digest_outgoing(&config, s, &channel, "preview", &members, now)?.mail,
         ))
     })
     .await
@@ -400,14 +477,14 @@ async fn freeze(sh: &Shared, channel: &str, now: i64, tick: bool) -> Result<()> 
     sh.with_store(move |s| {
         let members = s.digest_members(&channel, now)?;
         log_damaged(&members.damaged);
-        if !members.alerts.is_empty() {
-            let members = members.alerts;
-            let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
+        if !members.alerts.is_empty() || !members.health.is_empty() {
+            let ids: Vec<String> = members.alerts.iter().map(|m| m.id.clone()).collect();
+            let health: Vec<String> = members.health.iter().map(|m| m.id.clone()).collect();
             let id = crate::store::new_id();
             let out = digest_outgoing(&config, s, &channel, &id, &members, now)?;
             let body = stored::encode(stored::DIGEST_BODY, &out)?;
-            if s.create_digest(&channel, &id, &ids, &body, now)? {
-                info!(channel = %channel, alert_id = %id, stories = ids.len(), "digest made");
+            if s.create_digest(&channel, &id, &ids, &health, &body, now)? {
+                info!(channel = %channel, alert_id = %id, stories = ids.len(), health = health.len(), "digest made");
             } else {
                 info!(channel = %channel, "another process made this digest at the same time; its alerts are in that one");
             }
@@ -425,9 +502,11 @@ fn digest_outgoing(
     s: &Store,
     channel: &str,
     id: &str,
-    members: &[DueAlert],
+    claimed: &Claimed,
     now: i64,
 ) -> Result<Outgoing> {
+    let members = &claimed.alerts;
+    let notices: Vec<Notice> = claimed.health.iter().map(|h| h.notice.clone()).collect();
     let zone = config.daemon.timezone;
     let feeds: Vec<&str> = config.feeds.iter().map(|f| f.name.as_str()).collect();
     let failing = s.failing_feeds(&feeds, now - FAILING_FOR)?;
@@ -445,6 +524,7 @@ fn digest_outgoing(
         channel,
         stories: &views,
         failing: &failing,
+        health: &notices,
         zone,
     });
     let stories = members
@@ -460,6 +540,11 @@ fn digest_outgoing(
             id: id.to_owned(),
             channel: channel.to_owned(),
             stories,
+            health: claimed
+                .health
+                .iter()
+                .map(|h| hook::health(&h.id, &h.notice, zone))
+                .collect(),
         }),
     })
 }

@@ -6,6 +6,7 @@
 //! --once` and the tests call them directly; `run` loops over them.
 
 mod deliver;
+mod health;
 mod poll;
 mod run;
 mod writer;
@@ -25,6 +26,7 @@ pub use deliver::{
     DeliveryReport, deliver_due_once, digests_due_once, flush_digest, preview_digest,
     retry_digests_once,
 };
+pub use health::review_health_once;
 pub use poll::{Pass, PollOutcome, poll_due_feeds, poll_feed_once};
 pub use run::{run, run_once};
 pub use writer::Writer;

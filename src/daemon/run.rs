@@ -9,11 +9,14 @@ use tracing::{info, warn};
 
 use super::{
     Pass, Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds,
-    retry_digests_once,
+    retry_digests_once, review_health_once,
 };
 
 /// How often the loop looks for due feeds and alerts.
 const TICK: Duration = Duration::from_secs(5);
+/// How often feed health is reviewed (a failure alerts within this of its
+/// `failing_after`).
+const HEALTH_EVERY: Duration = Duration::from_secs(60);
 
 /// Polls every feed once, then delivers every immediate alert (hold
 /// ignored: every copy fetched in this run is already recorded) and the
@@ -25,6 +28,7 @@ pub async fn run_once(sh: &Shared, flush_digests: bool) -> Result<()> {
         .iter()
         .filter(|(_, o)| matches!(o, super::PollOutcome::Failed { .. }))
         .count();
+    review_health_once(sh, sh.clock.now()).await?;
     let mut report = deliver_due_once(sh, sh.clock.now(), true).await?;
     report.merge(retry_digests_once(sh, sh.clock.now()).await?);
     if flush_digests {
@@ -60,6 +64,7 @@ pub async fn run(
     shutdown: &CancellationToken,
     reload: &CancellationToken,
 ) -> Result<()> {
+    let polled = tokio::sync::Notify::new();
     let stopping = || async {
         tokio::select! {
             _ = shutdown.cancelled() => {}
@@ -71,6 +76,7 @@ pub async fn run(
             if let Err(e) = poll_due_feeds(sh, sh.clock.now(), Pass::Scheduled).await {
                 warn!(error = %format!("{e:#}"), "poll cycle failed");
             }
+            polled.notify_one();
         }),
         // Delivery: only a shutdown cuts a pass short; a reload waits for
         // the pass to end.
@@ -94,6 +100,21 @@ pub async fn run(
                     _ = sh.alerts_recorded.notified() => {}
                 }
             }
+        },
+        // The first review waits for the first poll pass, so that the feeds
+        // due at start have been polled: a failure fixed while veille was
+        // stopped is not reported.
+        async {
+            tokio::select! {
+                _ = stopping() => return,
+                _ = polled.notified() => {}
+            }
+            every(HEALTH_EVERY, stopping, || async {
+                if let Err(e) = review_health_once(sh, sh.clock.now()).await {
+                    warn!(error = %format!("{e:#}"), "feed-health review failed");
+                }
+            })
+            .await
         },
         watchdog(sh, stopping),
     );

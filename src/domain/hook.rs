@@ -5,9 +5,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::render::{StoryView, is_web_link, plural};
+use super::health::Notice;
+use super::render::{self, StoryView, is_web_link, plural};
 use super::rules::{Field, field_text};
 use super::text::{cut, one_line, truncate_chars};
+use super::zone::Zone;
 
 /// Bytes of plain text kept in a story's `summary`.
 const SUMMARY_BYTES: usize = 1000;
@@ -48,6 +50,30 @@ pub struct DigestJson {
     pub id: String,
     pub channel: String,
     pub stories: Vec<StoryJson>,
+    /// Feed-health alerts that waited for the digest. Absent from digests
+    /// frozen before it, and left out when empty (the `json` format sends
+    /// no `health` key then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health: Vec<HealthJson>,
+}
+
+/// One feed-health alert, as the `json` format sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthJson {
+    /// The alert id, equal to the `webhook-id` header of its own request.
+    pub id: String,
+    pub feed: String,
+    /// `failing`, `gone`, `silent` or `recovered`.
+    pub event: String,
+    /// With `recovered`: `failing` or `silent`.
+    pub recovered_from: Option<String>,
+    /// When the failure or the silence began, RFC 3339.
+    pub since: String,
+    pub error: Option<String>,
+    /// The feed's usual gap between new items (`silent`).
+    pub usual_gap_seconds: Option<i64>,
+    /// The alert in one French sentence, as the email says it.
+    pub text: String,
 }
 
 /// What one webhook request is about.
@@ -55,6 +81,22 @@ pub struct DigestJson {
 pub enum Hook {
     Story(StoryJson),
     Digest(DigestJson),
+    Health(HealthJson),
+}
+
+pub fn health(id: &str, n: &Notice, zone: Zone) -> HealthJson {
+    HealthJson {
+        id: id.to_owned(),
+        feed: n.feed.clone(),
+        event: n.event.as_str().to_owned(),
+        recovered_from: n.recovered_from.map(|e| e.as_str().to_owned()),
+        since: chrono::DateTime::from_timestamp(n.since, 0)
+            .unwrap_or_default()
+            .to_rfc3339(),
+        error: n.error.clone(),
+        usual_gap_seconds: n.usual_gap,
+        text: render::health(n, zone).text.trim_end().to_owned(),
+    }
 }
 
 pub fn story(id: &str, v: &StoryView) -> StoryJson {
@@ -88,11 +130,13 @@ pub fn body(format: Format, hook: &Hook) -> Value {
     let stories: &[StoryJson] = match hook {
         Hook::Story(s) => std::slice::from_ref(s),
         Hook::Digest(d) => &d.stories,
+        Hook::Health(_) => &[],
     };
     match format {
         Format::Json => match hook {
             Hook::Story(s) => json!(s),
             Hook::Digest(d) => json!(d),
+            Hook::Health(h) => json!(h),
         },
         Format::Slack => {
             let text = chat_text(hook, stories, &SLACK);
@@ -136,6 +180,11 @@ const DISCORD: Markup = Markup {
 fn chat_text(hook: &Hook, stories: &[StoryJson], m: &Markup) -> String {
     let (b, esc) = (m.bold, m.escape);
     let mut text = String::new();
+    let health: &[HealthJson] = match hook {
+        Hook::Health(h) => std::slice::from_ref(h),
+        Hook::Digest(d) => &d.health,
+        Hook::Story(_) => &[],
+    };
     if let Hook::Digest(d) = hook {
         text.push_str(&format!(
             "{b}[veille] {}{b} : {} article{}\n",
@@ -143,6 +192,9 @@ fn chat_text(hook: &Hook, stories: &[StoryJson], m: &Markup) -> String {
             stories.len(),
             plural(stories.len())
         ));
+    }
+    for h in health {
+        text.push_str(&format!("{b}[veille]{b} {}\n", esc(&h.text)));
     }
     for s in stories {
         let title = esc(&one_line(&s.title));
@@ -283,6 +335,7 @@ mod tests {
             id: "d1".into(),
             channel: "moi".into(),
             stories: vec![sample(), sample()],
+            health: Vec::new(),
         });
         let v = body(Format::Json, &digest);
         assert_eq!(v["id"], json!("d1"));
@@ -310,6 +363,7 @@ mod tests {
             id: "d".into(),
             channel: "c".into(),
             stories: vec![sample(); 200],
+            health: Vec::new(),
         });
         let d = body(Format::Discord, &many);
         assert!(d["content"].as_str().unwrap().chars().count() <= DISCORD_CHARS);

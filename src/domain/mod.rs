@@ -3,6 +3,7 @@
 pub mod crontab;
 pub mod dates;
 pub mod discover;
+pub mod health;
 pub mod hook;
 pub mod identity;
 pub mod link;

@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as esc};
 
+use super::health::{Episode, Event, Notice};
 use super::model::{Item, Outlet};
 use super::rules::{Field, field_text};
 use super::text::{one_line, truncate_chars};
@@ -161,6 +162,8 @@ pub struct DigestView<'a> {
     pub channel: &'a str,
     pub stories: &'a [StoryView<'a>],
     pub failing: &'a [FailingFeed],
+    /// Feed-health alerts that waited for this digest.
+    pub health: &'a [Notice],
     pub zone: Zone,
 }
 
@@ -179,19 +182,23 @@ pub fn digest(v: &DigestView) -> Rendered {
         stories.sort_by_key(|s| std::cmp::Reverse(s.item.date()));
     }
     let rules: Vec<&str> = groups.keys().copied().collect();
-    let subject = format!(
-        "[veille] {}: {n} article{} ({})",
-        one_line(v.channel),
-        plural(n),
-        one_line(&rules.join(", "))
-    );
-    let mut text = format!("{n} article{} depuis le dernier envoi.\n", plural(n));
+    let subject = if n == 0 {
+        format!("[veille] {}: santé des flux", one_line(v.channel))
+    } else {
+        format!(
+            "[veille] {}: {n} article{} ({})",
+            one_line(v.channel),
+            plural(n),
+            one_line(&rules.join(", "))
+        )
+    };
+    let intro = match n {
+        0 => "Aucun article depuis le dernier envoi.".to_owned(),
+        n => format!("{n} article{} depuis le dernier envoi.", plural(n)),
+    };
+    let mut text = format!("{intro}\n");
     let mut html = String::from(HTML_HEAD);
-    let _ = writeln!(
-        html,
-        "<p>{n} article{} depuis le dernier envoi.</p>",
-        plural(n)
-    );
+    let _ = writeln!(html, "<p>{intro}</p>");
     for (rule, stories) in &groups {
         let _ = writeln!(text, "\n== {rule} ({}) ==\n", stories.len());
         let _ = writeln!(html, "<h2>{} ({})</h2>", esc(rule), stories.len());
@@ -202,10 +209,27 @@ pub fn digest(v: &DigestView) -> Rendered {
             html.push_str("<hr>\n");
         }
     }
-    if !v.failing.is_empty() {
+    if !v.health.is_empty() {
+        text.push_str("\nSanté des flux :\n");
+        html.push_str("<h2>Santé des flux</h2>\n<ul>\n");
+        for notice in v.health {
+            let (_, sentence) = health_words(notice, v.zone);
+            let _ = writeln!(text, "- {sentence}");
+            let _ = writeln!(html, "<li>{}</li>", esc(&sentence));
+        }
+        html.push_str("</ul>\n");
+    }
+    // A feed whose failure this digest already reports is not named twice.
+    let told = |name: &str| {
+        v.health
+            .iter()
+            .any(|h| h.feed == name && matches!(h.event, Event::Failing | Event::Gone))
+    };
+    let failing: Vec<&FailingFeed> = v.failing.iter().filter(|f| !told(&f.name)).collect();
+    if !failing.is_empty() {
         text.push_str("\nFlux en échec depuis plus de 24 h ou disparus :\n");
         html.push_str("<h2>Flux en échec depuis plus de 24 h ou disparus</h2>\n<ul>\n");
-        for f in v.failing {
+        for f in failing {
             let state = if f.gone {
                 "disparu (410)".to_owned()
             } else {
@@ -226,6 +250,84 @@ pub fn digest(v: &DigestView) -> Rendered {
         subject,
         text,
         html,
+    }
+}
+
+/// One feed-health alert (SPEC §7): a subject and one sentence.
+pub fn health(n: &Notice, zone: Zone) -> Rendered {
+    let (subject, sentence) = health_words(n, zone);
+    Rendered {
+        subject: format!("[veille] {subject}"),
+        text: format!("{sentence}\n"),
+        html: format!("{HTML_HEAD}<p>{}</p>\n{HTML_FOOT}", esc(&sentence)),
+    }
+}
+
+/// What a health alert says: its subject (without `[veille]`) and its
+/// sentence, which a digest lists.
+fn health_words(n: &Notice, zone: Zone) -> (String, String) {
+    let feed = one_line(&n.feed);
+    let since = chrono::DateTime::from_timestamp(n.since, 0)
+        .map(|d| zone.format(d, DATE_FORMAT))
+        .unwrap_or_default();
+    match (n.event, n.recovered_from) {
+        (Event::Failing, _) => {
+            let error = n
+                .error
+                .as_deref()
+                .map(|e| format!(" (dernière erreur : {})", one_line(e)))
+                .unwrap_or_default();
+            (
+                format!("flux en échec : {feed}"),
+                format!(
+                    "Le flux {feed} est en échec depuis le {since}{error}. veille continue de l'interroger et écrira quand il répondra de nouveau."
+                ),
+            )
+        }
+        (Event::Gone, _) => (
+            format!("flux disparu : {feed}"),
+            format!(
+                "Le flux {feed} répond 410 Gone (en échec depuis le {since}) : veille ne l'interroge plus tant que son url ne change pas dans la configuration."
+            ),
+        ),
+        (Event::Silent, _) => {
+            let usual = n
+                .usual_gap
+                .map(|g| {
+                    format!(
+                        ", alors qu'il en apporte d'habitude un toutes les {}",
+                        span(g)
+                    )
+                })
+                .unwrap_or_default();
+            (
+                format!("flux silencieux : {feed}"),
+                format!(
+                    "Le flux {feed} n'a apporté aucun nouvel article depuis le {since}{usual}."
+                ),
+            )
+        }
+        (Event::Recovered, Some(Episode::Silent)) => (
+            format!("flux rétabli : {feed}"),
+            format!(
+                "Le flux {feed} apporte de nouveau des articles (silencieux depuis le {since})."
+            ),
+        ),
+        (Event::Recovered, _) => (
+            format!("flux rétabli : {feed}"),
+            format!("Le flux {feed} répond de nouveau (en échec depuis le {since})."),
+        ),
+    }
+}
+
+/// A length of time in French words: `45 min`, `3 h`, `2 h 30`, `4 jours`.
+pub fn span(secs: i64) -> String {
+    let mins = (secs.max(0) + 30) / 60;
+    match mins {
+        0..60 => format!("{} min", mins.max(1)),
+        60..600 if mins % 60 != 0 => format!("{} h {:02}", mins / 60, mins % 60),
+        60..2880 => format!("{} h", (mins + 30) / 60),
+        _ => format!("{} jours", (mins + 720) / 1440),
     }
 }
 
@@ -552,6 +654,7 @@ mod tests {
             channel: "moi",
             stories: &views,
             failing: &failing,
+            health: &[],
             zone: Zone::Named(chrono_tz::Europe::Paris),
         });
         assert_eq!(r.subject, "[veille] moi: 5 articles (puces-ia, tarifs)");

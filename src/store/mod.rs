@@ -13,6 +13,7 @@
 //! - a new item's story (link, wire copy or its own: `stories`) is decided
 //!   in the transaction that records it.
 
+mod health;
 mod outbox;
 mod status;
 pub mod stored;
@@ -29,7 +30,8 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
-pub use outbox::{Claimed, Damaged, DueDigest, Requeued, Target};
+pub use health::{FeedHealth, HealthChange};
+pub use outbox::{Claimed, Damaged, DueDigest, DueHealth, Requeued, Target};
 pub use status::{ChannelStatus, FeedStatus, LateCopies, Status};
 pub use stories::WireMatch;
 pub use wire::WireIndex;
@@ -41,10 +43,11 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0003_wire.sql")),
         M::up(include_str!("../../migrations/0004_leases.sql")),
         M::up(include_str!("../../migrations/0005_unread.sql")),
+        M::up(include_str!("../../migrations/0006_health.sql")),
     ])
 }
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 pub struct Store {
     conn: Connection,
@@ -888,14 +891,14 @@ mod tests {
         assert_eq!(members.len(), 2);
         assert!(
             store
-                .create_digest("matin", "d1", &members, "{}", 20)
+                .create_digest("matin", "d1", &members, &[], "{}", 20)
                 .unwrap()
         );
         // A second digest made from the same read (another process racing)
         // is refused whole.
         assert!(
             !store
-                .create_digest("matin", "d2", &members, "{}", 21)
+                .create_digest("matin", "d2", &members, &[], "{}", 21)
                 .unwrap()
         );
         let digests: i64 = store

@@ -11,7 +11,8 @@
 use anyhow::Result;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{ALERT_COLUMNS, AlertRow, DueAlert, Store};
+use super::{ALERT_COLUMNS, AlertRow, DueAlert, Store, stored};
+use crate::domain::health::Notice;
 use crate::domain::render::FailingFeed;
 
 /// What an attempt was about: one alert, or one digest and its alerts.
@@ -19,10 +20,35 @@ use crate::domain::render::FailingFeed;
 pub enum Target {
     Alert,
     Digest,
+    /// A feed-health alert (`store::health`).
+    Health,
 }
 
 /// How the error of a row that cannot be read back begins.
 pub(super) const DAMAGED: &str = "cannot be read back: ";
+
+/// The columns health queries select, in `HealthRow`'s order.
+const HEALTH_COLUMNS: &str = "id, channel, attempts, queued, notice";
+
+struct HealthRow {
+    id: String,
+    channel: String,
+    attempts: u32,
+    queued: i64,
+    notice: String,
+}
+
+impl HealthRow {
+    fn read(r: &rusqlite::Row) -> rusqlite::Result<HealthRow> {
+        Ok(HealthRow {
+            id: r.get(0)?,
+            channel: r.get(1)?,
+            attempts: r.get(2)?,
+            queued: r.get(3)?,
+            notice: r.get(4)?,
+        })
+    }
+}
 
 /// What an outcome does to a row's lease.
 const UNLEASED: &str = "lease_owner = NULL, lease_until = NULL";
@@ -51,6 +77,7 @@ impl Target {
         match self {
             Target::Alert => "alerts",
             Target::Digest => "digests",
+            Target::Health => "health_alerts",
         }
     }
 }
@@ -67,11 +94,23 @@ pub struct DueDigest {
     pub body: String,
 }
 
+/// A feed-health alert waiting to be (re)sent.
+#[derive(Debug, Clone)]
+pub struct DueHealth {
+    pub id: String,
+    pub channel: String,
+    pub attempts: u32,
+    pub queued: i64,
+    pub notice: Notice,
+}
+
 /// Alerts taken for sending, and the rows found damaged on the way (now
 /// failed, with the reason).
 #[derive(Debug, Default)]
 pub struct Claimed {
     pub alerts: Vec<DueAlert>,
+    /// Feed-health alerts (only from `claim_health`, `digest_members`).
+    pub health: Vec<DueHealth>,
     pub damaged: Vec<Damaged>,
 }
 
@@ -110,7 +149,82 @@ impl Store {
             .query_map(params![channel, cutoff], AlertRow::read)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         drop(stmt);
-        self.read_back(&rows)
+        let mut claimed = self.read_back(&rows)?;
+        let rows = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {HEALTH_COLUMNS} FROM health_alerts
+                 WHERE channel = ?1 AND state = 'pending' AND digest_id IS NULL AND created <= ?2
+                 ORDER BY created, feed_id"
+            ))?
+            .query_map(params![channel, cutoff], HealthRow::read)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        self.read_back_health(rows, &mut claimed)?;
+        Ok(claimed)
+    }
+
+    /// Whether any feed-health alert waits to be sent.
+    pub fn health_pending(&self) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM health_alerts WHERE state = 'pending')",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Takes, until `until`, the feed-health alerts of `channels` whose
+    /// time has come and that no other process holds.
+    pub fn claim_health(&mut self, now: i64, until: i64, channels: &[&str]) -> Result<Claimed> {
+        let channels = serde_json::to_string(channels)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let rows = tx
+            .prepare_cached(&format!(
+                "SELECT {HEALTH_COLUMNS} FROM health_alerts
+                 WHERE state = 'pending' AND due <= ?1 AND digest_id IS NULL
+                   AND channel IN (SELECT value FROM json_each(?2))
+                   AND (lease_until IS NULL OR lease_until <= ?1)
+                 ORDER BY due, created, feed_id"
+            ))?
+            .query_map(params![now, channels], HealthRow::read)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        lease(
+            &tx,
+            Target::Health,
+            rows.iter().map(|r| r.id.as_str()),
+            &self.owner,
+            until,
+        )?;
+        tx.commit()?;
+        let mut claimed = Claimed::default();
+        self.read_back_health(rows, &mut claimed)?;
+        Ok(claimed)
+    }
+
+    /// The rows as health alerts; those that cannot be read are marked failed.
+    fn read_back_health(&mut self, rows: Vec<HealthRow>, claimed: &mut Claimed) -> Result<()> {
+        for r in rows {
+            match stored::decode(stored::HEALTH_NOTICE, &r.notice) {
+                Ok(notice) => claimed.health.push(DueHealth {
+                    id: r.id,
+                    channel: r.channel,
+                    attempts: r.attempts,
+                    queued: r.queued,
+                    notice,
+                }),
+                Err(e) => {
+                    let reason = format!("{e:#}");
+                    self.mark_damaged(Target::Health, &r.id, &reason)?;
+                    claimed.damaged.push(Damaged {
+                        id: r.id,
+                        channel: r.channel,
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Takes, until `until`, up to `limit` pending alerts of `channels`
@@ -218,6 +332,7 @@ impl Store {
         channel: &str,
         id: &str,
         members: &[String],
+        health: &[String],
         body: &str,
         now: i64,
     ) -> Result<bool> {
@@ -236,8 +351,14 @@ impl Store {
             for m in members {
                 taken += stmt.execute(params![id, m])?;
             }
+            let mut stmt = tx.prepare_cached(
+                "UPDATE health_alerts SET digest_id = ?1 WHERE id = ?2 AND digest_id IS NULL AND state = 'pending'",
+            )?;
+            for m in health {
+                taken += stmt.execute(params![id, m])?;
+            }
         }
-        if taken != members.len() {
+        if taken != members.len() + health.len() {
             return Ok(false);
         }
         tx.commit()?;
@@ -323,18 +444,27 @@ impl Store {
         )?;
         let newest = "(SELECT MAX(i.id) FROM items i WHERE i.story_id = alerts.story_id)";
         match target {
-            Target::Alert => tx.execute(
-                &format!("UPDATE alerts SET last_item = {newest} WHERE id = ?1"),
-                [id],
-            )?,
-            Target::Digest => tx.execute(
-                &format!(
-                    "UPDATE alerts SET state = 'sent', sent_at = ?2, last_error = NULL, last_item = {newest}
-                     WHERE digest_id = ?1"
-                ),
-                params![id, now],
-            )?,
-        };
+            Target::Alert => {
+                tx.execute(
+                    &format!("UPDATE alerts SET last_item = {newest} WHERE id = ?1"),
+                    [id],
+                )?;
+            }
+            Target::Digest => {
+                tx.execute(
+                    &format!(
+                        "UPDATE alerts SET state = 'sent', sent_at = ?2, last_error = NULL, last_item = {newest}
+                         WHERE digest_id = ?1"
+                    ),
+                    params![id, now],
+                )?;
+                tx.execute(
+                    "UPDATE health_alerts SET state = 'sent', sent_at = ?2, last_error = NULL WHERE digest_id = ?1",
+                    params![id, now],
+                )?;
+            }
+            Target::Health => {}
+        }
         tx.commit()?;
         Ok(())
     }
@@ -366,10 +496,12 @@ impl Store {
             } else {
                 "failed"
             };
-            tx.execute(
-                "UPDATE alerts SET state = ?2, last_error = ?3 WHERE digest_id = ?1",
-                params![id, state, error],
-            )?;
+            for table in ["alerts", "health_alerts"] {
+                tx.execute(
+                    &format!("UPDATE {table} SET state = ?2, last_error = ?3 WHERE digest_id = ?1"),
+                    params![id, state, error],
+                )?;
+            }
         }
         tx.commit()?;
         Ok(())
@@ -384,16 +516,23 @@ impl Store {
              WHERE channel = ?1 AND state = 'failed'",
             params![channel, now],
         )?;
-        tx.execute(
-            "UPDATE alerts SET state = 'pending' WHERE channel = ?1 AND state = 'failed'
-               AND digest_id IN (SELECT id FROM digests WHERE channel = ?1 AND state = 'pending')",
-            params![channel],
-        )?;
-        let alerts = tx.execute(
-            "UPDATE alerts SET state = 'pending', attempts = 0, queued = ?2, due = ?2
-             WHERE channel = ?1 AND state = 'failed' AND digest_id IS NULL",
-            params![channel, now],
-        )?;
+        let mut alerts = 0;
+        for table in ["alerts", "health_alerts"] {
+            tx.execute(
+                &format!(
+                    "UPDATE {table} SET state = 'pending' WHERE channel = ?1 AND state = 'failed'
+                       AND digest_id IN (SELECT id FROM digests WHERE channel = ?1 AND state = 'pending')"
+                ),
+                params![channel],
+            )?;
+            alerts += tx.execute(
+                &format!(
+                    "UPDATE {table} SET state = 'pending', attempts = 0, queued = ?2, due = ?2
+                     WHERE channel = ?1 AND state = 'failed' AND digest_id IS NULL"
+                ),
+                params![channel, now],
+            )?;
+        }
         tx.commit()?;
         Ok(Requeued { alerts, digests })
     }

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::Store;
 use super::outbox::DAMAGED;
+use crate::domain::health::Assessment;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FeedStatus {
@@ -24,6 +25,8 @@ pub struct FeedStatus {
     pub last_items: Option<u32>,
     /// Items that document held but veille could not read.
     pub unread_items: Option<u32>,
+    /// How the feed is doing (`domain::health`), judged by the caller.
+    pub health: Option<Assessment>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -44,7 +47,7 @@ pub struct ChannelStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct DamagedRow {
     pub id: String,
-    /// `alert` or `digest`.
+    /// `alert`, `digest` or `health alert`.
     pub kind: &'static str,
     pub reason: String,
 }
@@ -92,15 +95,18 @@ impl Store {
                     gone: r.get(10)?,
                     last_items: r.get(11)?,
                     unread_items: r.get(12)?,
+                    health: None,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut channels: Vec<ChannelStatus> = Vec::new();
         let mut stmt = tx.prepare(
-            "SELECT channel, state, COUNT(*),
-                    (SELECT last_error FROM alerts b WHERE b.channel = a.channel AND b.last_error IS NOT NULL
+            "WITH every AS (SELECT channel, state, due, last_error FROM alerts
+                           UNION ALL SELECT channel, state, due, last_error FROM health_alerts)
+             SELECT channel, state, COUNT(*),
+                    (SELECT last_error FROM every b WHERE b.channel = a.channel AND b.last_error IS NOT NULL
                      ORDER BY b.due DESC LIMIT 1)
-             FROM alerts a GROUP BY channel, state ORDER BY channel",
+             FROM every a GROUP BY channel, state ORDER BY channel",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
@@ -129,6 +135,7 @@ impl Store {
         drop(stmt);
         let mut next = tx.prepare(
             "SELECT MIN(due) FROM (SELECT due FROM alerts WHERE channel = ?1 AND state = 'pending' AND digest_id IS NULL
+                                   UNION ALL SELECT due FROM health_alerts WHERE channel = ?1 AND state = 'pending' AND digest_id IS NULL
                                    UNION ALL SELECT due FROM digests WHERE channel = ?1 AND state = 'pending')",
         )?;
         for c in &mut channels {
@@ -166,6 +173,9 @@ fn damaged(tx: &rusqlite::Transaction, channels: &mut [ChannelStatus]) -> Result
          UNION ALL
          SELECT channel, id, 1, last_error FROM digests
            WHERE state = 'failed' AND substr(last_error, 1, length(?1)) = ?1
+         UNION ALL
+         SELECT channel, id, 2, last_error FROM health_alerts
+           WHERE state = 'failed' AND digest_id IS NULL AND substr(last_error, 1, length(?1)) = ?1
          ORDER BY 1, 2 LIMIT 100",
     )?;
     let rows = stmt.query_map([DAMAGED], |r| {
@@ -177,11 +187,11 @@ fn damaged(tx: &rusqlite::Transaction, channels: &mut [ChannelStatus]) -> Result
         ))
     })?;
     for row in rows {
-        let (channel, id, digest, error) = row?;
+        let (channel, id, kind, error) = row?;
         if let Some(c) = channels.iter_mut().find(|c| c.name == channel) {
             c.damaged.push(DamagedRow {
                 id,
-                kind: if digest == 1 { "digest" } else { "alert" },
+                kind: ["alert", "digest", "health alert"][kind as usize],
                 reason: error[DAMAGED.len()..].to_owned(),
             });
         }

@@ -1,5 +1,5 @@
 //! The JSON shapes kept in the database (`alerts.rules`, `alerts.hits`,
-//! `digests.body`; `items.categories` stays a plain list of strings, read
+//! `digests.body`, `health_alerts.notice`; `items.categories` stays a plain list of strings, read
 //! only as such), each written with its version:
 //! `{"v": N, "data": …}`. A reader takes every version up to its own and
 //! the unversioned form written before versions existed; a row from a newer
@@ -35,6 +35,12 @@ pub const HITS: Shape = Shape {
 /// `digests.body`: the frozen message, sent again as it is on every retry.
 pub const DIGEST_BODY: Shape = Shape {
     name: "digest body",
+    version: 1,
+};
+
+/// `health_alerts.notice`: what a feed-health alert says.
+pub const HEALTH_NOTICE: Shape = Shape {
+    name: "health notice",
     version: 1,
 };
 
