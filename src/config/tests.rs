@@ -249,3 +249,53 @@ fn the_shipped_config_loads() {
         );
     }
 }
+
+#[test]
+fn health_is_checked_and_located() {
+    let c = load_str(&format!("{BASE}\n[health]\nnotify = [\"archive\"]\n")).unwrap();
+    let h = c.health.unwrap();
+    assert_eq!(h.notify, ["archive"]);
+    assert_eq!(h.policy, crate::domain::health::Policy::default());
+    let c = load_str(&format!(
+        "{BASE}\n[health]\nnotify = [\"archive\"]\nfailing_after = \"2h\"\nsilent_after = 3\n"
+    ))
+    .unwrap();
+    assert_eq!(c.health_policy().failing_after, 7200);
+    assert_eq!(c.health_policy().silent_after, 3);
+    let line = BASE.lines().count() + 3;
+    let cases = [
+        (
+            "notify = [\"moi\"]\n",
+            format!(
+                "{line}:11: health.notify: notifies unknown channel \"moi\" (channels: archive)"
+            ),
+        ),
+        (
+            "notify = []\n",
+            format!("{line}:10: health.notify: names no channel"),
+        ),
+        (
+            "notify = [\"archive\"]\nfailing_after = \"30s\"\n",
+            format!(
+                "{}:17: health.failing_after: \"30s\" is too short",
+                line + 1
+            ),
+        ),
+        (
+            "notify = [\"archive\"]\nsilent_after = 0\n",
+            format!("{}:16: health.silent_after: 0 is not a number", line + 1),
+        ),
+        (
+            "failing_after = \"1h\"\n",
+            "missing field `notify`".to_owned(),
+        ),
+        (
+            "notify = [\"archive\"]\nsilence = 3\n",
+            format!("{}:1: unknown key `silence` in [health]", line + 1),
+        ),
+    ];
+    for (health, want) in cases {
+        let got = err(&format!("{BASE}\n[health]\n{health}"));
+        assert!(got.contains(&want), "{health:?}: {got}");
+    }
+}

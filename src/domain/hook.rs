@@ -368,4 +368,41 @@ mod tests {
         let d = body(Format::Discord, &many);
         assert!(d["content"].as_str().unwrap().chars().count() <= DISCORD_CHARS);
     }
+
+    #[test]
+    fn a_health_alert_is_one_object_and_one_chat_line() {
+        use crate::domain::health::{Episode, Event, Notice};
+        let n = Notice {
+            feed: "AFP".into(),
+            event: Event::Recovered,
+            recovered_from: Some(Episode::Failing),
+            since: 1_764_000_000,
+            at: 1_764_100_000,
+            error: None,
+            usual_gap: None,
+        };
+        let h = health("h1", &n, Zone::Named(chrono_tz::Europe::Paris));
+        let v = body(Format::Json, &Hook::Health(h.clone()));
+        assert_eq!(v["id"], json!("h1"));
+        assert_eq!(v["event"], json!("recovered"));
+        assert_eq!(v["recovered_from"], json!("failing"));
+        assert_eq!(v["since"], json!("2025-11-24T16:00:00+00:00"));
+        assert!(
+            v["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("Le flux AFP répond de nouveau")
+        );
+        let s = body(Format::Slack, &Hook::Health(h.clone()));
+        assert_eq!(s["text"].as_str().unwrap().lines().count(), 1);
+        let digest = Hook::Digest(DigestJson {
+            id: "d".into(),
+            channel: "matin".into(),
+            stories: Vec::new(),
+            health: vec![h],
+        });
+        assert_eq!(body(Format::Json, &digest)["health"][0]["id"], json!("h1"));
+        let d = body(Format::Discord, &digest);
+        assert!(d["content"].as_str().unwrap().contains("répond de nouveau"));
+    }
 }

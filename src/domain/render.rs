@@ -685,4 +685,101 @@ mod tests {
         assert!(!r.html.contains("<i>Tarifs"));
         assert!(r.text.contains("Règle puces-ia"), "the other rule is named");
     }
+
+    fn notice(event: Event, from: Option<Episode>) -> Notice {
+        Notice {
+            feed: "Le Monde".into(),
+            event,
+            recovered_from: from,
+            since: 1_764_000_000,
+            at: 1_764_100_000,
+            error: Some("HTTP 503\nService Unavailable".into()),
+            usual_gap: Some(2 * 3600 + 1800),
+        }
+    }
+
+    #[test]
+    fn health_alerts_say_what_happened_in_one_sentence() {
+        let paris = Zone::Named(chrono_tz::Europe::Paris);
+        let cases = [
+            (
+                notice(Event::Failing, None),
+                "[veille] flux en échec : Le Monde",
+                "Le flux Le Monde est en échec depuis le 2025-11-24 17:00 CET (dernière erreur : HTTP 503 Service Unavailable).",
+            ),
+            (
+                notice(Event::Gone, None),
+                "[veille] flux disparu : Le Monde",
+                "Le flux Le Monde répond 410 Gone (en échec depuis le 2025-11-24 17:00 CET)",
+            ),
+            (
+                notice(Event::Silent, None),
+                "[veille] flux silencieux : Le Monde",
+                "n'a apporté aucun nouvel article depuis le 2025-11-24 17:00 CET, alors qu'il en apporte d'habitude un toutes les 2 h 30.",
+            ),
+            (
+                notice(Event::Recovered, Some(Episode::Failing)),
+                "[veille] flux rétabli : Le Monde",
+                "Le flux Le Monde répond de nouveau (en échec depuis le 2025-11-24 17:00 CET).",
+            ),
+            (
+                notice(Event::Recovered, Some(Episode::Silent)),
+                "[veille] flux rétabli : Le Monde",
+                "apporte de nouveau des articles (silencieux depuis le 2025-11-24 17:00 CET).",
+            ),
+        ];
+        for (n, subject, sentence) in cases {
+            let r = health(&n, paris);
+            assert_eq!(r.subject, subject);
+            assert!(r.text.contains(sentence), "{}", r.text);
+            assert_eq!(r.text.lines().count(), 1, "{}", r.text);
+        }
+        let mut hostile = notice(Event::Failing, None);
+        hostile.feed = "<b>Le Monde</b>".into();
+        assert!(health(&hostile, paris).html.contains("&lt;b&gt;Le Monde"));
+    }
+
+    #[test]
+    fn a_digest_of_health_alerts_alone_says_so_and_names_a_failure_once() {
+        let failing = [
+            FailingFeed {
+                name: "Le Monde".into(),
+                since: DateTime::from_timestamp(1_764_000_000, 0),
+                gone: false,
+                error: Some("HTTP 503".into()),
+            },
+            FailingFeed {
+                name: "AFP".into(),
+                since: None,
+                gone: true,
+                error: None,
+            },
+        ];
+        let r = digest(&DigestView {
+            channel: "matin",
+            stories: &[],
+            failing: &failing,
+            health: &[notice(Event::Failing, None)],
+            zone: Zone::Named(chrono_tz::Europe::Paris),
+        });
+        assert_eq!(r.subject, "[veille] matin: santé des flux");
+        assert!(r.text.starts_with("Aucun article depuis le dernier envoi."));
+        assert_eq!(r.text.matches("Le Monde").count(), 1, "{}", r.text);
+        assert!(r.text.contains("- AFP : disparu (410)"), "{}", r.text);
+    }
+
+    #[test]
+    fn spans_read_as_french_durations() {
+        let cases = [
+            (0, "1 min"),
+            (45 * 60, "45 min"),
+            (3600, "1 h"),
+            (2 * 3600 + 1800, "2 h 30"),
+            (26 * 3600, "26 h"),
+            (5 * 86400, "5 jours"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(span(secs), want, "{secs}");
+        }
+    }
 }

@@ -8,6 +8,7 @@ mod cli_config;
 mod corpus;
 mod delivery;
 mod fetching;
+mod health;
 mod hostile;
 mod matching;
 mod pipeline;
