@@ -71,7 +71,7 @@ fn bench_size(n: usize, runs: usize) {
         .unwrap();
     // Wire copies off and on, interleaved run by run, so that the machine's
     // drift falls on both alike.
-    let mut phases: [Vec<[Phase; 4]>; 2] = [Vec::new(), Vec::new()];
+    let mut phases: [Vec<[Phase; 5]>; 2] = [Vec::new(), Vec::new()];
     let mut alerts = [0; 2];
     let mut index = (0, 0);
     // POLL_CYCLE_WIRE=off or on measures one mode alone (for its peak RSS).
@@ -112,7 +112,12 @@ fn bench_size(n: usize, runs: usize) {
                 reqwest::get(format!("{base}/__bump")).await.unwrap();
             });
             let changed = measure_in(&sh, || rt.block_on(poll(&sh)));
-            phases[wire as usize].push([cold, deliver, warm, changed]);
+            // A feed-health review of every feed, as the daemon runs each minute.
+            let health = measure_in(&sh, || {
+                rt.block_on(veille::daemon::review_health_once(&sh, sh.clock.now()))
+                    .unwrap();
+            });
+            phases[wire as usize].push([cold, deliver, warm, changed, health]);
         }
     }
     let _ = server.kill();
@@ -129,7 +134,13 @@ fn bench_size(n: usize, runs: usize) {
             if wire { "on" } else { "off" },
             alerts[wire as usize]
         );
-        for (i, name) in ["cold poll", "deliver", "warm poll (304)", "10 % changed"]
+        for (i, name) in [
+            "cold poll",
+            "deliver",
+            "warm poll (304)",
+            "10 % changed",
+            "health review",
+        ]
             .iter()
             .enumerate()
         {
@@ -209,6 +220,7 @@ fn config(n: usize, base: &str, dir: &Path, wire: bool) -> veille::config::Confi
     }
     c.push_str(RULES);
     c.push_str("[channel.archive]\nkind = \"maildir\"\npath = \"mail\"\n");
+    c.push_str("\n[health]\nnotify = [\"archive\"]\n");
     veille::config::parse(
         &dir.join("config.toml"),
         &c,

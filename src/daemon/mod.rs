@@ -88,6 +88,21 @@ impl Shared {
         })
     }
 
+    /// Runs `f` on the reading connection from a blocking thread (WAL: it
+    /// reads while the writer writes).
+    pub async fn with_reader<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T> + Send + 'static,
+    {
+        let reader = Arc::clone(&self.reader);
+        tokio::task::spawn_blocking(move || {
+            let guard = reader.lock().unwrap_or_else(|p| p.into_inner());
+            f(&guard)
+        })
+        .await?
+    }
+
     /// Runs `f` on the store from a blocking thread.
     pub async fn with_store<T, F>(&self, f: F) -> Result<T>
     where
