@@ -141,8 +141,8 @@ fn bench_size(n: usize, runs: usize) {
             "10 % changed",
             "health review",
         ]
-            .iter()
-            .enumerate()
+        .iter()
+        .enumerate()
         {
             println!(
                 "  {name:<16} wall {:>7.3}  cpu {:>7.3}",

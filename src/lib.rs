@@ -3,7 +3,8 @@
 //! Layout: `domain` is the pure core (text, identity, parsing, rules,
 //! schedules, rendering), tested with tables. Around it, each shell module
 //! owns one outside resource: `config` (the config file), `fetch` (HTTP and
-//! files), `store` (SQLite), `deliver` (Maildir, later SMTP and webhooks).
+//! files), `store` (SQLite), `deliver` (Maildir, SMTP and webhooks),
+//! `panics` (the process's panic hook, quiet for contained parser panics).
 //! `daemon` holds the units of work (`poll_feed_once`, `deliver_due_once`) and
 //! the loops that decide when to call them; `cli` has one thin function per
 //! subcommand.
@@ -18,4 +19,5 @@ pub mod daemon;
 pub mod deliver;
 pub mod domain;
 pub mod fetch;
+pub mod panics;
 pub mod store;

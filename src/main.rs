@@ -117,6 +117,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_level);
     veille::fetch::install_crypto();
+    veille::panics::install();
     match run(args) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         // `veille test` found nothing: exit 1, like grep.

@@ -319,7 +319,11 @@ fn read_items(
         charset: fetched.charset.as_deref(),
         base_url: base,
     };
-    let feed = parse::parse(&doc, zone).map_err(|e| anyhow!("{location}: {e}"))?;
+    let (feed, panic) = crate::panics::quietly(|| parse::parse(&doc, zone));
+    let feed = feed.map_err(|e| match panic {
+        Some(p) => anyhow!("{location}: {e} ({p})"),
+        None => anyhow!("{location}: {e}"),
+    })?;
     if feed.unread_items > 0 {
         eprintln!(
             "warning: {location}: the document holds {} more item{} than veille could read",

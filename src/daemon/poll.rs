@@ -349,20 +349,25 @@ async fn poll_inner(
             let zone = sh.config.daemon.timezone;
             let body = fetched.body;
             let charset = fetched.charset.clone();
-            let parsed = tokio::task::spawn_blocking(move || {
-                parse::parse(
-                    &Document {
-                        bytes: &body,
-                        charset: charset.as_deref(),
-                        base_url: base.as_deref(),
-                    },
-                    zone,
-                )
+            let (parsed, panic) = tokio::task::spawn_blocking(move || {
+                crate::panics::quietly(|| {
+                    parse::parse(
+                        &Document {
+                            bytes: &body,
+                            charset: charset.as_deref(),
+                            base_url: base.as_deref(),
+                        },
+                        zone,
+                    )
+                })
             })
             .await?;
             match parsed {
                 Err(e) => {
-                    let error = format!("parse: {e}");
+                    let error = match panic {
+                        Some(p) => format!("parse: {e} ({p})"),
+                        None => format!("parse: {e}"),
+                    };
                     // Validators are not kept: the next poll fetches the document again.
                     poll.fetch = FetchRecord::Failed {
                         status: Some(fetched.status),

@@ -147,10 +147,13 @@ fn prolog_encoding(bytes: &[u8]) -> Option<&'static Encoding> {
 /// when it has none, and cuts items past `MAX_ITEMS`; copies the document
 /// only when it changes.
 fn prepare_xml(body: &str) -> Prepared<'_> {
-    static DECL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^<\?xml[^>]*\?>").unwrap());
+    // A declaration ends at the first `?>`, as quick-xml reads it, even when
+    // a `>` comes before (inside a quoted value).
+    static DECL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?s)^<\?xml(\s.*?)?\?>").unwrap());
     // A declaration later in the document (invalid XML, seen in real feeds
     // pasted together) made quick-xml panic when it named another charset.
-    static LATE_DECL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<\?xml\s[^>]*\?>").unwrap());
+    static LATE_DECL: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?s)<\?xml\s.*?\?>").unwrap());
     static RSS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<rss(\s[^>]*)?>").unwrap());
     let body = DECL.find(body).map_or(body, |m| &body[m.end()..]);
     let (text, dropped) = cap_items(body);
@@ -159,7 +162,7 @@ fn prepare_xml(body: &str) -> Prepared<'_> {
         Cow::Owned(fixed) => Cow::Owned(fixed),
     };
     let text = base64_constructs(cdf_as_rss(translate_dialects(text)));
-    let mut text = rdf_item_links(text);
+    let mut text = person_spaces(rdf_item_links(text));
     if let Some((range, tag)) = RSS.find(&text).map(|m| (m.range(), m.as_str().to_owned())) {
         let m_start = range.start;
         let known = [
@@ -202,6 +205,54 @@ struct Prepared<'a> {
 
 static VERSION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"version\s*=\s*["'][^"']*["']"#).unwrap());
+
+/// feed-rs 3.0 slices an RSS `author`, `managingEditor` or `webMaster` one
+/// byte before or after the e-mail address in it, which panics when the
+/// character there is not ASCII — a no-break space, common in French text:
+/// `redaction@lemonde.fr\u{a0}(La Rédaction)` made the whole document
+/// unreadable. Such an address gets an ASCII space on that side.
+fn person_spaces(text: Cow<'_, str>) -> Cow<'_, str> {
+    static PERSON: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"<(?:author|managingEditor|webMaster)\b[^>]*>([^<]*)<").unwrap()
+    });
+    static EMAIL: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}").unwrap());
+    let spaced = |inner: &str| {
+        EMAIL
+            .replace_all(inner, |e: &regex::Captures| {
+                let m = e.get(0).expect("the whole match");
+                let wide = |c: Option<char>| {
+                    if c.is_some_and(|c| !c.is_ascii()) {
+                        " "
+                    } else {
+                        ""
+                    }
+                };
+                let before = wide(inner[..m.start()].chars().next_back());
+                let after = wide(inner[m.end()..].chars().next());
+                format!("{before}{}{after}", m.as_str())
+            })
+            .into_owned()
+    };
+    let needed = PERSON.captures_iter(&text).any(|c| {
+        c.get(1)
+            .is_some_and(|inner| spaced(inner.as_str()) != inner.as_str())
+    });
+    if !needed {
+        return text;
+    }
+    let fixed = PERSON
+        .replace_all(&text, |c: &regex::Captures| {
+            let (whole, inner) = (
+                c.get(0).expect("the whole match"),
+                c.get(1).expect("group 1"),
+            );
+            let open = &whole.as_str()[..inner.start() - whole.start()];
+            format!("{open}{}<", spaced(inner.as_str()))
+        })
+        .into_owned();
+    Cow::Owned(fixed)
+}
 
 /// Stands for "no link" in an RSS 1.0 item given one for feed-rs, which
 /// drops RDF items without a `<link>`; `normalize` turns it back into none.
@@ -582,6 +633,28 @@ mod tests {
             );
             let feed = parse_bytes(doc.as_bytes(), None).unwrap();
             assert_eq!(feed.items[0].title, "Pékin", "{charset}");
+            // A `>` inside a value does not end it (found by the mutation
+            // test: quick-xml panicked on this one too).
+            let doc = format!(
+                r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><?xml version="<b>1.0" encoding="{charset}"?><entry><title>Pékin</title></entry></feed>"#
+            );
+            let feed = parse_bytes(doc.as_bytes(), None).unwrap();
+            assert_eq!(feed.items[0].title, "Pékin", "{charset}");
+        }
+    }
+
+    #[test]
+    fn an_address_beside_a_no_break_space_is_read_not_a_crash() {
+        for author in [
+            "redaction@lemonde.fr\u{a0}(La Rédaction)",
+            "La Rédaction\u{a0}redaction@lemonde.fr",
+            "«\u{a0}redaction@lemonde.fr\u{a0}»",
+        ] {
+            let doc = format!(
+                r#"<rss version="2.0"><channel><title>t</title><managingEditor>{author}</managingEditor><item><title>Pékin</title><author>{author}</author></item></channel></rss>"#
+            );
+            let feed = parse_bytes(doc.as_bytes(), None).unwrap();
+            assert_eq!(feed.items[0].title, "Pékin", "{author}");
         }
     }
 

@@ -119,14 +119,46 @@ fn mutated_corpus_documents_never_crash_the_parser() {
                     let _ = config.rules.evaluate(item, |_| true);
                 }
             }
-            Err(ParseError::Panicked) => panic!(
-                "the parser panicked on mutated document of seed {}: VEILLE_FUZZ_SEED={} VEILLE_FUZZ_RUNS=1",
-                seed + run,
-                seed + run
-            ),
+            Err(ParseError::Panicked) => {
+                // Kept for a regression fixture.
+                let kept = std::env::temp_dir().join(format!("veille-fuzz-{}.xml", seed + run));
+                std::fs::write(&kept, &bytes).unwrap();
+                panic!(
+                    "the parser panicked on mutated document of seed {} (written to {}): VEILLE_FUZZ_SEED={} VEILLE_FUZZ_RUNS=1",
+                    seed + run,
+                    kept.display(),
+                    seed + run
+                )
+            }
             Err(_) => refused += 1,
         }
     }
     assert_eq!(read + refused, runs);
     assert!(read > 0 && refused > 0, "{read} read, {refused} refused");
+}
+
+/// Two documents pasted together leave an XML declaration mid-document,
+/// here with a `>` in a value and another charset: quick-xml panicked on it
+/// (found by the mutations above, seed 1017189). It reads, and nothing
+/// reaches stderr from a panic.
+#[test]
+fn a_declaration_mid_document_reads_without_a_panic_on_stderr() {
+    let env = crate::harness::TestEnv::new();
+    env.write_config(
+        "[[feed]]\nname = \"f\"\nurl = \"f.xml\"\n\n[[rule]]\nname = \"puces\"\nany = [\"puces\"]\nnotify = [\"m\"]\n\n\
+         [channel.m]\nkind = \"maildir\"\npath = \"mail\"\n",
+    );
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/feeds/late_declaration.xml"
+    );
+    let out = env.veille(&["test", "--feed", fixture]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("Les puces chinoises gagnent du terrain"),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
