@@ -206,37 +206,40 @@ struct Prepared<'a> {
 static VERSION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"version\s*=\s*["'][^"']*["']"#).unwrap());
 
-/// feed-rs 3.0 slices an RSS `author`, `managingEditor` or `webMaster` one
+/// feed-rs 3.0 reads a person (RSS `author`, `managingEditor`, `webMaster`,
+/// `dc:creator`, `itunes:author`, a JSON Feed author's `name`) by slicing one
 /// byte before or after the e-mail address in it, which panics when the
 /// character there is not ASCII — a no-break space, common in French text:
 /// `redaction@lemonde.fr\u{a0}(La Rédaction)` made the whole document
 /// unreadable. Such an address gets an ASCII space on that side.
-fn person_spaces(text: Cow<'_, str>) -> Cow<'_, str> {
-    static PERSON: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"<(?:author|managingEditor|webMaster)\b[^>]*>([^<]*)<").unwrap()
-    });
+fn space_emails(person: &str) -> Cow<'_, str> {
     static EMAIL: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}").unwrap());
-    let spaced = |inner: &str| {
-        EMAIL
-            .replace_all(inner, |e: &regex::Captures| {
-                let m = e.get(0).expect("the whole match");
-                let wide = |c: Option<char>| {
-                    if c.is_some_and(|c| !c.is_ascii()) {
-                        " "
-                    } else {
-                        ""
-                    }
-                };
-                let before = wide(inner[..m.start()].chars().next_back());
-                let after = wide(inner[m.end()..].chars().next());
-                format!("{before}{}{after}", m.as_str())
-            })
-            .into_owned()
-    };
+    let wide = |c: Option<char>| c.is_some_and(|c| !c.is_ascii());
+    let needed = EMAIL.find_iter(person).any(|m| {
+        wide(person[..m.start()].chars().next_back()) || wide(person[m.end()..].chars().next())
+    });
+    if !needed {
+        return Cow::Borrowed(person);
+    }
+    EMAIL.replace_all(person, |e: &regex::Captures| {
+        let m = e.get(0).expect("the whole match");
+        let space = |c| if wide(c) { " " } else { "" };
+        let before = space(person[..m.start()].chars().next_back());
+        let after = space(person[m.end()..].chars().next());
+        format!("{before}{}{after}", m.as_str())
+    })
+}
+
+/// `space_emails` on every element feed-rs reads as a person.
+fn person_spaces(text: Cow<'_, str>) -> Cow<'_, str> {
+    static PERSON: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"<(?:[\w-]+:)?(?:author|managingEditor|webMaster|creator|name)\b[^>]*>([^<]*)<")
+            .unwrap()
+    });
     let needed = PERSON.captures_iter(&text).any(|c| {
         c.get(1)
-            .is_some_and(|inner| spaced(inner.as_str()) != inner.as_str())
+            .is_some_and(|inner| matches!(space_emails(inner.as_str()), Cow::Owned(_)))
     });
     if !needed {
         return text;
@@ -248,7 +251,7 @@ fn person_spaces(text: Cow<'_, str>) -> Cow<'_, str> {
                 c.get(1).expect("group 1"),
             );
             let open = &whole.as_str()[..inner.start() - whole.start()];
-            format!("{open}{}<", spaced(inner.as_str()))
+            format!("{open}{}<", space_emails(inner.as_str()))
         })
         .into_owned();
     Cow::Owned(fixed)
@@ -527,6 +530,13 @@ fn prepare_json(body: &str) -> Result<Prepared<'_>, ParseError> {
         };
         obj.insert("version".into(), fixed.into());
     }
+    space_json_authors(obj);
+    if let Some(items) = obj.get_mut("items").and_then(|i| i.as_array_mut()) {
+        items
+            .iter_mut()
+            .filter_map(|i| i.as_object_mut())
+            .for_each(space_json_authors);
+    }
     let mut dropped = 0;
     if let Some(items) = obj.get_mut("items").and_then(|i| i.as_array_mut())
         && items.len() > MAX_ITEMS
@@ -543,6 +553,26 @@ fn prepare_json(body: &str) -> Result<Prepared<'_>, ParseError> {
         dropped,
         held,
     })
+}
+
+/// `space_emails` on the names of a JSON Feed object's `author` and `authors`.
+fn space_json_authors(obj: &mut serde_json::Map<String, serde_json::Value>) {
+    let mut people: Vec<&mut serde_json::Value> = Vec::new();
+    for (key, value) in obj.iter_mut() {
+        match (key.as_str(), value) {
+            ("author", v) => people.push(v),
+            ("authors", serde_json::Value::Array(list)) => people.extend(list.iter_mut()),
+            _ => {}
+        }
+    }
+    for person in people {
+        if let Some(name) = person.get_mut("name")
+            && let Some(text) = name.as_str()
+            && let Cow::Owned(fixed) = space_emails(text)
+        {
+            *name = fixed.into();
+        }
+    }
 }
 
 /// Atom text constructs typed with MIME types (`text/plain`, `text/html`,
@@ -655,6 +685,19 @@ mod tests {
             );
             let feed = parse_bytes(doc.as_bytes(), None).unwrap();
             assert_eq!(feed.items[0].title, "Pékin", "{author}");
+            let doc = format!(
+                r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel rdf:about="x"><title>t</title><link>https://x.fr/</link></channel><item rdf:about="https://x.fr/a"><title>Pékin</title><link>https://x.fr/a</link><dc:creator>{author}</dc:creator></item></rdf:RDF>"#
+            );
+            let feed = parse_bytes(doc.as_bytes(), None).unwrap();
+            assert_eq!(feed.items[0].title, "Pékin", "dc:creator {author}");
+            let json = serde_json::json!({
+                "version": "https://jsonfeed.org/version/1.1",
+                "title": "t",
+                "authors": [{"name": author}],
+                "items": [{"id": "1", "title": "Pékin", "authors": [{"name": author}]}],
+            });
+            let feed = parse_bytes(json.to_string().as_bytes(), None).unwrap();
+            assert_eq!(feed.items[0].title, "Pékin", "JSON {author}");
         }
     }
 
