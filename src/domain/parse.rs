@@ -157,10 +157,16 @@ fn prepare_xml(body: &str) -> Prepared<'_> {
     static RSS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<rss(\s[^>]*)?>").unwrap());
     let body = DECL.find(body).map_or(body, |m| &body[m.end()..]);
     let (text, dropped) = cap_items(body);
-    let text = match LATE_DECL.replace_all(&text, "") {
-        Cow::Borrowed(_) => text,
-        Cow::Owned(fixed) => Cow::Owned(fixed),
-    };
+    let mut text = text;
+    // Removing one can join the pieces around it into another
+    // (`<?xml<?xml …?> version="1.0" encoding="utf-16"?>`): again until none
+    // is left, a few times at most (a deeper nest fails as that feed's error).
+    for _ in 0..8 {
+        match LATE_DECL.replace_all(&text, "") {
+            Cow::Borrowed(_) => break,
+            Cow::Owned(fixed) => text = Cow::Owned(fixed),
+        }
+    }
     let text = base64_constructs(cdf_as_rss(translate_dialects(text)));
     let mut text = person_spaces(rdf_item_links(text));
     if let Some((range, tag)) = RSS.find(&text).map(|m| (m.range(), m.as_str().to_owned())) {
@@ -663,6 +669,12 @@ mod tests {
             );
             let feed = parse_bytes(doc.as_bytes(), None).unwrap();
             assert_eq!(feed.items[0].title, "Pékin", "{charset}");
+            // Nor does one declaration inside another.
+            let doc = format!(
+                r#"<rss version="2.0"><channel><title>t</title><?xml<?xml version="1.0" encoding="utf-16"?> version="1.0" encoding="{charset}"?><item><title>Pékin</title></item></channel></rss>"#
+            );
+            let feed = parse_bytes(doc.as_bytes(), None).unwrap();
+            assert_eq!(feed.items[0].title, "Pékin", "nested {charset}");
             // A `>` inside a value does not end it (found by the mutation
             // test: quick-xml panicked on this one too).
             let doc = format!(
