@@ -292,6 +292,7 @@ fn rules(n: usize, vocab: &[String]) -> RuleSet {
                 any,
                 all,
                 none,
+                query: None,
                 fields: Field::ALL.to_vec(),
                 scope: Scope::default(),
                 notify: vec!["c".into()],

@@ -72,6 +72,9 @@ enum Command {
     Test {
         /// Only this rule [default: every rule]
         rule: Option<String>,
+        /// A query to try instead of the config's rules, as a rule named `query`
+        #[arg(long, value_name = "QUERY", conflicts_with = "rule")]
+        query: Option<String>,
         /// One made-up item whose every text field holds TEXT (HTML allowed)
         #[arg(long, value_name = "TEXT")]
         text: Option<String>,
@@ -157,17 +160,22 @@ fn run(args: Args) -> Result<Outcome, CliError> {
         }
         Command::Test {
             rule,
+            query,
             text,
             feed,
             json,
         } => {
+            let which = match &query {
+                Some(q) => cli::test::Which::Query(q),
+                None => cli::test::Which::Config(rule.as_deref()),
+            };
             let source = match (text, feed) {
                 (Some(text), _) => cli::test::Source::Text(text),
                 (None, Some(feed)) => cli::test::Source::Feed(feed),
                 (None, None) => unreachable!("clap requires --text or --feed"),
             };
             let (report, matched) =
-                runtime()?.block_on(cli::test::run(&config, rule.as_deref(), source, json))?;
+                runtime()?.block_on(cli::test::run(&config, which, source, json))?;
             print!("{report}");
             Ok(if matched {
                 Outcome::Done

@@ -37,6 +37,9 @@ pub fn summary(c: &Config) -> String {
     let _ = writeln!(s, "\nrules ({}):", c.rules.len());
     for r in c.rules.iter() {
         let mut parts = Vec::new();
+        if let Some(q) = &r.query {
+            parts.push(format!("query: {}", q.text));
+        }
         for (label, terms) in [("all", &r.all), ("any", &r.any), ("none", &r.none)] {
             if !terms.is_empty() {
                 parts.push(format!(

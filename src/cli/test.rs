@@ -15,7 +15,9 @@ use crate::domain::discover;
 use crate::domain::identity::identify;
 use crate::domain::model::Item;
 use crate::domain::parse::{self, Document};
-use crate::domain::rules::{Hit, RuleMatch, field_text};
+use crate::domain::rules::{
+    Accents, Field, Hit, Rule, RuleMatch, RuleSet, Scope, field_text, query,
+};
 use crate::domain::text::plain_text;
 use crate::domain::wire::{MAX_NUMBERS_MISSING, Similarity, fingerprint_new};
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
@@ -39,20 +41,53 @@ struct JsonMatch<'a> {
     matched: &'a str,
 }
 
+/// Which rules to try.
+pub enum Which<'a> {
+    /// The config's, or only the one named.
+    Config(Option<&'a str>),
+    /// A query written on the command line, as a rule named `query`.
+    Query(&'a str),
+}
+
 /// Runs the test; returns the report and whether anything matched.
 pub async fn run(
     config: &Config,
-    rule: Option<&str>,
+    which: Which<'_>,
     source: Source,
     json: bool,
 ) -> Result<(String, bool), CliError> {
-    report(config, rule, source, json)
+    let (set, rule) = match which {
+        Which::Config(rule) => (None, rule),
+        Which::Query(q) => (Some(query_rule(q)?), None),
+    };
+    let rules = set.as_ref().unwrap_or(&config.rules);
+    report(config, rules, rule, source, json)
         .await
         .map_err(CliError::Usage)
 }
 
+/// The rule `veille test --query` tries: every field, accents ignored.
+/// A query that does not parse is `query:COLUMN: message`.
+fn query_rule(q: &str) -> Result<RuleSet, CliError> {
+    let query = query::parse(q, Accents::Fold).map_err(|e| {
+        let column = q[..e.at].chars().count() + 1;
+        CliError::Usage(anyhow!("query:{column}: {}", e.message))
+    })?;
+    Ok(RuleSet::new(vec![Rule {
+        name: "query".into(),
+        any: Vec::new(),
+        all: Vec::new(),
+        none: Vec::new(),
+        query: Some(query),
+        fields: Field::ALL.to_vec(),
+        scope: Scope::default(),
+        notify: Vec::new(),
+    }]))
+}
+
 async fn report(
     config: &Config,
+    rules: &RuleSet,
     rule: Option<&str>,
     source: Source,
     json: bool,
@@ -82,9 +117,7 @@ async fn report(
     for item in &items {
         let label = label(item);
         // Scopes are ignored: the point is to see what the terms do.
-        let matches = config
-            .rules
-            .evaluate(item, |r| rule.is_none_or(|name| r.name == name));
+        let matches = rules.evaluate(item, |r| rule.is_none_or(|name| r.name == name));
         for RuleMatch { rule, mut hits } in matches {
             if once_per_term {
                 let mut seen = std::collections::HashSet::new();

@@ -82,6 +82,7 @@ pub struct RawRule {
     pub all: Vec<S<String>>,
     #[serde(default)]
     pub none: Vec<S<String>>,
+    pub query: Option<S<String>>,
     pub fields: Option<Vec<S<String>>>,
     pub feeds: Option<Vec<S<String>>>,
     pub notify: S<Vec<S<String>>>,

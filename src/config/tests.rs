@@ -299,3 +299,114 @@ fn health_is_checked_and_located() {
         assert!(got.contains(&want), "{health:?}: {got}");
     }
 }
+
+#[test]
+fn query_errors_point_at_the_character_in_the_file() {
+    let rule = |query: &str| {
+        format!(
+            "[[feed]]\nname = \"A\"\nurl = \"a.xml\"\n\n[channel.m]\nkind = \"maildir\"\npath = \"m\"\n\n\
+             [[rule]]\nname = \"q\"\nnotify = [\"m\"]\n{query}\n"
+        )
+    };
+    let file = "/etc/veille/config.toml";
+    let cases = [
+        // A literal string: the column counts from the file's line start.
+        (
+            "query = 'puces AND droits de douane'",
+            format!("{file}:12:27: rule.query: rule \"q\": two terms side by side"),
+        ),
+        // A basic string: escapes before the error are walked through.
+        (
+            "query = \"\\\"Xi\\\" NEAR/3 puces IA\"",
+            format!("{file}:12:30: rule.query: rule \"q\": two terms side by side"),
+        ),
+        (
+            "query = \"\\u00e9lys\\u00e9e AND (puces\"",
+            format!("{file}:12:31: rule.query: rule \"q\": this `(` is not closed"),
+        ),
+        // A multi-line literal string: line and column inside it.
+        (
+            "query = '''\n(puces OR semi-conducteur*)\n  NEAR/10 (Chine OR Pékin)\n  AND NOT title:Bourse Paris\n'''",
+            format!("{file}:15:24: rule.query: rule \"q\": two terms side by side"),
+        ),
+        (
+            "query = \"\"\"\n(puces OR \\\n   Chine) NEAR/51 IA\"\"\"",
+            format!("{file}:14:11: rule.query: rule \"q\": NEAR/51"),
+        ),
+        (
+            "query = 'NOT puces'",
+            format!(
+                "{file}:12:10: rule.query: rule \"q\": a query must be able to match something"
+            ),
+        ),
+        (
+            "query = 'puces'\nany = ['IA']",
+            format!("{file}:12:9: rule.query: rule \"q\" has a query and any/all/none"),
+        ),
+    ];
+    for (query, want) in cases {
+        let got = err(&rule(query));
+        assert!(got.starts_with(&want), "{query}\n got: {got}\nwant: {want}");
+    }
+    let c = load_str(&rule(
+        "query = '''\n(puces OR semi-conducteur*) NEAR/10 (Chine OR Pékin)\nAND NOT title:Bourse'''",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.rules[0].query.as_ref().unwrap().text,
+        "(puces OR semi-conducteur*) NEAR/10 (Chine OR Pékin) AND NOT title:Bourse"
+    );
+}
+
+#[test]
+fn listed_terms_that_cannot_mean_what_they_look_like_are_errors_with_a_hint() {
+    let rule = |terms: &str| {
+        format!(
+            "[[feed]]\nname = \"A\"\nurl = \"a.xml\"\n\n[channel.m]\nkind = \"maildir\"\npath = \"m\"\n\n\
+             [[rule]]\nname = \"r\"\nnotify = [\"m\"]\n{terms}\n"
+        )
+    };
+    let file = "/etc/veille/config.toml";
+    let cases = [
+        (
+            "any = [\"nucléaire OR atome\"]",
+            "12:19: rule.any: term \"nucléaire OR atome\" of rule \"r\" holds OR between words",
+            "write a `query`",
+        ),
+        (
+            "any = ['\"droits de douane\"']",
+            "12:9: rule.any: term",
+            "already a phrase",
+        ),
+        (
+            "any = [\"puces\"]\nnone = [\"-jeu\"]",
+            "13:10: rule.none: term \"-jeu\"",
+            "list \"jeu\" in `none`",
+        ),
+        (
+            "any = [\"nucl*aire\"]",
+            "12:13: rule.any: term \"nucl*aire\"",
+            "`*` ends a prefix term only",
+        ),
+        (
+            "any = [\"/(?i)\\btarifs?/\"]",
+            "12:14: rule.any: term",
+            "write regular expressions in single quotes",
+        ),
+    ];
+    for (terms, at, hint) in cases {
+        let got = err(&rule(terms));
+        assert!(
+            got.starts_with(&format!("{file}:{at}")),
+            "{terms}\n got: {got}\nwant: {at}"
+        );
+        assert!(got.contains(hint), "{terms}: {got}");
+    }
+    // What looks alike but means what it says.
+    assert!(
+        load_str(&rule(
+            "any = ['/(?i)\\btarifs?\\b/', \"Procter and Gamble\", \"puce*\", \"l'IA\"]"
+        ))
+        .is_ok()
+    );
+}

@@ -13,7 +13,9 @@ use url::Url;
 use super::raw::{RawChannel, RawConfig, RawDaemon, RawFeed, RawHealth, RawRule, RawSmtp, S};
 use super::*;
 use crate::domain::health::{self, Policy};
+use crate::domain::rules::query;
 use crate::domain::rules::{Accents, Field, Rule, RuleSet, Scope, Term};
+use crate::domain::rules::{Lint, control_message, lint_listed};
 
 pub struct Validator<'a> {
     path: &'a Path,
@@ -87,6 +89,56 @@ impl<'a> Validator<'a> {
 
     fn at<T>(&self, value: &Spanned<T>, message: String) -> ConfigError {
         self.error(Some(value.span()), message)
+    }
+
+    /// Where byte `offset` of the string value `v` sits in the file: after
+    /// its opening quotes (and the newline a multi-line string trims), with
+    /// the escapes of a basic string walked through.
+    fn string_offset(&self, v: &S<String>, offset: usize) -> usize {
+        let span = v.span();
+        let raw = &self.source[span.clone()];
+        let (open, literal) = match raw {
+            _ if raw.starts_with("'''") => (3, true),
+            _ if raw.starts_with("\"\"\"") => (3, false),
+            _ if raw.starts_with('\'') => (1, true),
+            _ => (1, false),
+        };
+        let mut i = span.start + open;
+        if open == 3 {
+            let rest = &self.source[i..];
+            i += if rest.starts_with("\r\n") {
+                2
+            } else {
+                usize::from(rest.starts_with('\n'))
+            };
+        }
+        if literal {
+            return i + offset;
+        }
+        let (src, value) = (self.source.as_bytes(), v.get_ref());
+        let mut decoded = 0;
+        while decoded < offset && i < span.end {
+            if src[i] != b'\\' {
+                let len = self.source[i..].chars().next().map_or(1, char::len_utf8);
+                i += len;
+                decoded += len;
+                continue;
+            }
+            let one = value[decoded..].chars().next().map_or(1, char::len_utf8);
+            match src.get(i + 1) {
+                Some(b'u') => (i, decoded) = (i + 6, decoded + one),
+                Some(b'U') => (i, decoded) = (i + 10, decoded + one),
+                // A line-ending backslash: the white space after it is trimmed.
+                Some(c) if c.is_ascii_whitespace() => {
+                    i += 1;
+                    while src.get(i).is_some_and(u8::is_ascii_whitespace) {
+                        i += 1;
+                    }
+                }
+                _ => (i, decoded) = (i + 2, decoded + one),
+            }
+        }
+        i
     }
 
     fn line_col(&self, offset: usize) -> (usize, usize) {
@@ -554,11 +606,21 @@ impl<'a> Validator<'a> {
         let r = spanned.get_ref();
         self.name(&r.name, "rule.name", seen, "rule")?;
         let name = r.name.get_ref();
-        if r.any.is_empty() && r.all.is_empty() {
-            return Err(self.at(
-                spanned,
-                format!("rule {name:?}: give at least one of `any` and `all`"),
-            ));
+        let listed = !(r.any.is_empty() && r.all.is_empty() && r.none.is_empty());
+        match (&r.query, listed) {
+            (Some(q), true) => {
+                return Err(self.at(
+                    q,
+                    format!("rule.query: rule {name:?} has a query and any/all/none: give one or the other (a query says it all: `a AND NOT b`)"),
+                ));
+            }
+            (None, _) if r.any.is_empty() && r.all.is_empty() => {
+                return Err(self.at(
+                    spanned,
+                    format!("rule {name:?}: give at least one of `any` and `all`, or a `query`"),
+                ));
+            }
+            _ => {}
         }
         let accents = match r.accents.as_ref().map(|a| a.get_ref().as_str()) {
             None | Some("ignore") => Accents::Fold,
@@ -571,6 +633,16 @@ impl<'a> Validator<'a> {
         let terms = |list: &[S<String>], key: &str| -> Result<Vec<Term>> {
             list.iter()
                 .map(|t| {
+                    if let Err((at, lint)) = lint_listed(t.get_ref()) {
+                        return Err(self.error(
+                            Some(self.string_offset(t, at)..self.string_offset(t, at)),
+                            format!(
+                                "rule.{key}: term {:?} of rule {name:?} {}",
+                                t.get_ref(),
+                                listed_lint_message(lint, t.get_ref(), key)
+                            ),
+                        ));
+                    }
                     Term::compile(t.get_ref(), accents).map_err(|e| {
                         self.at(
                             t,
@@ -603,7 +675,18 @@ impl<'a> Validator<'a> {
                 &format!("rule.notify: rule {name:?} notifies"),
             )?;
         }
+        let query = match &r.query {
+            Some(q) => Some(query::parse(q.get_ref(), accents).map_err(|e| {
+                let at = self.string_offset(q, e.at);
+                self.error(
+                    Some(at..at),
+                    format!("rule.query: rule {name:?}: {}", e.message),
+                )
+            })?),
+            None => None,
+        };
         Ok(Rule {
+            query,
             name: name.clone(),
             any: terms(&r.any, "any")?,
             all: terms(&r.all, "all")?,
@@ -648,6 +731,27 @@ impl<'a> Validator<'a> {
             }
         }
         Ok(scope)
+    }
+}
+
+/// The end of the message for a listed term that cannot mean what it
+/// looks like, with the fix.
+fn listed_lint_message(lint: Lint, term: &str, key: &str) -> String {
+    match lint {
+        Lint::Control(c) => control_message(c),
+        Lint::LeadingMinus => format!(
+            "starts with `-`, which excludes nothing here: list {:?} in `none`",
+            term.trim().trim_start_matches('-')
+        ),
+        Lint::InnerStar => {
+            "has a `*` before its end: `*` ends a prefix term only (puce*)".to_owned()
+        }
+        Lint::Quote => format!(
+            "holds a double quote: a term of `{key}` is already a phrase; write it without quotes"
+        ),
+        Lint::Operator(op) => format!(
+            "holds {op} between words, which here is a word to find: write a `query`, or list the terms separately"
+        ),
     }
 }
 

@@ -168,6 +168,7 @@ mod tests {
                 .collect(),
             all: vec![],
             none: vec![],
+            query: None,
             fields: Field::ALL.to_vec(),
             scope: Scope::default(),
             notify: notify.iter().map(|s| s.to_string()).collect(),

@@ -7,6 +7,7 @@
 //! the field, the term and the byte span in the field's plain text, so that
 //! `veille test`, excerpts and highlights all show the same answer.
 
+pub mod query;
 mod set;
 mod term;
 
@@ -78,6 +79,8 @@ pub struct Rule {
     pub any: Vec<Term>,
     pub all: Vec<Term>,
     pub none: Vec<Term>,
+    /// A query instead of `any`/`all`/`none` (which are then empty).
+    pub query: Option<query::Query>,
     pub fields: Vec<Field>,
     pub scope: Scope,
     pub notify: Vec<String>,
@@ -115,5 +118,85 @@ pub struct RuleMatch<'a> {
 
 pub use set::RuleSet;
 
+/// What makes a term unable to mean what it looks like (SPEC §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lint {
+    /// A control character: `"\b"` in a double-quoted TOML string is a
+    /// backspace, not a word boundary.
+    Control(char),
+    /// `-jeu`: meant as an exclusion.
+    LeadingMinus,
+    /// `nucl*aire`: `*` is a prefix marker, at the end only.
+    InnerStar,
+    /// A double quote in a listed term (which is already a phrase).
+    Quote,
+    /// `OR`, `AND` or `NOT` between the words of a listed term.
+    Operator(&'static str),
+}
+
+/// The first reason `term` cannot mean what it looks like, with its byte
+/// offset in `term`; regexes are checked for control characters only.
+/// Quotes and operator words are checked by `lint_listed`, for `any`,
+/// `all` and `none` terms (in a query they are syntax).
+pub fn lint(term: &str) -> Result<(), (usize, Lint)> {
+    if let Some((at, c)) = term.char_indices().find(|(_, c)| c.is_control()) {
+        return Err((at, Lint::Control(c)));
+    }
+    let t = term.trim();
+    let regex = t.len() > 1 && t.starts_with('/') && t.ends_with('/');
+    if regex {
+        return Ok(());
+    }
+    let lead = term.len() - term.trim_start().len();
+    if t.starts_with('-') {
+        return Err((lead, Lint::LeadingMinus));
+    }
+    if let Some(at) = t.trim_end_matches('*').find('*') {
+        return Err((lead + at, Lint::InnerStar));
+    }
+    Ok(())
+}
+
+/// `lint`, and what a term of `any`, `all` or `none` cannot hold: a double
+/// quote, or `OR` / `AND` / `NOT` between words.
+pub fn lint_listed(term: &str) -> Result<(), (usize, Lint)> {
+    lint(term)?;
+    let t = term.trim();
+    if t.len() > 1 && t.starts_with('/') && t.ends_with('/') {
+        return Ok(());
+    }
+    if let Some(at) = term.find('"') {
+        return Err((at, Lint::Quote));
+    }
+    let words: Vec<(usize, &str)> = term
+        .split(' ')
+        .scan(0, |at, w| {
+            let here = *at;
+            *at += w.len() + 1;
+            Some((here, w))
+        })
+        .filter(|(_, w)| !w.is_empty())
+        .collect();
+    if words.len() > 1 {
+        for &(at, w) in &words {
+            if let Some(op) = ["OR", "AND", "NOT"].into_iter().find(|op| *op == w) {
+                return Err((at, Lint::Operator(op)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The message for a control character in a term.
+pub fn control_message(c: char) -> String {
+    format!(
+        "holds a control character (U+{:04X}): in a double-quoted TOML string \"\\b\" is a backspace; write regular expressions in single quotes, '/\\btarifs?\\b/'",
+        c as u32
+    )
+}
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod query_tests;

@@ -13,6 +13,7 @@ use std::ops::{Deref, Range};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
+use super::query::{self, Query, TermHit, Words};
 use super::{Field, Hit, Literal, Rule, RuleMatch, Term, TermKind, field_text};
 use crate::domain::model::Item;
 use crate::domain::text::{Mapped, Normal};
@@ -23,6 +24,8 @@ enum Role {
     All,
     Any,
     None,
+    /// A term of the rule's `query`.
+    Query,
 }
 
 /// Where a literal term sits: rule, list, position in the list.
@@ -54,6 +57,9 @@ struct Scanner {
 pub struct RuleSet {
     rules: Vec<Rule>,
     terms: Vec<TermRef>,
+    /// Per term: every hit counts (a `NEAR` operand), not only the first
+    /// in each field.
+    every_hit: Vec<bool>,
     scanners: Vec<Scanner>,
     /// Rules holding a regex term: always evaluated.
     regex_rules: Vec<usize>,
@@ -75,12 +81,13 @@ impl Default for RuleSet {
 impl RuleSet {
     pub fn new(rules: Vec<Rule>) -> RuleSet {
         let mut terms = Vec::new();
+        let mut every_hit = Vec::new();
         // Per accent mode: pattern text → its terms.
         let mut groups: BTreeMap<bool, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
         let mut regex_rules = Vec::new();
         for (r, rule) in rules.iter().enumerate() {
             for role in ROLES {
-                for (index, term) in list(rule, role).iter().enumerate() {
+                for (index, term) in terms_of(rule, role).enumerate() {
                     match &term.kind {
                         TermKind::Literal(lit) => {
                             let id = terms.len();
@@ -89,6 +96,10 @@ impl RuleSet {
                                 role,
                                 index,
                             });
+                            every_hit.push(
+                                role == Role::Query
+                                    && rule.query.as_ref().is_some_and(|q| q.terms[index].near),
+                            );
                             groups
                                 .entry(lit.fold)
                                 .or_default()
@@ -124,6 +135,7 @@ impl RuleSet {
         RuleSet {
             rules,
             terms,
+            every_hit,
             scanners,
             regex_rules,
         }
@@ -186,6 +198,8 @@ impl RuleSet {
         let mut found = Vec::new();
         // Bit `f` of `seen[t]`: term `t` already hit in field `f`.
         let mut seen = vec![0u8; self.terms.len()];
+        // Hits kept of each `NEAR` operand term (at most `NEAR_HITS`).
+        let mut kept = vec![0u8; self.terms.len()];
         let mut mapped = Mapped::default();
         let mut scratch = String::new();
         for (f, (field, text)) in texts.iter().enumerate() {
@@ -198,7 +212,8 @@ impl RuleSet {
                 for m in scanner.automaton.find_overlapping_iter(normal) {
                     for &t in &scanner.pattern_terms[m.pattern().as_usize()] {
                         let literal = self.literal(t);
-                        if seen[t] & (1 << f) != 0
+                        let again = seen[t] & (1 << f) != 0;
+                        if (again && (!self.every_hit[t] || kept[t] >= NEAR_HITS))
                             || !literal.on_boundaries(normal, m.start(), m.end())
                         {
                             continue;
@@ -208,6 +223,7 @@ impl RuleSet {
                             continue;
                         }
                         seen[t] |= 1 << f;
+                        kept[t] = kept[t].saturating_add(1);
                         let span =
                             mapped.original_span(m.start(), literal.hit_end(normal, m.end()));
                         found.push(Found {
@@ -224,7 +240,9 @@ impl RuleSet {
 
     fn term(&self, t: usize) -> &Term {
         let r = self.terms[t];
-        &list(&self.rules[r.rule], r.role)[r.index]
+        terms_of(&self.rules[r.rule], r.role)
+            .nth(r.index)
+            .expect("term refs point at terms")
     }
 
     fn literal(&self, t: usize) -> &Literal {
@@ -239,6 +257,9 @@ impl RuleSet {
     /// `none` term, each in one of the rule's fields.
     fn judge(&self, r: usize, own: &[Found], texts: &[(Field, Cow<str>)]) -> Option<Vec<Hit>> {
         let rule = &self.rules[r];
+        if let Some(q) = &rule.query {
+            return self.judge_query(rule, q, own, texts);
+        }
         // (role, index in its list, field, span): literal hits, then regex hits.
         let mut marks: Vec<(Role, usize, Field, Range<usize>)> = own
             .iter()
@@ -305,7 +326,59 @@ impl RuleSet {
     }
 }
 
-const ROLES: [Role; 3] = [Role::All, Role::Any, Role::None];
+impl RuleSet {
+    /// Whether a query rule matches, given its literal hits: each term's
+    /// hits in its fields (its scope, else the rule's), regexes searched
+    /// now, then the query's tree judged on them.
+    fn judge_query(
+        &self,
+        rule: &Rule,
+        q: &Query,
+        own: &[Found],
+        texts: &[(Field, Cow<str>)],
+    ) -> Option<Vec<Hit>> {
+        let in_fields = |i: usize, f: Field| match q.terms[i].scope {
+            Some(scope) => scope == f,
+            None => rule.fields.contains(&f),
+        };
+        let mut hits: Vec<Vec<TermHit>> = vec![Vec::new(); q.terms.len()];
+        for f in own {
+            let i = self.terms[f.term].index;
+            if in_fields(i, f.field) {
+                hits[i].push((f.field, f.span.clone()));
+            }
+        }
+        for (i, qt) in q.terms.iter().enumerate() {
+            let TermKind::Regex(re) = &qt.term.kind else {
+                continue;
+            };
+            for (field, text) in texts.iter().filter(|(f, _)| in_fields(i, *f)) {
+                let take = if qt.near { NEAR_HITS as usize } else { 1 };
+                hits[i].extend(re.find_iter(text).take(take).map(|m| (*field, m.range())));
+            }
+        }
+        let mut words = Words::new(texts);
+        let mut found = query::eval(&q.root, &hits, &mut words)?;
+        found.sort_by_key(|(t, (field, span))| (*t, *field, span.start));
+        found.dedup();
+        Some(
+            found
+                .into_iter()
+                .map(|(t, (field, span))| Hit {
+                    field,
+                    term: q.terms[t].term.written.clone(),
+                    span,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Hits kept of a `NEAR` operand term in one item: enough for any real
+/// text, bounded for a hostile one.
+const NEAR_HITS: u8 = 200;
+
+const ROLES: [Role; 4] = [Role::All, Role::Any, Role::None, Role::Query];
 
 /// A rule's list of terms for a role.
 fn list(rule: &Rule, role: Role) -> &[Term] {
@@ -313,5 +386,14 @@ fn list(rule: &Rule, role: Role) -> &[Term] {
         Role::All => &rule.all,
         Role::Any => &rule.any,
         Role::None => &rule.none,
+        Role::Query => &[],
+    }
+}
+
+/// A rule's terms for a role, the query's included.
+fn terms_of(rule: &Rule, role: Role) -> Box<dyn Iterator<Item = &Term> + '_> {
+    match (role, &rule.query) {
+        (Role::Query, Some(q)) => Box::new(q.terms.iter().map(|t| &t.term)),
+        _ => Box::new(list(rule, role).iter()),
     }
 }

@@ -20,6 +20,7 @@ fn rule_with(
         any: terms(any),
         all: terms(all),
         none: terms(none),
+        query: None,
         fields: fields.to_vec(),
         scope: Scope::default(),
         notify: vec![],

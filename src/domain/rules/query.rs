@@ -1,0 +1,612 @@
+//! Queries (SPEC §3 "Queries"): a boolean expression over terms, with field
+//! scopes and `NEAR/n`, compiled once into terms (which join the rule set's
+//! shared automata like `any` terms) and a tree judged on their hits.
+//!
+//! The parser is hand-written recursive descent: the grammar has five
+//! productions, and this way every error carries the byte offset of the
+//! character it is about, which the config maps to `PATH:LINE:COLUMN`.
+//!
+//! ```text
+//! query   = or
+//! or      = and { "OR" and }
+//! and     = not { "AND" not }
+//! not     = "NOT" not | near
+//! near    = primary [ "NEAR/" n primary ]
+//! primary = [ field ":" ] ( "(" or ")" | term )
+//! term    = word | prefix* | "phrase" | /regex/
+//! ```
+
+use std::ops::Range;
+
+use super::term::{Accents, Term};
+use super::{Field, Lint, control_message, lint};
+use crate::domain::text::is_word_char;
+
+/// The largest `n` of `NEAR/n`.
+pub const MAX_NEAR: usize = 50;
+
+/// A query, compiled.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// As written, white space collapsed (for `veille check`).
+    pub text: String,
+    /// Its terms, in the order written; `Node::Term` points into it.
+    pub terms: Vec<QueryTerm>,
+    pub root: Node,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryTerm {
+    /// `written` is the term without quotes or field scope.
+    pub term: Term,
+    /// A field scope (`title:`); `None`: the rule's `fields`.
+    pub scope: Option<Field>,
+    /// Under `NEAR`: every hit counts, not only the first in each field.
+    pub near: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    Term(usize),
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    /// Only ever a child of an `And` with a positive sibling.
+    Not(Box<Node>),
+    /// Terms on each side (one, or several joined by `OR`).
+    Near {
+        n: usize,
+        left: Vec<usize>,
+        right: Vec<usize>,
+    },
+}
+
+/// What went wrong, and where: a byte offset into the query text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct QueryError {
+    pub at: usize,
+    pub message: String,
+}
+
+fn error<T>(at: usize, message: impl Into<String>) -> Result<T, QueryError> {
+    Err(QueryError {
+        at,
+        message: message.into(),
+    })
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Open,
+    Close,
+    Or,
+    And,
+    Not,
+    Near(usize),
+    /// `title:` right before `(`.
+    Scope(Field),
+    Term {
+        written: String,
+        scope: Option<Field>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    tok: Tok,
+    at: usize,
+}
+
+/// Characters that end a bare word.
+fn ends_word(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '(' | ')' | '"')
+}
+
+fn lex(text: &str) -> Result<Vec<Token>, QueryError> {
+    let mut out = Vec::new();
+    let mut rest = text.char_indices().peekable();
+    while let Some(&(at, c)) = rest.peek() {
+        if c.is_whitespace() {
+            rest.next();
+            continue;
+        }
+        let tok = match c {
+            '(' => {
+                rest.next();
+                Tok::Open
+            }
+            ')' => {
+                rest.next();
+                Tok::Close
+            }
+            '"' => {
+                let (phrase, end) = phrase(text, at)?;
+                skip_to(&mut rest, end);
+                Tok::Term {
+                    written: phrase.to_owned(),
+                    scope: None,
+                }
+            }
+            '/' => {
+                let end = regex_end(text, at)?;
+                skip_to(&mut rest, end);
+                let written = &text[at..end];
+                check(written, at)?;
+                Tok::Term {
+                    written: written.to_owned(),
+                    scope: None,
+                }
+            }
+            _ => {
+                let end = text[at..].find(ends_word).map_or(text.len(), |i| at + i);
+                let word = &text[at..end];
+                skip_to(&mut rest, end);
+                word_token(text, word, at, end, &mut rest)?
+            }
+        };
+        out.push(Token { tok, at });
+    }
+    Ok(out)
+}
+
+fn skip_to(rest: &mut std::iter::Peekable<std::str::CharIndices>, end: usize) {
+    while rest.peek().is_some_and(|&(i, _)| i < end) {
+        rest.next();
+    }
+}
+
+/// The phrase opened by the `"` at `at`, and where it ends.
+fn phrase(text: &str, at: usize) -> Result<(&str, usize), QueryError> {
+    let Some(len) = text[at + 1..].find('"') else {
+        return error(at, "this phrase is not closed: add the closing `\"`");
+    };
+    let body = &text[at + 1..at + 1 + len];
+    if !body.chars().any(is_word_char) {
+        return error(
+            at,
+            "an empty phrase: write a word or more between the quotes",
+        );
+    }
+    Ok((body, at + len + 2))
+}
+
+/// Where the `/regex/` opened at `at` ends: at a `/` not escaped and
+/// followed by a space, `)` or the end.
+fn regex_end(text: &str, at: usize) -> Result<usize, QueryError> {
+    let bytes = text.as_bytes();
+    let mut i = at + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'/' if i > at + 1
+                && text[i + 1..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| c.is_whitespace() || c == ')') =>
+            {
+                return Ok(i + 1);
+            }
+            _ => i += 1,
+        }
+    }
+    error(
+        at,
+        "this regular expression is not closed: end it with `/` before a space, `)` or the end",
+    )
+}
+
+fn word_token(
+    text: &str,
+    word: &str,
+    at: usize,
+    end: usize,
+    rest: &mut std::iter::Peekable<std::str::CharIndices>,
+) -> Result<Tok, QueryError> {
+    match word {
+        "OR" => return Ok(Tok::Or),
+        "AND" => return Ok(Tok::And),
+        "NOT" => return Ok(Tok::Not),
+        "NEAR" => {
+            return error(
+                at,
+                "write NEAR/n: at most n words between the two sides (1 to 50)",
+            );
+        }
+        _ => {}
+    }
+    if let Some(n) = word.strip_prefix("NEAR/") {
+        return match n.parse::<usize>() {
+            Ok(n) if (1..=MAX_NEAR).contains(&n) => Ok(Tok::Near(n)),
+            _ => error(
+                at,
+                format!("NEAR/{n}: n is a number of words from 1 to {MAX_NEAR}"),
+            ),
+        };
+    }
+    // A field scope: `title:word`, `title:"a phrase"`, `title:(…)`.
+    if let Some((name, after)) = word.split_once(':')
+        && !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphabetic())
+    {
+        let Some(field) = Field::parse(name) else {
+            return error(
+                at,
+                format!(
+                    "unknown field `{name}:`; the scopes are title:, summary:, content: and categories: (quote a word holding `:`)"
+                ),
+            );
+        };
+        if !after.is_empty() {
+            check(after, at + name.len() + 1)?;
+            return Ok(Tok::Term {
+                written: after.to_owned(),
+                scope: Some(field),
+            });
+        }
+        return match text[end..].chars().next() {
+            Some('(') => Ok(Tok::Scope(field)),
+            Some('"') => {
+                let (body, phrase_end) = phrase(text, end)?;
+                skip_to(rest, phrase_end);
+                Ok(Tok::Term {
+                    written: body.to_owned(),
+                    scope: Some(field),
+                })
+            }
+            _ => error(
+                end,
+                format!("`{name}:` needs a term or a group right after it, without a space"),
+            ),
+        };
+    }
+    check(word, at)?;
+    Ok(Tok::Term {
+        written: word.to_owned(),
+        scope: None,
+    })
+}
+
+/// A term of the query that cannot mean what it looks like (`lint`).
+fn check(term: &str, at: usize) -> Result<(), QueryError> {
+    let Err((offset, what)) = lint(term) else {
+        return Ok(());
+    };
+    let message = match what {
+        Lint::Control(c) => control_message(c),
+        Lint::LeadingMinus => format!(
+            "`{term}`: a leading `-` excludes nothing; write AND NOT {}",
+            term.trim_start_matches('-')
+        ),
+        Lint::InnerStar => format!("`{term}`: `*` ends a prefix term only (puce*)"),
+        Lint::Quote | Lint::Operator(_) => format!("`{term}` cannot be a term"),
+    };
+    error(at + offset, message)
+}
+
+struct Parser<'a> {
+    tokens: &'a [Token],
+    next: usize,
+    /// Where the text ends (errors at the end point there).
+    end: usize,
+    accents: Accents,
+    terms: Vec<QueryTerm>,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.tokens.get(self.next).map(|t| &t.tok)
+    }
+
+    fn at(&self) -> usize {
+        self.tokens.get(self.next).map_or(self.end, |t| t.at)
+    }
+
+    fn or(&mut self) -> Result<Node, QueryError> {
+        let mut parts = vec![self.and()?];
+        while self.peek() == Some(&Tok::Or) {
+            self.next += 1;
+            parts.push(self.and()?);
+        }
+        Ok(if parts.len() == 1 {
+            parts.pop().expect("one part")
+        } else {
+            Node::Or(parts)
+        })
+    }
+
+    fn and(&mut self) -> Result<Node, QueryError> {
+        let mut parts = vec![self.not()?];
+        loop {
+            match self.peek() {
+                Some(Tok::And) => {
+                    self.next += 1;
+                    parts.push(self.not()?);
+                }
+                Some(Tok::Term { .. } | Tok::Scope(_) | Tok::Open) => {
+                    return error(
+                        self.at(),
+                        "two terms side by side: join them with AND or OR, or write a phrase in double quotes (\"droits de douane\")",
+                    );
+                }
+                Some(Tok::Not) => {
+                    return error(self.at(), "write AND NOT to exclude what follows");
+                }
+                _ => break,
+            }
+        }
+        Ok(if parts.len() == 1 {
+            parts.pop().expect("one part")
+        } else {
+            Node::And(parts)
+        })
+    }
+
+    fn not(&mut self) -> Result<Node, QueryError> {
+        if self.peek() == Some(&Tok::Not) {
+            self.next += 1;
+            return Ok(Node::Not(Box::new(self.not()?)));
+        }
+        self.near()
+    }
+
+    fn near(&mut self) -> Result<Node, QueryError> {
+        let left_at = self.at();
+        let left = self.primary(None)?;
+        let Some(&Tok::Near(n)) = self.peek() else {
+            return Ok(left);
+        };
+        self.next += 1;
+        let right_at = self.at();
+        let right = self.primary(None)?;
+        if let Some(Tok::Near(_)) = self.peek() {
+            return error(
+                self.at(),
+                "one NEAR at a time: join two NEAR conditions with AND",
+            );
+        }
+        let left = self.near_side(&left, left_at)?;
+        let right = self.near_side(&right, right_at)?;
+        Ok(Node::Near { n, left, right })
+    }
+
+    /// The terms of one side of `NEAR`: a term, or terms joined by `OR`.
+    fn near_side(&mut self, node: &Node, at: usize) -> Result<Vec<usize>, QueryError> {
+        let terms = match node {
+            Node::Term(t) => vec![*t],
+            Node::Or(parts) => parts
+                .iter()
+                .map(|p| match p {
+                    Node::Term(t) => Some(*t),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if terms.is_empty() {
+            return error(
+                at,
+                "each side of NEAR is a term or terms joined by OR, such as (puces OR semi-conducteur*)",
+            );
+        }
+        for &t in &terms {
+            self.terms[t].near = true;
+        }
+        Ok(terms)
+    }
+
+    fn primary(&mut self, scope: Option<Field>) -> Result<Node, QueryError> {
+        let at = self.at();
+        match self.peek().cloned() {
+            Some(Tok::Scope(field)) => {
+                self.next += 1;
+                self.primary(Some(field))
+            }
+            Some(Tok::Open) => {
+                self.next += 1;
+                let first = self.terms.len();
+                let inner = self.or()?;
+                if self.peek() != Some(&Tok::Close) {
+                    return error(at, "this `(` is not closed: add `)`");
+                }
+                self.next += 1;
+                // A scope before the group applies to the terms in it
+                // that have none of their own.
+                if let Some(field) = scope {
+                    for t in &mut self.terms[first..] {
+                        t.scope.get_or_insert(field);
+                    }
+                }
+                Ok(inner)
+            }
+            Some(Tok::Term {
+                written,
+                scope: own,
+            }) => {
+                self.next += 1;
+                let term = Term::compile(&written, self.accents).map_err(|e| QueryError {
+                    at,
+                    message: format!("term {written:?}: {e}"),
+                })?;
+                self.terms.push(QueryTerm {
+                    term,
+                    scope: own.or(scope),
+                    near: false,
+                });
+                Ok(Node::Term(self.terms.len() - 1))
+            }
+            Some(Tok::Close) => error(at, "a `)` with no `(` before it, or an empty group"),
+            Some(Tok::Near(_)) => error(at, "NEAR needs a term before it"),
+            Some(Tok::Or | Tok::And) => error(at, "a term is expected here, before the operator"),
+            Some(Tok::Not) => error(
+                at,
+                "NOT excludes: write it after AND, as in `puces AND NOT Bourse`",
+            ),
+            None => error(at, "the query ends where a term is expected"),
+        }
+    }
+}
+
+/// Parses `text`; terms are compiled with `accents`.
+pub fn parse(text: &str, accents: Accents) -> Result<Query, QueryError> {
+    let tokens = lex(text)?;
+    let mut p = Parser {
+        tokens: &tokens,
+        next: 0,
+        end: text.trim_end().len(),
+        accents,
+        terms: Vec::new(),
+    };
+    if tokens.is_empty() {
+        return error(0, "an empty query");
+    }
+    let root = p.or()?;
+    if p.next < tokens.len() {
+        let at = p.at();
+        return match p.peek() {
+            Some(Tok::Close) => error(at, "a `)` with no `(` before it"),
+            _ => error(at, "unexpected here"),
+        };
+    }
+    check_not(&root, &tokens, false)?;
+    Ok(Query {
+        text: text.split_whitespace().collect::<Vec<_>>().join(" "),
+        terms: p.terms,
+        root,
+    })
+}
+
+/// `NOT` only as a member of an `AND` that also looks for something.
+fn check_not(node: &Node, tokens: &[Token], in_and: bool) -> Result<(), QueryError> {
+    let not_at = || {
+        tokens
+            .iter()
+            .find(|t| t.tok == Tok::Not)
+            .map_or(0, |t| t.at)
+    };
+    match node {
+        Node::Not(inner) => {
+            if !in_and {
+                return error(
+                    not_at(),
+                    "a query must be able to match something: NOT only excludes, as in `puces AND NOT Bourse`",
+                );
+            }
+            check_not(inner, tokens, false)
+        }
+        Node::And(parts) => {
+            if parts.iter().all(|p| matches!(p, Node::Not(_))) {
+                return error(
+                    not_at(),
+                    "a query must be able to match something: NOT only excludes, as in `puces AND NOT Bourse`",
+                );
+            }
+            parts.iter().try_for_each(|p| check_not(p, tokens, true))
+        }
+        Node::Or(parts) => parts.iter().try_for_each(|p| check_not(p, tokens, false)),
+        Node::Term(_) | Node::Near { .. } => Ok(()),
+    }
+}
+
+/// A hit of a query term: where, in which field.
+pub type TermHit = (Field, Range<usize>);
+
+/// Word starts of each field's text, computed when a `NEAR` first needs them.
+pub struct Words<'t> {
+    texts: &'t [(Field, std::borrow::Cow<'t, str>)],
+    starts: Vec<Option<Vec<usize>>>,
+}
+
+impl<'t> Words<'t> {
+    pub fn new(texts: &'t [(Field, std::borrow::Cow<'t, str>)]) -> Words<'t> {
+        Words {
+            texts,
+            starts: vec![None; texts.len()],
+        }
+    }
+
+    /// How many words begin in `from..to` of `field`.
+    fn between(&mut self, field: Field, from: usize, to: usize) -> usize {
+        let Some(i) = self.texts.iter().position(|(f, _)| *f == field) else {
+            return 0;
+        };
+        let text = &self.texts[i].1;
+        let starts = self.starts[i].get_or_insert_with(|| {
+            let mut out = Vec::new();
+            let mut in_word = false;
+            for (at, c) in text.char_indices() {
+                let w = is_word_char(c);
+                if w && !in_word {
+                    out.push(at);
+                }
+                in_word = w;
+            }
+            out
+        });
+        let lo = starts.partition_point(|&s| s < from);
+        let hi = starts.partition_point(|&s| s < to);
+        hi.saturating_sub(lo)
+    }
+}
+
+/// Whether `node` matches, given each term's hits (in its fields only);
+/// if so, the hits that made it (`NOT` branches never give any).
+pub fn eval(
+    node: &Node,
+    hits: &[Vec<TermHit>],
+    words: &mut Words,
+) -> Option<Vec<(usize, TermHit)>> {
+    match node {
+        Node::Term(t) => {
+            let h = &hits[*t];
+            (!h.is_empty()).then(|| h.iter().map(|x| (*t, x.clone())).collect())
+        }
+        Node::And(parts) => {
+            let mut out = Vec::new();
+            for p in parts {
+                match (p, eval(p, hits, words)) {
+                    (Node::Not(_), Some(_)) => return None,
+                    (Node::Not(_), None) => {}
+                    (_, Some(h)) => out.extend(h),
+                    (_, None) => return None,
+                }
+            }
+            Some(out)
+        }
+        Node::Or(parts) => {
+            let mut out = Vec::new();
+            let mut any = false;
+            for p in parts {
+                if let Some(h) = eval(p, hits, words) {
+                    any = true;
+                    out.extend(h);
+                }
+            }
+            any.then_some(out)
+        }
+        // Matches when its operand does not; `And` reads it that way.
+        Node::Not(inner) => eval(inner, hits, words).map(|_| Vec::new()),
+        Node::Near { n, left, right } => {
+            for &l in left {
+                for a in &hits[l] {
+                    for &r in right {
+                        for b in &hits[r] {
+                            if a.0 != b.0 || a.1.start < b.1.end && b.1.start < a.1.end {
+                                continue;
+                            }
+                            let (first, second) = if a.1.start < b.1.start {
+                                (a, b)
+                            } else {
+                                (b, a)
+                            };
+                            if words.between(a.0, first.1.end, second.1.start) <= *n {
+                                return Some(vec![(l, a.clone()), (r, b.clone())]);
+                            }
+                        }
+                    }
+                }
+            }
+            None
+        }
+    }
+}
