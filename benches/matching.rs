@@ -245,6 +245,76 @@ fn corpus(vocab: &[String]) -> Vec<Item> {
 /// 1,000 rules an item matches about as many rules as a busy watch list
 /// sees (printed when the bench starts).
 fn rules(n: usize, vocab: &[String]) -> RuleSet {
+    let compile = |t: &String| Term::compile(t, Accents::Fold).unwrap();
+    let rules = specs(n, vocab)
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| Rule {
+            name: format!("r{i}"),
+            any: s.any.iter().map(compile).collect(),
+            all: s.all.iter().map(compile).collect(),
+            none: s.none.iter().map(compile).collect(),
+            query: None,
+            fields: Field::ALL.to_vec(),
+            scope: Scope::default(),
+            notify: vec!["c".into()],
+        })
+        .collect();
+    RuleSet::new(rules)
+}
+
+/// The same rules written as queries: `(any…) AND all AND NOT none…`; with
+/// `near`, one rule in three that has an `all` term says
+/// `(any…) NEAR/10 all` instead.
+fn query_rules(n: usize, vocab: &[String], near: bool) -> RuleSet {
+    let quote = |t: &String| {
+        if t.contains(' ') {
+            format!("\"{t}\"")
+        } else {
+            t.clone()
+        }
+    };
+    let rules = specs(n, vocab)
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let any = format!(
+                "({})",
+                s.any.iter().map(quote).collect::<Vec<_>>().join(" OR ")
+            );
+            let mut q = match s.all.first() {
+                Some(a) if near && !a.starts_with('/') => format!("{any} NEAR/10 {}", quote(a)),
+                Some(a) => format!("{any} AND {}", quote(a)),
+                None => any,
+            };
+            for x in &s.none {
+                q.push_str(&format!(" AND NOT {}", quote(x)));
+            }
+            let query = veille::domain::rules::query::parse(&q, Accents::Fold)
+                .unwrap_or_else(|e| panic!("{q}: {e}"));
+            Rule {
+                name: format!("q{i}"),
+                any: vec![],
+                all: vec![],
+                none: vec![],
+                query: Some(query),
+                fields: Field::ALL.to_vec(),
+                scope: Scope::default(),
+                notify: vec!["c".into()],
+            }
+        })
+        .collect();
+    RuleSet::new(rules)
+}
+
+/// One rule's terms, as written.
+struct Spec {
+    any: Vec<String>,
+    all: Vec<String>,
+    none: Vec<String>,
+}
+
+fn specs(n: usize, vocab: &[String]) -> Vec<Spec> {
     let mut rng = StdRng::seed_from_u64(11);
     let term = |rng: &mut StdRng| -> String {
         let tail = |rng: &mut StdRng| vocab[rng.random_range(0..vocab.len())].clone();
@@ -268,38 +338,27 @@ fn rules(n: usize, vocab: &[String]) -> RuleSet {
             _ => SPECIAL[rng.random_range(0..SPECIAL.len())].to_owned(),
         }
     };
-    let compile = |t: &str| Term::compile(t, Accents::Fold).unwrap();
-    let rules = (0..n)
+    (0..n)
         .map(|i| {
-            let any: Vec<Term> = (0..rng.random_range(1..5))
-                .map(|_| compile(&term(&mut rng)))
+            let any: Vec<String> = (0..rng.random_range(1..5))
+                .map(|_| term(&mut rng))
                 .collect();
-            let all: Vec<Term> = if i % 3 == 0 {
-                vec![compile(&term(&mut rng))]
+            let all = if i % 3 == 0 {
+                vec![term(&mut rng)]
             } else {
                 vec![]
             };
-            let mut none: Vec<Term> = if i % 5 == 0 {
-                vec![compile(&term(&mut rng))]
+            let mut none = if i % 5 == 0 {
+                vec![term(&mut rng)]
             } else {
                 vec![]
             };
             if i % 50 == 0 {
-                none.push(compile(r"/(?i)\bH[12]00\b/"));
+                none.push(r"/(?i)\bH[12]00\b/".to_owned());
             }
-            Rule {
-                name: format!("r{i}"),
-                any,
-                all,
-                none,
-                query: None,
-                fields: Field::ALL.to_vec(),
-                scope: Scope::default(),
-                notify: vec!["c".into()],
-            }
+            Spec { any, all, none }
         })
-        .collect();
-    RuleSet::new(rules)
+        .collect()
 }
 
 fn text_bytes(items: &[Item]) -> u64 {
@@ -337,6 +396,32 @@ fn matching(c: &mut Criterion) {
             bytes as f64 / 1e6
         );
         group.bench_with_input(BenchmarkId::from_parameter(n), &set, |b, set| {
+            b.iter(|| {
+                let mut count = 0;
+                for item in &items {
+                    count += set.evaluate(black_box(item), |_| true).len();
+                }
+                count
+            })
+        });
+    }
+    group.finish();
+    // 1,000 rules written as queries: the same terms joined by AND / OR /
+    // AND NOT, then with a third of them (those with an `all` term) as NEAR.
+    let mut group = c.benchmark_group("match-query");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(15))
+        .throughput(Throughput::Bytes(bytes));
+    for (name, near) in [("1000-boolean", false), ("1000-near", true)] {
+        let set = query_rules(1_000, &vocab, near);
+        let results: Vec<usize> = items
+            .iter()
+            .map(|i| set.evaluate(i, |_| true).len())
+            .collect();
+        let per_item = results.iter().sum::<usize>() as f64 / items.len() as f64;
+        eprintln!("{name}: {per_item:.1} rules per item");
+        group.bench_with_input(BenchmarkId::from_parameter(name), &set, |b, set| {
             b.iter(|| {
                 let mut count = 0;
                 for item in &items {

@@ -185,3 +185,100 @@ fn a_feed_file_that_does_not_parse_exits_2() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// SPEC §3 "Queries" end to end: a config with queries through `check`,
+/// `test` and `run --once` to a Maildir, and `test --query`.
+#[tokio::test]
+async fn queries_go_through_check_test_and_run_once() {
+    let server = MockServer::start().await;
+    let doc = rss(
+        "AFP",
+        &[
+            (
+                "1",
+                "Pékin riposte sur les puces",
+                "https://afp.example/1",
+                "La Chine vise les semi-conducteurs américains.",
+                &recent(1),
+            ),
+            (
+                "2",
+                "Bourse : les puces chinoises reculent",
+                "https://afp.example/2",
+                "Pékin a laissé filer ses valeurs technologiques.",
+                &recent(2),
+            ),
+            (
+                "3",
+                "Les puces européennes",
+                "https://afp.example/3",
+                "Un article sur les puces électroniques en Europe, où la question des approvisionnements, longtemps négligée par les industriels, revient enfin au premier plan face à la Chine.",
+                &recent(3),
+            ),
+        ],
+    );
+    serve(&server, "/afp.xml", FeedDoc::rss(&doc)).await;
+    let env = TestEnv::new();
+    env.write_config(&format!(
+        "[daemon]\nfirst_poll_window = \"7d\"\n\n[[feed]]\nname = \"AFP\"\nurl = \"{}/afp.xml\"\n\n\
+         [[rule]]\nname = \"puces-chine\"\n\
+         query = '''\n(puces OR semi-conducteur*) NEAR/10 (Chine OR Pékin)\n  AND NOT title:Bourse\n'''\n\
+         notify = [\"archive\"]\n\n[channel.archive]\nkind = \"maildir\"\npath = \"mail\"\n",
+        server.uri()
+    ));
+    let check = String::from_utf8(env.ok(&["check"]).stdout).unwrap();
+    assert!(
+        check.contains("puces-chine — query: (puces OR semi-conducteur*) NEAR/10 (Chine OR Pékin) AND NOT title:Bourse"),
+        "{check}"
+    );
+    let url = format!("{}/afp.xml", server.uri());
+    let out = env.ok(&["test", "--feed", &url, "--json"]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let items: std::collections::BTreeSet<&str> =
+        lines.iter().map(|l| l["item"].as_str().unwrap()).collect();
+    assert_eq!(items.len(), 1, "{lines:?}");
+    assert!(
+        items.iter().next().unwrap().contains("Pékin riposte"),
+        "{items:?}"
+    );
+    let terms: Vec<&str> = lines.iter().map(|l| l["term"].as_str().unwrap()).collect();
+    assert!(
+        terms.contains(&"puces") && terms.contains(&"Pékin"),
+        "{terms:?}"
+    );
+    assert!(!terms.contains(&"Bourse"), "{terms:?}");
+
+    env.run_once();
+    let mails = env.mails("mail");
+    assert_eq!(
+        mails.len(),
+        1,
+        "{:?}",
+        mails.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        mails[0].subject,
+        "[veille] puces-chine: Pékin riposte sur les puces"
+    );
+
+    // The same query from the command line, and its errors.
+    let out = env.veille(&[
+        "test",
+        "--query",
+        "puces NEAR/3 Pékin",
+        "--text",
+        "Pékin riposte sur les puces",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("query: "));
+    let out = env.veille(&["test", "--query", "droits de douane", "--text", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("veille: query:8: two terms side by side"),
+        "{err}"
+    );
+}

@@ -511,6 +511,50 @@ fn check_not(node: &Node, tokens: &[Token], in_and: bool) -> Result<(), QueryErr
 /// A hit of a query term: where, in which field.
 pub type TermHit = (Field, Range<usize>);
 
+/// Every hit of a query's terms, in one list sorted by term (one
+/// allocation per rule judged, not one per term). Regex terms are searched
+/// when the query first asks for them: most rules judged fail on their
+/// literal terms, and a regex is the costly part.
+pub struct Hits<'a> {
+    list: Vec<(usize, TermHit)>,
+    /// Regex terms not searched yet.
+    unsearched: Vec<usize>,
+    search: &'a dyn Fn(usize) -> Vec<(usize, TermHit)>,
+}
+
+impl<'a> Hits<'a> {
+    /// `list`: the literal hits, sorted by term; `regexes`: the regex
+    /// terms, searched by `search` when needed.
+    pub fn new(
+        list: Vec<(usize, TermHit)>,
+        regexes: Vec<usize>,
+        search: &'a dyn Fn(usize) -> Vec<(usize, TermHit)>,
+    ) -> Hits<'a> {
+        Hits {
+            list,
+            unsearched: regexes,
+            search,
+        }
+    }
+
+    /// Searches term `t` if it is a regex not searched yet.
+    fn ready(&mut self, t: usize) {
+        if let Some(i) = self.unsearched.iter().position(|&u| u == t) {
+            self.unsearched.swap_remove(i);
+            let found = (self.search)(t);
+            let at = self.list.partition_point(|h| h.0 < t);
+            self.list.splice(at..at, found);
+        }
+    }
+
+    /// The hits of term `t` (searched already: `ready`).
+    fn of(&self, t: usize) -> &[(usize, TermHit)] {
+        let lo = self.list.partition_point(|h| h.0 < t);
+        let hi = lo + self.list[lo..].partition_point(|h| h.0 == t);
+        &self.list[lo..hi]
+    }
+}
+
 /// Word starts of each field's text, computed when a `NEAR` first needs them.
 pub struct Words<'t> {
     texts: &'t [(Field, std::borrow::Cow<'t, str>)],
@@ -549,64 +593,101 @@ impl<'t> Words<'t> {
     }
 }
 
-/// Whether `node` matches, given each term's hits (in its fields only);
-/// if so, the hits that made it (`NOT` branches never give any).
-pub fn eval(
-    node: &Node,
-    hits: &[Vec<TermHit>],
-    words: &mut Words,
-) -> Option<Vec<(usize, TermHit)>> {
+/// Whether `node` matches, given each term's hits (in its fields only),
+/// without gathering them: most rules judged fail, and this costs no
+/// allocation.
+pub fn holds(node: &Node, hits: &mut Hits, words: &mut Words) -> bool {
     match node {
         Node::Term(t) => {
-            let h = &hits[*t];
-            (!h.is_empty()).then(|| h.iter().map(|x| (*t, x.clone())).collect())
+            hits.ready(*t);
+            !hits.of(*t).is_empty()
         }
+        // What is looked for first, exclusions after: most rules fail on
+        // the first, and an exclusion is often a regex.
         Node::And(parts) => {
-            let mut out = Vec::new();
-            for p in parts {
-                match (p, eval(p, hits, words)) {
-                    (Node::Not(_), Some(_)) => return None,
-                    (Node::Not(_), None) => {}
-                    (_, Some(h)) => out.extend(h),
-                    (_, None) => return None,
-                }
-            }
-            Some(out)
+            parts
+                .iter()
+                .filter(|p| !matches!(p, Node::Not(_)))
+                .all(|p| holds(p, hits, words))
+                && parts.iter().all(|p| match p {
+                    Node::Not(inner) => !holds(inner, hits, words),
+                    _ => true,
+                })
         }
-        Node::Or(parts) => {
-            let mut out = Vec::new();
-            let mut any = false;
-            for p in parts {
-                if let Some(h) = eval(p, hits, words) {
-                    any = true;
-                    out.extend(h);
-                }
-            }
-            any.then_some(out)
-        }
-        // Matches when its operand does not; `And` reads it that way.
-        Node::Not(inner) => eval(inner, hits, words).map(|_| Vec::new()),
-        Node::Near { n, left, right } => {
-            for &l in left {
-                for a in &hits[l] {
-                    for &r in right {
-                        for b in &hits[r] {
-                            if a.0 != b.0 || a.1.start < b.1.end && b.1.start < a.1.end {
-                                continue;
-                            }
-                            let (first, second) = if a.1.start < b.1.start {
-                                (a, b)
-                            } else {
-                                (b, a)
-                            };
-                            if words.between(a.0, first.1.end, second.1.start) <= *n {
-                                return Some(vec![(l, a.clone()), (r, b.clone())]);
-                            }
-                        }
+        Node::Or(parts) => parts.iter().any(|p| holds(p, hits, words)),
+        Node::Not(inner) => !holds(inner, hits, words),
+        Node::Near { n, left, right } => near_pair(*n, left, right, hits, words).is_some(),
+    }
+}
+
+/// The first pair of hits, one of `left` and one of `right`, in one field
+/// at two places with at most `n` words between them.
+fn near_pair(
+    n: usize,
+    left: &[usize],
+    right: &[usize],
+    hits: &mut Hits,
+    words: &mut Words,
+) -> Option<[(usize, TermHit); 2]> {
+    for &t in left.iter().chain(right) {
+        hits.ready(t);
+    }
+    for &l in left {
+        for (_, a) in hits.of(l) {
+            for &r in right {
+                for (_, b) in hits.of(r) {
+                    if a.0 != b.0 || a.1.start < b.1.end && b.1.start < a.1.end {
+                        continue;
+                    }
+                    let (first, second) = if a.1.start < b.1.start {
+                        (a, b)
+                    } else {
+                        (b, a)
+                    };
+                    if words.between(a.0, first.1.end, second.1.start) <= n {
+                        return Some([(l, a.clone()), (r, b.clone())]);
                     }
                 }
             }
-            None
         }
     }
+    None
+}
+
+/// The hits that make `node` match, into `out`; `node` holds (`holds`).
+/// `NOT` branches never give any; every branch of an `OR` that holds does.
+pub fn gather(node: &Node, hits: &mut Hits, words: &mut Words, out: &mut Vec<(usize, TermHit)>) {
+    match node {
+        Node::Term(t) => out.extend_from_slice(hits.of(*t)),
+        Node::And(parts) => parts
+            .iter()
+            .filter(|p| !matches!(p, Node::Not(_)))
+            .for_each(|p| gather(p, hits, words, out)),
+        Node::Or(parts) => {
+            for p in parts {
+                if holds(p, hits, words) {
+                    gather(p, hits, words, out);
+                }
+            }
+        }
+        Node::Not(_) => {}
+        Node::Near { n, left, right } => {
+            out.extend(
+                near_pair(*n, left, right, hits, words)
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+    }
+}
+
+/// Whether `node` matches, given each term's hits (in its fields only);
+/// if so, the hits that made it.
+pub fn eval(node: &Node, hits: &mut Hits, words: &mut Words) -> Option<Vec<(usize, TermHit)>> {
+    if !holds(node, hits, words) {
+        return None;
+    }
+    let mut out = Vec::new();
+    gather(node, hits, words, &mut out);
+    Some(out)
 }

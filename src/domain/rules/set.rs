@@ -13,7 +13,7 @@ use std::ops::{Deref, Range};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
-use super::query::{self, Query, TermHit, Words};
+use super::query::{self, Hits, Query, Words};
 use super::{Field, Hit, Literal, Rule, RuleMatch, Term, TermKind, field_text};
 use crate::domain::model::Item;
 use crate::domain::text::{Mapped, Normal};
@@ -160,6 +160,9 @@ impl RuleSet {
             )
         });
         let mut matches = Vec::new();
+        // Word positions, for NEAR: computed once per item and field, when
+        // first needed.
+        let mut words = Words::new(&texts);
         let mut regex_rules = self.regex_rules.iter().peekable();
         let mut rest = found.as_slice();
         loop {
@@ -182,7 +185,7 @@ impl RuleSet {
             let (own, tail) = rest.split_at(run);
             rest = tail;
             if in_scope(&self.rules[r])
-                && let Some(hits) = self.judge(r, own, &texts)
+                && let Some(hits) = self.judge(r, own, &texts, &mut words)
             {
                 matches.push(RuleMatch {
                     rule: &self.rules[r],
@@ -240,9 +243,11 @@ impl RuleSet {
 
     fn term(&self, t: usize) -> &Term {
         let r = self.terms[t];
-        terms_of(&self.rules[r.rule], r.role)
-            .nth(r.index)
-            .expect("term refs point at terms")
+        let rule = &self.rules[r.rule];
+        match (r.role, &rule.query) {
+            (Role::Query, Some(q)) => &q.terms[r.index].term,
+            _ => &list(rule, r.role)[r.index],
+        }
     }
 
     fn literal(&self, t: usize) -> &Literal {
@@ -255,10 +260,16 @@ impl RuleSet {
     /// Whether rule `r` matches, given its literal hits; its hits if so:
     /// every `all` term, at least one `any` term (when there are any) and no
     /// `none` term, each in one of the rule's fields.
-    fn judge(&self, r: usize, own: &[Found], texts: &[(Field, Cow<str>)]) -> Option<Vec<Hit>> {
+    fn judge(
+        &self,
+        r: usize,
+        own: &[Found],
+        texts: &[(Field, Cow<str>)],
+        words: &mut Words,
+    ) -> Option<Vec<Hit>> {
         let rule = &self.rules[r];
         if let Some(q) = &rule.query {
-            return self.judge_query(rule, q, own, texts);
+            return self.judge_query(rule, q, own, texts, words);
         }
         // (role, index in its list, field, span): literal hits, then regex hits.
         let mut marks: Vec<(Role, usize, Field, Range<usize>)> = own
@@ -336,29 +347,43 @@ impl RuleSet {
         q: &Query,
         own: &[Found],
         texts: &[(Field, Cow<str>)],
+        words: &mut Words,
     ) -> Option<Vec<Hit>> {
         let in_fields = |i: usize, f: Field| match q.terms[i].scope {
             Some(scope) => scope == f,
             None => rule.fields.contains(&f),
         };
-        let mut hits: Vec<Vec<TermHit>> = vec![Vec::new(); q.terms.len()];
-        for f in own {
-            let i = self.terms[f.term].index;
-            if in_fields(i, f.field) {
-                hits[i].push((f.field, f.span.clone()));
-            }
-        }
-        for (i, qt) in q.terms.iter().enumerate() {
+        // `own` is sorted by term, then field: so is this.
+        let literal = own
+            .iter()
+            .map(|f| (self.terms[f.term].index, (f.field, f.span.clone())))
+            .filter(|(i, (field, _))| in_fields(*i, *field))
+            .collect();
+        let regexes = q
+            .terms
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| matches!(t.term.kind, TermKind::Regex(_)))
+            .map(|(i, _)| i)
+            .collect();
+        let search = |i: usize| {
+            let qt = &q.terms[i];
             let TermKind::Regex(re) = &qt.term.kind else {
-                continue;
+                return Vec::new();
             };
-            for (field, text) in texts.iter().filter(|(f, _)| in_fields(i, *f)) {
-                let take = if qt.near { NEAR_HITS as usize } else { 1 };
-                hits[i].extend(re.find_iter(text).take(take).map(|m| (*field, m.range())));
-            }
-        }
-        let mut words = Words::new(texts);
-        let mut found = query::eval(&q.root, &hits, &mut words)?;
+            let take = if qt.near { NEAR_HITS as usize } else { 1 };
+            texts
+                .iter()
+                .filter(|(f, _)| in_fields(i, *f))
+                .flat_map(|(field, text)| {
+                    re.find_iter(text)
+                        .take(take)
+                        .map(|m| (i, (*field, m.range())))
+                })
+                .collect()
+        };
+        let mut hits = Hits::new(literal, regexes, &search);
+        let mut found = query::eval(&q.root, &mut hits, words)?;
         found.sort_by_key(|(t, (field, span))| (*t, *field, span.start));
         found.dedup();
         Some(
