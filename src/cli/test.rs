@@ -16,7 +16,7 @@ use crate::domain::identity::identify;
 use crate::domain::model::Item;
 use crate::domain::parse::{self, Document};
 use crate::domain::rules::{
-    Accents, Field, Hit, Rule, RuleMatch, RuleSet, Scope, field_text, query,
+    Accents, Field, Hit, Rule, RuleMatch, RuleSet, Scope, field_text, query, why_not,
 };
 use crate::domain::text::plain_text;
 use crate::domain::wire::{MAX_NUMBERS_MISSING, Similarity, fingerprint_new};
@@ -118,6 +118,14 @@ async fn report(
         let label = label(item);
         // Scopes are ignored: the point is to see what the terms do.
         let matches = rules.evaluate(item, |r| rule.is_none_or(|name| r.name == name));
+        // One rule tried, and not matched: why, when one thing says it.
+        let alone = rule.or((rules.len() == 1).then(|| rules[0].name.as_str()));
+        if let (Some(name), true, false) = (alone, matches.is_empty(), json)
+            && let Some(r) = rules.iter().find(|r| r.name == name)
+            && let Some(reason) = why_not(r, item)
+        {
+            let _ = writeln!(out, "{name} (no match): {label}\n  {reason}");
+        }
         for RuleMatch { rule, mut hits } in matches {
             if once_per_term {
                 let mut seen = std::collections::HashSet::new();

@@ -200,3 +200,86 @@ mod tests;
 
 #[cfg(test)]
 mod query_tests;
+
+/// Why `rule` did not match `item`, when one thing explains it: a `none`
+/// or `NOT` term that excluded an item the rule otherwise matches, or the
+/// `all` terms missing from an item where its other terms were found.
+/// `None` when the rule matches, or when nothing of it was found.
+pub fn why_not(rule: &Rule, item: &Item) -> Option<String> {
+    let hits = |r: Rule| {
+        RuleSet::new(vec![r])
+            .evaluate(item, |_| true)
+            .into_iter()
+            .next()
+            .map(|m| m.hits)
+    };
+    let named = |hits: &[Hit]| {
+        let h = &hits[0];
+        let text = field_text(item, h.field);
+        format!(
+            "`{}` ({}: \"{}\")",
+            h.term,
+            h.field.name(),
+            &text[h.span.clone()]
+        )
+    };
+    if hits(rule.clone()).is_some() {
+        return None;
+    }
+    if let Some(q) = &rule.query {
+        let (positive, excluded) = q.split_exclusions();
+        let with = |q: query::Query| Rule {
+            query: Some(q),
+            ..rule.clone()
+        };
+        hits(with(positive))?;
+        return excluded
+            .into_iter()
+            .find_map(|x| hits(with(x)))
+            .map(|h| format!("excluded by NOT {}", named(&h)));
+    }
+    let listed = |any: Vec<Term>| Rule {
+        any,
+        all: Vec::new(),
+        none: Vec::new(),
+        ..rule.clone()
+    };
+    if !rule.none.is_empty()
+        && hits(Rule {
+            none: Vec::new(),
+            ..rule.clone()
+        })
+        .is_some()
+    {
+        return hits(listed(rule.none.clone()))
+            .map(|h| format!("excluded by none term {}", named(&h)));
+    }
+    let missing: Vec<&str> = rule
+        .all
+        .iter()
+        .filter(|t| hits(listed(vec![(*t).clone()])).is_none())
+        .map(|t| t.written.as_str())
+        .collect();
+    let others: Vec<Term> = rule
+        .any
+        .iter()
+        .chain(&rule.all)
+        .filter(|t| !missing.contains(&t.written.as_str()))
+        .cloned()
+        .collect();
+    if missing.is_empty() && !rule.all.is_empty() && !rule.any.is_empty() {
+        let any: Vec<&str> = rule.any.iter().map(|t| t.written.as_str()).collect();
+        return Some(format!(
+            "every `all` term found, but no `any` term: {}",
+            any.join(", ")
+        ));
+    }
+    if missing.is_empty() || others.is_empty() || hits(listed(others)).is_none() {
+        return None;
+    }
+    Some(format!(
+        "`all` term{} not found: {}",
+        if missing.len() == 1 { "" } else { "s" },
+        missing.join(", ")
+    ))
+}

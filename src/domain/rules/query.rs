@@ -691,3 +691,38 @@ pub fn eval(node: &Node, hits: &mut Hits, words: &mut Words) -> Option<Vec<(usiz
     gather(node, hits, words, &mut out);
     Some(out)
 }
+
+impl Query {
+    /// The query without its exclusions (`AND NOT …` members removed), and
+    /// what they excluded: to say why an item did not match.
+    pub fn split_exclusions(&self) -> (Query, Vec<Query>) {
+        fn strip(node: &Node, out: &mut Vec<Node>) -> Node {
+            match node {
+                Node::And(parts) => {
+                    let mut kept: Vec<Node> = Vec::new();
+                    for p in parts {
+                        match p {
+                            Node::Not(inner) => out.push((**inner).clone()),
+                            _ => kept.push(strip(p, out)),
+                        }
+                    }
+                    if kept.len() == 1 {
+                        kept.pop().expect("one part")
+                    } else {
+                        Node::And(kept)
+                    }
+                }
+                Node::Or(parts) => Node::Or(parts.iter().map(|p| strip(p, out)).collect()),
+                other => other.clone(),
+            }
+        }
+        let mut excluded = Vec::new();
+        let root = strip(&self.root, &mut excluded);
+        let with = |root: Node| Query {
+            text: self.text.clone(),
+            terms: self.terms.clone(),
+            root,
+        };
+        (with(root), excluded.into_iter().map(with).collect())
+    }
+}

@@ -443,3 +443,57 @@ fn listed_terms_that_cannot_mean_what_they_look_like_are_caught() {
         assert_eq!(lint_listed(term).err(), *want, "{term:?}");
     }
 }
+
+#[test]
+fn a_rule_that_did_not_match_says_why_when_one_thing_explains_it() {
+    let compile = |ts: &[&str]| -> Vec<Term> {
+        ts.iter()
+            .map(|t| Term::compile(t, Accents::Fold).unwrap())
+            .collect()
+    };
+    let listed = |any: &[&str], all: &[&str], none: &[&str]| Rule {
+        any: compile(any),
+        all: compile(all),
+        none: compile(none),
+        query: None,
+        ..rule("x")
+    };
+    let jeu = item("Un nouveau jeu vidéo mise sur l’IA", "");
+    let tarifs = item("Pékin répond à Washington", "");
+    let douane = item("Les droits de douane", "");
+    let cases: Vec<(Rule, &Item, Option<&str>)> = vec![
+        (
+            listed(&["IA"], &[], &["jeu vidéo"]),
+            &jeu,
+            Some("excluded by none term `jeu vidéo` (title: \"jeu vidéo\")"),
+        ),
+        (
+            rule("IA AND NOT \"jeu vidéo\""),
+            &jeu,
+            Some("excluded by NOT `jeu vidéo` (title: \"jeu vidéo\")"),
+        ),
+        (
+            rule("(IA OR puces) AND NOT (Bourse OR jeu*)"),
+            &jeu,
+            Some("excluded by NOT `jeu*` (title: \"jeu\")"),
+        ),
+        (
+            listed(&["Pékin", "Washington"], &["droits de douane"], &[]),
+            &tarifs,
+            Some("`all` term not found: droits de douane"),
+        ),
+        (
+            listed(&["Pékin", "Chine"], &["droits de douane"], &[]),
+            &douane,
+            Some("every `all` term found, but no `any` term: Pékin, Chine"),
+        ),
+        // Nothing of the rule found: nothing to say.
+        (listed(&["Tokyo"], &["droits de douane"], &[]), &jeu, None),
+        (rule("Tokyo AND NOT IA"), &jeu, None),
+        // A rule that matches has nothing to explain.
+        (listed(&["IA"], &[], &[]), &jeu, None),
+    ];
+    for (r, it, want) in cases {
+        assert_eq!(why_not(&r, it).as_deref(), want, "{r:?}");
+    }
+}
