@@ -516,7 +516,9 @@ pub type TermHit = (Field, Range<usize>);
 /// when the query first asks for them: most rules judged fail on their
 /// literal terms, and a regex is the costly part.
 pub struct Hits<'a> {
-    list: Vec<(usize, TermHit)>,
+    list: &'a mut Vec<(usize, TermHit)>,
+    /// Bit `t`: term `t` (below 128) has a hit, for `has` without a search.
+    present: u128,
     /// Regex terms not searched yet.
     unsearched: Vec<usize>,
     search: &'a dyn Fn(usize) -> Vec<(usize, TermHit)>,
@@ -526,14 +528,28 @@ impl<'a> Hits<'a> {
     /// `list`: the literal hits, sorted by term; `regexes`: the regex
     /// terms, searched by `search` when needed.
     pub fn new(
-        list: Vec<(usize, TermHit)>,
+        list: &'a mut Vec<(usize, TermHit)>,
         regexes: Vec<usize>,
         search: &'a dyn Fn(usize) -> Vec<(usize, TermHit)>,
     ) -> Hits<'a> {
+        let present = list
+            .iter()
+            .filter(|h| h.0 < 128)
+            .fold(0, |bits, h| bits | 1 << h.0);
         Hits {
             list,
+            present,
             unsearched: regexes,
             search,
+        }
+    }
+
+    /// Whether term `t` has a hit (searched already: `ready`).
+    fn has(&self, t: usize) -> bool {
+        if t < 128 {
+            self.present & (1 << t) != 0
+        } else {
+            !self.of(t).is_empty()
         }
     }
 
@@ -542,6 +558,9 @@ impl<'a> Hits<'a> {
         if let Some(i) = self.unsearched.iter().position(|&u| u == t) {
             self.unsearched.swap_remove(i);
             let found = (self.search)(t);
+            if t < 128 && !found.is_empty() {
+                self.present |= 1 << t;
+            }
             let at = self.list.partition_point(|h| h.0 < t);
             self.list.splice(at..at, found);
         }
@@ -600,7 +619,7 @@ pub fn holds(node: &Node, hits: &mut Hits, words: &mut Words) -> bool {
     match node {
         Node::Term(t) => {
             hits.ready(*t);
-            !hits.of(*t).is_empty()
+            hits.has(*t)
         }
         // What is looked for first, exclusions after: most rules fail on
         // the first, and an exclusion is often a regex.

@@ -13,7 +13,7 @@ use std::ops::{Deref, Range};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
-use super::query::{self, Hits, Query, Words};
+use super::query::{self, Hits, Query, TermHit, Words};
 use super::{Field, Hit, Literal, Rule, RuleMatch, Term, TermKind, field_text};
 use crate::domain::model::Item;
 use crate::domain::text::{Mapped, Normal};
@@ -163,6 +163,8 @@ impl RuleSet {
         // Word positions, for NEAR: computed once per item and field, when
         // first needed.
         let mut words = Words::new(&texts);
+        // The hit list of each query rule judged, reused from one to the next.
+        let mut scratch = Vec::new();
         let mut regex_rules = self.regex_rules.iter().peekable();
         let mut rest = found.as_slice();
         loop {
@@ -185,7 +187,7 @@ impl RuleSet {
             let (own, tail) = rest.split_at(run);
             rest = tail;
             if in_scope(&self.rules[r])
-                && let Some(hits) = self.judge(r, own, &texts, &mut words)
+                && let Some(hits) = self.judge(r, own, &texts, &mut words, &mut scratch)
             {
                 matches.push(RuleMatch {
                     rule: &self.rules[r],
@@ -266,10 +268,11 @@ impl RuleSet {
         own: &[Found],
         texts: &[(Field, Cow<str>)],
         words: &mut Words,
+        scratch: &mut Vec<(usize, TermHit)>,
     ) -> Option<Vec<Hit>> {
         let rule = &self.rules[r];
         if let Some(q) = &rule.query {
-            return self.judge_query(rule, q, own, texts, words);
+            return self.judge_query(rule, q, own, texts, words, scratch);
         }
         // (role, index in its list, field, span): literal hits, then regex hits.
         let mut marks: Vec<(Role, usize, Field, Range<usize>)> = own
@@ -348,17 +351,19 @@ impl RuleSet {
         own: &[Found],
         texts: &[(Field, Cow<str>)],
         words: &mut Words,
+        scratch: &mut Vec<(usize, TermHit)>,
     ) -> Option<Vec<Hit>> {
         let in_fields = |i: usize, f: Field| match q.terms[i].scope {
             Some(scope) => scope == f,
             None => rule.fields.contains(&f),
         };
         // `own` is sorted by term, then field: so is this.
-        let literal = own
-            .iter()
-            .map(|f| (self.terms[f.term].index, (f.field, f.span.clone())))
-            .filter(|(i, (field, _))| in_fields(*i, *field))
-            .collect();
+        scratch.clear();
+        scratch.extend(
+            own.iter()
+                .map(|f| (self.terms[f.term].index, (f.field, f.span.clone())))
+                .filter(|(i, (field, _))| in_fields(*i, *field)),
+        );
         let regexes = q
             .terms
             .iter()
@@ -382,7 +387,7 @@ impl RuleSet {
                 })
                 .collect()
         };
-        let mut hits = Hits::new(literal, regexes, &search);
+        let mut hits = Hits::new(scratch, regexes, &search);
         let mut found = query::eval(&q.root, &mut hits, words)?;
         found.sort_by_key(|(t, (field, span))| (*t, *field, span.start));
         found.dedup();
