@@ -178,3 +178,56 @@ async fn sighup_adds_a_feed_without_restart_and_a_broken_config_keeps_the_old_on
     assert!(log.contains("keeping the running one"), "{log}");
     assert_eq!(env.mails("mail").len(), 3);
 }
+
+/// SPEC §8: under the shipped unit (`UMask=0027`, `StateDirectoryMode=0750`)
+/// the Maildir is readable by the group the README tells readers to join:
+/// veille creates its folders and messages with the modes the umask leaves,
+/// never tighter, and the unit says so.
+#[tokio::test]
+async fn under_the_units_umask_the_maildir_is_readable_by_its_group() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let server = feeds_server().await;
+    let env = TestEnv::new();
+    env.write_config(&config(&[("AFP", format!("{}/a.xml", server.uri()))]));
+    let mut cmd = env.command(&["run", "--once"]);
+    // SAFETY: umask(2) is async-signal-safe; it runs in the child before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o027);
+            Ok(())
+        });
+    }
+    crate::harness::succeed(&mut cmd);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let new = env.path("mail/new");
+    assert_eq!(mode(&new), 0o750);
+    assert_eq!(mode(&env.path("mail")), 0o750);
+    let messages: Vec<_> = std::fs::read_dir(&new)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!messages.is_empty());
+    for m in messages {
+        assert_eq!(mode(&m), 0o640, "{}", m.display());
+    }
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/veille.service"
+    ))
+    .unwrap();
+    for line in [
+        "UMask=0027",
+        "StateDirectoryMode=0750",
+        "User=veille",
+        "Group=veille",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line}");
+    }
+    let users = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/veille.sysusers"
+    ))
+    .unwrap();
+    assert!(users.lines().any(|l| l.starts_with("u veille ")), "{users}");
+}
