@@ -334,6 +334,10 @@ fn query_errors_point_at_the_character_in_the_file() {
             format!("{file}:14:11: rule.query: rule \"q\": NEAR/51"),
         ),
         (
+            "query = \"\\x41\\u20ac OR b c\"",
+            format!("{file}:12:26: rule.query: rule \"q\": two terms side by side"),
+        ),
+        (
             "query = 'NOT puces'",
             format!(
                 "{file}:12:10: rule.query: rule \"q\": a query must be able to match something"

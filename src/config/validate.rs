@@ -126,6 +126,7 @@ impl<'a> Validator<'a> {
             }
             let one = value[decoded..].chars().next().map_or(1, char::len_utf8);
             match src.get(i + 1) {
+                Some(b'x') => (i, decoded) = (i + 4, decoded + one),
                 Some(b'u') => (i, decoded) = (i + 6, decoded + one),
                 Some(b'U') => (i, decoded) = (i + 10, decoded + one),
                 // A line-ending backslash: the white space after it is trimmed.

@@ -155,7 +155,7 @@ impl Store {
             .prepare_cached(&format!(
                 "SELECT {HEALTH_COLUMNS} FROM health_alerts
                  WHERE channel = ?1 AND state = 'pending' AND digest_id IS NULL AND created <= ?2
-                 ORDER BY created, feed_id"
+                 ORDER BY created, feed_id, rowid"
             ))?
             .query_map(params![channel, cutoff], HealthRow::read)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -185,7 +185,7 @@ impl Store {
                  WHERE state = 'pending' AND due <= ?1 AND digest_id IS NULL
                    AND channel IN (SELECT value FROM json_each(?2))
                    AND (lease_until IS NULL OR lease_until <= ?1)
-                 ORDER BY due, created, feed_id"
+                 ORDER BY due, created, feed_id, rowid"
             ))?
             .query_map(params![now, channels], HealthRow::read)?
             .collect::<rusqlite::Result<Vec<_>>>()?;

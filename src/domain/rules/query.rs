@@ -167,6 +167,7 @@ fn phrase(text: &str, at: usize) -> Result<(&str, usize), QueryError> {
             "an empty phrase: write a word or more between the quotes",
         );
     }
+    check(body, at + 1)?;
     Ok((body, at + len + 2))
 }
 
@@ -236,6 +237,16 @@ fn word_token(
                 ),
             );
         };
+        if after.starts_with('/') {
+            let start = at + name.len() + 1;
+            let stop = regex_end(text, start)?;
+            skip_to(rest, stop);
+            check(&text[start..stop], start)?;
+            return Ok(Tok::Term {
+                written: text[start..stop].to_owned(),
+                scope: Some(field),
+            });
+        }
         if !after.is_empty() {
             check(after, at + name.len() + 1)?;
             return Ok(Tok::Term {
@@ -608,7 +619,11 @@ impl<'t> Words<'t> {
         });
         let lo = starts.partition_point(|&s| s < from);
         let hi = starts.partition_point(|&s| s < to);
-        hi.saturating_sub(lo)
+        // A second hit starting inside a word (a regex): that word is its
+        // own, not one between.
+        let inside = text[..to].chars().next_back().is_some_and(is_word_char)
+            && text[to..].chars().next().is_some_and(is_word_char);
+        hi.saturating_sub(lo).saturating_sub(usize::from(inside))
     }
 }
 

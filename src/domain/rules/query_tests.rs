@@ -120,6 +120,8 @@ fn boolean_queries_match_as_written() {
         ("puces AND NOT title:Bourse", true),
         ("puces AND NOT summary:Pékin", false),
         ("puces AND NOT title:Pékin", true),
+        ("title:/rivalit[ée] avec/", true),
+        ("summary:/(a|b)rivalit/", false),
         // A `:` that is not a scope.
         ("\"re:publica\"", false),
     ];
@@ -209,6 +211,9 @@ fn near_counts_the_words_between_in_either_order_within_one_field() {
             "les H100, selon la presse, de Nvidia",
             false,
         ),
+        // A regex hit inside a word: that word is not one between.
+        ("Pékin NEAR/1 /ine\\b/", "Pékin la Chine", true),
+        ("Pékin NEAR/1 /ine\\b/", "Pékin et la Chine", false),
         // Two different places: one word is not near itself.
         ("puces NEAR/5 puces", "les puces", false),
         ("puces NEAR/5 puces", "les puces et les puces", true),
@@ -408,6 +413,8 @@ fn errors_point_at_the_character_and_say_what_was_expected() {
         ("puces AND /\u{8}tarifs/", 12, "control character"),
         ("puces AND \u{8}tarifs", 11, "control character"),
         ("Chine OR (puces AND (IA)", 10, "not closed"),
+        ("IA AND \"puce* chinoise\"", 13, "`*` ends a prefix"),
+        ("title:/(a|b/", 1, "invalid regular expression"),
     ];
     for (query, column, message) in cases {
         let e = parse(query, Accents::Fold).expect_err(query);
