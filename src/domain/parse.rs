@@ -243,6 +243,10 @@ fn person_spaces(text: Cow<'_, str>) -> Cow<'_, str> {
         Regex::new(r"<(?:[\w-]+:)?(?:author|managingEditor|webMaster|creator|name)\b[^>]*>([^<]*)<")
             .unwrap()
     });
+    // Most documents hold no address at all: no scan then.
+    if !text.contains('@') {
+        return text;
+    }
     let needed = PERSON.captures_iter(&text).any(|c| {
         c.get(1)
             .is_some_and(|inner| matches!(space_emails(inner.as_str()), Cow::Owned(_)))

@@ -170,6 +170,22 @@ fn wait_for_mails(env: &TestEnv, rel: &str, n: usize) {
     }
 }
 
+/// A feed that answers 500, a webhook receiver, and a veille with
+/// `[health]` that has polled the feed once (failing since now).
+async fn failed_once() -> (MockServer, MockServer, TestEnv) {
+    let feed = broken_feed().await;
+    let hook = receiver().await;
+    let env = TestEnv::new();
+    let url = format!("{}/afp.xml", feed.uri());
+    env.write_config(&config(&url, &hook.uri(), HEALTH));
+    env.run_once();
+    (feed, hook, env)
+}
+
+fn start(env: &TestEnv) -> Running {
+    Running::spawn(env.command(&["run"]).stderr(std::process::Stdio::null()))
+}
+
 fn stop(daemon: &mut Running) {
     // SAFETY: signalling a child this test started.
     unsafe { libc::kill(daemon.id() as libc::pid_t, libc::SIGTERM) };
@@ -178,14 +194,9 @@ fn stop(daemon: &mut Running) {
 
 #[tokio::test]
 async fn the_daemon_reports_a_failure_after_its_first_polls_and_a_recovery_once() {
-    let feed = broken_feed().await;
-    let hook = receiver().await;
-    let env = TestEnv::new();
-    let url = format!("{}/afp.xml", feed.uri());
-    env.write_config(&config(&url, &hook.uri(), HEALTH));
-    env.run_once();
+    let (feed, hook, env) = failed_once().await;
     age_failure(&env, 2);
-    let mut daemon = Running::spawn(env.command(&["run"]).stderr(std::process::Stdio::null()));
+    let mut daemon = start(&env);
     wait_for_mails(&env, "mail", 1);
     // A little longer: nothing else comes.
     std::thread::sleep(Duration::from_millis(500));
@@ -196,7 +207,7 @@ async fn the_daemon_reports_a_failure_after_its_first_polls_and_a_recovery_once(
     // then reports the recovery (and the story the feed now carries).
     heal(&feed).await;
     age_failure(&env, 0);
-    let mut daemon = Running::spawn(env.command(&["run"]).stderr(std::process::Stdio::null()));
+    let mut daemon = start(&env);
     wait_for_mails(&env, "mail", 3);
     std::thread::sleep(Duration::from_millis(500));
     stop(&mut daemon);
@@ -215,15 +226,10 @@ async fn the_daemon_reports_a_failure_after_its_first_polls_and_a_recovery_once(
 
 #[tokio::test]
 async fn a_failure_fixed_while_veille_was_stopped_is_not_reported() {
-    let feed = broken_feed().await;
-    let hook = receiver().await;
-    let env = TestEnv::new();
-    let url = format!("{}/afp.xml", feed.uri());
-    env.write_config(&config(&url, &hook.uri(), HEALTH));
-    env.run_once();
+    let (feed, hook, env) = failed_once().await;
     age_failure(&env, 30);
     heal(&feed).await;
-    let mut daemon = Running::spawn(env.command(&["run"]).stderr(std::process::Stdio::null()));
+    let mut daemon = start(&env);
     wait_for_mails(&env, "mail", 1);
     std::thread::sleep(Duration::from_millis(500));
     stop(&mut daemon);

@@ -142,11 +142,10 @@ pub fn lint(term: &str) -> Result<(), (usize, Lint)> {
     if let Some((at, c)) = term.char_indices().find(|(_, c)| c.is_control()) {
         return Err((at, Lint::Control(c)));
     }
-    let t = term.trim();
-    let regex = t.len() > 1 && t.starts_with('/') && t.ends_with('/');
-    if regex {
+    if is_regex(term) {
         return Ok(());
     }
+    let t = term.trim();
     let lead = term.len() - term.trim_start().len();
     if t.starts_with('-') {
         return Err((lead, Lint::LeadingMinus));
@@ -161,8 +160,7 @@ pub fn lint(term: &str) -> Result<(), (usize, Lint)> {
 /// quote, or `OR` / `AND` / `NOT` between words.
 pub fn lint_listed(term: &str) -> Result<(), (usize, Lint)> {
     lint(term)?;
-    let t = term.trim();
-    if t.len() > 1 && t.starts_with('/') && t.ends_with('/') {
+    if is_regex(term) {
         return Ok(());
     }
     if let Some(at) = term.find('"') {
@@ -185,6 +183,12 @@ pub fn lint_listed(term: &str) -> Result<(), (usize, Lint)> {
         }
     }
     Ok(())
+}
+
+/// A `/regex/` term, as `Term::compile` reads one.
+fn is_regex(term: &str) -> bool {
+    let t = term.trim();
+    t.len() > 1 && t.starts_with('/') && t.ends_with('/')
 }
 
 /// The message for a control character in a term.
