@@ -160,6 +160,13 @@ fn render(config: &Config, st: &Status, now: i64) -> String {
             let _ = writeln!(s, "    `veille retry {name}` queues the failed ones again");
         }
     }
+    let _ = writeln!(
+        s,
+        "\nDatabase: {} items kept, {} keys kept of pruned items (retention {})",
+        st.retained.items,
+        st.retained.pruned_keys,
+        humantime::format_duration(config.daemon.retention)
+    );
     if !st.late_copies.is_empty() {
         let _ = writeln!(s, "\nStories that gained copies after their alert:");
         for l in &st.late_copies {

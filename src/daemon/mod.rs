@@ -8,6 +8,7 @@
 mod deliver;
 mod health;
 mod poll;
+mod retention;
 mod run;
 mod writer;
 
@@ -28,6 +29,7 @@ pub use deliver::{
 };
 pub use health::review_health_once;
 pub use poll::{Pass, PollOutcome, poll_due_feeds, poll_feed_once};
+pub use retention::{prune_every, prune_once};
 pub use run::{run, run_once};
 pub use writer::Writer;
 

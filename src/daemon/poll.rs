@@ -416,11 +416,10 @@ async fn triage_document(
     let (dropped_items, unread_items) = (doc.dropped_items, doc.unread_items);
     let poll = tokio::task::spawn_blocking(move || -> Result<PollRecord> {
         let ids = identify(&doc.items);
-        let keys: Vec<&str> = ids.iter().map(|i| i.item_key.as_str()).collect();
         let known = store
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .known_items(poll.feed_id, &keys)?;
+            .known_items(poll.feed_id, &ids)?;
         let holds: HashMap<String, Duration> = config
             .channels
             .iter()

@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{
-    Pass, Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds,
-    retry_digests_once, review_health_once,
+    Pass, Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds, prune_every,
+    prune_once, retry_digests_once, review_health_once,
 };
 
 /// How often the loop looks for due feeds and alerts.
@@ -18,11 +18,14 @@ const TICK: Duration = Duration::from_secs(5);
 /// `failing_after`).
 const HEALTH_EVERY: Duration = Duration::from_secs(60);
 
-/// Polls every feed once, then delivers every immediate alert (hold
+/// Prunes what `retention` lets go, polls every feed once, then delivers every immediate alert (hold
 /// ignored: every copy fetched in this run is already recorded) and the
 /// digests already made whose retry is due; with `flush_digests`, makes and
 /// sends every digest channel's pending digest too.
 pub async fn run_once(sh: &Shared, flush_digests: bool) -> Result<()> {
+    if let Err(e) = prune_once(sh, sh.clock.now()).await {
+        warn!(error = %format!("{e:#}"), "pruning failed");
+    }
     let outcomes = poll_due_feeds(sh, sh.clock.now(), Pass::Once).await?;
     let failed = outcomes
         .iter()
@@ -116,6 +119,15 @@ pub async fn run(
             })
             .await
         },
+        every(
+            prune_every(sh.config.daemon.retention),
+            stopping,
+            || async {
+                if let Err(e) = prune_once(sh, sh.clock.now()).await {
+                    warn!(error = %format!("{e:#}"), "pruning failed");
+                }
+            }
+        ),
         watchdog(sh, stopping),
     );
     Ok(())

@@ -51,9 +51,14 @@ pub struct ItemRecord {
 
 /// What is already stored of an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KnownItem {
-    pub content_hash: String,
-    pub first_seen: i64,
+pub enum KnownItem {
+    Stored {
+        content_hash: String,
+        first_seen: i64,
+    },
+    /// Pruned by retention; only its dedup keys remain (SPEC §4): it is
+    /// never recorded or alerted again, whatever it now says.
+    Pruned,
 }
 
 /// The feed and moment a document is triaged for.
@@ -86,10 +91,19 @@ pub fn triage(
             continue;
         }
         let hash = content_hash(&item);
-        let before = known.get(&id.item_key);
-        if before.is_some_and(|k| k.content_hash == hash) {
-            continue;
-        }
+        let before = match known.get(&id.item_key) {
+            Some(KnownItem::Pruned) => continue,
+            Some(KnownItem::Stored {
+                content_hash,
+                first_seen,
+            }) => {
+                if *content_hash == hash {
+                    continue;
+                }
+                Some(*first_seen)
+            }
+            None => None,
+        };
         let alerts = if is_silent(&item, before, cx) {
             Vec::new()
         } else {
@@ -111,12 +125,13 @@ pub fn triage(
 /// SPEC §4 "First poll": a new item on a feed's first poll alerts only when
 /// dated within the window; afterwards an item dated more than `max_age`
 /// before it was first seen never alerts.
-fn is_silent(item: &Item, before: Option<&KnownItem>, cx: &Context) -> bool {
+/// `first_seen` is the stored item's, `None` for a new one.
+fn is_silent(item: &Item, first_seen: Option<i64>, cx: &Context) -> bool {
     let date = item.date().map(|d| d.timestamp());
-    if before.is_none() && cx.first_poll {
+    if first_seen.is_none() && cx.first_poll {
         return date.is_none_or(|d| cx.now - d > cx.first_poll_window.as_secs() as i64);
     }
-    let first_seen = before.map_or(cx.now, |k| k.first_seen);
+    let first_seen = first_seen.unwrap_or(cx.now);
     date.is_some_and(|d| first_seen - d > cx.max_age.as_secs() as i64)
 }
 
@@ -255,20 +270,31 @@ mod tests {
         let known = HashMap::from([
             (
                 "id:a".to_string(),
-                KnownItem {
+                KnownItem::Stored {
                     content_hash: content_hash(&a),
                     first_seen: NOW - HOUR,
                 },
             ),
             (
                 "id:b".to_string(),
-                KnownItem {
+                KnownItem::Stored {
                     content_hash: "old".into(),
                     first_seen: NOW - HOUR,
                 },
             ),
         ]);
         let records = run(vec![a, item("b", "l'IA", Some(1))], &known, false);
+        assert_eq!(alerted(&records), [("id:b", true)]);
+    }
+
+    #[test]
+    fn pruned_items_are_never_recorded_again_even_changed() {
+        let known = HashMap::from([("id:a".to_string(), KnownItem::Pruned)]);
+        let records = run(
+            vec![item("a", "puces", Some(1)), item("b", "puces", Some(1))],
+            &known,
+            false,
+        );
         assert_eq!(alerted(&records), [("id:b", true)]);
     }
 

@@ -15,6 +15,7 @@
 
 mod health;
 mod outbox;
+mod retention;
 mod status;
 pub mod stored;
 mod stories;
@@ -24,6 +25,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::domain::identity::Identity;
 use crate::domain::model::{Item, Outlet};
 pub use crate::domain::triage::{AlertDraft, ItemRecord, KnownItem, StoredHit};
 use anyhow::{Context, Result, bail};
@@ -32,6 +34,7 @@ use rusqlite_migration::{M, Migrations};
 
 pub use health::{FeedHealth, HealthChange};
 pub use outbox::{Claimed, Damaged, DueDigest, DueHealth, Requeued, Target};
+pub use retention::{Cursor, Pruned, Retained};
 pub use status::{ChannelStatus, FeedStatus, LateCopies, Status};
 pub use stories::WireMatch;
 pub use wire::WireIndex;
@@ -44,10 +47,11 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0004_leases.sql")),
         M::up(include_str!("../../migrations/0005_unread.sql")),
         M::up(include_str!("../../migrations/0006_health.sql")),
+        M::up(include_str!("../../migrations/0007_retention.sql")),
     ])
 }
 
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 pub struct Store {
     conn: Connection,
@@ -179,11 +183,15 @@ impl Store {
         let mut conn = Connection::open(path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         configure(&conn)?;
+        // Only an empty database takes the setting; one made by an older
+        // veille is converted after its migration (`reclaiming`).
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
         write_ahead_log(&conn)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         refuse_newer(&conn, path)?;
         migrate(&mut conn)
             .with_context(|| format!("cannot migrate the database {}", path.display()))?;
+        reclaiming(&conn, path);
         Ok(Store::from_connection(conn))
     }
 
@@ -279,25 +287,37 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Content hashes of the feed's items among `keys`, to tell new and
-    /// changed items from the ones already recorded.
-    pub fn known_items(&self, feed_id: i64, keys: &[&str]) -> Result<HashMap<String, KnownItem>> {
+    /// What is stored of the feed's items among `ids`, by item key, to
+    /// tell new and changed items from the ones already recorded; an item
+    /// whose key or link remains of a pruned one is `KnownItem::Pruned`.
+    pub fn known_items(
+        &self,
+        feed_id: i64,
+        ids: &[Identity],
+    ) -> Result<HashMap<String, KnownItem>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT content_hash, first_seen FROM items WHERE feed_id = ?1 AND item_key = ?2",
         )?;
         let mut known = HashMap::new();
-        for key in keys {
-            if let Some(k) = stmt
+        for id in ids {
+            let key = id.item_key.as_str();
+            let stored = stmt
                 .query_row(params![feed_id, key], |r| {
-                    Ok(KnownItem {
+                    Ok(KnownItem::Stored {
                         content_hash: r.get(0)?,
                         first_seen: r.get(1)?,
                     })
                 })
-                .optional()?
-            {
-                known.insert((*key).to_owned(), k);
-            }
+                .optional()?;
+            let k = match stored {
+                Some(k) => k,
+                None if retention::item_pruned(&self.conn, feed_id, key)? => KnownItem::Pruned,
+                None => match &id.story_link {
+                    Some(link) if retention::link_pruned(&self.conn, link)? => KnownItem::Pruned,
+                    _ => continue,
+                },
+            };
+            known.insert(key.to_owned(), k);
         }
         Ok(known)
     }
@@ -487,6 +507,26 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         rusqlite_migration::Error::RusqliteError { err, .. } => anyhow::Error::new(err),
         other => anyhow::Error::new(other),
     })
+}
+
+/// Makes the database give pruned pages back to the file system
+/// (`Store::reclaim`): a database made before retention existed is
+/// rewritten once with `auto_vacuum = INCREMENTAL`. When that fails (another
+/// process reading, too little disk), freed pages are still reused for new
+/// rows, so the file stops growing all the same; it is tried again at the
+/// next start.
+fn reclaiming(conn: &Connection, path: &Path) {
+    let mode: rusqlite::Result<i64> = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0));
+    if mode.is_ok_and(|m| m == 2) {
+        return;
+    }
+    tracing::info!(database = %path.display(), "rewriting the database once so that pruning can shrink it");
+    let converted = conn
+        .pragma_update(None, "auto_vacuum", "INCREMENTAL")
+        .and_then(|()| conn.execute_batch("VACUUM"));
+    if let Err(e) = converted {
+        tracing::warn!(database = %path.display(), error = %e, "cannot rewrite the database; freed pages are reused but the file will not shrink");
+    }
 }
 
 fn user_version(conn: &Connection) -> Result<i64> {
@@ -701,7 +741,7 @@ mod tests {
     use crate::domain::wire::Fingerprint;
 
     /// One poll through the production path, `record_polls`.
-    trait RecordOne {
+    pub(super) trait RecordOne {
         fn record_poll(&mut self, poll: &PollRecord) -> Result<RecordSummary>;
     }
 
@@ -711,8 +751,18 @@ mod tests {
         }
     }
 
+    /// Identities of link-less items with these keys.
+    pub(super) fn ids(keys: &[&str]) -> Vec<Identity> {
+        keys.iter()
+            .map(|k| Identity {
+                item_key: (*k).into(),
+                story_link: None,
+            })
+            .collect()
+    }
+
     /// A store with one feed, `A`, and that feed's id.
-    fn store_with_one_feed(dir: &tempfile::TempDir) -> (Store, i64) {
+    pub(super) fn store_with_one_feed(dir: &tempfile::TempDir) -> (Store, i64) {
         let mut store = Store::open(&dir.path().join("v.db")).unwrap();
         let feeds = store
             .sync_feeds(&[("A".into(), "https://a/".into())])
@@ -721,7 +771,7 @@ mod tests {
     }
 
     /// A store with feeds `A` and `B`, and their ids.
-    fn store_with_two_feeds(dir: &tempfile::TempDir) -> (Store, i64, i64) {
+    pub(super) fn store_with_two_feeds(dir: &tempfile::TempDir) -> (Store, i64, i64) {
         let mut store = Store::open(&dir.path().join("v.db")).unwrap();
         let feeds = store
             .sync_feeds(&[
@@ -735,7 +785,7 @@ mod tests {
 
     /// A 304 poll at time 10 that records `items` (as a changed document
     /// would; the store does not care which).
-    fn quiet_poll(feed_id: i64, items: Vec<ItemRecord>) -> PollRecord {
+    pub(super) fn quiet_poll(feed_id: i64, items: Vec<ItemRecord>) -> PollRecord {
         PollRecord {
             feed_id,
             now: 10,
@@ -860,7 +910,7 @@ mod tests {
             .record_polls(&[poll(feed, "a1"), poll(999, "z"), poll(feed, "a2")])
             .unwrap();
         assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok());
-        let known = store.known_items(feed, &["a1", "a2"]).unwrap();
+        let known = store.known_items(feed, &ids(&["a1", "a2"])).unwrap();
         assert_eq!(known.len(), 2);
         let stories: i64 = store
             .conn
@@ -944,7 +994,7 @@ mod tests {
         assert!(err.contains("newer veille (schema 99"), "{err}");
     }
 
-    fn record(key: &str, link: &str, channel: &str, rule: &str) -> ItemRecord {
+    pub(super) fn record(key: &str, link: &str, channel: &str, rule: &str) -> ItemRecord {
         ItemRecord {
             key: key.into(),
             is_new: true,
@@ -1089,6 +1139,9 @@ mod tests {
             ),
             (None, 0, None)
         );
-        assert_eq!(store.known_items(moved[0].id, &["a1"]).unwrap().len(), 1);
+        assert_eq!(
+            store.known_items(moved[0].id, &ids(&["a1"])).unwrap().len(),
+            1
+        );
     }
 }

@@ -64,6 +64,8 @@ pub struct LateCopies {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
+    /// Items kept, and keys kept of pruned ones.
+    pub retained: super::Retained,
     pub feeds: Vec<FeedStatus>,
     pub channels: Vec<ChannelStatus>,
     pub late_copies: Vec<LateCopies>,
@@ -158,6 +160,7 @@ impl Store {
             .query_map(params![50], |r| Ok(LateCopies { title: r.get::<_, Option<String>>(0)?.unwrap_or_default(), link: r.get(1)?, feeds: r.get(2)?, after_alert: r.get(3)? }))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(Status {
+            retained: self.retained()?,
             feeds,
             channels,
             late_copies,

@@ -13,6 +13,7 @@ mod hostile;
 mod matching;
 mod pipeline;
 mod purity;
+mod retention;
 mod service;
 mod sharing;
 mod wire;
