@@ -120,3 +120,160 @@ async fn pruned_items_are_gone_and_a_feed_resending_them_alerts_nothing() {
     assert_eq!(env.number("SELECT COUNT(*) FROM items"), 0);
     assert_eq!(env.status_json()["retained"]["pruned_keys"], 3);
 }
+
+/// A server for `feeds` feeds, `/f{n}.xml`, each gaining an item every
+/// `every` and carrying its newest `keep`; one in fifty items says
+/// "puces". Answers with `Connection: close`.
+fn growing_feeds(every: std::time::Duration, keep: u64) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let start = std::time::Instant::now();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                // Drain the headers.
+                let mut header = String::new();
+                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                    header.clear();
+                }
+                let feed = line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/f0.xml")
+                    .trim_start_matches("/f")
+                    .trim_end_matches(".xml")
+                    .to_owned();
+                let newest = (start.elapsed().as_millis() / every.as_millis()) as u64;
+                let mut body = format!(
+                    "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>F{feed}</title><link>https://s.example/</link><description>d</description>"
+                );
+                for k in newest.saturating_sub(keep)..=newest {
+                    let word = if (k + feed.len() as u64) % 50 == 0 {
+                        "puces"
+                    } else {
+                        "nouvelles"
+                    };
+                    body.push_str(&format!(
+                        "<item><guid>f{feed}-{k}</guid><title>Dépêche {k} du flux {feed} : des {word}</title>\
+                         <link>https://s.example/f{feed}/{k}?xtor=RSS-1</link>\
+                         <description>Le texte de la dépêche {k}, assez long pour ressembler à un vrai résumé d'article de presse, avec des {word}.</description></item>"
+                    ));
+                }
+                body.push_str("</channel></rss>");
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn file_kib(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len() / 1024)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The soak: a daemon polling 200 feeds that gain an item every two
+/// seconds, with a one-minute retention, for three and a half minutes.
+/// Once retention has passed, what is pruned makes room for what arrives:
+/// the database file and the process's memory level off.
+#[test]
+fn soak_with_a_one_minute_retention_the_database_and_memory_level_off() {
+    use std::time::{Duration, Instant};
+    const FEEDS: usize = 200;
+    let base = growing_feeds(Duration::from_secs(2), 40);
+    let env = TestEnv::new();
+    let mut config = String::from(
+        "[daemon]\ndatabase = \"veille.db\"\nretention = \"1m\"\ninterval = \"1m\"\n\
+         per_host = 16\ntimeout = \"5s\"\n\n",
+    );
+    for n in 0..FEEDS {
+        config.push_str(&format!(
+            "[[feed]]\nname = \"F{n}\"\nurl = \"{base}/f{n}.xml\"\n\n"
+        ));
+    }
+    config.push_str(
+        "[[rule]]\nname = \"puces\"\nany = [\"puces\"]\nnotify = [\"moi\"]\n\n\
+         [channel.moi]\nkind = \"maildir\"\npath = \"mail\"\n",
+    );
+    env.write_config(&config);
+    let mut daemon = crate::harness::Running::spawn(
+        env.command(&["run"])
+            .env("RUST_LOG", "warn")
+            .stderr(std::process::Stdio::null()),
+    );
+    let pid = daemon.id();
+    let db = env.path("veille.db");
+    let wal = env.path("veille.db-wal");
+    let started = Instant::now();
+    let run = Duration::from_secs(210);
+    let mut samples: Vec<(u64, u64, u64)> = Vec::new();
+    while started.elapsed() < run {
+        std::thread::sleep(Duration::from_secs(5));
+        assert!(daemon.try_wait().unwrap().is_none(), "the daemon stopped");
+        samples.push((
+            started.elapsed().as_secs(),
+            file_kib(&db) + file_kib(&wal),
+            rss_kib(pid),
+        ));
+    }
+    let _ = daemon.kill();
+    let items = env.number("SELECT COUNT(*) FROM items");
+    let pruned = env.number("SELECT COUNT(*) FROM pruned_items");
+    let report: Vec<String> = samples
+        .iter()
+        .map(|(t, db, rss)| format!("{t}s db {db} KiB rss {rss} KiB"))
+        .collect();
+    eprintln!("{}\nitems {items}, pruned keys {pruned}", report.join("\n"));
+    assert!(
+        pruned > 5_000 && items < pruned,
+        "pruning ran: {items} items, {pruned} keys"
+    );
+    let third = run.as_secs() / 3;
+    let max_in = |from: u64, to: u64, pick: fn(&(u64, u64, u64)) -> u64| {
+        samples
+            .iter()
+            .filter(|s| s.0 >= from && s.0 < to)
+            .map(pick)
+            .max()
+            .unwrap()
+    };
+    let (db_mid, db_last) = (
+        max_in(third, 2 * third, |s| s.1),
+        max_in(2 * third, 999, |s| s.1),
+    );
+    let (rss_mid, rss_last) = (
+        max_in(third, 2 * third, |s| s.2),
+        max_in(2 * third, 999, |s| s.2),
+    );
+    assert!(
+        db_last <= db_mid + db_mid / 4,
+        "the database grew in the last third: {db_mid} → {db_last} KiB\n{}",
+        report.join("\n")
+    );
+    assert!(
+        rss_last <= rss_mid + rss_mid / 4,
+        "memory grew in the last third: {rss_mid} → {rss_last} KiB\n{}",
+        report.join("\n")
+    );
+}
