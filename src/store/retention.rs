@@ -428,4 +428,22 @@ mod tests {
         assert!(given > 100);
         assert_eq!(free(&store), 0);
     }
+
+    #[test]
+    fn a_database_made_before_retention_is_rewritten_once_to_give_pages_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.db");
+        let mode = |s: &Store| -> i64 {
+            s.conn
+                .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
+                .unwrap()
+        };
+        {
+            let old = Store::open(&path).unwrap();
+            old.conn.pragma_update(None, "auto_vacuum", "NONE").unwrap();
+            old.conn.execute_batch("VACUUM").unwrap();
+            assert_eq!(mode(&old), 0);
+        }
+        assert_eq!(mode(&Store::open(&path).unwrap()), 2);
+    }
 }

@@ -155,7 +155,7 @@ fn growing_feeds(every: std::time::Duration, keep: u64) -> String {
                     "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>F{feed}</title><link>https://s.example/</link><description>d</description>"
                 );
                 for k in newest.saturating_sub(keep)..=newest {
-                    let word = if (k + feed.len() as u64) % 50 == 0 {
+                    let word = if (k + feed.len() as u64).is_multiple_of(50) {
                         "puces"
                     } else {
                         "nouvelles"
