@@ -11,7 +11,8 @@ use tracing::info;
 use super::Shared;
 use crate::store::{Cursor, Pruned};
 
-/// Stories looked at in one batch (about 10 ms of work on this size).
+/// Stories looked at in one batch (see `longest_batch_ms` in the log line
+/// and the figures in benches/README.md).
 const BATCH: usize = 200;
 /// Free pages given back to the file system at a time (4 MiB).
 const RECLAIM: u32 = 1024;
@@ -27,7 +28,10 @@ pub async fn prune_once(sh: &Shared, now: i64) -> Result<Pruned> {
     let cutoff = now.saturating_sub(sh.config.daemon.retention.as_secs() as i64);
     let mut cursor = Cursor::default();
     let mut total = Pruned::default();
+    let began = std::time::Instant::now();
+    let mut longest = Duration::ZERO;
     while !cursor.done {
+        let batch = std::time::Instant::now();
         let (c, pruned) = sh
             .with_store(move |s| {
                 let mut c = cursor;
@@ -35,6 +39,7 @@ pub async fn prune_once(sh: &Shared, now: i64) -> Result<Pruned> {
                 Ok((c, pruned))
             })
             .await?;
+        longest = longest.max(batch.elapsed());
         cursor = c;
         total.add(pruned);
     }
@@ -56,6 +61,8 @@ pub async fn prune_once(sh: &Shared, now: i64) -> Result<Pruned> {
         digests = total.digests,
         health_alerts = total.health_alerts,
         freed_kib = pages * 4,
+        took_ms = began.elapsed().as_millis() as u64,
+        longest_batch_ms = longest.as_millis() as u64,
         "pruned what is older than the retention"
     );
     Ok(total)
