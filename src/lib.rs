@@ -6,7 +6,8 @@
 //! files), `store` (SQLite), `deliver` (Maildir, SMTP and webhooks),
 //! `panics` (the process's panic hook, quiet for contained parser panics).
 //! `daemon` holds the units of work (`poll_feed_once`, `deliver_due_once`) and
-//! the loops that decide when to call them; `cli` has one thin function per
+//! the loops that decide when to call them, and the `/metrics` `/healthz`
+//! endpoint that reports on them; `cli` has one thin function per
 //! subcommand.
 //!
 //! Data flow: config → fetch → parse → normalise → identify → match →

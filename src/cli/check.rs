@@ -19,6 +19,14 @@ pub fn summary(c: &Config) -> String {
         d.concurrency,
         d.per_host
     );
+    if let Some(addr) = d.listen {
+        let exposed = if addr.ip().is_loopback() {
+            ""
+        } else {
+            " (beyond loopback: no authentication)"
+        };
+        let _ = writeln!(s, "metrics: http://{addr}/metrics and /healthz{exposed}");
+    }
     let _ = writeln!(s, "\nfeeds ({}):", c.feeds.len());
     for f in &c.feeds {
         let tags = if f.tags.is_empty() {

@@ -30,6 +30,11 @@ pub async fn run(
     }
     let shutdown = CancellationToken::new();
     let reload = Arc::new(Mutex::new(CancellationToken::new()));
+    let endpoint = daemon::Endpoint::new(&shared);
+    if let Some(listener) = daemon::bind(&shared.config).await? {
+        info!(addr = %listener.local_addr().context("listener")?, "serving /metrics and /healthz");
+        tokio::spawn(daemon::serve(listener, endpoint.clone(), shutdown.clone()));
+    }
     tokio::spawn(on_signals(shutdown.clone(), Arc::clone(&reload)));
     started(&shared.config, "veille started");
     loop {
@@ -52,9 +57,13 @@ pub async fn run(
                         "the database path changed; it takes effect at the next restart"
                     );
                 }
+                if new.daemon.listen != shared.config.daemon.listen {
+                    warn!("daemon.listen changed; it takes effect at the next restart");
+                }
                 shared = shared
                     .reconfigured(new)
                     .context("cannot apply the new config")?;
+                endpoint.reconfigure(Arc::clone(&shared.config));
                 started(&shared.config, "config reloaded");
             }
             Err(e) => {

@@ -90,6 +90,8 @@ pub struct Daemon {
     pub retention: Duration,
     pub wire_copies: bool,
     pub wire_window: Duration,
+    /// Where `/metrics` and `/healthz` are served (SPEC §9); none by default.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 impl Daemon {

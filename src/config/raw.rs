@@ -49,6 +49,7 @@ pub struct RawDaemon {
     pub retention: Option<S<String>>,
     pub wire_copies: Option<bool>,
     pub wire_window: Option<S<String>>,
+    pub listen: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -181,6 +181,12 @@ impl<'a> Validator<'a> {
             retention: self.duration_or(&d.retention, "daemon.retention", defaults::RETENTION)?,
             wire_copies: d.wire_copies.unwrap_or(defaults::WIRE_COPIES),
             wire_window: self.duration_or(&d.wire_window, "daemon.wire_window", defaults::WIRE_WINDOW)?,
+            listen: match &d.listen {
+                Some(a) => Some(a.get_ref().trim().parse().map_err(|_| {
+                    self.at(a, format!("daemon.listen: invalid address {:?} (write an IP address and a port, e.g. \"127.0.0.1:9187\" or \"[::1]:9187\")", a.get_ref()))
+                })?),
+                None => None,
+            },
         })
     }
 

@@ -20,7 +20,7 @@ use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 use tracing::{info, warn};
 
-use super::Shared;
+use super::{Delivery, Loop, Shared};
 use crate::config::{Channel, ChannelKind, Config};
 use crate::deliver::{DeliveryError, Outgoing, Pass};
 use crate::domain::health::Notice;
@@ -368,8 +368,12 @@ async fn attempt(
     match result {
         Ok(()) => {
             info!(alert_id = %id, channel = %channel.name, attempt, what, title, "delivered");
-            sh.with_store(move |s| s.mark_sent(target, &id, now))
+            let delivered = sh
+                .with_store(move |s| s.mark_sent(target, &id, now))
                 .await?;
+            sh.metrics
+                .delivered(&channel.name, Delivery::Sent, &delivered, now);
+            sh.metrics.progress(Loop::Delivery, now);
             Ok(Outcome::Sent)
         }
         Err(e) => {
@@ -393,6 +397,12 @@ async fn attempt(
             let error = e.to_string();
             sh.with_store(move |s| s.mark_attempt_failed(target, &id, &error, retry_at))
                 .await?;
+            let counted = match outcome {
+                Outcome::Retrying => Delivery::Retry,
+                _ => Delivery::Failed,
+            };
+            sh.metrics.delivered(&channel.name, counted, &[], now);
+            sh.metrics.progress(Loop::Delivery, now);
             Ok(outcome)
         }
     }

@@ -6,7 +6,9 @@
 //! --once` and the tests call them directly; `run` loops over them.
 
 mod deliver;
+mod endpoint;
 mod health;
+mod metrics;
 mod poll;
 mod retention;
 mod run;
@@ -27,9 +29,11 @@ pub use deliver::{
     DeliveryReport, deliver_due_once, digests_due_once, flush_digest, preview_digest,
     retry_digests_once,
 };
+pub use endpoint::{Endpoint, bind, serve};
 pub use health::review_health_once;
+pub use metrics::{Delivery, FEED_STATES, Loop, Metrics};
 pub use poll::{Pass, PollOutcome, poll_due_feeds, poll_feed_once};
-pub use retention::{prune_every, prune_once};
+pub use retention::{PruneRun, prune_every, prune_once};
 pub use run::{run, run_once};
 pub use writer::Writer;
 
@@ -51,6 +55,8 @@ pub struct Shared {
     /// Where units of work that wait on the network read the time again;
     /// the loops read `now` from it too. Tests set a manual one.
     pub clock: Clock,
+    /// Counters for `/metrics` and each loop's progress for `/healthz`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -69,6 +75,7 @@ impl Shared {
             writer,
             sender,
             alerts_recorded: Arc::new(Notify::new()),
+            metrics: Arc::new(Metrics::new(Clock::system().now())),
             clock: Clock::system(),
         })
     }
@@ -87,6 +94,7 @@ impl Shared {
             writer: self.writer.clone(),
             alerts_recorded: Arc::clone(&self.alerts_recorded),
             clock: self.clock.clone(),
+            metrics: Arc::clone(&self.metrics),
         })
     }
 

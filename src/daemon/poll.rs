@@ -100,7 +100,7 @@ pub async fn poll_due_feeds<'a>(
                 async move {
                     let (feed, fetched) = fetched.await;
                     let outcome = record_alone(sh, fetched).await;
-                    log_outcome(feed, &outcome);
+                    report(sh, feed, &outcome);
                     (feed.name.clone(), outcome)
                 }
             })
@@ -133,7 +133,7 @@ pub async fn poll_due_feeds<'a>(
             Ok(o) => recorded(sh, o, written.next().expect("one result a poll")),
             Err(failed) => failed,
         };
-        log_outcome(feed, &outcome);
+        report(sh, feed, &outcome);
         out.push((feed.name.clone(), outcome));
     }
     Ok(out)
@@ -221,7 +221,7 @@ fn host_limits(due: &[(&Feed, FeedState)], per_host: usize) -> HashMap<String, A
 /// feed's alone: it is recorded on the feed and returned, never raised.
 pub async fn poll_feed_once(sh: &Shared, feed: &Feed, state: &FeedState, now: i64) -> PollOutcome {
     let outcome = record_alone(sh, fetch_feed(sh, feed, state, now).await).await;
-    log_outcome(feed, &outcome);
+    report(sh, feed, &outcome);
     outcome
 }
 
@@ -235,6 +235,13 @@ async fn fetch_feed(sh: &Shared, feed: &Feed, state: &FeedState, now: i64) -> Re
 
 fn span(feed: &Feed) -> tracing::Span {
     info_span!("poll", feed = %feed.name, url = %feed.url)
+}
+
+/// Logs and counts a poll's outcome: the poll loop made progress.
+fn report(sh: &Shared, feed: &Feed, outcome: &PollOutcome) {
+    log_outcome(feed, outcome);
+    sh.metrics.polled(outcome);
+    sh.metrics.progress(super::Loop::Poll, sh.clock.now());
 }
 
 /// One line per poll, in the feed's span. A quiet poll is a debug line: a

@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{
-    Pass, Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds, prune_every,
-    prune_once, retry_digests_once, review_health_once,
+    Loop, Pass, Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds,
+    prune_every, prune_once, retry_digests_once, review_health_once,
 };
 
 /// How often the loop looks for due feeds and alerts.
@@ -17,6 +17,13 @@ const TICK: Duration = Duration::from_secs(5);
 /// How often feed health is reviewed (a failure alerts within this of its
 /// `failing_after`).
 const HEALTH_EVERY: Duration = Duration::from_secs(60);
+
+/// How long the poll or the delivery loop may go without progress before
+/// `/healthz` calls it stalled: a tick, plus the longest a single fetch or
+/// send may take twice over (each ends within `timeout`), at least a minute.
+pub fn stall_limit(config: &crate::config::Config) -> Duration {
+    TICK + (2 * config.daemon.timeout).max(Duration::from_secs(60))
+}
 
 /// Prunes what `retention` lets go, polls every feed once, then delivers every immediate alert (hold
 /// ignored: every copy fetched in this run is already recorded) and the
@@ -79,6 +86,7 @@ pub async fn run(
             if let Err(e) = poll_due_feeds(sh, sh.clock.now(), Pass::Scheduled).await {
                 warn!(error = %format!("{e:#}"), "poll cycle failed");
             }
+            sh.metrics.progress(Loop::Poll, sh.clock.now());
             polled.notify_one();
         }),
         // Delivery: only a shutdown cuts a pass short; a reload waits for
@@ -94,6 +102,7 @@ pub async fn run(
                         if let Err(e) = digests_due_once(sh, sh.clock.now()).await {
                             warn!(error = %format!("{e:#}"), "digest cycle failed");
                         }
+                        sh.metrics.progress(Loop::Delivery, sh.clock.now());
                     } => {}
                 }
                 tokio::select! {

@@ -48,10 +48,11 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0005_unread.sql")),
         M::up(include_str!("../../migrations/0006_health.sql")),
         M::up(include_str!("../../migrations/0007_retention.sql")),
+        M::up(include_str!("../../migrations/0008_prune_indexes.sql")),
     ])
 }
 
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 pub struct Store {
     conn: Connection,
@@ -118,11 +119,13 @@ pub struct PollRecord {
     pub wire_keep: i64,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RecordSummary {
     pub new_items: usize,
     pub changed_items: usize,
     pub alerts: usize,
+    /// The channel of each alert queued (`veille_alerts_total`).
+    pub alerted: Vec<String>,
 }
 
 /// An alert due for delivery, with what a message about it needs.
@@ -442,6 +445,7 @@ fn write_polls(
         for alert in &record.alerts {
             if enqueue_alert(tx, story_id, item_id, poll.now, alert)? {
                 summary.alerts += 1;
+                summary.alerted.push(alert.channel.clone());
             }
         }
     }
@@ -1049,7 +1053,8 @@ mod tests {
             RecordSummary {
                 new_items: 1,
                 changed_items: 0,
-                alerts: 1
+                alerts: 1,
+                alerted: vec!["moi".into()],
             }
         );
         let s = store
@@ -1060,7 +1065,8 @@ mod tests {
             RecordSummary {
                 new_items: 1,
                 changed_items: 0,
-                alerts: 0
+                alerts: 0,
+                alerted: Vec::new(),
             }
         );
         let due = store

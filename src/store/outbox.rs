@@ -431,9 +431,11 @@ impl Store {
     }
 
     /// Delivered: never sent again. A digest's alerts are delivered with it.
-    pub fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<()> {
+    /// Returns when each item delivered was first seen (none for a health
+    /// alert, or when it was no longer pending).
+    pub fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>> {
         let tx = self.conn.transaction()?;
-        tx.execute(
+        let marked = tx.execute(
             &format!(
                 "UPDATE {} SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL,
                      lease_owner = NULL, lease_until = NULL
@@ -465,8 +467,14 @@ impl Store {
             }
             Target::Health => {}
         }
+        let delivered = match target {
+            _ if marked == 0 => Vec::new(),
+            Target::Alert => first_seen(&tx, "a.id = ?1", id)?,
+            Target::Digest => first_seen(&tx, "a.digest_id = ?1", id)?,
+            Target::Health => Vec::new(),
+        };
         tx.commit()?;
-        Ok(())
+        Ok(delivered)
     }
 
     /// An attempt failed: try again at `retry_at`, or, with `None`, give up
@@ -559,4 +567,14 @@ impl Store {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// When the item of each alert `filter` selects was first seen.
+fn first_seen(tx: &rusqlite::Transaction, filter: &str, id: &str) -> Result<Vec<i64>> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT i.first_seen FROM alerts a JOIN items i ON i.id = a.item_id WHERE {filter}"
+    ))?;
+    Ok(stmt
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
 }

@@ -72,6 +72,32 @@ pub struct Status {
 }
 
 impl Store {
+    /// Opens the file at `path` afresh and reads from it (`/healthz`): a
+    /// file removed, replaced or damaged under a running daemon fails here
+    /// while the daemon's own connections may still answer from what they
+    /// hold.
+    pub fn probe(path: &std::path::Path) -> Result<()> {
+        let store = Store::open_existing(path)?;
+        store
+            .conn
+            .query_row("SELECT COUNT(*) FROM feeds", [], |r| r.get::<_, i64>(0))?;
+        Ok(())
+    }
+
+    /// Alerts and feed-health alerts waiting to be sent, per channel
+    /// (`veille_outbox_pending`).
+    pub fn pending_by_channel(&self) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT channel, COUNT(*) FROM (
+                 SELECT channel FROM alerts WHERE state = 'pending'
+                 UNION ALL SELECT channel FROM health_alerts WHERE state = 'pending')
+             GROUP BY channel",
+        )?;
+        Ok(stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn status(&self) -> Result<Status> {
         let tx = self.conn.unchecked_transaction()?;
         let feeds = tx

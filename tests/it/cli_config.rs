@@ -15,6 +15,23 @@ fn check_summarises_a_valid_config() {
         "{text}"
     );
     assert!(!env.path("veille.db").exists(), "check creates no database");
+    assert!(!text.contains("metrics:"), "{text}");
+}
+
+#[test]
+fn check_names_the_metrics_address_and_warns_beyond_loopback() {
+    let env = TestEnv::new();
+    for (addr, line) in [
+        ("127.0.0.1:9187", "metrics: http://127.0.0.1:9187/metrics and /healthz\n"),
+        (
+            "0.0.0.0:9187",
+            "metrics: http://0.0.0.0:9187/metrics and /healthz (beyond loopback: no authentication)\n",
+        ),
+    ] {
+        env.write_config(&format!("[daemon]\nlisten = \"{addr}\"\n"));
+        let text = String::from_utf8(env.ok(&["check"]).stdout).unwrap();
+        assert!(text.contains(line), "{text}");
+    }
 }
 
 #[test]
@@ -48,6 +65,10 @@ fn each_class_of_config_error_is_located_and_exits_2() {
         (
             "smtp_port_in_host.toml",
             ":2:8: smtp.host: \"127.0.0.1:8725\" holds a port; write host = \"127.0.0.1\" and port = 8725",
+        ),
+        (
+            "bad_listen.toml",
+            ":2:10: daemon.listen: invalid address \"localhost:9187\" (write an IP address and a port, e.g. \"127.0.0.1:9187\" or \"[::1]:9187\")",
         ),
     ];
     for (file, want) in cases {
