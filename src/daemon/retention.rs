@@ -11,9 +11,9 @@ use tracing::info;
 use super::Shared;
 use crate::store::{Cursor, Pruned};
 
-/// Stories looked at in one batch: a median transaction of about 3 ms and
-/// the longest under 0.1 s when a million items go at once (200 doubled
-/// both; `benches/retention.rs`, figures in benches/README.md).
+/// Stories looked at in one batch: a median transaction of 3–7 ms, the
+/// longest 0.2 s when a million items go at once (200 doubled the longest;
+/// `benches/retention.rs`, figures in benches/README.md).
 const BATCH: usize = 100;
 /// Free pages given back to the file system at a time (4 MiB).
 const RECLAIM: u32 = 1024;
