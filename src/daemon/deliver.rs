@@ -820,7 +820,9 @@ mod tests {
             "{body}"
         );
         assert!(
-            body.contains("- AFP : en échec depuis 2026-11-21 10:00 CET : HTTP 500"),
+            body.contains(
+                "- AFP : en échec depuis le samedi 21 novembre 2026 à 10 h 00 : HTTP 500"
+            ),
             "{body}"
         );
         let r = tick(&sh, "2026-11-24T10:00:05Z").await;

@@ -216,7 +216,7 @@ mod tests {
         assert!(
             got[0]
                 .1
-                .contains("Le flux AFP est en échec depuis le 2026-11-23 02:00 CET (dernière erreur : HTTP 500)"),
+                .contains("Le flux AFP est en échec depuis le lundi 23 novembre 2026 à 02 h 00 (dernière erreur : HTTP 500)"),
             "{}",
             got[0].1
         );
@@ -231,9 +231,9 @@ mod tests {
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(got[1].0, "[veille] flux rétabli : AFP");
         assert!(
-            got[1]
-                .1
-                .contains("répond de nouveau (en échec depuis le 2026-11-23 02:00 CET)")
+            got[1].1.contains(
+                "répond de nouveau (en échec depuis le lundi 23 novembre 2026 à 02 h 00)"
+            )
         );
         // The digest channel got nothing yet; at 08:00 Paris, one digest
         // holding both, though no story is in it.
@@ -276,7 +276,7 @@ mod tests {
         assert_eq!(got[0].0, "[veille] flux silencieux : AFP");
         assert!(
             got[0].1.contains(
-                "n'a apporté aucun nouvel article depuis le 2026-11-23 13:00 CET, alors qu'il en apporte d'habitude un toutes les 2 h"
+                "n'a apporté aucun nouvel article depuis le lundi 23 novembre 2026 à 13 h 00, alors qu'il en apporte d'habitude un toutes les 2 h"
             ),
             "{}",
             got[0].1

@@ -70,6 +70,38 @@ pub fn normalize(link: &str) -> NormalLink {
     }
 }
 
+/// `link` as shown to a reader: the tracking parameters `normalize`
+/// drops are dropped, everything else stays as the feed wrote it.
+pub fn without_tracking(link: &str) -> String {
+    let link = link.trim();
+    let Some((head, rest)) = link.split_once('?') else {
+        return link.to_owned();
+    };
+    if !is_web(head) {
+        return link.to_owned();
+    }
+    let (query, fragment) = match rest.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (rest, None),
+    };
+    let mut out = head.to_owned();
+    let kept = strip_tracking(query);
+    if !kept.is_empty() {
+        out.push('?');
+        out.push_str(&kept);
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+fn is_web(head: &str) -> bool {
+    let lower = head.get(..8).unwrap_or(head).to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://")
+}
+
 /// Removes tracking pairs, keeping the others byte for byte and in order.
 /// Written by hand: `tracking-params` misses `xtor` and `at_*`, which French
 /// news feeds use, and rebuilding through `query_pairs` would re-encode.
@@ -87,6 +119,25 @@ fn strip_tracking(query: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shown_link_loses_its_trackers_and_nothing_else() {
+        for (link, shown) in [
+            (
+                "https://www.lemonde.fr/a.html?utm_source=rss&xtor=RSS-1",
+                "https://www.lemonde.fr/a.html",
+            ),
+            (
+                "HTTP://X.fr/a?id=3&utm_medium=x#p2",
+                "HTTP://X.fr/a?id=3#p2",
+            ),
+            ("https://x.fr/a?at_medium=rss#", "https://x.fr/a#"),
+            ("https://x.fr/a", "https://x.fr/a"),
+            ("urn:x?utm_source=1", "urn:x?utm_source=1"),
+        ] {
+            assert_eq!(without_tracking(link), shown, "{link}");
+        }
+    }
 
     #[test]
     fn links_normalise_as_spec_says() {

@@ -11,12 +11,14 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as esc};
 use super::health::{Episode, Event, Notice};
 use super::model::{Item, Outlet};
 use super::rules::{Field, field_text};
-use super::text::{one_line, truncate_chars};
+use super::text::{one_line, sentences, truncate_chars};
 use super::triage::StoredHit;
 use super::zone::Zone;
 
-/// Characters of context on each side of the first hit in an excerpt.
-const EXCERPT_CONTEXT: usize = 160;
+/// Sentences an excerpt holds: the one with the first hit and the next.
+const EXCERPT_SENTENCES: usize = 2;
+/// Longest excerpt, in characters; longer sentences are cut around the hit.
+const EXCERPT_CHARS: usize = 400;
 /// Longest title kept in a subject line.
 const SUBJECT_TITLE_CHARS: usize = 180;
 
@@ -65,34 +67,35 @@ fn story_text(v: &StoryView, text: &mut String) {
     let _ = writeln!(text, "{title}\n");
     let _ = writeln!(
         text,
-        "Source{}: {}",
+        "Source{} : {}",
         plural(v.outlets.len()),
         feed_names(v.outlets)
     );
-    if let Some(date) = v.item.date().map(|d| v.zone.format(d, DATE_FORMAT)) {
-        let _ = writeln!(text, "Date: {date}");
+    if let Some(date) = v.item.date() {
+        let _ = writeln!(text, "Date : {}", date_line(v.zone, date));
     }
     if let Some(link) = &v.item.link {
-        let _ = writeln!(text, "Lien: {link}");
+        let _ = writeln!(text, "Lien : {}", clean(link));
     }
-    // A story several outlets carried: each one's own link.
-    if v.outlets.len() > 1 {
-        let _ = writeln!(text, "Liens des sources:");
+    // A story several outlets carried under their own links: each one's.
+    let main = v.item.link.as_deref().map(clean);
+    if v.outlets.len() > 1
+        && v.outlets
+            .iter()
+            .any(|o| o.link.as_deref().map(clean) != main)
+    {
+        let _ = writeln!(text, "Liens des sources :");
         for o in v.outlets {
-            let _ = writeln!(
-                text,
-                "- {}: {}",
-                o.feed,
-                o.link.as_deref().unwrap_or("(sans lien)")
-            );
+            let link = o.link.as_deref().map_or("(sans lien)".into(), clean);
+            let _ = writeln!(text, "- {} : {link}", o.feed);
         }
     }
     if let Some(ex) = excerpt(v.item, v.hits) {
         let _ = writeln!(text, "\n{}", ex.plain());
     }
     let _ = writeln!(text);
-    for (rule, terms) in &terms_by_rule(v.rules, v.hits) {
-        let _ = writeln!(text, "Règle {rule}: {}", terms.join(", "));
+    for (rule, words) in &words_by_rule(v.item, v.rules, v.hits) {
+        let _ = writeln!(text, "Règle {rule} : {}", words.join(", "));
     }
 }
 
@@ -104,7 +107,7 @@ fn story_html(v: &StoryView, heading: &str, html: &mut String) {
             let _ = writeln!(
                 html,
                 "<{heading}><a href=\"{}\">{}</a></{heading}>",
-                attr(link),
+                attr(&clean(link)),
                 esc(&title)
             );
         }
@@ -117,7 +120,7 @@ fn story_html(v: &StoryView, heading: &str, html: &mut String) {
         .outlets
         .iter()
         .map(|o| match o.link.as_deref().filter(|l| is_web_link(l)) {
-            Some(l) => format!("<a href=\"{}\">{}</a>", attr(l), esc(&o.feed)),
+            Some(l) => format!("<a href=\"{}\">{}</a>", attr(&clean(l)), esc(&o.feed)),
             None => esc(&o.feed).into_owned(),
         })
         .collect();
@@ -127,26 +130,82 @@ fn story_html(v: &StoryView, heading: &str, html: &mut String) {
         plural(v.outlets.len()),
         names.join(", ")
     );
-    if let Some(date) = v.item.date().map(|d| v.zone.format(d, DATE_FORMAT)) {
-        let _ = write!(html, "<br>Date : {}", esc(&date));
+    if let Some(date) = v.item.date() {
+        let _ = write!(html, "<br>Date : {}", esc(&date_line(v.zone, date)));
     }
     html.push_str("</p>\n");
     if let Some(ex) = excerpt(v.item, v.hits) {
         let _ = writeln!(html, "<blockquote>{}</blockquote>", ex.html());
     }
     html.push_str("<ul>\n");
-    for (rule, terms) in &terms_by_rule(v.rules, v.hits) {
+    for (rule, words) in &words_by_rule(v.item, v.rules, v.hits) {
         let _ = writeln!(
             html,
             "<li>Règle <b>{}</b> : {}</li>",
             esc(rule),
-            esc(&terms.join(", "))
+            esc(&words.join(", "))
         );
     }
     html.push_str("</ul>\n");
 }
 
-const DATE_FORMAT: &str = "%Y-%m-%d %H:%M %Z";
+/// Day and month names for dates in messages. Written here: chrono's
+/// localised formatting sits behind its `unstable-locales` feature.
+const DAYS: [&str; 7] = [
+    "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+];
+const MONTHS: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
+
+/// `when` on the wall clock of `zone`, in French: the day
+/// (`mardi 2 décembre 2026`, `lundi 1er juin 2026`) and the time (`01 h 36`).
+fn french_date(zone: Zone, when: chrono::DateTime<chrono::Utc>) -> (String, String) {
+    use chrono::{Datelike, Timelike};
+    let t = zone.wall_clock(when);
+    let day = match t.day() {
+        1 => "1er".to_owned(),
+        d => d.to_string(),
+    };
+    (
+        format!(
+            "{} {day} {} {}",
+            DAYS[t.weekday().num_days_from_monday() as usize],
+            MONTHS[t.month0() as usize],
+            t.year()
+        ),
+        format!("{:02} h {:02}", t.hour(), t.minute()),
+    )
+}
+
+/// A date on a line of its own: `mardi 2 décembre 2026, 01 h 36`.
+pub fn date_line(zone: Zone, when: chrono::DateTime<chrono::Utc>) -> String {
+    let (day, time) = french_date(zone, when);
+    format!("{day}, {time}")
+}
+
+/// A date inside a sentence, after `le`: `mardi 2 décembre 2026 à 01 h 36`.
+pub fn date_in_sentence(zone: Zone, when: chrono::DateTime<chrono::Utc>) -> String {
+    let (day, time) = french_date(zone, when);
+    format!("{day} à {time}")
+}
+
+/// The link as shown: tracking parameters dropped (as for identity), the
+/// rest as the feed wrote it.
+fn clean(link: &str) -> String {
+    super::link::without_tracking(link)
+}
 
 /// A feed that a digest names at its end: failing for over a day, or gone.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,21 +226,28 @@ pub struct DigestView<'a> {
     pub zone: Zone,
 }
 
-/// One digest: stories grouped by rule (a story under the first rule it
-/// matched, the others named with it), groups in rule-name order, newest
-/// first in each; then the feeds failing for over a day or gone.
+/// One digest: the list of its headlines, then the stories grouped by rule
+/// (a story under the alphabetically first rule it matched, the others
+/// named with it), groups in rule-name order, newest first in each; then
+/// the feeds failing for over a day or gone. The subject names every rule
+/// its stories matched.
 pub fn digest(v: &DigestView) -> Rendered {
     let n = v.stories.len();
     let mut groups: std::collections::BTreeMap<&str, Vec<&StoryView>> = Default::default();
     for s in v.stories {
-        let rule = s.rules.first().map_or("", String::as_str);
+        let rule = s.rules.iter().min().map_or("", String::as_str);
         groups.entry(rule).or_default().push(s);
     }
     for stories in groups.values_mut() {
         // Newest first; undated stories last. Stable: ties keep their order.
         stories.sort_by_key(|s| std::cmp::Reverse(s.item.date()));
     }
-    let rules: Vec<&str> = groups.keys().copied().collect();
+    let rules: std::collections::BTreeSet<&str> = v
+        .stories
+        .iter()
+        .flat_map(|s| s.rules.iter().map(String::as_str))
+        .collect();
+    let rules: Vec<&str> = rules.into_iter().collect();
     let subject = if n == 0 {
         format!("[veille] {}: santé des flux", one_line(v.channel))
     } else {
@@ -199,6 +265,7 @@ pub fn digest(v: &DigestView) -> Rendered {
     let mut text = format!("{intro}\n");
     let mut html = String::from(HTML_HEAD);
     let _ = writeln!(html, "<p>{intro}</p>");
+    headlines(&groups, &mut text, &mut html);
     for (rule, stories) in &groups {
         let _ = writeln!(text, "\n== {rule} ({}) ==\n", stories.len());
         let _ = writeln!(html, "<h2>{} ({})</h2>", esc(rule), stories.len());
@@ -235,7 +302,7 @@ pub fn digest(v: &DigestView) -> Rendered {
             } else {
                 let since = f
                     .since
-                    .map(|d| format!("depuis {}", v.zone.format(d, DATE_FORMAT)))
+                    .map(|d| format!("depuis le {}", date_in_sentence(v.zone, d)))
                     .unwrap_or_default();
                 let error = f.error.as_deref().map(one_line).unwrap_or_default();
                 format!("en échec {since} : {error}")
@@ -253,6 +320,31 @@ pub fn digest(v: &DigestView) -> Rendered {
     }
 }
 
+/// The digest's opening list: each story's title and sources, in the
+/// order the stories follow.
+fn headlines(
+    groups: &std::collections::BTreeMap<&str, Vec<&StoryView>>,
+    text: &mut String,
+    html: &mut String,
+) {
+    if groups.is_empty() {
+        return;
+    }
+    text.push('\n');
+    html.push_str("<ul>\n");
+    for s in groups.values().flatten() {
+        let title = display_title(s.item);
+        let sources = feed_names(s.outlets);
+        let _ = writeln!(text, "- {title} ({sources})");
+        let shown = match s.item.link.as_deref().filter(|l| is_web_link(l)) {
+            Some(l) => format!("<a href=\"{}\">{}</a>", attr(&clean(l)), esc(&title)),
+            None => esc(&title).into_owned(),
+        };
+        let _ = writeln!(html, "<li>{shown} ({})</li>", esc(&sources));
+    }
+    html.push_str("</ul>\n");
+}
+
 /// One feed-health alert (SPEC §7): a subject and one sentence.
 pub fn health(n: &Notice, zone: Zone) -> Rendered {
     let (subject, sentence) = health_words(n, zone);
@@ -268,7 +360,7 @@ pub fn health(n: &Notice, zone: Zone) -> Rendered {
 fn health_words(n: &Notice, zone: Zone) -> (String, String) {
     let feed = one_line(&n.feed);
     let since = chrono::DateTime::from_timestamp(n.since, 0)
-        .map(|d| zone.format(d, DATE_FORMAT))
+        .map(|d| date_in_sentence(zone, d))
         .unwrap_or_default();
     match (n.event, n.recovered_from) {
         (Event::Failing, _) => {
@@ -334,7 +426,7 @@ pub fn span(secs: i64) -> String {
 /// The message `veille send-test` sends.
 pub fn test_message(channel: &str, when: chrono::DateTime<chrono::Utc>, zone: Zone) -> Rendered {
     let channel = one_line(channel);
-    let at = zone.format(when, DATE_FORMAT);
+    let at = date_in_sentence(zone, when);
     Rendered {
         subject: format!("[veille] test: {channel}"),
         text: format!(
@@ -374,17 +466,34 @@ pub fn is_web_link(link: &str) -> bool {
     lower.starts_with("https://") || lower.starts_with("http://")
 }
 
-fn terms_by_rule<'a>(rules: &'a [String], hits: &'a [StoredHit]) -> Vec<(&'a str, Vec<&'a str>)> {
+/// Per rule, the words of the item that matched it, as the item wrote
+/// them (`puces` for the pattern `puce*`), each once whatever its case;
+/// a hit whose place cannot be read back shows its term.
+fn words_by_rule(item: &Item, rules: &[String], hits: &[StoredHit]) -> Vec<(String, Vec<String>)> {
+    let texts: Vec<(Field, std::borrow::Cow<str>)> = Field::ALL
+        .iter()
+        .map(|&f| (f, field_text(item, f)))
+        .collect();
+    let matched = |h: &StoredHit| -> String {
+        texts
+            .iter()
+            .find(|(f, _)| f.name() == h.field)
+            .and_then(|(_, t)| t.get(h.start..h.end))
+            .map(one_line)
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| h.term.clone())
+    };
     rules
         .iter()
         .map(|r| {
-            let mut terms: Vec<&str> = hits
-                .iter()
-                .filter(|h| &h.rule == r)
-                .map(|h| h.term.as_str())
-                .collect();
-            terms.dedup();
-            (r.as_str(), terms)
+            let mut words: Vec<String> = Vec::new();
+            for h in hits.iter().filter(|h| &h.rule == r) {
+                let w = matched(h);
+                if !words.iter().any(|x| x.to_lowercase() == w.to_lowercase()) {
+                    words.push(w);
+                }
+            }
+            (r.clone(), words)
         })
         .collect()
 }
@@ -393,13 +502,23 @@ fn terms_by_rule<'a>(rules: &'a [String], hits: &'a [StoredHit]) -> Vec<(&'a str
 struct Excerpt {
     /// Pieces of text, `true` for a matched term.
     parts: Vec<(String, bool)>,
-    cut_start: bool,
-    cut_end: bool,
+    cut_start: Cut,
+    cut_end: Cut,
+}
+
+/// Where an excerpt leaves text out: nowhere, between sentences (`[…]`,
+/// as a quotation marks an omission) or inside one (`…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    None,
+    Sentence,
+    Word,
 }
 
 impl Excerpt {
     fn plain(&self) -> String {
-        let mut s = String::from(if self.cut_start { "« …" } else { "« " });
+        let mut s = String::from("« ");
+        s.push_str(self.opening());
         for (t, hit) in &self.parts {
             if *hit {
                 let _ = write!(s, "*{t}*");
@@ -407,12 +526,13 @@ impl Excerpt {
                 s.push_str(t);
             }
         }
-        s.push_str(if self.cut_end { "… »" } else { " »" });
+        s.push_str(self.closing());
+        s.push_str(" »");
         s
     }
 
     fn html(&self) -> String {
-        let mut s = String::from(if self.cut_start { "…" } else { "" });
+        let mut s = String::from(self.opening());
         for (t, hit) in &self.parts {
             if *hit {
                 let _ = write!(s, "<b>{}</b>", esc(t));
@@ -420,10 +540,24 @@ impl Excerpt {
                 s.push_str(&esc(t));
             }
         }
-        if self.cut_end {
-            s.push('…');
-        }
+        s.push_str(self.closing());
         s
+    }
+
+    fn opening(&self) -> &'static str {
+        match self.cut_start {
+            Cut::None => "",
+            Cut::Sentence => "[…] ",
+            Cut::Word => "…",
+        }
+    }
+
+    fn closing(&self) -> &'static str {
+        match self.cut_end {
+            Cut::None => "",
+            Cut::Sentence => " […]",
+            Cut::Word => "…",
+        }
     }
 }
 
@@ -452,9 +586,18 @@ fn excerpt(item: &Item, hits: &[StoredHit]) -> Option<Excerpt> {
         .map(|h| (h.start, h.end))
         .collect();
     spans.sort_unstable();
-    let anchor = spans.first().map_or(0, |s| s.0);
-    let start = char_back(&text, anchor, EXCERPT_CONTEXT);
-    let end = char_forward(&text, spans.first().map_or(0, |s| s.1), EXCERPT_CONTEXT * 2);
+    let (start, end) = window(&text, spans.first().copied());
+    let all = sentences(&text);
+    let cut = |at: usize, edge: usize, ends: bool| match () {
+        _ if at == edge => Cut::None,
+        _ if all
+            .iter()
+            .any(|r| if ends { r.end == at } else { r.start == at }) =>
+        {
+            Cut::Sentence
+        }
+        _ => Cut::Word,
+    };
     let mut parts = Vec::new();
     let mut at = start;
     for (s, e) in spans.into_iter().filter(|(s, e)| *s >= start && *e <= end) {
@@ -466,11 +609,50 @@ fn excerpt(item: &Item, hits: &[StoredHit]) -> Option<Excerpt> {
         at = e;
     }
     parts.push((text[at..end].to_owned(), false));
+    let first = all.first().map_or(0, |r| r.start);
+    let last = all.last().map_or(0, |r| r.end);
     Some(Excerpt {
         parts,
-        cut_start: start > 0,
-        cut_end: end < text.len(),
+        cut_start: cut(start, first, false),
+        cut_end: cut(end, last, true),
     })
+}
+
+/// The part of `text` an excerpt shows: the sentence holding the first
+/// hit and the next (or the one before, for the last sentence); over
+/// `EXCERPT_CHARS`, a window of that many around the hit, cut between
+/// words.
+fn window(text: &str, hit: Option<(usize, usize)>) -> (usize, usize) {
+    let all = sentences(text);
+    let Some(last) = all.len().checked_sub(1) else {
+        return (0, 0);
+    };
+    let (anchor, anchor_end) = hit.unwrap_or((0, 0));
+    let i = all.iter().position(|r| r.end > anchor).unwrap_or(last);
+    let to = (i + EXCERPT_SENTENCES - 1).min(last);
+    let from = (to + 1).saturating_sub(EXCERPT_SENTENCES).min(i);
+    let (mut start, mut end) = (all[from].start, all[to].end);
+    if text[start..end].chars().count() <= EXCERPT_CHARS {
+        return (start, end);
+    }
+    // A third of the room before the hit, the rest after it.
+    start = start.max(char_back(text, anchor, EXCERPT_CHARS / 3));
+    end = end.min(char_forward(text, start, EXCERPT_CHARS));
+    // Start at the next word, unless that passes the hit.
+    if start > all[from].start
+        && start < anchor
+        && let Some(sp) = text[start..anchor].find(char::is_whitespace)
+    {
+        start += sp;
+        start += text[start..].len() - text[start..].trim_start().len();
+    }
+    if end < all[to].end
+        && end > anchor_end
+        && let Some(sp) = text[anchor_end..end].rfind(char::is_whitespace)
+    {
+        end = anchor_end + sp;
+    }
+    (start, end.max(start))
 }
 
 fn char_back(text: &str, from: usize, chars: usize) -> usize {
@@ -549,10 +731,10 @@ mod tests {
             "[veille] tarifs, puces: <script>alert(1)</script> Pékin Bcc: x@y.fr"
         );
         assert!(!r.subject.contains(['\r', '\n']));
-        assert!(r.text.contains("Sources: Le Monde, AFP"));
+        assert!(r.text.contains("Sources : Le Monde, AFP"));
         assert!(
             r.text.contains(
-                "Liens des sources:\n- Le Monde: https://lemonde.fr/a\n- AFP: https://afp.com/b\n"
+                "Liens des sources :\n- Le Monde : https://lemonde.fr/a\n- AFP : https://afp.com/b\n"
             ),
             "{}",
             r.text
@@ -562,12 +744,14 @@ mod tests {
             "{}",
             r.html
         );
-        assert!(r.text.contains("Date: 2025-04-26 11:20 CEST"));
+        assert!(r.text.contains("Date : samedi 26 avril 2025, 11 h 20"));
         assert!(
             r.text
                 .contains("« La Chine impose des *droits de douane* sur les *puces*. »")
         );
-        assert!(r.text.contains("Règle puces: puce*"));
+        // The word that matched, not the pattern.
+        assert!(r.text.contains("Règle puces : puces\n"), "{}", r.text);
+        assert!(!r.text.contains("puce*") && !r.html.contains("puce*"));
         assert!(!r.html.contains("<script>"));
         assert!(r.html.contains("&lt;script&gt;"));
         assert!(r.html.contains("<b>droits de douane</b>"));
@@ -590,7 +774,78 @@ mod tests {
             "{plain}"
         );
         assert!(plain.contains("*IA*"));
-        assert!(plain.chars().count() < 3 * EXCERPT_CONTEXT + 20);
+        assert!(plain.chars().count() <= EXCERPT_CHARS + 6, "{plain}");
+        // Cut between words.
+        assert!(plain.starts_with("« …avant ") && plain.ends_with(" après… »"));
+    }
+
+    #[test]
+    fn every_hit_place_in_every_shape_of_text_gives_an_excerpt_holding_it() {
+        let words = [
+            "Les", "puces", "é", "M.", "fin.", "«", "»", "coût !", "x…", "  ", "\n",
+        ];
+        for n in [1, 5, 40, 150] {
+            for seed in 0..20usize {
+                let text: String = (0..n)
+                    .map(|i| words[(i * 7 + seed * 3 + i * i) % words.len()])
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let item = Item {
+                    title: "t".into(),
+                    summary: text.clone(),
+                    ..Item::default()
+                };
+                for (at, _) in text.match_indices("puces") {
+                    let h = StoredHit {
+                        rule: "r".into(),
+                        field: "summary".into(),
+                        term: "puce*".into(),
+                        start: at,
+                        end: at + 5,
+                    };
+                    let ex = excerpt(&item, &[h]).unwrap();
+                    assert!(
+                        ex.plain().contains("*puces*"),
+                        "{text:?} at {at}: {}",
+                        ex.plain()
+                    );
+                    assert!(ex.plain().chars().count() <= EXCERPT_CHARS + 12);
+                }
+                let _ = excerpt(&item, &[]);
+            }
+        }
+    }
+
+    #[test]
+    fn an_excerpt_is_the_sentence_of_the_first_hit_and_the_next() {
+        let summary = "Le gouvernement a réuni les syndicats lundi. Les discussions ont porté sur les \
+                       salaires et les puces électroniques. Un accord est attendu en fin de semaine. \
+                       Les marchés restent prudents face à ces annonces.";
+        let item = Item {
+            title: "t".into(),
+            summary: summary.into(),
+            ..Item::default()
+        };
+        let plain = |needle: &str| {
+            excerpt(&item, &[hit("r", "summary", "x", summary, needle)])
+                .unwrap()
+                .plain()
+        };
+        assert_eq!(
+            plain("puces"),
+            "« […] Les discussions ont porté sur les salaires et les *puces* électroniques. \
+             Un accord est attendu en fin de semaine. […] »"
+        );
+        // In the last sentence: that one and the one before.
+        assert_eq!(
+            plain("prudents"),
+            "« […] Un accord est attendu en fin de semaine. Les marchés restent *prudents* face à ces annonces. »"
+        );
+        assert_eq!(
+            plain("gouvernement"),
+            "« Le *gouvernement* a réuni les syndicats lundi. Les discussions ont porté sur les \
+             salaires et les puces électroniques. […] »"
+        );
     }
 
     #[test]
@@ -628,15 +883,17 @@ mod tests {
         })
         .collect();
         let puces = ["puces-ia".to_string()];
-        let tarifs = ["tarifs".to_string(), "puces-ia".to_string()];
+        // In config order: grouped under the alphabetically first all the same.
+        let both = ["tarifs".to_string(), "puces-ia".to_string()];
+        let tarifs = ["tarifs".to_string()];
         let feeds = outlets(&[("AFP", "https://afp.com/x")]);
         let views: Vec<StoryView> = items
             .iter()
             .map(|item| StoryView {
-                rules: if item.title.contains("arifs") {
-                    &tarifs
-                } else {
-                    &puces
+                rules: match item.title.as_str() {
+                    "Tarifs B" => &both,
+                    t if t.contains("arifs") => &tarifs,
+                    _ => &puces,
                 },
                 hits: &[],
                 item,
@@ -658,21 +915,30 @@ mod tests {
             zone: Zone::Named(chrono_tz::Europe::Paris),
         });
         assert_eq!(r.subject, "[veille] moi: 5 articles (puces-ia, tarifs)");
+        // It opens with the headlines, in the order the stories follow.
+        assert!(
+            r.text.starts_with(
+                "5 articles depuis le dernier envoi.\n\n- Tarifs B (AFP)\n- Puces C (AFP)\n\
+                 - Puces A (AFP)\n- Sans date D (AFP)\n- <i>Tarifs</i> E (AFP)\n\n== puces-ia (4) ==\n"
+            ),
+            "{}",
+            r.text
+        );
+        let body = &r.text[r.text.find("== puces-ia").unwrap()..];
         let order: Vec<usize> = [
-            "== puces-ia (3)",
+            "== puces-ia (4)",
+            "Tarifs B",
             "Puces C",
             "Puces A",
             "Sans date D",
-            "== tarifs (2)",
-            "Tarifs B",
+            "== tarifs (1)",
             "<i>Tarifs</i> E",
             "Flux en échec",
-            "Le Monde : en échec depuis 2025-11-23",
+            "Le Monde : en échec depuis le dimanche 23 novembre 2025",
         ]
         .iter()
         .map(|needle| {
-            r.text
-                .find(needle)
+            body.find(needle)
                 .unwrap_or_else(|| panic!("{needle} in {}", r.text))
         })
         .collect();
@@ -683,7 +949,11 @@ mod tests {
         );
         assert!(r.html.contains("&lt;i&gt;Tarifs&lt;/i&gt; E"));
         assert!(!r.html.contains("<i>Tarifs"));
-        assert!(r.text.contains("Règle puces-ia"), "the other rule is named");
+        assert!(r.text.contains("Règle tarifs"), "the other rule is named");
+        assert!(
+            r.html
+                .contains("<li>&lt;i&gt;Tarifs&lt;/i&gt; E (AFP)</li>")
+        );
     }
 
     fn notice(event: Event, from: Option<Episode>) -> Notice {
@@ -705,27 +975,27 @@ mod tests {
             (
                 notice(Event::Failing, None),
                 "[veille] flux en échec : Le Monde",
-                "Le flux Le Monde est en échec depuis le 2025-11-24 17:00 CET (dernière erreur : HTTP 503 Service Unavailable).",
+                "Le flux Le Monde est en échec depuis le lundi 24 novembre 2025 à 17 h 00 (dernière erreur : HTTP 503 Service Unavailable).",
             ),
             (
                 notice(Event::Gone, None),
                 "[veille] flux disparu : Le Monde",
-                "Le flux Le Monde répond 410 Gone (en échec depuis le 2025-11-24 17:00 CET)",
+                "Le flux Le Monde répond 410 Gone (en échec depuis le lundi 24 novembre 2025 à 17 h 00)",
             ),
             (
                 notice(Event::Silent, None),
                 "[veille] flux silencieux : Le Monde",
-                "n'a apporté aucun nouvel article depuis le 2025-11-24 17:00 CET, alors qu'il en apporte d'habitude un toutes les 2 h 30.",
+                "n'a apporté aucun nouvel article depuis le lundi 24 novembre 2025 à 17 h 00, alors qu'il en apporte d'habitude un toutes les 2 h 30.",
             ),
             (
                 notice(Event::Recovered, Some(Episode::Failing)),
                 "[veille] flux rétabli : Le Monde",
-                "Le flux Le Monde répond de nouveau (en échec depuis le 2025-11-24 17:00 CET).",
+                "Le flux Le Monde répond de nouveau (en échec depuis le lundi 24 novembre 2025 à 17 h 00).",
             ),
             (
                 notice(Event::Recovered, Some(Episode::Silent)),
                 "[veille] flux rétabli : Le Monde",
-                "apporte de nouveau des articles (silencieux depuis le 2025-11-24 17:00 CET).",
+                "apporte de nouveau des articles (silencieux depuis le lundi 24 novembre 2025 à 17 h 00).",
             ),
         ];
         for (n, subject, sentence) in cases {

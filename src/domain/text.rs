@@ -161,6 +161,58 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
     format!("{}…", &s[..keep])
 }
 
+/// Byte ranges of the sentences of `text`, white space around them left
+/// out. A sentence ends at `.`, `!`, `?` or `…` (with the closing quotes
+/// and brackets after it) before white space or the end, once it holds
+/// four words, so that `M. Macron` or `J.-C.` does not end one. Written
+/// here rather than with UAX #29 sentence breaks (`unicode-segmentation`),
+/// which end a sentence at every `M.` before a capital.
+pub fn sentences(text: &str) -> Vec<std::ops::Range<usize>> {
+    const ENDS: &[char] = &['.', '!', '?', '…'];
+    const CLOSERS: &[char] = &['»', '"', '”', '’', ')', ']', '\''];
+    let mut out = Vec::new();
+    let mut start = None;
+    let mut words = 0;
+    let mut in_word = false;
+    let mut at = 0;
+    while let Some(c) = text[at..].chars().next() {
+        let i = at;
+        at += c.len_utf8();
+        if c.is_whitespace() {
+            in_word = false;
+            continue;
+        }
+        let from = *start.get_or_insert(i);
+        if !in_word {
+            words += 1;
+            in_word = true;
+        }
+        if !ENDS.contains(&c) {
+            continue;
+        }
+        // Further stops and closers, and a French closing guillemet after
+        // its space (`vite ! »`), belong to this sentence.
+        let rest = &text[at..];
+        let closing = rest.trim_start_matches(|d: char| ENDS.contains(&d) || CLOSERS.contains(&d));
+        at += rest.len() - closing.len();
+        let spaced = closing.trim_start_matches([' ', '\u{a0}', '\u{202f}']);
+        if spaced.starts_with('»') {
+            at += closing.len() - spaced.len() + '»'.len_utf8();
+        }
+        let at_break = text[at..].chars().next().is_none_or(char::is_whitespace);
+        if at_break && words >= 4 {
+            out.push(from..at);
+            start = None;
+            words = 0;
+            in_word = false;
+        }
+    }
+    if let Some(from) = start {
+        out.push(from..text.trim_end().len());
+    }
+    out
+}
+
 /// The longest prefix of `s` no longer than `max` bytes, on a char boundary.
 pub fn cut(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -375,6 +427,24 @@ pub fn is_word_char(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sentences_end_at_their_stop_not_at_an_abbreviation() {
+        let text = "  M. Macron a parlé mardi. « Nous agirons vite ! » Les prix ont baissé de 5,5 %… Puis rien";
+        let got: Vec<&str> = sentences(text).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(
+            got,
+            [
+                "M. Macron a parlé mardi.",
+                "« Nous agirons vite ! »",
+                "Les prix ont baissé de 5,5 %…",
+                "Puis rien"
+            ]
+        );
+        assert!(sentences("   ").is_empty());
+        let short = "Oui. Non. Peut-être, dit-il en partant.";
+        assert_eq!(sentences(short), vec![0..short.len()]);
+    }
 
     #[test]
     fn markup_becomes_text_as_spec_says() {

@@ -22,7 +22,10 @@ fn check_summarises_a_valid_config() {
 fn check_names_the_metrics_address_and_warns_beyond_loopback() {
     let env = TestEnv::new();
     for (addr, line) in [
-        ("127.0.0.1:9187", "metrics: http://127.0.0.1:9187/metrics and /healthz\n"),
+        (
+            "127.0.0.1:9187",
+            "metrics: http://127.0.0.1:9187/metrics and /healthz\n",
+        ),
         (
             "0.0.0.0:9187",
             "metrics: http://0.0.0.0:9187/metrics and /healthz (beyond loopback: no authentication)\n",

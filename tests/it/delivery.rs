@@ -633,6 +633,9 @@ async fn digests_group_by_rule_newest_first_and_are_sent_once() {
     let mails = env.mails("mail");
     assert_eq!(mails.len(), 1);
     let text = &mails[0].text;
+    // The headlines first, then the stories by rule.
+    assert!(text.contains("\n- Droits de douane sur l’acier"), "{text}");
+    let text = &text[text.find("== ").unwrap()..];
     let order: Vec<usize> = [
         "== puces (3) ==",
         "L’IA et l’emploi",

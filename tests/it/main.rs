@@ -11,6 +11,7 @@ mod fetching;
 mod health;
 mod hostile;
 mod matching;
+mod messages;
 mod metrics;
 mod pipeline;
 mod purity;

@@ -357,18 +357,18 @@ fn presented(text: &str) -> Vec<Presented> {
     let mut named = BTreeSet::new();
     for line in text.lines().map(str::trim_end) {
         if let Some(list) = line
-            .strip_prefix("Sources: ")
-            .or(line.strip_prefix("Source: "))
+            .strip_prefix("Sources : ")
+            .or(line.strip_prefix("Source : "))
         {
             named = list.split(", ").map(str::to_owned).collect();
-        } else if let Some(link) = line.strip_prefix("Lien: ") {
+        } else if let Some(link) = line.strip_prefix("Lien : ") {
             out.push(Presented {
                 link: link.to_owned(),
                 named: std::mem::take(&mut named),
                 links: BTreeSet::new(),
             });
         } else if let (Some(pair), Some(last)) = (line.strip_prefix("- "), out.last_mut())
-            && let Some((feed, link)) = pair.split_once(": ")
+            && let Some((feed, link)) = pair.split_once(" : ")
             && link.starts_with("https://")
         {
             last.links.insert((feed.to_owned(), link.to_owned()));
@@ -719,7 +719,7 @@ async fn hold_waits_for_copies_so_the_one_message_names_them() {
     let held = run_until_a_message("8s").await;
     assert!(
         held.text
-            .contains(&format!("Sources: {}, {}", OUTLETS[0], OUTLETS[1])),
+            .contains(&format!("Sources : {}, {}", OUTLETS[0], OUTLETS[1])),
         "{}",
         held.text
     );
@@ -731,7 +731,7 @@ async fn hold_waits_for_copies_so_the_one_message_names_them() {
         .unwrap_or_default();
     assert_eq!(
         sources.trim_end(),
-        format!("Source: {}", OUTLETS[0]),
+        format!("Source : {}", OUTLETS[0]),
         "without hold, sent before the copy came"
     );
 }
