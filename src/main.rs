@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, Writer};
@@ -13,11 +13,22 @@ use tracing_subscriber::registry::LookupSpan;
 
 use veille::cli::{self, CliError};
 
+const EXIT_CODES: &str = "\
+Exit status: 0 success; 1 a failure while running (`test`: nothing matched); \
+2 bad usage or an invalid config.
+
+Examples:
+  veille check                            validate ./config.toml and summarise it
+  veille run --once                       poll every feed once, deliver, exit
+  veille test puces-ia --feed https://www.lemonde.fr/rss/une.xml
+  veille --config /etc/veille/config.toml status";
+
 #[derive(Parser)]
 #[command(
     name = "veille",
     version,
-    about = "Watch news feeds, match keyword rules, alert once per story"
+    about = "Watch news feeds, match keyword rules, alert once per story",
+    after_help = EXIT_CODES
 )]
 struct Args {
     /// Config file [default: $VEILLE_CONFIG, else ./config.toml]
@@ -55,6 +66,10 @@ impl LogLevel {
 #[derive(Subcommand)]
 enum Command {
     /// Poll feeds, store, match and deliver, until stopped
+    #[command(
+        after_help = "Examples:\n  veille run                              the daemon (systemd runs this)\n  \
+veille run --once --flush-digests       one pass, digests included, for cron"
+    )]
     Run {
         /// Poll every feed once, deliver what is due, then exit
         #[arg(long)]
@@ -64,11 +79,17 @@ enum Command {
         flush_digests: bool,
     },
     /// Validate the config and print a summary
+    #[command(after_help = "Example:\n  veille --config /etc/veille/config.toml check")]
     Check,
     /// Show which items match which rules, and why, storing and sending nothing
     ///
     /// Exit status: 0 something matched, 1 nothing did, 2 error.
-    #[command(group(clap::ArgGroup::new("input").required(true).args(["text", "feed"])))]
+    #[command(
+        group(clap::ArgGroup::new("input").required(true).args(["text", "feed"])),
+        after_help = "Examples:\n  veille test --text \"Nvidia et les puces d'IA\"\n  \
+veille test tarifs --feed https://www.lemonde.fr/international/rss_full.xml\n  \
+veille test --query 'puces NEAR/5 Chine' --feed samples/actualites.xml"
+    )]
     Test {
         /// Only this rule [default: every rule]
         rule: Option<String>,
@@ -86,17 +107,20 @@ enum Command {
         json: bool,
     },
     /// Show feeds, channels and alerts from the database
+    #[command(after_help = "Examples:\n  veille status\n  veille status --json | jq '.channels'")]
     Status {
         /// One JSON document
         #[arg(long)]
         json: bool,
     },
     /// Put a channel's failed alerts back in the queue
+    #[command(after_help = "Example, after fixing the password:\n  veille retry equipe")]
     Retry {
         /// The channel's name in the config
         channel: String,
     },
     /// Send a digest channel's pending digest now, or print it
+    #[command(after_help = "Examples:\n  veille digest matin --preview\n  veille digest matin")]
     Digest {
         /// The channel's name in the config
         channel: String,
@@ -105,15 +129,28 @@ enum Command {
         preview: bool,
     },
     /// Print a [[feed]] table for every feed of an OPML file
+    #[command(after_help = "Example:\n  veille import-opml abonnements.opml >> config.toml")]
     ImportOpml {
         /// The OPML file (an export of a feed reader's subscriptions)
         file: PathBuf,
     },
     /// Send a test message through a channel
+    #[command(after_help = "Example:\n  veille send-test moi")]
     SendTest {
         /// The channel's name in the config
         channel: String,
     },
+    /// Print a completion script for bash, zsh or fish
+    #[command(after_help = "Examples:\n  \
+veille completions bash > ~/.local/share/bash-completion/completions/veille\n  \
+veille completions zsh > ~/.zfunc/_veille\n  \
+veille completions fish > ~/.config/fish/completions/veille.fish")]
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), made from these same definitions
+    #[command(
+        after_help = "Example:\n  veille man | sudo tee /usr/local/share/man/man1/veille.1 >/dev/null"
+    )]
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -142,10 +179,27 @@ enum Outcome {
 }
 
 fn run(args: Args) -> Result<Outcome, CliError> {
-    // The one command that needs no config: it helps write one.
-    if let Command::ImportOpml { file } = &args.command {
-        print!("{}", cli::import_opml(file)?);
-        return Ok(Outcome::Done);
+    // The commands that need no config.
+    match &args.command {
+        Command::ImportOpml { file } => {
+            print!("{}", cli::import_opml(file)?);
+            return Ok(Outcome::Done);
+        }
+        Command::Completions { shell } => {
+            let mut command = Args::command();
+            clap_complete::generate(*shell, &mut command, "veille", &mut std::io::stdout());
+            return Ok(Outcome::Done);
+        }
+        Command::Man => {
+            match clap_mangen::Man::new(Args::command()).render(&mut std::io::stdout()) {
+                // `veille man | head` closes the pipe early: not a failure.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(anyhow::Error::from(e).into());
+                }
+                _ => return Ok(Outcome::Done),
+            }
+        }
+        _ => {}
     }
     let path = cli::config_path(args.config);
     let config = cli::load_config(&path)?;
@@ -192,7 +246,9 @@ fn run(args: Args) -> Result<Outcome, CliError> {
             print!("{out}");
             Ok(Outcome::Done)
         }
-        Command::ImportOpml { .. } => unreachable!("handled before the config is read"),
+        Command::ImportOpml { .. } | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled before the config is read")
+        }
         Command::SendTest { channel } => {
             let out = runtime()?.block_on(cli::deliver::send_test(&config, &channel))?;
             print!("{out}");

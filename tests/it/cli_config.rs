@@ -339,3 +339,61 @@ fn test_feed_without_a_database_has_no_wire_copies_section() {
     assert!(!text.contains("Wire copies"), "{text}");
     assert!(!env.path("veille.db").exists(), "test creates no database");
 }
+
+#[test]
+fn completions_and_the_manual_come_from_the_same_definitions() {
+    let env = TestEnv::new();
+    for (shell, marker) in [
+        ("bash", "complete -F _veille"),
+        ("zsh", "#compdef veille"),
+        ("fish", "complete -c veille"),
+    ] {
+        let out = env.ok(&["completions", shell]);
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(marker), "{shell}: {script}");
+        for sub in ["run", "check", "send-test", "import-opml", "completions"] {
+            assert!(script.contains(sub), "{shell} completes {sub}");
+        }
+    }
+    let out = env.veille(&["completions", "powershell7"]);
+    assert_eq!(out.status.code(), Some(2), "an unknown shell is bad usage");
+    let man = String::from_utf8(env.ok(&["man"]).stdout).unwrap();
+    assert!(man.contains(".TH veille 1"));
+    assert!(
+        man.contains("send\\-test") && man.contains("Exit status"),
+        "{man}"
+    );
+}
+
+#[test]
+fn every_subcommand_has_an_example_and_the_top_help_the_exit_codes() {
+    let env = TestEnv::new();
+    let top = String::from_utf8(env.ok(&["--help"]).stdout).unwrap();
+    assert!(
+        top.contains("Exit status: 0 success; 1 a failure while running (`test`: nothing matched); 2 bad usage or an invalid config."),
+        "{top}"
+    );
+    for sub in [
+        "run",
+        "check",
+        "test",
+        "status",
+        "retry",
+        "digest",
+        "import-opml",
+        "send-test",
+        "completions",
+        "man",
+    ] {
+        let help = String::from_utf8(env.ok(&[sub, "--help"]).stdout).unwrap();
+        let example = help
+            .lines()
+            .skip_while(|l| !l.starts_with("Example"))
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            example.trim_start().starts_with("veille "),
+            "{sub}: no example in\n{help}"
+        );
+    }
+}
