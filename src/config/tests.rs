@@ -92,7 +92,7 @@ fn errors_are_located_and_name_the_key() {
         // a term where a list is wanted, counted from one
         (
             "[[feed]]\nname = \"A\"\nurl = \"a.xml\"\n[[rule]]\nname = \"r\"\nany = \"puces\"\nnotify = []\n",
-            "/etc/veille/config.toml:6:7: rule #1.any: string \"puces\" where a list is expected: write [\"puces\"]",
+            "/etc/veille/config.toml:6:7: rule #1 \"r\".any: string \"puces\" where a list is expected: write [\"puces\"]",
         ),
         // bad duration
         (
@@ -119,12 +119,12 @@ fn errors_are_located_and_name_the_key() {
         // unknown key in a feed
         (
             "[[feed]]\nname = \"a\"\nurl = \"a.xml\"\nlink = \"x\"\n",
-            "/etc/veille/config.toml:4:1: unknown key `link` in [feed #1]; allowed here: `name`, `url`, `interval`, `tags`",
+            "/etc/veille/config.toml:4:1: unknown key `link` in [feed #1 \"a\"]; allowed here: `name`, `url`, `interval`, `tags`",
         ),
         // missing key
         (
             "[[feed]]\nname = \"a\"\n",
-            "/etc/veille/config.toml:1:1: feed #1: missing field `url`",
+            "/etc/veille/config.toml:1:1: feed #1 \"a\": missing key `url`",
         ),
         // key not for this kind
         (
@@ -287,7 +287,7 @@ fn health_is_checked_and_located() {
         ),
         (
             "failing_after = \"1h\"\n",
-            "missing field `notify`".to_owned(),
+            "missing key `notify`".to_owned(),
         ),
         (
             "notify = [\"archive\"]\nsilence = 3\n",

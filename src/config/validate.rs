@@ -74,7 +74,10 @@ impl<'a> Validator<'a> {
                 .path()
                 .to_string()
                 .replace(".$__serde_spanned_private_value", "");
-            let message = explain_serde(&path, e.inner().message());
+            // The document is valid TOML (only its shape is wrong): read
+            // it untyped to name the `[[rule]]` or `[[feed]]` at fault.
+            let doc = self.source.parse::<toml::Table>().ok();
+            let message = explain_serde(&path, e.inner().message(), doc.as_ref());
             self.error(e.inner().span(), message)
         })
     }
@@ -779,8 +782,8 @@ fn is_plausible_address(s: &str) -> bool {
 }
 
 /// Serde's words, reworded to speak of keys and to list what is allowed.
-fn explain_serde(path: &str, message: &str) -> String {
-    let path = &one_based(path);
+fn explain_serde(path: &str, message: &str, doc: Option<&toml::Table>) -> String {
+    let path = &one_based(path, doc);
     if let Some(typed) = explain_type(path, message) {
         return format!("{path}: {typed}");
     }
@@ -797,6 +800,14 @@ fn explain_serde(path: &str, message: &str) -> String {
             .replace(" or ", ", ");
         return format!("unknown key `{key}` {table}; allowed here: {allowed}");
     }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let message = format!("missing key `{rest}");
+        return if path.is_empty() {
+            message
+        } else {
+            format!("{path}: {message}")
+        };
+    }
     if path.is_empty() || path == "." {
         message.to_owned()
     } else {
@@ -804,9 +815,9 @@ fn explain_serde(path: &str, message: &str) -> String {
     }
 }
 
-/// `rule[2].any` → `rule #3.any`: tables are counted from one, as a person
-/// counts them in the file.
-fn one_based(path: &str) -> String {
+/// `rule[2].any` → `rule #3 "c".any`: tables are counted from one, as a
+/// person counts them in the file, and named when they have a name.
+fn one_based(path: &str, doc: Option<&toml::Table>) -> String {
     let mut out = String::with_capacity(path.len());
     let mut rest = path;
     while let Some(open) = rest.find('[') {
@@ -815,8 +826,17 @@ fn one_based(path: &str) -> String {
         };
         match rest[open + 1..close].parse::<usize>() {
             Ok(n) => {
-                out.push_str(&rest[..open]);
+                let table = &rest[..open];
+                out.push_str(table);
                 out.push_str(&format!(" #{}", n + 1));
+                let name = doc
+                    .and_then(|d| d.get(table.trim_start_matches('.')))
+                    .and_then(|list| list.get(n))
+                    .and_then(|t| t.get("name"))
+                    .and_then(|v| v.as_str());
+                if let Some(name) = name {
+                    out.push_str(&format!(" {name:?}"));
+                }
             }
             Err(_) => out.push_str(&rest[..=close]),
         }
