@@ -13,6 +13,9 @@
 //! `cargo bench --bench delivery`; `DELIVERY_STORIES=1000 DELIVERY_RUNS=5`;
 //! `DELIVERY_VEILLE=path/to/veille` times another build of veille.
 
+// Signals to child processes go through libc.
+#![allow(unsafe_code)]
+
 #[allow(dead_code)]
 #[path = "../tests/it/smtp_server.rs"]
 mod smtp_server;

@@ -11,6 +11,9 @@
 //! copies off and on; `POLL_CYCLE_FEEDS=1000 POLL_CYCLE_RUNS=5
 //! POLL_CYCLE_WIRE=on` choose others.
 
+// Signals to child processes go through libc.
+#![allow(unsafe_code)]
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -19,7 +19,7 @@ use crate::domain::rules::{
     Accents, Field, Hit, Rule, RuleMatch, RuleSet, Scope, field_text, query, why_not,
 };
 use crate::domain::text::plain_text;
-use crate::domain::wire::{MAX_NUMBERS_MISSING, Similarity, fingerprint_new};
+use crate::domain::wire::{MAX_NUMBERS_MISSING, Scratch, Similarity, fingerprint_new};
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
 use crate::store::Store;
 
@@ -222,7 +222,7 @@ fn wire_report(
             );
             continue;
         }
-        let Some(fp) = fingerprint_new(item, now, keep) else {
+        let Some(fp) = fingerprint_new(item, now, keep, &mut Scratch::default()) else {
             let _ = writeln!(out, "    too little text, or too old to alert: never joins");
             continue;
         };

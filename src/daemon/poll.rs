@@ -16,7 +16,7 @@ use crate::domain::model::ParsedFeed;
 use crate::domain::parse::{self, Document};
 use crate::domain::schedule::next_poll;
 use crate::domain::triage::{self, Context};
-use crate::domain::wire::fingerprint_new;
+use crate::domain::wire::{Scratch, fingerprint_new};
 use crate::fetch::{FetchOutcome, Validators};
 use crate::store::{FeedState, FetchRecord, PollRecord, RecordSummary};
 
@@ -444,8 +444,9 @@ async fn triage_document(
         };
         poll.items = triage::triage(doc.items, ids, &known, &config.rules, &cx);
         if d.wire_copies {
+            let mut scratch = Scratch::default();
             for r in poll.items.iter_mut().filter(|r| r.is_new) {
-                r.wire = fingerprint_new(&r.item, poll.now, poll.wire_keep);
+                r.wire = fingerprint_new(&r.item, poll.now, poll.wire_keep, &mut scratch);
             }
         }
         Ok(poll)

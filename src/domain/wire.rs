@@ -267,12 +267,21 @@ impl Similarity {
 /// text. Copies are joined by their publication dates, whenever they are
 /// fetched, so `keep` reaches as far back as a poll may bring items that
 /// alert (see `keep_prints`).
-pub fn fingerprint_new(item: &Item, now: i64, keep: i64) -> Option<Fingerprint> {
+pub fn fingerprint_new(
+    item: &Item,
+    now: i64,
+    keep: i64,
+    scratch: &mut Scratch,
+) -> Option<Fingerprint> {
     if item.date().is_some_and(|d| now - d.timestamp() > keep) {
         return None;
     }
-    Some(Fingerprint::of(item)).filter(Fingerprint::is_usable)
+    Some(Fingerprint::of_in(item, scratch)).filter(Fingerprint::is_usable)
 }
+
+/// Buffers a fingerprint is read with, kept by the caller between items.
+#[derive(Default)]
+pub struct Scratch(Buffers);
 
 /// How long a story's fingerprint is kept, in seconds: a first poll may
 /// bring items up to `first_poll_window` old, a later one (after an outage)
@@ -286,18 +295,14 @@ impl Fingerprint {
     /// The fingerprint of an item's title, summary and content. A sentence
     /// seen twice (summary repeated in content) counts once.
     pub fn of(item: &Item) -> Fingerprint {
-        thread_local! {
-            // Buffers reused from item to item on the same thread: most
-            // of a fingerprint's allocations otherwise.
-            static BUFFERS: std::cell::RefCell<Buffers> = Default::default();
-        }
-        BUFFERS.with(|b| match b.try_borrow_mut() {
-            Ok(mut b) => Fingerprint::of_with(item, &mut b),
-            Err(_) => Fingerprint::of_with(item, &mut Buffers::default()),
-        })
+        Fingerprint::of_in(item, &mut Scratch::default())
     }
 
-    fn of_with(item: &Item, b: &mut Buffers) -> Fingerprint {
+    /// The same, with buffers reused from item to item (most of a
+    /// fingerprint's allocations otherwise): one `Scratch` for a poll's
+    /// items.
+    pub fn of_in(item: &Item, scratch: &mut Scratch) -> Fingerprint {
+        let b = &mut scratch.0;
         let mut fp = Fingerprint::default();
         b.read(&item.title);
         // The title is one sentence, whatever its punctuation. Outlets

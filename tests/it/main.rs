@@ -1,6 +1,9 @@
 //! One integration-test binary: the real `veille` against real loopback
 //! servers, a real SQLite file and a real Maildir. Modules follow SPEC.
 
+// Signals to child processes go through libc.
+#![allow(unsafe_code)]
+
 mod harness;
 mod smtp_server;
 
@@ -13,6 +16,7 @@ mod hostile;
 mod matching;
 mod messages;
 mod metrics;
+mod migrations;
 mod pipeline;
 mod purity;
 mod retention;

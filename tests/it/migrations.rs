@@ -1,0 +1,64 @@
+//! A migration that shipped is never edited: a database migrated by it
+//! would differ from one migrated by the edited text. Each shipped file's
+//! SHA-256 is pinned here; a new migration adds a line.
+
+use sha2::{Digest, Sha256};
+
+const SHIPPED: &[(&str, &str)] = &[
+    (
+        "0001_init.sql",
+        "5138a09f8a015828cc8d26348d6334cd7a78b258f69b3c0595b6d3aedf49d58c",
+    ),
+    (
+        "0002_digests.sql",
+        "60e2d90bd5fbe37280a27286c03f1a85d8879a94d6007ddf0d6c194ca355a320",
+    ),
+    (
+        "0003_wire.sql",
+        "4e39cc9111696928f68c17bef2157123905884cf18c7d259b5484f8bd5e52da4",
+    ),
+    (
+        "0004_leases.sql",
+        "cdfd9f2de1b2971c6b6e1cdc1df6a06e1f6311336ab0014af775d29e564eb2b4",
+    ),
+    (
+        "0005_unread.sql",
+        "57e66e9d8dbec7d38761a03c9bf88a02464c4b19279370be2c9a8a31a2c94498",
+    ),
+    (
+        "0006_health.sql",
+        "fdaa57b79f6831cb9747c201d7d5d7a68b32a39e52f2ffbc143cd06c1b646466",
+    ),
+    (
+        "0007_retention.sql",
+        "b3b60eb95f5cf59a47e9c6ea757004cd902982dc62606a3d02b2f53c3a65b40f",
+    ),
+    (
+        "0008_prune_indexes.sql",
+        "a0d8089a0471206d5908fd603929d55ebfe0fa614335363a8ff84f52eeb34c9e",
+    ),
+];
+
+#[test]
+fn shipped_migrations_are_never_edited_and_every_file_is_pinned() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    files.sort();
+    let pinned: Vec<&str> = SHIPPED.iter().map(|(f, _)| *f).collect();
+    assert_eq!(files, pinned, "every migration file is pinned, in order");
+    for (file, want) in SHIPPED {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        let got: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            &got, want,
+            "{file} was edited after it shipped: add a new migration instead"
+        );
+    }
+}
