@@ -146,11 +146,14 @@ veille completions bash > ~/.local/share/bash-completion/completions/veille\n  \
 veille completions zsh > ~/.zfunc/_veille\n  \
 veille completions fish > ~/.config/fish/completions/veille.fish")]
     Completions { shell: clap_complete::Shell },
-    /// Print the manual page (roff), made from these same definitions
-    #[command(
-        after_help = "Example:\n  veille man | sudo tee /usr/local/share/man/man1/veille.1 >/dev/null"
-    )]
-    Man,
+    /// Print a manual page (roff), made from these same definitions
+    #[command(after_help = "Examples:\n  \
+veille man | sudo tee /usr/local/share/man/man1/veille.1 >/dev/null\n  \
+veille man run > veille-run.1       the page veille(1) points to for `run`")]
+    Man {
+        /// A subcommand's page, veille-SUBCOMMAND(1), instead of veille(1)
+        subcommand: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -190,8 +193,20 @@ fn run(args: Args) -> Result<Outcome, CliError> {
             clap_complete::generate(*shell, &mut command, "veille", &mut std::io::stdout());
             return Ok(Outcome::Done);
         }
-        Command::Man => {
-            match clap_mangen::Man::new(Args::command()).render(&mut std::io::stdout()) {
+        Command::Man { subcommand } => {
+            let top = Args::command();
+            let page = match subcommand {
+                None => top,
+                Some(name) => {
+                    let Some(sub) = top.find_subcommand(name) else {
+                        return Err(CliError::Usage(anyhow::anyhow!(
+                            "no subcommand {name:?}; see `veille --help`"
+                        )));
+                    };
+                    sub.clone().name(format!("veille-{name}"))
+                }
+            };
+            match clap_mangen::Man::new(page).render(&mut std::io::stdout()) {
                 // `veille man | head` closes the pipe early: not a failure.
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
                     return Err(anyhow::Error::from(e).into());
@@ -246,7 +261,7 @@ fn run(args: Args) -> Result<Outcome, CliError> {
             print!("{out}");
             Ok(Outcome::Done)
         }
-        Command::ImportOpml { .. } | Command::Completions { .. } | Command::Man => {
+        Command::ImportOpml { .. } | Command::Completions { .. } | Command::Man { .. } => {
             unreachable!("handled before the config is read")
         }
         Command::SendTest { channel } => {
