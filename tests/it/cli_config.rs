@@ -363,6 +363,13 @@ fn completions_and_the_manual_come_from_the_same_definitions() {
         man.contains("send\\-test") && man.contains("Exit status"),
         "{man}"
     );
+    // The pages veille(1) points to exist.
+    let run = String::from_utf8(env.ok(&["man", "run"]).stdout).unwrap();
+    assert!(
+        run.contains(".TH veille-run 1") && run.contains("\\-\\-once"),
+        "{run}"
+    );
+    assert_eq!(env.veille(&["man", "nope"]).status.code(), Some(2));
 }
 
 #[test]
