@@ -17,4 +17,5 @@ pub mod schedule;
 pub mod text;
 pub mod triage;
 pub mod wire;
+pub mod wire_index;
 pub mod zone;

@@ -8,12 +8,61 @@
 //! it with the outcome. A process killed mid-send leaves its leases to
 //! expire; then another takes them. This is the one place that knows.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{ALERT_COLUMNS, AlertRow, DueAlert, Store, stored};
+use super::{Store, StoredHit, from_unix, stored};
 use crate::domain::health::Notice;
+use crate::domain::model::{Item, Outlet};
 use crate::domain::render::FailingFeed;
+
+/// An alert due for delivery, with what a message about it needs.
+#[derive(Debug, Clone)]
+pub struct DueAlert {
+    pub id: String,
+    pub channel: String,
+    pub attempts: u32,
+    pub created: i64,
+    /// Start of the current round of tries (24 h of them at least).
+    pub queued: i64,
+    pub rules: Vec<String>,
+    pub hits: Vec<StoredHit>,
+    pub item: Item,
+    /// Every feed that carried the story with its own link, first seen
+    /// first.
+    pub outlets: Vec<Outlet>,
+}
+
+/// The columns every outbox query selects, in this order.
+const ALERT_COLUMNS: &str = "a.id, a.channel, a.attempts, a.created, a.rules, a.hits, a.item_id, a.story_id, COALESCE(a.queued, a.created)";
+
+struct AlertRow {
+    id: String,
+    channel: String,
+    attempts: u32,
+    created: i64,
+    rules: String,
+    hits: String,
+    item_id: i64,
+    story_id: i64,
+    queued: i64,
+}
+
+impl AlertRow {
+    fn read(r: &rusqlite::Row) -> rusqlite::Result<AlertRow> {
+        Ok(AlertRow {
+            id: r.get(0)?,
+            channel: r.get(1)?,
+            attempts: r.get(2)?,
+            created: r.get(3)?,
+            rules: r.get(4)?,
+            hits: r.get(5)?,
+            item_id: r.get(6)?,
+            story_id: r.get(7)?,
+            queued: r.get(8)?,
+        })
+    }
+}
 
 /// What an attempt was about: one alert, or one digest and its alerts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -577,4 +626,57 @@ fn first_seen(tx: &rusqlite::Transaction, filter: &str, id: &str) -> Result<Vec<
     Ok(stmt
         .query_map([id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?)
+}
+
+impl Store {
+    /// An outbox row with the item and feeds a message about it needs.
+    fn due_alert(&self, r: &AlertRow) -> Result<DueAlert> {
+        Ok(DueAlert {
+            rules: stored::decode(stored::RULES, &r.rules)?,
+            hits: stored::decode(stored::HITS, &r.hits)?,
+            item: self.item(r.item_id)?,
+            outlets: self.story_outlets(r.story_id)?,
+            id: r.id.clone(),
+            channel: r.channel.clone(),
+            attempts: r.attempts,
+            created: r.created,
+            queued: r.queued,
+        })
+    }
+
+    fn item(&self, id: i64) -> Result<Item> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT title, link, summary, content, categories, published, updated FROM items WHERE id = ?1",
+        )?;
+        let item = stmt.query_row([id], |r| {
+            let categories: String = r.get(4)?;
+            Ok(Item {
+                source_id: None,
+                title: r.get(0)?,
+                link: r.get(1)?,
+                summary: r.get(2)?,
+                content: r.get(3)?,
+                categories: serde_json::from_str(&categories).unwrap_or_default(),
+                published: r.get::<_, Option<i64>>(5)?.and_then(from_unix),
+                updated: r.get::<_, Option<i64>>(6)?.and_then(from_unix),
+            })
+        });
+        item.with_context(|| format!("its item {id} cannot be read"))
+    }
+
+    /// Each feed that carried the story, with the link of its first item
+    /// of it (SQLite takes the bare column from the row of `MIN`).
+    fn story_outlets(&self, story_id: i64) -> Result<Vec<Outlet>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT f.name, i.link, MIN(i.first_seen) FROM items i JOIN feeds f ON f.id = i.feed_id
+             WHERE i.story_id = ?1 GROUP BY f.id ORDER BY MIN(i.first_seen), f.id",
+        )?;
+        let rows = stmt.query_map([story_id], |r| {
+            Ok(Outlet {
+                feed: r.get(0)?,
+                link: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
 }

@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::wire::{self, WireIndex};
 use super::{ItemRecord, PollRecord, Store};
 use crate::domain::model::Item;
 use crate::domain::wire::{Fingerprint, Similarity};
+use crate::domain::wire_index::{self as wire, WireIndex};
 
 impl Store {
     /// The stored stories `fp` would be compared with if its item were new

@@ -3,7 +3,8 @@
 //! Each story is indexed by its reference item: its earliest published
 //! (first-seen when undated), the one it would have been opened by had its
 //! items been fetched as they appeared. The fingerprints are stored per poll
-//! in `wire_prints`; this index over them lives in memory beside the store.
+//! in `wire_prints` (`store::stories`); this index over them lives in
+//! memory beside the store, which owns it.
 //! It is read from the database once, when a fingerprint first needs it
 //! (never on a cycle where nothing is new), and kept up to date as items are
 //! written, so no cycle rebuilds it. It holds only stories whose reference
