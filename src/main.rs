@@ -253,11 +253,11 @@ fn run(args: Args) -> Result<Outcome, CliError> {
             })
         }
         Command::Retry { channel } => {
-            print!("{}", cli::deliver::retry(&config, &channel)?);
+            print!("{}", cli::channel::retry(&config, &channel)?);
             Ok(Outcome::Done)
         }
         Command::Digest { channel, preview } => {
-            let out = runtime()?.block_on(cli::deliver::digest(config, &channel, preview))?;
+            let out = runtime()?.block_on(cli::channel::digest(config, &channel, preview))?;
             print!("{out}");
             Ok(Outcome::Done)
         }
@@ -265,7 +265,7 @@ fn run(args: Args) -> Result<Outcome, CliError> {
             unreachable!("handled before the config is read")
         }
         Command::SendTest { channel } => {
-            let out = runtime()?.block_on(cli::deliver::send_test(&config, &channel))?;
+            let out = runtime()?.block_on(cli::channel::send_test(&config, &channel))?;
             print!("{out}");
             Ok(Outcome::Done)
         }

@@ -1,8 +1,8 @@
 //! One thin function per subcommand. They return errors; `main` prints them
 //! and picks the exit code.
 
+pub mod channel;
 pub mod check;
-pub mod deliver;
 pub mod run;
 pub mod status;
 pub mod test;

@@ -5,7 +5,7 @@
 //! `per_host` limits; `deliver_due_once` sends what the outbox holds. `run
 //! --once` and the tests call them directly; `run` loops over them.
 
-mod deliver;
+mod dispatch;
 mod endpoint;
 mod health;
 mod metrics;
@@ -25,7 +25,7 @@ use crate::deliver::Sender;
 use crate::fetch::Fetcher;
 use crate::store::Store;
 
-pub use deliver::{
+pub use dispatch::{
     DeliveryReport, deliver_due_once, digests_due_once, flush_digest, preview_digest,
     retry_digests_once,
 };
