@@ -398,100 +398,22 @@ impl<'a> Validator<'a> {
     fn channel(&self, name: &str, spanned: &S<RawChannel>) -> Result<Channel> {
         let c = spanned.get_ref();
         let key = |k: &str| format!("channel.{name}.{k}");
-        let kind_name = c.kind.get_ref().as_str();
-        let allowed: &[&str] = match kind_name {
-            "email" => &["kind", "to", "digest", "hold"],
-            "webhook" => &["kind", "url", "format", "secret_file", "digest", "hold"],
-            "maildir" => &["kind", "path", "digest", "hold"],
-            other => {
-                return Err(self.at(
-                    &c.kind,
-                    format!(
-                        "{}: unknown kind {other:?}; use \"email\", \"webhook\" or \"maildir\"",
-                        key("kind")
-                    ),
-                ));
-            }
-        };
-        let present: [(&str, Option<Range<usize>>); 5] = [
-            ("to", c.to.as_ref().map(|v| v.span())),
-            ("url", c.url.as_ref().map(|v| v.span())),
-            ("format", c.format.as_ref().map(|v| v.span())),
-            ("secret_file", c.secret_file.as_ref().map(|v| v.span())),
-            ("path", c.path.as_ref().map(|v| v.span())),
-        ];
-        for (k, span) in present {
-            if let Some(span) = span.filter(|_| !allowed.contains(&k)) {
-                return Err(self.error(
-                    Some(span),
-                    format!(
-                        "{}: not allowed for kind = {kind_name:?}; allowed here: {}",
-                        key(k),
-                        allowed.join(", ")
-                    ),
-                ));
-            }
-        }
+        let kind = self.kind_of(&c.kind, &key("kind"))?;
+        self.only_keys_of(kind, c, &key)?;
         let missing = |k: &str| {
             self.at(
                 spanned,
-                format!("channel.{name}: kind = {kind_name:?} needs `{k}`"),
+                format!("channel.{name}: kind = {:?} needs `{k}`", kind.name()),
             )
         };
-        let kind = match kind_name {
-            "email" => {
-                let to = c.to.as_ref().ok_or_else(|| missing("to"))?;
-                if to.get_ref().is_empty() {
-                    return Err(self.at(to, format!("{}: list at least one address", key("to"))));
-                }
-                for addr in to.get_ref() {
-                    if !is_plausible_address(addr.get_ref()) {
-                        return Err(self.at(
-                            addr,
-                            format!(
-                                "{}: {:?} is not an email address",
-                                key("to"),
-                                addr.get_ref()
-                            ),
-                        ));
-                    }
-                }
-                ChannelKind::Email {
-                    to: to.get_ref().iter().map(|a| a.get_ref().clone()).collect(),
-                }
+        let kind = match kind {
+            Kind::Email => self.email(c.to.as_ref().ok_or_else(|| missing("to"))?, &key)?,
+            Kind::Webhook => {
+                self.webhook(c, c.url.as_ref().ok_or_else(|| missing("url"))?, &key)?
             }
-            "webhook" => {
-                let url = c.url.as_ref().ok_or_else(|| missing("url"))?;
-                let parsed = Url::parse(url.get_ref())
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .ok_or_else(|| {
-                        self.at(
-                            url,
-                            format!("{}: {:?} is not an http(s) URL", key("url"), url.get_ref()),
-                        )
-                    })?;
-                let format = match c.format.as_ref().map(|f| f.get_ref().as_str()) {
-                    None | Some("json") => WebhookFormat::Json,
-                    Some("slack") => WebhookFormat::Slack,
-                    Some("discord") => WebhookFormat::Discord,
-                    Some(other) => {
-                        let f = c.format.as_ref().expect("present");
-                        return Err(self.at(f, format!("{}: unknown format {other:?}; use \"json\", \"slack\" or \"discord\"", key("format"))));
-                    }
-                };
-                ChannelKind::Webhook {
-                    url: parsed,
-                    format,
-                    secret_file: c.secret_file.as_ref().map(|p| self.dir.join(p.get_ref())),
-                }
-            }
-            _ => {
-                let path = c.path.as_ref().ok_or_else(|| missing("path"))?;
-                ChannelKind::Maildir {
-                    path: self.written_path(path.get_ref()),
-                }
-            }
+            Kind::Maildir => ChannelKind::Maildir {
+                path: self.written_path(c.path.as_ref().ok_or_else(|| missing("path"))?.get_ref()),
+            },
         };
         let digest = match &c.digest {
             Some(d) => Some(
@@ -515,6 +437,103 @@ impl<'a> Validator<'a> {
             kind,
             digest,
             hold,
+        })
+    }
+
+    fn kind_of(&self, kind: &S<String>, key: &str) -> Result<Kind> {
+        match kind.get_ref().as_str() {
+            "email" => Ok(Kind::Email),
+            "webhook" => Ok(Kind::Webhook),
+            "maildir" => Ok(Kind::Maildir),
+            other => Err(self.at(
+                kind,
+                format!("{key}: unknown kind {other:?}; use \"email\", \"webhook\" or \"maildir\""),
+            )),
+        }
+    }
+
+    /// Refuses a key that belongs to another kind of channel.
+    fn only_keys_of(&self, kind: Kind, c: &RawChannel, key: &dyn Fn(&str) -> String) -> Result<()> {
+        let present: [(&str, Option<Range<usize>>); 5] = [
+            ("to", c.to.as_ref().map(|v| v.span())),
+            ("url", c.url.as_ref().map(|v| v.span())),
+            ("format", c.format.as_ref().map(|v| v.span())),
+            ("secret_file", c.secret_file.as_ref().map(|v| v.span())),
+            ("path", c.path.as_ref().map(|v| v.span())),
+        ];
+        let allowed = kind.keys();
+        match present
+            .into_iter()
+            .find_map(|(k, span)| span.filter(|_| !allowed.contains(&k)).map(|s| (k, s)))
+        {
+            Some((k, span)) => Err(self.error(
+                Some(span),
+                format!(
+                    "{}: not allowed for kind = {:?}; allowed here: {}",
+                    key(k),
+                    kind.name(),
+                    allowed.join(", ")
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn email(&self, to: &S<Vec<S<String>>>, key: &dyn Fn(&str) -> String) -> Result<ChannelKind> {
+        if to.get_ref().is_empty() {
+            return Err(self.at(to, format!("{}: list at least one address", key("to"))));
+        }
+        if let Some(bad) = to
+            .get_ref()
+            .iter()
+            .find(|a| !is_plausible_address(a.get_ref()))
+        {
+            return Err(self.at(
+                bad,
+                format!("{}: {:?} is not an email address", key("to"), bad.get_ref()),
+            ));
+        }
+        Ok(ChannelKind::Email {
+            to: to.get_ref().iter().map(|a| a.get_ref().clone()).collect(),
+        })
+    }
+
+    fn webhook(
+        &self,
+        c: &RawChannel,
+        url: &S<String>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Result<ChannelKind> {
+        let parsed = Url::parse(url.get_ref())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                self.at(
+                    url,
+                    format!("{}: {:?} is not an http(s) URL", key("url"), url.get_ref()),
+                )
+            })?;
+        let format = match &c.format {
+            None => WebhookFormat::Json,
+            Some(f) => match f.get_ref().as_str() {
+                "json" => WebhookFormat::Json,
+                "slack" => WebhookFormat::Slack,
+                "discord" => WebhookFormat::Discord,
+                other => {
+                    return Err(self.at(
+                        f,
+                        format!(
+                            "{}: unknown format {other:?}; use \"json\", \"slack\" or \"discord\"",
+                            key("format")
+                        ),
+                    ));
+                }
+            },
+        };
+        Ok(ChannelKind::Webhook {
+            url: parsed,
+            format,
+            secret_file: c.secret_file.as_ref().map(|p| self.dir.join(p.get_ref())),
         })
     }
 
@@ -779,6 +798,33 @@ fn list_or_none(names: &BTreeSet<&str>) -> String {
 /// the first alert. Line breaks are refused first: lettre panics on them.
 fn is_plausible_address(s: &str) -> bool {
     !s.contains(['\r', '\n']) && s.trim().parse::<lettre::message::Mailbox>().is_ok()
+}
+
+/// A channel's `kind`, read once: what decides its keys and its checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Email,
+    Webhook,
+    Maildir,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Email => "email",
+            Kind::Webhook => "webhook",
+            Kind::Maildir => "maildir",
+        }
+    }
+
+    /// The keys a channel of this kind may have.
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            Kind::Email => &["kind", "to", "digest", "hold"],
+            Kind::Webhook => &["kind", "url", "format", "secret_file", "digest", "hold"],
+            Kind::Maildir => &["kind", "path", "digest", "hold"],
+        }
+    }
 }
 
 /// Serde's words, reworded to speak of keys and to list what is allowed.
