@@ -14,7 +14,7 @@ use crate::config::{Feed, FeedUrl};
 use crate::domain::identity::identify;
 use crate::domain::model::ParsedFeed;
 use crate::domain::parse::{self, Document};
-use crate::domain::schedule::next_poll;
+use crate::domain::schedule::after_poll;
 use crate::domain::triage::{self, Context};
 use crate::domain::wire::{Scratch, fingerprint_new};
 use crate::fetch::{FetchOutcome, Validators};
@@ -307,22 +307,38 @@ async fn poll_inner(
             )
         }
     };
-    let schedule = |failures: u32, retry_after_until: Option<i64>| {
-        next_poll(now, feed.interval, failures, retry_after_until, jitter)
-    };
-    let failures_after = state.consecutive_failures + 1;
     let mut poll = PollRecord {
         feed_id: state.id,
         now,
         fetch: FetchRecord::NotModified,
         redirect_url: None,
-        next_poll: schedule(0, None),
+        next_poll: 0,
+        consecutive_failures: 0,
         items: Vec::new(),
         wire_window: match sh.config.daemon.wire_copies {
             true => sh.config.daemon.wire_window.as_secs() as i64,
             false => 0,
         },
         wire_keep: sh.config.daemon.wire_keep(),
+    };
+    // The feed's next schedule follows from how the fetch ended.
+    let schedule = |poll: &mut PollRecord| {
+        let (failed, retry_after_until) = match &poll.fetch {
+            FetchRecord::Failed {
+                retry_after_until, ..
+            } => (true, *retry_after_until),
+            _ => (false, None),
+        };
+        let after = after_poll(
+            failed,
+            state.consecutive_failures,
+            now,
+            feed.interval,
+            retry_after_until,
+            jitter,
+        );
+        poll.next_poll = after.next_poll;
+        poll.consecutive_failures = after.consecutive_failures;
     };
     let result = match outcome {
         FetchOutcome::NotModified { permanent_redirect } => {
@@ -338,7 +354,6 @@ async fn poll_inner(
                 gone: e.gone,
                 retry_after_until,
             };
-            poll.next_poll = schedule(failures_after, retry_after_until);
             if e.gone {
                 warn!(
                     "410 Gone: this feed is no longer polled; change its url in the config to poll it again"
@@ -382,7 +397,6 @@ async fn poll_inner(
                         gone: false,
                         retry_after_until: None,
                     };
-                    poll.next_poll = schedule(failures_after, None);
                     PollOutcome::Failed { error }
                 }
                 Ok(doc) => {
@@ -393,11 +407,13 @@ async fn poll_inner(
                         items: doc.items.len() as u32,
                         unread_items: doc.unread_items as u32,
                     };
+                    schedule(&mut poll);
                     return triage_document(sh, feed, state, doc, poll).await;
                 }
             }
         }
     };
+    schedule(&mut poll);
     Ok((poll, result))
 }
 
