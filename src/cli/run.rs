@@ -31,11 +31,12 @@ pub async fn run(
     let shutdown = CancellationToken::new();
     let reload = Arc::new(Mutex::new(CancellationToken::new()));
     let endpoint = daemon::Endpoint::new(&shared);
+    let mut tasks = tokio::task::JoinSet::new();
     if let Some(listener) = daemon::bind(&shared.config).await? {
         info!(addr = %listener.local_addr().context("listener")?, "serving /metrics and /healthz");
-        tokio::spawn(daemon::serve(listener, endpoint.clone(), shutdown.clone()));
+        tasks.spawn(daemon::serve(listener, endpoint.clone(), shutdown.clone()));
     }
-    tokio::spawn(on_signals(shutdown.clone(), Arc::clone(&reload)));
+    tasks.spawn(on_signals(shutdown.clone(), Arc::clone(&reload)));
     started(&shared.config, "veille started");
     loop {
         let this_reload = reload.lock().expect("not poisoned").clone();
@@ -72,6 +73,10 @@ pub async fn run(
             }
         }
     }
+    // The endpoint and the signal listener end with `shutdown`.
+    shutdown.cancel();
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
     info!("veille stopped");
     Ok(())
 }

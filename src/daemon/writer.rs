@@ -22,17 +22,34 @@ enum Job {
     All(Vec<PollRecord>, oneshot::Sender<Vec<Result<RecordSummary>>>),
 }
 
+/// A handle on the writer thread; clones share it. When the last one is
+/// dropped, the queue closes, the thread writes what was queued and is
+/// joined, so nothing handed to it is left unwritten at exit.
 #[derive(Clone)]
 pub struct Writer {
-    queue: mpsc::UnboundedSender<Job>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queue: Option<mpsc::UnboundedSender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Writer {
     /// Starts the writer thread; it ends when the last `Writer` is dropped,
-    /// after writing what was queued.
+    /// after writing what was queued, and that drop waits for it.
     pub fn start(store: Arc<Mutex<Store>>) -> Writer {
         let (queue, mut jobs) = mpsc::unbounded_channel::<Job>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("veille-writer".into())
             .spawn(move || {
                 while let Some(first) = jobs.blocking_recv() {
@@ -58,13 +75,22 @@ impl Writer {
                 }
             })
             .expect("spawn the writer thread");
-        Writer { queue }
+        Writer {
+            inner: Arc::new(Inner {
+                queue: Some(queue),
+                thread: Some(thread),
+            }),
+        }
+    }
+
+    fn queue(&self) -> &mpsc::UnboundedSender<Job> {
+        self.inner.queue.as_ref().expect("only taken on drop")
     }
 
     /// Records one poll; returns once it is committed.
     pub async fn record(&self, poll: PollRecord) -> Result<RecordSummary> {
         let (reply, outcome) = oneshot::channel();
-        self.queue
+        self.queue()
             .send(Job::One(poll, reply))
             .map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?
@@ -75,7 +101,7 @@ impl Writer {
     pub async fn record_all(&self, polls: Vec<PollRecord>) -> Vec<Result<RecordSummary>> {
         let n = polls.len();
         let (reply, outcome) = oneshot::channel();
-        if self.queue.send(Job::All(polls, reply)).is_err() {
+        if self.queue().send(Job::All(polls, reply)).is_err() {
             return (0..n).map(|_| Err(stopped())).collect();
         }
         outcome
