@@ -19,9 +19,11 @@ use crate::domain::rules::{
     Accents, Field, Hit, Rule, RuleMatch, RuleSet, Scope, field_text, query, why_not,
 };
 use crate::domain::text::plain_text;
-use crate::domain::wire::{MAX_NUMBERS_MISSING, Scratch, Similarity, fingerprint_new};
+use crate::domain::wire::{
+    Joinable, MAX_NUMBERS_MISSING, Placement, Scratch, Similarity, fingerprint_new, place,
+};
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
-use crate::store::Store;
+use crate::store::{Store, WireMatch};
 
 /// What to test against.
 pub enum Source {
@@ -209,43 +211,52 @@ fn wire_report(
     let keep = d.wire_keep();
     for (item, id) in items.iter().zip(identify(items)) {
         let _ = writeln!(out, "  {}", label(item));
-        if let Some(story) = id
-            .story_link
-            .as_deref()
-            .map(|l| store.story_of_link(l))
-            .transpose()?
-            .flatten()
-        {
-            let _ = writeln!(
-                out,
-                "    its link is already story {story}: link identity decides, not its text"
-            );
-            continue;
-        }
-        let Some(fp) = fingerprint_new(item, now, keep, &mut Scratch::default()) else {
-            let _ = writeln!(out, "    too little text, or too old to alert: never joins");
-            continue;
+        let by_link = match id.story_link.as_deref() {
+            Some(l) => store.story_of_link(l)?,
+            None => None,
         };
-        let found = store.wire_matches(&fp, item, now, window, keep, feed)?;
-        match found.first() {
-            None => {
-                let _ = writeln!(out, "    no stored story shares its wording");
+        // What the wire lookup found, when the precedence asked for it.
+        let mut compared: Option<Option<WireMatch>> = None;
+        let placed = place(
+            by_link,
+            || -> anyhow::Result<Option<Joinable>> {
+                let Some(fp) = fingerprint_new(item, now, keep, &mut Scratch::default()) else {
+                    return Ok(None);
+                };
+                let best = store
+                    .wire_matches(&fp, item, now, window, keep, feed)?
+                    .into_iter()
+                    .next();
+                let joinable = best.as_ref().filter(|m| m.joins()).map(|m| Joinable {
+                    story: m.story_id,
+                    reference_at: m.reference_at(),
+                });
+                compared = Some(best);
+                Ok(joinable)
+            },
+            now,
+        )?;
+        let line = match (placed, compared) {
+            (Placement::ByLink(story), _) => {
+                format!("its link is already story {story}: link identity decides, not its text")
             }
-            Some(m) => {
+            (_, None) => "too little text, or too old to alert: never joins".to_owned(),
+            (_, Some(None)) => "no stored story shares its wording".to_owned(),
+            (_, Some(Some(m))) => {
                 let verdict = match (m.joins(), m.same_feed) {
                     (true, _) => "joins",
                     (false, true) => "same feed, so does not join",
                     (false, false) => "does not join",
                 };
-                let _ = writeln!(
-                    out,
-                    "    {verdict} story {} \"{}\": {}",
+                format!(
+                    "{verdict} story {} \"{}\": {}",
                     m.story_id,
                     m.title,
                     describe(&m.similarity)
-                );
+                )
             }
-        }
+        };
+        let _ = writeln!(out, "    {line}");
     }
     Ok(())
 }

@@ -283,6 +283,53 @@ pub fn fingerprint_new(
 #[derive(Default)]
 pub struct Scratch(Buffers);
 
+/// Whether an item compared with a stored story joins it: it reads as a
+/// copy, and comes from another feed (a feed's own items never join each
+/// other's stories).
+pub fn joins(similarity: &Similarity, same_feed: bool) -> bool {
+    similarity.is_copy() && !same_feed
+}
+
+/// Which story a new item goes to (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Its normalised link is already this story's: link identity wins.
+    ByLink(i64),
+    /// It joins this story as a wire copy; published before the story's
+    /// reference, it becomes the reference later copies are compared with.
+    Copy { story: i64, takes_reference: bool },
+    /// A story of its own.
+    New,
+}
+
+/// A stored story a copy may join: its id and its reference's date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joinable {
+    pub story: i64,
+    pub reference_at: i64,
+}
+
+/// The precedence SPEC §4 sets: a known link decides; else the first story
+/// the item joins as a copy (looked up only when no link decided, and only
+/// by the caller, which owns the index); else a new story. `at` is the
+/// item's date as the window counts it.
+pub fn place<E>(
+    by_link: Option<i64>,
+    copy_of: impl FnOnce() -> Result<Option<Joinable>, E>,
+    at: i64,
+) -> Result<Placement, E> {
+    if let Some(story) = by_link {
+        return Ok(Placement::ByLink(story));
+    }
+    Ok(match copy_of()? {
+        Some(j) => Placement::Copy {
+            story: j.story,
+            takes_reference: at < j.reference_at,
+        },
+        None => Placement::New,
+    })
+}
+
 /// How long a story's fingerprint is kept, in seconds: a first poll may
 /// bring items up to `first_poll_window` old, a later one (after an outage)
 /// up to `max_age`, and a copy may come `window` after its story's first
@@ -904,6 +951,47 @@ fn combine(a: u64, b: u64, c: u64) -> u32 {
 /// versions or runs (std's hasher does not promise that).
 fn hash(s: &str) -> u64 {
     xxh3_64(s.as_bytes())
+}
+
+#[cfg(test)]
+mod placement_tests {
+    use super::*;
+
+    #[test]
+    fn a_known_link_wins_then_a_copy_then_a_story_of_its_own() {
+        let copy = |story, reference_at| {
+            Ok::<_, ()>(Some(Joinable {
+                story,
+                reference_at,
+            }))
+        };
+        let mut asked = false;
+        let by_link = place(
+            Some(7),
+            || {
+                asked = true;
+                copy(3, 0)
+            },
+            10,
+        );
+        assert_eq!(by_link, Ok(Placement::ByLink(7)));
+        assert!(!asked, "no wire lookup once the link decided");
+        assert_eq!(
+            place(None, || copy(3, 20), 10),
+            Ok(Placement::Copy {
+                story: 3,
+                takes_reference: true
+            })
+        );
+        assert_eq!(
+            place(None, || copy(3, 5), 10),
+            Ok(Placement::Copy {
+                story: 3,
+                takes_reference: false
+            })
+        );
+        assert_eq!(place(None, || Ok::<_, ()>(None), 10), Ok(Placement::New));
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{ItemRecord, PollRecord, Store};
 use crate::domain::model::Item;
-use crate::domain::wire::{Fingerprint, Similarity};
+use crate::domain::wire::{self as copy, Fingerprint, Joinable, Similarity};
 use crate::domain::wire_index::{self as wire, WireIndex};
 
 impl Store {
@@ -75,9 +75,9 @@ pub(super) struct Placement<'a> {
     pub(super) joined: Option<f64>,
 }
 
-/// SPEC §4: a known link names its story (link identity always wins);
-/// otherwise an item with a fingerprint may join the story whose first
-/// item it copies; otherwise it opens a story of its own.
+/// Places a new item as `domain::wire::place` decides, with the lookups it
+/// asks for, and writes what that changes: a copy's link now names its
+/// story; a new story's row.
 pub(super) fn place_new_item<'a>(
     tx: &Connection,
     wire: &mut Option<WireIndex>,
@@ -86,41 +86,60 @@ pub(super) fn place_new_item<'a>(
     r: &'a ItemRecord,
 ) -> Result<Placement<'a>> {
     let link = r.story_link.as_deref();
-    if let Some(link) = link
-        && let Some(story_id) = story_of_link(tx, link)?
-    {
-        return Ok(Placement {
+    let by_link = match link {
+        Some(l) => story_of_link(tx, l)?,
+        None => None,
+    };
+    let at = wire_date(&r.item, poll.now);
+    let mut copied = None;
+    let placed = copy::place(
+        by_link,
+        || -> Result<Option<Joinable>> {
+            let Some(fp) = &r.wire else { return Ok(None) };
+            let index = wire_index(tx, wire, poll.now - poll.wire_keep, true)?;
+            let found = wire_matches(tx, index, prints, fp, at, poll.wire_window, poll.feed_id)?;
+            copied = found.into_iter().find(WireMatch::joins);
+            Ok(copied.as_ref().map(|m| Joinable {
+                story: m.story_id,
+                reference_at: m.reference.entry.at,
+            }))
+        },
+        at,
+    )?;
+    Ok(match placed {
+        copy::Placement::ByLink(story_id) => Placement {
             story_id,
             reference: None,
             replaces: None,
             joined: None,
-        });
-    }
-    let at = wire_date(&r.item, poll.now);
-    if let Some(fp) = &r.wire {
-        let index = wire_index(tx, wire, poll.now - poll.wire_keep, true)?;
-        let found = wire_matches(tx, index, prints, fp, at, poll.wire_window, poll.feed_id)?;
-        if let Some(m) = found.iter().find(|m| m.joins()) {
+        },
+        copy::Placement::Copy {
+            story,
+            takes_reference,
+        } => {
+            let m = copied.expect("a copy comes from a match");
             if let Some(link) = link {
                 tx.prepare_cached("INSERT INTO story_links (link, story_id) VALUES (?1, ?2)")?
-                    .execute(params![link, m.story_id])?;
+                    .execute(params![link, story])?;
             }
-            let earlier = at < m.reference.entry.at;
-            return Ok(Placement {
-                story_id: m.story_id,
-                reference: earlier.then_some((fp, at)),
-                replaces: earlier.then_some(m.reference),
+            let fp = r.wire.as_ref().expect("a copy has a fingerprint");
+            Placement {
+                story_id: story,
+                reference: takes_reference.then_some((fp, at)),
+                replaces: takes_reference.then_some(m.reference),
                 joined: Some(m.similarity.containment),
-            });
+            }
         }
-    }
-    tx.prepare_cached("INSERT INTO stories (link, first_seen) VALUES (?1, ?2)")?
-        .execute(params![link, poll.now])?;
-    Ok(Placement {
-        story_id: tx.last_insert_rowid(),
-        reference: r.wire.as_ref().map(|fp| (fp, at)),
-        replaces: None,
-        joined: None,
+        copy::Placement::New => {
+            tx.prepare_cached("INSERT INTO stories (link, first_seen) VALUES (?1, ?2)")?
+                .execute(params![link, poll.now])?;
+            Placement {
+                story_id: tx.last_insert_rowid(),
+                reference: r.wire.as_ref().map(|fp| (fp, at)),
+                replaces: None,
+                joined: None,
+            }
+        }
     })
 }
 
@@ -156,7 +175,12 @@ pub struct WireMatch {
 
 impl WireMatch {
     pub fn joins(&self) -> bool {
-        self.similarity.is_copy() && !self.same_feed
+        crate::domain::wire::joins(&self.similarity, self.same_feed)
+    }
+
+    /// The date the story's window counts from (its reference's).
+    pub fn reference_at(&self) -> i64 {
+        self.reference.entry.at
     }
 }
 
