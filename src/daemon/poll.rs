@@ -289,7 +289,65 @@ async fn poll_inner(
     now: i64,
     jitter: f64,
 ) -> Result<Fetched> {
-    let (outcome, base_url) = match &feed.url {
+    let (outcome, base_url) = fetch(sh, feed, state).await;
+    let mut poll = empty_poll(sh, state, now);
+    let result = match outcome {
+        FetchOutcome::NotModified { permanent_redirect } => {
+            poll.redirect_url = remember_redirect(permanent_redirect.as_ref());
+            PollOutcome::NotModified
+        }
+        FetchOutcome::Failed(e) => {
+            poll.redirect_url = remember_redirect(e.permanent_redirect.as_ref());
+            poll.fetch = FetchRecord::Failed {
+                status: e.status,
+                error: e.message.clone(),
+                gone: e.gone,
+                retry_after_until: e.retry_after.map(|r| r.until(now)),
+            };
+            if e.gone {
+                warn!(
+                    "410 Gone: this feed is no longer polled; change its url in the config to poll it again"
+                );
+            }
+            PollOutcome::Failed { error: e.message }
+        }
+        FetchOutcome::Fetched(fetched) => {
+            poll.redirect_url = remember_redirect(fetched.permanent_redirect.as_ref());
+            let status = fetched.status;
+            let validators = fetched.validators.clone();
+            match read_document(sh, fetched, base_url).await? {
+                Err(error) => {
+                    // Validators are not kept: the next poll fetches the document again.
+                    poll.fetch = FetchRecord::Failed {
+                        status: Some(status),
+                        error: error.clone(),
+                        gone: false,
+                        retry_after_until: None,
+                    };
+                    PollOutcome::Failed { error }
+                }
+                Ok(doc) => {
+                    poll.fetch = FetchRecord::Fetched {
+                        status,
+                        etag: validators.etag,
+                        last_modified: validators.last_modified,
+                        items: doc.items.len() as u32,
+                        unread_items: doc.unread_items as u32,
+                    };
+                    schedule(&mut poll, feed, state, jitter);
+                    return triage_document(sh, feed, state, doc, poll).await;
+                }
+            }
+        }
+    };
+    schedule(&mut poll, feed, state, jitter);
+    Ok((poll, result))
+}
+
+/// Fetches the feed (at its remembered redirect, with its validators);
+/// also returns the URL asked, which relative links are read against.
+async fn fetch(sh: &Shared, feed: &Feed, state: &FeedState) -> (FetchOutcome, Option<url::Url>) {
+    match &feed.url {
         FeedUrl::File(path) => (sh.fetcher.fetch_file(path).await, None),
         FeedUrl::Http(url) => {
             let target = state
@@ -306,8 +364,13 @@ async fn poll_inner(
                 Some(target),
             )
         }
-    };
-    let mut poll = PollRecord {
+    }
+}
+
+/// A poll of the feed at `now` that brought nothing yet.
+fn empty_poll(sh: &Shared, state: &FeedState, now: i64) -> PollRecord {
+    let d = &sh.config.daemon;
+    PollRecord {
         feed_id: state.id,
         now,
         fetch: FetchRecord::NotModified,
@@ -315,106 +378,65 @@ async fn poll_inner(
         next_poll: 0,
         consecutive_failures: 0,
         items: Vec::new(),
-        wire_window: match sh.config.daemon.wire_copies {
-            true => sh.config.daemon.wire_window.as_secs() as i64,
+        wire_window: match d.wire_copies {
+            true => d.wire_window.as_secs() as i64,
             false => 0,
         },
-        wire_keep: sh.config.daemon.wire_keep(),
+        wire_keep: d.wire_keep(),
+    }
+}
+
+/// The feed's next schedule, from how the poll's fetch ended.
+fn schedule(poll: &mut PollRecord, feed: &Feed, state: &FeedState, jitter: f64) {
+    let (failed, retry_after_until) = match &poll.fetch {
+        FetchRecord::Failed {
+            retry_after_until, ..
+        } => (true, *retry_after_until),
+        _ => (false, None),
     };
-    // The feed's next schedule follows from how the fetch ended.
-    let schedule = |poll: &mut PollRecord| {
-        let (failed, retry_after_until) = match &poll.fetch {
-            FetchRecord::Failed {
-                retry_after_until, ..
-            } => (true, *retry_after_until),
-            _ => (false, None),
-        };
-        let after = after_poll(
-            failed,
-            state.consecutive_failures,
-            now,
-            feed.interval,
-            retry_after_until,
-            jitter,
-        );
-        poll.next_poll = after.next_poll;
-        poll.consecutive_failures = after.consecutive_failures;
-    };
-    let result = match outcome {
-        FetchOutcome::NotModified { permanent_redirect } => {
-            poll.redirect_url = remember_redirect(permanent_redirect.as_ref());
-            PollOutcome::NotModified
-        }
-        FetchOutcome::Failed(e) => {
-            poll.redirect_url = remember_redirect(e.permanent_redirect.as_ref());
-            let retry_after_until = e.retry_after.map(|r| r.until(now));
-            poll.fetch = FetchRecord::Failed {
-                status: e.status,
-                error: e.message.clone(),
-                gone: e.gone,
-                retry_after_until,
-            };
-            if e.gone {
-                warn!(
-                    "410 Gone: this feed is no longer polled; change its url in the config to poll it again"
-                );
-            }
-            PollOutcome::Failed { error: e.message }
-        }
-        FetchOutcome::Fetched(fetched) => {
-            poll.redirect_url = remember_redirect(fetched.permanent_redirect.as_ref());
-            let base = fetched
-                .final_url
-                .as_ref()
-                .or(base_url.as_ref())
-                .map(|u| u.to_string());
-            let zone = sh.config.daemon.timezone;
-            let body = fetched.body;
-            let charset = fetched.charset.clone();
-            let (parsed, panic) = tokio::task::spawn_blocking(move || {
-                crate::panics::quietly(|| {
-                    parse::parse(
-                        &Document {
-                            bytes: &body,
-                            charset: charset.as_deref(),
-                            base_url: base.as_deref(),
-                        },
-                        zone,
-                    )
-                })
-            })
-            .await?;
-            match parsed {
-                Err(e) => {
-                    let error = match panic {
-                        Some(p) => format!("parse: {e} ({p})"),
-                        None => format!("parse: {e}"),
-                    };
-                    // Validators are not kept: the next poll fetches the document again.
-                    poll.fetch = FetchRecord::Failed {
-                        status: Some(fetched.status),
-                        error: error.clone(),
-                        gone: false,
-                        retry_after_until: None,
-                    };
-                    PollOutcome::Failed { error }
-                }
-                Ok(doc) => {
-                    poll.fetch = FetchRecord::Fetched {
-                        status: fetched.status,
-                        etag: fetched.validators.etag,
-                        last_modified: fetched.validators.last_modified,
-                        items: doc.items.len() as u32,
-                        unread_items: doc.unread_items as u32,
-                    };
-                    schedule(&mut poll);
-                    return triage_document(sh, feed, state, doc, poll).await;
-                }
-            }
-        }
-    };
-    schedule(&mut poll);
-    Ok((poll, result))
+    let after = after_poll(
+        failed,
+        state.consecutive_failures,
+        poll.now,
+        feed.interval,
+        retry_after_until,
+        jitter,
+    );
+    poll.next_poll = after.next_poll;
+    poll.consecutive_failures = after.consecutive_failures;
+}
+
+/// Parses a fetched body on a blocking thread, a parser panic contained;
+/// the inner error is the poll's error message.
+async fn read_document(
+    sh: &Shared,
+    fetched: crate::fetch::Fetched,
+    base_url: Option<url::Url>,
+) -> Result<std::result::Result<ParsedFeed, String>> {
+    let base = fetched
+        .final_url
+        .as_ref()
+        .or(base_url.as_ref())
+        .map(|u| u.to_string());
+    let zone = sh.config.daemon.timezone;
+    let (body, charset) = (fetched.body, fetched.charset);
+    let (parsed, panic) = tokio::task::spawn_blocking(move || {
+        crate::panics::quietly(|| {
+            parse::parse(
+                &Document {
+                    bytes: &body,
+                    charset: charset.as_deref(),
+                    base_url: base.as_deref(),
+                },
+                zone,
+            )
+        })
+    })
+    .await?;
+    Ok(parsed.map_err(|e| match panic {
+        Some(p) => format!("parse: {e} ({p})"),
+        None => format!("parse: {e}"),
+    }))
 }
 
 fn remember_redirect(target: Option<&url::Url>) -> Option<String> {
