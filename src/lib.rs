@@ -1,17 +1,24 @@
 //! veille: watch feeds, match items against rules, alert once per story.
 //!
-//! Layout: `domain` is the pure core (text, identity, parsing, rules,
-//! schedules, rendering), tested with tables. Around it, each shell module
-//! owns one outside resource: `config` (the config file), `fetch` (HTTP and
-//! files), `store` (SQLite), `deliver` (Maildir, SMTP and webhooks),
-//! `panics` (the process's panic hook, quiet for contained parser panics).
-//! `daemon` holds the units of work (`poll_feed_once`, `deliver_due_once`) and
-//! the loops that decide when to call them, and the `/metrics` `/healthz`
-//! endpoint that reports on them; `cli` has one thin function per
-//! subcommand.
+//! Layout: `domain` is the pure core (text, identity, parsing, rules and
+//! queries, triage, wire-copy fingerprints with their index and the rule
+//! that places a new item, schedules, feed health, rendering), tested with
+//! tables; `tests/it/purity.rs` reads it as Rust to keep I/O, clocks and
+//! the shell out. Around it, each shell module owns one outside resource:
+//! `config` (the config file, located errors), `fetch` (HTTP and files),
+//! `store` (SQLite, split by entity: `open`, `feeds`, `polls`, `stories`,
+//! `outbox`, `health`, `retention`, `status`, `stored`), `deliver` (Maildir,
+//! SMTP and webhooks), `clock` (the one wall-clock read), `panics` (the
+//! process's panic hook, quiet for contained parser panics). `daemon` holds
+//! the units of work — `poll` (fetch, parse, triage, hand to the `writer`
+//! thread), `dispatch` (send what the outbox holds), `health`, `retention`
+//! — the loops in `run`, and `endpoint`/`metrics` for `/metrics` and
+//! `/healthz`; `cli` has one thin function per subcommand (`channel` for
+//! `send-test`, `retry`, `digest`).
 //!
-//! Data flow: config → fetch → parse → normalise → identify → match →
-//! store items and alerts in one transaction (the outbox) → deliver.
+//! Data flow: config → fetch → parse → normalise → identify → triage and
+//! match → place (link, wire copy or new story) → one transaction for
+//! items, alerts and feed state (the outbox) → dispatch → mark sent.
 
 pub mod cli;
 pub mod clock;

@@ -38,6 +38,14 @@ pub use run::{run, run_once};
 pub use writer::Writer;
 
 /// What every unit of work needs.
+///
+/// The database, three ways, each for one use: polls are recorded through
+/// `writer` (group commit on its own thread); reads that must not wait for
+/// a commit go through `with_reader` (a second connection, WAL); every
+/// other write — delivery outcomes, leases, digests, health, pruning —
+/// through `with_store`, in short transactions on the writer's connection.
+/// Nothing else opens the database while the daemon runs, but `/healthz`'s
+/// probe.
 pub struct Shared {
     pub config: Arc<Config>,
     pub store: Arc<Mutex<Store>>,
