@@ -38,8 +38,17 @@ pub struct Endpoint {
     reader: Arc<Mutex<Store>>,
     clock: Clock,
     config: Arc<RwLock<Arc<Config>>>,
-    /// The file the daemon opened (a reload does not change it).
+    /// The file the daemon opened (a reload does not change it), and its
+    /// identity (device, inode) then: a file replaced under the daemon is
+    /// not the one it writes to.
     database: Arc<PathBuf>,
+    opened: Option<(u64, u64)>,
+}
+
+/// A file's (device, inode), to tell it from a file put in its place.
+fn identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl Endpoint {
@@ -50,6 +59,7 @@ impl Endpoint {
             clock: sh.clock.clone(),
             config: Arc::new(RwLock::new(Arc::clone(&sh.config))),
             database: Arc::new(sh.config.daemon.database.clone()),
+            opened: identity(&sh.config.daemon.database),
         }
     }
 
@@ -144,9 +154,16 @@ impl Endpoint {
         Ok(self.metrics.encode(&feeds, &pending))
     }
 
-    /// `Ok` while the database file answers a fresh connection and both
-    /// loops made progress within their expected time; else the reason.
+    /// `Ok` while the database file is still the one opened, answers a
+    /// fresh connection, and both loops made progress within their
+    /// expected time; else the reason.
     async fn health(&self) -> Result<(), String> {
+        if self.opened.is_some() && identity(&self.database) != self.opened {
+            return Err(format!(
+                "the database file {} is not the one veille opened (removed, moved or replaced); restart veille",
+                self.database.display()
+            ));
+        }
         let path = Arc::clone(&self.database);
         let probe = tokio::task::spawn_blocking(move || Store::probe(&path));
         match tokio::time::timeout(DATABASE_WAIT, probe).await {

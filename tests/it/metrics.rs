@@ -163,8 +163,16 @@ async fn metrics_count_fetches_alerts_and_deliveries_and_healthz_sees_the_databa
     assert_eq!(get(port, "/healthz").await, (200, "ok\n".into()));
     assert_eq!(get(port, "/nope").await.0, 404);
 
-    // The database file removed under the daemon (its open connections
-    // still answer, from a file nobody will find again): unhealthy.
+    // The database file replaced under the daemon by something that is
+    // not one (its open connections still answer, from the old file):
+    // unhealthy, and said why.
+    let garbage = env.path("garbage");
+    std::fs::write(&garbage, vec![0x5a_u8; 8192]).unwrap();
+    std::fs::rename(&garbage, env.path("veille.db")).unwrap();
+    let (status, body) = get(port, "/healthz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("is not the one veille opened"), "{body}");
+    // Removed: the same.
     std::fs::remove_file(env.path("veille.db")).unwrap();
     let (status, body) = get(port, "/healthz").await;
     assert_eq!(status, 503, "{body}");
