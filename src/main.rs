@@ -184,90 +184,33 @@ enum Outcome {
 fn run(args: Args) -> Result<Outcome, CliError> {
     // The commands that need no config.
     match &args.command {
-        Command::ImportOpml { file } => {
-            print!("{}", cli::import_opml(file)?);
-            return Ok(Outcome::Done);
-        }
+        Command::ImportOpml { file } => return printed(cli::import_opml(file)),
         Command::Completions { shell } => {
             let mut command = Args::command();
             clap_complete::generate(*shell, &mut command, "veille", &mut std::io::stdout());
             return Ok(Outcome::Done);
         }
-        Command::Man { subcommand } => {
-            let top = Args::command();
-            let page = match subcommand {
-                None => top,
-                Some(name) => {
-                    let Some(sub) = top.find_subcommand(name) else {
-                        return Err(CliError::Usage(anyhow::anyhow!(
-                            "no subcommand {name:?}; see `veille --help`"
-                        )));
-                    };
-                    sub.clone().name(format!("veille-{name}"))
-                }
-            };
-            match clap_mangen::Man::new(page).render(&mut std::io::stdout()) {
-                // `veille man | head` closes the pipe early: not a failure.
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                    return Err(anyhow::Error::from(e).into());
-                }
-                _ => return Ok(Outcome::Done),
-            }
-        }
+        Command::Man { subcommand } => return man(subcommand.as_deref()),
         _ => {}
     }
     let path = cli::config_path(args.config);
     let config = cli::load_config(&path)?;
     match args.command {
-        Command::Check => {
-            print!("{}", cli::check::summary(&config));
-            Ok(Outcome::Done)
-        }
-        Command::Status { json } => {
-            print!("{}", cli::status::run(&config, json)?);
-            Ok(Outcome::Done)
-        }
+        Command::Check => printed(Ok(cli::check::summary(&config))),
+        Command::Status { json } => printed(cli::status::run(&config, json)),
         Command::Test {
             rule,
             query,
             text,
             feed,
             json,
-        } => {
-            let which = match &query {
-                Some(q) => cli::test::Which::Query(q),
-                None => cli::test::Which::Config(rule.as_deref()),
-            };
-            let source = match (text, feed) {
-                (Some(text), _) => cli::test::Source::Text(text),
-                (None, Some(feed)) => cli::test::Source::Feed(feed),
-                (None, None) => unreachable!("clap requires --text or --feed"),
-            };
-            let (report, matched) =
-                runtime()?.block_on(cli::test::run(&config, which, source, json))?;
-            print!("{report}");
-            Ok(if matched {
-                Outcome::Done
-            } else {
-                Outcome::NothingMatched
-            })
-        }
-        Command::Retry { channel } => {
-            print!("{}", cli::channel::retry(&config, &channel)?);
-            Ok(Outcome::Done)
-        }
+        } => test(&config, rule, query, text, feed, json),
+        Command::Retry { channel } => printed(cli::channel::retry(&config, &channel)),
         Command::Digest { channel, preview } => {
-            let out = runtime()?.block_on(cli::channel::digest(config, &channel, preview))?;
-            print!("{out}");
-            Ok(Outcome::Done)
-        }
-        Command::ImportOpml { .. } | Command::Completions { .. } | Command::Man { .. } => {
-            unreachable!("handled before the config is read")
+            printed(runtime()?.block_on(cli::channel::digest(config, &channel, preview)))
         }
         Command::SendTest { channel } => {
-            let out = runtime()?.block_on(cli::channel::send_test(&config, &channel))?;
-            print!("{out}");
-            Ok(Outcome::Done)
+            printed(runtime()?.block_on(cli::channel::send_test(&config, &channel)))
         }
         Command::Run {
             once,
@@ -280,7 +223,64 @@ fn run(args: Args) -> Result<Outcome, CliError> {
             runtime.shutdown_timeout(std::time::Duration::from_secs(2));
             result.map(|()| Outcome::Done)
         }
+        Command::ImportOpml { .. } | Command::Completions { .. } | Command::Man { .. } => {
+            unreachable!("handled before the config is read")
+        }
     }
+}
+
+/// A command's report, printed.
+fn printed(report: Result<String, CliError>) -> Result<Outcome, CliError> {
+    print!("{}", report?);
+    Ok(Outcome::Done)
+}
+
+/// `veille man [SUBCOMMAND]`: veille(1), or veille-SUBCOMMAND(1).
+fn man(subcommand: Option<&str>) -> Result<Outcome, CliError> {
+    let top = Args::command();
+    let page = match subcommand {
+        None => top,
+        Some(name) => {
+            let Some(sub) = top.find_subcommand(name) else {
+                return Err(CliError::Usage(anyhow::anyhow!(
+                    "no subcommand {name:?}; see `veille --help`"
+                )));
+            };
+            sub.clone().name(format!("veille-{name}"))
+        }
+    };
+    match clap_mangen::Man::new(page).render(&mut std::io::stdout()) {
+        // `veille man | head` closes the pipe early: not a failure.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(anyhow::Error::from(e).into()),
+        _ => Ok(Outcome::Done),
+    }
+}
+
+/// `veille test`: exit 1 when nothing matched, like grep.
+fn test(
+    config: &veille::config::Config,
+    rule: Option<String>,
+    query: Option<String>,
+    text: Option<String>,
+    feed: Option<String>,
+    json: bool,
+) -> Result<Outcome, CliError> {
+    let which = match &query {
+        Some(q) => cli::test::Which::Query(q),
+        None => cli::test::Which::Config(rule.as_deref()),
+    };
+    let source = match (text, feed) {
+        (Some(text), _) => cli::test::Source::Text(text),
+        (None, Some(feed)) => cli::test::Source::Feed(feed),
+        (None, None) => unreachable!("clap requires --text or --feed"),
+    };
+    let (report, matched) = runtime()?.block_on(cli::test::run(config, which, source, json))?;
+    print!("{report}");
+    Ok(if matched {
+        Outcome::Done
+    } else {
+        Outcome::NothingMatched
+    })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
