@@ -99,99 +99,115 @@ impl Store {
     }
 
     pub fn status(&self) -> Result<Status> {
+        // One snapshot for the three readings.
         let tx = self.conn.unchecked_transaction()?;
-        let feeds = tx
-            .prepare(
-                "SELECT f.name, f.url, f.redirect_url, f.last_fetch, f.last_status, f.last_error,
-                        (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id),
-                        f.consecutive_failures, f.failing_since, f.next_poll, f.gone,
-                        f.last_items, f.unread_items
-                 FROM feeds f ORDER BY f.id",
-            )?
-            .query_map([], |r| {
-                Ok(FeedStatus {
-                    name: r.get(0)?,
-                    url: r.get(1)?,
-                    redirect_url: r.get(2)?,
-                    last_fetch: r.get(3)?,
-                    last_status: r.get(4)?,
-                    last_error: r.get(5)?,
-                    items: r.get(6)?,
-                    consecutive_failures: r.get(7)?,
-                    failing_since: r.get(8)?,
-                    next_poll: r.get(9)?,
-                    gone: r.get(10)?,
-                    last_items: r.get(11)?,
-                    unread_items: r.get(12)?,
-                    health: None,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut channels: Vec<ChannelStatus> = Vec::new();
-        let mut stmt = tx.prepare(
-            "WITH every AS (SELECT channel, state, due, last_error FROM alerts
-                           UNION ALL SELECT channel, state, due, last_error FROM health_alerts)
-             SELECT channel, state, COUNT(*),
-                    (SELECT last_error FROM every b WHERE b.channel = a.channel AND b.last_error IS NOT NULL
-                     ORDER BY b.due DESC LIMIT 1)
-             FROM every a GROUP BY channel, state ORDER BY channel",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, Option<String>>(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (name, state, count, error) = row?;
-            if channels.last().is_none_or(|c| c.name != name) {
-                channels.push(ChannelStatus {
-                    name,
-                    last_error: error,
-                    ..ChannelStatus::default()
-                });
-            }
-            let c = channels.last_mut().expect("pushed above");
-            match state.as_str() {
-                "pending" => c.pending = count,
-                "sent" => c.sent = count,
-                _ => c.failed = count,
-            }
-        }
-        drop(stmt);
-        let mut next = tx.prepare(
-            "SELECT MIN(due) FROM (SELECT due FROM alerts WHERE channel = ?1 AND state = 'pending' AND digest_id IS NULL
-                                   UNION ALL SELECT due FROM health_alerts WHERE channel = ?1 AND state = 'pending' AND digest_id IS NULL
-                                   UNION ALL SELECT due FROM digests WHERE channel = ?1 AND state = 'pending')",
-        )?;
-        for c in &mut channels {
-            c.next_attempt = next.query_row([&c.name], |r| r.get(0))?;
-        }
-        drop(next);
-        damaged(&tx, &mut channels)?;
-        let late_copies = tx
-            .prepare(
-                "SELECT (SELECT title FROM items WHERE story_id = s.id ORDER BY id LIMIT 1), s.link,
-                        (SELECT COUNT(DISTINCT feed_id) FROM items WHERE story_id = s.id),
-                        (SELECT COUNT(DISTINCT feed_id) FROM items i WHERE i.story_id = s.id AND i.id > sent.last_item)
-                 FROM stories s
-                 JOIN (SELECT story_id, MIN(last_item) AS last_item FROM alerts
-                       WHERE state = 'sent' AND last_item IS NOT NULL GROUP BY story_id) sent
-                   ON sent.story_id = s.id
-                 WHERE EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.id > sent.last_item)
-                 ORDER BY s.first_seen DESC LIMIT ?1",
-            )?
-            .query_map(params![50], |r| Ok(LateCopies { title: r.get::<_, Option<String>>(0)?.unwrap_or_default(), link: r.get(1)?, feeds: r.get(2)?, after_alert: r.get(3)? }))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(Status {
             retained: self.retained()?,
-            feeds,
-            channels,
-            late_copies,
+            feeds: feed_rows(&tx)?,
+            channels: channel_rows(&tx)?,
+            late_copies: late_copies(&tx)?,
         })
     }
+}
+
+/// Every feed's row, as `status` shows it.
+fn feed_rows(tx: &rusqlite::Transaction) -> Result<Vec<FeedStatus>> {
+    let feeds = tx
+        .prepare(
+            "SELECT f.name, f.url, f.redirect_url, f.last_fetch, f.last_status, f.last_error,
+                    (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id),
+                    f.consecutive_failures, f.failing_since, f.next_poll, f.gone,
+                    f.last_items, f.unread_items
+             FROM feeds f ORDER BY f.id",
+        )?
+        .query_map([], |r| {
+            Ok(FeedStatus {
+                name: r.get(0)?,
+                url: r.get(1)?,
+                redirect_url: r.get(2)?,
+                last_fetch: r.get(3)?,
+                last_status: r.get(4)?,
+                last_error: r.get(5)?,
+                items: r.get(6)?,
+                consecutive_failures: r.get(7)?,
+                failing_since: r.get(8)?,
+                next_poll: r.get(9)?,
+                gone: r.get(10)?,
+                last_items: r.get(11)?,
+                unread_items: r.get(12)?,
+                health: None,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(feeds)
+}
+
+/// Per channel: counts by state, the latest error, the next attempt and
+/// the rows that cannot be read back.
+fn channel_rows(tx: &rusqlite::Transaction) -> Result<Vec<ChannelStatus>> {
+    let mut channels: Vec<ChannelStatus> = Vec::new();
+    let mut stmt = tx.prepare(
+        "WITH every AS (SELECT channel, state, due, last_error FROM alerts
+                       UNION ALL SELECT channel, state, due, last_error FROM health_alerts)
+         SELECT channel, state, COUNT(*),
+                (SELECT last_error FROM every b WHERE b.channel = a.channel AND b.last_error IS NOT NULL
+                 ORDER BY b.due DESC LIMIT 1)
+         FROM every a GROUP BY channel, state ORDER BY channel",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, Option<String>>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (name, state, count, error) = row?;
+        if channels.last().is_none_or(|c| c.name != name) {
+            channels.push(ChannelStatus {
+                name,
+                last_error: error,
+                ..ChannelStatus::default()
+            });
+        }
+        let c = channels.last_mut().expect("pushed above");
+        match state.as_str() {
+            "pending" => c.pending = count,
+            "sent" => c.sent = count,
+            _ => c.failed = count,
+        }
+    }
+    drop(stmt);
+    let mut next = tx.prepare(
+        "SELECT MIN(due) FROM (SELECT due FROM alerts WHERE channel = ?1 AND state = 'pending' AND digest_id IS NULL
+                               UNION ALL SELECT due FROM health_alerts WHERE channel = ?1 AND state = 'pending' AND digest_id IS NULL
+                               UNION ALL SELECT due FROM digests WHERE channel = ?1 AND state = 'pending')",
+    )?;
+    for c in &mut channels {
+        c.next_attempt = next.query_row([&c.name], |r| r.get(0))?;
+    }
+    drop(next);
+    damaged(tx, &mut channels)?;
+    Ok(channels)
+}
+
+/// Stories that gained copies after their alert was sent (50 newest).
+fn late_copies(tx: &rusqlite::Transaction) -> Result<Vec<LateCopies>> {
+    Ok(tx
+        .prepare(
+            "SELECT (SELECT title FROM items WHERE story_id = s.id ORDER BY id LIMIT 1), s.link,
+                    (SELECT COUNT(DISTINCT feed_id) FROM items WHERE story_id = s.id),
+                    (SELECT COUNT(DISTINCT feed_id) FROM items i WHERE i.story_id = s.id AND i.id > sent.last_item)
+             FROM stories s
+             JOIN (SELECT story_id, MIN(last_item) AS last_item FROM alerts
+                   WHERE state = 'sent' AND last_item IS NOT NULL GROUP BY story_id) sent
+               ON sent.story_id = s.id
+             WHERE EXISTS (SELECT 1 FROM items i WHERE i.story_id = s.id AND i.id > sent.last_item)
+             ORDER BY s.first_seen DESC LIMIT ?1",
+        )?
+        .query_map(params![50], |r| Ok(LateCopies { title: r.get::<_, Option<String>>(0)?.unwrap_or_default(), link: r.get(1)?, feeds: r.get(2)?, after_alert: r.get(3)? }))?
+        .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// Fills each channel's damaged rows (at most 100 in all are listed).
