@@ -7,7 +7,7 @@ use super::{CliError, when};
 use crate::config::Config;
 use crate::domain::health::{self, Assessment, State};
 use crate::domain::render;
-use crate::store::{Status, Store};
+use crate::store::{FeedStatus, Status, Store};
 
 pub fn run(config: &Config, json: bool) -> Result<String, CliError> {
     let store = Store::open_existing(&config.daemon.database)?;
@@ -70,42 +70,7 @@ fn render(config: &Config, st: &Status, now: i64) -> String {
     let configured = |name: &str| config.feeds.iter().any(|f| f.name == name);
     let _ = writeln!(s, "Feeds:");
     for f in st.feeds.iter().filter(|f| configured(&f.name)) {
-        let http = f.last_status.map_or("-".to_owned(), |c| c.to_string());
-        let _ = writeln!(s, "  {}", f.name);
-        let _ = writeln!(
-            s,
-            "    last fetch {}  status {http}  items {}  errors in a row {}  next poll {}",
-            when(config, f.last_fetch),
-            f.items,
-            f.consecutive_failures,
-            if f.gone {
-                "never (410 Gone: change the url)".to_owned()
-            } else {
-                due(config, f.next_poll, now)
-            }
-        );
-        if let Some(a) = &f.health {
-            let _ = writeln!(s, "    {}", health_line(config, a));
-        }
-        if let Some(e) = &f.last_error {
-            let _ = writeln!(s, "    error: {e}");
-        }
-        match (f.unread_items, f.last_items) {
-            (Some(n), _) if n > 0 => {
-                let _ = writeln!(
-                    s,
-                    "    warning: the last document held {n} item{} veille could not read",
-                    if n == 1 { "" } else { "s" }
-                );
-            }
-            (_, Some(0)) => {
-                let _ = writeln!(s, "    warning: the last document held no item");
-            }
-            _ => {}
-        }
-        if let Some(r) = &f.redirect_url {
-            let _ = writeln!(s, "    moved permanently to {r} (update the config)");
-        }
+        feed_lines(&mut s, config, f, now);
     }
     let _ = writeln!(s, "\nChannels:");
     let mut names: Vec<&str> = config.channels.iter().map(|c| c.name.as_str()).collect();
@@ -115,50 +80,7 @@ fn render(config: &Config, st: &Status, now: i64) -> String {
         }
     }
     for name in names {
-        let c = st
-            .channels
-            .iter()
-            .find(|c| c.name == name)
-            .cloned()
-            .unwrap_or_default();
-        let gone = if config.channel(name).is_none() {
-            "  (no longer in the config: pending alerts stay unsent)"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            s,
-            "  {name}: {} pending, {} sent, {} failed{gone}",
-            c.pending, c.sent, c.failed
-        );
-        if let Some(e) = c.last_error.as_ref().filter(|_| c.pending + c.failed > 0) {
-            let _ = writeln!(s, "    last error: {e}");
-        }
-        let digest = config.channel(name).and_then(|ch| ch.digest.as_ref());
-        if let (Some(at), true) = (c.next_attempt, c.pending > 0) {
-            match digest {
-                Some(cron) => {
-                    let _ = writeln!(
-                        s,
-                        "    pending alerts wait for the digest (\"{}\")",
-                        cron.line()
-                    );
-                    if c.last_error.is_some() {
-                        let _ =
-                            writeln!(s, "    next digest attempt {}", due(config, Some(at), now));
-                    }
-                }
-                None => {
-                    let _ = writeln!(s, "    next attempt {}", due(config, Some(at), now));
-                }
-            }
-        }
-        for d in &c.damaged {
-            let _ = writeln!(s, "    damaged {} {}: {}", d.kind, d.id, d.reason);
-        }
-        if c.failed > 0 {
-            let _ = writeln!(s, "    `veille retry {name}` queues the failed ones again");
-        }
+        channel_lines(&mut s, config, st, name, now);
     }
     let _ = writeln!(
         s,
@@ -178,4 +100,91 @@ fn render(config: &Config, st: &Status, now: i64) -> String {
         }
     }
     s
+}
+
+/// One feed's lines.
+fn feed_lines(s: &mut String, config: &Config, f: &FeedStatus, now: i64) {
+    let http = f.last_status.map_or("-".to_owned(), |c| c.to_string());
+    let _ = writeln!(s, "  {}", f.name);
+    let _ = writeln!(
+        s,
+        "    last fetch {}  status {http}  items {}  errors in a row {}  next poll {}",
+        when(config, f.last_fetch),
+        f.items,
+        f.consecutive_failures,
+        if f.gone {
+            "never (410 Gone: change the url)".to_owned()
+        } else {
+            due(config, f.next_poll, now)
+        }
+    );
+    if let Some(a) = &f.health {
+        let _ = writeln!(s, "    {}", health_line(config, a));
+    }
+    if let Some(e) = &f.last_error {
+        let _ = writeln!(s, "    error: {e}");
+    }
+    match (f.unread_items, f.last_items) {
+        (Some(n), _) if n > 0 => {
+            let _ = writeln!(
+                s,
+                "    warning: the last document held {n} item{} veille could not read",
+                if n == 1 { "" } else { "s" }
+            );
+        }
+        (_, Some(0)) => {
+            let _ = writeln!(s, "    warning: the last document held no item");
+        }
+        _ => {}
+    }
+    if let Some(r) = &f.redirect_url {
+        let _ = writeln!(s, "    moved permanently to {r} (update the config)");
+    }
+}
+
+/// One channel's lines.
+fn channel_lines(s: &mut String, config: &Config, st: &Status, name: &str, now: i64) {
+    let c = st
+        .channels
+        .iter()
+        .find(|c| c.name == name)
+        .cloned()
+        .unwrap_or_default();
+    let gone = if config.channel(name).is_none() {
+        "  (no longer in the config: pending alerts stay unsent)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        s,
+        "  {name}: {} pending, {} sent, {} failed{gone}",
+        c.pending, c.sent, c.failed
+    );
+    if let Some(e) = c.last_error.as_ref().filter(|_| c.pending + c.failed > 0) {
+        let _ = writeln!(s, "    last error: {e}");
+    }
+    let digest = config.channel(name).and_then(|ch| ch.digest.as_ref());
+    if let (Some(at), true) = (c.next_attempt, c.pending > 0) {
+        match digest {
+            Some(cron) => {
+                let _ = writeln!(
+                    s,
+                    "    pending alerts wait for the digest (\"{}\")",
+                    cron.line()
+                );
+                if c.last_error.is_some() {
+                    let _ = writeln!(s, "    next digest attempt {}", due(config, Some(at), now));
+                }
+            }
+            None => {
+                let _ = writeln!(s, "    next attempt {}", due(config, Some(at), now));
+            }
+        }
+    }
+    for d in &c.damaged {
+        let _ = writeln!(s, "    damaged {} {}: {}", d.kind, d.id, d.reason);
+    }
+    if c.failed > 0 {
+        let _ = writeln!(s, "    `veille retry {name}` queues the failed ones again");
+    }
 }
