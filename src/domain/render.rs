@@ -233,31 +233,7 @@ pub struct DigestView<'a> {
 /// its stories matched.
 pub fn digest(v: &DigestView) -> Rendered {
     let n = v.stories.len();
-    let mut groups: std::collections::BTreeMap<&str, Vec<&StoryView>> = Default::default();
-    for s in v.stories {
-        let rule = s.rules.iter().min().map_or("", String::as_str);
-        groups.entry(rule).or_default().push(s);
-    }
-    for stories in groups.values_mut() {
-        // Newest first; undated stories last. Stable: ties keep their order.
-        stories.sort_by_key(|s| std::cmp::Reverse(s.item.date()));
-    }
-    let rules: std::collections::BTreeSet<&str> = v
-        .stories
-        .iter()
-        .flat_map(|s| s.rules.iter().map(String::as_str))
-        .collect();
-    let rules: Vec<&str> = rules.into_iter().collect();
-    let subject = if n == 0 {
-        format!("[veille] {}: santé des flux", one_line(v.channel))
-    } else {
-        format!(
-            "[veille] {}: {n} article{} ({})",
-            one_line(v.channel),
-            plural(n),
-            one_line(&rules.join(", "))
-        )
-    };
+    let groups = by_rule(v.stories);
     let intro = match n {
         0 => "Aucun article depuis le dernier envoi.".to_owned(),
         n => format!("{n} article{} depuis le dernier envoi.", plural(n)),
@@ -276,48 +252,97 @@ pub fn digest(v: &DigestView) -> Rendered {
             html.push_str("<hr>\n");
         }
     }
-    if !v.health.is_empty() {
-        text.push_str("\nSanté des flux :\n");
-        html.push_str("<h2>Santé des flux</h2>\n<ul>\n");
-        for notice in v.health {
-            let (_, sentence) = health_words(notice, v.zone);
-            let _ = writeln!(text, "- {sentence}");
-            let _ = writeln!(html, "<li>{}</li>", esc(&sentence));
-        }
-        html.push_str("</ul>\n");
+    health_part(v, &mut text, &mut html);
+    failing_part(v, &mut text, &mut html);
+    html.push_str(HTML_FOOT);
+    Rendered {
+        subject: digest_subject(v),
+        text,
+        html,
     }
-    // A feed whose failure this digest already reports is not named twice.
+}
+
+/// Stories by the alphabetically first rule each matched, newest first
+/// in each group (undated last; ties keep their order).
+fn by_rule<'a>(
+    stories: &'a [StoryView<'a>],
+) -> std::collections::BTreeMap<&'a str, Vec<&'a StoryView<'a>>> {
+    let mut groups: std::collections::BTreeMap<&str, Vec<&StoryView>> = Default::default();
+    for s in stories {
+        let rule = s.rules.iter().min().map_or("", String::as_str);
+        groups.entry(rule).or_default().push(s);
+    }
+    for stories in groups.values_mut() {
+        stories.sort_by_key(|s| std::cmp::Reverse(s.item.date()));
+    }
+    groups
+}
+
+/// `[veille] CHANNEL: N articles (every rule, sorted)`, or the health
+/// subject when it holds no story.
+fn digest_subject(v: &DigestView) -> String {
+    let n = v.stories.len();
+    if n == 0 {
+        return format!("[veille] {}: santé des flux", one_line(v.channel));
+    }
+    let rules: std::collections::BTreeSet<&str> = v
+        .stories
+        .iter()
+        .flat_map(|s| s.rules.iter().map(String::as_str))
+        .collect();
+    let rules: Vec<&str> = rules.into_iter().collect();
+    format!(
+        "[veille] {}: {n} article{} ({})",
+        one_line(v.channel),
+        plural(n),
+        one_line(&rules.join(", "))
+    )
+}
+
+/// The feed-health alerts that waited for this digest.
+fn health_part(v: &DigestView, text: &mut String, html: &mut String) {
+    if v.health.is_empty() {
+        return;
+    }
+    text.push_str("\nSanté des flux :\n");
+    html.push_str("<h2>Santé des flux</h2>\n<ul>\n");
+    for notice in v.health {
+        let (_, sentence) = health_words(notice, v.zone);
+        let _ = writeln!(text, "- {sentence}");
+        let _ = writeln!(html, "<li>{}</li>", esc(&sentence));
+    }
+    html.push_str("</ul>\n");
+}
+
+/// The feeds failing for over a day or gone, but those whose failure the
+/// health part already reports.
+fn failing_part(v: &DigestView, text: &mut String, html: &mut String) {
     let told = |name: &str| {
         v.health
             .iter()
             .any(|h| h.feed == name && matches!(h.event, Event::Failing | Event::Gone))
     };
     let failing: Vec<&FailingFeed> = v.failing.iter().filter(|f| !told(&f.name)).collect();
-    if !failing.is_empty() {
-        text.push_str("\nFlux en échec depuis plus de 24 h ou disparus :\n");
-        html.push_str("<h2>Flux en échec depuis plus de 24 h ou disparus</h2>\n<ul>\n");
-        for f in failing {
-            let state = if f.gone {
-                "disparu (410)".to_owned()
-            } else {
-                let since = f
-                    .since
-                    .map(|d| format!("depuis le {}", date_in_sentence(v.zone, d)))
-                    .unwrap_or_default();
-                let error = f.error.as_deref().map(one_line).unwrap_or_default();
-                format!("en échec {since} : {error}")
-            };
-            let _ = writeln!(text, "- {} : {state}", f.name);
-            let _ = writeln!(html, "<li>{} : {}</li>", esc(&f.name), esc(&state));
-        }
-        html.push_str("</ul>\n");
+    if failing.is_empty() {
+        return;
     }
-    html.push_str(HTML_FOOT);
-    Rendered {
-        subject,
-        text,
-        html,
+    text.push_str("\nFlux en échec depuis plus de 24 h ou disparus :\n");
+    html.push_str("<h2>Flux en échec depuis plus de 24 h ou disparus</h2>\n<ul>\n");
+    for f in failing {
+        let state = if f.gone {
+            "disparu (410)".to_owned()
+        } else {
+            let since = f
+                .since
+                .map(|d| format!("depuis le {}", date_in_sentence(v.zone, d)))
+                .unwrap_or_default();
+            let error = f.error.as_deref().map(one_line).unwrap_or_default();
+            format!("en échec {since} : {error}")
+        };
+        let _ = writeln!(text, "- {} : {state}", f.name);
+        let _ = writeln!(html, "<li>{} : {}</li>", esc(&f.name), esc(&state));
     }
+    html.push_str("</ul>\n");
 }
 
 /// The digest's opening list: each story's title and sources, in the
