@@ -59,23 +59,7 @@ pub async fn poll_due_feeds<'a>(
     now: i64,
     pass: Pass,
 ) -> Result<Vec<(String, PollOutcome)>> {
-    let specs: Vec<(String, String)> = sh
-        .config
-        .feeds
-        .iter()
-        .map(|f| (f.name.clone(), f.url.to_string()))
-        .collect();
-    let states = sh.with_store(move |s| s.sync_feeds(&specs)).await?;
-    let mut states: HashMap<String, FeedState> =
-        states.into_iter().map(|s| (s.name.clone(), s)).collect();
-    let due: Vec<(&Feed, FeedState)> = sh
-        .config
-        .feeds
-        .iter()
-        .filter_map(|f| states.remove(&f.name).map(|s| (f, s)))
-        .filter(|(_, s)| !s.gone && s.retry_after_until.is_none_or(|t| t <= now))
-        .filter(|(_, s)| pass == Pass::Once || s.next_poll.is_none_or(|t| t <= now))
-        .collect();
+    let due = due_feeds(sh, now, pass).await?;
     let due = interleave_hosts(due);
     let per_host = host_limits(&due, sh.config.daemon.per_host);
     // Without wire copies the order changes nothing: each poll is then
@@ -114,6 +98,39 @@ pub async fn poll_due_feeds<'a>(
         .buffer_unordered(width)
         .collect()
         .await;
+    Ok(record_together(sh, fetched).await)
+}
+
+/// The configured feeds due at `now` for `pass`, with their stored state
+/// (the feeds table made to match the config first). Gone feeds and those
+/// inside a `Retry-After` wait are left out either way.
+async fn due_feeds(sh: &Shared, now: i64, pass: Pass) -> Result<Vec<(&Feed, FeedState)>> {
+    let specs: Vec<(String, String)> = sh
+        .config
+        .feeds
+        .iter()
+        .map(|f| (f.name.clone(), f.url.to_string()))
+        .collect();
+    let states = sh.with_store(move |s| s.sync_feeds(&specs)).await?;
+    let mut states: HashMap<String, FeedState> =
+        states.into_iter().map(|s| (s.name.clone(), s)).collect();
+    let due: Vec<(&Feed, FeedState)> = sh
+        .config
+        .feeds
+        .iter()
+        .filter_map(|f| states.remove(&f.name).map(|s| (f, s)))
+        .filter(|(_, s)| !s.gone && s.retry_after_until.is_none_or(|t| t <= now))
+        .filter(|(_, s)| pass == Pass::Once || s.next_poll.is_none_or(|t| t <= now))
+        .collect();
+    Ok(due)
+}
+
+/// Writes fetched polls in one group (publication order across them),
+/// then reports each feed's outcome.
+async fn record_together(
+    sh: &Shared,
+    fetched: Vec<(&Feed, Result<Fetched>)>,
+) -> Vec<(String, PollOutcome)> {
     // Each feed's outcome, `Ok` when its record is among those written.
     let mut records = Vec::new();
     let mut outcomes = Vec::new();
@@ -136,7 +153,7 @@ pub async fn poll_due_feeds<'a>(
         report(sh, feed, &outcome);
         out.push((feed.name.clone(), outcome));
     }
-    Ok(out)
+    out
 }
 
 /// A fetched, parsed and triaged poll, ready to be recorded, with what it
