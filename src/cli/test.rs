@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::CliError;
 use crate::config::Config;
 use crate::domain::discover;
-use crate::domain::identity::identify;
+use crate::domain::identity::{Identity, identify};
 use crate::domain::model::Item;
 use crate::domain::parse::{self, Document};
 use crate::domain::rules::{
@@ -206,59 +206,88 @@ fn wire_report(
         .iter()
         .find(|f| f.url.to_string() == location)
         .map_or("", |f| f.name.as_str());
-    let now = crate::clock::Clock::system().now();
-    let window = d.wire_window.as_secs() as i64;
-    let keep = d.wire_keep();
+    let at = Comparison {
+        feed,
+        now: crate::clock::Clock::system().now(),
+        window: d.wire_window.as_secs() as i64,
+        keep: d.wire_keep(),
+    };
     for (item, id) in items.iter().zip(identify(items)) {
         let _ = writeln!(out, "  {}", label(item));
-        let by_link = match id.story_link.as_deref() {
-            Some(l) => store.story_of_link(l)?,
-            None => None,
-        };
-        // What the wire lookup found, when the precedence asked for it.
-        let mut compared: Option<Option<WireMatch>> = None;
-        let placed = place(
-            by_link,
-            || -> anyhow::Result<Option<Joinable>> {
-                let Some(fp) = fingerprint_new(item, now, keep, &mut Scratch::default()) else {
-                    return Ok(None);
-                };
-                let best = store
-                    .wire_matches(&fp, item, now, window, keep, feed)?
-                    .into_iter()
-                    .next();
-                let joinable = best.as_ref().filter(|m| m.joins()).map(|m| Joinable {
-                    story: m.story_id,
-                    reference_at: m.reference_at(),
-                });
-                compared = Some(best);
-                Ok(joinable)
-            },
-            now,
-        )?;
-        let line = match (placed, compared) {
-            (Placement::ByLink(story), _) => {
-                format!("its link is already story {story}: link identity decides, not its text")
-            }
-            (_, None) => "too little text, or too old to alert: never joins".to_owned(),
-            (_, Some(None)) => "no stored story shares its wording".to_owned(),
-            (_, Some(Some(m))) => {
-                let verdict = match (m.joins(), m.same_feed) {
-                    (true, _) => "joins",
-                    (false, true) => "same feed, so does not join",
-                    (false, false) => "does not join",
-                };
-                format!(
-                    "{verdict} story {} \"{}\": {}",
-                    m.story_id,
-                    m.title,
-                    describe(&m.similarity)
-                )
-            }
-        };
-        let _ = writeln!(out, "    {line}");
+        let _ = writeln!(out, "    {}", wire_line(&mut store, &at, item, &id)?);
     }
     Ok(())
+}
+
+/// What an item of the feed is compared with: the feed it would come from,
+/// the time, the window and how long stories stay joinable.
+struct Comparison<'a> {
+    feed: &'a str,
+    now: i64,
+    window: i64,
+    keep: i64,
+}
+
+/// Where one item would go, through the rule the daemon uses
+/// (`domain::wire::place`), and why.
+fn wire_line(
+    store: &mut Store,
+    at: &Comparison,
+    item: &Item,
+    id: &Identity,
+) -> anyhow::Result<String> {
+    let Comparison {
+        feed,
+        now,
+        window,
+        keep,
+    } = *at;
+    let by_link = match id.story_link.as_deref() {
+        Some(l) => store.story_of_link(l)?,
+        None => None,
+    };
+    // What the wire lookup found, when the precedence asked for it.
+    let mut compared: Option<Option<WireMatch>> = None;
+    let placed = place(
+        by_link,
+        || -> anyhow::Result<Option<Joinable>> {
+            let Some(fp) = fingerprint_new(item, now, keep, &mut Scratch::default()) else {
+                return Ok(None);
+            };
+            let best = store
+                .wire_matches(&fp, item, now, window, keep, feed)?
+                .into_iter()
+                .next();
+            let joinable = best.as_ref().filter(|m| m.joins()).map(|m| Joinable {
+                story: m.story_id,
+                reference_at: m.reference_at(),
+            });
+            compared = Some(best);
+            Ok(joinable)
+        },
+        now,
+    )?;
+    let line = match (placed, compared) {
+        (Placement::ByLink(story), _) => {
+            format!("its link is already story {story}: link identity decides, not its text")
+        }
+        (_, None) => "too little text, or too old to alert: never joins".to_owned(),
+        (_, Some(None)) => "no stored story shares its wording".to_owned(),
+        (_, Some(Some(m))) => {
+            let verdict = match (m.joins(), m.same_feed) {
+                (true, _) => "joins",
+                (false, true) => "same feed, so does not join",
+                (false, false) => "does not join",
+            };
+            format!(
+                "{verdict} story {} \"{}\": {}",
+                m.story_id,
+                m.title,
+                describe(&m.similarity)
+            )
+        }
+    };
+    Ok(line)
 }
 
 fn describe(s: &Similarity) -> String {
