@@ -44,49 +44,11 @@ pub fn summary(c: &Config) -> String {
     }
     let _ = writeln!(s, "\nrules ({}):", c.rules.len());
     for r in c.rules.iter() {
-        let mut parts = Vec::new();
-        if let Some(q) = &r.query {
-            parts.push(format!("query: {}", q.text));
-        }
-        for (label, terms) in [("all", &r.all), ("any", &r.any), ("none", &r.none)] {
-            if !terms.is_empty() {
-                parts.push(format!(
-                    "{label}: {}",
-                    terms
-                        .iter()
-                        .map(|t: &Term| t.written.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-        }
-        let _ = writeln!(
-            s,
-            "  {} — {} → {}",
-            r.name,
-            parts.join("; "),
-            r.notify.join(", ")
-        );
+        let _ = writeln!(s, "  {}", rule_line(r));
     }
     let _ = writeln!(s, "\nchannels ({}):", c.channels.len());
     for ch in &c.channels {
-        let target = match &ch.kind {
-            ChannelKind::Email { to } => format!("email to {}", to.join(", ")),
-            ChannelKind::Webhook { url, .. } => format!("webhook {url}"),
-            ChannelKind::Maildir { path } => format!("maildir {}", path.display()),
-        };
-        let when = match &ch.digest {
-            Some(cron) => {
-                let next = cron
-                    .next_after(crate::clock::Clock::system().now_utc(), c.daemon.timezone)
-                    .map(|t| c.daemon.timezone.format(t, "%Y-%m-%d %H:%M %Z"))
-                    .unwrap_or_else(|| "never".to_owned());
-                format!("digest on \"{}\" (next: {next})", cron.line())
-            }
-            None if ch.hold.is_zero() => "one message per story".to_owned(),
-            None => format!("one message per story, held {}", human(ch.hold)),
-        };
-        let _ = writeln!(s, "  {} — {target}; {when}", ch.name);
+        let _ = writeln!(s, "  {}", channel_line(c, ch));
     }
     if let Some(smtp) = &c.smtp {
         let _ = writeln!(s, "\nsmtp: {}:{} as {}", smtp.host, smtp.port, smtp.from);
@@ -99,6 +61,53 @@ pub fn summary(c: &Config) -> String {
         }
     }
     s
+}
+
+/// `name — query: …; all: …; any: …; none: … → channels`.
+fn rule_line(r: &crate::domain::rules::Rule) -> String {
+    let mut parts = Vec::new();
+    if let Some(q) = &r.query {
+        parts.push(format!("query: {}", q.text));
+    }
+    for (label, terms) in [("all", &r.all), ("any", &r.any), ("none", &r.none)] {
+        if !terms.is_empty() {
+            parts.push(format!(
+                "{label}: {}",
+                terms
+                    .iter()
+                    .map(|t: &Term| t.written.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    format!(
+        "{} — {} → {}",
+        r.name,
+        parts.join("; "),
+        r.notify.join(", ")
+    )
+}
+
+/// `name — where it delivers; when` (a digest with its next tick).
+fn channel_line(c: &Config, ch: &crate::config::Channel) -> String {
+    let target = match &ch.kind {
+        ChannelKind::Email { to } => format!("email to {}", to.join(", ")),
+        ChannelKind::Webhook { url, .. } => format!("webhook {url}"),
+        ChannelKind::Maildir { path } => format!("maildir {}", path.display()),
+    };
+    let when = match &ch.digest {
+        Some(cron) => {
+            let next = cron
+                .next_after(crate::clock::Clock::system().now_utc(), c.daemon.timezone)
+                .map(|t| c.daemon.timezone.format(t, "%Y-%m-%d %H:%M %Z"))
+                .unwrap_or_else(|| "never".to_owned());
+            format!("digest on \"{}\" (next: {next})", cron.line())
+        }
+        None if ch.hold.is_zero() => "one message per story".to_owned(),
+        None => format!("one message per story, held {}", human(ch.hold)),
+    };
+    format!("{} — {target}; {when}", ch.name)
 }
 
 /// What is valid but surely not meant, for `check`: nothing here stops
