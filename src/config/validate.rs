@@ -635,53 +635,93 @@ impl<'a> Validator<'a> {
         let r = spanned.get_ref();
         self.name(&r.name, "rule.name", seen, "rule")?;
         let name = r.name.get_ref();
+        self.rule_shape(spanned, name)?;
+        let accents = self.accents(r, name)?;
+        let fields = self.fields(spanned, name)?;
+        let notify = self.notify(r, name, channels)?;
+        let query = match &r.query {
+            Some(q) => Some(query::parse(q.get_ref(), accents).map_err(|e| {
+                let at = self.string_offset(q, e.at);
+                self.error(
+                    Some(at..at),
+                    format!("rule.query: rule {name:?}: {}", e.message),
+                )
+            })?),
+            None => None,
+        };
+        Ok(Rule {
+            query,
+            name: name.clone(),
+            any: self.terms(&r.any, "any", name, accents)?,
+            all: self.terms(&r.all, "all", name, accents)?,
+            none: self.terms(&r.none, "none", name, accents)?,
+            fields,
+            scope: self.scope(r, feeds)?,
+            notify,
+        })
+    }
+
+    /// A rule is a query or lists of terms, never both, and says what it
+    /// looks for (`any` or `all`, or a query).
+    fn rule_shape(&self, spanned: &S<RawRule>, name: &str) -> Result<()> {
+        let r = spanned.get_ref();
         let listed = !(r.any.is_empty() && r.all.is_empty() && r.none.is_empty());
         match (&r.query, listed) {
-            (Some(q), true) => {
-                return Err(self.at(
-                    q,
-                    format!("rule.query: rule {name:?} has a query and any/all/none: give one or the other (a query says it all: `a AND NOT b`)"),
-                ));
-            }
-            (None, _) if r.any.is_empty() && r.all.is_empty() => {
-                return Err(self.at(
-                    spanned,
-                    format!("rule {name:?}: give at least one of `any` and `all`, or a `query`"),
-                ));
-            }
-            _ => {}
+            (Some(q), true) => Err(self.at(
+                q,
+                format!("rule.query: rule {name:?} has a query and any/all/none: give one or the other (a query says it all: `a AND NOT b`)"),
+            )),
+            (None, _) if r.any.is_empty() && r.all.is_empty() => Err(self.at(
+                spanned,
+                format!("rule {name:?}: give at least one of `any` and `all`, or a `query`"),
+            )),
+            _ => Ok(()),
         }
-        let accents = match r.accents.as_ref().map(|a| a.get_ref().as_str()) {
-            None | Some("ignore") => Accents::Fold,
-            Some("exact") => Accents::Exact,
-            Some(other) => {
-                let a = r.accents.as_ref().expect("present");
-                return Err(self.at(a, format!("rule.accents: unknown value {other:?} in rule {name:?}; use \"ignore\" (the default) or \"exact\"")));
-            }
-        };
-        let terms = |list: &[S<String>], key: &str| -> Result<Vec<Term>> {
-            list.iter()
-                .map(|t| {
-                    if let Err((at, lint)) = lint_listed(t.get_ref()) {
-                        return Err(self.error(
-                            Some(self.string_offset(t, at)..self.string_offset(t, at)),
-                            format!(
-                                "rule.{key}: term {:?} of rule {name:?} {}",
-                                t.get_ref(),
-                                listed_lint_message(lint, t.get_ref(), key)
-                            ),
-                        ));
-                    }
-                    Term::compile(t.get_ref(), accents).map_err(|e| {
-                        self.at(
-                            t,
-                            format!("rule.{key}: term {:?} of rule {name:?}: {e}", t.get_ref()),
-                        )
-                    })
+    }
+
+    fn accents(&self, r: &RawRule, name: &str) -> Result<Accents> {
+        match &r.accents {
+            None => Ok(Accents::Fold),
+            Some(a) => match a.get_ref().as_str() {
+                "ignore" => Ok(Accents::Fold),
+                "exact" => Ok(Accents::Exact),
+                other => Err(self.at(a, format!("rule.accents: unknown value {other:?} in rule {name:?}; use \"ignore\" (the default) or \"exact\""))),
+            },
+        }
+    }
+
+    /// The terms listed under `key`, linted then compiled.
+    fn terms(
+        &self,
+        list: &[S<String>],
+        key: &str,
+        name: &str,
+        accents: Accents,
+    ) -> Result<Vec<Term>> {
+        list.iter()
+            .map(|t| {
+                if let Err((at, lint)) = lint_listed(t.get_ref()) {
+                    return Err(self.error(
+                        Some(self.string_offset(t, at)..self.string_offset(t, at)),
+                        format!(
+                            "rule.{key}: term {:?} of rule {name:?} {}",
+                            t.get_ref(),
+                            listed_lint_message(lint, t.get_ref(), key)
+                        ),
+                    ));
+                }
+                Term::compile(t.get_ref(), accents).map_err(|e| {
+                    self.at(
+                        t,
+                        format!("rule.{key}: term {:?} of rule {name:?}: {e}", t.get_ref()),
+                    )
                 })
-                .collect()
-        };
-        let fields = match &r.fields {
+            })
+            .collect()
+    }
+
+    fn fields(&self, spanned: &S<RawRule>, name: &str) -> Result<Vec<Field>> {
+        let fields = match &spanned.get_ref().fields {
             None => Field::ALL.to_vec(),
             Some(list) => list.iter().map(|f| Field::parse(f.get_ref()).ok_or_else(|| {
                 self.at(f, format!("rule.fields: unknown field {:?} in rule {name:?}; use title, summary, content, categories", f.get_ref()))
@@ -690,6 +730,10 @@ impl<'a> Validator<'a> {
         if fields.is_empty() {
             return Err(self.at(spanned, format!("rule.fields: rule {name:?} looks at no field; leave `fields` out for all of them")));
         }
+        Ok(fields)
+    }
+
+    fn notify(&self, r: &RawRule, name: &str, channels: &[Channel]) -> Result<Vec<String>> {
         let notify = r.notify.get_ref();
         if notify.is_empty() {
             return Err(self.at(
@@ -704,26 +748,7 @@ impl<'a> Validator<'a> {
                 &format!("rule.notify: rule {name:?} notifies"),
             )?;
         }
-        let query = match &r.query {
-            Some(q) => Some(query::parse(q.get_ref(), accents).map_err(|e| {
-                let at = self.string_offset(q, e.at);
-                self.error(
-                    Some(at..at),
-                    format!("rule.query: rule {name:?}: {}", e.message),
-                )
-            })?),
-            None => None,
-        };
-        Ok(Rule {
-            query,
-            name: name.clone(),
-            any: terms(&r.any, "any")?,
-            all: terms(&r.all, "all")?,
-            none: terms(&r.none, "none")?,
-            fields,
-            scope: self.scope(r, feeds)?,
-            notify: notify.iter().map(|c| c.get_ref().clone()).collect(),
-        })
+        Ok(notify.iter().map(|c| c.get_ref().clone()).collect())
     }
 
     fn scope(&self, r: &RawRule, feeds: &[Feed]) -> Result<Scope> {
