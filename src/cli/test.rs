@@ -94,15 +94,7 @@ async fn report(
     source: Source,
     json: bool,
 ) -> anyhow::Result<(String, bool)> {
-    if let Some(name) = rule
-        && !config.rules.iter().any(|r| r.name == name)
-    {
-        let known: Vec<&str> = config.rules.iter().map(|r| r.name.as_str()).collect();
-        return Err(anyhow!(
-            "no rule named {name:?} (rules: {})",
-            known.join(", ")
-        ));
-    }
+    known_rule(config, rule)?;
     // A made-up item holds the text in every field: one hit per term says it all.
     let once_per_term = matches!(source, Source::Text(_));
     let feed = match &source {
@@ -134,30 +126,7 @@ async fn report(
                 hits.retain(|h| seen.insert(h.term.clone()));
             }
             matched = true;
-            if json {
-                for h in &hits {
-                    let m = JsonMatch {
-                        rule: &rule.name,
-                        item: &label,
-                        field: h.field.name(),
-                        term: &h.term,
-                        matched: &field_text(item, h.field)[h.span.clone()],
-                    };
-                    out.push_str(&serde_json::to_string(&m)?);
-                    out.push('\n');
-                }
-            } else {
-                let _ = writeln!(out, "{}: {label}", rule.name);
-                for h in &hits {
-                    let _ = writeln!(
-                        out,
-                        "  {:<10} {:<20} {}",
-                        h.field.name(),
-                        h.term,
-                        context(item, h, color)
-                    );
-                }
-            }
+            write_match(&mut out, &rule.name, &hits, item, &label, json, color)?;
         }
     }
     if !json && !matched {
@@ -172,6 +141,58 @@ async fn report(
         wire_report(config, &location, &items, &mut out)?;
     }
     Ok((out, matched))
+}
+
+/// A usage error for a rule the config does not have.
+fn known_rule(config: &Config, rule: Option<&str>) -> anyhow::Result<()> {
+    match rule {
+        Some(name) if !config.rules.iter().any(|r| r.name == name) => {
+            let known: Vec<&str> = config.rules.iter().map(|r| r.name.as_str()).collect();
+            Err(anyhow!(
+                "no rule named {name:?} (rules: {})",
+                known.join(", ")
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// One rule's hits on one item: a JSON object each, or the rule and item
+/// then a line per hit with its context.
+fn write_match(
+    out: &mut String,
+    rule: &str,
+    hits: &[Hit],
+    item: &Item,
+    label: &str,
+    json: bool,
+    color: bool,
+) -> anyhow::Result<()> {
+    if json {
+        for h in hits {
+            let m = JsonMatch {
+                rule,
+                item: label,
+                field: h.field.name(),
+                term: &h.term,
+                matched: &field_text(item, h.field)[h.span.clone()],
+            };
+            out.push_str(&serde_json::to_string(&m)?);
+            out.push('\n');
+        }
+        return Ok(());
+    }
+    let _ = writeln!(out, "{rule}: {label}");
+    for h in hits {
+        let _ = writeln!(
+            out,
+            "  {:<10} {:<20} {}",
+            h.field.name(),
+            h.term,
+            context(item, h, color)
+        );
+    }
+    Ok(())
 }
 
 /// Which stored story each item would join as a wire copy, were it new,
