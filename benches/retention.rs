@@ -206,7 +206,6 @@ fn poll(feed: i64, day: i64, now: i64) -> PollRecord {
         },
         redirect_url: None,
         next_poll: now + 900,
-        consecutive_failures: 0,
         items,
         wire_window: 0,
         wire_keep: 0,

@@ -714,7 +714,6 @@ mod tests {
             fetch: FetchRecord::NotModified,
             redirect_url: None,
             next_poll: now + 900,
-            consecutive_failures: 0,
             wire_window: 0,
             wire_keep: 0,
             items,

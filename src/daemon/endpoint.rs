@@ -43,6 +43,10 @@ pub struct Endpoint {
     /// not the one it writes to.
     database: Arc<PathBuf>,
     opened: Option<(u64, u64)>,
+    /// One database probe at a time: a hung one holds this, so that
+    /// repeated `/healthz` calls wait and answer 503 instead of piling up
+    /// blocked threads.
+    probing: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A file's (device, inode), to tell it from a file put in its place.
@@ -53,6 +57,10 @@ fn identity(path: &std::path::Path) -> Option<(u64, u64)> {
 
 impl Endpoint {
     pub fn new(sh: &Shared) -> Endpoint {
+        if identity(&sh.config.daemon.database).is_none() {
+            warn!(database = %sh.config.daemon.database.display(),
+                "cannot read the database file's identity: /healthz will not notice it being replaced");
+        }
         Endpoint {
             metrics: Arc::clone(&sh.metrics),
             reader: Arc::clone(&sh.reader),
@@ -60,6 +68,7 @@ impl Endpoint {
             config: Arc::new(RwLock::new(Arc::clone(&sh.config))),
             database: Arc::new(sh.config.daemon.database.clone()),
             opened: identity(&sh.config.daemon.database),
+            probing: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -158,17 +167,25 @@ impl Endpoint {
     /// fresh connection, and both loops made progress within their
     /// expected time; else the reason.
     async fn health(&self) -> Result<(), String> {
-        if self.opened.is_some() && identity(&self.database) != self.opened {
-            return Err(format!(
-                "the database file {} is not the one veille opened (removed, moved or replaced); restart veille",
-                self.database.display()
-            ));
-        }
-        let path = Arc::clone(&self.database);
-        let probe = tokio::task::spawn_blocking(move || Store::probe(&path));
+        let (path, opened) = (Arc::clone(&self.database), self.opened);
+        let probe = async {
+            let guard = Arc::clone(&self.probing).lock_owned().await;
+            tokio::task::spawn_blocking(move || {
+                let _one = guard;
+                if opened.is_some() && identity(&path) != opened {
+                    anyhow::bail!(
+                        "the database file {} is not the one veille opened (removed, moved or replaced); restart veille",
+                        path.display()
+                    );
+                }
+                Store::probe(&path)
+                    .map_err(|e| anyhow::anyhow!("the database does not answer: {e:#}"))
+            })
+            .await
+        };
         match tokio::time::timeout(DATABASE_WAIT, probe).await {
             Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => return Err(format!("the database does not answer: {e:#}")),
+            Ok(Ok(Err(e))) => return Err(format!("{e:#}")),
             Ok(Err(e)) => return Err(format!("the database check failed: {e}")),
             Err(_) => {
                 return Err(format!(
@@ -217,9 +234,16 @@ pub async fn bind(config: &Config) -> Result<Option<TcpListener>> {
     Ok(Some(listener))
 }
 
+/// Connections served at once; more wait to be accepted.
+const CONNECTIONS: usize = 32;
+
 /// Answers requests on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, endpoint: Endpoint, shutdown: CancellationToken) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS));
     loop {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
@@ -235,6 +259,7 @@ pub async fn serve(listener: TcpListener, endpoint: Endpoint, shutdown: Cancella
         let endpoint = endpoint.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |req| {
                 let endpoint = endpoint.clone();
                 async move { Ok::<_, Infallible>(endpoint.answer(&req).await) }

@@ -129,14 +129,12 @@ mod tests {
                 alerts: Vec::new(),
             })
             .collect();
-        let failures = u32::from(matches!(fetch, FetchRecord::Failed { .. }));
         let poll = PollRecord {
             feed_id: 1,
             now,
             fetch,
             redirect_url: None,
             next_poll: now + 900,
-            consecutive_failures: failures,
             wire_window: 0,
             wire_keep: 0,
             items,

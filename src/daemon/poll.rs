@@ -170,8 +170,13 @@ async fn record_alone(sh: &Shared, fetched: Result<Fetched>) -> PollOutcome {
 /// The outcome of a poll once its record was written (or not). A poll that
 /// recorded alerts wakes delivery.
 fn recorded(sh: &Shared, outcome: PollOutcome, written: Result<RecordSummary>) -> PollOutcome {
-    if written.as_ref().is_ok_and(|s| s.alerts > 0) {
-        sh.alerts_recorded.notify_one();
+    if let Ok(summary) = &written {
+        // Progress for `/healthz` is a poll written, not one attempted: a
+        // database that no longer takes writes stalls the loop.
+        sh.metrics.progress(super::Loop::Poll, sh.clock.now());
+        if summary.alerts > 0 {
+            sh.alerts_recorded.notify_one();
+        }
     }
     match (outcome, written) {
         (_, Err(e)) => failed(&e),
@@ -254,11 +259,10 @@ fn span(feed: &Feed) -> tracing::Span {
     info_span!("poll", feed = %feed.name, url = %feed.url)
 }
 
-/// Logs and counts a poll's outcome: the poll loop made progress.
+/// Logs and counts a poll's outcome.
 fn report(sh: &Shared, feed: &Feed, outcome: &PollOutcome) {
     log_outcome(feed, outcome);
     sh.metrics.polled(outcome);
-    sh.metrics.progress(super::Loop::Poll, sh.clock.now());
 }
 
 /// One line per poll, in the feed's span. A quiet poll is a debug line: a
@@ -393,7 +397,6 @@ fn empty_poll(sh: &Shared, state: &FeedState, now: i64) -> PollRecord {
         fetch: FetchRecord::NotModified,
         redirect_url: None,
         next_poll: 0,
-        consecutive_failures: 0,
         items: Vec::new(),
         wire_window: match d.wire_copies {
             true => d.wire_window.as_secs() as i64,
@@ -419,8 +422,8 @@ fn schedule(poll: &mut PollRecord, feed: &Feed, state: &FeedState, jitter: f64) 
         retry_after_until,
         jitter,
     );
+    // The store counts the failure itself (see `store::polls`).
     poll.next_poll = after.next_poll;
-    poll.consecutive_failures = after.consecutive_failures;
 }
 
 /// Parses a fetched body on a blocking thread, a parser panic contained;

@@ -83,10 +83,10 @@ pub async fn run(
     };
     tokio::join!(
         every(TICK, stopping, || async {
-            if let Err(e) = poll_due_feeds(sh, sh.clock.now(), Pass::Scheduled).await {
-                warn!(error = %format!("{e:#}"), "poll cycle failed");
+            match poll_due_feeds(sh, sh.clock.now(), Pass::Scheduled).await {
+                Ok(_) => sh.metrics.progress(Loop::Poll, sh.clock.now()),
+                Err(e) => warn!(error = %format!("{e:#}"), "poll cycle failed"),
             }
-            sh.metrics.progress(Loop::Poll, sh.clock.now());
             polled.notify_one();
         }),
         // Delivery: only a shutdown cuts a pass short; a reload waits for
@@ -96,13 +96,19 @@ pub async fn run(
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = async {
-                        if let Err(e) = deliver_due_once(sh, sh.clock.now(), false).await {
+                        let delivered = deliver_due_once(sh, sh.clock.now(), false).await;
+                        if let Err(e) = &delivered {
                             warn!(error = %format!("{e:#}"), "delivery cycle failed");
                         }
-                        if let Err(e) = digests_due_once(sh, sh.clock.now()).await {
+                        let digests = digests_due_once(sh, sh.clock.now()).await;
+                        if let Err(e) = &digests {
                             warn!(error = %format!("{e:#}"), "digest cycle failed");
                         }
-                        sh.metrics.progress(Loop::Delivery, sh.clock.now());
+                        // A pass that could not read or record the outbox
+                        // is no progress for `/healthz`.
+                        if delivered.is_ok() && digests.is_ok() {
+                            sh.metrics.progress(Loop::Delivery, sh.clock.now());
+                        }
                     } => {}
                 }
                 tokio::select! {

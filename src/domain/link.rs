@@ -74,16 +74,17 @@ pub fn normalize(link: &str) -> NormalLink {
 /// drops are dropped, everything else stays as the feed wrote it.
 pub fn without_tracking(link: &str) -> String {
     let link = link.trim();
-    let Some((head, rest)) = link.split_once('?') else {
+    // The fragment first: a `?` after the `#` belongs to it.
+    let (before, fragment) = match link.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (link, None),
+    };
+    let Some((head, query)) = before.split_once('?') else {
         return link.to_owned();
     };
     if !is_web(head) {
         return link.to_owned();
     }
-    let (query, fragment) = match rest.split_once('#') {
-        Some((q, f)) => (q, Some(f)),
-        None => (rest, None),
-    };
     let mut out = head.to_owned();
     let kept = strip_tracking(query);
     if !kept.is_empty() {
@@ -134,6 +135,14 @@ mod tests {
             ("https://x.fr/a?at_medium=rss#", "https://x.fr/a#"),
             ("https://x.fr/a", "https://x.fr/a"),
             ("urn:x?utm_source=1", "urn:x?utm_source=1"),
+            (
+                "https://x.fr/a#/route?utm_source=x",
+                "https://x.fr/a#/route?utm_source=x",
+            ),
+            (
+                "https://x.fr/a?xtor=1#/route?utm_source=x",
+                "https://x.fr/a#/route?utm_source=x",
+            ),
         ] {
             assert_eq!(without_tracking(link), shown, "{link}");
         }

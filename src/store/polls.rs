@@ -42,9 +42,6 @@ pub struct PollRecord {
     /// A permanent redirect seen on the way, to remember.
     pub redirect_url: Option<String>,
     pub next_poll: i64,
-    /// The feed's run of failures after this poll (`domain::schedule`):
-    /// written as is, never counted here.
-    pub consecutive_failures: u32,
     pub items: Vec<ItemRecord>,
     /// `[daemon] wire_window` in seconds; items carry a fingerprint only
     /// when wire copies are on.
@@ -320,6 +317,10 @@ fn enqueue_alert(
     Ok(false)
 }
 
+/// The feed's row after a poll. The run of failures is counted here, in
+/// SQL, not written from what the poller read: two processes polling one
+/// database (the daemon and a `run --once`) must not lose a failure. The
+/// schedule (`next_poll`) comes from `domain::schedule::after_poll`.
 fn update_feed(tx: &Connection, p: &PollRecord) -> Result<()> {
     if let Some(target) = &p.redirect_url {
         tx.execute(
@@ -342,10 +343,10 @@ fn update_feed(tx: &Connection, p: &PollRecord) -> Result<()> {
             .execute(params![p.feed_id, p.now, p.next_poll])?,
         FetchRecord::Failed { status, error, gone, retry_after_until } => tx.prepare_cached(
             "UPDATE feeds SET last_status = ?2, last_fetch = ?3, last_error = ?4,
-                 consecutive_failures = ?8, failing_since = COALESCE(failing_since, ?3),
+                 consecutive_failures = consecutive_failures + 1, failing_since = COALESCE(failing_since, ?3),
                  gone = gone OR ?5, retry_after_until = ?6, next_poll = ?7 WHERE id = ?1",
             )?
-            .execute(params![p.feed_id, status, p.now, error, gone, retry_after_until, p.next_poll, p.consecutive_failures])?,
+            .execute(params![p.feed_id, status, p.now, error, gone, retry_after_until, p.next_poll])?,
     };
     Ok(())
 }
