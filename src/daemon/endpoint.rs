@@ -87,9 +87,7 @@ impl Endpoint {
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T> + Send + 'static,
     {
-        let reader = Arc::clone(&self.reader);
-        tokio::task::spawn_blocking(move || f(&reader.lock().unwrap_or_else(|p| p.into_inner())))
-            .await?
+        super::read_on(&self.reader, f).await
     }
 
     async fn answer(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {

@@ -113,12 +113,7 @@ impl Shared {
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T> + Send + 'static,
     {
-        let reader = Arc::clone(&self.reader);
-        tokio::task::spawn_blocking(move || {
-            let guard = reader.lock().unwrap_or_else(|p| p.into_inner());
-            f(&guard)
-        })
-        .await?
+        read_on(&self.reader, f).await
     }
 
     /// Runs `f` on the store from a blocking thread.
@@ -136,4 +131,15 @@ impl Shared {
         })
         .await?
     }
+}
+
+/// Runs `f` on `store` from a blocking thread: the reading connection's
+/// one way in, for `Shared::with_reader` and the metrics endpoint.
+pub(super) async fn read_on<T, F>(store: &Arc<Mutex<Store>>, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Store) -> Result<T> + Send + 'static,
+{
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || f(&store.lock().unwrap_or_else(|p| p.into_inner()))).await?
 }

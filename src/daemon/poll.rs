@@ -414,7 +414,7 @@ fn schedule(poll: &mut PollRecord, feed: &Feed, state: &FeedState, jitter: f64) 
         } => (true, *retry_after_until),
         _ => (false, None),
     };
-    let after = after_poll(
+    poll.next_poll = after_poll(
         failed,
         state.consecutive_failures,
         poll.now,
@@ -422,8 +422,6 @@ fn schedule(poll: &mut PollRecord, feed: &Feed, state: &FeedState, jitter: f64) 
         retry_after_until,
         jitter,
     );
-    // The store counts the failure itself (see `store::polls`).
-    poll.next_poll = after.next_poll;
 }
 
 /// Parses a fetched body on a blocking thread, a parser panic contained;

@@ -611,8 +611,8 @@ fn excerpt(item: &Item, hits: &[StoredHit]) -> Option<Excerpt> {
         .map(|h| (h.start, h.end))
         .collect();
     spans.sort_unstable();
-    let (start, end) = window(&text, spans.first().copied());
     let all = sentences(&text);
+    let (start, end) = window(&text, &all, spans.first().copied());
     let cut = |at: usize, edge: usize, ends: bool| match () {
         _ if at == edge => Cut::None,
         _ if all
@@ -647,8 +647,11 @@ fn excerpt(item: &Item, hits: &[StoredHit]) -> Option<Excerpt> {
 /// hit and the next (or the one before, for the last sentence); over
 /// `EXCERPT_CHARS`, a window of that many around the hit, cut between
 /// words.
-fn window(text: &str, hit: Option<(usize, usize)>) -> (usize, usize) {
-    let all = sentences(text);
+fn window(
+    text: &str,
+    all: &[std::ops::Range<usize>],
+    hit: Option<(usize, usize)>,
+) -> (usize, usize) {
     let Some(last) = all.len().checked_sub(1) else {
         return (0, 0);
     };

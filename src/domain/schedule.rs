@@ -23,17 +23,10 @@ pub fn next_poll(
     at.max(retry_after_until.unwrap_or(i64::MIN))
 }
 
-/// What a poll leaves of a feed's schedule: its run of failures and when
-/// it is polled next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FeedAfter {
-    pub consecutive_failures: u32,
-    pub next_poll: i64,
-}
-
-/// The schedule after a poll that `failed` or not, given the failures in a
-/// row before it: each failure doubles the wait (`next_poll`), a success
-/// ends the run, a `Retry-After` wait is honoured.
+/// When a feed is polled next after a poll that `failed` or not, given
+/// its failures in a row before it: each failure doubles the wait, a
+/// success ends the run, a `Retry-After` wait is honoured. (The run itself
+/// is counted by the store, in SQL: see `store::polls::update_feed`.)
 pub fn after_poll(
     failed: bool,
     failures_before: u32,
@@ -41,22 +34,13 @@ pub fn after_poll(
     interval: Duration,
     retry_after_until: Option<i64>,
     jitter: f64,
-) -> FeedAfter {
-    let consecutive_failures = if failed {
+) -> i64 {
+    let failures = if failed {
         failures_before.saturating_add(1)
     } else {
         0
     };
-    FeedAfter {
-        consecutive_failures,
-        next_poll: next_poll(
-            now,
-            interval,
-            consecutive_failures,
-            retry_after_until,
-            jitter,
-        ),
-    }
+    next_poll(now, interval, failures, retry_after_until, jitter)
 }
 
 #[cfg(test)]
@@ -67,29 +51,11 @@ mod tests {
     fn a_failure_lengthens_the_run_and_a_success_ends_it() {
         let m15 = Duration::from_secs(900);
         let after = |failed, before| after_poll(failed, before, 0, m15, None, 0.0);
-        assert_eq!(
-            after(true, 0),
-            FeedAfter {
-                consecutive_failures: 1,
-                next_poll: 1800
-            }
-        );
-        assert_eq!(
-            after(true, 2),
-            FeedAfter {
-                consecutive_failures: 3,
-                next_poll: 7200
-            }
-        );
-        assert_eq!(
-            after(false, 5),
-            FeedAfter {
-                consecutive_failures: 0,
-                next_poll: 900
-            }
-        );
+        assert_eq!(after(true, 0), 1800, "one failure: twice the interval");
+        assert_eq!(after(true, 2), 7200, "the third in a row: eight times");
+        assert_eq!(after(false, 5), 900, "a success ends the run");
         let waited = after_poll(true, 0, 0, m15, Some(5000), 0.0);
-        assert_eq!(waited.next_poll, 5000);
+        assert_eq!(waited, 5000);
     }
 
     #[test]
