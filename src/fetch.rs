@@ -52,6 +52,17 @@ pub enum FetchOutcome {
     Failed(FetchError),
 }
 
+impl FetchOutcome {
+    /// The target of an unbroken chain of 301/308 met on the way, if any.
+    pub fn permanent_redirect(&self) -> Option<&Url> {
+        match self {
+            FetchOutcome::Fetched(f) => f.permanent_redirect.as_ref(),
+            FetchOutcome::NotModified { permanent_redirect } => permanent_redirect.as_ref(),
+            FetchOutcome::Failed(e) => e.permanent_redirect.as_ref(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Fetched {
     pub status: u16,

@@ -10,13 +10,11 @@ use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::Shared;
-use crate::config::{Feed, FeedUrl};
+use crate::config::{Config, Feed, FeedUrl};
 use crate::domain::identity::identify;
 use crate::domain::model::ParsedFeed;
-use crate::domain::parse::{self, Document};
-use crate::domain::schedule::after_poll;
-use crate::domain::triage::{self, Context};
-use crate::domain::wire::{Scratch, fingerprint_new};
+use crate::domain::parse;
+use crate::domain::poll::{self, Brought, Decision, Document, FetchFailure, Settings};
 use crate::fetch::{FetchOutcome, Validators};
 use crate::store::{FeedState, FetchRecord, PollRecord, RecordSummary};
 
@@ -311,58 +309,44 @@ async fn poll_inner(
     jitter: f64,
 ) -> Result<Fetched> {
     let (outcome, base_url) = fetch(sh, feed, state).await;
-    let mut poll = empty_poll(sh, state, now);
-    let result = match outcome {
-        FetchOutcome::NotModified { permanent_redirect } => {
-            poll.redirect_url = remember_redirect(permanent_redirect.as_ref());
-            PollOutcome::NotModified
-        }
-        FetchOutcome::Failed(e) => {
-            poll.redirect_url = remember_redirect(e.permanent_redirect.as_ref());
-            poll.fetch = FetchRecord::Failed {
-                status: e.status,
-                error: e.message.clone(),
-                gone: e.gone,
-                retry_after_until: e.retry_after.map(|r| r.until(now)),
-            };
-            if e.gone {
-                warn!(
-                    "410 Gone: this feed is no longer polled; change its url in the config to poll it again"
-                );
-            }
-            PollOutcome::Failed { error: e.message }
-        }
+    let redirect = remember_redirect(outcome.permanent_redirect());
+    let brought = match outcome {
+        FetchOutcome::NotModified { .. } => Brought::NotModified,
+        FetchOutcome::Failed(e) => Brought::Failed(failure(e, now)),
         FetchOutcome::Fetched(fetched) => {
-            poll.redirect_url = remember_redirect(fetched.permanent_redirect.as_ref());
-            let status = fetched.status;
-            let validators = fetched.validators.clone();
+            let (status, validators) = (fetched.status, fetched.validators.clone());
             match read_document(sh, fetched, base_url).await? {
-                Err(error) => {
-                    // Validators are not kept: the next poll fetches the document again.
-                    poll.fetch = FetchRecord::Failed {
-                        status: Some(status),
-                        error: error.clone(),
-                        gone: false,
-                        retry_after_until: None,
-                    };
-                    PollOutcome::Failed { error }
-                }
+                Err(error) => Brought::Unreadable { status, error },
                 Ok(doc) => {
-                    poll.fetch = FetchRecord::Fetched {
+                    let read = Read {
                         status,
-                        etag: validators.etag,
-                        last_modified: validators.last_modified,
-                        items: doc.items.len() as u32,
-                        unread_items: doc.unread_items as u32,
+                        validators,
+                        doc,
+                        redirect,
                     };
-                    schedule(&mut poll, feed, state, jitter);
-                    return triage_document(sh, feed, state, doc, poll).await;
+                    return decide_document(sh, feed, state, read, now, jitter).await;
                 }
             }
         }
     };
-    schedule(&mut poll, feed, state, jitter);
-    Ok((poll, result))
+    let decision = decide(&sh.config, feed, state, brought, redirect, now, jitter);
+    Ok(pending(decision))
+}
+
+/// A failed fetch in the domain's terms (a `Retry-After` as the time it
+/// ends); a 410 is said once, here.
+fn failure(e: crate::fetch::FetchError, now: i64) -> FetchFailure {
+    if e.gone {
+        warn!(
+            "410 Gone: this feed is no longer polled; change its url in the config to poll it again"
+        );
+    }
+    FetchFailure {
+        status: e.status,
+        error: e.message,
+        gone: e.gone,
+        retry_after_until: e.retry_after.map(|r| r.until(now)),
+    }
 }
 
 /// Fetches the feed (at its remembered redirect, with its validators);
@@ -388,42 +372,6 @@ async fn fetch(sh: &Shared, feed: &Feed, state: &FeedState) -> (FetchOutcome, Op
     }
 }
 
-/// A poll of the feed at `now` that brought nothing yet.
-fn empty_poll(sh: &Shared, state: &FeedState, now: i64) -> PollRecord {
-    let d = &sh.config.daemon;
-    PollRecord {
-        feed_id: state.id,
-        now,
-        fetch: FetchRecord::NotModified,
-        redirect_url: None,
-        next_poll: 0,
-        items: Vec::new(),
-        wire_window: match d.wire_copies {
-            true => d.wire_window.as_secs() as i64,
-            false => 0,
-        },
-        wire_keep: d.wire_keep(),
-    }
-}
-
-/// The feed's next schedule, from how the poll's fetch ended.
-fn schedule(poll: &mut PollRecord, feed: &Feed, state: &FeedState, jitter: f64) {
-    let (failed, retry_after_until) = match &poll.fetch {
-        FetchRecord::Failed {
-            retry_after_until, ..
-        } => (true, *retry_after_until),
-        _ => (false, None),
-    };
-    poll.next_poll = after_poll(
-        failed,
-        state.consecutive_failures,
-        poll.now,
-        feed.interval,
-        retry_after_until,
-        jitter,
-    );
-}
-
 /// Parses a fetched body on a blocking thread, a parser panic contained;
 /// the inner error is the poll's error message.
 async fn read_document(
@@ -441,7 +389,7 @@ async fn read_document(
     let (parsed, panic) = tokio::task::spawn_blocking(move || {
         crate::panics::quietly(|| {
             parse::parse(
-                &Document {
+                &parse::Document {
                     bytes: &body,
                     charset: charset.as_deref(),
                     base_url: base.as_deref(),
@@ -463,57 +411,105 @@ fn remember_redirect(target: Option<&url::Url>) -> Option<String> {
     Some(target.to_string())
 }
 
-/// Identifies and triages a parsed document: the poll to record, with its
-/// alerts.
-async fn triage_document(
+/// A document read, ready to be looked up and decided.
+struct Read {
+    status: u16,
+    validators: Validators,
+    doc: ParsedFeed,
+    redirect: Option<String>,
+}
+
+/// Looks up what is stored of the document's items and decides the poll,
+/// on a blocking thread (triage is the costly part of a poll).
+async fn decide_document(
     sh: &Shared,
     feed: &Feed,
     state: &FeedState,
-    doc: ParsedFeed,
-    mut poll: PollRecord,
+    read: Read,
+    now: i64,
+    jitter: f64,
 ) -> Result<Fetched> {
     let config = Arc::clone(&sh.config);
     let store = Arc::clone(&sh.reader);
-    let feed = feed.clone();
-    let first_poll = state.first_success.is_none();
-    let (dropped_items, unread_items) = (doc.dropped_items, doc.unread_items);
-    let poll = tokio::task::spawn_blocking(move || -> Result<PollRecord> {
-        let ids = identify(&doc.items);
+    let (feed, state) = (feed.clone(), state.clone());
+    let decision = tokio::task::spawn_blocking(move || -> Result<Decision> {
+        let ids = identify(&read.doc.items);
         let known = store
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .known_items(poll.feed_id, &ids)?;
-        let holds: HashMap<String, Duration> = config
-            .channels
-            .iter()
-            .map(|c| (c.name.clone(), c.hold))
-            .collect();
-        let d = &config.daemon;
-        let cx = Context {
-            feed: &feed.name,
-            tags: &feed.tags,
-            now: poll.now,
-            first_poll,
-            first_poll_window: d.first_poll_window,
-            max_age: d.max_age,
-            holds: &holds,
-        };
-        poll.items = triage::triage(doc.items, ids, &known, &config.rules, &cx);
-        if d.wire_copies {
-            let mut scratch = Scratch::default();
-            for r in poll.items.iter_mut().filter(|r| r.is_new) {
-                r.wire = fingerprint_new(&r.item, poll.now, poll.wire_keep, &mut scratch);
-            }
-        }
-        Ok(poll)
+            .known_items(state.id, &ids)?;
+        let brought = Brought::Document(Document {
+            status: read.status,
+            etag: read.validators.etag,
+            last_modified: read.validators.last_modified,
+            feed: read.doc,
+            ids,
+            known,
+        });
+        Ok(decide(
+            &config,
+            &feed,
+            &state,
+            brought,
+            read.redirect,
+            now,
+            jitter,
+        ))
     })
     .await??;
-    let outcome = PollOutcome::Fetched {
-        summary: RecordSummary::default(),
-        dropped_items,
-        unread_items,
+    Ok(pending(decision))
+}
+
+/// `domain::poll::decide` with the config's settings and the feed's state.
+fn decide(
+    config: &Config,
+    feed: &Feed,
+    state: &FeedState,
+    brought: Brought,
+    redirect: Option<String>,
+    now: i64,
+    jitter: f64,
+) -> Decision {
+    let holds: HashMap<String, Duration> = config
+        .channels
+        .iter()
+        .map(|c| (c.name.clone(), c.hold))
+        .collect();
+    let d = &config.daemon;
+    let settings = Settings {
+        rules: &config.rules,
+        holds: &holds,
+        first_poll_window: d.first_poll_window,
+        max_age: d.max_age,
+        wire_window: d.wire_copies.then_some(d.wire_window.as_secs() as i64),
+        wire_keep: d.wire_keep(),
     };
-    Ok((poll, outcome))
+    let at = poll::Feed {
+        id: state.id,
+        name: &feed.name,
+        tags: &feed.tags,
+        interval: feed.interval,
+        consecutive_failures: state.consecutive_failures,
+        first_poll: state.first_success.is_none(),
+    };
+    poll::decide(&at, &settings, brought, redirect, now, jitter)
+}
+
+/// A decided poll and what it will be reported as (the summary filled in
+/// once it is recorded).
+fn pending(decision: Decision) -> Fetched {
+    let outcome = match &decision.record.fetch {
+        FetchRecord::NotModified => PollOutcome::NotModified,
+        FetchRecord::Failed { error, .. } => PollOutcome::Failed {
+            error: error.clone(),
+        },
+        FetchRecord::Fetched { unread_items, .. } => PollOutcome::Fetched {
+            summary: RecordSummary::default(),
+            dropped_items: decision.dropped_items,
+            unread_items: *unread_items as usize,
+        },
+    };
+    (decision.record, outcome)
 }
 
 #[cfg(test)]

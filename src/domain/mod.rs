@@ -11,6 +11,7 @@ pub mod model;
 pub mod normalize;
 pub mod opml;
 pub mod parse;
+pub mod poll;
 pub mod render;
 pub mod rules;
 pub mod schedule;

@@ -34,6 +34,35 @@ pub struct AlertDraft {
     pub due: i64,
 }
 
+impl AlertDraft {
+    /// Adds this draft's rules, with their hits, to the pending alert of
+    /// the same story and channel, so that its one message names them all
+    /// (SPEC §4: one alert per story and channel). These hits point into
+    /// another item's text than the one the message shows: their terms are
+    /// kept, their spans dropped. Returns whether anything was added.
+    pub fn merge_into(&self, rules: &mut Vec<String>, hits: &mut Vec<StoredHit>) -> bool {
+        let mut added = false;
+        for r in &self.rules {
+            if rules.contains(r) {
+                continue;
+            }
+            rules.push(r.clone());
+            let terms = self
+                .hits
+                .iter()
+                .filter(|h| &h.rule == r)
+                .map(|h| StoredHit {
+                    start: 0,
+                    end: 0,
+                    ..h.clone()
+                });
+            hits.extend(terms);
+            added = true;
+        }
+        added
+    }
+}
+
 /// A new or changed item with what it should alert.
 #[derive(Debug, Clone)]
 pub struct ItemRecord {
@@ -339,5 +368,40 @@ mod tests {
             ),
             ("IA", "IA")
         );
+    }
+
+    #[test]
+    fn a_draft_adds_only_new_rules_to_a_pending_alert_with_their_terms_but_no_spans() {
+        let hit = |rule: &str, term: &str| StoredHit {
+            rule: rule.into(),
+            field: "title".into(),
+            term: term.into(),
+            start: 3,
+            end: 8,
+        };
+        let draft = AlertDraft {
+            channel: "moi".into(),
+            rules: vec!["a".into(), "b".into()],
+            hits: vec![hit("a", "puces"), hit("b", "IA"), hit("b", "robots")],
+            due: NOW,
+        };
+        let mut rules = vec!["a".to_owned()];
+        let mut hits = vec![hit("a", "puces")];
+        assert!(draft.merge_into(&mut rules, &mut hits));
+        assert_eq!(rules, ["a", "b"]);
+        let added: Vec<(&str, usize, usize)> = hits[1..]
+            .iter()
+            .map(|h| (h.term.as_str(), h.start, h.end))
+            .collect();
+        assert_eq!(added, [("IA", 0, 0), ("robots", 0, 0)]);
+        assert_eq!(
+            hits[0].start, 3,
+            "the pending alert's own hits keep their spans"
+        );
+        assert!(
+            !draft.merge_into(&mut rules, &mut hits),
+            "nothing new the second time"
+        );
+        assert_eq!(hits.len(), 3);
     }
 }

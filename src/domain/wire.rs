@@ -330,6 +330,13 @@ pub fn place<E>(
     })
 }
 
+/// The date an item counts from, for a story's wire window and for the
+/// publication order polls recorded together are placed in: the item's,
+/// else `now`; never in the future.
+pub fn wire_date(item: &Item, now: i64) -> i64 {
+    item.date().map_or(now, |d| d.timestamp()).min(now)
+}
+
 /// How long a story's fingerprint is kept, in seconds: a first poll may
 /// bring items up to `first_poll_window` old, a later one (after an outage)
 /// up to `max_age`, and a copy may come `window` after its story's first

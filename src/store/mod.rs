@@ -36,11 +36,12 @@ use rusqlite::Connection;
 
 pub use crate::domain::triage::{AlertDraft, ItemRecord, KnownItem, StoredHit};
 
+pub use crate::domain::poll::{FetchRecord, PollRecord};
 pub use crate::domain::wire_index::WireIndex;
 pub use feeds::FeedState;
 pub use health::{FeedHealth, HealthChange};
 pub use outbox::{Claimed, Damaged, DueAlert, DueDigest, DueHealth, Requeued, Target};
-pub use polls::{FetchRecord, PollRecord, RecordSummary};
+pub use polls::RecordSummary;
 pub use retention::{Cursor, Pruned, Retained};
 pub use status::{ChannelStatus, FeedStatus, LateCopies, Status};
 pub use stories::WireMatch;

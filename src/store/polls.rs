@@ -1,5 +1,6 @@
-//! Recording polls: a poll's items, the alerts they cause and the feed's
-//! new state, in one transaction (group commit over several polls).
+//! Recording polls decided by `domain::poll`: a poll's items, the alerts
+//! they cause and the feed's new state, in one transaction (group commit
+//! over several polls).
 
 use std::collections::HashMap;
 
@@ -11,44 +12,8 @@ use super::{
     stories,
 };
 use crate::domain::identity::Identity;
-
-/// How a fetch ended, as far as the feed's row is concerned.
-#[derive(Debug, Clone)]
-pub enum FetchRecord {
-    /// A document was fetched and parsed.
-    Fetched {
-        status: u16,
-        etag: Option<String>,
-        last_modified: Option<String>,
-        /// Items the document yielded, and those it held but did not.
-        items: u32,
-        unread_items: u32,
-    },
-    /// 304: nothing changed.
-    NotModified,
-    Failed {
-        status: Option<u16>,
-        error: String,
-        /// 410: stop polling until the URL changes.
-        gone: bool,
-        retry_after_until: Option<i64>,
-    },
-}
-
-pub struct PollRecord {
-    pub feed_id: i64,
-    pub now: i64,
-    pub fetch: FetchRecord,
-    /// A permanent redirect seen on the way, to remember.
-    pub redirect_url: Option<String>,
-    pub next_poll: i64,
-    pub items: Vec<ItemRecord>,
-    /// `[daemon] wire_window` in seconds; items carry a fingerprint only
-    /// when wire copies are on.
-    pub wire_window: i64,
-    /// How long stories stay joinable, in seconds (`domain::wire::keep_prints`).
-    pub wire_keep: i64,
-}
+use crate::domain::poll::{FetchRecord, PollRecord};
+use crate::domain::wire::wire_date;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RecordSummary {
@@ -142,7 +107,7 @@ fn write_polls(
         .enumerate()
         .flat_map(|(p, poll)| poll.items.iter().map(move |r| (poll, r, p)))
         .collect();
-    order.sort_by_key(|(poll, r, _)| stories::wire_date(&r.item, poll.now));
+    order.sort_by_key(|(poll, r, _)| wire_date(&r.item, poll.now));
     let mut summaries = vec![RecordSummary::default(); polls.len()];
     let mut prints = stories::Prints::default();
     for (poll, record, p) in order {
@@ -253,8 +218,8 @@ fn upsert_item<'a>(
 }
 
 /// Creates the (story, channel) alert, or, when it exists and is still
-/// pending, adds the new rules and hits to it so that the one message names
-/// them all. Returns whether an alert was created.
+/// pending, adds the new rules to it (`AlertDraft::merge_into`). Returns
+/// whether an alert was created.
 fn enqueue_alert(
     tx: &Connection,
     story_id: i64,
@@ -294,18 +259,8 @@ fn enqueue_alert(
         ) else {
             return Ok(false);
         };
-        for r in &a.rules {
-            if !rules.contains(r) {
-                rules.push(r.clone());
-                // These hits point into another item's text than the one the
-                // message shows: keep the terms, drop the spans.
-                let terms = a.hits.iter().filter(|h| &h.rule == r).map(|h| StoredHit {
-                    start: 0,
-                    end: 0,
-                    ..h.clone()
-                });
-                hits.extend(terms);
-            }
+        if !a.merge_into(&mut rules, &mut hits) {
+            return Ok(false);
         }
         tx.prepare_cached("UPDATE alerts SET rules = ?2, hits = ?3 WHERE id = ?1")?
             .execute(params![

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{ItemRecord, PollRecord, Store};
 use crate::domain::model::Item;
-use crate::domain::wire::{self as copy, Fingerprint, Joinable, Similarity};
+use crate::domain::wire::{self as copy, Fingerprint, Joinable, Similarity, wire_date};
 use crate::domain::wire_index::{self as wire, WireIndex};
 
 impl Store {
@@ -151,12 +151,6 @@ fn story_of_link(conn: &Connection, link: &str) -> Result<Option<i64>> {
         )?
         .query_row([link], |row| row.get(0))
         .optional()?)
-}
-
-/// The date a story's wire window counts from: the item's, else now; never
-/// in the future.
-pub(super) fn wire_date(item: &Item, now: i64) -> i64 {
-    item.date().map_or(now, |d| d.timestamp()).min(now)
 }
 
 /// A stored story an item was compared with.
