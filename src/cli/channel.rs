@@ -6,8 +6,9 @@ use super::CliError;
 use crate::clock::Clock;
 use crate::config::{Channel, Config};
 use crate::daemon::{self, Shared};
-use crate::deliver::{Outgoing, Sender};
-use crate::domain::hook::{Hook, StoryJson};
+use crate::deliver::{Body, Outgoing, Sender};
+use crate::domain::hook::{self, Hook, StoryJson};
+use crate::domain::outgoing::Medium;
 use crate::domain::render;
 use crate::store::Store;
 
@@ -29,21 +30,27 @@ pub async fn send_test(config: &Config, name: &str) -> Result<String, CliError> 
     let sender = Sender::new(config)?;
     let now = Clock::system().now_utc();
     let id = crate::store::new_id();
+    let body = match channel.kind.medium() {
+        Medium::Mail => Body::Mail(render::test_message(name, now, config.daemon.timezone)),
+        Medium::Hook(format) => Body::Hook(hook::body(
+            format,
+            &Hook::Story(StoryJson {
+                id: id.clone(),
+                rules: vec![],
+                terms: vec![],
+                title: format!("veille: test message for channel {name}"),
+                link: None,
+                published: Some(now.to_rfc3339()),
+                summary: "If you read this, the channel works.".into(),
+                feeds: vec![],
+                links: vec![],
+            }),
+        )),
+    };
     let out = Outgoing {
-        id: id.clone(),
+        id,
         date: now.timestamp(),
-        mail: render::test_message(name, now, config.daemon.timezone),
-        hook: Hook::Story(StoryJson {
-            id,
-            rules: vec![],
-            terms: vec![],
-            title: format!("veille: test message for channel {name}"),
-            link: None,
-            published: Some(now.to_rfc3339()),
-            summary: "If you read this, the channel works.".into(),
-            feeds: vec![],
-            links: vec![],
-        }),
+        body,
     };
     sender
         .send(channel, &out, now.timestamp())

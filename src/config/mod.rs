@@ -178,6 +178,15 @@ pub enum ChannelKind {
 }
 
 impl ChannelKind {
+    /// What the channel carries: a mail (email, Maildir) or a webhook body.
+    pub fn medium(&self) -> crate::domain::outgoing::Medium {
+        use crate::domain::outgoing::Medium;
+        match self {
+            ChannelKind::Email { .. } | ChannelKind::Maildir { .. } => Medium::Mail,
+            ChannelKind::Webhook { format, .. } => Medium::Hook(*format),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             ChannelKind::Email { .. } => "email",

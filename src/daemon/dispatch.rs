@@ -25,9 +25,10 @@ use crate::config::{Channel, ChannelKind, Config};
 use crate::deliver::{DeliveryError, Outgoing, Pass};
 use crate::domain::health::Notice;
 use crate::domain::hook::{self, DigestJson, Hook};
+use crate::domain::outgoing::{self, FrozenDigest};
 use crate::domain::render::{self, DigestView, Rendered, StoryView};
 use crate::domain::schedule::next_delivery_attempt;
-use crate::store::{Claimed, Damaged, DueAlert, DueDigest, DueHealth, Store, Target, stored};
+use crate::store::{Claimed, Damaged, DueAlert, DueDigest, Store, Target, stored};
 
 /// Alerts read from the outbox at once.
 const BATCH: usize = 100;
@@ -152,14 +153,16 @@ async fn deliver_health(
         if !still_ours(sh, Target::Health, &h.id, until).await? {
             continue;
         }
-        let out = health_outgoing(&sh.config, &h);
+        let zone = sh.config.daemon.timezone;
+        let out = outgoing::health(channel.kind.medium(), &h.id, &h.notice, zone);
+        let title = render::health_subject(&h.notice, zone);
         let pass = sh.sender.pass(channel);
         let outcome = attempt(
             sh,
             &pass,
             Target::Health,
             (h.attempts, h.queued),
-            &out.mail.subject,
+            &title,
             &out,
         )
         .await;
@@ -181,17 +184,6 @@ async fn deliver_health(
 /// `[health]` table may have been removed since).
 async fn has_health_alerts(sh: &Shared) -> Result<bool> {
     sh.with_store(|s| s.health_pending()).await
-}
-
-/// The message of one feed-health alert.
-fn health_outgoing(config: &Config, h: &DueHealth) -> Outgoing {
-    let zone = config.daemon.timezone;
-    Outgoing {
-        id: h.id.clone(),
-        date: h.notice.at,
-        mail: render::health(&h.notice, zone),
-        hook: Hook::Health(hook::health(&h.id, &h.notice, zone)),
-    }
 }
 
 /// How long a process holds what it is sending: two whole sends and some
@@ -312,7 +304,7 @@ async fn send_alert(sh: &Shared, pass: &Pass<'_>, alert: &DueAlert, until: i64) 
     if !still_ours(sh, Target::Alert, &alert.id, until).await? {
         return Ok(Step::Taken);
     }
-    let out = story_outgoing(&sh.config, alert);
+    let out = story_outgoing(&sh.config, pass.channel(), alert);
     let title = render::display_title(&alert.item);
     attempt(
         sh,
@@ -326,9 +318,9 @@ async fn send_alert(sh: &Shared, pass: &Pass<'_>, alert: &DueAlert, until: i64) 
     .map(Step::Done)
 }
 
-/// The message about one story, the same on every attempt but for the
-/// feeds, which are those known when it is sent.
-fn story_outgoing(config: &Config, a: &DueAlert) -> Outgoing {
+/// The message about one story, as `channel` sends it: the same on every
+/// attempt but for the feeds, which are those known when it is sent.
+fn story_outgoing(config: &Config, channel: &Channel, a: &DueAlert) -> Outgoing {
     let view = StoryView {
         rules: &a.rules,
         hits: &a.hits,
@@ -336,12 +328,7 @@ fn story_outgoing(config: &Config, a: &DueAlert) -> Outgoing {
         outlets: &a.outlets,
         zone: config.daemon.timezone,
     };
-    Outgoing {
-        id: a.id.clone(),
-        date: a.created,
-        mail: render::story(&view),
-        hook: Hook::Story(hook::story(&a.id, &view)),
-    }
+    outgoing::story(channel.kind.medium(), &a.id, a.created, &view)
 }
 
 /// Sends `out` once and records what happened. `tries` is (attempts so
@@ -472,7 +459,7 @@ pub async fn preview_digest(sh: &Shared, channel: &str, now: i64) -> Result<Opti
             return Ok(None);
         }
         Ok(Some(
-            digest_outgoing(&config, s, &channel, "preview", &members, now)?.mail,
+            frozen_digest(&config, s, &channel, "preview", &members, now)?.mail,
         ))
     })
     .await
@@ -491,7 +478,7 @@ async fn freeze(sh: &Shared, channel: &str, now: i64, tick: bool) -> Result<()> 
             let ids: Vec<String> = members.alerts.iter().map(|m| m.id.clone()).collect();
             let health: Vec<String> = members.health.iter().map(|m| m.id.clone()).collect();
             let id = crate::store::new_id();
-            let out = digest_outgoing(&config, s, &channel, &id, &members, now)?;
+            let out = frozen_digest(&config, s, &channel, &id, &members, now)?;
             let body = stored::encode(stored::DIGEST_BODY, &out)?;
             if s.create_digest(&channel, &id, &ids, &health, &body, now)? {
                 info!(channel = %channel, alert_id = %id, stories = ids.len(), health = health.len(), "digest made");
@@ -507,14 +494,15 @@ async fn freeze(sh: &Shared, channel: &str, now: i64, tick: bool) -> Result<()> 
     .await
 }
 
-fn digest_outgoing(
+/// A digest of `claimed`, rendered for both media (`FrozenDigest`).
+fn frozen_digest(
     config: &Config,
     s: &Store,
     channel: &str,
     id: &str,
     claimed: &Claimed,
     now: i64,
-) -> Result<Outgoing> {
+) -> Result<FrozenDigest> {
     let members = &claimed.alerts;
     let notices: Vec<Notice> = claimed.health.iter().map(|h| h.notice.clone()).collect();
     let zone = config.daemon.timezone;
@@ -542,7 +530,7 @@ fn digest_outgoing(
         .zip(&views)
         .map(|(a, v)| hook::story(&a.id, v))
         .collect();
-    Ok(Outgoing {
+    Ok(FrozenDigest {
         id: id.to_owned(),
         date: now,
         mail,
@@ -610,8 +598,8 @@ async fn send_digest(
     if !still_ours(sh, Target::Digest, &d.id, until).await? {
         return Ok(None);
     }
-    let out: Outgoing = match stored::decode(stored::DIGEST_BODY, &d.body) {
-        Ok(out) => out,
+    let frozen: FrozenDigest = match stored::decode(stored::DIGEST_BODY, &d.body) {
+        Ok(frozen) => frozen,
         Err(e) => {
             let (id, reason) = (d.id.clone(), format!("{e:#}"));
             warn!(alert_id = %id, channel = %d.channel, reason = %reason,
@@ -621,8 +609,9 @@ async fn send_digest(
             return Ok(Some(Outcome::Failed));
         }
     };
+    let subject = frozen.mail.subject.clone();
+    let out = frozen.outgoing(channel.kind.medium());
     let pass = sh.sender.pass(channel);
-    let subject = out.mail.subject.clone();
     let outcome = attempt(
         sh,
         &pass,
@@ -854,7 +843,7 @@ mod tests {
         let got = mails(dir.path());
         assert_eq!(got.len(), 1);
         assert_eq!(header(&got[0].1, "Message-ID"), format!("<{id}@veille>"));
-        let frozen: Outgoing = stored::decode(stored::DIGEST_BODY, &body).unwrap();
+        let frozen: FrozenDigest = stored::decode(stored::DIGEST_BODY, &body).unwrap();
         assert_eq!(
             text(&got[0].1).replace("\r\n", "\n").trim_end(),
             frozen.mail.text.trim_end()

@@ -1,5 +1,7 @@
-//! Channels: turning a rendered message into a delivery. Each failure says
-//! whether trying again may help (`DeliveryError::Transient`) or not.
+//! Channels: a message rendered for the channel's medium
+//! (`domain::outgoing`) made into bytes (a MIME message, JSON) and sent.
+//! Each failure says whether trying again may help
+//! (`DeliveryError::Transient`) or not.
 
 pub mod maildir;
 pub mod smtp;
@@ -8,10 +10,8 @@ pub mod webhook;
 use std::time::{Duration, UNIX_EPOCH};
 
 use lettre::message::{Mailbox, Message, MultiPart, header};
-use serde::{Deserialize, Serialize};
 
 use crate::config::{Channel, ChannelKind, Config};
-use crate::domain::hook::{self, Hook};
 use crate::domain::render::Rendered;
 use crate::domain::text::one_line;
 
@@ -25,18 +25,7 @@ pub enum DeliveryError {
     Permanent(String),
 }
 
-/// One message to deliver, whatever the channel: the same id (Message-ID,
-/// `webhook-id`) and the same contents on every attempt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outgoing {
-    pub id: String,
-    /// Unix seconds: the message's `Date`.
-    pub date: i64,
-    /// For email and Maildir.
-    pub mail: Rendered,
-    /// For webhooks.
-    pub hook: Hook,
-}
+pub use crate::domain::outgoing::{Body, Outgoing};
 
 /// Sends outgoing messages through channels. Built once per config.
 pub struct Sender {
@@ -112,29 +101,30 @@ impl<'a> Pass<'a> {
     pub async fn send(&self, out: &Outgoing, now: i64) -> Result<(), DeliveryError> {
         let date = UNIX_EPOCH + Duration::from_secs(out.date.max(0) as u64);
         let sender = self.sender;
-        match &self.channel.kind {
-            ChannelKind::Email { to } => {
+        match (&self.channel.kind, &out.body) {
+            (ChannelKind::Email { to }, Body::Mail(mail)) => {
                 let mailer = sender.mailer.as_ref().ok_or_else(|| {
                     DeliveryError::Permanent("no [smtp] table in the config".into())
                 })?;
-                let message = build_message(&out.id, mailer.from(), to, &out.mail, date)?;
+                let message = build_message(&out.id, mailer.from(), to, mail, date)?;
                 let mut session = self.smtp.lock().await;
                 let session = session.get_or_insert_with(|| mailer.session());
                 session.send(to, &message).await
             }
-            ChannelKind::Maildir { path } => {
-                let message = build_message(&out.id, sender.from(), &[], &out.mail, date)?;
+            (ChannelKind::Maildir { path }, Body::Mail(mail)) => {
+                let message = build_message(&out.id, sender.from(), &[], mail, date)?;
                 let (path, id, created) = (path.clone(), out.id.clone(), out.date);
                 tokio::task::spawn_blocking(move || maildir::deliver(&path, &id, created, &message))
                     .await
                     .map_err(|e| DeliveryError::Transient(format!("delivery task failed: {e}")))?
                     .map(|_| ())
             }
-            ChannelKind::Webhook {
-                url,
-                format,
-                secret_file,
-            } => {
+            (
+                ChannelKind::Webhook {
+                    url, secret_file, ..
+                },
+                Body::Hook(body),
+            ) => {
                 let secret = match secret_file {
                     Some(file) => Some(read_secret(file, "webhook secret")?),
                     None => std::env::var(webhook::secret_env(&self.channel.name))
@@ -142,7 +132,7 @@ impl<'a> Pass<'a> {
                         .filter(|s| !s.trim().is_empty()),
                 };
                 let key = secret.as_deref().map(webhook::key);
-                let body = serde_json::to_vec(&hook::body(*format, &out.hook))
+                let body = serde_json::to_vec(body)
                     .map_err(|e| DeliveryError::Permanent(format!("cannot encode JSON: {e}")))?;
                 webhook::post(
                     &sender.http,
@@ -155,6 +145,10 @@ impl<'a> Pass<'a> {
                 )
                 .await
             }
+            (kind, _) => Err(DeliveryError::Permanent(format!(
+                "a message rendered for another kind of channel than {}",
+                kind.name()
+            ))),
         }
     }
 

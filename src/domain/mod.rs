@@ -10,6 +10,7 @@ pub mod link;
 pub mod model;
 pub mod normalize;
 pub mod opml;
+pub mod outgoing;
 pub mod parse;
 pub mod poll;
 pub mod render;

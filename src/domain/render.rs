@@ -371,6 +371,11 @@ fn headlines(
 }
 
 /// One feed-health alert (SPEC §7): a subject and one sentence.
+/// A health alert's subject line, as its mail has it.
+pub fn health_subject(n: &Notice, zone: Zone) -> String {
+    format!("[veille] {}", health_words(n, zone).0)
+}
+
 pub fn health(n: &Notice, zone: Zone) -> Rendered {
     let (subject, sentence) = health_words(n, zone);
     Rendered {

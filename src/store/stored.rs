@@ -122,8 +122,8 @@ mod tests {
 #[cfg(test)]
 mod golden {
     use super::*;
-    use crate::deliver::Outgoing;
     use crate::domain::model::Item;
+    use crate::domain::outgoing::FrozenDigest;
     use crate::domain::wire::Fingerprint;
     use crate::store::StoredHit;
 
@@ -175,9 +175,9 @@ mod golden {
 
     #[test]
     fn a_frozen_digest_reads_back_and_is_written_byte_for_byte_the_same() {
-        let v1: Outgoing = decode(DIGEST_BODY, DIGEST_V1).unwrap();
+        let v1: FrozenDigest = decode(DIGEST_BODY, DIGEST_V1).unwrap();
         assert_eq!(encode(DIGEST_BODY, &v1).unwrap(), DIGEST_V1.trim_end());
-        let v0: Outgoing = decode(DIGEST_BODY, DIGEST_V0).unwrap();
+        let v0: FrozenDigest = decode(DIGEST_BODY, DIGEST_V0).unwrap();
         assert_eq!(v0, v1);
         assert!(v1.mail.subject.starts_with("[veille] matin: 2 articles"));
     }
