@@ -206,32 +206,16 @@ impl Fetcher {
             });
         }
         let headers = response.headers().clone();
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if (body.len() + chunk.len()) as u64 > self.max_body {
-                        return FetchOutcome::Failed(FetchError {
-                            status: Some(status.as_u16()),
-                            permanent_redirect,
-                            ..FetchError::new(format!(
-                                "body larger than max_body ({} bytes)",
-                                self.max_body
-                            ))
-                        });
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return FetchOutcome::Failed(FetchError {
-                        status: Some(status.as_u16()),
-                        permanent_redirect,
-                        ..FetchError::new(describe_reqwest(&e))
-                    });
-                }
+        let body = match self.read_body(&mut response).await {
+            Ok(body) => body,
+            Err(message) => {
+                return FetchOutcome::Failed(FetchError {
+                    status: Some(status.as_u16()),
+                    permanent_redirect,
+                    ..FetchError::new(message)
+                });
             }
-        }
+        };
         FetchOutcome::Fetched(Fetched {
             status: status.as_u16(),
             body,
@@ -243,6 +227,21 @@ impl Fetcher {
             final_url: Some(url),
             permanent_redirect,
         })
+    }
+
+    /// The decoded body, read in chunks; an error once it passes `max_body`.
+    async fn read_body(&self, response: &mut reqwest::Response) -> Result<Vec<u8>, String> {
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| describe_reqwest(&e))? {
+            if (body.len() + chunk.len()) as u64 > self.max_body {
+                return Err(format!(
+                    "body larger than max_body ({} bytes)",
+                    self.max_body
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// Reads a local feed, with the same size limit.

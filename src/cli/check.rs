@@ -117,6 +117,14 @@ pub fn warnings(c: &Config, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
     if c.feeds.is_empty() || c.rules.is_empty() {
         out.push("no feed or no rule: veille watches nothing".to_owned());
     }
+    out.extend(address_warnings(c));
+    out.extend(feed_warnings(c));
+    out.extend(channel_warnings(c, now));
+    out
+}
+
+/// Addresses whose domain has no dot (`moi@exemple`).
+fn address_warnings(c: &Config) -> Vec<String> {
     let addresses = c
         .channels
         .iter()
@@ -126,14 +134,18 @@ pub fn warnings(c: &Config, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
         })
         .flatten()
         .chain(c.smtp.iter().map(|s| &s.from));
-    for a in addresses {
-        let domain = a.trim_end_matches('>').rsplit('@').next().unwrap_or("");
-        if !domain.contains('.') && domain != "localhost" {
-            out.push(format!(
-                "address {a:?} has a domain without a dot: is it complete?"
-            ));
-        }
-    }
+    addresses
+        .filter(|a| {
+            let domain = a.trim_end_matches('>').rsplit('@').next().unwrap_or("");
+            !domain.contains('.') && domain != "localhost"
+        })
+        .map(|a| format!("address {a:?} has a domain without a dot: is it complete?"))
+        .collect()
+}
+
+/// Feeds fetched twice, and feeds no rule watches.
+fn feed_warnings(c: &Config) -> Vec<String> {
+    let mut out = Vec::new();
     let mut urls: HashMap<String, &str> = HashMap::new();
     for f in &c.feeds {
         if let Some(first) = urls.insert(f.url.to_string(), &f.name) {
@@ -149,6 +161,13 @@ pub fn warnings(c: &Config, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
             ));
         }
     }
+    out
+}
+
+/// Channels that never send, digest schedules that never fire, an unused
+/// `[smtp]`.
+fn channel_warnings(c: &Config, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
+    let mut out = Vec::new();
     for ch in &c.channels {
         let health = c
             .health

@@ -47,31 +47,7 @@ pub async fn run(
         // A SIGHUP arriving from here on cancels the new token: another
         // reload follows at once.
         *reload.lock().expect("not poisoned") = CancellationToken::new();
-        let mut reloading = vec![NotifyState::Reloading];
-        reloading.extend(NotifyState::monotonic_usec_now().ok());
-        let _ = sd_notify::notify(&reloading);
-        match super::load_config(path) {
-            Ok(new) => {
-                if new.daemon.database != shared.config.daemon.database {
-                    warn!(
-                        database = %shared.config.daemon.database.display(),
-                        "the database path changed; it takes effect at the next restart"
-                    );
-                }
-                if new.daemon.listen != shared.config.daemon.listen {
-                    warn!("daemon.listen changed; it takes effect at the next restart");
-                }
-                shared = shared
-                    .reconfigured(new)
-                    .context("cannot apply the new config")?;
-                endpoint.reconfigure(Arc::clone(&shared.config));
-                started(&shared.config, "config reloaded");
-            }
-            Err(e) => {
-                error!(error = %e, "the new config is invalid; keeping the running one");
-                started(&shared.config, "config kept");
-            }
-        }
+        shared = reloaded(shared, path, &endpoint)?;
     }
     // The endpoint and the signal listener end with `shutdown`.
     shutdown.cancel();
@@ -79,6 +55,38 @@ pub async fn run(
     while tasks.join_next().await.is_some() {}
     info!("veille stopped");
     Ok(())
+}
+
+/// Reads the config again on SIGHUP (RELOADING, then READY): the daemon
+/// goes on with the new one, or with the old one when the new one is
+/// invalid. The database and the listening address change only at restart.
+fn reloaded(shared: Shared, path: &Path, endpoint: &daemon::Endpoint) -> Result<Shared, CliError> {
+    let mut reloading = vec![NotifyState::Reloading];
+    reloading.extend(NotifyState::monotonic_usec_now().ok());
+    let _ = sd_notify::notify(&reloading);
+    let new = match super::load_config(path) {
+        Ok(new) => new,
+        Err(e) => {
+            error!(error = %e, "the new config is invalid; keeping the running one");
+            started(&shared.config, "config kept");
+            return Ok(shared);
+        }
+    };
+    if new.daemon.database != shared.config.daemon.database {
+        warn!(
+            database = %shared.config.daemon.database.display(),
+            "the database path changed; it takes effect at the next restart"
+        );
+    }
+    if new.daemon.listen != shared.config.daemon.listen {
+        warn!("daemon.listen changed; it takes effect at the next restart");
+    }
+    let shared = shared
+        .reconfigured(new)
+        .context("cannot apply the new config")?;
+    endpoint.reconfigure(Arc::clone(&shared.config));
+    started(&shared.config, "config reloaded");
+    Ok(shared)
 }
 
 /// Logs and tells systemd that veille is ready, with a status line.

@@ -555,42 +555,9 @@ impl<'a> Validator<'a> {
             };
         };
         let s = spanned.get_ref();
-        let security = match s.security.as_ref().map(|v| v.get_ref().as_str()) {
-            None | Some("starttls") => Security::StartTls,
-            Some("tls") => Security::Tls,
-            Some("none") => Security::None,
-            Some(other) => {
-                let v = s.security.as_ref().expect("present");
-                return Err(self.at(v, format!("smtp.security: unknown value {other:?}; use \"starttls\", \"tls\" or \"none\"")));
-            }
-        };
-        let default_port = match security {
-            Security::StartTls => 587,
-            Security::Tls => 465,
-            Security::None => 25,
-        };
-        let port = match &s.port {
-            Some(p) => u16::try_from(*p.get_ref())
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| {
-                    self.at(
-                        p,
-                        format!("smtp.port: {} is not a port number", p.get_ref()),
-                    )
-                })?,
-            None => default_port,
-        };
-        let host = s.host.get_ref();
-        if host.parse::<std::net::Ipv6Addr>().is_err() && host.contains(':') {
-            let (name, port) = host.rsplit_once(':').expect("holds a colon");
-            return Err(self.at(
-                &s.host,
-                format!(
-                    "smtp.host: {host:?} holds a port; write host = {name:?} and port = {port}"
-                ),
-            ));
-        }
+        let security = self.smtp_security(s)?;
+        let port = self.smtp_port(s, security)?;
+        self.smtp_host(s)?;
         if let (Some(pf), None) = (&s.password_file, &s.username) {
             return Err(self.at(
                 pf,
@@ -614,6 +581,54 @@ impl<'a> Validator<'a> {
             password_file: s.password_file.as_ref().map(|p| self.dir.join(p.get_ref())),
             from: s.from.get_ref().clone(),
         }))
+    }
+
+    fn smtp_security(&self, s: &RawSmtp) -> Result<Security> {
+        Ok(match s.security.as_ref().map(|v| v.get_ref().as_str()) {
+            None | Some("starttls") => Security::StartTls,
+            Some("tls") => Security::Tls,
+            Some("none") => Security::None,
+            Some(other) => {
+                let v = s.security.as_ref().expect("present");
+                return Err(self.at(v, format!("smtp.security: unknown value {other:?}; use \"starttls\", \"tls\" or \"none\"")));
+            }
+        })
+    }
+
+    /// The port given, else the usual one for the security chosen.
+    fn smtp_port(&self, s: &RawSmtp, security: Security) -> Result<u16> {
+        let Some(p) = &s.port else {
+            return Ok(match security {
+                Security::StartTls => 587,
+                Security::Tls => 465,
+                Security::None => 25,
+            });
+        };
+        u16::try_from(*p.get_ref())
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| {
+                self.at(
+                    p,
+                    format!("smtp.port: {} is not a port number", p.get_ref()),
+                )
+            })
+    }
+
+    /// A host written with its port (`smtp.example.org:587`) is an error
+    /// that says how to write it.
+    fn smtp_host(&self, s: &RawSmtp) -> Result<()> {
+        let host = s.host.get_ref();
+        if host.parse::<std::net::Ipv6Addr>().is_err() && host.contains(':') {
+            let (name, port) = host.rsplit_once(':').expect("holds a colon");
+            return Err(self.at(
+                &s.host,
+                format!(
+                    "smtp.host: {host:?} holds a port; write host = {name:?} and port = {port}"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     // ---- [[rule]] ----

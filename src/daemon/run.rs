@@ -89,51 +89,8 @@ pub async fn run(
             }
             polled.notify_one();
         }),
-        // Delivery: only a shutdown cuts a pass short; a reload waits for
-        // the pass to end.
-        async {
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = async {
-                        let delivered = deliver_due_once(sh, sh.clock.now(), false).await;
-                        if let Err(e) = &delivered {
-                            warn!(error = %format!("{e:#}"), "delivery cycle failed");
-                        }
-                        let digests = digests_due_once(sh, sh.clock.now()).await;
-                        if let Err(e) = &digests {
-                            warn!(error = %format!("{e:#}"), "digest cycle failed");
-                        }
-                        // A pass that could not read or record the outbox
-                        // is no progress for `/healthz`.
-                        if delivered.is_ok() && digests.is_ok() {
-                            sh.metrics.progress(Loop::Delivery, sh.clock.now());
-                        }
-                    } => {}
-                }
-                tokio::select! {
-                    _ = stopping() => return,
-                    _ = tokio::time::sleep(TICK) => {}
-                    // A poll that recorded alerts wakes delivery at once.
-                    _ = sh.alerts_recorded.notified() => {}
-                }
-            }
-        },
-        // The first review waits for the first poll pass, so that the feeds
-        // due at start have been polled: a failure fixed while veille was
-        // stopped is not reported.
-        async {
-            tokio::select! {
-                _ = stopping() => return,
-                _ = polled.notified() => {}
-            }
-            every(HEALTH_EVERY, stopping, || async {
-                if let Err(e) = review_health_once(sh, sh.clock.now()).await {
-                    warn!(error = %format!("{e:#}"), "feed-health review failed");
-                }
-            })
-            .await
-        },
+        delivery(sh, shutdown, stopping),
+        health_reviews(sh, &polled, stopping),
         every(
             prune_every(sh.config.daemon.retention),
             stopping,
@@ -146,6 +103,64 @@ pub async fn run(
         watchdog(sh, stopping),
     );
     Ok(())
+}
+
+/// Delivery passes, one a `TICK` or as soon as a poll recorded alerts.
+/// Only a shutdown cuts a pass short; a reload waits for the pass to end.
+async fn delivery<S, SF>(sh: &Shared, shutdown: &CancellationToken, stopping: S)
+where
+    S: Fn() -> SF,
+    SF: Future<Output = ()>,
+{
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = delivery_pass(sh) => {}
+        }
+        tokio::select! {
+            _ = stopping() => return,
+            _ = tokio::time::sleep(TICK) => {}
+            // A poll that recorded alerts wakes delivery at once.
+            _ = sh.alerts_recorded.notified() => {}
+        }
+    }
+}
+
+/// Sends what is due, then the digests whose tick came.
+async fn delivery_pass(sh: &Shared) {
+    let delivered = deliver_due_once(sh, sh.clock.now(), false).await;
+    if let Err(e) = &delivered {
+        warn!(error = %format!("{e:#}"), "delivery cycle failed");
+    }
+    let digests = digests_due_once(sh, sh.clock.now()).await;
+    if let Err(e) = &digests {
+        warn!(error = %format!("{e:#}"), "digest cycle failed");
+    }
+    // A pass that could not read or record the outbox is no progress for
+    // `/healthz`.
+    if delivered.is_ok() && digests.is_ok() {
+        sh.metrics.progress(Loop::Delivery, sh.clock.now());
+    }
+}
+
+/// Feed-health reviews, every `HEALTH_EVERY`. The first waits for the
+/// first poll pass, so that the feeds due at start have been polled: a
+/// failure fixed while veille was stopped is not reported.
+async fn health_reviews<S, SF>(sh: &Shared, polled: &tokio::sync::Notify, stopping: S)
+where
+    S: Fn() -> SF,
+    SF: Future<Output = ()>,
+{
+    tokio::select! {
+        _ = stopping() => return,
+        _ = polled.notified() => {}
+    }
+    every(HEALTH_EVERY, stopping, || async {
+        if let Err(e) = review_health_once(sh, sh.clock.now()).await {
+            warn!(error = %format!("{e:#}"), "feed-health review failed");
+        }
+    })
+    .await
 }
 
 /// Calls `pass` every `period` (counted from the end of the previous pass,

@@ -229,24 +229,41 @@ pub fn review(feed: &str, open: Option<Open>, f: &Facts, p: Policy, now: i64) ->
     };
     let mut notices = Vec::new();
     // Ends what no longer holds.
-    let mut open = open;
-    if let Some(o) = open {
-        let ended = match o.episode {
-            // A success ends a failure; so does a new failure that began
-            // after it (a success came between two reviews).
-            Episode::Failing => !f.gone && f.failing_since != Some(o.since),
-            // A new item ends a silence.
-            Episode::Silent => f.arrivals.first().is_some_and(|&t| t > o.since),
-        };
-        if ended {
+    let open = match open {
+        Some(o) if has_ended(o, f) => {
             notices.push(Notice {
                 recovered_from: Some(o.episode),
                 ..notice(Event::Recovered, o.since)
             });
-            open = None;
+            None
         }
+        open => open,
+    };
+    let (next, opened) = opens(open, &a, p, now);
+    notices.extend(opened.map(|(episode, since)| match episode {
+        Episode::Failing => Notice {
+            error: f.last_error.clone(),
+            ..notice(if f.gone { Event::Gone } else { Event::Failing }, since)
+        },
+        Episode::Silent => Notice {
+            usual_gap: a.usual_gap,
+            ..notice(Event::Silent, since)
+        },
+    }));
+    Review {
+        open: next,
+        notices,
     }
-    // Opens what alerts now; failing wins over silent.
+}
+
+/// The episode open after this review, and the one it opened (with when
+/// it began), if any. Failing wins over silent; an open failure stays.
+fn opens(
+    open: Option<Open>,
+    a: &Assessment,
+    p: Policy,
+    now: i64,
+) -> (Option<Open>, Option<(Episode, i64)>) {
     let failing = match a.state {
         State::Failing { since } | State::Gone { since } if now - since >= p.failing_after => {
             Some(since)
@@ -257,35 +274,23 @@ pub fn review(feed: &str, open: Option<Open>, f: &Facts, p: Policy, now: i64) ->
         State::Silent { since } => Some(since),
         _ => None,
     };
-    let next = match (open, failing, silent) {
-        (Some(o), _, _) if o.episode == Episode::Failing => Some(o),
-        (_, Some(since), _) => {
-            let event = if f.gone { Event::Gone } else { Event::Failing };
-            notices.push(Notice {
-                error: f.last_error.clone(),
-                ..notice(event, since)
-            });
-            Some(Open {
-                episode: Episode::Failing,
-                since,
-            })
-        }
-        (Some(o), None, _) => Some(o),
-        (None, None, Some(since)) => {
-            notices.push(Notice {
-                usual_gap: a.usual_gap,
-                ..notice(Event::Silent, since)
-            });
-            Some(Open {
-                episode: Episode::Silent,
-                since,
-            })
-        }
-        (None, None, None) => None,
-    };
-    Review {
-        open: next,
-        notices,
+    let new = |episode, since| (Some(Open { episode, since }), Some((episode, since)));
+    match (open, failing, silent) {
+        (Some(o), _, _) if o.episode == Episode::Failing => (Some(o), None),
+        (_, Some(since), _) => new(Episode::Failing, since),
+        (Some(o), None, _) => (Some(o), None),
+        (None, None, Some(since)) => new(Episode::Silent, since),
+        (None, None, None) => (None, None),
+    }
+}
+
+/// Whether an open episode no longer holds: a success ends a failure, and
+/// so does a new failure that began after it (a success came between two
+/// reviews); a new item ends a silence.
+fn has_ended(o: Open, f: &Facts) -> bool {
+    match o.episode {
+        Episode::Failing => !f.gone && f.failing_since != Some(o.since),
+        Episode::Silent => f.arrivals.first().is_some_and(|&t| t > o.since),
     }
 }
 

@@ -148,52 +148,98 @@ fn upsert_item<'a>(
     poll: &PollRecord,
     r: &'a ItemRecord,
 ) -> Result<(i64, i64, bool)> {
-    let (feed_id, now) = (poll.feed_id, poll.now);
-    let i = &r.item;
-    let categories = serde_json::to_string(&i.categories)?;
-    let published = i.published.map(|d| d.timestamp());
-    let updated = i.updated.map(|d| d.timestamp());
-    let quoted = !r.alerts.is_empty();
-    let (summary, content) = if quoted {
-        (i.summary.as_str(), i.content.as_str())
-    } else {
-        ("", "")
-    };
-    if r.is_new {
-        let place = stories::place_new_item(tx, wire, prints, poll, r)?;
-        let inserted = tx
-            .prepare_cached(
-                "INSERT INTO items (feed_id, item_key, story_id, title, link, summary, content, categories,
-                                    published, updated, first_seen, changed_at, content_hash, joined)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)
-                 ON CONFLICT (feed_id, item_key) DO NOTHING",
-            )?
-            .execute(params![
-                feed_id,
-                r.key,
-                place.story_id,
-                i.title,
-                i.link,
-                summary,
-                content,
-                categories,
-                published,
-                updated,
-                now,
-                r.content_hash,
-                place.joined
-            ])?;
-        if inserted == 1 {
-            let item_id = tx.last_insert_rowid();
-            stories::referenced(wire, prints, &place, item_id);
-            return Ok((item_id, place.story_id, true));
-        }
+    let columns = Columns::of(r)?;
+    if r.is_new
+        && let Some((item_id, story_id)) = insert_item(tx, wire, prints, poll, r, &columns)?
+    {
+        return Ok((item_id, story_id, true));
     }
+    let (item_id, story_id) = update_item(tx, poll, r, &columns)?;
+    Ok((item_id, story_id, false))
+}
+
+/// An item's columns as stored; summary and content only when quoted.
+struct Columns<'a> {
+    categories: String,
+    published: Option<i64>,
+    updated: Option<i64>,
+    /// The item causes an alert: its text is what messages quote.
+    quoted: bool,
+    summary: &'a str,
+    content: &'a str,
+}
+
+impl<'a> Columns<'a> {
+    fn of(r: &'a ItemRecord) -> Result<Columns<'a>> {
+        let i = &r.item;
+        let quoted = !r.alerts.is_empty();
+        Ok(Columns {
+            categories: serde_json::to_string(&i.categories)?,
+            published: i.published.map(|d| d.timestamp()),
+            updated: i.updated.map(|d| d.timestamp()),
+            quoted,
+            summary: if quoted { &i.summary } else { "" },
+            content: if quoted { &i.content } else { "" },
+        })
+    }
+}
+
+/// Inserts a new item in the story it is placed in; `None` when the feed
+/// already has an item under its key (another process recorded it).
+fn insert_item<'a>(
+    tx: &Connection,
+    wire: &mut Option<WireIndex>,
+    prints: &mut stories::Prints<'a>,
+    poll: &PollRecord,
+    r: &'a ItemRecord,
+    c: &Columns,
+) -> Result<Option<(i64, i64)>> {
+    let place = stories::place_new_item(tx, wire, prints, poll, r)?;
+    let i = &r.item;
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO items (feed_id, item_key, story_id, title, link, summary, content, categories,
+                                published, updated, first_seen, changed_at, content_hash, joined)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)
+             ON CONFLICT (feed_id, item_key) DO NOTHING",
+        )?
+        .execute(params![
+            poll.feed_id,
+            r.key,
+            place.story_id,
+            i.title,
+            i.link,
+            c.summary,
+            c.content,
+            c.categories,
+            c.published,
+            c.updated,
+            poll.now,
+            r.content_hash,
+            place.joined
+        ])?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    let item_id = tx.last_insert_rowid();
+    stories::referenced(wire, prints, &place, item_id);
+    Ok(Some((item_id, place.story_id)))
+}
+
+/// Updates a changed item; its stored text only when it is quoted, so that
+/// a pending alert still quotes what it matched. Returns (item, story).
+fn update_item(
+    tx: &Connection,
+    poll: &PollRecord,
+    r: &ItemRecord,
+    c: &Columns,
+) -> Result<(i64, i64)> {
     let (item_id, story_id): (i64, i64) = tx
         .prepare_cached("SELECT id, story_id FROM items WHERE feed_id = ?1 AND item_key = ?2")?
-        .query_row(params![feed_id, r.key], |row| {
+        .query_row(params![poll.feed_id, r.key], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?;
+    let i = &r.item;
     tx.prepare_cached(
         "UPDATE items SET title = ?2, link = ?3, categories = ?6, published = ?7, updated = ?8,
              content_hash = ?9, changed_at = ?10,
@@ -205,16 +251,16 @@ fn upsert_item<'a>(
         item_id,
         i.title,
         i.link,
-        summary,
-        content,
-        categories,
-        published,
-        updated,
+        c.summary,
+        c.content,
+        c.categories,
+        c.published,
+        c.updated,
         r.content_hash,
-        now,
-        quoted
+        poll.now,
+        c.quoted
     ])?;
-    Ok((item_id, story_id, false))
+    Ok((item_id, story_id))
 }
 
 /// Creates the (story, channel) alert, or, when it exists and is still

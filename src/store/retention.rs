@@ -110,18 +110,7 @@ impl Store {
         let mut pruned = Pruned::default();
         let mut digests = BTreeSet::new();
         if cursor.after == 0 {
-            let mut stmt = tx.prepare_cached(
-                "SELECT digest_id FROM health_alerts
-                 WHERE state <> 'pending' AND created < ?1 AND digest_id IS NOT NULL",
-            )?;
-            for id in stmt.query_map([cutoff], |r| r.get::<_, String>(0))? {
-                digests.insert(id?);
-            }
-            pruned.health_alerts = tx
-                .prepare_cached(
-                    "DELETE FROM health_alerts WHERE state <> 'pending' AND created < ?1",
-                )?
-                .execute([cutoff])? as u64;
+            pruned.health_alerts = prune_health_alerts(&tx, cutoff, &mut digests)?;
         }
         let candidates: Vec<(i64, i64, Option<String>)> = tx
             .prepare_cached(
@@ -146,15 +135,7 @@ impl Store {
             pruned.items += prune_story(&tx, story_id, link.as_deref(), &mut digests, &mut pruned)?;
             pruned.stories += 1;
         }
-        for id in &digests {
-            pruned.digests += tx
-                .prepare_cached(
-                    "DELETE FROM digests WHERE id = ?1 AND state <> 'pending'
-                       AND NOT EXISTS (SELECT 1 FROM alerts WHERE digest_id = ?1)
-                       AND NOT EXISTS (SELECT 1 FROM health_alerts WHERE digest_id = ?1)",
-                )?
-                .execute([id])? as u64;
-        }
+        pruned.digests = prune_digests(&tx, &digests)?;
         tx.commit()?;
         Ok(pruned)
     }
@@ -194,6 +175,41 @@ impl Store {
             pruned_keys: count("pruned_items")?,
         })
     }
+}
+
+/// Deletes the health alerts sent or failed before `cutoff`, noting the
+/// digests they were in. Returns how many went.
+fn prune_health_alerts(
+    tx: &Connection,
+    cutoff: i64,
+    digests: &mut BTreeSet<String>,
+) -> Result<u64> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT digest_id FROM health_alerts
+         WHERE state <> 'pending' AND created < ?1 AND digest_id IS NOT NULL",
+    )?;
+    for id in stmt.query_map([cutoff], |r| r.get::<_, String>(0))? {
+        digests.insert(id?);
+    }
+    Ok(tx
+        .prepare_cached("DELETE FROM health_alerts WHERE state <> 'pending' AND created < ?1")?
+        .execute([cutoff])? as u64)
+}
+
+/// Deletes the sent or failed digests among `digests` that no alert is in
+/// any more. Returns how many went.
+fn prune_digests(tx: &Connection, digests: &BTreeSet<String>) -> Result<u64> {
+    let mut pruned = 0;
+    for id in digests {
+        pruned += tx
+            .prepare_cached(
+                "DELETE FROM digests WHERE id = ?1 AND state <> 'pending'
+                   AND NOT EXISTS (SELECT 1 FROM alerts WHERE digest_id = ?1)
+                   AND NOT EXISTS (SELECT 1 FROM health_alerts WHERE digest_id = ?1)",
+            )?
+            .execute([id])? as u64;
+    }
+    Ok(pruned)
 }
 
 fn prunable(tx: &Connection, story_id: i64, cutoff: i64) -> Result<bool> {

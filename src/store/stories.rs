@@ -106,6 +106,20 @@ pub(super) fn place_new_item<'a>(
         },
         at,
     )?;
+    write_placement(tx, placed, copied, r, at, poll.now)
+}
+
+/// Writes what a placement changes — a copy's link now names its story; a
+/// new story gets its row — and says how the item is recorded.
+fn write_placement<'a>(
+    tx: &Connection,
+    placed: copy::Placement,
+    copied: Option<WireMatch>,
+    r: &'a ItemRecord,
+    at: i64,
+    now: i64,
+) -> Result<Placement<'a>> {
+    let link = r.story_link.as_deref();
     Ok(match placed {
         copy::Placement::ByLink(story_id) => Placement {
             story_id,
@@ -132,7 +146,7 @@ pub(super) fn place_new_item<'a>(
         }
         copy::Placement::New => {
             tx.prepare_cached("INSERT INTO stories (link, first_seen) VALUES (?1, ?2)")?
-                .execute(params![link, poll.now])?;
+                .execute(params![link, now])?;
             Placement {
                 story_id: tx.last_insert_rowid(),
                 reference: r.wire.as_ref().map(|fp| (fp, at)),

@@ -210,58 +210,76 @@ mod query_tests;
 /// `all` terms missing from an item where its other terms were found.
 /// `None` when the rule matches, or when nothing of it was found.
 pub fn why_not(rule: &Rule, item: &Item) -> Option<String> {
-    let hits = |r: Rule| {
-        RuleSet::new(vec![r])
-            .evaluate(item, |_| true)
-            .into_iter()
-            .next()
-            .map(|m| m.hits)
-    };
-    let named = |hits: &[Hit]| {
-        let h = &hits[0];
-        let text = field_text(item, h.field);
-        format!(
-            "`{}` ({}: \"{}\")",
-            h.term,
-            h.field.name(),
-            &text[h.span.clone()]
-        )
-    };
-    if hits(rule.clone()).is_some() {
+    if hits_of(rule.clone(), item).is_some() {
         return None;
     }
     if let Some(q) = &rule.query {
-        let (positive, excluded) = q.split_exclusions();
-        let with = |q: query::Query| Rule {
-            query: Some(q),
-            ..rule.clone()
-        };
-        hits(with(positive))?;
-        return excluded
-            .into_iter()
-            .find_map(|x| hits(with(x)))
-            .map(|h| format!("excluded by NOT {}", named(&h)));
+        return excluded_by_not(rule, q, item);
     }
-    let listed = |any: Vec<Term>| Rule {
+    let without_none = Rule {
+        none: Vec::new(),
+        ..rule.clone()
+    };
+    if !rule.none.is_empty() && hits_of(without_none, item).is_some() {
+        return hits_of(listed(rule, rule.none.clone()), item)
+            .map(|h| format!("excluded by none term {}", named(item, &h)));
+    }
+    all_missing(rule, item)
+}
+
+/// The hits of `rule` alone on `item`, when it matches.
+fn hits_of(rule: Rule, item: &Item) -> Option<Vec<Hit>> {
+    RuleSet::new(vec![rule])
+        .evaluate(item, |_| true)
+        .into_iter()
+        .next()
+        .map(|m| m.hits)
+}
+
+/// The first hit, with what it matched: `` `IA` (title: "IA") ``.
+fn named(item: &Item, hits: &[Hit]) -> String {
+    let h = &hits[0];
+    let text = field_text(item, h.field);
+    format!(
+        "`{}` ({}: \"{}\")",
+        h.term,
+        h.field.name(),
+        &text[h.span.clone()]
+    )
+}
+
+/// `rule` with only these terms, as `any` terms.
+fn listed(rule: &Rule, any: Vec<Term>) -> Rule {
+    Rule {
         any,
         all: Vec::new(),
         none: Vec::new(),
         ..rule.clone()
-    };
-    if !rule.none.is_empty()
-        && hits(Rule {
-            none: Vec::new(),
-            ..rule.clone()
-        })
-        .is_some()
-    {
-        return hits(listed(rule.none.clone()))
-            .map(|h| format!("excluded by none term {}", named(&h)));
     }
+}
+
+/// A query that matches without its `NOT` parts: the part that excluded
+/// the item.
+fn excluded_by_not(rule: &Rule, q: &query::Query, item: &Item) -> Option<String> {
+    let (positive, excluded) = q.split_exclusions();
+    let with = |q: query::Query| Rule {
+        query: Some(q),
+        ..rule.clone()
+    };
+    hits_of(with(positive), item)?;
+    excluded
+        .into_iter()
+        .find_map(|x| hits_of(with(x), item))
+        .map(|h| format!("excluded by NOT {}", named(item, &h)))
+}
+
+/// The `all` terms missing where the rule's other terms were found (or no
+/// `any` term where every `all` term was).
+fn all_missing(rule: &Rule, item: &Item) -> Option<String> {
     let missing: Vec<&str> = rule
         .all
         .iter()
-        .filter(|t| hits(listed(vec![(*t).clone()])).is_none())
+        .filter(|t| hits_of(listed(rule, vec![(*t).clone()]), item).is_none())
         .map(|t| t.written.as_str())
         .collect();
     let others: Vec<Term> = rule
@@ -278,7 +296,7 @@ pub fn why_not(rule: &Rule, item: &Item) -> Option<String> {
             any.join(", ")
         ));
     }
-    if missing.is_empty() || others.is_empty() || hits(listed(others)).is_none() {
+    if missing.is_empty() || others.is_empty() || hits_of(listed(rule, others), item).is_none() {
         return None;
     }
     Some(format!(

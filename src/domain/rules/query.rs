@@ -229,52 +229,59 @@ fn word_token(
         && !name.is_empty()
         && name.chars().all(|c| c.is_ascii_alphabetic())
     {
-        let Some(field) = Field::parse(name) else {
-            return error(
-                at,
-                format!(
-                    "unknown field `{name}:`; the scopes are title:, summary:, content: and categories: (quote a word holding `:`)"
-                ),
-            );
-        };
-        if after.starts_with('/') {
-            let start = at + name.len() + 1;
-            let stop = regex_end(text, start)?;
-            skip_to(rest, stop);
-            check(&text[start..stop], start)?;
-            return Ok(Tok::Term {
-                written: text[start..stop].to_owned(),
-                scope: Some(field),
-            });
-        }
-        if !after.is_empty() {
-            check(after, at + name.len() + 1)?;
-            return Ok(Tok::Term {
-                written: after.to_owned(),
-                scope: Some(field),
-            });
-        }
-        return match text[end..].chars().next() {
-            Some('(') => Ok(Tok::Scope(field)),
-            Some('"') => {
-                let (body, phrase_end) = phrase(text, end)?;
-                skip_to(rest, phrase_end);
-                Ok(Tok::Term {
-                    written: body.to_owned(),
-                    scope: Some(field),
-                })
-            }
-            _ => error(
-                end,
-                format!("`{name}:` needs a term or a group right after it, without a space"),
-            ),
-        };
+        return scoped_token(text, (name, after), at, end, rest);
     }
     check(word, at)?;
     Ok(Tok::Term {
         written: word.to_owned(),
         scope: None,
     })
+}
+
+/// What follows `name:` (`after` is the rest of the word): a term, a
+/// regular expression, a phrase or a group, all in that field.
+fn scoped_token(
+    text: &str,
+    (name, after): (&str, &str),
+    at: usize,
+    end: usize,
+    rest: &mut std::iter::Peekable<std::str::CharIndices>,
+) -> Result<Tok, QueryError> {
+    let Some(field) = Field::parse(name) else {
+        return error(
+            at,
+            format!(
+                "unknown field `{name}:`; the scopes are title:, summary:, content: and categories: (quote a word holding `:`)"
+            ),
+        );
+    };
+    let term = |written: &str| Tok::Term {
+        written: written.to_owned(),
+        scope: Some(field),
+    };
+    if after.starts_with('/') {
+        let start = at + name.len() + 1;
+        let stop = regex_end(text, start)?;
+        skip_to(rest, stop);
+        check(&text[start..stop], start)?;
+        return Ok(term(&text[start..stop]));
+    }
+    if !after.is_empty() {
+        check(after, at + name.len() + 1)?;
+        return Ok(term(after));
+    }
+    match text[end..].chars().next() {
+        Some('(') => Ok(Tok::Scope(field)),
+        Some('"') => {
+            let (body, phrase_end) = phrase(text, end)?;
+            skip_to(rest, phrase_end);
+            Ok(term(body))
+        }
+        _ => error(
+            end,
+            format!("`{name}:` needs a term or a group right after it, without a space"),
+        ),
+    }
 }
 
 /// A term of the query that cannot mean what it looks like (`lint`).

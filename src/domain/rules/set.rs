@@ -72,6 +72,22 @@ impl Deref for RuleSet {
     }
 }
 
+/// The automaton finding one accent mode's literal patterns, each pattern
+/// with its terms.
+fn scanner((fold, patterns): (bool, BTreeMap<String, Vec<usize>>)) -> Scanner {
+    // A DFA: the fastest search, at a few MiB for thousands of terms.
+    let automaton = AhoCorasick::builder()
+        .kind(Some(AhoCorasickKind::DFA))
+        .match_kind(MatchKind::Standard)
+        .build(patterns.keys())
+        .expect("literal patterns always build");
+    Scanner {
+        normal: Normal { fold, lower: true },
+        automaton,
+        pattern_terms: patterns.into_values().collect(),
+    }
+}
+
 impl Default for RuleSet {
     fn default() -> Self {
         RuleSet::new(Vec::new())
@@ -116,22 +132,7 @@ impl RuleSet {
                 }
             }
         }
-        let scanners = groups
-            .into_iter()
-            .map(|(fold, patterns)| {
-                // A DFA: the fastest search, at a few MiB for thousands of terms.
-                let automaton = AhoCorasick::builder()
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .match_kind(MatchKind::Standard)
-                    .build(patterns.keys())
-                    .expect("literal patterns always build");
-                Scanner {
-                    normal: Normal { fold, lower: true },
-                    automaton,
-                    pattern_terms: patterns.into_values().collect(),
-                }
-            })
-            .collect();
+        let scanners = groups.into_iter().map(scanner).collect();
         RuleSet {
             rules,
             terms,
