@@ -88,7 +88,8 @@ fn bench_size(n: usize, runs: usize) {
             let dir = tempfile::tempdir().unwrap();
             let config = config(n, &base, dir.path(), wire);
             let store = veille::store::Store::open(&config.daemon.database).unwrap();
-            let sh = veille::daemon::Shared::new(config, store).unwrap();
+            let sh =
+                veille::daemon::Shared::new(config, store, veille::clock::Clock::system()).unwrap();
             rt.block_on(async {
                 reqwest::get(format!("{base}/__reset")).await.unwrap();
             });

@@ -158,7 +158,10 @@ fn open(dir: &Path, feeds: usize) -> (veille::daemon::Shared, Vec<i64>) {
         .iter()
         .map(|f| f.id)
         .collect();
-    (veille::daemon::Shared::new(config, store).unwrap(), ids)
+    (
+        veille::daemon::Shared::new(config, store, veille::clock::Clock::system()).unwrap(),
+        ids,
+    )
 }
 
 /// Every feed's poll of `day`, spread through the day; then the day's

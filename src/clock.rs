@@ -3,9 +3,12 @@
 //! Units of work never ask the time themselves: they take `now` from their
 //! caller, or, when they need the time again after waiting on the network
 //! (the moment a send ended decides between "retry" and "failed after a
-//! day"), from the `Clock` their caller handed them. The daemon and the
-//! commands use `Clock::system()`; tests use `Clock::manual`, which reads
-//! what the test set, so no test depends on the day it runs.
+//! day"), from the `Clock` their caller handed them. `main` makes one with
+//! `Clock::from_env` and hands it to the command; unit tests use
+//! `Clock::manual`, which reads what the test set, so no test depends on
+//! the day it runs. `VEILLE_CLOCK_SHIFT` moves a whole process's clock:
+//! the end-to-end tests use it to let hours pass between two commands, and
+//! it lets anyone see what a later `run` or `status` would do.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,14 +19,28 @@ pub struct Clock(Source);
 
 #[derive(Debug, Clone)]
 enum Source {
-    System,
+    /// The real time, moved by this many seconds.
+    System(i64),
     Manual(Arc<AtomicI64>),
 }
+
+/// The variable that moves the clock of a process (`Clock::from_env`).
+pub const SHIFT_VAR: &str = "VEILLE_CLOCK_SHIFT";
 
 impl Clock {
     /// The real time.
     pub fn system() -> Clock {
-        Clock(Source::System)
+        Clock(Source::System(0))
+    }
+
+    /// The real time, moved by `VEILLE_CLOCK_SHIFT` when it is set: a
+    /// duration such as `90m`, `2h`, `1d 6h`, ahead, or behind with a
+    /// leading `-`.
+    pub fn from_env() -> Result<Clock, String> {
+        match std::env::var(SHIFT_VAR) {
+            Err(_) => Ok(Clock::system()),
+            Ok(text) => Ok(Clock(Source::System(shift_of(&text)?))),
+        }
     }
 
     /// A clock that stands at `start` until moved with `set` or `advance`;
@@ -35,7 +52,7 @@ impl Clock {
     /// Unix seconds.
     pub fn now(&self) -> i64 {
         match &self.0 {
-            Source::System => chrono::Utc::now().timestamp(),
+            Source::System(shift) => chrono::Utc::now().timestamp().saturating_add(*shift),
             Source::Manual(t) => t.load(Ordering::SeqCst),
         }
     }
@@ -47,7 +64,7 @@ impl Clock {
     /// Moves a manual clock to `t`; a system clock cannot be moved.
     pub fn set(&self, t: i64) {
         match &self.0 {
-            Source::System => panic!("the system clock cannot be set"),
+            Source::System(_) => panic!("the system clock cannot be set"),
             Source::Manual(now) => now.store(t, Ordering::SeqCst),
         }
     }
@@ -58,9 +75,45 @@ impl Clock {
     }
 }
 
+/// Seconds from a `VEILLE_CLOCK_SHIFT` value.
+fn shift_of(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (sign, magnitude) = match text.strip_prefix('-') {
+        Some(rest) => (-1, rest.trim_start()),
+        None => (1, text.strip_prefix('+').unwrap_or(text).trim_start()),
+    };
+    humantime::parse_duration(magnitude)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .map(|secs| sign * secs)
+        .ok_or_else(|| {
+            format!("{SHIFT_VAR}={text:?}: not a duration such as \"2h\", \"1d 6h\" or \"-30m\"")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shift_reads_as_a_signed_duration() {
+        assert_eq!(shift_of("2h"), Ok(7200));
+        assert_eq!(shift_of("+1d 6h"), Ok(108_000));
+        assert_eq!(shift_of("-30m"), Ok(-1800));
+        assert_eq!(shift_of(" 90s "), Ok(90));
+        let e = shift_of("demain").unwrap_err();
+        assert!(
+            e.contains("VEILLE_CLOCK_SHIFT") && e.contains("demain"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_shifted_system_clock_reads_the_real_time_moved() {
+        let real = Clock::system().now();
+        let ahead = Clock(Source::System(7200)).now();
+        assert!((ahead - real - 7200).abs() <= 1, "{}", ahead - real);
+    }
 
     #[test]
     fn a_manual_clock_reads_what_was_set_and_its_clones_follow() {

@@ -2,23 +2,27 @@
 //!
 //! Layout: `domain` is the pure core (text, identity, parsing, rules and
 //! queries, triage, wire-copy fingerprints with their index and the rule
-//! that places a new item, schedules, feed health, rendering), tested with
-//! tables; `tests/it/purity.rs` reads it as Rust to keep I/O, clocks and
-//! the shell out. Around it, each shell module owns one outside resource:
-//! `config` (the config file, located errors), `fetch` (HTTP and files),
-//! `store` (SQLite, split by entity: `open`, `feeds`, `polls`, `stories`,
-//! `outbox`, `health`, `retention`, `status`, `stored`), `deliver` (Maildir,
-//! SMTP and webhooks), `clock` (the one wall-clock read), `panics` (the
-//! process's panic hook, quiet for contained parser panics). `daemon` holds
-//! the units of work — `poll` (fetch, parse, triage, hand to the `writer`
-//! thread), `dispatch` (send what the outbox holds), `health`, `retention`
-//! — the loops in `run`, and `endpoint`/`metrics` for `/metrics` and
-//! `/healthz`; `cli` has one thin function per subcommand (`channel` for
-//! `send-test`, `retry`, `digest`).
+//! that places a new item, `poll` — the whole decision a poll leads to —,
+//! schedules, feed health, rendering, and `outgoing`, what each channel
+//! medium sends), tested with tables; `tests/it/purity.rs` reads it as Rust
+//! to keep I/O, clocks and the shell out. Around it, each shell module owns
+//! one outside resource: `config` (the config file, located errors),
+//! `fetch` (HTTP and files), `store` (SQLite, split by entity: `open`,
+//! `feeds`, `polls`, `stories`, `outbox`, `health`, `retention`, `status`,
+//! `stored`), `deliver` (bytes to Maildir, SMTP and webhooks), `clock` (the
+//! one wall-clock read, made in `main`), `panics` (the process's panic hook,
+//! quiet for contained parser panics). `daemon` holds the units of work —
+//! `poll` (fetch, parse, look up, `domain::poll::decide`, hand to the
+//! `writer` thread), `dispatch` (render what the outbox holds for each
+//! channel and send it), `health`, `retention` — the loops in `run`, and
+//! `endpoint`/`metrics` for `/metrics` and `/healthz`; `cli` has one thin
+//! function per subcommand (`channel` for `send-test`, `retry`, `digest`).
 //!
-//! Data flow: config → fetch → parse → normalise → identify → triage and
-//! match → place (link, wire copy or new story) → one transaction for
-//! items, alerts and feed state (the outbox) → dispatch → mark sent.
+//! Data flow: config → fetch → parse → identify → known items looked up →
+//! decide (triage and match, next poll, fingerprints) → one transaction
+//! that places new items (link, wire copy or new story) and writes items,
+//! alerts and feed state (the outbox) → dispatch (render for the medium,
+//! send) → mark sent.
 
 pub mod cli;
 pub mod clock;

@@ -12,6 +12,7 @@ use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, Writer};
 use tracing_subscriber::registry::LookupSpan;
 
 use veille::cli::{self, CliError};
+use veille::clock::Clock;
 
 const EXIT_CODES: &str = "\
 Exit status: 0 success; 1 a failure while running (`test`: nothing matched); \
@@ -195,29 +196,30 @@ fn run(args: Args) -> Result<Outcome, CliError> {
     }
     let path = cli::config_path(args.config);
     let config = cli::load_config(&path)?;
+    let clock = Clock::from_env().map_err(|e| CliError::Usage(anyhow::anyhow!(e)))?;
     match args.command {
-        Command::Check => printed(Ok(cli::check::summary(&config))),
-        Command::Status { json } => printed(cli::status::run(&config, json)),
+        Command::Check => printed(Ok(cli::check::summary(&config, &clock))),
+        Command::Status { json } => printed(cli::status::run(&config, json, &clock)),
         Command::Test {
             rule,
             query,
             text,
             feed,
             json,
-        } => test(&config, rule, query, text, feed, json),
-        Command::Retry { channel } => printed(cli::channel::retry(&config, &channel)),
+        } => test(&config, rule, query, text, feed, json, clock.now()),
+        Command::Retry { channel } => printed(cli::channel::retry(&config, &channel, &clock)),
         Command::Digest { channel, preview } => {
-            printed(runtime()?.block_on(cli::channel::digest(config, &channel, preview)))
+            printed(runtime()?.block_on(cli::channel::digest(config, &channel, preview, clock)))
         }
         Command::SendTest { channel } => {
-            printed(runtime()?.block_on(cli::channel::send_test(&config, &channel)))
+            printed(runtime()?.block_on(cli::channel::send_test(&config, &channel, &clock)))
         }
         Command::Run {
             once,
             flush_digests,
         } => {
             let runtime = runtime()?;
-            let result = runtime.block_on(cli::run::run(config, &path, once, flush_digests));
+            let result = runtime.block_on(cli::run::run(config, &path, once, flush_digests, clock));
             // Blocking work abandoned at shutdown (a parse, a file write) is
             // safe to cut; don't wait long for it.
             runtime.shutdown_timeout(std::time::Duration::from_secs(2));
@@ -264,6 +266,7 @@ fn test(
     text: Option<String>,
     feed: Option<String>,
     json: bool,
+    now: i64,
 ) -> Result<Outcome, CliError> {
     let which = match &query {
         Some(q) => cli::test::Which::Query(q),
@@ -274,7 +277,8 @@ fn test(
         (None, Some(feed)) => cli::test::Source::Feed(feed),
         (None, None) => unreachable!("clap requires --text or --feed"),
     };
-    let (report, matched) = runtime()?.block_on(cli::test::run(config, which, source, json))?;
+    let (report, matched) =
+        runtime()?.block_on(cli::test::run(config, which, source, json, now))?;
     print!("{report}");
     Ok(if matched {
         Outcome::Done

@@ -25,10 +25,10 @@ fn channel<'a>(config: &'a Config, name: &str) -> Result<&'a Channel, CliError> 
 }
 
 /// Sends one test message now, outside the outbox.
-pub async fn send_test(config: &Config, name: &str) -> Result<String, CliError> {
+pub async fn send_test(config: &Config, name: &str, clock: &Clock) -> Result<String, CliError> {
     let channel = channel(config, name)?;
     let sender = Sender::new(config)?;
-    let now = Clock::system().now_utc();
+    let now = clock.now_utc();
     let id = crate::store::new_id();
     let body = match channel.kind.medium() {
         Medium::Mail => Body::Mail(render::test_message(name, now, config.daemon.timezone)),
@@ -63,10 +63,10 @@ pub async fn send_test(config: &Config, name: &str) -> Result<String, CliError> 
 }
 
 /// Queues a channel's failed alerts and digests again.
-pub fn retry(config: &Config, name: &str) -> Result<String, CliError> {
+pub fn retry(config: &Config, name: &str, clock: &Clock) -> Result<String, CliError> {
     channel(config, name)?;
     let mut store = Store::open_existing(&config.daemon.database)?;
-    let n = store.requeue_failed(name, Clock::system().now())?;
+    let n = store.requeue_failed(name, clock.now())?;
     Ok(match (n.alerts, n.digests) {
         (0, 0) => format!("channel {name}: no failed alerts\n"),
         (a, 0) => format!(
@@ -79,7 +79,12 @@ pub fn retry(config: &Config, name: &str) -> Result<String, CliError> {
 }
 
 /// Sends the channel's pending digest now, or prints it with `preview`.
-pub async fn digest(config: Config, name: &str, preview: bool) -> Result<String, CliError> {
+pub async fn digest(
+    config: Config,
+    name: &str,
+    preview: bool,
+    clock: Clock,
+) -> Result<String, CliError> {
     let ch = channel(&config, name)?;
     if ch.digest.is_none() {
         return Err(CliError::Usage(anyhow!(
@@ -87,7 +92,7 @@ pub async fn digest(config: Config, name: &str, preview: bool) -> Result<String,
         )));
     }
     let store = Store::open_existing(&config.daemon.database)?;
-    let sh = Shared::new(config, store)?;
+    let sh = Shared::new(config, store, clock)?;
     let now = sh.clock.now();
     if preview {
         return Ok(match daemon::preview_digest(&sh, name, now).await? {

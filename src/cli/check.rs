@@ -1,12 +1,14 @@
 //! `veille check`: validate the config and print a one-screen summary.
 
+use crate::clock::Clock;
 use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::config::{ChannelKind, Config};
 use crate::domain::rules::Term;
 
-pub fn summary(c: &Config) -> String {
+pub fn summary(c: &Config, clock: &Clock) -> String {
+    let now = clock.now_utc();
     let mut s = String::new();
     let d = &c.daemon;
     let _ = writeln!(s, "{}: valid", c.path.display());
@@ -48,12 +50,12 @@ pub fn summary(c: &Config) -> String {
     }
     let _ = writeln!(s, "\nchannels ({}):", c.channels.len());
     for ch in &c.channels {
-        let _ = writeln!(s, "  {}", channel_line(c, ch));
+        let _ = writeln!(s, "  {}", channel_line(c, ch, now));
     }
     if let Some(smtp) = &c.smtp {
         let _ = writeln!(s, "\nsmtp: {}:{} as {}", smtp.host, smtp.port, smtp.from);
     }
-    let warnings = warnings(c, crate::clock::Clock::system().now_utc());
+    let warnings = warnings(c, now);
     if !warnings.is_empty() {
         let _ = writeln!(s, "\nwarnings ({}):", warnings.len());
         for w in warnings {
@@ -90,7 +92,11 @@ fn rule_line(r: &crate::domain::rules::Rule) -> String {
 }
 
 /// `name — where it delivers; when` (a digest with its next tick).
-fn channel_line(c: &Config, ch: &crate::config::Channel) -> String {
+fn channel_line(
+    c: &Config,
+    ch: &crate::config::Channel,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
     let target = match &ch.kind {
         ChannelKind::Email { to } => format!("email to {}", to.join(", ")),
         ChannelKind::Webhook { url, .. } => format!("webhook {url}"),
@@ -99,7 +105,7 @@ fn channel_line(c: &Config, ch: &crate::config::Channel) -> String {
     let when = match &ch.digest {
         Some(cron) => {
             let next = cron
-                .next_after(crate::clock::Clock::system().now_utc(), c.daemon.timezone)
+                .next_after(now, c.daemon.timezone)
                 .map(|t| c.daemon.timezone.format(t, "%Y-%m-%d %H:%M %Z"))
                 .unwrap_or_else(|| "never".to_owned());
             format!("digest on \"{}\" (next: {next})", cron.line())

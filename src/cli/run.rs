@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::CliError;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::daemon::{self, Shared};
 use crate::store::Store;
@@ -21,9 +22,10 @@ pub async fn run(
     path: &Path,
     once: bool,
     flush_digests: bool,
+    clock: Clock,
 ) -> Result<(), CliError> {
     let store = Store::open(&config.daemon.database)?;
-    let mut shared = Shared::new(config, store).context("cannot start")?;
+    let mut shared = Shared::new(config, store, clock).context("cannot start")?;
     if once {
         daemon::run_once(&shared, flush_digests).await?;
         return Ok(());

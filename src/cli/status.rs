@@ -4,15 +4,16 @@
 use std::fmt::Write;
 
 use super::{CliError, when};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::health::{self, Assessment, State};
 use crate::domain::render;
 use crate::store::{FeedStatus, Status, Store};
 
-pub fn run(config: &Config, json: bool) -> Result<String, CliError> {
+pub fn run(config: &Config, json: bool, clock: &Clock) -> Result<String, CliError> {
     let store = Store::open_existing(&config.daemon.database)?;
     let mut status = store.status()?;
-    let now = crate::clock::Clock::system().now();
+    let now = clock.now();
     judge_health(config, &store, &mut status, now)?;
     if json {
         return Ok(serde_json::to_string_pretty(&status).map_err(anyhow::Error::from)? + "\n");

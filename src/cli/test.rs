@@ -51,19 +51,21 @@ pub enum Which<'a> {
     Query(&'a str),
 }
 
-/// Runs the test; returns the report and whether anything matched.
+/// Runs the test at `now` (what wire copies are compared with depends on
+/// it); returns the report and whether anything matched.
 pub async fn run(
     config: &Config,
     which: Which<'_>,
     source: Source,
     json: bool,
+    now: i64,
 ) -> Result<(String, bool), CliError> {
     let (set, rule) = match which {
         Which::Config(rule) => (None, rule),
         Which::Query(q) => (Some(query_rule(q)?), None),
     };
     let rules = set.as_ref().unwrap_or(&config.rules);
-    report(config, rules, rule, source, json)
+    report(config, rules, rule, source, json, now)
         .await
         .map_err(CliError::Usage)
 }
@@ -93,6 +95,7 @@ async fn report(
     rule: Option<&str>,
     source: Source,
     json: bool,
+    now: i64,
 ) -> anyhow::Result<(String, bool)> {
     known_rule(config, rule)?;
     // A made-up item holds the text in every field: one hit per term says it all.
@@ -138,7 +141,7 @@ async fn report(
         );
     }
     if let (Some(location), false, true) = (feed, json, config.daemon.wire_copies) {
-        wire_report(config, &location, &items, &mut out)?;
+        wire_report(config, &location, &items, now, &mut out)?;
     }
     Ok((out, matched))
 }
@@ -201,6 +204,7 @@ fn wire_report(
     config: &Config,
     location: &str,
     items: &[Item],
+    now: i64,
     out: &mut String,
 ) -> anyhow::Result<()> {
     let d = &config.daemon;
@@ -229,7 +233,7 @@ fn wire_report(
         .map_or("", |f| f.name.as_str());
     let at = Comparison {
         feed,
-        now: crate::clock::Clock::system().now(),
+        now,
         window: d.wire_window.as_secs() as i64,
         keep: d.wire_keep(),
     };

@@ -663,9 +663,7 @@ mod tests {
         store
             .sync_feeds(&[("AFP".into(), "feed.xml".into())])
             .unwrap();
-        let mut sh = Shared::new(config, store).unwrap();
-        sh.clock = crate::clock::Clock::manual(0);
-        sh
+        Shared::new(config, store, crate::clock::Clock::manual(0)).unwrap()
     }
 
     /// Stories `keys` recorded at `now`, each alerting channel `matin`.

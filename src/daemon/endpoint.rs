@@ -296,7 +296,7 @@ mod tests {
         .unwrap();
         let config = config::load(&path, &Env::default()).unwrap();
         let store = Store::open(&config.daemon.database).unwrap();
-        let sh = Shared::new(config, store).unwrap();
+        let sh = Shared::new(config, store, crate::clock::Clock::system()).unwrap();
         let clock = Clock::manual(sh.metrics.last_progress(Loop::Poll));
         let mut ep = Endpoint::new(&sh);
         ep.clock = clock.clone();

@@ -106,9 +106,7 @@ mod tests {
         store
             .sync_feeds(&[("AFP".into(), "feed.xml".into())])
             .unwrap();
-        let mut sh = Shared::new(config, store).unwrap();
-        sh.clock = crate::clock::Clock::manual(T0);
-        sh
+        Shared::new(config, store, crate::clock::Clock::manual(T0)).unwrap()
     }
 
     /// A poll of AFP at `now` that ended as `fetch`, bringing new items `keys`.

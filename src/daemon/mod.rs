@@ -68,7 +68,8 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Config, store: Store) -> Result<Shared> {
+    /// The daemon's parts on `store`, reading the time from `clock`.
+    pub fn new(config: Config, store: Store, clock: Clock) -> Result<Shared> {
         let d = &config.daemon;
         let fetcher = Fetcher::new(&d.user_agent, d.timeout, d.max_body)?;
         let sender = Sender::new(&config)?;
@@ -83,8 +84,8 @@ impl Shared {
             writer,
             sender,
             alerts_recorded: Arc::new(Notify::new()),
-            metrics: Arc::new(Metrics::new(Clock::system().now())),
-            clock: Clock::system(),
+            metrics: Arc::new(Metrics::new(clock.now())),
+            clock,
         })
     }
 

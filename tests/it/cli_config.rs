@@ -404,3 +404,32 @@ fn every_subcommand_has_an_example_and_the_top_help_the_exit_codes() {
         );
     }
 }
+
+#[test]
+fn a_clock_shift_moves_the_next_digest_and_a_bad_one_is_bad_usage() {
+    let env = TestEnv::new();
+    env.write_config("[daemon]\ntimezone = \"Europe/Paris\"\n\n[[feed]]\nname = \"a\"\nurl = \"https://a.example/rss\"\n\n[[rule]]\nname = \"r\"\nany = [\"x\"]\nnotify = [\"matin\"]\n\n[channel.matin]\nkind = \"maildir\"\npath = \"mail\"\ndigest = \"0 8 * * *\"\n");
+    let next = |shift: &str| {
+        let out = env
+            .command(&["check"])
+            .env("VEILLE_CLOCK_SHIFT", shift)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let line = text.lines().find(|l| l.contains("(next: ")).unwrap();
+        let date = line.split("(next: ").nth(1).unwrap()[..10].to_owned();
+        chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").unwrap()
+    };
+    let today = next("0s");
+    assert_eq!((next("3d") - today).num_days(), 3, "three days on");
+    assert_eq!((next("-2d") - today).num_days(), -2, "two days back");
+    let out = env
+        .command(&["check"])
+        .env("VEILLE_CLOCK_SHIFT", "demain")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("VEILLE_CLOCK_SHIFT=\"demain\""), "{err}");
+}

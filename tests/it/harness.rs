@@ -12,13 +12,29 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
+    /// How far ahead of the real time the commands' clock runs, seconds
+    /// (`VEILLE_CLOCK_SHIFT`): `advance` lets time pass between commands.
+    shift: std::cell::Cell<i64>,
 }
 
 impl TestEnv {
     pub fn new() -> TestEnv {
         TestEnv {
             dir: tempfile::tempdir().expect("temp dir"),
+            shift: std::cell::Cell::new(0),
         }
+    }
+
+    /// An RFC 2822 date `hours_ago` before the commands' clock.
+    pub fn recent(&self, hours_ago: i64) -> String {
+        let now = chrono::Utc::now() + chrono::Duration::seconds(self.shift.get());
+        (now - chrono::Duration::hours(hours_ago)).to_rfc2822()
+    }
+
+    /// Lets `secs` pass for every command run from now on (a daemon
+    /// already started keeps its clock).
+    pub fn advance(&self, secs: i64) {
+        self.shift.set(self.shift.get() + secs);
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -44,6 +60,7 @@ impl TestEnv {
             .env_remove("JOURNAL_STREAM")
             .env_remove("STATE_DIRECTORY")
             .env_remove("VEILLE_CONFIG")
+            .env("VEILLE_CLOCK_SHIFT", format!("{}s", self.shift.get()))
             .env("NO_PROXY", "127.0.0.1,localhost,::1")
             .env_remove("HTTP_PROXY")
             .env_remove("HTTPS_PROXY")

@@ -2,15 +2,15 @@
 //! and once more when it recovers, through every channel `[health]`
 //! notifies; `veille status` shows the states with or without `[health]`.
 //! Real feed server, real webhook receiver, real Maildirs, real daemon.
-//! The wait for `failing_after` is made by moving the failure's start back
-//! in the real SQLite file, not by sleeping.
+//! The wait for `failing_after` is made by moving the commands' clock on
+//! (`TestEnv::advance`), not by sleeping.
 
 use std::time::{Duration, Instant};
 
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::harness::{FeedDoc, Running, TestEnv, recent, rss, serve};
+use crate::harness::{FeedDoc, Running, TestEnv, rss, serve};
 
 const HEALTH: &str =
     "[health]\nnotify = [\"moi\", \"hook\", \"matin\"]\nfailing_after = \"1h\"\n\n";
@@ -33,7 +33,7 @@ async fn broken_feed() -> MockServer {
     server
 }
 
-async fn heal(server: &MockServer) {
+async fn heal(server: &MockServer, env: &TestEnv) {
     server.reset().await;
     let doc = rss(
         "AFP",
@@ -42,7 +42,7 @@ async fn heal(server: &MockServer) {
             "Les puces",
             "https://afp.example/a1",
             "Les puces.",
-            &recent(1),
+            &env.recent(1),
         )],
     );
     serve(server, "/afp.xml", FeedDoc::rss(&doc)).await;
@@ -57,15 +57,10 @@ async fn receiver() -> MockServer {
     hook
 }
 
-/// Moves the feed's failure `hours` further into the past, and makes it
-/// due, as if that much time had passed.
+/// Lets `hours` pass: the failure is that much older, and the feed due
+/// again (its backoff is shorter).
 fn age_failure(env: &TestEnv, hours: i64) {
-    env.db()
-        .execute(
-            "UPDATE feeds SET failing_since = failing_since - ?1, next_poll = NULL",
-            [hours * 3600],
-        )
-        .unwrap();
+    env.advance(hours * 3600);
 }
 
 /// The webhook bodies received, as JSON, and their `webhook-id` headers.
@@ -124,7 +119,7 @@ async fn a_failing_feed_alerts_once_and_its_recovery_once_in_every_channel() {
     assert_eq!(env.mails("mail").len(), 1);
     assert_eq!(posts(&hook).await.len(), 1);
 
-    heal(&feed).await;
+    heal(&feed, &env).await;
     env.run_once();
     env.run_once();
     assert_eq!(
@@ -205,8 +200,9 @@ async fn the_daemon_reports_a_failure_after_its_first_polls_and_a_recovery_once(
 
     // Fixed while veille was stopped: the restarted daemon polls it first,
     // then reports the recovery (and the story the feed now carries).
-    heal(&feed).await;
-    age_failure(&env, 0);
+    heal(&feed, &env).await;
+    // Two hours on, the feed's backoff is over.
+    age_failure(&env, 2);
     let mut daemon = start(&env);
     wait_for_mails(&env, "mail", 3);
     std::thread::sleep(Duration::from_millis(500));
@@ -228,7 +224,7 @@ async fn the_daemon_reports_a_failure_after_its_first_polls_and_a_recovery_once(
 async fn a_failure_fixed_while_veille_was_stopped_is_not_reported() {
     let (feed, hook, env) = failed_once().await;
     age_failure(&env, 30);
-    heal(&feed).await;
+    heal(&feed, &env).await;
     let mut daemon = start(&env);
     wait_for_mails(&env, "mail", 1);
     std::thread::sleep(Duration::from_millis(500));

@@ -2,7 +2,7 @@
 //! pruned at start and then as veille runs; their keys stay, so a feed
 //! re-sending them alerts nothing; `veille status` counts both. Real feed
 //! server, real SQLite file, real Maildir, the real binary. The passing of
-//! a minute is made by moving first-seen times back in the SQLite file.
+//! minutes is made by moving the commands' clock on (`TestEnv::advance`).
 
 use wiremock::MockServer;
 
@@ -17,14 +17,9 @@ fn config(feed: &str) -> String {
     )
 }
 
-/// Moves every item and story `secs` into the past, and makes feeds due.
+/// Lets `secs` pass: what is stored is that much older.
 fn age(env: &TestEnv, secs: i64) {
-    let db = env.db();
-    db.execute("UPDATE items SET first_seen = first_seen - ?1", [secs])
-        .unwrap();
-    db.execute("UPDATE stories SET first_seen = first_seen - ?1", [secs])
-        .unwrap();
-    db.execute("UPDATE feeds SET next_poll = NULL", []).unwrap();
+    env.advance(secs);
 }
 
 #[tokio::test]
