@@ -156,7 +156,7 @@ fn open(dir: &Path, feeds: usize) -> (veille::daemon::Shared, Vec<i64>) {
         .sync_feeds(&pairs)
         .unwrap()
         .iter()
-        .map(|f| f.id)
+        .map(|f| f.id.0)
         .collect();
     (
         veille::daemon::Shared::new(config, store, veille::clock::Clock::system()).unwrap(),
@@ -198,7 +198,7 @@ fn poll(feed: i64, day: i64, now: i64) -> PollRecord {
         .map(|n| item(feed, day, n, now))
         .collect();
     PollRecord {
-        feed_id: feed,
+        feed_id: veille::domain::ids::FeedId(feed),
         now,
         fetch: FetchRecord::Fetched {
             status: 200,

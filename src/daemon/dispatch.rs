@@ -696,7 +696,7 @@ mod tests {
             })
             .collect();
         let poll = PollRecord {
-            feed_id: 1,
+            feed_id: crate::domain::ids::FeedId(1),
             now,
             fetch: FetchRecord::NotModified,
             redirect_url: None,

@@ -128,7 +128,7 @@ mod tests {
             })
             .collect();
         let poll = PollRecord {
-            feed_id: 1,
+            feed_id: crate::domain::ids::FeedId(1),
             now,
             fetch,
             redirect_url: None,

@@ -6,6 +6,7 @@ pub mod discover;
 pub mod health;
 pub mod hook;
 pub mod identity;
+pub mod ids;
 pub mod link;
 pub mod model;
 pub mod normalize;

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::identity::Identity;
+use super::ids::FeedId;
 use super::model::ParsedFeed;
 use super::rules::RuleSet;
 use super::schedule::after_poll;
@@ -86,7 +87,7 @@ pub enum FetchRecord {
 /// A poll, decided: what the store writes in one transaction.
 #[derive(Debug)]
 pub struct PollRecord {
-    pub feed_id: i64,
+    pub feed_id: FeedId,
     pub now: i64,
     pub fetch: FetchRecord,
     /// A permanent redirect seen on the way, to remember.
@@ -102,7 +103,7 @@ pub struct PollRecord {
 
 /// The feed as the poll found it.
 pub struct Feed<'a> {
-    pub id: i64,
+    pub id: FeedId,
     pub name: &'a str,
     pub tags: &'a [String],
     pub interval: Duration,
@@ -267,7 +268,7 @@ mod tests {
 
     fn feed(failures: u32) -> Feed<'static> {
         Feed {
-            id: 7,
+            id: FeedId(7),
             name: "a",
             tags: &[],
             interval: Duration::from_secs(600),
@@ -341,7 +342,7 @@ mod tests {
             .map(|a| (a.channel.as_str(), a.due))
             .collect();
         assert_eq!(alerts, [("moi", NOW + 60)]);
-        assert_eq!((r.feed_id, r.now, r.wire_window), (7, NOW, 0));
+        assert_eq!((r.feed_id, r.now, r.wire_window), (FeedId(7), NOW, 0));
     }
 
     #[test]

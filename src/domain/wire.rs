@@ -32,6 +32,7 @@
 
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::ids::StoryId;
 use super::model::Item;
 use super::text::{Normal, is_word_char, normalize_into};
 
@@ -294,10 +295,13 @@ pub fn joins(similarity: &Similarity, same_feed: bool) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
     /// Its normalised link is already this story's: link identity wins.
-    ByLink(i64),
+    ByLink(StoryId),
     /// It joins this story as a wire copy; published before the story's
     /// reference, it becomes the reference later copies are compared with.
-    Copy { story: i64, takes_reference: bool },
+    Copy {
+        story: StoryId,
+        takes_reference: bool,
+    },
     /// A story of its own.
     New,
 }
@@ -305,7 +309,7 @@ pub enum Placement {
 /// A stored story a copy may join: its id and its reference's date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Joinable {
-    pub story: i64,
+    pub story: StoryId,
     pub reference_at: i64,
 }
 
@@ -314,7 +318,7 @@ pub struct Joinable {
 /// by the caller, which owns the index); else a new story. `at` is the
 /// item's date as the window counts it.
 pub fn place<E>(
-    by_link: Option<i64>,
+    by_link: Option<StoryId>,
     copy_of: impl FnOnce() -> Result<Option<Joinable>, E>,
     at: i64,
 ) -> Result<Placement, E> {
@@ -968,32 +972,32 @@ mod placement_tests {
     fn a_known_link_wins_then_a_copy_then_a_story_of_its_own() {
         let copy = |story, reference_at| {
             Ok::<_, ()>(Some(Joinable {
-                story,
+                story: StoryId(story),
                 reference_at,
             }))
         };
         let mut asked = false;
         let by_link = place(
-            Some(7),
+            Some(StoryId(7)),
             || {
                 asked = true;
                 copy(3, 0)
             },
             10,
         );
-        assert_eq!(by_link, Ok(Placement::ByLink(7)));
+        assert_eq!(by_link, Ok(Placement::ByLink(StoryId(7))));
         assert!(!asked, "no wire lookup once the link decided");
         assert_eq!(
             place(None, || copy(3, 20), 10),
             Ok(Placement::Copy {
-                story: 3,
+                story: StoryId(3),
                 takes_reference: true
             })
         );
         assert_eq!(
             place(None, || copy(3, 5), 10),
             Ok(Placement::Copy {
-                story: 3,
+                story: StoryId(3),
                 takes_reference: false
             })
         );

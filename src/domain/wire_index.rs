@@ -17,6 +17,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::ids::{ItemId, StoryId};
+
 /// Keys are already uniform hashes: hashing them again (SipHash) was the
 /// index's main cost.
 #[derive(Default)]
@@ -56,8 +58,8 @@ const PRUNE_EVERY: usize = 4096;
 /// A story's reference item, as the index knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
-    pub story_id: i64,
-    pub item_id: i64,
+    pub story_id: StoryId,
+    pub item_id: ItemId,
     /// The item's date (published, else first seen), the window's origin.
     pub at: i64,
     /// The `wire_prints` row holding its fingerprint; 0 until its group
@@ -244,7 +246,7 @@ pub struct Batch {
 
 impl Batch {
     pub fn push(&mut self, e: &Entry, print: &[u8]) {
-        for n in [e.item_id, e.story_id, e.at] {
+        for n in [e.item_id.0, e.story_id.0, e.at] {
             self.bytes.extend(n.to_le_bytes());
         }
         self.bytes.extend((print.len() as u32).to_le_bytes());
@@ -264,8 +266,8 @@ pub fn records(bytes: &[u8]) -> impl Iterator<Item = (Entry, &[u8])> {
         let print = bytes.get(at + 28..at + 28 + len)?;
         at += 28 + len;
         let entry = Entry {
-            item_id: n(0),
-            story_id: n(8),
+            item_id: ItemId(n(0)),
+            story_id: StoryId(n(8)),
             at: n(16),
             row: 0,
         };
@@ -279,8 +281,8 @@ mod tests {
 
     fn entry(story_id: i64, at: i64) -> Entry {
         Entry {
-            story_id,
-            item_id: story_id * 10,
+            story_id: StoryId(story_id),
+            item_id: ItemId(story_id * 10),
             at,
             row: 1,
         }
@@ -294,7 +296,7 @@ mod tests {
         batch.push(&entry(3, 200), b"defg");
         assert_eq!(batch.at_max, 300);
         let read: Vec<(i64, i64, Vec<u8>)> = records(&batch.bytes)
-            .map(|(e, p)| (e.story_id, e.at, p.to_vec()))
+            .map(|(e, p)| (e.story_id.0, e.at, p.to_vec()))
             .collect();
         assert_eq!(
             read,
@@ -352,7 +354,7 @@ mod tests {
             let old = index.candidates(&[1], 1000, 60)[0];
             index.retire(&old);
             let earlier = Entry {
-                item_id: 11,
+                item_id: ItemId(11),
                 row: 0,
                 ..entry(1, 900)
             };
@@ -371,11 +373,11 @@ mod tests {
         assert!(index.candidates(&[1], 1000, 60).is_empty());
         let now = index.candidates(&[2, 3], 1000, 200);
         assert_eq!(now.len(), 1, "one entry per story");
-        assert_eq!((now[0].entry.item_id, now[0].entry.at), (11, 900));
+        assert_eq!((now[0].entry.item_id, now[0].entry.at), (ItemId(11), 900));
     }
 
     fn stories(found: Vec<Candidate>) -> Vec<i64> {
-        found.iter().map(|c| c.entry.story_id).collect()
+        found.iter().map(|c| c.entry.story_id.0).collect()
     }
 
     #[test]

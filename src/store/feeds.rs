@@ -7,11 +7,12 @@ use anyhow::Result;
 use rusqlite::params;
 
 use super::Store;
+use crate::domain::ids::FeedId;
 
 /// A feed's fetch state, as the poller needs it.
 #[derive(Debug, Clone, Default)]
 pub struct FeedState {
-    pub id: i64,
+    pub id: FeedId,
     pub name: String,
     pub url: String,
     pub redirect_url: Option<String>,

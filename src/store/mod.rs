@@ -24,6 +24,7 @@
 
 mod feeds;
 mod health;
+mod ids;
 mod open;
 mod outbox;
 mod polls;
@@ -74,6 +75,7 @@ mod tests {
 
     use super::*;
     use crate::domain::identity::Identity;
+    use crate::domain::ids::FeedId;
     use crate::domain::model::Item;
     use crate::domain::wire::Fingerprint;
 
@@ -99,7 +101,7 @@ mod tests {
     }
 
     /// A store with one feed, `A`, and that feed's id.
-    pub(super) fn store_with_one_feed(dir: &tempfile::TempDir) -> (Store, i64) {
+    pub(super) fn store_with_one_feed(dir: &tempfile::TempDir) -> (Store, FeedId) {
         let mut store = Store::open(&dir.path().join("v.db")).unwrap();
         let feeds = store
             .sync_feeds(&[("A".into(), "https://a/".into())])
@@ -108,7 +110,7 @@ mod tests {
     }
 
     /// A store with feeds `A` and `B`, and their ids.
-    pub(super) fn store_with_two_feeds(dir: &tempfile::TempDir) -> (Store, i64, i64) {
+    pub(super) fn store_with_two_feeds(dir: &tempfile::TempDir) -> (Store, FeedId, FeedId) {
         let mut store = Store::open(&dir.path().join("v.db")).unwrap();
         let feeds = store
             .sync_feeds(&[
@@ -122,7 +124,7 @@ mod tests {
 
     /// A 304 poll at time 10 that records `items` (as a changed document
     /// would; the store does not care which).
-    pub(super) fn quiet_poll(feed_id: i64, items: Vec<ItemRecord>) -> PollRecord {
+    pub(super) fn quiet_poll(feed_id: FeedId, items: Vec<ItemRecord>) -> PollRecord {
         PollRecord {
             feed_id,
             now: 10,
@@ -157,7 +159,7 @@ mod tests {
         }
     }
 
-    fn wire_poll(feed_id: i64, now: i64, items: Vec<ItemRecord>) -> PollRecord {
+    fn wire_poll(feed_id: FeedId, now: i64, items: Vec<ItemRecord>) -> PollRecord {
         PollRecord {
             now,
             wire_window: 3600,
@@ -244,7 +246,7 @@ mod tests {
         };
         // Feed 999 does not exist: its items break a foreign key.
         let results = store
-            .record_polls(&[poll(feed, "a1"), poll(999, "z"), poll(feed, "a2")])
+            .record_polls(&[poll(feed, "a1"), poll(FeedId(999), "z"), poll(feed, "a2")])
             .unwrap();
         assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok());
         let known = store.known_items(feed, &ids(&["a1", "a2"])).unwrap();

@@ -12,6 +12,7 @@ use super::{
     stories,
 };
 use crate::domain::identity::Identity;
+use crate::domain::ids::{FeedId, ItemId, StoryId};
 use crate::domain::poll::{FetchRecord, PollRecord};
 use crate::domain::wire::wire_date;
 
@@ -30,7 +31,7 @@ impl Store {
     /// whose key or link remains of a pruned one is `KnownItem::Pruned`.
     pub fn known_items(
         &self,
-        feed_id: i64,
+        feed_id: FeedId,
         ids: &[Identity],
     ) -> Result<HashMap<String, KnownItem>> {
         let mut stmt = self.conn.prepare_cached(
@@ -147,7 +148,7 @@ fn upsert_item<'a>(
     prints: &mut stories::Prints<'a>,
     poll: &PollRecord,
     r: &'a ItemRecord,
-) -> Result<(i64, i64, bool)> {
+) -> Result<(ItemId, StoryId, bool)> {
     let columns = Columns::of(r)?;
     if r.is_new
         && let Some((item_id, story_id)) = insert_item(tx, wire, prints, poll, r, &columns)?
@@ -193,7 +194,7 @@ fn insert_item<'a>(
     poll: &PollRecord,
     r: &'a ItemRecord,
     c: &Columns,
-) -> Result<Option<(i64, i64)>> {
+) -> Result<Option<(ItemId, StoryId)>> {
     let place = stories::place_new_item(tx, wire, prints, poll, r)?;
     let i = &r.item;
     let inserted = tx
@@ -221,7 +222,7 @@ fn insert_item<'a>(
     if inserted == 0 {
         return Ok(None);
     }
-    let item_id = tx.last_insert_rowid();
+    let item_id = ItemId(tx.last_insert_rowid());
     stories::referenced(wire, prints, &place, item_id);
     Ok(Some((item_id, place.story_id)))
 }
@@ -233,8 +234,8 @@ fn update_item(
     poll: &PollRecord,
     r: &ItemRecord,
     c: &Columns,
-) -> Result<(i64, i64)> {
-    let (item_id, story_id): (i64, i64) = tx
+) -> Result<(ItemId, StoryId)> {
+    let (item_id, story_id): (ItemId, StoryId) = tx
         .prepare_cached("SELECT id, story_id FROM items WHERE feed_id = ?1 AND item_key = ?2")?
         .query_row(params![poll.feed_id, r.key], |row| {
             Ok((row.get(0)?, row.get(1)?))
@@ -268,8 +269,8 @@ fn update_item(
 /// whether an alert was created.
 fn enqueue_alert(
     tx: &Connection,
-    story_id: i64,
-    item_id: i64,
+    story_id: StoryId,
+    item_id: ItemId,
     now: i64,
     a: &AlertDraft,
 ) -> Result<bool> {

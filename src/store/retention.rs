@@ -14,12 +14,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::Store;
+use crate::domain::ids::FeedId;
 
 /// The hash a pruned item's (feed, key) is kept under.
-pub(super) fn item_key_hash(feed_id: i64, item_key: &str) -> i64 {
+pub(super) fn item_key_hash(feed_id: FeedId, item_key: &str) -> i64 {
     let mut bytes = Vec::with_capacity(item_key.len() + 10);
     bytes.push(b'i');
-    bytes.extend_from_slice(&feed_id.to_le_bytes());
+    bytes.extend_from_slice(&feed_id.0.to_le_bytes());
     bytes.push(0);
     bytes.extend_from_slice(item_key.as_bytes());
     xxh3_64(&bytes) as i64
@@ -33,7 +34,7 @@ pub(super) fn link_hash(link: &str) -> i64 {
     xxh3_64(&bytes) as i64
 }
 
-pub(super) fn item_pruned(conn: &Connection, feed_id: i64, item_key: &str) -> Result<bool> {
+pub(super) fn item_pruned(conn: &Connection, feed_id: FeedId, item_key: &str) -> Result<bool> {
     let hash = item_key_hash(feed_id, item_key);
     Ok(conn
         .prepare_cached("SELECT 1 FROM pruned_items WHERE key = ?1")?
@@ -232,7 +233,7 @@ fn prune_story(
 ) -> Result<u64> {
     let mut keep_item =
         tx.prepare_cached("INSERT OR IGNORE INTO pruned_items (key) VALUES (?1)")?;
-    let keys: Vec<(i64, String)> = tx
+    let keys: Vec<(FeedId, String)> = tx
         .prepare_cached("SELECT feed_id, item_key FROM items WHERE story_id = ?1")?
         .query_map([story_id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
@@ -276,7 +277,7 @@ mod tests {
     use crate::store::tests::{RecordOne, ids, quiet_poll, record, store_with_two_feeds};
 
     /// Records item `key` of `feed` at `now`, alerting channel `moi`.
-    fn seen(store: &mut Store, feed: i64, key: &str, link: &str, now: i64) {
+    fn seen(store: &mut Store, feed: FeedId, key: &str, link: &str, now: i64) {
         let mut poll = quiet_poll(feed, vec![record(key, link, "moi", "r")]);
         poll.now = now;
         store.record_poll(&poll).unwrap();

@@ -15,6 +15,7 @@ use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{ItemRecord, PollRecord, Store};
+use crate::domain::ids::{FeedId, ItemId, StoryId};
 use crate::domain::model::Item;
 use crate::domain::wire::{self as copy, Fingerprint, Joinable, Similarity, wire_date};
 use crate::domain::wire_index::{self as wire, WireIndex};
@@ -31,11 +32,11 @@ impl Store {
         keep: i64,
         feed: &str,
     ) -> Result<Vec<WireMatch>> {
-        let feed_id: i64 = self
+        let feed_id: FeedId = self
             .conn
             .query_row("SELECT id FROM feeds WHERE name = ?1", [feed], |r| r.get(0))
             .optional()?
-            .unwrap_or(-1);
+            .unwrap_or(FeedId(-1));
         let index = wire_index(&self.conn, &mut self.wire, now - keep, false)?;
         let at = wire_date(item, now);
         wire_matches(
@@ -50,7 +51,7 @@ impl Store {
     }
 
     /// The stored story a normalised link names, if any (link identity).
-    pub fn story_of_link(&self, link: &str) -> Result<Option<i64>> {
+    pub fn story_of_link(&self, link: &str) -> Result<Option<StoryId>> {
         story_of_link(&self.conn, link)
     }
 
@@ -65,7 +66,7 @@ impl Store {
 
 /// Where a new item goes.
 pub(super) struct Placement<'a> {
-    pub(super) story_id: i64,
+    pub(super) story_id: StoryId,
     /// It is its story's reference, which later copies are compared with:
     /// its fingerprint and the date the window counts from.
     reference: Option<(&'a Fingerprint, i64)>,
@@ -148,7 +149,7 @@ fn write_placement<'a>(
             tx.prepare_cached("INSERT INTO stories (link, first_seen) VALUES (?1, ?2)")?
                 .execute(params![link, now])?;
             Placement {
-                story_id: tx.last_insert_rowid(),
+                story_id: StoryId(tx.last_insert_rowid()),
                 reference: r.wire.as_ref().map(|fp| (fp, at)),
                 replaces: None,
                 joined: None,
@@ -157,7 +158,7 @@ fn write_placement<'a>(
     })
 }
 
-fn story_of_link(conn: &Connection, link: &str) -> Result<Option<i64>> {
+fn story_of_link(conn: &Connection, link: &str) -> Result<Option<StoryId>> {
     Ok(conn
         .prepare_cached(
             "SELECT id FROM stories WHERE link = ?1
@@ -170,7 +171,7 @@ fn story_of_link(conn: &Connection, link: &str) -> Result<Option<i64>> {
 /// A stored story an item was compared with.
 #[derive(Debug, Clone)]
 pub struct WireMatch {
-    pub story_id: i64,
+    pub story_id: StoryId,
     /// The title of the story's first item.
     pub title: String,
     pub similarity: Similarity,
@@ -210,7 +211,7 @@ fn wire_index<'a>(
         // A story whose reference was taken over has several rows: its
         // earliest item is the one that counts.
         let mut loaded: Vec<(wire::Entry, Vec<u32>)> = Vec::new();
-        let mut of_story: std::collections::HashMap<i64, usize> = Default::default();
+        let mut of_story: HashMap<StoryId, usize> = Default::default();
         let mut stmt =
             conn.prepare("SELECT id, prints FROM wire_prints WHERE at_max >= ?1 ORDER BY id")?;
         let mut rows = stmt.query([since])?;
@@ -252,7 +253,7 @@ fn wire_index<'a>(
 pub(super) struct Prints<'a> {
     batch: wire::Batch,
     /// By item id: those the index names before the row is written.
-    unwritten: HashMap<i64, &'a Fingerprint>,
+    unwritten: HashMap<ItemId, &'a Fingerprint>,
 }
 
 /// The fingerprint of an index entry's item; `None` when its row is gone
@@ -290,7 +291,7 @@ fn wire_matches(
     fp: &Fingerprint,
     at: i64,
     window: i64,
-    feed_id: i64,
+    feed_id: FeedId,
 ) -> Result<Vec<WireMatch>> {
     let mut found = Vec::new();
     for reference in index.candidates(fp.keys(), at, window) {
@@ -333,7 +334,7 @@ pub(super) fn referenced<'a>(
     wire: &mut Option<WireIndex>,
     prints: &mut Prints<'a>,
     place: &Placement<'a>,
-    item_id: i64,
+    item_id: ItemId,
 ) {
     if let (Some((fp, at)), Some(index)) = (place.reference, wire.as_mut()) {
         if let Some(old) = &place.replaces {
