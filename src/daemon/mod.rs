@@ -1,9 +1,10 @@
 //! The units of work and the loop that calls them.
 //!
-//! `poll_feed_once` fetches, parses, triages and records one feed;
-//! `poll_due_feeds` runs it for every due feed within the `concurrency` and
-//! `per_host` limits; `deliver_due_once` sends what the outbox holds. `run
-//! --once` and the tests call them directly; `run` loops over them.
+//! `poll_feed_once` fetches, reads, decides (`domain::poll`) and records
+//! one feed; `poll_due_feeds` runs it for every due feed within the
+//! `concurrency` and `per_host` limits; `deliver_due_once` renders what the
+//! outbox holds for each channel's medium (`domain::outgoing`) and sends
+//! it. `run --once` and the tests call them directly; `run` loops over them.
 
 mod dispatch;
 mod endpoint;
