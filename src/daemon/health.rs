@@ -155,12 +155,12 @@ mod tests {
     }
 
     fn failed() -> FetchRecord {
-        FetchRecord::Failed {
+        FetchRecord::Failed(crate::domain::poll::FetchFailure {
             status: Some(500),
             error: "HTTP 500".into(),
             gone: false,
             retry_after_until: None,
-        }
+        })
     }
 
     /// Reviews and delivers at `now`; the alerts the review made.

@@ -500,8 +500,8 @@ fn decide(
 fn pending(decision: Decision) -> Fetched {
     let outcome = match &decision.record.fetch {
         FetchRecord::NotModified => PollOutcome::NotModified,
-        FetchRecord::Failed { error, .. } => PollOutcome::Failed {
-            error: error.clone(),
+        FetchRecord::Failed(f) => PollOutcome::Failed {
+            error: f.error.clone(),
         },
         FetchRecord::Fetched { unread_items, .. } => PollOutcome::Fetched {
             summary: RecordSummary::default(),

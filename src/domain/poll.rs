@@ -75,13 +75,7 @@ pub enum FetchRecord {
     },
     /// 304: nothing changed.
     NotModified,
-    Failed {
-        status: Option<u16>,
-        error: String,
-        /// 410: stop polling until the URL changes.
-        gone: bool,
-        retry_after_until: Option<i64>,
-    },
+    Failed(FetchFailure),
 }
 
 /// A poll, decided: what the store writes in one transaction.
@@ -148,9 +142,9 @@ pub fn decide(
     let mut dropped_items = 0;
     let (fetch, items) = match brought {
         Brought::NotModified => (FetchRecord::NotModified, Vec::new()),
-        Brought::Failed(f) => (failed(f), Vec::new()),
+        Brought::Failed(f) => (FetchRecord::Failed(f), Vec::new()),
         Brought::Unreadable { status, error } => (
-            failed(FetchFailure {
+            FetchRecord::Failed(FetchFailure {
                 status: Some(status),
                 error,
                 gone: false,
@@ -189,15 +183,6 @@ pub fn decide(
     }
 }
 
-fn failed(f: FetchFailure) -> FetchRecord {
-    FetchRecord::Failed {
-        status: f.status,
-        error: f.error,
-        gone: f.gone,
-        retry_after_until: f.retry_after_until,
-    }
-}
-
 /// The document's new and changed items with their alerts (`triage`), the
 /// new ones fingerprinted while wire copies are on.
 fn items(
@@ -229,9 +214,7 @@ fn items(
 
 fn next_poll(feed: &Feed, fetch: &FetchRecord, now: i64, jitter: f64) -> i64 {
     let (failed, retry_after_until) = match fetch {
-        FetchRecord::Failed {
-            retry_after_until, ..
-        } => (true, *retry_after_until),
+        FetchRecord::Failed(f) => (true, f.retry_after_until),
         _ => (false, None),
     };
     after_poll(
@@ -387,10 +370,10 @@ mod tests {
         let plain = decided(fail(None), 0, false).record;
         assert!(matches!(
             plain.fetch,
-            FetchRecord::Failed {
+            FetchRecord::Failed(FetchFailure {
                 status: Some(503),
                 ..
-            }
+            })
         ));
         assert!(
             plain.next_poll > NOW + 600,
@@ -410,7 +393,7 @@ mod tests {
         .record;
         assert!(matches!(
             unreadable.fetch,
-            FetchRecord::Failed { status: Some(200), ref error, gone: false, retry_after_until: None } if error == "parse: no feed"
+            FetchRecord::Failed(FetchFailure { status: Some(200), ref error, gone: false, retry_after_until: None }) if error == "parse: no feed"
         ));
         assert!(unreadable.items.is_empty());
         let not_modified = decided(Brought::NotModified, 4, false).record;

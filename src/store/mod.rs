@@ -450,12 +450,12 @@ mod tests {
             .record_poll(&PollRecord {
                 feed_id: feed,
                 now: 10,
-                fetch: FetchRecord::Failed {
+                fetch: FetchRecord::Failed(crate::domain::poll::FetchFailure {
                     status: Some(410),
                     error: "gone".into(),
                     gone: true,
                     retry_after_until: None,
-                },
+                }),
                 redirect_url: Some("https://a2/".into()),
                 next_poll: 100,
                 wire_window: 0,

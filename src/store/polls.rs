@@ -13,7 +13,7 @@ use super::{
 };
 use crate::domain::identity::Identity;
 use crate::domain::ids::{FeedId, ItemId, StoryId};
-use crate::domain::poll::{FetchRecord, PollRecord};
+use crate::domain::poll::{FetchFailure, FetchRecord, PollRecord};
 use crate::domain::wire::wire_date;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -343,7 +343,7 @@ fn update_feed(tx: &Connection, p: &PollRecord) -> Result<()> {
                  failing_since = NULL, retry_after_until = NULL, next_poll = ?3 WHERE id = ?1",
             )?
             .execute(params![p.feed_id, p.now, p.next_poll])?,
-        FetchRecord::Failed { status, error, gone, retry_after_until } => tx.prepare_cached(
+        FetchRecord::Failed(FetchFailure { status, error, gone, retry_after_until }) => tx.prepare_cached(
             "UPDATE feeds SET last_status = ?2, last_fetch = ?3, last_error = ?4,
                  consecutive_failures = consecutive_failures + 1, failing_since = COALESCE(failing_since, ?3),
                  gone = gone OR ?5, retry_after_until = ?6, next_poll = ?7 WHERE id = ?1",
