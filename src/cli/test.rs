@@ -13,6 +13,7 @@ use super::CliError;
 use crate::config::Config;
 use crate::domain::discover;
 use crate::domain::identity::{Identity, identify};
+use crate::domain::ids::StoryId;
 use crate::domain::model::Item;
 use crate::domain::parse::{self, Document};
 use crate::domain::rules::{
@@ -20,7 +21,7 @@ use crate::domain::rules::{
 };
 use crate::domain::text::plain_text;
 use crate::domain::wire::{
-    Joinable, MAX_NUMBERS_MISSING, Placement, Scratch, Similarity, fingerprint_new, place,
+    Evidence, MAX_NUMBERS_MISSING, Placement, Scratch, Similarity, fingerprint_new, place,
 };
 use crate::fetch::{FetchOutcome, Fetched, Fetcher};
 use crate::store::{Store, WireMatch};
@@ -273,25 +274,18 @@ fn wire_line(
     };
     // What the wire lookup found, when the precedence asked for it.
     let mut compared: Option<Option<WireMatch>> = None;
-    let placed = place(
-        by_link,
-        || -> anyhow::Result<Option<Joinable>> {
-            let Some(fp) = fingerprint_new(item, now, keep, &mut Scratch::default()) else {
-                return Ok(None);
-            };
-            let best = store
-                .wire_matches(&fp, item, now, window, keep, feed)?
-                .into_iter()
-                .next();
-            let joinable = best.as_ref().filter(|m| m.joins()).map(|m| Joinable {
-                story: m.story_id,
-                reference_at: m.reference_at(),
-            });
-            compared = Some(best);
-            Ok(joinable)
-        },
-        now,
-    )?;
+    let placed = place(by_link, || -> anyhow::Result<Option<StoryId>> {
+        let Some(fp) = fingerprint_new(item, now, keep, &mut Scratch::default()) else {
+            return Ok(None);
+        };
+        let best = store
+            .wire_matches(&fp, item, now, window, keep, feed)?
+            .into_iter()
+            .next();
+        let joins = best.as_ref().filter(|m| m.joins()).map(|m| m.story_id);
+        compared = Some(best);
+        Ok(joins)
+    })?;
     let line = match (placed, compared) {
         (Placement::ByLink(story), _) => {
             format!("its link is already story {story}: link identity decides, not its text")
@@ -304,8 +298,13 @@ fn wire_line(
                 (false, true) => "same feed, so does not join",
                 (false, false) => "does not join",
             };
+            let how = match m.evidence {
+                Evidence::Copy => "a copy of one of its items: ",
+                Evidence::Start => "the start of the same dispatch (a text cut short): ",
+                Evidence::None => "closest item: ",
+            };
             format!(
-                "{verdict} story {} \"{}\": {}",
+                "{verdict} story {} \"{}\": {how}{}",
                 m.story_id,
                 m.title,
                 describe(&m.similarity)

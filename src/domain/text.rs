@@ -424,9 +424,73 @@ pub fn is_word_char(c: char) -> bool {
     c != '\u{2bc}' && (c.is_alphanumeric() || is_combining_mark(c))
 }
 
+/// Whether a feed's text for an item stops before the article does, the
+/// way cut summaries end: on an ellipsis (`…`, `...`, `[…]`, `(...)`), on a
+/// "read more" link (`Lire la suite`, `Continuer la lecture`, `Read more`),
+/// or in the middle of a sentence (its last character a letter, a digit or
+/// a comma). A text ending on a full stop, a question or a quote is whole.
+pub fn ends_cut(text: &str) -> bool {
+    const MORE: &[&str] = &[
+        "lire la suite",
+        "continuer la lecture",
+        "lire plus",
+        "en savoir plus",
+        "read more",
+        "continue reading",
+    ];
+    let text = text.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '»' | '›' | '>'));
+    if text.is_empty() {
+        return false;
+    }
+    let text = text.trim_end_matches([']', ')', '[', '(']);
+    if text.ends_with('…') || text.ends_with("...") {
+        return true;
+    }
+    let tail_start = text.char_indices().rev().nth(23).map_or(0, |(i, _)| i);
+    let tail = text[tail_start..].to_lowercase();
+    if MORE
+        .iter()
+        .any(|m| tail.trim_end_matches(['.', ' ']).ends_with(m))
+    {
+        return true;
+    }
+    text.chars()
+        .next_back()
+        .is_some_and(|c| c.is_alphanumeric() || c == ',')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_cut_short_is_told_from_a_whole_one() {
+        let cut = [
+            "La Première ministre a engagé lundi la responsabilité de son gouvernement, recourant pour la…",
+            "Le texte prévoit de ramener le déficit à 16,3 milliards [...]",
+            "Le texte prévoit de ramener le déficit à 16,3 milliards […]",
+            "Le texte prévoit de ramener le déficit (...)",
+            "Le ministre a annoncé mardi un plan. Lire la suite",
+            "Le ministre a annoncé mardi un plan. Lire la suite »",
+            "Le ministre a annoncé mardi un plan. Continuer la lecture",
+            "The minister announced a plan on Tuesday. Read more",
+            "Le ministre a annoncé mardi un plan de 4,5 milliards pour les hôpit",
+            "Le ministre a annoncé mardi un plan de 4,5 milliards,",
+        ];
+        for t in cut {
+            assert!(ends_cut(t), "{t}");
+        }
+        let whole = [
+            "Le ministre a annoncé mardi un plan.",
+            "« Nous agirons vite », a-t-il dit.",
+            "Faut-il s'en inquiéter ?",
+            "Il a conclu : « Nous agirons vite ! »",
+            "",
+        ];
+        for t in whole {
+            assert!(!ends_cut(t), "{t}");
+        }
+    }
 
     #[test]
     fn sentences_end_at_their_stop_not_at_an_abbreviation() {

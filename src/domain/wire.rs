@@ -34,7 +34,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::ids::StoryId;
 use super::model::Item;
-use super::text::{Normal, is_word_char, normalize_into};
+use super::text::{Normal, ends_cut, is_word_char, normalize_into};
 
 /// Words per shingle. Three keeps a reworded word from spoiling more than
 /// three shingles while two common words rarely make a shingle alone.
@@ -95,6 +95,12 @@ const OPENING: usize = 4;
 /// lead's words (names, figures, nouns: stopwords aside) stands in the
 /// other's first two sentences. A follow-up's lead tells new ones.
 pub const LEAD_FACTS: f64 = 0.5;
+
+/// A text cut short is the start of the other when this share of its
+/// shingles (title aside) stands in the other's opening: its first
+/// `LEAD_AT + 1` sentences after the title, where a copy keeps the
+/// dispatch's lead under a chapô of its own.
+pub const CUT_FOUND: f64 = 0.8;
 
 /// Agency names, dropped wherever they stand ("(AFP)", "avec AFP").
 fn is_agency(w: &str) -> bool {
@@ -201,9 +207,15 @@ pub struct Fingerprint {
     opening: Vec<u16>,
     /// Where the lead's words end in `opening`.
     lead_end: u16,
+    /// The figures of the lead (digits only), sorted and distinct.
+    lead_figures: Vec<u16>,
     /// The index keys: shingles whose 32-bit hash is 0 modulo `SAMPLE`,
     /// sorted, distinct.
     keys: Vec<u32>,
+    /// The feed's text stops before the dispatch does (a summary cut short,
+    /// no content): it is the start of the dispatch, compared on what it
+    /// holds (see `Evidence::Start`).
+    cut: bool,
 }
 
 /// Sentences fingerprinted at most (the title included): copies are judged
@@ -236,6 +248,31 @@ pub struct Similarity {
     /// Share of one lead's words in the other's opening, the higher of
     /// the two ways.
     pub lead_facts: f64,
+    /// The shorter text is cut short and nearly all of it stands in the
+    /// longer's opening, its lead among the first sentences: the start of
+    /// the same dispatch (see `CUT_FOUND`).
+    pub start: bool,
+    /// The shorter text is the one cut short.
+    pub shorter_cut: bool,
+    /// Each lead's numbers stand in the other text (the longer's lead's
+    /// only when the shorter is not cut short: it may stop before them).
+    /// A next-day follow-up repeats the dispatch's lead and background
+    /// with the new toll or score in its lead; copies keep the figures.
+    pub lead_numbers_agree: bool,
+}
+
+/// What one stored copy says about a new item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Evidence {
+    /// Nothing: another text.
+    None,
+    /// One of the two is a text cut short, and it is the start of the
+    /// other. Alone, it cannot tell a copy whose outlet wrote its own chapô
+    /// from an analysis quoting the lead; `choose` weighs it against the
+    /// story's other copies.
+    Start,
+    /// A copy of the same dispatch.
+    Copy,
 }
 
 impl Similarity {
@@ -250,17 +287,120 @@ impl Similarity {
     /// paragraphs, so it shares less than `MIN_CONTAINMENT`). Numbers
     /// always have to agree.
     pub fn is_copy(&self) -> bool {
+        // A lead found under a chapô of the outlet's own: the chapô may
+        // round the dispatch's figures. Elsewhere a lead that tells other
+        // figures is another event (the next day's toll).
+        let figures = self.lead_numbers_agree;
         let opening = if self.leads_agree && (self.sentences >= MIN_SENTENCES || self.lead_only) {
-            self.containment >= LEADS_AGREE_CONTAINMENT
+            figures && self.containment >= LEADS_AGREE_CONTAINMENT
         } else if self.lead {
             self.containment >= MIN_CONTAINMENT && self.sentences >= MIN_SENTENCES
         } else {
-            self.containment >= MIN_CONTAINMENT && self.body_sentences >= BODY_SENTENCES
+            figures && self.containment >= MIN_CONTAINMENT && self.body_sentences >= BODY_SENTENCES
         };
         self.shared >= MIN_SHARED
             && self.numbers_missing <= MAX_NUMBERS_MISSING
-            && (opening || self.rest_agrees)
+            && (opening || (figures && self.rest_agrees))
     }
+
+    /// Short of a copy, what a full copy must share with a new text for the
+    /// start of the dispatch (a cut copy of the story) to count: the lead
+    /// where a copy keeps it, a second sentence, the numbers, and some of
+    /// the text.
+    fn corroborates(&self) -> bool {
+        self.lead
+            && self.sentences >= MIN_SENTENCES
+            && self.shared >= MIN_SHARED
+            && self.numbers_missing <= MAX_NUMBERS_MISSING
+            && self.containment >= LEADS_AGREE_CONTAINMENT
+    }
+
+    /// What this comparison says (see `Evidence`).
+    pub fn evidence(&self) -> Evidence {
+        if self.is_copy() {
+            Evidence::Copy
+        } else if self.start
+            && self.shared >= MIN_SHARED
+            && self.numbers_missing <= MAX_NUMBERS_MISSING
+            && self.lead_numbers_agree
+        {
+            Evidence::Start
+        } else {
+            Evidence::None
+        }
+    }
+}
+
+/// A stored story as a new item is compared with it: its copies published
+/// within `wire_window` of the item that share index keys with it.
+#[derive(Debug, Clone)]
+pub struct StoryCopies<'a, S> {
+    pub story: S,
+    /// The item's feed already carries the story.
+    pub same_feed: bool,
+    /// The story has, within the window, a copy that is not cut short.
+    pub has_full: bool,
+    pub copies: Vec<&'a Fingerprint>,
+}
+
+/// The story a new item joins as a wire copy, and the comparison that
+/// decided it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Choice<S> {
+    pub story: S,
+    /// Which of the story's copies (`StoryCopies::copies`) decided.
+    pub copy: usize,
+    pub similarity: Similarity,
+    pub evidence: Evidence,
+}
+
+/// How a new item stands against one story, judged on all the story's
+/// copies (SPEC §4: a story is all its copies): the best evidence any copy
+/// gives, and its comparison. The start of a dispatch (`Evidence::Start`)
+/// counts when the new item is the text cut short, or when the story has no
+/// full copy yet: where it has one, a new full text that shares only a cut
+/// copy's lead and not the full copy's body is an analysis quoting the
+/// dispatch, not a republication of it.
+pub fn judge<S: Copy>(new: &Fingerprint, story: &StoryCopies<S>) -> Option<Choice<S>> {
+    let mut best: Option<Choice<S>> = None;
+    let compared: Vec<Similarity> = story.copies.iter().map(|c| new.compare(c)).collect();
+    // A full copy that keeps the lead where the new text has it and shares
+    // another sentence with it, without being enough for a copy alone.
+    let corroborated = story
+        .copies
+        .iter()
+        .zip(&compared)
+        .any(|(c, s)| !c.cut && s.corroborates());
+    for (i, similarity) in compared.into_iter().enumerate() {
+        let evidence = match similarity.evidence() {
+            Evidence::Start if new.cut || !story.has_full || corroborated => Evidence::Start,
+            Evidence::Start => Evidence::None,
+            e => e,
+        };
+        let better = best.is_none_or(|b| {
+            (evidence, similarity.containment) > (b.evidence, b.similarity.containment)
+        });
+        if evidence > Evidence::None && better {
+            best = Some(Choice {
+                story: story.story,
+                copy: i,
+                similarity,
+                evidence,
+            });
+        }
+    }
+    best.filter(|_| !story.same_feed)
+}
+
+/// The story a new item joins, among those it was compared with: the one
+/// whose copies it resembles most (SPEC §4) — a copy before the start of a
+/// dispatch, then the higher containment; `None` for a story of its own.
+pub fn choose<S: Copy>(new: &Fingerprint, stories: &[StoryCopies<S>]) -> Option<Choice<S>> {
+    stories.iter().filter_map(|s| judge(new, s)).max_by(|a, b| {
+        (a.evidence, a.similarity.containment)
+            .partial_cmp(&(b.evidence, b.similarity.containment))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    })
 }
 
 /// The fingerprint a new item is stored and compared with, if it can have
@@ -284,52 +424,29 @@ pub fn fingerprint_new(
 #[derive(Default)]
 pub struct Scratch(Buffers);
 
-/// Whether an item compared with a stored story joins it: it reads as a
-/// copy, and comes from another feed (a feed's own items never join each
-/// other's stories).
-pub fn joins(similarity: &Similarity, same_feed: bool) -> bool {
-    similarity.is_copy() && !same_feed
-}
-
 /// Which story a new item goes to (SPEC §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
     /// Its normalised link is already this story's: link identity wins.
     ByLink(StoryId),
-    /// It joins this story as a wire copy; published before the story's
-    /// reference, it becomes the reference later copies are compared with.
-    Copy {
-        story: StoryId,
-        takes_reference: bool,
-    },
+    /// It joins this story as a wire copy.
+    Copy(StoryId),
     /// A story of its own.
     New,
 }
 
-/// A stored story a copy may join: its id and its reference's date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Joinable {
-    pub story: StoryId,
-    pub reference_at: i64,
-}
-
-/// The precedence SPEC §4 sets: a known link decides; else the first story
-/// the item joins as a copy (looked up only when no link decided, and only
-/// by the caller, which owns the index); else a new story. `at` is the
-/// item's date as the window counts it.
+/// The precedence SPEC §4 sets: a known link decides; else the story the
+/// item joins as a copy (looked up only when no link decided, and only by
+/// the caller, which owns the index: see `choose`); else a new story.
 pub fn place<E>(
     by_link: Option<StoryId>,
-    copy_of: impl FnOnce() -> Result<Option<Joinable>, E>,
-    at: i64,
+    copy_of: impl FnOnce() -> Result<Option<StoryId>, E>,
 ) -> Result<Placement, E> {
     if let Some(story) = by_link {
         return Ok(Placement::ByLink(story));
     }
     Ok(match copy_of()? {
-        Some(j) => Placement::Copy {
-            story: j.story,
-            takes_reference: at < j.reference_at,
-        },
+        Some(story) => Placement::Copy(story),
         None => Placement::New,
     })
 }
@@ -381,7 +498,13 @@ impl Fingerprint {
         }
         fp.keys.sort_unstable();
         fp.keys.dedup();
+        fp.cut = item.content.trim().is_empty() && ends_cut(&item.summary);
         fp
+    }
+
+    /// The feed's text of this item stops before the dispatch does.
+    pub fn is_cut(&self) -> bool {
+        self.cut
     }
 
     /// Appends a sentence unless it is empty or already there, with its
@@ -412,6 +535,10 @@ impl Fingerprint {
             append_set(&mut self.numbers, digits.map(|w| w.hash as u16));
         }
         self.number_ends.push(self.numbers.len() as u16);
+        if numbers && self.ends.len() == 2 {
+            let figures = words.iter().filter(|w| w.figure);
+            append_set(&mut self.lead_figures, figures.map(|w| w.hash as u16));
+        }
         if matches!(self.ends.len(), 2 | 3) {
             let content = words.iter().filter(|w| !w.stop);
             append_set(&mut self.opening, content.map(|w| w.hash as u16));
@@ -495,6 +622,18 @@ impl Fingerprint {
         numbers.sort_unstable();
         numbers.dedup();
         let l_numbers = l_fp.all_numbers();
+        // At most a third of a lead's figures may be missing from the
+        // other text (one of three: a date an outlet dropped).
+        let lead_numbers_in = |fp: &Fingerprint, numbers: &[u16]| {
+            let figures = &fp.lead_figures;
+            let missing = figures
+                .iter()
+                .filter(|n| numbers.binary_search(n).is_err())
+                .count();
+            3 * missing <= figures.len()
+        };
+        let lead_numbers_agree = lead_numbers_in(s_fp, &l_numbers)
+            && (s_fp.cut || lead_numbers_in(l_fp, &s_fp.all_numbers()));
         let missing = numbers
             .iter()
             .filter(|n| l_numbers.binary_search(n).is_err())
@@ -507,6 +646,13 @@ impl Fingerprint {
             (1..fp.sentence_count().min(OPENING + 1)).any(|i| found(fp.sentence(i), text))
         };
         let lead_facts = s_fp.lead_facts_in(l_fp).max(l_fp.lead_facts_in(s_fp));
+        // A text cut short, compared on what it holds: nearly all of it in
+        // the other's opening, its lead among the first sentences there.
+        let start = s_fp.cut && {
+            let body = s_fp.shingles_from(1);
+            let opening = l_fp.shingles_between(1, LEAD_AT + 2);
+            lead(s_fp, l_fp) && inside(&body, &opening) as f64 >= CUT_FOUND * body.len() as f64
+        };
         let rest_agrees = rest_sentences >= REST_SENTENCES
             && lead_facts >= LEAD_FACTS
             && inside(&rest, &long) as f64 >= REST_FOUND * rest.len() as f64
@@ -523,6 +669,9 @@ impl Fingerprint {
             numbers_missing: ratio(missing, numbers.len()),
             rest_agrees,
             lead_facts,
+            start,
+            shorter_cut: s_fp.cut,
+            lead_numbers_agree,
         }
     }
 
@@ -566,9 +715,12 @@ impl Fingerprint {
     }
 
     /// The stored form, little-endian u16s unless said: `VERSION`, the
-    /// sentence, key and opening-word counts, `lead_end`, each sentence's
+    /// sentence, key and opening-word counts, `lead_end`, the flags (1: cut
+    /// short; not in version `0xF002`), the count of the lead's figures
+    /// (not in `0xF002`), each sentence's
     /// end in the shingles, each sentence's end in the numbers, the
-    /// shingles, the numbers, the opening words, then the keys (u32). Stored fingerprints of another version are not read
+    /// shingles, the numbers, the opening words, the lead's figures, then
+    /// the keys (u32). Stored fingerprints of another version are not read
     /// (`from_bytes` says `None`): they only let copies join stories first
     /// seen before an upgrade, for one `wire_window`.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -578,6 +730,8 @@ impl Fingerprint {
             self.keys.len() as u16,
             self.opening.len() as u16,
             self.lead_end,
+            u16::from(self.cut),
+            self.lead_figures.len() as u16,
         ];
         let halves = head
             .iter()
@@ -585,7 +739,8 @@ impl Fingerprint {
             .chain(&self.number_ends)
             .chain(&self.shingles)
             .chain(&self.numbers)
-            .chain(&self.opening);
+            .chain(&self.opening)
+            .chain(&self.lead_figures);
         let mut out: Vec<u8> = halves.flat_map(|h| h.to_le_bytes()).collect();
         out.extend(self.keys.iter().flat_map(|k| k.to_le_bytes()));
         out
@@ -598,28 +753,31 @@ impl Fingerprint {
                 .get(2 * i..2 * i + 2)
                 .map(|b| u16::from_le_bytes([b[0], b[1]]))
         };
-        if half(0)? != VERSION {
-            return None;
-        }
+        let (head, cut, n_figures) = match half(0)? {
+            VERSION => (7, half(5)? & 1 == 1, half(6)? as usize),
+            VERSION_F002 => (5, false, 0),
+            _ => return None,
+        };
         let (n_ends, n_keys) = (half(1)? as usize, half(2)? as usize);
         let (n_opening, lead_end) = (half(3)? as usize, half(4)?);
         if lead_end as usize > n_opening {
             return None;
         }
         let run = |at: usize, n: usize| (at..at + n).map(half).collect::<Option<Vec<u16>>>();
-        let ends = run(5, n_ends)?;
-        let number_ends = run(5 + n_ends, n_ends)?;
+        let ends = run(head, n_ends)?;
+        let number_ends = run(head + n_ends, n_ends)?;
         let sorted = |v: &[u16]| v.windows(2).all(|w| w[0] <= w[1]);
         if !sorted(&ends) || !sorted(&number_ends) {
             return None;
         }
         let n_shingles = ends.last().map_or(0, |&e| e as usize);
         let n_numbers = number_ends.last().map_or(0, |&e| e as usize);
-        let at = 5 + 2 * n_ends;
+        let at = head + 2 * n_ends;
         let shingles = run(at, n_shingles)?;
         let numbers = run(at + n_shingles, n_numbers)?;
         let opening = run(at + n_shingles + n_numbers, n_opening)?;
-        let keys_at = 2 * (at + n_shingles + n_numbers + n_opening);
+        let lead_figures = run(at + n_shingles + n_numbers + n_opening, n_figures)?;
+        let keys_at = 2 * (at + n_shingles + n_numbers + n_opening + n_figures);
         if bytes.len() != keys_at + 4 * n_keys {
             return None;
         }
@@ -634,15 +792,19 @@ impl Fingerprint {
             number_ends,
             opening,
             lead_end,
+            lead_figures,
             keys,
+            cut,
         })
     }
 }
 
 /// The stored form's version, first in its bytes. 1 had no number ends and
 /// read `125 000` as two numbers; it began with the sentence count, which
-/// is never this.
-const VERSION: u16 = 0xF002;
+/// is never this. `0xF002` had no flags (nothing was known cut short); it
+/// is still read.
+const VERSION: u16 = 0xF003;
+const VERSION_F002: u16 = 0xF002;
 
 /// Appends `items` to `list` as one more part, sorted and distinct.
 fn append_set(list: &mut Vec<u16>, items: impl Iterator<Item = u16>) {
@@ -683,6 +845,9 @@ struct Word {
     ends: bool,
     stop: bool,
     digit: bool,
+    /// Digits only: a figure (`125 000`, `5,5`), not `1er` or `20h00`,
+    /// which house styles write otherwise.
+    figure: bool,
     agency: bool,
     /// It may start a `LINKS` marker.
     marks: bool,
@@ -737,12 +902,13 @@ impl Buffers {
                 .find(|&(_, c)| !word_char(c))
                 .map_or(norm.len(), |(i, _)| at + i);
             let w = &norm[at..end];
-            let (end, hash) = match w.bytes().all(|b| b.is_ascii_digit()) {
-                true => {
-                    let (end, one_form) = number(norm, at, end);
-                    (end, self::hash(&one_form))
-                }
-                false => (end, self::hash(w)),
+            let (end, hash) = if let Some((end, one_form)) = time(norm, at, end) {
+                (end, self::hash(&one_form))
+            } else if w.bytes().all(|b| b.is_ascii_digit()) {
+                let (end, one_form) = number(norm, at, end);
+                (end, self::hash(&one_form))
+            } else {
+                (end, self::hash(w))
             };
             self.words.push(Word {
                 start: at as u32,
@@ -751,6 +917,7 @@ impl Buffers {
                 ends: false,
                 stop: is_stopword(w),
                 digit: w.bytes().any(|b| b.is_ascii_digit()),
+                figure: w.bytes().all(|b| b.is_ascii_digit()),
                 agency: is_agency(w),
                 marks: matches!(w, "lire" | "voir" | "a"),
             });
@@ -898,6 +1065,42 @@ fn word_char(c: char) -> bool {
     }
 }
 
+/// The time of day whose first word is `norm[start..end]`, as house styles
+/// write it, in one form: `20h00`, `20h`, `20 h`, `20 heures` are `20:00`;
+/// `10h45` and `10 h 45` are `10:45`. The end of all of it in `norm`, and
+/// the form; `None` when it is no time.
+fn time(norm: &str, start: usize, end: usize) -> Option<(usize, String)> {
+    let w = &norm[start..end];
+    let digits = |s: &str| !s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit());
+    let form = |h: &str, m: &str| format!("{}:{m:0>2}", h.trim_start_matches('0'));
+    if let Some((h, m)) = w.split_once('h') {
+        return (digits(h) && (m.is_empty() || (m.len() == 2 && digits(m))))
+            .then(|| (end, form(h, if m.is_empty() { "00" } else { m })));
+    }
+    if !digits(w) {
+        return None;
+    }
+    let rest = &norm[end..];
+    let word_end = |s: &str| !s.chars().next().is_some_and(word_char);
+    for unit in [" heures", " heure", " h"] {
+        let Some(after) = rest.strip_prefix(unit).filter(|a| word_end(a)) else {
+            continue;
+        };
+        let mut at = end + unit.len();
+        let mut minutes = "00";
+        if unit == " h"
+            && let Some(m) = after.strip_prefix(' ').and_then(|a| a.get(..2))
+            && digits(m)
+            && word_end(&after[3..])
+        {
+            minutes = m;
+            at += 3;
+        }
+        return Some((at, form(w, minutes)));
+    }
+    None
+}
+
 /// The number whose first digits are `norm[start..end]`, as house styles
 /// write it, in one form: the end of all of it in `norm`, and the form.
 /// A group of exactly three digits after a space (what no-break and narrow
@@ -970,38 +1173,18 @@ mod placement_tests {
 
     #[test]
     fn a_known_link_wins_then_a_copy_then_a_story_of_its_own() {
-        let copy = |story, reference_at| {
-            Ok::<_, ()>(Some(Joinable {
-                story: StoryId(story),
-                reference_at,
-            }))
-        };
         let mut asked = false;
-        let by_link = place(
-            Some(StoryId(7)),
-            || {
-                asked = true;
-                copy(3, 0)
-            },
-            10,
-        );
+        let by_link = place(Some(StoryId(7)), || {
+            asked = true;
+            Ok::<_, ()>(Some(StoryId(3)))
+        });
         assert_eq!(by_link, Ok(Placement::ByLink(StoryId(7))));
         assert!(!asked, "no wire lookup once the link decided");
         assert_eq!(
-            place(None, || copy(3, 20), 10),
-            Ok(Placement::Copy {
-                story: StoryId(3),
-                takes_reference: true
-            })
+            place(None, || Ok::<_, ()>(Some(StoryId(3)))),
+            Ok(Placement::Copy(StoryId(3)))
         );
-        assert_eq!(
-            place(None, || copy(3, 5), 10),
-            Ok(Placement::Copy {
-                story: StoryId(3),
-                takes_reference: false
-            })
-        );
-        assert_eq!(place(None, || Ok::<_, ()>(None), 10), Ok(Placement::New));
+        assert_eq!(place(None, || Ok::<_, ()>(None)), Ok(Placement::New));
     }
 }
 
@@ -1123,6 +1306,29 @@ mod tests {
         for (a, b) in different {
             assert_ne!(number_hashes(a), number_hashes(b), "{a} vs {b}");
         }
+        let times: &[&[&str]] = &[
+            &[
+                "vers 20h00 ce soir",
+                "vers 20h ce soir",
+                "vers 20 h ce soir",
+                "vers 20 heures ce soir",
+            ],
+            &["à 10h45.", "à 10 h 45.", "à 10h45 ."],
+        ];
+        for forms in times {
+            let first = number_hashes(forms[0]);
+            assert_eq!(first.len(), 1, "{forms:?}");
+            for f in &forms[1..] {
+                assert_eq!(number_hashes(f), first, "{f} reads as {}", forms[0]);
+            }
+        }
+        assert_ne!(number_hashes("20h00"), number_hashes("20h30"));
+        assert_ne!(number_hashes("20 h"), number_hashes("20"));
+        assert_eq!(
+            words("Elle a débuté vers 4 heures du matin."),
+            ["elle a debute vers 4 heures du matin"],
+            "the words stay as written"
+        );
         // A number ending a sentence still ends it.
         assert_eq!(
             words("Ils étaient bien 125 000. La suite vient ensuite ici."),

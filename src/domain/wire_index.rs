@@ -1,18 +1,25 @@
-//! The index of stories a wire copy may join (SPEC §4 "Wire copies").
+//! The index of stored copies a new item may be a copy of (SPEC §4 "Wire
+//! copies": a story is all its copies).
 //!
-//! Each story is indexed by its reference item: its earliest published
-//! (first-seen when undated), the one it would have been opened by had its
-//! items been fetched as they appeared. The fingerprints are stored per poll
-//! in `wire_prints` (`store::stories`); this index over them lives in
-//! memory beside the store, which owns it.
-//! It is read from the database once, when a fingerprint first needs it
-//! (never on a cycle where nothing is new), and kept up to date as items are
-//! written, so no cycle rebuilds it. It holds only stories whose reference
-//! is at most the keep horizon old.
+//! Every fingerprinted item is an entry: its story, its date (published,
+//! else first seen) and whether its text was cut short. The fingerprints
+//! themselves stay in the database (`wire_prints`, one row per item); this
+//! index over their keys lives in memory beside the store, which owns it.
+//! It is a cache of the database: read once, when a fingerprint first needs
+//! it, then brought up to date at the start of every write with the rows
+//! written since (by this process or another: a `run --once` beside the
+//! daemon), and kept up to date as items are written. It holds only entries
+//! at most the keep horizon old.
+//!
+//! A lookup tallies the keys each entry shares with the new item, ranks
+//! stories by their best entry, and returns each candidate story with its
+//! copies inside the window: the story is judged on all of them
+//! (`domain::wire::choose`).
 //!
 //! Layout, for memory: a map from index key (a sampled shingle, see
 //! `domain::wire`) to the head of a chain of postings in one vector, rather
-//! than a vector per key; most keys have one story.
+//! than a vector per key; most keys have one story. Entries of one story
+//! are chained too, newest first.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -38,60 +45,86 @@ impl Hasher for KeyHasher {
         // from the top 7.
         self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
+    fn write_i64(&mut self, n: i64) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
-type KeyMap<V> = HashMap<u32, V, BuildHasherDefault<KeyHasher>>;
+type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
-/// Postings kept per key at most. A key carried by more stories than this
+/// Stories kept per key at most. A key carried by more stories than this
 /// within the window is boilerplate (a site's standard lead, a recurring
-/// sentence): it no longer names candidates, and costs nothing more.
-const MAX_POSTINGS: u32 = 32;
+/// sentence): it no longer names candidates, and costs nothing more. Copies
+/// of one story count once, so a dispatch carried by a hundred outlets
+/// keeps its keys.
+const MAX_STORIES: u32 = 32;
 
-/// Candidates confirmed per item at most, those sharing the most keys first.
+/// Postings walked per key at most (a story with many copies posts a key
+/// once per copy).
+const MAX_WALK: usize = 256;
+
+/// Candidate stories per item at most, those sharing the most keys first.
 pub const MAX_CANDIDATES: usize = 4;
+
+/// Copies of one candidate story compared with a new item at most, those
+/// sharing the most keys with it first.
+pub const MAX_COPIES: usize = 8;
 
 const NONE: u32 = u32::MAX;
 
 /// Inserts between two counts of dead entries.
 const PRUNE_EVERY: usize = 4096;
 
-/// A story's reference item, as the index knows it.
+/// A stored copy, as the index knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
     pub story_id: StoryId,
     pub item_id: ItemId,
-    /// The item's date (published, else first seen), the window's origin.
+    /// The item's date (published, else first seen): copies join within
+    /// `wire_window` of it.
     pub at: i64,
-    /// The `wire_prints` row holding its fingerprint; 0 until its group
-    /// of polls' row is written (meanwhile the group holds it).
-    pub row: i64,
+    /// Its text was cut short (`Fingerprint::is_cut`).
+    pub cut: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Head {
+    /// First posting.
+    first: u32,
+    /// Stories posted under the key (copies of one story posted in a row
+    /// count once), counting those not kept.
+    stories: u32,
 }
 
 #[derive(Debug, Default)]
 pub struct WireIndex {
-    /// key → (first posting, postings for this key, counting those not kept)
-    heads: KeyMap<(u32, u32)>,
+    heads: KeyMap<u32, Head>,
     /// (entry, next posting of the same key)
     postings: Vec<(u32, u32)>,
-    entries: Vec<Entry>,
+    /// (entry, the story's previous entry)
+    entries: Vec<(Entry, u32)>,
+    /// Each story's newest entry.
+    newest: KeyMap<i64, u32>,
     /// Entries older than this were pruned or never loaded.
     since: i64,
-    /// The first entry whose fingerprint row is not written yet (the
-    /// current poll's); no rebuild moves entries meanwhile.
+    /// The first entry not committed yet (the current write's).
     pending: Option<usize>,
-    /// Entries the pending poll retired (their story was given an earlier
-    /// reference), with their dates: alive again if it is rolled back.
-    retired: Vec<(u32, i64)>,
+    /// The highest item id of the committed entries: rows above it are
+    /// read at the next refresh.
+    seen: i64,
     /// Inserts since `prune` last counted the dead entries.
     unchecked: usize,
 }
 
-/// A story sharing keys with a new item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Candidate {
-    pub entry: Entry,
-    /// Where the index holds it, for `retire`.
-    pub at: u32,
+/// A story sharing keys with a new item, with its copies inside the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub story_id: StoryId,
+    /// The copies sharing keys with the item, most shared first, at most
+    /// `MAX_COPIES`.
+    pub copies: Vec<Entry>,
+    /// The story has a copy inside the window that is not cut short.
+    pub has_full: bool,
 }
 
 impl WireIndex {
@@ -102,71 +135,107 @@ impl WireIndex {
         }
     }
 
-    pub fn insert(&mut self, keys: &[u32], entry: Entry) {
+    /// Adds a copy. `committed`: it was read from the database; else it is
+    /// the current write's, dead if that is rolled back (`forget_pending`).
+    pub fn insert(&mut self, keys: &[u32], entry: Entry, committed: bool) {
         self.unchecked += 1;
         let e = self.entries.len() as u32;
-        if entry.row == 0 {
+        if committed {
+            self.seen = self.seen.max(entry.item_id.0);
+        } else {
             self.pending.get_or_insert(e as usize);
         }
-        self.entries.push(entry);
+        let previous = self.newest.insert(entry.story_id.0, e).unwrap_or(NONE);
+        self.entries.push((entry, previous));
         for &key in keys {
-            let (head, count) = self.heads.entry(key).or_insert((NONE, 0));
-            *count = count.saturating_add(1);
-            if *count <= MAX_POSTINGS {
-                self.postings.push((e, *head));
-                *head = (self.postings.len() - 1) as u32;
+            let head = self.heads.entry(key).or_insert(Head {
+                first: NONE,
+                stories: 0,
+            });
+            let same_story = head.first != NONE && {
+                let (other, _) = self.postings[head.first as usize];
+                self.entries[other as usize].0.story_id == entry.story_id
+            };
+            if !same_story {
+                head.stories = head.stories.saturating_add(1);
+            }
+            if head.stories <= MAX_STORIES {
+                self.postings.push((e, head.first));
+                head.first = (self.postings.len() - 1) as u32;
             }
         }
     }
 
-    /// Stories sharing keys with `keys` whose reference is within `window`
-    /// of `at`, most keys shared first, at most `MAX_CANDIDATES`.
-    pub fn candidates(&self, keys: &[u32], at: i64, window: i64) -> Vec<Candidate> {
-        let mut tally: KeyMap<u32> = KeyMap::default();
+    fn alive(&self, e: &Entry) -> bool {
+        e.at >= self.since
+    }
+
+    /// Stories sharing keys with `keys` through a copy published within
+    /// `window` of `at`, most keys shared (by their best copy) first, at
+    /// most `MAX_CANDIDATES`, each with its copies sharing keys.
+    pub fn candidates(&self, keys: &[u32], at: i64, window: i64) -> Vec<Found> {
+        let near = |e: &Entry| self.alive(e) && (e.at - at).abs() <= window;
+        let mut tally: KeyMap<u32, u32> = KeyMap::default();
         for key in keys {
-            let Some(&(mut p, count)) = self.heads.get(key) else {
+            let Some(head) = self.heads.get(key) else {
                 continue;
             };
-            if count > MAX_POSTINGS {
+            if head.stories > MAX_STORIES {
                 continue;
             }
-            while p != NONE {
+            let mut p = head.first;
+            let mut walked = 0;
+            while p != NONE && walked < MAX_WALK {
                 let (e, next) = self.postings[p as usize];
-                let entry = &self.entries[e as usize];
-                if entry.at >= self.since && (entry.at - at).abs() <= window {
+                if near(&self.entries[e as usize].0) {
                     *tally.entry(e).or_default() += 1;
                 }
                 p = next;
+                walked += 1;
             }
         }
-        let mut found: Vec<(u32, u32)> = tally.into_iter().collect();
+        let mut best: KeyMap<i64, u32> = KeyMap::default();
+        for (&e, &n) in &tally {
+            let story = self.entries[e as usize].0.story_id.0;
+            let b = best.entry(story).or_default();
+            *b = (*b).max(n);
+        }
+        let mut stories: Vec<(i64, u32)> = best.into_iter().collect();
         // Most keys shared first; then the oldest story, for a stable order.
-        found.sort_unstable_by_key(|&(e, n)| (std::cmp::Reverse(n), e));
-        found
+        stories.sort_unstable_by_key(|&(s, n)| (std::cmp::Reverse(n), s));
+        stories.truncate(MAX_CANDIDATES);
+        stories
             .into_iter()
-            .take(MAX_CANDIDATES)
-            .map(|(e, _)| Candidate {
-                entry: self.entries[e as usize],
-                at: e,
+            .map(|(story, _)| {
+                let mut copies: Vec<(u32, Entry)> = Vec::new();
+                let mut has_full = false;
+                let mut e = self.newest.get(&story).copied().unwrap_or(NONE);
+                while e != NONE {
+                    let (entry, previous) = self.entries[e as usize];
+                    if near(&entry) {
+                        has_full |= !entry.cut;
+                        if let Some(&n) = tally.get(&e) {
+                            copies.push((n, entry));
+                        }
+                    }
+                    e = previous;
+                }
+                copies.sort_by_key(|&(n, c)| (std::cmp::Reverse(n), c.at, c.item_id.0));
+                copies.truncate(MAX_COPIES);
+                Found {
+                    story_id: StoryId(story),
+                    copies: copies.into_iter().map(|(_, c)| c).collect(),
+                    has_full,
+                }
             })
             .collect()
-    }
-
-    /// The candidate's story has a new reference (inserted next): its old
-    /// entry names it no more.
-    pub fn retire(&mut self, c: &Candidate) {
-        let e = &mut self.entries[c.at as usize];
-        if *e == c.entry {
-            self.retired.push((c.at, e.at));
-            e.at = i64::MIN;
-        }
     }
 
     /// Drops entries older than `since`, rebuilding the index when they are
     /// at least half of it. Dead entries are counted only every
     /// `PRUNE_EVERY` inserts, and a rebuild costs what the inserts that made
     /// the index grow cost, so both are shared out (this is called for every
-    /// new item). Until then, `candidates` skips old entries.
+    /// write). Until then, `candidates` skips old entries.
     /// Returns whether it rebuilt (the stored fingerprints of dropped
     /// entries may go too).
     pub fn prune(&mut self, since: i64) -> bool {
@@ -175,12 +244,13 @@ impl WireIndex {
             return false;
         }
         self.unchecked = 0;
-        let dead = self.entries.iter().filter(|e| e.at < self.since).count();
+        let dead = self.entries.iter().filter(|(e, _)| !self.alive(e)).count();
         if dead == 0 || dead * 2 < self.entries.len() {
             return false;
         }
         let mut by_entry: Vec<Vec<u32>> = vec![Vec::new(); self.entries.len()];
-        for (&key, &(mut p, _)) in &self.heads {
+        for (&key, head) in &self.heads {
+            let mut p = head.first;
             while p != NONE {
                 let (e, next) = self.postings[p as usize];
                 by_entry[e as usize].push(key);
@@ -190,235 +260,169 @@ impl WireIndex {
         let old = std::mem::take(&mut self.entries);
         self.heads.clear();
         self.postings.clear();
-        for (entry, mut keys) in old.into_iter().zip(by_entry) {
-            if entry.at >= self.since {
+        self.newest.clear();
+        for ((entry, _), mut keys) in old.into_iter().zip(by_entry) {
+            if self.alive(&entry) {
                 // Chains were walked newest first; insert in key order.
                 keys.sort_unstable();
-                self.insert(&keys, entry);
+                keys.dedup();
+                self.insert(&keys, entry, true);
             }
         }
         self.unchecked = 0;
         true
     }
 
-    /// The pending entries (one poll's) are stored in `row`.
-    pub fn stored(&mut self, row: i64) {
-        self.retired.clear();
+    /// The current write was committed: its entries are stored.
+    pub fn committed(&mut self) {
         if let Some(first) = self.pending.take() {
-            for e in &mut self.entries[first..] {
-                e.row = row;
+            for (e, _) in &self.entries[first..] {
+                self.seen = self.seen.max(e.item_id.0);
             }
         }
     }
 
-    /// The pending entries' poll was rolled back: they are dead, and the
-    /// entries it retired alive again.
+    /// The current write was rolled back: its entries are dead.
     pub fn forget_pending(&mut self) {
-        for (e, at) in self.retired.drain(..) {
-            self.entries[e as usize].at = at;
-        }
         if let Some(first) = self.pending.take() {
-            for e in &mut self.entries[first..] {
+            for (e, _) in &mut self.entries[first..] {
                 e.at = i64::MIN;
             }
         }
     }
 
-    /// Stories indexed, counting those pruned but not yet dropped.
-    pub fn stories(&self) -> usize {
+    /// The highest item id read from the database or committed: a refresh
+    /// reads the rows above it.
+    pub fn seen(&self) -> i64 {
+        self.seen
+    }
+
+    /// Entries the index holds, counting those pruned but not yet dropped.
+    pub fn copies(&self) -> usize {
         self.entries.len()
     }
 
     /// Bytes held, roughly: for the benchmark's memory figure.
     pub fn heap_bytes(&self) -> usize {
-        self.heads.capacity() * (std::mem::size_of::<(u32, (u32, u32))>() + 1)
+        self.heads.capacity() * (std::mem::size_of::<(u32, Head)>() + 1)
             + self.postings.capacity() * std::mem::size_of::<(u32, u32)>()
-            + self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.entries.capacity() * std::mem::size_of::<(Entry, u32)>()
+            + self.newest.capacity() * (std::mem::size_of::<(i64, u32)>() + 1)
     }
-}
-
-/// One poll's fingerprints, as a `wire_prints` row holds them.
-#[derive(Debug, Default)]
-pub struct Batch {
-    pub bytes: Vec<u8>,
-    pub at_max: i64,
-}
-
-impl Batch {
-    pub fn push(&mut self, e: &Entry, print: &[u8]) {
-        for n in [e.item_id.0, e.story_id.0, e.at] {
-            self.bytes.extend(n.to_le_bytes());
-        }
-        self.bytes.extend((print.len() as u32).to_le_bytes());
-        self.bytes.extend(print);
-        self.at_max = self.at_max.max(e.at);
-    }
-}
-
-/// The records of a `wire_prints` row: (entry without its row, fingerprint
-/// bytes). Stops at the first record it cannot read.
-pub fn records(bytes: &[u8]) -> impl Iterator<Item = (Entry, &[u8])> {
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        let head = bytes.get(at..at + 28)?;
-        let n = |i: usize| i64::from_le_bytes(head[i..i + 8].try_into().expect("8 bytes"));
-        let len = u32::from_le_bytes(head[24..28].try_into().expect("4 bytes")) as usize;
-        let print = bytes.get(at + 28..at + 28 + len)?;
-        at += 28 + len;
-        let entry = Entry {
-            item_id: ItemId(n(0)),
-            story_id: StoryId(n(8)),
-            at: n(16),
-            row: 0,
-        };
-        Some((entry, print))
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn entry(story_id: i64, at: i64) -> Entry {
+    fn entry(story_id: i64, item: i64, at: i64) -> Entry {
         Entry {
             story_id: StoryId(story_id),
-            item_id: ItemId(story_id * 10),
+            item_id: ItemId(item),
             at,
-            row: 1,
+            cut: false,
         }
     }
 
-    #[test]
-    fn a_batch_reads_back_and_a_truncated_one_stops() {
-        let mut batch = Batch::default();
-        batch.push(&entry(1, 100), b"abc");
-        batch.push(&entry(2, 300), b"");
-        batch.push(&entry(3, 200), b"defg");
-        assert_eq!(batch.at_max, 300);
-        let read: Vec<(i64, i64, Vec<u8>)> = records(&batch.bytes)
-            .map(|(e, p)| (e.story_id.0, e.at, p.to_vec()))
-            .collect();
-        assert_eq!(
-            read,
-            [
-                (1, 100, b"abc".to_vec()),
-                (2, 300, vec![]),
-                (3, 200, b"defg".to_vec())
-            ]
-        );
-        let cut = &batch.bytes[..batch.bytes.len() - 1];
-        assert_eq!(records(cut).count(), 2);
+    fn stories(found: &[Found]) -> Vec<i64> {
+        found.iter().map(|f| f.story_id.0).collect()
+    }
+
+    fn items(found: &Found) -> Vec<i64> {
+        found.copies.iter().map(|c| c.item_id.0).collect()
     }
 
     #[test]
-    fn entries_of_a_rolled_back_group_are_no_candidates() {
+    fn a_story_is_found_through_any_of_its_copies_with_all_those_sharing_keys() {
         let mut index = WireIndex::new(0);
-        index.insert(
-            &[1],
-            Entry {
-                row: 0,
-                ..entry(1, 10)
-            },
-        );
-        assert_eq!(
-            stories(index.candidates(&[1], 10, 60)),
-            [1],
-            "the group being written sees its own references"
-        );
-        index.stored(7);
-        assert_eq!(stories(index.candidates(&[1], 10, 60)), [1]);
-        index.insert(
-            &[1],
-            Entry {
-                row: 0,
-                ..entry(2, 10)
-            },
-        );
-        index.unchecked = PRUNE_EVERY;
-        assert!(!index.prune(5), "no rebuild while a group is pending");
-        index.forget_pending();
-        index.stored(8);
-        assert_eq!(
-            stories(index.candidates(&[1], 10, 60)),
-            [1],
-            "a rolled-back group's entry stays dead"
-        );
+        index.insert(&[1, 2], entry(1, 10, 1000), true);
+        index.insert(&[3, 4, 5], entry(1, 11, 1100), true);
+        index.insert(&[4, 5], entry(2, 20, 1000), true);
+        let found = index.candidates(&[3, 4, 5], 1200, 3600);
+        assert_eq!(stories(&found), [1, 2], "story 1's second copy shares most");
+        assert_eq!(items(&found[0]), [11], "only the copies sharing keys");
+        let found = index.candidates(&[1, 4], 1200, 3600);
+        assert_eq!(stories(&found), [1, 2]);
+        assert_eq!(items(&found[0]), [10, 11], "most shared first, then oldest");
+        assert!(found[0].has_full);
     }
 
     #[test]
-    fn a_retired_reference_names_its_story_no_more_unless_rolled_back() {
+    fn each_copy_counts_inside_the_window_measured_from_it() {
         let mut index = WireIndex::new(0);
-        index.insert(&[1, 2], entry(1, 1000));
-        // Story 1's item 11, published earlier, takes over (pending).
-        let take_over = |index: &mut WireIndex| {
-            let old = index.candidates(&[1], 1000, 60)[0];
-            index.retire(&old);
-            let earlier = Entry {
-                item_id: ItemId(11),
-                row: 0,
-                ..entry(1, 900)
-            };
-            index.insert(&[2, 3], earlier);
+        index.insert(&[1], entry(1, 10, 0), true);
+        let cut = Entry {
+            cut: true,
+            ..entry(1, 11, 5000)
         };
-        take_over(&mut index);
-        index.forget_pending();
+        index.insert(&[1], cut, true);
+        let found = index.candidates(&[1], 8000, 3600);
         assert_eq!(
-            stories(index.candidates(&[1], 1000, 60)),
+            items(&found[0]),
+            [11],
+            "the first copy is out of the window"
+        );
+        assert!(!found[0].has_full, "its only copy inside is cut short");
+        assert!(index.candidates(&[1], 20_000, 3600).is_empty());
+    }
+
+    #[test]
+    fn entries_of_a_rolled_back_write_are_no_candidates() {
+        let mut index = WireIndex::new(0);
+        index.insert(&[1], entry(1, 10, 10), false);
+        assert_eq!(
+            stories(&index.candidates(&[1], 10, 60)),
             [1],
-            "a rolled-back takeover leaves the old reference"
+            "the write in progress sees its own copies"
         );
-        assert!(index.candidates(&[3], 1000, 200).is_empty());
-        take_over(&mut index);
-        index.stored(9);
-        assert!(index.candidates(&[1], 1000, 60).is_empty());
-        let now = index.candidates(&[2, 3], 1000, 200);
-        assert_eq!(now.len(), 1, "one entry per story");
-        assert_eq!((now[0].entry.item_id, now[0].entry.at), (ItemId(11), 900));
-    }
-
-    fn stories(found: Vec<Candidate>) -> Vec<i64> {
-        found.iter().map(|c| c.entry.story_id.0).collect()
-    }
-
-    #[test]
-    fn candidates_share_keys_within_the_window_most_shared_first() {
-        let mut index = WireIndex::new(0);
-        index.insert(&[1, 2, 3], entry(1, 1000));
-        index.insert(&[3, 4], entry(2, 1000));
-        index.insert(&[1, 2, 3], entry(3, 100_000));
-        index.insert(&[9], entry(4, 1000));
-        assert_eq!(stories(index.candidates(&[2, 3, 4], 2000, 3600)), [1, 2]);
-        assert_eq!(stories(index.candidates(&[3, 4], 2000, 3600)), [2, 1]);
+        assert_eq!(index.seen(), 0, "nothing committed yet");
+        index.committed();
+        assert_eq!(index.seen(), 10);
+        index.insert(&[1], entry(2, 11, 10), false);
+        index.unchecked = PRUNE_EVERY;
+        assert!(!index.prune(5), "no rebuild while a write is pending");
+        index.forget_pending();
+        assert_eq!(index.seen(), 10);
         assert_eq!(
-            stories(index.candidates(&[7], 2000, 3600)),
-            Vec::<i64>::new()
+            stories(&index.candidates(&[1], 10, 60)),
+            [1],
+            "a rolled-back copy stays dead"
         );
     }
 
     #[test]
-    fn a_key_too_many_stories_share_names_no_candidate() {
+    fn a_key_too_many_stories_share_names_no_candidate_but_copies_count_once() {
         let mut index = WireIndex::new(0);
-        for s in 0..=MAX_POSTINGS as i64 {
-            index.insert(&[5, 100 + s as u32], entry(s, 1000));
+        for s in 0..=MAX_STORIES as i64 {
+            index.insert(&[5, 100 + s as u32], entry(s, s, 1000), true);
         }
         assert!(index.candidates(&[5], 1000, 60).is_empty());
-        assert_eq!(stories(index.candidates(&[5, 107], 1000, 60)), [7]);
+        assert_eq!(stories(&index.candidates(&[5, 107], 1000, 60)), [7]);
+        let mut index = WireIndex::new(0);
+        for c in 0..100 {
+            index.insert(&[6], entry(1, c, 1000), true);
+        }
+        assert_eq!(
+            stories(&index.candidates(&[6], 1000, 60)),
+            [1],
+            "a hundred copies of one story keep the key"
+        );
     }
 
     #[test]
     fn pruning_keeps_what_is_inside_the_window() {
         let mut index = WireIndex::new(0);
         for s in 0..10 {
-            index.insert(&[1, 2 + s as u32], entry(s, s * 100));
+            index.insert(&[1, 2 + s as u32], entry(s, s, s * 100), true);
         }
         index.unchecked = PRUNE_EVERY;
         assert!(index.prune(650));
-        assert_eq!(index.stories(), 3, "rebuilt without the 7 old entries");
-        assert_eq!(stories(index.candidates(&[1], 800, 1000)), [7, 8, 9]);
-        assert_eq!(stories(index.candidates(&[9], 800, 1000)), [7]);
+        assert_eq!(index.copies(), 3, "rebuilt without the 7 old entries");
+        assert_eq!(stories(&index.candidates(&[1], 800, 1000)), [7, 8, 9]);
+        assert_eq!(stories(&index.candidates(&[9], 800, 1000)), [7]);
         index.unchecked = PRUNE_EVERY;
         assert!(!index.prune(750));
-        assert_eq!(index.stories(), 3, "one dead of three: not rebuilt yet");
-        assert_eq!(stories(index.candidates(&[1], 900, 1000)), [8, 9]);
+        assert_eq!(index.copies(), 3, "one dead of three: not rebuilt yet");
+        assert_eq!(stories(&index.candidates(&[1], 900, 1000)), [8, 9]);
     }
 }

@@ -202,7 +202,7 @@ mod tests {
                 .query_row("SELECT COUNT(*) FROM wire_prints", [], |r| r.get(0))
                 .unwrap()
         };
-        assert_eq!(prints(&store), 2, "the openers a and c");
+        assert_eq!(prints(&store), 3, "every copy is kept: a, b and c");
         drop(store);
 
         // Hours later, a fresh process: the first read of the index drops
@@ -213,6 +213,40 @@ mod tests {
             .record_poll(&wire_poll(a, later, vec![wire_record("d", other, later)]))
             .unwrap();
         assert_eq!(prints(&store), 1, "only d's");
+    }
+
+    /// The index is a cache of the database: a copy recorded by another
+    /// process (a `run --once` beside the daemon) is a candidate for this
+    /// process's next item, although this one read its index before.
+    #[test]
+    fn a_story_another_process_recorded_is_joined_by_the_next_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut daemon, a, b) = store_with_two_feeds(&dir);
+        const T: i64 = 1_800_000_000;
+        let other = "Un séisme de magnitude 6,1 a frappé mardi le large du Japon sans déclencher d'alerte au tsunami, a indiqué l'agence météorologique japonaise. La secousse a été ressentie jusqu'à Tokyo.";
+        daemon
+            .record_poll(&wire_poll(b, T, vec![wire_record("c", other, T)]))
+            .unwrap();
+        assert_eq!(daemon.wire_index_size().0, 1, "the daemon read its index");
+        let mut once = Store::open(&dir.path().join("v.db")).unwrap();
+        once.record_poll(&wire_poll(a, T + 10, vec![wire_record("a", DISPATCH, T)]))
+            .unwrap();
+        drop(once);
+        let copy = format!("PÉKIN (AFP) - {DISPATCH}");
+        daemon
+            .record_poll(&wire_poll(b, T + 20, vec![wire_record("b", &copy, T + 5)]))
+            .unwrap();
+        let story = |key: &str| -> i64 {
+            daemon
+                .conn
+                .query_row(
+                    "SELECT story_id FROM items WHERE item_key = ?1",
+                    [key],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(story("b"), story("a"), "the copy joined the other's story");
     }
 
     #[test]

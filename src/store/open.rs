@@ -20,10 +20,11 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0006_health.sql")),
         M::up(include_str!("../../migrations/0007_retention.sql")),
         M::up(include_str!("../../migrations/0008_prune_indexes.sql")),
+        M::up(include_str!("../../migrations/0009_wire_copies.sql")),
     ])
 }
 
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 
 impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.

@@ -68,31 +68,60 @@ impl Store {
     /// others: when the group fails, each poll is written again on its own,
     /// inside its own savepoint.
     pub fn record_polls(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
-        let mut tx = self.conn.transaction()?;
+        let wire = &mut self.wire;
+        let mut tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Err(e) = stories::before_write(&tx, wire, polls) {
+            // Read whole again at the next write.
+            *wire = None;
+            return Err(e);
+        }
         if polls.len() > 1 {
             let sp = tx.savepoint()?;
-            if let Ok(summaries) = write_polls(&sp, &mut self.wire, polls) {
+            if let Ok(summaries) = write_polls(&sp, wire, polls) {
                 sp.commit()?;
-                tx.commit()?;
+                commit(tx, wire)?;
                 return Ok(summaries.into_iter().map(Ok).collect());
             }
-            if let Some(index) = self.wire.as_mut() {
-                index.forget_pending();
-            }
+            forget_pending(wire);
         }
         let mut results = Vec::with_capacity(polls.len());
         for poll in polls {
             let sp = tx.savepoint()?;
-            let result = write_polls(&sp, &mut self.wire, std::slice::from_ref(poll));
+            let result = write_polls(&sp, wire, std::slice::from_ref(poll));
             if result.is_ok() {
                 sp.commit()?;
-            } else if let Some(index) = self.wire.as_mut() {
-                index.forget_pending();
+            } else {
+                forget_pending(wire);
             }
             results.push(result.map(|mut s| s.remove(0)));
         }
-        tx.commit()?;
+        commit(tx, wire)?;
         Ok(results)
+    }
+}
+
+/// Commits a write, telling the wire index whether its copies are stored
+/// or gone.
+fn commit(tx: rusqlite::Transaction, wire: &mut Option<WireIndex>) -> Result<()> {
+    match tx.commit() {
+        Ok(()) => {
+            if let Some(index) = wire.as_mut() {
+                index.committed();
+            }
+            Ok(())
+        }
+        Err(e) => {
+            forget_pending(wire);
+            Err(e.into())
+        }
+    }
+}
+
+fn forget_pending(wire: &mut Option<WireIndex>) {
+    if let Some(index) = wire.as_mut() {
+        index.forget_pending();
     }
 }
 
@@ -110,10 +139,9 @@ fn write_polls(
         .collect();
     order.sort_by_key(|(poll, r, _)| wire_date(&r.item, poll.now));
     let mut summaries = vec![RecordSummary::default(); polls.len()];
-    let mut prints = stories::Prints::default();
     for (poll, record, p) in order {
         let summary = &mut summaries[p];
-        let (item_id, story_id, is_new) = upsert_item(tx, wire, &mut prints, poll, record)?;
+        let (item_id, story_id, is_new) = upsert_item(tx, wire, poll, record)?;
         if is_new {
             summary.new_items += 1;
         } else {
@@ -126,7 +154,6 @@ fn write_polls(
             }
         }
     }
-    stories::write_prints(tx, wire, &prints)?;
     for poll in polls {
         update_feed(tx, poll)?;
     }
@@ -142,16 +169,15 @@ fn write_polls(
 /// the content hash are enough, and the database stays a fraction of the
 /// size. An update that causes no alert leaves stored text alone, so a pending
 /// alert still quotes what it matched.
-fn upsert_item<'a>(
+fn upsert_item(
     tx: &Connection,
     wire: &mut Option<WireIndex>,
-    prints: &mut stories::Prints<'a>,
     poll: &PollRecord,
-    r: &'a ItemRecord,
+    r: &ItemRecord,
 ) -> Result<(ItemId, StoryId, bool)> {
     let columns = Columns::of(r)?;
     if r.is_new
-        && let Some((item_id, story_id)) = insert_item(tx, wire, prints, poll, r, &columns)?
+        && let Some((item_id, story_id)) = insert_item(tx, wire, poll, r, &columns)?
     {
         return Ok((item_id, story_id, true));
     }
@@ -187,15 +213,14 @@ impl<'a> Columns<'a> {
 
 /// Inserts a new item in the story it is placed in; `None` when the feed
 /// already has an item under its key (another process recorded it).
-fn insert_item<'a>(
+fn insert_item(
     tx: &Connection,
     wire: &mut Option<WireIndex>,
-    prints: &mut stories::Prints<'a>,
     poll: &PollRecord,
-    r: &'a ItemRecord,
+    r: &ItemRecord,
     c: &Columns,
 ) -> Result<Option<(ItemId, StoryId)>> {
-    let place = stories::place_new_item(tx, wire, prints, poll, r)?;
+    let place = stories::place_new_item(tx, wire, poll, r)?;
     let i = &r.item;
     let inserted = tx
         .prepare_cached(
@@ -223,7 +248,7 @@ fn insert_item<'a>(
         return Ok(None);
     }
     let item_id = ItemId(tx.last_insert_rowid());
-    stories::referenced(wire, prints, &place, item_id);
+    stories::index_copy(tx, wire, poll, r, item_id, place.story_id)?;
     Ok(Some((item_id, place.story_id)))
 }
 

@@ -134,6 +134,7 @@ mod golden {
     const DIGEST_V0: &str = include_str!("../../tests/golden/digest-body-v0.json");
     const DIGEST_V1: &str = include_str!("../../tests/golden/digest-body-v1.json");
     const PRINT_F002: &[u8] = include_bytes!("../../tests/golden/fingerprint-f002.bin");
+    const PRINT_F003: &[u8] = include_bytes!("../../tests/golden/fingerprint-f003.bin");
 
     fn hits() -> Vec<StoredHit> {
         vec![
@@ -185,8 +186,14 @@ mod golden {
     #[test]
     fn a_stored_fingerprint_reads_back_and_is_written_the_same() {
         let print = Fingerprint::of(&dispatch());
-        assert_eq!(print.to_bytes(), PRINT_F002);
-        let read = Fingerprint::from_bytes(PRINT_F002).expect("today's fingerprints read back");
-        assert_eq!(read.to_bytes(), PRINT_F002);
+        assert_eq!(print.to_bytes(), PRINT_F003);
+        let read = Fingerprint::from_bytes(PRINT_F003).expect("today's fingerprints read back");
+        assert_eq!(read.to_bytes(), PRINT_F003);
+        // The version before (no flags, no lead figures) still reads, as
+        // the same text.
+        let old = Fingerprint::from_bytes(PRINT_F002).expect("0xF002 reads back");
+        assert_eq!(old.keys(), print.keys());
+        assert_eq!(old.shingles(), print.shingles());
+        assert!(!old.is_cut());
     }
 }

@@ -1,0 +1,230 @@
+//! Wire copies on a corpus, without the daemon: each copy placed in
+//! publication order through the same index and the same choice the store
+//! makes (`domain::wire_index`, `domain::wire::choose`), then the figures
+//! the end-to-end tests assert (`tests/it/wire_heldout.rs`): stories a
+//! dispatch, copy pairs merged, wrong merges. A development tool: it reads
+//! corpora in the held-out format and, with `-v`, prints each miss and
+//! each wrong merge with the comparison behind it.
+//!
+//! ```sh
+//! cargo run --release --example wire_eval -- tests/fixtures/wire/heldout_a.toml
+//! cargo run --release --example wire_eval -- -v tests/fixtures/wire/heldout_d.toml
+//! ```
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use veille::domain::ids::{ItemId, StoryId};
+use veille::domain::model::Item;
+use veille::domain::text::plain_text;
+use veille::domain::wire::{Evidence, Fingerprint, StoryCopies, choose};
+use veille::domain::wire_index::{Entry, WireIndex};
+
+#[derive(Deserialize)]
+struct Corpus {
+    event: Vec<Event>,
+}
+
+#[derive(Deserialize)]
+struct Event {
+    id: String,
+    group: Option<String>,
+    copy: Vec<Copy>,
+}
+
+#[derive(Deserialize)]
+struct Copy {
+    outlet: String,
+    at: String,
+    title: String,
+    summary: String,
+    content: Option<String>,
+}
+
+const WINDOW: i64 = 48 * 3600;
+
+struct Placed {
+    event: usize,
+    outlet: String,
+    story: i64,
+    print: Fingerprint,
+}
+
+fn main() {
+    let mut verbose = false;
+    let mut paths = Vec::new();
+    for a in std::env::args().skip(1) {
+        match a.as_str() {
+            "-v" => verbose = true,
+            _ => paths.push(a),
+        }
+    }
+    if paths.is_empty() {
+        paths = ["a", "b", "c", "d"]
+            .iter()
+            .map(|c| format!("tests/fixtures/wire/heldout_{c}.toml"))
+            .collect();
+    }
+    for path in paths {
+        let text = std::fs::read_to_string(&path).expect("corpus");
+        let corpus: Corpus = toml::from_str(&text).expect("corpus parses");
+        evaluate(&path, &corpus.event, verbose);
+    }
+}
+
+fn evaluate(path: &str, events: &[Event], verbose: bool) {
+    let mut copies: Vec<(i64, usize, &Copy)> = events
+        .iter()
+        .enumerate()
+        .flat_map(|(k, e)| {
+            e.copy.iter().map(move |c| {
+                let at = chrono::DateTime::parse_from_rfc3339(&c.at)
+                    .expect("RFC 3339")
+                    .timestamp();
+                (at, k, c)
+            })
+        })
+        .collect();
+    copies.sort_by_key(|(at, _, _)| *at);
+    let mut index = WireIndex::new(i64::MIN + 1);
+    let mut placed: Vec<Placed> = Vec::new();
+    let mut next_story = 0;
+    for (n, &(at, k, c)) in copies.iter().enumerate() {
+        let item = Item {
+            title: plain_text(&html_escape::decode_html_entities(&c.title)),
+            summary: plain_text(&c.summary),
+            content: c.content.as_deref().map(plain_text).unwrap_or_default(),
+            ..Item::default()
+        };
+        let print = Fingerprint::of(&item);
+        let mut story = None;
+        if print.is_usable() {
+            let found = index.candidates(print.keys(), at, WINDOW);
+            let views: Vec<StoryCopies<i64>> = found
+                .iter()
+                .map(|f| StoryCopies {
+                    story: f.story_id.0,
+                    same_feed: placed
+                        .iter()
+                        .any(|p| p.story == f.story_id.0 && p.outlet == c.outlet),
+                    has_full: f.has_full,
+                    copies: f
+                        .copies
+                        .iter()
+                        .map(|e| &placed[e.item_id.0 as usize].print)
+                        .collect(),
+                })
+                .collect();
+            if let Some(choice) = choose(&print, &views) {
+                story = Some(choice.story);
+                let theirs = placed.iter().find(|p| p.story == choice.story).unwrap();
+                if verbose && theirs.event != k {
+                    println!(
+                        "WRONG {} ({}) joined {} : {:?} {:?}",
+                        events[k].id,
+                        c.outlet,
+                        events[theirs.event].id,
+                        choice.evidence,
+                        choice.similarity
+                    );
+                }
+            } else if verbose {
+                // A copy of an event already placed that opened a story.
+                if let Some(p) = placed.iter().find(|p| p.event == k) {
+                    let best = placed
+                        .iter()
+                        .filter(|q| q.event == k)
+                        .map(|q| (q, print.compare(&q.print)))
+                        .max_by(|a, b| a.1.containment.total_cmp(&b.1.containment))
+                        .unwrap();
+                    println!(
+                        "MISS {} ({}, cut {}) vs story of {} ({}): {:?}",
+                        events[k].id,
+                        c.outlet,
+                        print.is_cut(),
+                        p.outlet,
+                        best.0.outlet,
+                        best.1
+                    );
+                }
+            }
+            let story_id = story.unwrap_or(next_story);
+            index.insert(
+                print.keys(),
+                Entry {
+                    story_id: StoryId(story_id),
+                    item_id: ItemId(n as i64),
+                    at,
+                    cut: print.is_cut(),
+                },
+                true,
+            );
+        }
+        let story_id = story.unwrap_or_else(|| {
+            next_story += 1;
+            next_story - 1
+        });
+        placed.push(Placed {
+            event: k,
+            outlet: c.outlet.clone(),
+            story: story_id,
+            print,
+        });
+    }
+    let (mut pairs, mut merged, mut wrong, mut look_alikes) = (0, 0, 0, 0);
+    for (i, a) in placed.iter().enumerate() {
+        for b in &placed[i + 1..] {
+            if a.event == b.event {
+                pairs += 1;
+                merged += usize::from(a.story == b.story);
+            } else if a.story == b.story {
+                wrong += 1;
+                let g = |k: usize| events[k].group.as_deref();
+                look_alikes += usize::from(g(a.event).is_some() && g(a.event) == g(b.event));
+            }
+        }
+    }
+    // Every pair of look-alikes (two events of one group) compared
+    // directly, whatever the order: how many give evidence at all.
+    let (mut looks, mut copy_ev, mut start_ev) = (0, 0, 0);
+    for (i, a) in placed.iter().enumerate() {
+        for b in &placed[i + 1..] {
+            let g = |k: usize| events[k].group.as_deref();
+            if a.event == b.event || g(a.event).is_none() || g(a.event) != g(b.event) {
+                continue;
+            }
+            looks += 1;
+            let sim = a.print.compare(&b.print);
+            match sim.evidence() {
+                Evidence::Copy => copy_ev += 1,
+                Evidence::Start => start_ev += 1,
+                Evidence::None => continue,
+            }
+            if verbose {
+                println!(
+                    "LOOK-ALIKE {} ({}) / {} ({}): {:?} {sim:?}",
+                    events[a.event].id,
+                    a.outlet,
+                    events[b.event].id,
+                    b.outlet,
+                    sim.evidence()
+                );
+            }
+        }
+    }
+    println!(
+        "  look-alike pairs compared directly: {looks}, read as copies {copy_ev}, as the start of one another {start_ev}"
+    );
+    let mut stories: HashMap<i64, ()> = HashMap::new();
+    for p in &placed {
+        stories.insert(p.story, ());
+    }
+    println!(
+        "{path}: {} events, {} copies, {} stories ({:.2} a dispatch), copy pairs merged {merged}/{pairs} ({:.1} %), wrong merges {wrong} ({look_alikes} of look-alikes)",
+        events.len(),
+        placed.len(),
+        stories.len(),
+        stories.len() as f64 / events.len() as f64,
+        100.0 * merged as f64 / pairs.max(1) as f64,
+    );
+}
