@@ -209,6 +209,13 @@ fn items(
             r.wire = fingerprint_new(&r.item, now, settings.wire_keep, &mut scratch);
         }
     }
+    // Summary and content are stored only for an item that alerts (what
+    // messages quote); the others' are dropped here, so that a poll waiting
+    // to be written (all of them, in `run --once`) holds what it writes.
+    for r in records.iter_mut().filter(|r| r.alerts.is_empty()) {
+        r.item.summary = String::new();
+        r.item.content = String::new();
+    }
     records
 }
 

@@ -499,6 +499,19 @@ impl Fingerprint {
         fp.keys.sort_unstable();
         fp.keys.dedup();
         fp.cut = item.content.trim().is_empty() && ends_cut(&item.summary);
+        // Kept until the poll is written (all of a `run --once`'s polls at
+        // once): no room left from growing.
+        for v in [
+            &mut fp.shingles,
+            &mut fp.ends,
+            &mut fp.numbers,
+            &mut fp.number_ends,
+        ] {
+            v.shrink_to_fit();
+        }
+        fp.opening.shrink_to_fit();
+        fp.lead_figures.shrink_to_fit();
+        fp.keys.shrink_to_fit();
         fp
     }
 
@@ -744,6 +757,46 @@ impl Fingerprint {
         let mut out: Vec<u8> = halves.flat_map(|h| h.to_le_bytes()).collect();
         out.extend(self.keys.iter().flat_map(|k| k.to_le_bytes()));
         out
+    }
+
+    /// From stored bytes, only what the index needs: the keys, into `out`
+    /// (cleared first), and whether the text was cut short; `None` for
+    /// bytes `to_bytes` did not write. Reading the whole of every stored
+    /// fingerprint was most of the cost of a `run --once` that found a
+    /// database full of them.
+    pub fn index_keys(bytes: &[u8], out: &mut Vec<u32>) -> Option<bool> {
+        let half = |i: usize| {
+            bytes
+                .get(2 * i..2 * i + 2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+        };
+        let (head, cut, n_figures) = match half(0)? as u16 {
+            VERSION => (7, half(5)? & 1 == 1, half(6)?),
+            VERSION_F002 => (5, false, 0),
+            _ => return None,
+        };
+        let (n_ends, n_keys, n_opening) = (half(1)?, half(2)?, half(3)?);
+        let n_shingles = if n_ends == 0 {
+            0
+        } else {
+            half(head + n_ends - 1)?
+        };
+        let n_numbers = if n_ends == 0 {
+            0
+        } else {
+            half(head + 2 * n_ends - 1)?
+        };
+        let keys_at = 2 * (head + 2 * n_ends + n_shingles + n_numbers + n_opening + n_figures);
+        if bytes.len() != keys_at + 4 * n_keys {
+            return None;
+        }
+        out.clear();
+        out.extend(
+            bytes[keys_at..]
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        );
+        Some(cut)
     }
 
     /// Reads `to_bytes`; `None` for bytes it did not write.

@@ -191,6 +191,15 @@ mod golden {
         assert_eq!(read.to_bytes(), PRINT_F003);
         // The version before (no flags, no lead figures) still reads, as
         // the same text.
+        let mut keys = Vec::new();
+        assert_eq!(Fingerprint::index_keys(PRINT_F003, &mut keys), Some(false));
+        assert_eq!(keys, print.keys(), "the index reads the keys alone");
+        assert_eq!(Fingerprint::index_keys(PRINT_F002, &mut keys), Some(false));
+        assert_eq!(keys, print.keys());
+        assert_eq!(
+            Fingerprint::index_keys(&PRINT_F003[..PRINT_F003.len() - 1], &mut keys),
+            None
+        );
         let old = Fingerprint::from_bytes(PRINT_F002).expect("0xF002 reads back");
         assert_eq!(old.keys(), print.keys());
         assert_eq!(old.shingles(), print.shingles());

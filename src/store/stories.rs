@@ -210,18 +210,19 @@ fn fresh_index<'a>(
          WHERE item_id > ?1 AND at >= ?2 ORDER BY item_id",
     )?;
     let mut rows = stmt.query(params![index.seen(), since])?;
+    let mut keys = Vec::new();
     while let Some(row) = rows.next()? {
         let blob = row.get_ref(3)?.as_blob()?;
-        let Some(fp) = Fingerprint::from_bytes(blob) else {
+        let Some(cut) = Fingerprint::index_keys(blob, &mut keys) else {
             continue;
         };
         let entry = wire::Entry {
             item_id: row.get(0)?,
             story_id: row.get(1)?,
             at: row.get(2)?,
-            cut: fp.is_cut(),
+            cut,
         };
-        index.insert(fp.keys(), entry, true);
+        index.insert(&keys, entry, true);
     }
     if index.prune(since) && tidy {
         conn.prepare_cached("DELETE FROM wire_prints WHERE at < ?1")?

@@ -37,6 +37,10 @@ const SHIPPED: &[(&str, &str)] = &[
         "0008_prune_indexes.sql",
         "a0d8089a0471206d5908fd603929d55ebfe0fa614335363a8ff84f52eeb34c9e",
     ),
+    (
+        "0009_wire_copies.sql",
+        "89edbbdfd02ddade0ab7e8c8beb36d7a3cde4153116df6ce4ce39dd4f65f523b",
+    ),
 ];
 
 #[test]

@@ -249,6 +249,31 @@ async fn held_out_d_politics_courts_health_transport() {
     held_out(include_str!("../fixtures/wire/heldout_d.toml"), 0.33, 2.6).await;
 }
 
+const E_RECALL: f64 = 0.0;
+const E_PER_STORY: f64 = 100.0;
+const F_RECALL: f64 = 0.0;
+const F_PER_STORY: f64 = 100.0;
+
+#[tokio::test]
+async fn held_out_e_energy_defence_education_weather_sport() {
+    held_out(
+        include_str!("../fixtures/wire/heldout_e.toml"),
+        E_RECALL,
+        E_PER_STORY,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn held_out_f_summits_elections_strikes_francophonie() {
+    held_out(
+        include_str!("../fixtures/wire/heldout_f.toml"),
+        F_RECALL,
+        F_PER_STORY,
+    )
+    .await;
+}
+
 /// A backlog clusters as it would have live, whichever outlet answers
 /// first: the same stories when the feeds answer in name order as in the
 /// reverse order (which copy is fetched first used to decide which copy a
