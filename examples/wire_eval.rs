@@ -137,6 +137,17 @@ fn evaluate(path: &str, events: &[Event], verbose: bool) {
                         .map(|q| (q, print.compare(&q.print)))
                         .max_by(|a, b| a.1.containment.total_cmp(&b.1.containment))
                         .unwrap();
+                    let found: Vec<(i64, usize)> = index
+                        .candidates(print.keys(), at, WINDOW)
+                        .iter()
+                        .map(|f| (f.story_id.0, f.copies.len()))
+                        .collect();
+                    println!(
+                        "  candidates {found:?}, story {}, keys {}, theirs {}",
+                        p.story,
+                        print.keys().len(),
+                        best.0.print.keys().len()
+                    );
                     println!(
                         "MISS {} ({}, cut {}) vs story of {} ({}): {:?}",
                         events[k].id,

@@ -120,8 +120,8 @@ pub struct WireIndex {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
     pub story_id: StoryId,
-    /// The copies sharing keys with the item, most shared first, at most
-    /// `MAX_COPIES`.
+    /// The story's copies inside the window, those sharing the most keys
+    /// with the item first, at most `MAX_COPIES`.
     pub copies: Vec<Entry>,
     /// The story has a copy inside the window that is not cut short.
     pub has_full: bool,
@@ -214,9 +214,10 @@ impl WireIndex {
                     let (entry, previous) = self.entries[e as usize];
                     if near(&entry) {
                         has_full |= !entry.cut;
-                        if let Some(&n) = tally.get(&e) {
-                            copies.push((n, entry));
-                        }
+                        // A copy sharing no key is compared too, after the
+                        // others: a short text may share no sampled shingle
+                        // with the copy it copies best.
+                        copies.push((tally.get(&e).copied().unwrap_or(0), entry));
                     }
                     e = previous;
                 }
@@ -333,14 +334,14 @@ mod tests {
     }
 
     #[test]
-    fn a_story_is_found_through_any_of_its_copies_with_all_those_sharing_keys() {
+    fn a_story_is_found_through_any_of_its_copies_and_judged_on_all_of_them() {
         let mut index = WireIndex::new(0);
         index.insert(&[1, 2], entry(1, 10, 1000), true);
         index.insert(&[3, 4, 5], entry(1, 11, 1100), true);
         index.insert(&[4, 5], entry(2, 20, 1000), true);
         let found = index.candidates(&[3, 4, 5], 1200, 3600);
         assert_eq!(stories(&found), [1, 2], "story 1's second copy shares most");
-        assert_eq!(items(&found[0]), [11], "only the copies sharing keys");
+        assert_eq!(items(&found[0]), [11, 10], "those sharing keys first");
         let found = index.candidates(&[1, 4], 1200, 3600);
         assert_eq!(stories(&found), [1, 2]);
         assert_eq!(items(&found[0]), [10, 11], "most shared first, then oldest");

@@ -231,28 +231,32 @@ fn assert_figures(f: &Figures, recall: f64, per_story: f64) {
 
 #[tokio::test]
 async fn held_out_a_economy_and_technology() {
-    held_out(include_str!("../fixtures/wire/heldout_a.toml"), 0.95, 1.1).await;
+    held_out(include_str!("../fixtures/wire/heldout_a.toml"), 1.0, 1.0).await;
 }
 
 #[tokio::test]
 async fn held_out_b_world_disasters_justice_sport() {
-    held_out(include_str!("../fixtures/wire/heldout_b.toml"), 0.87, 1.2).await;
+    held_out(include_str!("../fixtures/wire/heldout_b.toml"), 0.99, 1.05).await;
 }
 
 #[tokio::test]
 async fn held_out_c_science_culture_regions() {
-    held_out(include_str!("../fixtures/wire/heldout_c.toml"), 0.92, 1.25).await;
+    held_out(include_str!("../fixtures/wire/heldout_c.toml"), 0.95, 1.19).await;
 }
 
 #[tokio::test]
 async fn held_out_d_politics_courts_health_transport() {
-    held_out(include_str!("../fixtures/wire/heldout_d.toml"), 0.33, 2.6).await;
+    held_out(include_str!("../fixtures/wire/heldout_d.toml"), 0.69, 1.63).await;
 }
 
-const E_RECALL: f64 = 0.0;
-const E_PER_STORY: f64 = 100.0;
-const F_RECALL: f64 = 0.0;
-const F_PER_STORY: f64 = 100.0;
+// E was looked at after its first run (38 wrong merges, since fixed): a
+// development set now, like A–D. F and G were never looked at.
+const E_RECALL: f64 = 0.94;
+const E_PER_STORY: f64 = 1.16;
+const F_RECALL: f64 = 0.90;
+const F_PER_STORY: f64 = 1.24;
+const G_RECALL: f64 = 0.88;
+const G_PER_STORY: f64 = 1.23;
 
 #[tokio::test]
 async fn held_out_e_energy_defence_education_weather_sport() {
@@ -270,6 +274,16 @@ async fn held_out_f_summits_elections_strikes_francophonie() {
         include_str!("../fixtures/wire/heldout_f.toml"),
         F_RECALL,
         F_PER_STORY,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn held_out_g_health_justice_transport_culture() {
+    held_out(
+        include_str!("../fixtures/wire/heldout_g.toml"),
+        G_RECALL,
+        G_PER_STORY,
     )
     .await;
 }
