@@ -52,7 +52,7 @@ pub const SAMPLE: u32 = 8;
 /// (held-out corpus E: copies that could not find their story). A multiple
 /// of it divides `SAMPLE`, so a key of the rest is a key of the opening too.
 pub const OPENING_SAMPLE: u32 = 4;
-const _: () = assert!(SAMPLE % OPENING_SAMPLE == 0);
+const _: () = assert!(SAMPLE.is_multiple_of(OPENING_SAMPLE));
 
 /// Thresholds of `is_copy`, with the reasons beside them.
 ///
