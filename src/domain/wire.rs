@@ -362,7 +362,8 @@ impl Similarity {
 }
 
 /// A stored story as a new item is compared with it: its copies published
-/// within `wire_window` of the item that share index keys with it.
+/// within `wire_window` of the item, those sharing the most index keys with
+/// it first (at most `wire_index::MAX_COPIES`).
 #[derive(Debug, Clone)]
 pub struct StoryCopies<'a, S> {
     pub story: S,
@@ -387,10 +388,11 @@ pub struct Choice<S> {
 /// How a new item stands against one story, judged on all the story's
 /// copies (SPEC §4: a story is all its copies): the best evidence any copy
 /// gives, and its comparison. The start of a dispatch (`Evidence::Start`)
-/// counts when the new item is the text cut short, or when the story has no
-/// full copy yet: where it has one, a new full text that shares only a cut
-/// copy's lead and not the full copy's body is an analysis quoting the
-/// dispatch, not a republication of it.
+/// counts when the new item is the text cut short, when the story has no
+/// full copy yet, or when one of its full copies corroborates it (the lead
+/// and a second sentence in common): a new full text that shares only a
+/// cut copy's lead and nothing of the full copies is an analysis quoting
+/// the dispatch, not a republication of it.
 pub fn judge<S: Copy>(new: &Fingerprint, story: &StoryCopies<S>) -> Option<Choice<S>> {
     let mut best: Option<Choice<S>> = None;
     let compared: Vec<Similarity> = story.copies.iter().map(|c| new.compare(c)).collect();
