@@ -184,7 +184,8 @@ fn record_day(sh: &veille::daemon::Shared, ids: &[i64], day: i64) -> Duration {
         }
     }
     let end = START + (day + 1) * DAY;
-    let conn = rusqlite::Connection::open(&sh.config.daemon.database).unwrap();
+    let veille::config::Location::File(path) = &sh.config.daemon.database;
+    let conn = rusqlite::Connection::open(path).unwrap();
     conn.execute(
         "UPDATE alerts SET state = 'sent', sent_at = ?1 WHERE state = 'pending'",
         [end],

@@ -7,9 +7,8 @@
 //! medium sends), tested with tables; `tests/it/purity.rs` reads it as Rust
 //! to keep I/O, clocks and the shell out. Around it, each shell module owns
 //! one outside resource: `config` (the config file, located errors),
-//! `fetch` (HTTP and files), `store` (SQLite, split by entity: `open`,
-//! `feeds`, `polls`, `stories`, `outbox`, `health`, `retention`, `status`,
-//! `stored`), `deliver` (bytes to Maildir, SMTP and webhooks), `clock` (the
+//! `fetch` (HTTP and files), `store` (the database behind one face:
+//! `Store`, and its backend in `store::sqlite`, split by entity), `deliver` (bytes to Maildir, SMTP and webhooks), `clock` (the
 //! one wall-clock read, made in `main`), `panics` (the process's panic hook,
 //! quiet for contained parser panics). `daemon` holds the units of work —
 //! `poll` (fetch, parse, look up, `domain::poll::decide`, hand to the

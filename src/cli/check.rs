@@ -12,7 +12,7 @@ pub fn summary(c: &Config, clock: &Clock) -> String {
     let mut s = String::new();
     let d = &c.daemon;
     let _ = writeln!(s, "{}: valid", c.path.display());
-    let _ = writeln!(s, "database: {}", d.database.display());
+    let _ = writeln!(s, "database: {}", d.database);
     let _ = writeln!(
         s,
         "time zone: {}; default interval {}; {} fetches at once, {} per host",

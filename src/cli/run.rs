@@ -76,7 +76,7 @@ fn reloaded(shared: Shared, path: &Path, endpoint: &daemon::Endpoint) -> Result<
     };
     if new.daemon.database != shared.config.daemon.database {
         warn!(
-            database = %shared.config.daemon.database.display(),
+            database = %shared.config.daemon.database,
             "the database path changed; it takes effect at the next restart"
         );
     }

@@ -210,13 +210,13 @@ fn wire_report(
 ) -> anyhow::Result<()> {
     let d = &config.daemon;
     // Before the first `veille run` there is nothing to compare with.
-    if !d.database.exists() {
+    if !Store::exists(&d.database) {
         return Ok(());
     }
     let _ = writeln!(
         out,
         "\nWire copies, against the stories stored in {}:",
-        d.database.display()
+        d.database
     );
     let mut store = match Store::open_existing(&d.database) {
         Ok(store) => store,

@@ -15,6 +15,7 @@ use crate::domain::crontab::Crontab;
 use crate::domain::health::Policy;
 use crate::domain::rules::RuleSet;
 use crate::domain::zone::Zone;
+pub use crate::store::Location;
 
 /// Defaults, defined once; SPEC §2 shows the same values.
 pub mod defaults {
@@ -77,7 +78,7 @@ pub struct Health {
 
 #[derive(Debug, Clone)]
 pub struct Daemon {
-    pub database: PathBuf,
+    pub database: Location,
     pub interval: Duration,
     pub concurrency: usize,
     pub per_host: usize,

@@ -37,7 +37,10 @@ fn a_minimal_config_gets_the_defaults() {
     assert_eq!(c.daemon.concurrency, 16);
     assert_eq!(c.daemon.per_host, 2);
     assert_eq!(c.daemon.max_body, 16 << 20);
-    assert_eq!(c.daemon.database, PathBuf::from("/etc/veille/veille.db"));
+    assert_eq!(
+        c.daemon.database,
+        Location::File(PathBuf::from("/etc/veille/veille.db"))
+    );
     assert!(c.daemon.user_agent.starts_with("veille/"));
     assert_eq!(c.feeds[0].interval, defaults::INTERVAL);
     assert!(
@@ -54,7 +57,7 @@ fn written_paths_follow_the_state_directory() {
     let c = parse(Path::new("/etc/veille/config.toml"), BASE, &env).unwrap();
     assert_eq!(
         c.daemon.database,
-        PathBuf::from("/var/lib/veille/veille.db")
+        Location::File(PathBuf::from("/var/lib/veille/veille.db"))
     );
     assert!(
         matches!(&c.channels[0].kind, ChannelKind::Maildir { path } if path == Path::new("/var/lib/veille/mail"))

@@ -158,10 +158,10 @@ impl<'a> Validator<'a> {
         let interval = self.duration_or(&d.interval, "daemon.interval", defaults::INTERVAL)?;
         self.at_least_a_minute(&d.interval, interval, "daemon.interval")?;
         Ok(Daemon {
-            database: match &d.database {
+            database: Location::File(match &d.database {
                 Some(p) => self.written_path(p.get_ref()),
                 None => self.written_path(defaults::DATABASE),
-            },
+            }),
             interval,
             concurrency: self.count(&d.concurrency, "daemon.concurrency", defaults::CONCURRENCY)?,
             per_host: self.count(&d.per_host, "daemon.per_host", defaults::PER_HOST)?,

@@ -9,7 +9,7 @@
 //! pass, so that a stalled server costs one bounded attempt per pass, not
 //! one per alert.
 //!
-//! What is sent is first taken with a lease (`store::outbox`), so that
+//! What is sent is first taken with a lease (`Store::claim_alerts`), so that
 //! several processes on one database never send the same alert or digest.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,7 +68,7 @@ enum Outcome {
 /// Delivers every due alert of the channels that send one message per story
 /// (digest channels wait for their tick). With `ignore_hold`, alerts still
 /// inside their hold are due too (`run --once`). Only alerts no other
-/// process holds are taken (`store::outbox`).
+/// process holds are taken (`Store::claim_alerts`).
 pub async fn deliver_due_once(sh: &Shared, now: i64, ignore_hold: bool) -> Result<DeliveryReport> {
     let mut open: BTreeSet<String> = sh
         .config

@@ -3,7 +3,6 @@
 //! 404; only `GET` (and `HEAD`) are answered.
 
 use std::convert::Infallible;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ use super::{Shared, run};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::health::{State, assess};
-use crate::store::Store;
+use crate::store::{Probe, Store};
 
 /// How long a client may take to send its request's head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,36 +37,24 @@ pub struct Endpoint {
     reader: Arc<Mutex<Store>>,
     clock: Clock,
     config: Arc<RwLock<Arc<Config>>>,
-    /// The file the daemon opened (a reload does not change it), and its
-    /// identity (device, inode) then: a file replaced under the daemon is
-    /// not the one it writes to.
-    database: Arc<PathBuf>,
-    opened: Option<(u64, u64)>,
+    /// The database the daemon opened (a reload does not change it), as
+    /// it was then: a file replaced under the daemon is not the one it
+    /// writes to.
+    database: Arc<Probe>,
     /// One database probe at a time: a hung one holds this, so that
     /// repeated `/healthz` calls wait and answer 503 instead of piling up
     /// blocked threads.
     probing: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// A file's (device, inode), to tell it from a file put in its place.
-fn identity(path: &std::path::Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
-
 impl Endpoint {
     pub fn new(sh: &Shared) -> Endpoint {
-        if identity(&sh.config.daemon.database).is_none() {
-            warn!(database = %sh.config.daemon.database.display(),
-                "cannot read the database file's identity: /healthz will not notice it being replaced");
-        }
         Endpoint {
             metrics: Arc::clone(&sh.metrics),
             reader: Arc::clone(&sh.reader),
             clock: sh.clock.clone(),
             config: Arc::new(RwLock::new(Arc::clone(&sh.config))),
-            database: Arc::new(sh.config.daemon.database.clone()),
-            opened: identity(&sh.config.daemon.database),
+            database: Arc::new(Probe::new(&sh.config.daemon.database)),
             probing: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -165,19 +152,12 @@ impl Endpoint {
     /// fresh connection, and both loops made progress within their
     /// expected time; else the reason.
     async fn health(&self) -> Result<(), String> {
-        let (path, opened) = (Arc::clone(&self.database), self.opened);
+        let database = Arc::clone(&self.database);
         let probe = async {
             let guard = Arc::clone(&self.probing).lock_owned().await;
             tokio::task::spawn_blocking(move || {
                 let _one = guard;
-                if opened.is_some() && identity(&path) != opened {
-                    anyhow::bail!(
-                        "the database file {} is not the one veille opened (removed, moved or replaced); restart veille",
-                        path.display()
-                    );
-                }
-                Store::probe(&path)
-                    .map_err(|e| anyhow::anyhow!("the database does not answer: {e:#}"))
+                database.check()
             })
             .await
         };

@@ -15,8 +15,8 @@ use crate::store::{Cursor, Pruned};
 /// longest 0.2 s when a million items go at once (200 doubled the longest;
 /// `benches/retention.rs`, figures in benches/README.md).
 const BATCH: usize = 100;
-/// Free pages given back to the file system at a time (4 MiB).
-const RECLAIM: u32 = 1024;
+/// Free space given back to the file system at a time.
+const RECLAIM: u64 = 4 << 20;
 
 /// How often the daemon prunes: a tenth of `retention`, between every ten
 /// seconds (the tests' one-minute retention) and every hour.
@@ -60,13 +60,13 @@ pub async fn prune_once(sh: &Shared, now: i64) -> Result<PruneRun> {
     if total.is_empty() {
         return Ok(PruneRun::default());
     }
-    let mut pages = 0;
+    let mut freed = 0;
     loop {
         let step = std::time::Instant::now();
         let given = sh.with_store(|s| s.reclaim(RECLAIM)).await?;
         steps.push(step.elapsed());
-        pages += given;
-        if given < u64::from(RECLAIM) {
+        freed += given;
+        if given < RECLAIM {
             break;
         }
     }
@@ -79,7 +79,7 @@ pub async fn prune_once(sh: &Shared, now: i64) -> Result<PruneRun> {
         alerts = total.alerts,
         digests = total.digests,
         health_alerts = total.health_alerts,
-        freed_kib = pages * 4,
+        freed_kib = freed / 1024,
         took_ms = began.elapsed().as_millis() as u64,
         longest_batch_ms = longest.as_millis() as u64,
         median_batch_ms = median.as_millis() as u64,
@@ -87,7 +87,7 @@ pub async fn prune_once(sh: &Shared, now: i64) -> Result<PruneRun> {
     );
     Ok(PruneRun {
         pruned: total,
-        freed_kib: pages * 4,
+        freed_kib: freed / 1024,
         took: began.elapsed(),
         longest_batch: longest,
         median_batch: median,

@@ -1,6 +1,6 @@
 //! The ids of stored rows that cross modules, each its own type so that a
 //! story id is never passed where an item id is expected. The store makes
-//! them from and into SQLite integers (`store::ids`).
+//! them from and into SQLite integers (`store::sqlite::ids`).
 
 use std::fmt;
 

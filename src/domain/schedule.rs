@@ -26,7 +26,7 @@ pub fn next_poll(
 /// When a feed is polled next after a poll that `failed` or not, given
 /// its failures in a row before it: each failure doubles the wait, a
 /// success ends the run, a `Retry-After` wait is honoured. (The run itself
-/// is counted by the store, in SQL: see `store::polls::update_feed`.)
+/// is counted by the store, in SQL: see `store::sqlite::polls::update_feed`.)
 pub fn after_poll(
     failed: bool,
     failures_before: u32,

@@ -1,62 +1,52 @@
-//! SQLite, the only place with SQL.
+//! The store: everything veille keeps, behind one face whatever the
+//! backend. The daemon, the commands and the tests use `Store` and the
+//! types of `model` only; which database lies behind (`Location`) is this
+//! module's business. SQLite (`sqlite/`) is the embedded default.
 //!
-//! The schema comes from `migrations/`, embedded at build time and applied in
-//! one transaction at open; a database from a newer veille is refused. The
-//! face of this module is named by intent (`sync_feeds`, `known_items`,
-//! `record_polls`, `due_alerts`, `mark_sent`, …) so that another store could
-//! sit beside it without the daemon changing.
+//! The face is named by intent (`sync_feeds`, `known_items`,
+//! `record_polls`, `claim_alerts`, `mark_sent`, …) and is synchronous: each
+//! `Store` is one connection, which callers run on a blocking thread
+//! (`daemon::Shared::with_store`), and the SQLite writer thread keeps it for
+//! its group commit.
 //!
-//! Guarantees kept here:
+//! Guarantees every backend keeps:
 //! - a poll's items, the alerts they cause and the feed's new validators are
 //!   written in one transaction: a crash loses all of it or none;
 //! - one alert per (story, channel), ever, by the `alerts` unique key;
-//! - a new item's story (link, wire copy or its own: `stories`) is decided
-//!   in the transaction that records it.
+//! - a new item's story (link, wire copy or its own) is decided in the
+//!   transaction that records it, against every copy recorded before it,
+//!   whoever recorded it;
+//! - what is sent is taken with a lease, and only the lease's holder records
+//!   its outcome.
 //!
-//! By entity: `open` (migrations, WAL, opening), `feeds` (the configured
-//! feeds' rows), `polls` (recording a poll: items, alerts, feed state),
-//! `stories` (which story a new item joins, the stored fingerprints),
-//! `outbox` (claiming, leasing and marking alerts and digests), `health`
-//! (feed-health episodes and their alerts), `retention` (pruning and the
-//! keys kept), `status` (what `veille status` and `/metrics` read),
-//! `stored` (versioned JSON columns). The wire-copy index itself is pure
-//! and lives in `domain::wire_index`.
+//! `stored` is the versioned JSON some columns hold; the wire-copy index
+//! itself is pure and lives in `domain::wire_index`.
 
-mod feeds;
-mod health;
-mod ids;
-mod open;
-mod outbox;
-mod polls;
-mod retention;
-mod status;
+mod location;
+mod model;
+mod sqlite;
 pub mod stored;
-mod stories;
 
-use rusqlite::Connection;
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
 
-pub use crate::domain::triage::{AlertDraft, ItemRecord, KnownItem, StoredHit};
+use anyhow::Result;
 
 pub use crate::domain::poll::{FetchRecord, PollRecord};
+pub use crate::domain::triage::{AlertDraft, ItemRecord, KnownItem, StoredHit};
 pub use crate::domain::wire_index::WireIndex;
-pub use feeds::FeedState;
-pub use health::{FeedHealth, HealthChange};
-pub use outbox::{Claimed, Damaged, DueAlert, DueDigest, DueHealth, Requeued, Target};
-pub use polls::RecordSummary;
-pub use retention::{Cursor, Pruned, Retained};
-pub use status::{ChannelStatus, FeedStatus, LateCopies, Status};
-pub use stories::WireMatch;
+pub use location::Location;
+pub use model::{
+    ChannelStatus, Claimed, Cursor, Damaged, DamagedRow, DueAlert, DueDigest, DueHealth,
+    FeedHealth, FeedState, FeedStatus, HealthChange, LateCopies, Pruned, RecordSummary, Requeued,
+    Retained, Status, Target, WireMatch,
+};
 
-pub struct Store {
-    conn: Connection,
-    /// Who holds the leases this store takes (`outbox`): random, one per
-    /// open store, so two processes (or two stores in one) never mistake
-    /// each other's leases for their own.
-    owner: String,
-    /// Stories wire copies may join; read from the database when first
-    /// needed (see `wire`).
-    wire: Option<WireIndex>,
-}
+use crate::domain::identity::Identity;
+use crate::domain::ids::{FeedId, StoryId};
+use crate::domain::model::Item;
+use crate::domain::render::FailingFeed;
+use crate::domain::wire::Fingerprint;
 
 /// A random 128-bit id, hex, for alerts and digests: unique across
 /// databases, stable once stored.
@@ -65,458 +55,200 @@ pub fn new_id() -> String {
     crate::domain::identity::hex(&bytes)
 }
 
-fn from_unix(secs: i64) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::from_timestamp(secs, 0)
+/// One connection to the database, whatever the backend; its methods are
+/// those of `Backend`.
+pub struct Store {
+    backend: Box<dyn Backend>,
 }
 
-#[cfg(test)]
-mod tests {
-    use anyhow::Result;
-
-    use super::*;
-    use crate::domain::identity::Identity;
-    use crate::domain::ids::FeedId;
-    use crate::domain::model::Item;
-    use crate::domain::wire::Fingerprint;
-
-    /// One poll through the production path, `record_polls`.
-    pub(super) trait RecordOne {
-        fn record_poll(&mut self, poll: &PollRecord) -> Result<RecordSummary>;
-    }
-
-    impl RecordOne for Store {
-        fn record_poll(&mut self, poll: &PollRecord) -> Result<RecordSummary> {
-            self.record_polls(std::slice::from_ref(poll))?.remove(0)
+impl Store {
+    /// Opens the database at `at`, creating and migrating it if needed
+    /// (`veille run`).
+    pub fn open(at: &Location) -> Result<Store> {
+        match at {
+            Location::File(path) => Ok(Store::new(sqlite::Sqlite::open(path)?)),
         }
     }
 
-    /// Identities of link-less items with these keys.
-    pub(super) fn ids(keys: &[&str]) -> Vec<Identity> {
-        keys.iter()
-            .map(|k| Identity {
-                item_key: (*k).into(),
-                story_link: None,
-            })
-            .collect()
-    }
-
-    /// A store with one feed, `A`, and that feed's id.
-    pub(super) fn store_with_one_feed(dir: &tempfile::TempDir) -> (Store, FeedId) {
-        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
-        let feeds = store
-            .sync_feeds(&[("A".into(), "https://a/".into())])
-            .unwrap();
-        (store, feeds[0].id)
-    }
-
-    /// A store with feeds `A` and `B`, and their ids.
-    pub(super) fn store_with_two_feeds(dir: &tempfile::TempDir) -> (Store, FeedId, FeedId) {
-        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
-        let feeds = store
-            .sync_feeds(&[
-                ("A".into(), "https://a/".into()),
-                ("B".into(), "https://b/".into()),
-            ])
-            .unwrap();
-        let (a, b) = (feeds[0].id, feeds[1].id);
-        (store, a, b)
-    }
-
-    /// A 304 poll at time 10 that records `items` (as a changed document
-    /// would; the store does not care which).
-    pub(super) fn quiet_poll(feed_id: FeedId, items: Vec<ItemRecord>) -> PollRecord {
-        PollRecord {
-            feed_id,
-            now: 10,
-            fetch: FetchRecord::NotModified,
-            redirect_url: None,
-            next_poll: 100,
-            wire_window: 0,
-            wire_keep: 0,
-            items,
+    /// Opens an existing, up-to-date database without creating or
+    /// migrating it, for commands that read (`status`); says where it
+    /// looked if there is none.
+    pub fn open_existing(at: &Location) -> Result<Store> {
+        match at {
+            Location::File(path) => Ok(Store::new(sqlite::Sqlite::open_existing(path)?)),
         }
     }
 
-    const DISPATCH: &str = "La Chine imposera à partir du 10 avril des droits de douane supplémentaires de 34 % sur les produits importés des États-Unis, a annoncé vendredi le ministère chinois des Finances. Pékin a également ajouté onze entreprises américaines à sa liste des entités non fiables.";
-
-    /// A new item with a fingerprint, dated `at`.
-    fn wire_record(key: &str, text: &str, at: i64) -> ItemRecord {
-        let item = Item {
-            title: format!("Titre {key}"),
-            link: Some(format!("https://{key}.fr/1")),
-            summary: text.into(),
-            published: from_unix(at),
-            ..Item::default()
-        };
-        ItemRecord {
-            key: key.into(),
-            is_new: true,
-            story_link: item.link.clone(),
-            content_hash: key.into(),
-            wire: Some(Fingerprint::of(&item)),
-            item,
-            alerts: vec![],
+    /// Whether there is a database at `at` yet (before the first `veille
+    /// run` there is none).
+    pub fn exists(at: &Location) -> bool {
+        match at {
+            Location::File(path) => path.exists(),
         }
     }
 
-    fn wire_poll(feed_id: FeedId, now: i64, items: Vec<ItemRecord>) -> PollRecord {
-        PollRecord {
-            now,
-            wire_window: 3600,
-            wire_keep: 3600,
-            ..quiet_poll(feed_id, items)
+    fn new(backend: impl Backend + 'static) -> Store {
+        Store {
+            backend: Box::new(backend),
+        }
+    }
+}
+
+impl Deref for Store {
+    type Target = dyn Backend;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.backend
+    }
+}
+
+impl DerefMut for Store {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut *self.backend
+    }
+}
+
+/// What `/healthz` checks of the database: that a fresh connection
+/// answers, and, for a file, that it is still the file veille opened.
+pub struct Probe {
+    at: Location,
+    opened: Option<sqlite::Identity>,
+}
+
+impl Probe {
+    /// Notes what `at` is now, to tell it later from something put in its
+    /// place.
+    pub fn new(at: &Location) -> Probe {
+        let opened = match at {
+            Location::File(path) => sqlite::Identity::of(path),
+        };
+        Probe {
+            at: at.clone(),
+            opened,
         }
     }
 
-    #[test]
-    fn a_copy_joins_the_story_and_old_fingerprints_go_at_the_next_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut store, a, b) = store_with_two_feeds(&dir);
-        const T: i64 = 1_800_000_000;
-        store
-            .record_poll(&wire_poll(a, T, vec![wire_record("a", DISPATCH, T - 60)]))
-            .unwrap();
-        let other = "Un séisme de magnitude 6,1 a frappé mardi le large du Japon sans déclencher d'alerte au tsunami, a indiqué l'agence météorologique japonaise. La secousse a été ressentie jusqu'à Tokyo.";
-        let copy = format!("PÉKIN (AFP) - {DISPATCH}");
-        store
-            .record_poll(&wire_poll(
-                b,
-                T + 60,
-                vec![wire_record("b", &copy, T), wire_record("c", other, T)],
-            ))
-            .unwrap();
-        let story = |key: &str| -> i64 {
-            store
-                .conn
-                .query_row(
-                    "SELECT story_id FROM items WHERE item_key = ?1",
-                    [key],
-                    |r| r.get(0),
-                )
-                .unwrap()
-        };
-        assert_eq!(story("b"), story("a"), "the copy joined");
-        assert_ne!(story("c"), story("a"));
-        let prints = |s: &Store| -> i64 {
-            s.conn
-                .query_row("SELECT COUNT(*) FROM wire_prints", [], |r| r.get(0))
-                .unwrap()
-        };
-        assert_eq!(prints(&store), 3, "every copy is kept: a, b and c");
-        drop(store);
-
-        // Hours later, a fresh process: the first read of the index drops
-        // what the window no longer covers.
-        let mut store = Store::open(&dir.path().join("v.db")).unwrap();
-        let later = T + 5 * 3600;
-        store
-            .record_poll(&wire_poll(a, later, vec![wire_record("d", other, later)]))
-            .unwrap();
-        assert_eq!(prints(&store), 1, "only d's");
-    }
-
-    /// The index is a cache of the database: a copy recorded by another
-    /// process (a `run --once` beside the daemon) is a candidate for this
-    /// process's next item, although this one read its index before.
-    #[test]
-    fn a_story_another_process_recorded_is_joined_by_the_next_copy() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut daemon, a, b) = store_with_two_feeds(&dir);
-        const T: i64 = 1_800_000_000;
-        let other = "Un séisme de magnitude 6,1 a frappé mardi le large du Japon sans déclencher d'alerte au tsunami, a indiqué l'agence météorologique japonaise. La secousse a été ressentie jusqu'à Tokyo.";
-        daemon
-            .record_poll(&wire_poll(b, T, vec![wire_record("c", other, T)]))
-            .unwrap();
-        assert_eq!(daemon.wire_index_size().0, 1, "the daemon read its index");
-        let mut once = Store::open(&dir.path().join("v.db")).unwrap();
-        once.record_poll(&wire_poll(a, T + 10, vec![wire_record("a", DISPATCH, T)]))
-            .unwrap();
-        drop(once);
-        let copy = format!("PÉKIN (AFP) - {DISPATCH}");
-        daemon
-            .record_poll(&wire_poll(b, T + 20, vec![wire_record("b", &copy, T + 5)]))
-            .unwrap();
-        let story = |key: &str| -> i64 {
-            daemon
-                .conn
-                .query_row(
-                    "SELECT story_id FROM items WHERE item_key = ?1",
-                    [key],
-                    |r| r.get(0),
-                )
-                .unwrap()
-        };
-        assert_eq!(story("b"), story("a"), "the copy joined the other's story");
-    }
-
-    #[test]
-    fn alerts_of_other_channels_do_not_crowd_out_the_due_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut store, feed) = store_with_one_feed(&dir);
-        let mut items: Vec<ItemRecord> = (0..30)
-            .map(|i| record(&format!("e{i}"), &format!("https://x/e{i}"), "email", "r"))
-            .collect();
-        items.push(record("m", "https://x/m", "mail", "r"));
-        store.record_poll(&quiet_poll(feed, items)).unwrap();
-        let due = store
-            .claim_alerts(10, 70, &["mail"], false, 5)
-            .unwrap()
-            .alerts;
-        assert_eq!(
-            due.iter().map(|a| a.channel.as_str()).collect::<Vec<_>>(),
-            ["mail"]
-        );
-    }
-
-    #[test]
-    fn a_failing_poll_in_a_group_leaves_the_others_recorded() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut store, feed) = store_with_one_feed(&dir);
-        let poll = |feed_id, key: &str| {
-            quiet_poll(
-                feed_id,
-                vec![record(key, &format!("https://x/{key}"), "moi", "r")],
-            )
-        };
-        // Feed 999 does not exist: its items break a foreign key.
-        let results = store
-            .record_polls(&[poll(feed, "a1"), poll(FeedId(999), "z"), poll(feed, "a2")])
-            .unwrap();
-        assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok());
-        let known = store.known_items(feed, &ids(&["a1", "a2"])).unwrap();
-        assert_eq!(known.len(), 2);
-        let stories: i64 = store
-            .conn
-            .query_row("SELECT COUNT(*) FROM stories", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(
-            stories, 2,
-            "the failed poll's story was rolled back with it"
-        );
-    }
-
-    #[test]
-    fn an_alert_is_frozen_into_one_digest_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut store, feed) = store_with_one_feed(&dir);
-        let items = vec![
-            record("a1", "https://x/1", "matin", "r"),
-            record("a2", "https://x/2", "matin", "r"),
-        ];
-        store.record_poll(&quiet_poll(feed, items)).unwrap();
-        let members: Vec<String> = store
-            .digest_members("matin", 10)
-            .unwrap()
-            .alerts
-            .into_iter()
-            .map(|a| a.id)
-            .collect();
-        assert_eq!(members.len(), 2);
-        assert!(
-            store
-                .create_digest("matin", "d1", &members, &[], "{}", 20)
-                .unwrap()
-        );
-        // A second digest made from the same read (another process racing)
-        // is refused whole.
-        assert!(
-            !store
-                .create_digest("matin", "d2", &members, &[], "{}", 21)
-                .unwrap()
-        );
-        let digests: i64 = store
-            .conn
-            .query_row("SELECT COUNT(*) FROM digests", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(digests, 1);
-        assert!(
-            store
-                .digest_members("matin", 100)
-                .unwrap()
-                .alerts
-                .is_empty()
-        );
-        // Sent: the digest's alerts are sent with it.
-        store.mark_sent(Target::Digest, "d1", 30).unwrap();
-        let sent: i64 = store
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM alerts WHERE state = 'sent'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(sent, 2);
-    }
-
-    #[test]
-    fn migrations_are_valid() {
-        open::migrations().validate().unwrap();
-    }
-
-    #[test]
-    fn a_newer_database_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v.db");
-        drop(Store::open(&path).unwrap());
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", 99)
-            .unwrap();
-        let err = Store::open(&path).err().unwrap().to_string();
-        assert!(err.contains("newer veille (schema 99"), "{err}");
-    }
-
-    pub(super) fn record(key: &str, link: &str, channel: &str, rule: &str) -> ItemRecord {
-        ItemRecord {
-            key: key.into(),
-            is_new: true,
-            wire: None,
-            story_link: Some(link.into()),
-            content_hash: format!("h-{key}"),
-            item: Item {
-                title: key.into(),
-                link: Some(link.into()),
-                ..Item::default()
-            },
-            alerts: vec![AlertDraft {
-                channel: channel.into(),
-                rules: vec![rule.into()],
-                hits: vec![StoredHit {
-                    rule: rule.into(),
-                    field: "title".into(),
-                    term: "t".into(),
-                    start: 0,
-                    end: 2,
-                }],
-                due: 0,
-            }],
+    /// `Ok` while the database answers a fresh connection and is the one
+    /// veille opened; else why not.
+    pub fn check(&self) -> Result<()> {
+        match &self.at {
+            Location::File(path) => sqlite::Sqlite::probe(path, self.opened),
         }
     }
+}
 
-    #[test]
-    fn one_alert_per_story_and_channel_naming_every_rule_and_feed() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut store, a, b) = store_with_two_feeds(&dir);
-        let poll = |feed_id, items| PollRecord {
-            feed_id,
-            now: 10,
-            fetch: FetchRecord::Fetched {
-                status: 200,
-                etag: None,
-                last_modified: None,
-                items: 1,
-                unread_items: 0,
-            },
-            redirect_url: None,
-            next_poll: 100,
-            wire_window: 0,
-            wire_keep: 0,
-            items,
-        };
-        let s = store
-            .record_poll(&poll(a, vec![record("a1", "https://x/1", "moi", "r1")]))
-            .unwrap();
-        assert_eq!(
-            s,
-            RecordSummary {
-                new_items: 1,
-                changed_items: 0,
-                alerts: 1,
-                alerted: vec!["moi".into()],
-            }
-        );
-        let s = store
-            .record_poll(&poll(b, vec![record("b1", "https://x/1", "moi", "r2")]))
-            .unwrap();
-        assert_eq!(
-            s,
-            RecordSummary {
-                new_items: 1,
-                changed_items: 0,
-                alerts: 0,
-                alerted: Vec::new(),
-            }
-        );
-        let due = store
-            .claim_alerts(10, 70, &["moi"], false, 10)
-            .unwrap()
-            .alerts;
-        assert_eq!(due.len(), 1);
-        assert_eq!(due[0].rules, ["r1", "r2"]);
-        let spans: Vec<(&str, usize, usize)> = due[0]
-            .hits
-            .iter()
-            .map(|h| (h.rule.as_str(), h.start, h.end))
-            .collect();
-        assert_eq!(
-            spans,
-            [("r1", 0, 2), ("r2", 0, 0)],
-            "merged hits keep terms, not spans"
-        );
-        let outlets: Vec<(&str, Option<&str>)> = due[0]
-            .outlets
-            .iter()
-            .map(|o| (o.feed.as_str(), o.link.as_deref()))
-            .collect();
-        assert_eq!(
-            outlets,
-            [("A", Some("https://x/1")), ("B", Some("https://x/1"))]
-        );
-        store.mark_sent(Target::Alert, &due[0].id, 11).unwrap();
-        store
-            .record_poll(&poll(a, vec![record("a1", "https://x/1", "moi", "r3")]))
-            .unwrap();
-        assert!(
-            store
-                .claim_alerts(1000, 1060, &["moi"], false, 10)
-                .unwrap()
-                .alerts
-                .is_empty()
-        );
-    }
+/// The store's operations; every backend has them all, with the same
+/// meaning (the SQLite backend's methods say what each guarantees).
+pub trait Backend: Send {
+    /// Makes the feeds match the config; returns every configured feed's
+    /// state.
+    fn sync_feeds(&mut self, feeds: &[(String, String)]) -> Result<Vec<FeedState>>;
+    /// Every feed's state, by id.
+    fn feed_states(&self) -> Result<Vec<FeedState>>;
+    /// What is stored of the feed's items among `ids`, by item key.
+    fn known_items(&self, feed_id: FeedId, ids: &[Identity]) -> Result<HashMap<String, KnownItem>>;
+    /// Records polls together; one outcome per poll, in order.
+    fn record_polls(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>>;
 
-    #[test]
-    fn a_changed_url_resets_fetch_state_and_keeps_items() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut store, feed) = store_with_one_feed(&dir);
-        store
-            .record_poll(&PollRecord {
-                feed_id: feed,
-                now: 10,
-                fetch: FetchRecord::Failed(crate::domain::poll::FetchFailure {
-                    status: Some(410),
-                    error: "gone".into(),
-                    gone: true,
-                    retry_after_until: None,
-                }),
-                redirect_url: Some("https://a2/".into()),
-                next_poll: 100,
-                wire_window: 0,
-                wire_keep: 0,
-                items: vec![record("a1", "https://x/1", "moi", "r1")],
-            })
-            .unwrap();
-        let same = store
-            .sync_feeds(&[("A".into(), "https://a/".into())])
-            .unwrap();
-        assert!(same[0].gone);
-        assert_eq!(same[0].redirect_url.as_deref(), Some("https://a2/"));
-        let moved = store
-            .sync_feeds(&[("A".into(), "https://new/".into())])
-            .unwrap();
-        assert!(!moved[0].gone);
-        assert_eq!(
-            (
-                moved[0].redirect_url.as_deref(),
-                moved[0].consecutive_failures,
-                moved[0].next_poll
-            ),
-            (None, 0, None)
-        );
-        assert_eq!(
-            store.known_items(moved[0].id, &ids(&["a1"])).unwrap().len(),
-            1
-        );
-    }
+    /// Every feed named in `names`, with its health facts.
+    fn feed_health(&self, names: &[&str]) -> Result<Vec<FeedHealth>>;
+    /// Records a health review's changes and queues their alerts.
+    fn record_health(
+        &mut self,
+        changes: &[HealthChange],
+        channels: &[String],
+        now: i64,
+    ) -> Result<usize>;
+
+    /// The database answers a query.
+    fn health(&self) -> Result<()>;
+    /// The pending alerts of a digest channel up to `cutoff`.
+    fn digest_members(&mut self, channel: &str, cutoff: i64) -> Result<Claimed>;
+    /// Whether a feed-health alert is waiting.
+    fn health_pending(&self) -> Result<bool>;
+    /// Takes the due feed-health alerts of `channels` until `until`.
+    fn claim_health(&mut self, now: i64, until: i64, channels: &[&str]) -> Result<Claimed>;
+    /// Takes up to `limit` due alerts of `channels` until `until`.
+    fn claim_alerts(
+        &mut self,
+        now: i64,
+        until: i64,
+        channels: &[&str],
+        ignore_hold: bool,
+        limit: usize,
+    ) -> Result<Claimed>;
+    /// Marks a row that cannot be read back failed, with the reason.
+    fn mark_damaged(&mut self, target: Target, id: &str, reason: &str) -> Result<()>;
+    /// Extends this store's lease on a row; false when it is not ours any more.
+    fn renew(&self, target: Target, id: &str, until: i64) -> Result<bool>;
+    /// Gives up this store's leases on `ids`.
+    fn release(&self, target: Target, ids: &[String]) -> Result<()>;
+    /// Freezes a digest with its members; false when it exists already.
+    #[allow(clippy::too_many_arguments)]
+    fn create_digest(
+        &mut self,
+        channel: &str,
+        id: &str,
+        members: &[String],
+        health: &[String],
+        body: &str,
+        now: i64,
+    ) -> Result<bool>;
+    /// Takes the due digests of `channels` until `until`.
+    fn claim_digests(
+        &mut self,
+        now: i64,
+        until: i64,
+        channels: &[&str],
+        any_time: bool,
+    ) -> Result<Vec<DueDigest>>;
+    /// The last digest tick of a channel.
+    fn last_tick(&self, channel: &str) -> Result<Option<i64>>;
+    /// Records a channel's digest tick.
+    fn set_last_tick(&self, channel: &str, tick: i64) -> Result<()>;
+    /// Records a send; returns when the alerts' items were first seen.
+    fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>>;
+    /// Records a failed attempt: retried at `retry_at`, or failed for good.
+    fn mark_attempt_failed(
+        &mut self,
+        target: Target,
+        id: &str,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> Result<()>;
+    /// Puts a channel's failed alerts and digests back in the queue.
+    fn requeue_failed(&mut self, channel: &str, now: i64) -> Result<Requeued>;
+    /// The feeds among `names` failing since before `failing_before`.
+    fn failing_feeds(&self, names: &[&str], failing_before: i64) -> Result<Vec<FailingFeed>>;
+
+    /// Prunes a batch of the stories older than `cutoff`.
+    fn prune_batch(&mut self, cursor: &mut Cursor, cutoff: i64, stories: usize) -> Result<Pruned>;
+    /// Gives up to `bytes` of freed space back to the system; returns how
+    /// much it gave.
+    fn reclaim(&mut self, bytes: u64) -> Result<u64>;
+    /// Kept items, and keys kept of pruned ones.
+    fn retained(&self) -> Result<Retained>;
+    /// Writes what is buffered to the database proper (SQLite's WAL).
+    fn checkpoint(&self) -> Result<()>;
+
+    /// Alerts and feed-health alerts waiting, per channel.
+    fn pending_by_channel(&self) -> Result<Vec<(String, i64)>>;
+    /// What `veille status` shows, in one snapshot.
+    fn status(&self) -> Result<Status>;
+
+    /// The stored stories `fp` would be compared with (`veille test`).
+    #[allow(clippy::too_many_arguments)]
+    fn wire_matches(
+        &mut self,
+        fp: &Fingerprint,
+        item: &Item,
+        now: i64,
+        window: i64,
+        keep: i64,
+        feed: &str,
+    ) -> Result<Vec<WireMatch>>;
+    /// The stored story a normalised link names, if any.
+    fn story_of_link(&self, link: &str) -> Result<Option<StoryId>>;
+    /// Copies in the wire index and the bytes it holds.
+    fn wire_index_size(&self) -> (usize, usize);
 }

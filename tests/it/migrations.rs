@@ -45,7 +45,7 @@ const SHIPPED: &[(&str, &str)] = &[
 
 #[test]
 fn shipped_migrations_are_never_edited_and_every_file_is_pinned() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -220,9 +220,10 @@ fn concurrent_first_starts_on_a_new_database_both_run_one_schema() {
             assert!(!log.contains("CREATE TABLE"), "round {round}: {log}");
         }
         let version = env.number("PRAGMA user_version");
-        let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-            .unwrap()
-            .count() as i64;
+        let migrations =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+                .unwrap()
+                .count() as i64;
         assert_eq!(version, migrations);
         let tables = env
             .number("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'alerts'");

@@ -6,26 +6,9 @@ use std::collections::HashMap;
 use anyhow::Result;
 use rusqlite::params;
 
-use super::Store;
-use crate::domain::ids::FeedId;
+use super::{FeedState, Sqlite};
 
-/// A feed's fetch state, as the poller needs it.
-#[derive(Debug, Clone, Default)]
-pub struct FeedState {
-    pub id: FeedId,
-    pub name: String,
-    pub url: String,
-    pub redirect_url: Option<String>,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-    pub gone: bool,
-    pub retry_after_until: Option<i64>,
-    pub next_poll: Option<i64>,
-    pub consecutive_failures: u32,
-    pub first_success: Option<i64>,
-}
-
-impl Store {
+impl Sqlite {
     /// Makes the feeds table match the config: new names are added; a
     /// changed URL keeps the items and resets validators, redirect, 410 state
     /// and backoff (SPEC §4). Returns every configured feed's state.

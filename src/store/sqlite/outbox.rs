@@ -11,27 +11,11 @@
 use anyhow::{Context, Result};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Store, StoredHit, from_unix, stored};
-use crate::domain::health::Notice;
+use super::{
+    Claimed, Damaged, DueAlert, DueDigest, DueHealth, Requeued, Sqlite, Target, from_unix, stored,
+};
 use crate::domain::model::{Item, Outlet};
 use crate::domain::render::FailingFeed;
-
-/// An alert due for delivery, with what a message about it needs.
-#[derive(Debug, Clone)]
-pub struct DueAlert {
-    pub id: String,
-    pub channel: String,
-    pub attempts: u32,
-    pub created: i64,
-    /// Start of the current round of tries (24 h of them at least).
-    pub queued: i64,
-    pub rules: Vec<String>,
-    pub hits: Vec<StoredHit>,
-    pub item: Item,
-    /// Every feed that carried the story with its own link, first seen
-    /// first.
-    pub outlets: Vec<Outlet>,
-}
 
 /// The columns every outbox query selects, in this order.
 const ALERT_COLUMNS: &str = "a.id, a.channel, a.attempts, a.created, a.rules, a.hits, a.item_id, a.story_id, COALESCE(a.queued, a.created)";
@@ -62,15 +46,6 @@ impl AlertRow {
             queued: r.get(8)?,
         })
     }
-}
-
-/// What an attempt was about: one alert, or one digest and its alerts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    Alert,
-    Digest,
-    /// A feed-health alert (`store::health`).
-    Health,
 }
 
 /// How the error of a row that cannot be read back begins.
@@ -131,54 +106,7 @@ impl Target {
     }
 }
 
-/// A frozen digest waiting to be (re)sent.
-#[derive(Debug, Clone)]
-pub struct DueDigest {
-    pub id: String,
-    pub channel: String,
-    pub attempts: u32,
-    pub queued: i64,
-    pub stories: i64,
-    /// The message, JSON, exactly as frozen.
-    pub body: String,
-}
-
-/// A feed-health alert waiting to be (re)sent.
-#[derive(Debug, Clone)]
-pub struct DueHealth {
-    pub id: String,
-    pub channel: String,
-    pub attempts: u32,
-    pub queued: i64,
-    pub notice: Notice,
-}
-
-/// Alerts taken for sending, and the rows found damaged on the way (now
-/// failed, with the reason).
-#[derive(Debug, Default)]
-pub struct Claimed {
-    pub alerts: Vec<DueAlert>,
-    /// Feed-health alerts (only from `claim_health`, `digest_members`).
-    pub health: Vec<DueHealth>,
-    pub damaged: Vec<Damaged>,
-}
-
-/// A row that could not be read back, marked failed.
-#[derive(Debug, Clone)]
-pub struct Damaged {
-    pub id: String,
-    pub channel: String,
-    pub reason: String,
-}
-
-/// What `veille retry` queued again.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Requeued {
-    pub alerts: usize,
-    pub digests: usize,
-}
-
-impl Store {
+impl Sqlite {
     /// The database answers a query (the watchdog's health check).
     pub fn health(&self) -> Result<()> {
         self.conn.query_row("SELECT 1", [], |_| Ok(()))?;
@@ -628,7 +556,7 @@ fn first_seen(tx: &rusqlite::Transaction, filter: &str, id: &str) -> Result<Vec<
         .collect::<rusqlite::Result<_>>()?)
 }
 
-impl Store {
+impl Sqlite {
     /// An outbox row with the item and feeds a message about it needs.
     fn due_alert(&self, r: &AlertRow) -> Result<DueAlert> {
         Ok(DueAlert {

@@ -8,27 +8,53 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
-use super::{Store, new_id};
+use super::{Sqlite, new_id};
 
 pub(super) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
-        M::up(include_str!("../../migrations/0001_init.sql")),
-        M::up(include_str!("../../migrations/0002_digests.sql")),
-        M::up(include_str!("../../migrations/0003_wire.sql")),
-        M::up(include_str!("../../migrations/0004_leases.sql")),
-        M::up(include_str!("../../migrations/0005_unread.sql")),
-        M::up(include_str!("../../migrations/0006_health.sql")),
-        M::up(include_str!("../../migrations/0007_retention.sql")),
-        M::up(include_str!("../../migrations/0008_prune_indexes.sql")),
-        M::up(include_str!("../../migrations/0009_wire_copies.sql")),
+        M::up(include_str!("../../../migrations/sqlite/0001_init.sql")),
+        M::up(include_str!("../../../migrations/sqlite/0002_digests.sql")),
+        M::up(include_str!("../../../migrations/sqlite/0003_wire.sql")),
+        M::up(include_str!("../../../migrations/sqlite/0004_leases.sql")),
+        M::up(include_str!("../../../migrations/sqlite/0005_unread.sql")),
+        M::up(include_str!("../../../migrations/sqlite/0006_health.sql")),
+        M::up(include_str!(
+            "../../../migrations/sqlite/0007_retention.sql"
+        )),
+        M::up(include_str!(
+            "../../../migrations/sqlite/0008_prune_indexes.sql"
+        )),
+        M::up(include_str!(
+            "../../../migrations/sqlite/0009_wire_copies.sql"
+        )),
     ])
 }
 
 const SCHEMA_VERSION: i64 = 9;
 
-impl Store {
+/// A file's (device, inode), to tell it from a file put in its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity(u64, u64);
+
+impl Identity {
+    /// The identity of the file at `path` now; `None` (logged) when it
+    /// cannot be read, and then a replaced file goes unnoticed.
+    pub fn of(path: &Path) -> Option<Identity> {
+        use std::os::unix::fs::MetadataExt;
+        let identity = std::fs::metadata(path)
+            .ok()
+            .map(|m| Identity(m.dev(), m.ino()));
+        if identity.is_none() {
+            tracing::warn!(database = %path.display(),
+                "cannot read the database file's identity: /healthz will not notice it being replaced");
+        }
+        identity
+    }
+}
+
+impl Sqlite {
     /// Opens (creating if needed) and migrates the database at `path`.
-    pub fn open(path: &Path) -> Result<Store> {
+    pub fn open(path: &Path) -> Result<Sqlite> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the database folder {}", dir.display()))?;
@@ -45,11 +71,11 @@ impl Store {
         migrate(&mut conn)
             .with_context(|| format!("cannot migrate the database {}", path.display()))?;
         reclaiming(&conn, path);
-        Ok(Store::from_connection(conn))
+        Ok(Sqlite::from_connection(conn))
     }
 
-    fn from_connection(conn: Connection) -> Store {
-        Store {
+    fn from_connection(conn: Connection) -> Sqlite {
+        Sqlite {
             conn,
             owner: new_id(),
             wire: None,
@@ -58,7 +84,7 @@ impl Store {
 
     /// Opens an existing database without creating or migrating it, for
     /// commands that only read (`status`). Says where it looked if absent.
-    pub fn open_existing(path: &Path) -> Result<Store> {
+    pub fn open_existing(path: &Path) -> Result<Sqlite> {
         if !path.exists() {
             bail!(
                 "no database at {} (it is created by `veille run`; under systemd, set STATE_DIRECTORY=/var/lib/veille)",
@@ -76,7 +102,7 @@ impl Store {
                 path.display()
             );
         }
-        Ok(Store::from_connection(conn))
+        Ok(Sqlite::from_connection(conn))
     }
 
     /// Writes the write-ahead log back into the database file and empties
@@ -146,7 +172,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 /// Makes the database give pruned pages back to the file system
-/// (`Store::reclaim`): a database made before retention existed is
+/// (`Sqlite::reclaim`): a database made before retention existed is
 /// rewritten once with `auto_vacuum = INCREMENTAL`. When that fails (another
 /// process reading, too little disk), freed pages are still reused for new
 /// rows, so the file stops growing all the same; it is tried again at the

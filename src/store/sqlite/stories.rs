@@ -13,7 +13,7 @@
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{ItemRecord, PollRecord, Store};
+use super::{ItemRecord, PollRecord, Sqlite, WireMatch};
 use crate::domain::ids::{FeedId, ItemId, StoryId};
 use crate::domain::model::Item;
 use crate::domain::wire::{
@@ -21,7 +21,7 @@ use crate::domain::wire::{
 };
 use crate::domain::wire_index::{self as wire, WireIndex};
 
-impl Store {
+impl Sqlite {
     /// The stored stories `fp` would be compared with if its item were new
     /// in the feed named `feed` (for `veille test --feed`), best first.
     pub fn wire_matches(
@@ -161,27 +161,6 @@ fn story_of_link(conn: &Connection, link: &str) -> Result<Option<StoryId>> {
         )?
         .query_row([link], |row| row.get(0))
         .optional()?)
-}
-
-/// A stored story an item was compared with.
-#[derive(Debug, Clone)]
-pub struct WireMatch {
-    pub story_id: StoryId,
-    /// The title of the copy that decided (or came closest).
-    pub title: String,
-    /// The comparison with that copy.
-    pub similarity: Similarity,
-    /// What the story's copies say, taken together (`domain::wire::judge`).
-    pub evidence: Evidence,
-    /// The item's feed already carries the story: a feed's own items never
-    /// join each other's stories.
-    pub same_feed: bool,
-}
-
-impl WireMatch {
-    pub fn joins(&self) -> bool {
-        self.evidence > Evidence::None && !self.same_feed
-    }
 }
 
 /// The index, read from the database the first time it is needed, then

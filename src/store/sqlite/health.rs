@@ -5,32 +5,10 @@
 use anyhow::Result;
 use rusqlite::{TransactionBehavior, params};
 
-use super::{Store, new_id, stored};
-use crate::domain::health::{Episode, Facts, GAPS, LEARN_AFTER, Notice, Open};
+use super::{FeedHealth, HealthChange, Sqlite, new_id, stored};
+use crate::domain::health::{Episode, Facts, GAPS, LEARN_AFTER, Open};
 
-/// A feed as a health review sees it.
-#[derive(Debug, Clone)]
-pub struct FeedHealth {
-    pub feed_id: i64,
-    pub name: String,
-    /// The episode that has alerted and not ended.
-    pub open: Option<Open>,
-    pub facts: Facts,
-}
-
-/// A review's outcome for one feed, to record.
-#[derive(Debug, Clone)]
-pub struct HealthChange {
-    pub feed_id: i64,
-    /// The open episode the review started from: the change is recorded
-    /// only if the feed still has it (another process may have recorded
-    /// the same change meanwhile).
-    pub was: Option<Open>,
-    pub open: Option<Open>,
-    pub notices: Vec<Notice>,
-}
-
-impl Store {
+impl Sqlite {
     /// Every feed named in `names`, with its health facts.
     pub fn feed_health(&self, names: &[&str]) -> Result<Vec<FeedHealth>> {
         let names = serde_json::to_string(names)?;

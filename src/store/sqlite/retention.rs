@@ -13,7 +13,7 @@ use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, params};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::Store;
+use super::{Cursor, Pruned, Retained, Sqlite};
 use crate::domain::ids::FeedId;
 
 /// The hash a pruned item's (feed, key) is kept under.
@@ -51,46 +51,7 @@ pub(super) fn link_pruned(conn: &Connection, link: &str) -> Result<bool> {
         .is_some())
 }
 
-/// Where a pruning run has got to: the stories up to `after` were looked
-/// at. Start each run from `Cursor::default()`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Cursor {
-    after: i64,
-    pub done: bool,
-}
-
-/// What a batch (or a run, summed) deleted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pruned {
-    pub stories: u64,
-    pub items: u64,
-    pub alerts: u64,
-    pub digests: u64,
-    pub health_alerts: u64,
-}
-
-impl Pruned {
-    pub fn add(&mut self, o: Pruned) {
-        self.stories += o.stories;
-        self.items += o.items;
-        self.alerts += o.alerts;
-        self.digests += o.digests;
-        self.health_alerts += o.health_alerts;
-    }
-
-    pub fn is_empty(&self) -> bool {
-        *self == Pruned::default()
-    }
-}
-
-/// Kept items, and keys kept of pruned ones (`veille status`).
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-pub struct Retained {
-    pub items: i64,
-    pub pruned_keys: i64,
-}
-
-impl Store {
+impl Sqlite {
     /// Prunes, in one transaction, up to `stories` of the stories after the
     /// cursor whose items were all first seen before `cutoff` and that no
     /// pending alert needs; on the run's first batch, also the sent or
@@ -141,20 +102,23 @@ impl Store {
         Ok(pruned)
     }
 
-    /// Gives up to `pages` free pages back to the file system (the
+    /// Gives up to `bytes` of free pages back to the file system (the
     /// database is made with `auto_vacuum = INCREMENTAL`); SQLite reuses
-    /// the others for new rows. Returns the pages given back.
-    pub fn reclaim(&mut self, pages: u32) -> Result<u64> {
+    /// the others for new rows. Returns the bytes given back.
+    pub fn reclaim(&mut self, bytes: u64) -> Result<u64> {
         let free: i64 = self
             .conn
             .pragma_query_value(None, "freelist_count", |r| r.get(0))?;
         let mode: i64 = self
             .conn
             .pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
+        let page: i64 = self
+            .conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))?;
         if free == 0 || mode != 2 {
             return Ok(0);
         }
-        let n = free.min(i64::from(pages));
+        let n = free.min(i64::try_from(bytes / page as u64).unwrap_or(i64::MAX));
         // `incremental_vacuum` returns a row per page freed; stepping
         // through them is what runs it.
         let mut stmt = self
@@ -162,7 +126,7 @@ impl Store {
             .prepare(&format!("PRAGMA incremental_vacuum({n})"))?;
         let mut rows = stmt.query([])?;
         while rows.next()?.is_some() {}
-        Ok(n as u64)
+        Ok((n * page) as u64)
     }
 
     pub fn retained(&self) -> Result<Retained> {
@@ -274,30 +238,30 @@ mod tests {
     use super::*;
     use crate::domain::identity::Identity;
     use crate::store::KnownItem;
-    use crate::store::tests::{RecordOne, ids, quiet_poll, record, store_with_two_feeds};
+    use crate::store::sqlite::tests::{RecordOne, ids, quiet_poll, record, store_with_two_feeds};
 
     /// Records item `key` of `feed` at `now`, alerting channel `moi`.
-    fn seen(store: &mut Store, feed: FeedId, key: &str, link: &str, now: i64) {
+    fn seen(store: &mut Sqlite, feed: FeedId, key: &str, link: &str, now: i64) {
         let mut poll = quiet_poll(feed, vec![record(key, link, "moi", "r")]);
         poll.now = now;
         store.record_poll(&poll).unwrap();
     }
 
-    fn sent_all(store: &Store) {
+    fn sent_all(store: &Sqlite) {
         store
             .conn
             .execute("UPDATE alerts SET state = 'sent', sent_at = 1", [])
             .unwrap();
     }
 
-    fn count(store: &Store, table: &str) -> i64 {
+    fn count(store: &Sqlite, table: &str) -> i64 {
         store
             .conn
             .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
     }
 
-    fn prune_all(store: &mut Store, cutoff: i64, batch: usize) -> (Pruned, usize) {
+    fn prune_all(store: &mut Sqlite, cutoff: i64, batch: usize) -> (Pruned, usize) {
         let (mut cursor, mut total, mut batches) = (Cursor::default(), Pruned::default(), 0);
         while !cursor.done {
             total.add(store.prune_batch(&mut cursor, cutoff, batch).unwrap());
@@ -435,14 +399,14 @@ mod tests {
         }
         sent_all(&store);
         prune_all(&mut store, 500, 500);
-        let free = |s: &Store| -> i64 {
+        let free = |s: &Sqlite| -> i64 {
             s.conn
                 .pragma_query_value(None, "freelist_count", |r| r.get(0))
                 .unwrap()
         };
         assert!(free(&store) > 100, "{} free pages", free(&store));
-        let given = store.reclaim(u32::MAX).unwrap();
-        assert!(given > 100);
+        let given = store.reclaim(u64::MAX).unwrap();
+        assert!(given > 100 * 4096, "{given} bytes given back");
         assert_eq!(free(&store), 0);
     }
 
@@ -450,17 +414,17 @@ mod tests {
     fn a_database_made_before_retention_is_rewritten_once_to_give_pages_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v.db");
-        let mode = |s: &Store| -> i64 {
+        let mode = |s: &Sqlite| -> i64 {
             s.conn
                 .pragma_query_value(None, "auto_vacuum", |r| r.get(0))
                 .unwrap()
         };
         {
-            let old = Store::open(&path).unwrap();
+            let old = Sqlite::open(&path).unwrap();
             old.conn.pragma_update(None, "auto_vacuum", "NONE").unwrap();
             old.conn.execute_batch("VACUUM").unwrap();
             assert_eq!(mode(&old), 0);
         }
-        assert_eq!(mode(&Store::open(&path).unwrap()), 2);
+        assert_eq!(mode(&Sqlite::open(&path).unwrap()), 2);
     }
 }

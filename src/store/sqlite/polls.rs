@@ -8,24 +8,15 @@ use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    AlertDraft, ItemRecord, KnownItem, Store, StoredHit, WireIndex, new_id, retention, stored,
-    stories,
+    AlertDraft, ItemRecord, KnownItem, RecordSummary, Sqlite, StoredHit, WireIndex, new_id,
+    retention, stored, stories,
 };
 use crate::domain::identity::Identity;
 use crate::domain::ids::{FeedId, ItemId, StoryId};
 use crate::domain::poll::{FetchFailure, FetchRecord, PollRecord};
 use crate::domain::wire::wire_date;
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct RecordSummary {
-    pub new_items: usize,
-    pub changed_items: usize,
-    pub alerts: usize,
-    /// The channel of each alert queued (`veille_alerts_total`).
-    pub alerted: Vec<String>,
-}
-
-impl Store {
+impl Sqlite {
     /// What is stored of the feed's items among `ids`, by item key, to
     /// tell new and changed items from the ones already recorded; an item
     /// whose key or link remains of a pruned one is `KnownItem::Pruned`.

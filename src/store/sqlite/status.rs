@@ -2,86 +2,29 @@
 
 use anyhow::Result;
 use rusqlite::params;
-use serde::Serialize;
 
-use super::Store;
 use super::outbox::DAMAGED;
-use crate::domain::health::Assessment;
+use super::{ChannelStatus, DamagedRow, FeedStatus, Identity, LateCopies, Sqlite, Status};
 
-#[derive(Debug, Clone, Serialize)]
-pub struct FeedStatus {
-    pub name: String,
-    pub url: String,
-    pub redirect_url: Option<String>,
-    pub last_fetch: Option<i64>,
-    pub last_status: Option<u16>,
-    pub last_error: Option<String>,
-    pub items: i64,
-    pub consecutive_failures: u32,
-    pub failing_since: Option<i64>,
-    pub next_poll: Option<i64>,
-    pub gone: bool,
-    /// Items the last fetched document yielded (`None` before one).
-    pub last_items: Option<u32>,
-    /// Items that document held but veille could not read.
-    pub unread_items: Option<u32>,
-    /// How the feed is doing (`domain::health`), judged by the caller.
-    pub health: Option<Assessment>,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ChannelStatus {
-    pub name: String,
-    pub pending: i64,
-    pub sent: i64,
-    pub failed: i64,
-    /// The latest error of a pending or failed alert.
-    pub last_error: Option<String>,
-    /// When the next pending alert or digest is tried (for a digest
-    /// channel, alerts wait for the tick instead).
-    pub next_attempt: Option<i64>,
-    /// Alerts and digests that could not be read back (marked failed).
-    pub damaged: Vec<DamagedRow>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DamagedRow {
-    pub id: String,
-    /// `alert`, `digest` or `health alert`.
-    pub kind: &'static str,
-    pub reason: String,
-}
-
-/// A story that gained copies from other feeds after its first message
-/// (per story or digest) was sent: `after_alert` of its `feeds` came late.
-#[derive(Debug, Clone, Serialize)]
-pub struct LateCopies {
-    pub title: String,
-    pub link: Option<String>,
-    pub feeds: i64,
-    pub after_alert: i64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Status {
-    /// Items kept, and keys kept of pruned ones.
-    pub retained: super::Retained,
-    pub feeds: Vec<FeedStatus>,
-    pub channels: Vec<ChannelStatus>,
-    pub late_copies: Vec<LateCopies>,
-}
-
-impl Store {
+impl Sqlite {
     /// Opens the file at `path` afresh and reads from it (`/healthz`): a
     /// file removed, replaced or damaged under a running daemon fails here
     /// while the daemon's own connections may still answer from what they
-    /// hold.
-    pub fn probe(path: &std::path::Path) -> Result<()> {
-        let store = Store::open_existing(path)?;
-        store
-            .conn
-            .query_row("SELECT COUNT(*) FROM feeds", [], |r| r.get::<_, i64>(0))?;
-        Ok(())
+    /// hold. `opened` is the file's identity when the daemon opened it.
+    pub fn probe(path: &std::path::Path, opened: Option<Identity>) -> Result<()> {
+        if opened.is_some() && Identity::of(path) != opened {
+            anyhow::bail!(
+                "the database file {} is not the one veille opened (removed, moved or replaced); restart veille",
+                path.display()
+            );
+        }
+        let answer = || -> Result<()> {
+            Sqlite::open_existing(path)?
+                .conn
+                .query_row("SELECT COUNT(*) FROM feeds", [], |r| r.get::<_, i64>(0))?;
+            Ok(())
+        };
+        answer().map_err(|e| anyhow::anyhow!("the database does not answer: {e:#}"))
     }
 
     /// Alerts and feed-health alerts waiting to be sent, per channel

@@ -1,0 +1,179 @@
+//! The face's operations on SQLite: each is the method of the same name.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+
+use super::Sqlite;
+use crate::domain::identity::Identity;
+use crate::domain::ids::{FeedId, StoryId};
+use crate::domain::model::Item;
+use crate::domain::render::FailingFeed;
+use crate::domain::wire::Fingerprint;
+use crate::store::*;
+
+impl Backend for Sqlite {
+    fn sync_feeds(&mut self, feeds: &[(String, String)]) -> Result<Vec<FeedState>> {
+        Sqlite::sync_feeds(self, feeds)
+    }
+
+    fn feed_states(&self) -> Result<Vec<FeedState>> {
+        Sqlite::feed_states(self)
+    }
+
+    fn known_items(&self, feed_id: FeedId, ids: &[Identity]) -> Result<HashMap<String, KnownItem>> {
+        Sqlite::known_items(self, feed_id, ids)
+    }
+
+    fn record_polls(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
+        Sqlite::record_polls(self, polls)
+    }
+
+    fn feed_health(&self, names: &[&str]) -> Result<Vec<FeedHealth>> {
+        Sqlite::feed_health(self, names)
+    }
+
+    fn record_health(
+        &mut self,
+        changes: &[HealthChange],
+        channels: &[String],
+        now: i64,
+    ) -> Result<usize> {
+        Sqlite::record_health(self, changes, channels, now)
+    }
+
+    fn health(&self) -> Result<()> {
+        Sqlite::health(self)
+    }
+
+    fn digest_members(&mut self, channel: &str, cutoff: i64) -> Result<Claimed> {
+        Sqlite::digest_members(self, channel, cutoff)
+    }
+
+    fn health_pending(&self) -> Result<bool> {
+        Sqlite::health_pending(self)
+    }
+
+    fn claim_health(&mut self, now: i64, until: i64, channels: &[&str]) -> Result<Claimed> {
+        Sqlite::claim_health(self, now, until, channels)
+    }
+
+    fn claim_alerts(
+        &mut self,
+        now: i64,
+        until: i64,
+        channels: &[&str],
+        ignore_hold: bool,
+        limit: usize,
+    ) -> Result<Claimed> {
+        Sqlite::claim_alerts(self, now, until, channels, ignore_hold, limit)
+    }
+
+    fn mark_damaged(&mut self, target: Target, id: &str, reason: &str) -> Result<()> {
+        Sqlite::mark_damaged(self, target, id, reason)
+    }
+
+    fn renew(&self, target: Target, id: &str, until: i64) -> Result<bool> {
+        Sqlite::renew(self, target, id, until)
+    }
+
+    fn release(&self, target: Target, ids: &[String]) -> Result<()> {
+        Sqlite::release(self, target, ids)
+    }
+
+    fn create_digest(
+        &mut self,
+        channel: &str,
+        id: &str,
+        members: &[String],
+        health: &[String],
+        body: &str,
+        now: i64,
+    ) -> Result<bool> {
+        Sqlite::create_digest(self, channel, id, members, health, body, now)
+    }
+
+    fn claim_digests(
+        &mut self,
+        now: i64,
+        until: i64,
+        channels: &[&str],
+        any_time: bool,
+    ) -> Result<Vec<DueDigest>> {
+        Sqlite::claim_digests(self, now, until, channels, any_time)
+    }
+
+    fn last_tick(&self, channel: &str) -> Result<Option<i64>> {
+        Sqlite::last_tick(self, channel)
+    }
+
+    fn set_last_tick(&self, channel: &str, tick: i64) -> Result<()> {
+        Sqlite::set_last_tick(self, channel, tick)
+    }
+
+    fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>> {
+        Sqlite::mark_sent(self, target, id, now)
+    }
+
+    fn mark_attempt_failed(
+        &mut self,
+        target: Target,
+        id: &str,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> Result<()> {
+        Sqlite::mark_attempt_failed(self, target, id, error, retry_at)
+    }
+
+    fn requeue_failed(&mut self, channel: &str, now: i64) -> Result<Requeued> {
+        Sqlite::requeue_failed(self, channel, now)
+    }
+
+    fn failing_feeds(&self, names: &[&str], failing_before: i64) -> Result<Vec<FailingFeed>> {
+        Sqlite::failing_feeds(self, names, failing_before)
+    }
+
+    fn prune_batch(&mut self, cursor: &mut Cursor, cutoff: i64, stories: usize) -> Result<Pruned> {
+        Sqlite::prune_batch(self, cursor, cutoff, stories)
+    }
+
+    fn reclaim(&mut self, bytes: u64) -> Result<u64> {
+        Sqlite::reclaim(self, bytes)
+    }
+
+    fn retained(&self) -> Result<Retained> {
+        Sqlite::retained(self)
+    }
+
+    fn checkpoint(&self) -> Result<()> {
+        Sqlite::checkpoint(self)
+    }
+
+    fn pending_by_channel(&self) -> Result<Vec<(String, i64)>> {
+        Sqlite::pending_by_channel(self)
+    }
+
+    fn status(&self) -> Result<Status> {
+        Sqlite::status(self)
+    }
+
+    fn wire_matches(
+        &mut self,
+        fp: &Fingerprint,
+        item: &Item,
+        now: i64,
+        window: i64,
+        keep: i64,
+        feed: &str,
+    ) -> Result<Vec<WireMatch>> {
+        Sqlite::wire_matches(self, fp, item, now, window, keep, feed)
+    }
+
+    fn story_of_link(&self, link: &str) -> Result<Option<StoryId>> {
+        Sqlite::story_of_link(self, link)
+    }
+
+    fn wire_index_size(&self) -> (usize, usize) {
+        Sqlite::wire_index_size(self)
+    }
+}
