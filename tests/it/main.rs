@@ -5,6 +5,7 @@
 #![allow(unsafe_code)]
 
 mod harness;
+mod pg_server;
 mod smtp_server;
 
 mod cli_config;
@@ -20,6 +21,7 @@ mod migrations;
 mod pipeline;
 mod purity;
 mod retention;
+mod schema;
 mod service;
 mod sharing;
 mod wire;
