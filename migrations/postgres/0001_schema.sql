@@ -1,4 +1,4 @@
--- The schema of SQLite's migrations 0001 to 0009, for PostgreSQL. Times are
+-- The schema of SQLite's migrations 0001 to 0010, for PostgreSQL. Times are
 -- Unix seconds (BIGINT), JSON is kept as text (store::stored reads it the
 -- same on both backends), booleans are 0 or 1 as on SQLite.
 
@@ -132,4 +132,14 @@ CREATE TABLE wire_prints (
     story_id BIGINT NOT NULL,
     at       BIGINT NOT NULL,
     print    BYTEA NOT NULL
+);
+
+-- A channel that cannot send anything (login refused, TLS or the connection
+-- failing) is paused as a whole (SQLite's 0010).
+CREATE TABLE channel_faults (
+    channel  TEXT PRIMARY KEY,
+    error    TEXT NOT NULL,
+    since    BIGINT NOT NULL,    -- first failure of this fault
+    attempts BIGINT NOT NULL,    -- failed attempts since
+    retry_at BIGINT NOT NULL     -- the channel's next attempt
 );

@@ -62,19 +62,33 @@ pub async fn send_test(config: &Config, name: &str, clock: &Clock) -> Result<Str
     ))
 }
 
-/// Queues a channel's failed alerts and digests again.
+/// Queues a channel's failed alerts and digests again, makes its pending
+/// ones due now and ends its pause.
 pub fn retry(config: &Config, name: &str, clock: &Clock) -> Result<String, CliError> {
     channel(config, name)?;
     let mut store = Store::open_existing(&config.daemon.database)?;
     let n = store.requeue_failed(name, clock.now())?;
-    Ok(match (n.alerts, n.digests) {
-        (0, 0) => format!("channel {name}: no failed alerts\n"),
-        (a, 0) => format!(
-            "channel {name}: {a} failed alert(s) queued again; the daemon sends them at its next pass\n"
-        ),
-        (a, d) => format!(
-            "channel {name}: {a} failed alert(s) and {d} digest(s) queued again; the daemon sends them at its next pass\n"
-        ),
+    let mut said = Vec::new();
+    if n.resumed {
+        said.push("no longer paused".to_owned());
+    }
+    match (n.alerts, n.digests) {
+        (0, 0) => {}
+        (a, 0) => said.push(format!("{a} failed alert(s) queued again")),
+        (a, d) => said.push(format!(
+            "{a} failed alert(s) and {d} digest(s) queued again"
+        )),
+    }
+    if n.hastened > 0 {
+        said.push(format!("{} pending message(s) due now", n.hastened));
+    }
+    Ok(if said.is_empty() {
+        format!("channel {name}: nothing failed or waiting\n")
+    } else {
+        format!(
+            "channel {name}: {}; the daemon sends them at its next pass (or `veille run --once`)\n",
+            said.join(", ")
+        )
     })
 }
 

@@ -161,7 +161,20 @@ fn channel_lines(s: &mut String, config: &Config, st: &Status, name: &str, now: 
         "  {name}: {} pending, {} sent, {} failed{gone}",
         c.pending, c.sent, c.failed
     );
-    if let Some(e) = c.last_error.as_ref().filter(|_| c.pending + c.failed > 0) {
+    if let Some(p) = &c.paused {
+        let _ = writeln!(
+            s,
+            "    paused since {} after {} failed attempt(s): {}",
+            when(config, Some(p.since)),
+            p.attempts,
+            p.error
+        );
+        let _ = writeln!(
+            s,
+            "    its messages wait; next try {}; after a fix, `veille retry {name}` tries at once",
+            due(config, Some(p.retry_at), now)
+        );
+    } else if let Some(e) = c.last_error.as_ref().filter(|_| c.pending + c.failed > 0) {
         let _ = writeln!(s, "    last error: {e}");
     }
     let digest = config.channel(name).and_then(|ch| ch.digest.as_ref());

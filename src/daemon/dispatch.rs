@@ -9,6 +9,13 @@
 //! pass, so that a stalled server costs one bounded attempt per pass, not
 //! one per alert.
 //!
+//! A fault of the channel rather than of the message (`DeliveryError::
+//! Channel`: a refused login, TLS or the connection failing) pauses the
+//! channel as a whole (SPEC §5): the alert tried is given back untouched,
+//! the channel is left alone until its next backoff step
+//! (`Store::pause_channel`), and its first success ends the pause. A wrong
+//! password costs one login per step, not one per queued alert.
+//!
 //! What is sent is first taken with a lease (`Store::claim_alerts`), so that
 //! several processes on one database never send the same alert or digest.
 
@@ -46,7 +53,7 @@ impl DeliveryReport {
     fn add(&mut self, o: Outcome) {
         match o {
             Outcome::Sent => self.sent += 1,
-            Outcome::Retrying => self.retrying += 1,
+            Outcome::Retrying | Outcome::Paused => self.retrying += 1,
             Outcome::Failed => self.failed += 1,
         }
     }
@@ -63,6 +70,21 @@ enum Outcome {
     Sent,
     Retrying,
     Failed,
+    /// The channel is at fault and paused; what was tried waits, untouched.
+    Paused,
+}
+
+impl Outcome {
+    /// Whether the channel sends nothing more in this pass.
+    fn stops_channel(self) -> bool {
+        matches!(self, Outcome::Retrying | Outcome::Paused)
+    }
+}
+
+/// The channels paused at `now`, left alone until their next step.
+async fn paused_channels(sh: &Shared, now: i64) -> Result<BTreeSet<String>> {
+    let paused = sh.with_store(move |s| s.paused_channels(now)).await?;
+    Ok(paused.into_iter().map(|(name, _)| name).collect())
 }
 
 /// Delivers every due alert of the channels that send one message per story
@@ -77,6 +99,9 @@ pub async fn deliver_due_once(sh: &Shared, now: i64, ignore_hold: bool) -> Resul
         .filter(|c| c.digest.is_none())
         .map(|c| c.name.clone())
         .collect();
+    for name in paused_channels(sh, now).await? {
+        open.remove(&name);
+    }
     let mut report = DeliveryReport::default();
     let mut tried = BTreeSet::new();
     while !open.is_empty() {
@@ -168,7 +193,7 @@ async fn deliver_health(
         .await;
         pass.close().await;
         let outcome = outcome?;
-        if outcome == Outcome::Retrying {
+        if outcome.stops_channel() {
             paused.insert(h.channel.clone());
         }
         report.add(outcome);
@@ -263,7 +288,7 @@ async fn send_alerts<'a>(
                 return (alert, Ok(Step::NotTried));
             }
             let step = send_alert(sh, pass, alert, until).await;
-            if matches!(step, Ok(Step::Done(Outcome::Retrying)) | Err(_)) {
+            if matches!(&step, Ok(Step::Done(o)) if o.stops_channel()) || step.is_err() {
                 paused.store(true, Ordering::Relaxed);
             }
             (alert, step)
@@ -353,6 +378,23 @@ async fn attempt(
         Target::Health => "health",
     };
     match result {
+        Err(DeliveryError::Channel(e)) => {
+            let name = channel.name.clone();
+            let fault = sh
+                .with_store(move |s| {
+                    let fault = s.pause_channel(&name, &e, now, rand::random())?;
+                    s.release(target, &[id])?;
+                    Ok(fault)
+                })
+                .await?;
+            warn!(channel = %channel.name, error = %fault.error, failures = fault.attempts,
+                retry_in_s = fault.retry_at - now,
+                "the channel cannot send: paused, its messages wait; `veille retry {}` after a fix tries again at once", channel.name);
+            sh.metrics
+                .delivered(&channel.name, Delivery::Retry, &[], now);
+            sh.metrics.progress(Loop::Delivery, now);
+            Ok(Outcome::Paused)
+        }
         Ok(()) => {
             info!(alert_id = %id, channel = %channel.name, attempt, what, title, "delivered");
             let delivered = sh
@@ -368,7 +410,7 @@ async fn attempt(
                 DeliveryError::Transient(_) => {
                     next_delivery_attempt(now, queued, attempt, rand::random())
                 }
-                DeliveryError::Permanent(_) => None,
+                DeliveryError::Permanent(_) | DeliveryError::Channel(_) => None,
             };
             let outcome = match retry_at {
                 Some(at) => {
@@ -553,7 +595,11 @@ async fn send_digests(
     channels: &[String],
     any_time: bool,
 ) -> Result<DeliveryReport> {
-    let names = channels.to_vec();
+    let mut names = channels.to_vec();
+    if !any_time {
+        let paused = paused_channels(sh, now).await?;
+        names.retain(|n| !paused.contains(n));
+    }
     let until = sh.clock.now() + lease(sh);
     let due = sh
         .with_store(move |s| {
@@ -571,8 +617,8 @@ async fn send_digests(
             continue;
         };
         match send_digest(sh, channel, &d, until).await? {
-            Some(Outcome::Retrying) => {
-                report.add(Outcome::Retrying);
+            Some(outcome) if outcome.stops_channel() => {
+                report.add(outcome);
                 paused.insert(d.channel);
             }
             Some(outcome) => report.add(outcome),

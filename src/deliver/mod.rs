@@ -1,7 +1,8 @@
 //! Channels: a message rendered for the channel's medium
 //! (`domain::outgoing`) made into bytes (a MIME message, JSON) and sent.
 //! Each failure says whether trying again may help
-//! (`DeliveryError::Transient`) or not.
+//! (`DeliveryError::Transient`) or not, and whether it is the channel's
+//! rather than the message's (`DeliveryError::Channel`).
 
 pub mod maildir;
 pub mod smtp;
@@ -23,6 +24,12 @@ pub enum DeliveryError {
     /// Retrying will not help until someone changes something.
     #[error("{0}")]
     Permanent(String),
+    /// The channel cannot send anything now, whatever the message: the
+    /// server refused the login (SMTP 535, HTTP 401 or 403), TLS or the
+    /// connection failed, its password or secret cannot be read. The
+    /// channel pauses as a whole (SPEC §5).
+    #[error("{0}")]
+    Channel(String),
 }
 
 pub use crate::domain::outgoing::{Body, Outgoing};
@@ -165,7 +172,7 @@ pub fn read_secret(file: &std::path::Path, what: &str) -> Result<String, Deliver
     std::fs::read_to_string(file)
         .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
         .map_err(|e| {
-            DeliveryError::Transient(format!(
+            DeliveryError::Channel(format!(
                 "cannot read the {what} from {}: {e}",
                 file.display()
             ))

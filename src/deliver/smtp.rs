@@ -91,7 +91,15 @@ impl Mailer {
     }
 
     /// A new connection: greeted, encrypted as configured, authenticated.
+    /// Whatever fails here fails for every message: the channel's fault.
     async fn connect(&self) -> Result<AsyncSmtpConnection, DeliveryError> {
+        self.open().await.map_err(|e| match e {
+            DeliveryError::Transient(m) | DeliveryError::Permanent(m) => DeliveryError::Channel(m),
+            channel => channel,
+        })
+    }
+
+    async fn open(&self) -> Result<AsyncSmtpConnection, DeliveryError> {
         let s = &self.smtp;
         let tcp = TcpStream::connect((s.host.as_str(), s.port))
             .await
@@ -364,7 +372,7 @@ pub fn password(smtp: &Smtp, sources: &Sources) -> Result<String, DeliveryError>
             return read_secret(&file, "SMTP password");
         }
     }
-    Err(DeliveryError::Transient(format!(
+    Err(DeliveryError::Channel(format!(
         "smtp.username is set but no password was found: set smtp.password_file, {PASSWORD_ENV}, or a systemd credential named {PASSWORD_CREDENTIAL}"
     )))
 }

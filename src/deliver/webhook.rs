@@ -48,8 +48,10 @@ pub fn secret_env(channel: &str) -> String {
     format!("VEILLE_WEBHOOK_SECRET_{name}")
 }
 
-/// Posts `body`; 2xx is success, 4xx other than 408 and 429 is permanent,
-/// everything else (5xx, 408, 429, 3xx, no answer) is retried.
+/// Posts `body`; 2xx is success; 401, 403 and 407 (a refused login) and a
+/// connection that cannot be made (refused, TLS, name) are the channel's
+/// fault; other 4xx but 408 and 429 are permanent; everything else (5xx,
+/// 408, 429, 3xx, no answer) is retried.
 pub async fn post(
     client: &reqwest::Client,
     url: &url::Url,
@@ -69,18 +71,22 @@ pub async fn post(
         request = request.header("webhook-signature", signature(key, id, now, &body));
     }
     let response = request.body(body).send().await.map_err(|e| {
-        DeliveryError::Transient(format!(
-            "webhook {}: {}",
-            host(url),
-            chain(&e.without_url())
-        ))
+        let connect = e.is_connect();
+        let msg = format!("webhook {}: {}", host(url), chain(&e.without_url()));
+        if connect {
+            DeliveryError::Channel(msg)
+        } else {
+            DeliveryError::Transient(msg)
+        }
     })?;
     let status = response.status();
     if status.is_success() {
         return Ok(());
     }
     let msg = format!("webhook {}: HTTP {status}", host(url));
-    if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
+    if matches!(status.as_u16(), 401 | 403 | 407) {
+        Err(DeliveryError::Channel(msg))
+    } else if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
         Err(DeliveryError::Permanent(msg))
     } else {
         Err(DeliveryError::Transient(msg))

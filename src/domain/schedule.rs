@@ -98,10 +98,21 @@ pub fn next_delivery_attempt(now: i64, created: i64, attempts: u32, jitter: f64)
     if now - created >= RETRY_GIVE_UP.as_secs() as i64 {
         return None;
     }
+    Some(backoff(now, attempts, jitter))
+}
+
+/// When a paused channel (SPEC §5: its server refused the login, TLS or
+/// the connection failed) is tried again after `attempts` failures: the
+/// same steps as a delivery, with no end; its alerts wait meanwhile.
+pub fn next_channel_attempt(now: i64, attempts: u32, jitter: f64) -> i64 {
+    backoff(now, attempts, jitter)
+}
+
+fn backoff(now: i64, attempts: u32, jitter: f64) -> i64 {
     let exp = RETRY_FIRST.as_secs_f64() * 2f64.powi(attempts.saturating_sub(1).min(20) as i32);
     let delay = exp.min(RETRY_MAX.as_secs_f64());
     let delay = delay / 2.0 + delay / 2.0 * jitter.clamp(0.0, 1.0);
-    Some(now + delay.round().max(1.0) as i64)
+    now + delay.round().max(1.0) as i64
 }
 
 #[cfg(test)]
@@ -135,5 +146,21 @@ mod delivery_tests {
         }
         assert!((86_400 - 3600..86_400 + 3600).contains(&now), "{now}");
         assert!(tries > 20, "{tries}");
+    }
+
+    #[test]
+    fn a_paused_channel_is_tried_on_the_same_steps_without_end() {
+        // attempts, jitter → seconds until the next try
+        for (attempts, jitter, want) in [(1, 1.0, 30), (1, 0.0, 15), (4, 1.0, 240), (9, 1.0, 3600)]
+        {
+            assert_eq!(
+                next_channel_attempt(0, attempts, jitter),
+                want,
+                "{attempts}"
+            );
+        }
+        // A week on, still once an hour at most.
+        let late = 7 * 86_400;
+        assert_eq!(next_channel_attempt(late, 400, 1.0), late + 3600);
     }
 }

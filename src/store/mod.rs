@@ -37,9 +37,9 @@ pub use crate::domain::triage::{AlertDraft, ItemRecord, KnownItem, StoredHit};
 pub use crate::domain::wire_index::WireIndex;
 pub use location::Location;
 pub use model::{
-    ChannelStatus, Claimed, Cursor, Damaged, DamagedRow, DueAlert, DueDigest, DueHealth,
-    FeedHealth, FeedState, FeedStatus, HealthChange, LateCopies, Pruned, RecordSummary, Requeued,
-    Retained, Status, Target, WireMatch,
+    ChannelFault, ChannelStatus, Claimed, Cursor, Damaged, DamagedRow, DueAlert, DueDigest,
+    DueHealth, FeedHealth, FeedState, FeedStatus, HealthChange, LateCopies, Pruned, RecordSummary,
+    Requeued, Retained, Status, Target, WireMatch,
 };
 
 use crate::domain::identity::Identity;
@@ -216,8 +216,20 @@ pub trait Backend: Send {
         error: &str,
         retry_at: Option<i64>,
     ) -> Result<()>;
-    /// Puts a channel's failed alerts and digests back in the queue.
+    /// `veille retry`: puts a channel's failed alerts and digests back in
+    /// the queue, makes its pending ones due at `now` and ends its pause.
     fn requeue_failed(&mut self, channel: &str, now: i64) -> Result<Requeued>;
+    /// Pauses `channel` after a fault of its own (`error`), or keeps it
+    /// paused one backoff step longer; returns the pause.
+    fn pause_channel(
+        &mut self,
+        channel: &str,
+        error: &str,
+        now: i64,
+        jitter: f64,
+    ) -> Result<ChannelFault>;
+    /// The channels paused at `now`, by name.
+    fn paused_channels(&self, now: i64) -> Result<Vec<(String, ChannelFault)>>;
     /// The feeds among `names` failing since before `failing_before`.
     fn failing_feeds(&self, names: &[&str], failing_before: i64) -> Result<Vec<FailingFeed>>;
 

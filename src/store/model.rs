@@ -164,8 +164,14 @@ pub struct Damaged {
 /// What `veille retry` queued again.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Requeued {
+    /// Failed alerts (and health alerts) pending again.
     pub alerts: usize,
+    /// Failed digests pending again.
     pub digests: usize,
+    /// Pending alerts and digests whose next attempt was brought to now.
+    pub hastened: usize,
+    /// The channel was paused and is not any more.
+    pub resumed: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -189,6 +195,19 @@ pub struct FeedStatus {
     pub health: Option<Assessment>,
 }
 
+/// A channel paused as a whole: it cannot send anything (its server refused
+/// the login, TLS or the connection failed). Its alerts wait, pending.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelFault {
+    pub error: String,
+    /// When the fault began.
+    pub since: i64,
+    /// Attempts that failed since.
+    pub attempts: u32,
+    /// The channel's next attempt.
+    pub retry_at: i64,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ChannelStatus {
     pub name: String,
@@ -202,6 +221,8 @@ pub struct ChannelStatus {
     pub next_attempt: Option<i64>,
     /// Alerts and digests that could not be read back (marked failed).
     pub damaged: Vec<DamagedRow>,
+    /// Set while the channel is paused.
+    pub paused: Option<ChannelFault>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -156,25 +156,13 @@ async fn smtp_down_keeps_alerts_pending_and_the_next_due_attempt_delivers_each_o
     let before = chrono::Utc::now().timestamp();
     env.run_once();
 
-    // The first alert was tried and failed; the channel then waited
-    // instead of trying the second one against a server that is down.
+    // A connection refused is the channel's fault (SPEC §5): one attempt,
+    // then the whole channel waits; the alerts wait, nothing counted.
     let rows = alert_rows(&env);
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().all(|r| r.1 == "pending"), "{rows:?}");
-    let tried: Vec<_> = rows.iter().filter(|r| r.2 == 1).collect();
-    assert_eq!(tried.len(), 1, "{rows:?}");
-    let error = tried[0].3.clone().unwrap_or_default();
-    assert!(error.contains("SMTP 127.0.0.1"), "{error}");
-    let due: i64 = env
-        .db()
-        .query_row("SELECT due FROM alerts WHERE attempts = 1", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    // First retry 15 to 30 s later (30 s with "equal jitter").
     assert!(
-        (before + 14..=before + 40).contains(&due),
-        "{due} vs {before}"
+        rows.iter().all(|r| r.1 == "pending" && r.2 == 0),
+        "{rows:?}"
     );
     let status = env.status_json();
     let moi = &status["channels"][0];
@@ -183,10 +171,17 @@ async fn smtp_down_keeps_alerts_pending_and_the_next_due_attempt_delivers_each_o
         (Some(2), Some(0)),
         "{status}"
     );
-    assert!(moi["next_attempt"].as_i64().is_some(), "{status}");
+    let error = moi["paused"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("SMTP 127.0.0.1"), "{status}");
+    // The channel's next step 15 to 30 s later (30 s with "equal jitter").
+    let retry_at = moi["paused"]["retry_at"].as_i64().unwrap();
+    assert!(
+        (before + 14..=before + 40).contains(&retry_at),
+        "{retry_at} vs {before}"
+    );
     let human = String::from_utf8_lossy(&env.veille(&["status"]).stdout).into_owned();
     assert!(
-        human.contains("next attempt") && human.contains("SMTP"),
+        human.contains("paused since") && human.contains("SMTP"),
         "{human}"
     );
 
@@ -729,4 +724,149 @@ async fn starttls_and_tls_carry_the_message_encrypted_and_check_the_certificate(
         assert!(got.iter().all(|r| r.tls), "{security}");
         assert_eq!(got[0].auth.as_deref(), Some("u:tls-pw"));
     }
+}
+
+/// `count` matching stories in one feed: as many alerts for `moi`.
+async fn stories(count: usize) -> (MockServer, String) {
+    let server = MockServer::start().await;
+    let items: Vec<(String, String, String, String, String)> = (0..count)
+        .map(|n| {
+            (
+                format!("p-{n}"),
+                format!("Les puces, épisode {n}"),
+                format!("https://news.example.org/p/{n}"),
+                format!("Pékin et l’IA, volet {n}."),
+                recent((count + 1 - n) as i64),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str, &str, &str, &str)> = items
+        .iter()
+        .map(|(a, b, c, d, e)| (a.as_str(), b.as_str(), c.as_str(), d.as_str(), e.as_str()))
+        .collect();
+    serve(&server, "/afp.xml", FeedDoc::rss(&rss("AFP", &refs))).await;
+    let url = format!("{}/afp.xml", server.uri());
+    (server, url)
+}
+
+/// SPEC §5: a wrong password is the channel's fault, not each alert's. One
+/// login per backoff step for the whole channel, the alerts wait pending
+/// with nothing counted against them, `status` says why, and once the
+/// password is fixed, `retry` ends the pause and the next pass sends all.
+#[tokio::test]
+async fn a_wrong_password_pauses_the_channel_one_login_a_step_and_loses_nothing() {
+    let (_feeds, url) = stories(9).await;
+    let smtp = SmtpServer::start();
+    smtp.set_login("veille:the-right-one");
+    let env = TestEnv::new();
+    std::fs::write(env.path("smtp-password"), "a-wrong-one\n").unwrap();
+    env.write_config(&config(&url, EMAIL, Some(smtp.port)).replace(
+        "security = \"none\"\n",
+        "security = \"none\"\nusername = \"veille\"\npassword_file = \"smtp-password\"\n",
+    ));
+
+    let log = env.run_once();
+    assert_eq!(smtp.auth_attempts(), 1, "one login for nine alerts: {log}");
+    assert!(smtp.received().is_empty());
+    let rows = alert_rows(&env);
+    assert_eq!(rows.len(), 9);
+    assert!(
+        rows.iter().all(|r| r.1 == "pending" && r.2 == 0),
+        "waiting, no attempt counted: {rows:?}"
+    );
+    let status = env.status_json();
+    let paused = &status["channels"][0]["paused"];
+    assert!(
+        paused["error"].as_str().is_some_and(|e| e.contains("535")),
+        "{status}"
+    );
+    assert_eq!(paused["attempts"].as_i64(), Some(1), "{status}");
+    let text = String::from_utf8_lossy(&env.ok(&["status"]).stdout).into_owned();
+    assert!(
+        text.contains("paused since") && text.contains("veille retry moi"),
+        "{text}"
+    );
+
+    // The next pass, before the channel's next step: no login at all.
+    env.run_once();
+    assert_eq!(smtp.auth_attempts(), 1);
+    // An hour on, one more step: one more login, still nothing lost.
+    env.advance(3600);
+    env.run_once();
+    assert_eq!(smtp.auth_attempts(), 2);
+    assert!(alert_rows(&env).iter().all(|r| r.1 == "pending"));
+
+    // Fixed: `retry` ends the pause; the next pass logs in once, sends all.
+    std::fs::write(env.path("smtp-password"), "the-right-one\n").unwrap();
+    let out = env.ok(&["retry", "moi"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("no longer paused"), "{said}");
+    env.run_once();
+    assert_eq!(smtp.auth_attempts(), 3);
+    assert_eq!(smtp.received().len(), 9);
+    assert!(alert_rows(&env).iter().all(|r| r.1 == "sent"));
+    let status = env.status_json();
+    assert!(status["channels"][0]["paused"].is_null(), "{status}");
+}
+
+/// A webhook that refuses the credentials in its URL (401) pauses its
+/// channel the same way: one request per step, the first success resumes.
+#[tokio::test]
+async fn a_webhook_refusing_its_credentials_pauses_the_channel() {
+    let (_feeds, url) = stories(5).await;
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&hook)
+        .await;
+    let env = TestEnv::new();
+    let channel = format!("kind = \"webhook\"\nurl = \"{}/h\"\n", hook.uri());
+    env.write_config(&config(&url, &channel, None));
+    env.run_once();
+    env.run_once();
+    assert_eq!(hook.received_requests().await.unwrap().len(), 1);
+    assert!(
+        alert_rows(&env)
+            .iter()
+            .all(|r| r.1 == "pending" && r.2 == 0)
+    );
+
+    hook.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&hook)
+        .await;
+    env.advance(3600);
+    env.run_once();
+    assert_eq!(hook.received_requests().await.unwrap().len(), 5);
+    assert!(alert_rows(&env).iter().all(|r| r.1 == "sent"));
+    assert!(env.status_json()["channels"][0]["paused"].is_null());
+}
+
+/// `retry` also makes pending alerts due now: after a fix, what waits on
+/// its backoff goes at the next pass instead of up to an hour later.
+#[tokio::test]
+async fn retry_makes_alerts_waiting_on_their_backoff_due_now() {
+    let (_feeds, url) = two_stories().await;
+    let smtp = SmtpServer::start();
+    smtp.set_mode(Mode::Refuse(451));
+    let env = TestEnv::new();
+    env.write_config(&config(&url, EMAIL, Some(smtp.port)));
+    // A 451 is the message's: the first pass tries one alert and waits,
+    // the second tries the other.
+    env.run_once();
+    env.run_once();
+    assert!(
+        alert_rows(&env)
+            .iter()
+            .all(|r| r.1 == "pending" && r.2 == 1)
+    );
+    smtp.set_mode(Mode::Accept);
+    env.run_once();
+    assert!(smtp.received().is_empty(), "still on their backoff");
+    let out = env.ok(&["retry", "moi"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("2 pending message(s) due now"), "{said}");
+    env.run_once();
+    assert_eq!(smtp.received().len(), 2);
 }

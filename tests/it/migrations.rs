@@ -41,6 +41,10 @@ const SHIPPED: &[(&str, &str)] = &[
         "0009_wire_copies.sql",
         "89edbbdfd02ddade0ab7e8c8beb36d7a3cde4153116df6ce4ce39dd4f65f523b",
     ),
+    (
+        "0010_channel_faults.sql",
+        "9c7a948c98643a117ce01fcda624e1da1c1d6be5a153d1e7f00a4afee919d0a0",
+    ),
 ];
 
 #[test]

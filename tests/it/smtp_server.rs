@@ -45,6 +45,11 @@ struct State {
     per_connection: Option<usize>,
     /// How long the server takes to answer a message (a slow relay).
     delay: std::time::Duration,
+    /// `user:password` AUTH PLAIN must carry, when set: any other is
+    /// refused with 535, as a provider refuses a wrong password.
+    login: Option<String>,
+    /// AUTH commands received, accepted or not.
+    auth_attempts: usize,
 }
 
 pub struct SmtpServer {
@@ -125,6 +130,8 @@ impl SmtpServer {
             connections: 0,
             per_connection: None,
             delay: std::time::Duration::ZERO,
+            login: None,
+            auth_attempts: 0,
         }));
         let shared = Arc::clone(&state);
         std::thread::spawn(move || {
@@ -153,6 +160,16 @@ impl SmtpServer {
     /// Take `delay` to answer each message.
     pub fn set_delay(&self, delay: std::time::Duration) {
         self.state.lock().unwrap().delay = delay;
+    }
+
+    /// Accept only this `user:password` (535 for any other).
+    pub fn set_login(&self, login: &str) {
+        self.state.lock().unwrap().login = Some(login.to_owned());
+    }
+
+    /// How many times clients tried to log in.
+    pub fn auth_attempts(&self) -> usize {
+        self.state.lock().unwrap().auth_attempts
     }
 
     /// How many connections clients opened.
@@ -228,8 +245,18 @@ fn session(tcp: TcpStream, tls: &Encryption, state: &Mutex<State>) -> std::io::R
                 .split(|b| *b == 0)
                 .map(|p| String::from_utf8_lossy(p).into_owned())
                 .collect();
-            auth = parts.get(1..3).map(|p| p.join(":"));
-            out.write_all(b"235 2.7.0 authenticated\r\n")?;
+            let given = parts.get(1..3).map(|p| p.join(":"));
+            let wanted = {
+                let mut s = state.lock().unwrap();
+                s.auth_attempts += 1;
+                s.login.clone()
+            };
+            if wanted.is_none_or(|w| given.as_ref() == Some(&w)) {
+                auth = given;
+                out.write_all(b"235 2.7.0 authenticated\r\n")?;
+            } else {
+                out.write_all(b"535 5.7.8 authentication failed\r\n")?;
+            }
         } else if upper.starts_with("MAIL FROM:") {
             from = address(&cmd);
             to.clear();

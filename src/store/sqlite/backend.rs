@@ -13,6 +13,20 @@ use crate::domain::wire::Fingerprint;
 use crate::store::*;
 
 impl Backend for Sqlite {
+    fn pause_channel(
+        &mut self,
+        channel: &str,
+        error: &str,
+        now: i64,
+        jitter: f64,
+    ) -> Result<ChannelFault> {
+        Sqlite::pause_channel(self, channel, error, now, jitter)
+    }
+
+    fn paused_channels(&self, now: i64) -> Result<Vec<(String, ChannelFault)>> {
+        Sqlite::paused_channels(self, now)
+    }
+
     fn sync_feeds(&mut self, feeds: &[(String, String)]) -> Result<Vec<FeedState>> {
         Sqlite::sync_feeds(self, feeds)
     }

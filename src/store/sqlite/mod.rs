@@ -230,6 +230,51 @@ mod tests {
     }
 
     #[test]
+    fn a_paused_channel_keeps_its_first_fault_until_a_send_or_a_retry_ends_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, feed) = store_with_one_feed(&dir);
+        let items = vec![
+            record("a", "https://x/a", "mail", "r"),
+            record("b", "https://x/b", "mail", "r"),
+        ];
+        store.record_poll(&quiet_poll(feed, items)).unwrap();
+        let first = store.pause_channel("mail", "535 no", 100, 1.0).unwrap();
+        assert_eq!((first.since, first.attempts, first.retry_at), (100, 1, 130));
+        let second = store.pause_channel("mail", "535 still", 130, 1.0).unwrap();
+        assert_eq!(
+            (second.since, second.attempts, second.retry_at),
+            (100, 2, 190)
+        );
+        assert_eq!(second.error, "535 still");
+        assert_eq!(store.paused_channels(150).unwrap().len(), 1);
+        assert!(
+            store.paused_channels(190).unwrap().is_empty(),
+            "its step has come"
+        );
+        let status = store.status().unwrap();
+        assert_eq!(status.channels[0].paused.as_ref(), Some(&second));
+
+        // A send through the channel ends the pause.
+        let claimed = store.claim_alerts(200, 260, &["mail"], false, 1).unwrap();
+        store
+            .mark_sent(Target::Alert, &claimed.alerts[0].id, 200)
+            .unwrap();
+        assert!(store.status().unwrap().channels[0].paused.is_none());
+
+        // So does `retry`, which also makes what is pending due now.
+        store.pause_channel("mail", "refused", 300, 1.0).unwrap();
+        let other = store.claim_alerts(300, 360, &["mail"], false, 1).unwrap();
+        let id = &other.alerts[0].id;
+        store
+            .mark_attempt_failed(Target::Alert, id, "451", Some(1000))
+            .unwrap();
+        let requeued = store.requeue_failed("mail", 300).unwrap();
+        assert!(requeued.resumed);
+        assert_eq!(requeued.hastened, 1, "{requeued:?}");
+        assert!(store.paused_channels(0).unwrap().is_empty());
+    }
+
+    #[test]
     fn alerts_of_other_channels_do_not_crowd_out_the_due_ones() {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, feed) = store_with_one_feed(&dir);

@@ -27,10 +27,13 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../../migrations/sqlite/0009_wire_copies.sql"
         )),
+        M::up(include_str!(
+            "../../../migrations/sqlite/0010_channel_faults.sql"
+        )),
     ])
 }
 
-const SCHEMA_VERSION: i64 = 9;
+const SCHEMA_VERSION: i64 = 10;
 
 /// A file's (device, inode), to tell it from a file put in its place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,10 +12,12 @@ use anyhow::{Context, Result};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Claimed, Damaged, DueAlert, DueDigest, DueHealth, Requeued, Sqlite, Target, from_unix, stored,
+    ChannelFault, Claimed, Damaged, DueAlert, DueDigest, DueHealth, Requeued, Sqlite, Target,
+    from_unix, stored,
 };
 use crate::domain::model::{Item, Outlet};
 use crate::domain::render::FailingFeed;
+use crate::domain::schedule::next_channel_attempt;
 
 /// The columns every outbox query selects, in this order.
 const ALERT_COLUMNS: &str = "a.id, a.channel, a.attempts, a.created, a.rules, a.hits, a.item_id, a.story_id, COALESCE(a.queued, a.created)";
@@ -421,6 +423,16 @@ impl Sqlite {
             ),
             params![id, now],
         )?;
+        if marked > 0 {
+            // The channel sends again: its pause, if any, is over.
+            tx.execute(
+                &format!(
+                    "DELETE FROM channel_faults WHERE channel = (SELECT channel FROM {} WHERE id = ?1)",
+                    target.table()
+                ),
+                [id],
+            )?;
+        }
         let newest = "(SELECT MAX(i.id) FROM items i WHERE i.story_id = alerts.story_id)";
         match target {
             Target::Alert => {
@@ -518,8 +530,79 @@ impl Sqlite {
                 params![channel, now],
             )?;
         }
+        let mut hastened = 0;
+        for table in ["alerts", "health_alerts", "digests"] {
+            hastened += tx.execute(
+                &format!(
+                    "UPDATE {table} SET due = ?2 WHERE channel = ?1 AND state = 'pending' AND due > ?2"
+                ),
+                params![channel, now],
+            )?;
+        }
+        let resumed = tx.execute("DELETE FROM channel_faults WHERE channel = ?1", [channel])? > 0;
         tx.commit()?;
-        Ok(Requeued { alerts, digests })
+        Ok(Requeued {
+            alerts,
+            digests,
+            hastened,
+            resumed,
+        })
+    }
+
+    /// Pauses `channel` after a fault of its own, or keeps it paused one
+    /// backoff step longer (`domain::schedule::next_channel_attempt`); the
+    /// first fault's time and error are kept until it sends again, the
+    /// error updated.
+    pub fn pause_channel(
+        &mut self,
+        channel: &str,
+        error: &str,
+        now: i64,
+        jitter: f64,
+    ) -> Result<ChannelFault> {
+        let tx = self.conn.transaction()?;
+        let (since, attempts): (i64, u32) = tx
+            .query_row(
+                "SELECT since, attempts FROM channel_faults WHERE channel = ?1",
+                [channel],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((now, 0));
+        let fault = ChannelFault {
+            error: error.to_owned(),
+            since,
+            attempts: attempts + 1,
+            retry_at: next_channel_attempt(now, attempts + 1, jitter),
+        };
+        tx.execute(
+            "INSERT INTO channel_faults (channel, error, since, attempts, retry_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (channel) DO UPDATE SET error = excluded.error, attempts = excluded.attempts,
+                 retry_at = excluded.retry_at",
+            params![channel, fault.error, fault.since, fault.attempts, fault.retry_at],
+        )?;
+        tx.commit()?;
+        Ok(fault)
+    }
+
+    /// The channels paused at `now` (their next attempt still ahead).
+    pub fn paused_channels(&self, now: i64) -> Result<Vec<(String, ChannelFault)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT channel, error, since, attempts, retry_at FROM channel_faults
+             WHERE retry_at > ?1 ORDER BY channel",
+        )?;
+        let rows = stmt.query_map([now], |r| {
+            Ok((
+                r.get(0)?,
+                ChannelFault {
+                    error: r.get(1)?,
+                    since: r.get(2)?,
+                    attempts: r.get(3)?,
+                    retry_at: r.get(4)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Feeds among `names` that are gone or have failed since before

@@ -4,7 +4,9 @@ use anyhow::Result;
 use rusqlite::params;
 
 use super::outbox::DAMAGED;
-use super::{ChannelStatus, DamagedRow, FeedStatus, Identity, LateCopies, Sqlite, Status};
+use super::{
+    ChannelFault, ChannelStatus, DamagedRow, FeedStatus, Identity, LateCopies, Sqlite, Status,
+};
 
 impl Sqlite {
     /// Opens the file at `path` afresh and reads from it (`/healthz`): a
@@ -131,6 +133,32 @@ fn channel_rows(tx: &rusqlite::Transaction) -> Result<Vec<ChannelStatus>> {
         c.next_attempt = next.query_row([&c.name], |r| r.get(0))?;
     }
     drop(next);
+    let mut faults = tx.prepare(
+        "SELECT channel, error, since, attempts, retry_at FROM channel_faults ORDER BY channel",
+    )?;
+    let faults = faults
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                ChannelFault {
+                    error: r.get(1)?,
+                    since: r.get(2)?,
+                    attempts: r.get(3)?,
+                    retry_at: r.get(4)?,
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (name, fault) in faults {
+        match channels.iter_mut().find(|c| c.name == name) {
+            Some(c) => c.paused = Some(fault),
+            None => channels.push(ChannelStatus {
+                name,
+                paused: Some(fault),
+                ..ChannelStatus::default()
+            }),
+        }
+    }
     damaged(tx, &mut channels)?;
     Ok(channels)
 }
