@@ -22,10 +22,17 @@
 //! `stored` is the versioned JSON some columns hold; the wire-copy index
 //! itself is pure and lives in `domain::wire_index`.
 
+mod feeds;
+mod health;
 mod location;
 mod model;
+mod outbox;
+mod polls;
+mod retention;
+mod sql;
 mod sqlite;
 pub mod stored;
+mod stories;
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};

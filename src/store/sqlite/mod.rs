@@ -26,9 +26,8 @@ mod stories;
 use rusqlite::Connection;
 
 use super::model::*;
-use super::{new_id, stored};
-use crate::domain::poll::PollRecord;
-use crate::domain::triage::{AlertDraft, ItemRecord, KnownItem, StoredHit};
+use super::new_id;
+use crate::domain::triage::KnownItem;
 use crate::domain::wire_index::WireIndex;
 
 pub use open::Identity;
@@ -44,10 +43,6 @@ pub struct Sqlite {
     wire: Option<WireIndex>,
 }
 
-fn from_unix(secs: i64) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::from_timestamp(secs, 0)
-}
-
 #[cfg(test)]
 mod tests {
     use anyhow::Result;
@@ -57,7 +52,7 @@ mod tests {
     use crate::domain::ids::FeedId;
     use crate::domain::model::Item;
     use crate::domain::wire::Fingerprint;
-    use crate::store::FetchRecord;
+    use crate::store::{AlertDraft, FetchRecord, ItemRecord, PollRecord, StoredHit};
 
     /// One poll through the production path, `record_polls`.
     pub(super) trait RecordOne {
@@ -125,7 +120,7 @@ mod tests {
             title: format!("Titre {key}"),
             link: Some(format!("https://{key}.fr/1")),
             summary: text.into(),
-            published: from_unix(at),
+            published: chrono::DateTime::from_timestamp(at, 0),
             ..Item::default()
         };
         ItemRecord {

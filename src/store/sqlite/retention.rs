@@ -1,63 +1,13 @@
-//! Retention (SPEC §4): stories whose every item was first seen before the
-//! cutoff are deleted with their items, links and sent or failed alerts;
-//! what remains of them is the hash of each dedup key (`pruned_items`,
-//! `pruned_links`), which `known_items` reads as "known, pruned".
-//!
-//! Pruning goes in batches, each its own short transaction, so that the
-//! writer of polls never waits long behind it; the caller loops over
-//! `prune_batch` until it reports nothing left, then calls `reclaim`.
-
-use std::collections::BTreeSet;
+//! Retention (`store::retention`) on SQLite, and giving the freed pages
+//! back to the file system.
 
 use anyhow::Result;
-use rusqlite::{Connection, OptionalExtension, params};
-use xxhash_rust::xxh3::xxh3_64;
 
 use super::{Cursor, Pruned, Retained, Sqlite};
-use crate::domain::ids::FeedId;
-
-/// The hash a pruned item's (feed, key) is kept under.
-pub(super) fn item_key_hash(feed_id: FeedId, item_key: &str) -> i64 {
-    let mut bytes = Vec::with_capacity(item_key.len() + 10);
-    bytes.push(b'i');
-    bytes.extend_from_slice(&feed_id.0.to_le_bytes());
-    bytes.push(0);
-    bytes.extend_from_slice(item_key.as_bytes());
-    xxh3_64(&bytes) as i64
-}
-
-/// The hash a pruned story's normalised link is kept under.
-pub(super) fn link_hash(link: &str) -> i64 {
-    let mut bytes = Vec::with_capacity(link.len() + 1);
-    bytes.push(b'l');
-    bytes.extend_from_slice(link.as_bytes());
-    xxh3_64(&bytes) as i64
-}
-
-pub(super) fn item_pruned(conn: &Connection, feed_id: FeedId, item_key: &str) -> Result<bool> {
-    let hash = item_key_hash(feed_id, item_key);
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM pruned_items WHERE key = ?1")?
-        .query_row([hash], |_| Ok(()))
-        .optional()?
-        .is_some())
-}
-
-pub(super) fn link_pruned(conn: &Connection, link: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM pruned_links WHERE key = ?1")?
-        .query_row([link_hash(link)], |_| Ok(()))
-        .optional()?
-        .is_some())
-}
+use crate::store::retention;
 
 impl Sqlite {
-    /// Prunes, in one transaction, up to `stories` of the stories after the
-    /// cursor whose items were all first seen before `cutoff` and that no
-    /// pending alert needs; on the run's first batch, also the sent or
-    /// failed health alerts made before it. Stories are looked at in the
-    /// order they were made, and the run ends at the first one made after
-    /// the cutoff: later ones have items too recent.
+    /// Prunes a batch in one transaction (`store::retention::prune_batch`).
     pub fn prune_batch(
         &mut self,
         cursor: &mut Cursor,
@@ -69,35 +19,7 @@ impl Sqlite {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut pruned = Pruned::default();
-        let mut digests = BTreeSet::new();
-        if cursor.after == 0 {
-            pruned.health_alerts = prune_health_alerts(&tx, cutoff, &mut digests)?;
-        }
-        let candidates: Vec<(i64, i64, Option<String>)> = tx
-            .prepare_cached(
-                "SELECT id, first_seen, link FROM stories WHERE id > ?1 ORDER BY id LIMIT ?2",
-            )?
-            .query_map(params![cursor.after, stories as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        if candidates.len() < stories {
-            cursor.done = true;
-        }
-        for (story_id, first_seen, link) in candidates {
-            if first_seen >= cutoff {
-                cursor.done = true;
-                break;
-            }
-            cursor.after = story_id;
-            if !prunable(&tx, story_id, cutoff)? {
-                continue;
-            }
-            pruned.items += prune_story(&tx, story_id, link.as_deref(), &mut digests, &mut pruned)?;
-            pruned.stories += 1;
-        }
-        pruned.digests = prune_digests(&tx, &digests)?;
+        let pruned = retention::prune_batch(&*tx, cursor, cutoff, stories)?;
         tx.commit()?;
         Ok(pruned)
     }
@@ -130,113 +52,15 @@ impl Sqlite {
     }
 
     pub fn retained(&self) -> Result<Retained> {
-        let count = |table: &str| -> Result<i64> {
-            Ok(self
-                .conn
-                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
-        };
-        Ok(Retained {
-            items: count("items")?,
-            pruned_keys: count("pruned_items")?,
-        })
+        retention::retained(&self.conn)
     }
-}
-
-/// Deletes the health alerts sent or failed before `cutoff`, noting the
-/// digests they were in. Returns how many went.
-fn prune_health_alerts(
-    tx: &Connection,
-    cutoff: i64,
-    digests: &mut BTreeSet<String>,
-) -> Result<u64> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT digest_id FROM health_alerts
-         WHERE state <> 'pending' AND created < ?1 AND digest_id IS NOT NULL",
-    )?;
-    for id in stmt.query_map([cutoff], |r| r.get::<_, String>(0))? {
-        digests.insert(id?);
-    }
-    Ok(tx
-        .prepare_cached("DELETE FROM health_alerts WHERE state <> 'pending' AND created < ?1")?
-        .execute([cutoff])? as u64)
-}
-
-/// Deletes the sent or failed digests among `digests` that no alert is in
-/// any more. Returns how many went.
-fn prune_digests(tx: &Connection, digests: &BTreeSet<String>) -> Result<u64> {
-    let mut pruned = 0;
-    for id in digests {
-        pruned += tx
-            .prepare_cached(
-                "DELETE FROM digests WHERE id = ?1 AND state <> 'pending'
-                   AND NOT EXISTS (SELECT 1 FROM alerts WHERE digest_id = ?1)
-                   AND NOT EXISTS (SELECT 1 FROM health_alerts WHERE digest_id = ?1)",
-            )?
-            .execute([id])? as u64;
-    }
-    Ok(pruned)
-}
-
-fn prunable(tx: &Connection, story_id: i64, cutoff: i64) -> Result<bool> {
-    Ok(tx
-        .prepare_cached(
-            "SELECT NOT EXISTS (SELECT 1 FROM items WHERE story_id = ?1 AND first_seen >= ?2)
-                AND NOT EXISTS (SELECT 1 FROM alerts WHERE story_id = ?1 AND state = 'pending')",
-        )?
-        .query_row(params![story_id, cutoff], |r| r.get(0))?)
-}
-
-/// Deletes one story with what refers to it, keeping its keys' hashes;
-/// collects the digests its alerts were in. Returns its items' count.
-fn prune_story(
-    tx: &Connection,
-    story_id: i64,
-    link: Option<&str>,
-    digests: &mut BTreeSet<String>,
-    pruned: &mut Pruned,
-) -> Result<u64> {
-    let mut keep_item =
-        tx.prepare_cached("INSERT OR IGNORE INTO pruned_items (key) VALUES (?1)")?;
-    let keys: Vec<(FeedId, String)> = tx
-        .prepare_cached("SELECT feed_id, item_key FROM items WHERE story_id = ?1")?
-        .query_map([story_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (feed_id, key) in &keys {
-        keep_item.execute([item_key_hash(*feed_id, key)])?;
-    }
-    let mut keep_link =
-        tx.prepare_cached("INSERT OR IGNORE INTO pruned_links (key) VALUES (?1)")?;
-    let mut links: Vec<String> = tx
-        .prepare_cached("SELECT link FROM story_links WHERE story_id = ?1")?
-        .query_map([story_id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    links.extend(link.map(str::to_owned));
-    for l in &links {
-        keep_link.execute([link_hash(l)])?;
-    }
-    let mut stmt = tx.prepare_cached(
-        "SELECT digest_id FROM alerts WHERE story_id = ?1 AND digest_id IS NOT NULL",
-    )?;
-    for id in stmt.query_map([story_id], |r| r.get::<_, String>(0))? {
-        digests.insert(id?);
-    }
-    pruned.alerts += tx
-        .prepare_cached("DELETE FROM alerts WHERE story_id = ?1")?
-        .execute([story_id])? as u64;
-    tx.prepare_cached("DELETE FROM story_links WHERE story_id = ?1")?
-        .execute([story_id])?;
-    let items = tx
-        .prepare_cached("DELETE FROM items WHERE story_id = ?1")?
-        .execute([story_id])?;
-    tx.prepare_cached("DELETE FROM stories WHERE id = ?1")?
-        .execute([story_id])?;
-    Ok(items as u64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::identity::Identity;
+    use crate::domain::ids::FeedId;
     use crate::store::KnownItem;
     use crate::store::sqlite::tests::{RecordOne, ids, quiet_poll, record, store_with_two_feeds};
 

@@ -3,10 +3,10 @@
 use anyhow::Result;
 use rusqlite::params;
 
-use super::outbox::DAMAGED;
 use super::{
     ChannelFault, ChannelStatus, DamagedRow, FeedStatus, Identity, LateCopies, Sqlite, Status,
 };
+use crate::store::outbox::DAMAGED;
 
 impl Sqlite {
     /// Opens the file at `path` afresh and reads from it (`/healthz`): a

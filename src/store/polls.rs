@@ -1,0 +1,322 @@
+//! Recording polls decided by `domain::poll`: a poll's items, the alerts
+//! they cause and the feed's new state, written by the caller in one
+//! transaction (group commit over several polls); and what is known of a
+//! feed's items before.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+
+use super::sql::{Db, args};
+use super::{
+    AlertDraft, ItemRecord, KnownItem, RecordSummary, StoredHit, WireIndex, new_id, retention,
+    stored, stories,
+};
+use crate::domain::identity::Identity;
+use crate::domain::ids::{FeedId, ItemId, StoryId};
+use crate::domain::poll::{FetchFailure, FetchRecord, PollRecord};
+use crate::domain::wire::wire_date;
+
+/// What is stored of the feed's items among `ids`, by item key, to tell
+/// new and changed items from the ones already recorded; an item whose key
+/// or link remains of a pruned one is `KnownItem::Pruned`.
+pub(super) fn known_items(
+    db: &impl Db,
+    feed_id: FeedId,
+    ids: &[Identity],
+) -> Result<HashMap<String, KnownItem>> {
+    let mut known = HashMap::new();
+    for id in ids {
+        let key = id.item_key.as_str();
+        let stored = db.row(
+            "SELECT content_hash, first_seen FROM items WHERE feed_id = ?1 AND item_key = ?2",
+            args![feed_id, key],
+            |r| {
+                Ok(KnownItem::Stored {
+                    content_hash: r.get(0)?,
+                    first_seen: r.get(1)?,
+                })
+            },
+        )?;
+        let k = match stored {
+            Some(k) => k,
+            None if retention::item_pruned(db, feed_id, key)? => KnownItem::Pruned,
+            None => match &id.story_link {
+                Some(link) if retention::link_pruned(db, link)? => KnownItem::Pruned,
+                _ => continue,
+            },
+        };
+        known.insert(key.to_owned(), k);
+    }
+    Ok(known)
+}
+
+/// After a write committed: the copies it indexed are stored.
+pub(super) fn committed(wire: &mut Option<WireIndex>) {
+    if let Some(index) = wire.as_mut() {
+        index.committed();
+    }
+}
+
+/// After a write (or a part of one) rolled back: the copies it indexed are
+/// gone.
+pub(super) fn forget_pending(wire: &mut Option<WireIndex>) {
+    if let Some(index) = wire.as_mut() {
+        index.forget_pending();
+    }
+}
+
+/// Writes polls' items, earliest published first, then their feeds' state;
+/// a summary per poll.
+pub(super) fn write_polls(
+    tx: &impl Db,
+    wire: &mut Option<WireIndex>,
+    polls: &[PollRecord],
+) -> Result<Vec<RecordSummary>> {
+    let mut order: Vec<(&PollRecord, &ItemRecord, usize)> = polls
+        .iter()
+        .enumerate()
+        .flat_map(|(p, poll)| poll.items.iter().map(move |r| (poll, r, p)))
+        .collect();
+    order.sort_by_key(|(poll, r, _)| wire_date(&r.item, poll.now));
+    let mut summaries = vec![RecordSummary::default(); polls.len()];
+    for (poll, record, p) in order {
+        let summary = &mut summaries[p];
+        let (item_id, story_id, is_new) = upsert_item(tx, wire, poll, record)?;
+        if is_new {
+            summary.new_items += 1;
+        } else {
+            summary.changed_items += 1;
+        }
+        for alert in &record.alerts {
+            if enqueue_alert(tx, story_id, item_id, poll.now, alert)? {
+                summary.alerts += 1;
+                summary.alerted.push(alert.channel.clone());
+            }
+        }
+    }
+    for poll in polls {
+        update_feed(tx, poll)?;
+    }
+    Ok(summaries)
+}
+
+/// Inserts a new item (finding, joining or creating its story) or updates a
+/// changed one. Returns (item id, story id, whether it was new). The
+/// caller's `is_new` saves a lookup; the unique key still decides.
+///
+/// Summary and content are kept only for an item that causes an alert: they
+/// are what messages quote. For the others, title, link, dates, categories and
+/// the content hash are enough, and the database stays a fraction of the
+/// size. An update that causes no alert leaves stored text alone, so a pending
+/// alert still quotes what it matched.
+fn upsert_item(
+    tx: &impl Db,
+    wire: &mut Option<WireIndex>,
+    poll: &PollRecord,
+    r: &ItemRecord,
+) -> Result<(ItemId, StoryId, bool)> {
+    let columns = Columns::of(r)?;
+    if r.is_new
+        && let Some((item_id, story_id)) = insert_item(tx, wire, poll, r, &columns)?
+    {
+        return Ok((item_id, story_id, true));
+    }
+    let (item_id, story_id) = update_item(tx, poll, r, &columns)?;
+    Ok((item_id, story_id, false))
+}
+
+/// An item's columns as stored; summary and content only when quoted.
+struct Columns<'a> {
+    categories: String,
+    published: Option<i64>,
+    updated: Option<i64>,
+    /// The item causes an alert: its text is what messages quote.
+    quoted: bool,
+    summary: &'a str,
+    content: &'a str,
+}
+
+impl<'a> Columns<'a> {
+    fn of(r: &'a ItemRecord) -> Result<Columns<'a>> {
+        let i = &r.item;
+        let quoted = !r.alerts.is_empty();
+        Ok(Columns {
+            categories: serde_json::to_string(&i.categories)?,
+            published: i.published.map(|d| d.timestamp()),
+            updated: i.updated.map(|d| d.timestamp()),
+            quoted,
+            summary: if quoted { &i.summary } else { "" },
+            content: if quoted { &i.content } else { "" },
+        })
+    }
+}
+
+/// Inserts a new item in the story it is placed in; `None` when the feed
+/// already has an item under its key (another process recorded it).
+fn insert_item(
+    tx: &impl Db,
+    wire: &mut Option<WireIndex>,
+    poll: &PollRecord,
+    r: &ItemRecord,
+    c: &Columns,
+) -> Result<Option<(ItemId, StoryId)>> {
+    let place = stories::place_new_item(tx, wire, poll, r)?;
+    let i = &r.item;
+    let inserted: Option<ItemId> = tx.row(
+        "INSERT INTO items (feed_id, item_key, story_id, title, link, summary, content, categories,
+                            published, updated, first_seen, changed_at, content_hash, joined)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)
+         ON CONFLICT (feed_id, item_key) DO NOTHING RETURNING id",
+        args![
+            poll.feed_id,
+            r.key,
+            place.story_id,
+            i.title,
+            i.link,
+            c.summary,
+            c.content,
+            c.categories,
+            c.published,
+            c.updated,
+            poll.now,
+            r.content_hash,
+            place.joined
+        ],
+        |row| row.get(0),
+    )?;
+    let Some(item_id) = inserted else {
+        return Ok(None);
+    };
+    stories::index_copy(tx, wire, poll, r, item_id, place.story_id)?;
+    Ok(Some((item_id, place.story_id)))
+}
+
+/// Updates a changed item; its stored text only when it is quoted, so that
+/// a pending alert still quotes what it matched. Returns (item, story).
+fn update_item(
+    tx: &impl Db,
+    poll: &PollRecord,
+    r: &ItemRecord,
+    c: &Columns,
+) -> Result<(ItemId, StoryId)> {
+    let (item_id, story_id): (ItemId, StoryId) = tx.one(
+        "SELECT id, story_id FROM items WHERE feed_id = ?1 AND item_key = ?2",
+        args![poll.feed_id, r.key],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let i = &r.item;
+    tx.exec(
+        "UPDATE items SET title = ?2, link = ?3, categories = ?6, published = ?7, updated = ?8,
+             content_hash = ?9, changed_at = ?10,
+             summary = CASE WHEN ?11 = 1 THEN ?4 ELSE summary END,
+             content = CASE WHEN ?11 = 1 THEN ?5 ELSE content END
+         WHERE id = ?1",
+        args![
+            item_id,
+            i.title,
+            i.link,
+            c.summary,
+            c.content,
+            c.categories,
+            c.published,
+            c.updated,
+            r.content_hash,
+            poll.now,
+            c.quoted
+        ],
+    )?;
+    Ok((item_id, story_id))
+}
+
+/// Creates the (story, channel) alert, or, when it exists and is still
+/// pending, adds the new rules to it (`AlertDraft::merge_into`). Returns
+/// whether an alert was created.
+fn enqueue_alert(
+    tx: &impl Db,
+    story_id: StoryId,
+    item_id: ItemId,
+    now: i64,
+    a: &AlertDraft,
+) -> Result<bool> {
+    let id = new_id();
+    let inserted = tx.exec(
+        "INSERT INTO alerts (id, story_id, channel, item_id, rules, hits, created, due)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (story_id, channel) DO NOTHING",
+        args![
+            id,
+            story_id,
+            a.channel,
+            item_id,
+            stored::encode(stored::RULES, &a.rules)?,
+            stored::encode(stored::HITS, &a.hits)?,
+            now,
+            a.due
+        ],
+    )?;
+    if inserted == 1 {
+        return Ok(true);
+    }
+    let pending: Option<(String, String, String)> = tx.row(
+        "SELECT id, rules, hits FROM alerts WHERE story_id = ?1 AND channel = ?2 AND state = 'pending'",
+        args![story_id, a.channel],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    if let Some((id, rules, hits)) = pending {
+        // A row that cannot be read back is left as it is: delivery marks
+        // it failed; this poll is recorded all the same.
+        let (Ok(mut rules), Ok(mut hits)) = (
+            stored::decode::<Vec<String>>(stored::RULES, &rules),
+            stored::decode::<Vec<StoredHit>>(stored::HITS, &hits),
+        ) else {
+            return Ok(false);
+        };
+        if !a.merge_into(&mut rules, &mut hits) {
+            return Ok(false);
+        }
+        tx.exec(
+            "UPDATE alerts SET rules = ?2, hits = ?3 WHERE id = ?1",
+            args![
+                id,
+                stored::encode(stored::RULES, &rules)?,
+                stored::encode(stored::HITS, &hits)?
+            ],
+        )?;
+    }
+    Ok(false)
+}
+
+/// The feed's row after a poll. The run of failures is counted here, in
+/// SQL, not written from what the poller read: two processes polling one
+/// database (the daemon and a `run --once`) must not lose a failure. The
+/// schedule (`next_poll`) comes from `domain::schedule::after_poll`.
+fn update_feed(tx: &impl Db, p: &PollRecord) -> Result<()> {
+    if let Some(target) = &p.redirect_url {
+        tx.exec(
+            "UPDATE feeds SET redirect_url = ?2 WHERE id = ?1",
+            args![p.feed_id, target],
+        )?;
+    }
+    match &p.fetch {
+        FetchRecord::Fetched { status, etag, last_modified, items, unread_items } => tx.exec(
+            "UPDATE feeds SET etag = ?2, last_modified = ?3, last_status = ?4, last_fetch = ?5,
+                 last_error = NULL, consecutive_failures = 0, failing_since = NULL, retry_after_until = NULL,
+                 next_poll = ?6, first_success = COALESCE(first_success, ?5),
+                 last_items = ?7, unread_items = ?8 WHERE id = ?1",
+            args![p.feed_id, etag, last_modified, status, p.now, p.next_poll, items, unread_items],
+        )?,
+        FetchRecord::NotModified => tx.exec(
+            "UPDATE feeds SET last_status = 304, last_fetch = ?2, last_error = NULL, consecutive_failures = 0,
+                 failing_since = NULL, retry_after_until = NULL, next_poll = ?3 WHERE id = ?1",
+            args![p.feed_id, p.now, p.next_poll],
+        )?,
+        FetchRecord::Failed(FetchFailure { status, error, gone, retry_after_until }) => tx.exec(
+            "UPDATE feeds SET last_status = ?2, last_fetch = ?3, last_error = ?4,
+                 consecutive_failures = consecutive_failures + 1, failing_since = COALESCE(failing_since, ?3),
+                 gone = CASE WHEN ?5 = 1 THEN 1 ELSE gone END, retry_after_until = ?6, next_poll = ?7
+             WHERE id = ?1",
+            args![p.feed_id, status, p.now, error, gone, retry_after_until, p.next_poll],
+        )?,
+    };
+    Ok(())
+}

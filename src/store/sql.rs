@@ -1,0 +1,557 @@
+//! One way to run SQL on either backend, so that the store's logic is
+//! written once: `Db` runs a statement with `Value` arguments and reads
+//! rows through `Row`, on an SQLite connection or a PostgreSQL transaction.
+//!
+//! Statements are written once, in the SQL both databases speak, with
+//! numbered parameters `?1`, `?2`… (PostgreSQL receives them as `$1`, `$2`…).
+//! What differs is asked of the dialect (`Db::list`). Values adapt to the
+//! type PostgreSQL infers for a parameter (an integer where it expects a
+//! boolean is sent as one), so that the same statement and arguments work
+//! on both; booleans are stored as 0 or 1 everywhere.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use anyhow::{Result, anyhow, bail};
+use bytes::BytesMut;
+use postgres::types::{FromSql, IsNull, ToSql, Type};
+
+use crate::domain::ids::{FeedId, ItemId, StoryId};
+
+/// An argument of a statement.
+#[derive(Debug, Clone, Copy)]
+pub enum Value<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+    Bytes(&'a [u8]),
+}
+
+/// What can be passed as an argument.
+pub trait ToValue {
+    fn value(&self) -> Value<'_>;
+}
+
+macro_rules! int_value {
+    ($($t:ty),*) => {$(
+        impl ToValue for $t {
+            fn value(&self) -> Value<'_> {
+                Value::Int(*self as i64)
+            }
+        }
+    )*};
+}
+int_value!(i64, i32, u32, u16, u8, usize, u64);
+
+impl ToValue for bool {
+    fn value(&self) -> Value<'_> {
+        Value::Int(i64::from(*self))
+    }
+}
+
+impl ToValue for f64 {
+    fn value(&self) -> Value<'_> {
+        Value::Real(*self)
+    }
+}
+
+impl ToValue for str {
+    fn value(&self) -> Value<'_> {
+        Value::Text(self)
+    }
+}
+
+impl ToValue for String {
+    fn value(&self) -> Value<'_> {
+        Value::Text(self)
+    }
+}
+
+impl ToValue for [u8] {
+    fn value(&self) -> Value<'_> {
+        Value::Bytes(self)
+    }
+}
+
+impl ToValue for Vec<u8> {
+    fn value(&self) -> Value<'_> {
+        Value::Bytes(self)
+    }
+}
+
+impl<T: ToValue + ?Sized> ToValue for &T {
+    fn value(&self) -> Value<'_> {
+        (**self).value()
+    }
+}
+
+impl<T: ToValue> ToValue for Option<T> {
+    fn value(&self) -> Value<'_> {
+        self.as_ref().map_or(Value::Null, ToValue::value)
+    }
+}
+
+macro_rules! id_value {
+    ($($t:ident),*) => {$(
+        impl ToValue for $t {
+            fn value(&self) -> Value<'_> {
+                Value::Int(self.0)
+            }
+        }
+
+        impl FromCell for $t {
+            fn from_cell(cell: Cell) -> Result<Self> {
+                i64::from_cell(cell).map($t)
+            }
+        }
+    )*};
+}
+id_value!(FeedId, ItemId, StoryId);
+
+/// The arguments of a statement: `args![a, b]` borrows each.
+macro_rules! args {
+    ($($e:expr),* $(,)?) => {
+        &[$($crate::store::sql::ToValue::value(&$e)),*][..]
+    };
+}
+pub(crate) use args;
+
+/// A column's value as read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+/// What a column can be read as.
+pub trait FromCell: Sized {
+    fn from_cell(cell: Cell) -> Result<Self>;
+}
+
+impl FromCell for i64 {
+    fn from_cell(cell: Cell) -> Result<Self> {
+        match cell {
+            Cell::Int(n) => Ok(n),
+            other => bail!("expected an integer, found {other:?}"),
+        }
+    }
+}
+
+macro_rules! narrow_int {
+    ($($t:ty),*) => {$(
+        impl FromCell for $t {
+            fn from_cell(cell: Cell) -> Result<Self> {
+                let n = i64::from_cell(cell)?;
+                <$t>::try_from(n).map_err(|_| anyhow!("{n} is out of range"))
+            }
+        }
+    )*};
+}
+narrow_int!(i32, u32, u16, u64, usize);
+
+impl FromCell for bool {
+    fn from_cell(cell: Cell) -> Result<Self> {
+        Ok(i64::from_cell(cell)? != 0)
+    }
+}
+
+impl FromCell for f64 {
+    fn from_cell(cell: Cell) -> Result<Self> {
+        match cell {
+            Cell::Real(x) => Ok(x),
+            Cell::Int(n) => Ok(n as f64),
+            other => bail!("expected a number, found {other:?}"),
+        }
+    }
+}
+
+impl FromCell for String {
+    fn from_cell(cell: Cell) -> Result<Self> {
+        match cell {
+            Cell::Text(s) => Ok(s),
+            other => bail!("expected text, found {other:?}"),
+        }
+    }
+}
+
+impl FromCell for Vec<u8> {
+    fn from_cell(cell: Cell) -> Result<Self> {
+        match cell {
+            Cell::Bytes(b) => Ok(b),
+            other => bail!("expected bytes, found {other:?}"),
+        }
+    }
+}
+
+impl<T: FromCell> FromCell for Option<T> {
+    fn from_cell(cell: Cell) -> Result<Self> {
+        match cell {
+            Cell::Null => Ok(None),
+            other => T::from_cell(other).map(Some),
+        }
+    }
+}
+
+/// A row as read, on either backend.
+#[allow(dead_code)]
+pub enum Row<'r> {
+    Sqlite(&'r rusqlite::Row<'r>),
+    Postgres(&'r postgres::Row),
+}
+
+impl Row<'_> {
+    /// Column `i`, as `T`.
+    pub fn get<T: FromCell>(&self, i: usize) -> Result<T> {
+        let cell = match self {
+            Row::Sqlite(r) => match r.get_ref(i)? {
+                rusqlite::types::ValueRef::Null => Cell::Null,
+                rusqlite::types::ValueRef::Integer(n) => Cell::Int(n),
+                rusqlite::types::ValueRef::Real(x) => Cell::Real(x),
+                rusqlite::types::ValueRef::Text(t) => {
+                    Cell::Text(String::from_utf8_lossy(t).into_owned())
+                }
+                rusqlite::types::ValueRef::Blob(b) => Cell::Bytes(b.to_vec()),
+            },
+            Row::Postgres(r) => r.try_get::<_, PgCell>(i)?.0,
+        };
+        T::from_cell(cell).map_err(|e| anyhow!("column {i}: {e}"))
+    }
+
+    /// Column `i`, bytes, handed to `read` without a copy.
+    pub fn bytes<T>(&self, i: usize, read: impl FnOnce(&[u8]) -> T) -> Result<T> {
+        Ok(match self {
+            Row::Sqlite(r) => read(r.get_ref(i)?.as_blob()?),
+            Row::Postgres(r) => read(r.try_get::<_, &[u8]>(i)?),
+        })
+    }
+}
+
+/// A connection or transaction that runs statements.
+pub trait Db {
+    /// Runs a statement; the rows it changed.
+    fn exec(&self, sql: &str, args: &[Value]) -> Result<usize>;
+
+    /// Every row of a query, each read by `read`.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        args: &[Value],
+        read: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>>;
+
+    /// The first row of a query, if any.
+    fn row<T>(
+        &self,
+        sql: &str,
+        args: &[Value],
+        read: impl FnOnce(&Row) -> Result<T>,
+    ) -> Result<Option<T>>;
+
+    /// A subquery of the elements of the JSON array of text or numbers in
+    /// parameter `n` (SQLite: `json_each`; PostgreSQL:
+    /// `json_array_elements_text`).
+    fn list(&self, n: usize) -> String;
+
+    /// The row of a query that must return one.
+    fn one<T>(&self, sql: &str, args: &[Value], read: impl FnOnce(&Row) -> Result<T>) -> Result<T> {
+        self.row(sql, args, read)?
+            .ok_or_else(|| anyhow!("no row where one was expected"))
+    }
+}
+
+// ---- SQLite ----
+
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match *self {
+            Value::Null => ValueRef::Null,
+            Value::Int(n) => ValueRef::Integer(n),
+            Value::Real(x) => ValueRef::Real(x),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+            Value::Bytes(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+impl Db for rusqlite::Connection {
+    fn exec(&self, sql: &str, args: &[Value]) -> Result<usize> {
+        Ok(self
+            .prepare_cached(sql)?
+            .execute(rusqlite::params_from_iter(args))?)
+    }
+
+    fn rows<T>(
+        &self,
+        sql: &str,
+        args: &[Value],
+        mut read: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.prepare_cached(sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(read(&Row::Sqlite(r))?);
+        }
+        Ok(out)
+    }
+
+    fn row<T>(
+        &self,
+        sql: &str,
+        args: &[Value],
+        read: impl FnOnce(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let mut stmt = self.prepare_cached(sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+        match rows.next()? {
+            Some(r) => read(&Row::Sqlite(r)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn list(&self, n: usize) -> String {
+        format!("SELECT value FROM json_each(?{n})")
+    }
+}
+
+// ---- PostgreSQL ----
+// (The PostgreSQL backend that uses these is being built: until it lands,
+// nothing constructs them.)
+
+/// A PostgreSQL transaction (or connection) with this connection's
+/// prepared statements.
+#[allow(dead_code)]
+pub struct Pg<'a, C: postgres::GenericClient> {
+    client: RefCell<&'a mut C>,
+    statements: &'a RefCell<HashMap<String, postgres::Statement>>,
+}
+
+#[allow(dead_code)]
+impl<'a, C: postgres::GenericClient> Pg<'a, C> {
+    pub fn new(
+        client: &'a mut C,
+        statements: &'a RefCell<HashMap<String, postgres::Statement>>,
+    ) -> Pg<'a, C> {
+        Pg {
+            client: RefCell::new(client),
+            statements,
+        }
+    }
+
+    /// The statement for `sql`, prepared once per connection.
+    fn prepared(&self, sql: &str) -> Result<postgres::Statement> {
+        if let Some(s) = self.statements.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let statement = self.client.borrow_mut().prepare(&dollars(sql))?;
+        self.statements
+            .borrow_mut()
+            .insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<postgres::Row>> {
+        let statement = self.prepared(sql)?;
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
+        Ok(self.client.borrow_mut().query(&statement, &params)?)
+    }
+}
+
+impl<C: postgres::GenericClient> Db for Pg<'_, C> {
+    fn exec(&self, sql: &str, args: &[Value]) -> Result<usize> {
+        let statement = self.prepared(sql)?;
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
+        Ok(self.client.borrow_mut().execute(&statement, &params)? as usize)
+    }
+
+    fn rows<T>(
+        &self,
+        sql: &str,
+        args: &[Value],
+        mut read: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.query(sql, args)?
+            .iter()
+            .map(|r| read(&Row::Postgres(r)))
+            .collect()
+    }
+
+    fn row<T>(
+        &self,
+        sql: &str,
+        args: &[Value],
+        read: impl FnOnce(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        match self.query(sql, args)?.first() {
+            Some(r) => read(&Row::Postgres(r)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn list(&self, n: usize) -> String {
+        format!("SELECT json_array_elements_text(CAST(?{n} AS json))")
+    }
+}
+
+/// `?1` as PostgreSQL writes it, `$1`; the statements hold no `?` in
+/// their strings.
+#[allow(dead_code)]
+fn dollars(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl ToSql for Value<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match *self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(n) => match *ty {
+                Type::BOOL => (n != 0).to_sql(ty, out),
+                Type::INT2 => i16::try_from(n)?.to_sql(ty, out),
+                Type::INT4 => i32::try_from(n)?.to_sql(ty, out),
+                Type::FLOAT8 => (n as f64).to_sql(ty, out),
+                _ => n.to_sql(ty, out),
+            },
+            Value::Real(x) => x.to_sql(ty, out),
+            Value::Text(t) => t.to_sql(ty, out),
+            Value::Bytes(b) => b.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        [
+            Type::BOOL,
+            Type::INT2,
+            Type::INT4,
+            Type::INT8,
+            Type::FLOAT8,
+            Type::TEXT,
+            Type::VARCHAR,
+            Type::JSON,
+            Type::BYTEA,
+            Type::UNKNOWN,
+        ]
+        .contains(ty)
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+/// A PostgreSQL column read into a `Cell`, whatever its type among those
+/// the schema and its expressions give.
+struct PgCell(Cell);
+
+impl<'a> FromSql<'a> for PgCell {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(PgCell(match *ty {
+            Type::BOOL => Cell::Int(i64::from(bool::from_sql(ty, raw)?)),
+            Type::INT2 => Cell::Int(i64::from(i16::from_sql(ty, raw)?)),
+            Type::INT4 => Cell::Int(i64::from(i32::from_sql(ty, raw)?)),
+            Type::INT8 => Cell::Int(i64::from_sql(ty, raw)?),
+            Type::FLOAT4 => Cell::Real(f64::from(f32::from_sql(ty, raw)?)),
+            Type::FLOAT8 => Cell::Real(f64::from_sql(ty, raw)?),
+            Type::BYTEA => Cell::Bytes(Vec::<u8>::from_sql(ty, raw)?),
+            _ => Cell::Text(String::from_sql(ty, raw)?),
+        }))
+    }
+
+    fn from_sql_null(
+        _: &Type,
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(PgCell(Cell::Null))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        [
+            Type::BOOL,
+            Type::INT2,
+            Type::INT4,
+            Type::INT8,
+            Type::FLOAT4,
+            Type::FLOAT8,
+            Type::BYTEA,
+            Type::TEXT,
+            Type::VARCHAR,
+            Type::NAME,
+            Type::BPCHAR,
+            Type::JSON,
+        ]
+        .contains(ty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_parameters_become_dollars_and_nothing_else_moves() {
+        assert_eq!(
+            dollars("UPDATE t SET a = ?2 WHERE id = ?1 AND b = '?' AND c = ?10"),
+            "UPDATE t SET a = $2 WHERE id = $1 AND b = '?' AND c = $10"
+        );
+    }
+
+    #[test]
+    fn sqlite_reads_back_what_it_was_given() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.exec("CREATE TABLE t (a INTEGER, b TEXT, c REAL, d BLOB)", &[])
+            .unwrap();
+        let none: Option<String> = None;
+        db.exec(
+            "INSERT INTO t VALUES (?1, ?2, ?3, ?4), (?5, ?6, ?7, ?8)",
+            args![7u32, "sept", 0.5, vec![1u8, 2], true, none, 1.0, vec![0u8]],
+        )
+        .unwrap();
+        let rows = db
+            .rows("SELECT a, b, c, d FROM t ORDER BY a", &[], |r| {
+                Ok((
+                    r.get::<i64>(0)?,
+                    r.get::<Option<String>>(1)?,
+                    r.get::<f64>(2)?,
+                    r.get::<Vec<u8>>(3)?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (1, None, 1.0, vec![0]),
+                (7, Some("sept".into()), 0.5, vec![1, 2])
+            ]
+        );
+        let listed = db
+            .rows(
+                &format!("SELECT a FROM t WHERE b IN ({})", db.list(1)),
+                args!["[\"sept\",\"huit\"]"],
+                |r| r.get::<u32>(0),
+            )
+            .unwrap();
+        assert_eq!(listed, [7]);
+        assert!(
+            db.row("SELECT a FROM t WHERE a = 3", &[], |r| r.get::<i64>(0))
+                .unwrap()
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! Which story a new item belongs to (SPEC §4): the story its link names
+//! (link identity always wins), else the story whose copies it copies (wire
+//! copies: a story is all its copies), else a story of its own; and the
+//! stored fingerprints later copies are recognised by, one row per item.
+//!
+//! The index over them (`domain::wire_index`) is a cache of `wire_prints`:
+//! read the first time a write needs it, and brought up to date at the
+//! start of every write with the rows committed since, whoever wrote them
+//! (a `run --once` beside the daemon). Each backend makes a write see all
+//! there is when it starts (SQLite's write lock from the first statement;
+//! PostgreSQL's lock on the wire copies, `postgres`), and the rows it adds
+//! come after.
+
+use anyhow::Result;
+
+use super::sql::{Db, args};
+use super::{ItemRecord, PollRecord, WireMatch};
+use crate::domain::ids::{FeedId, ItemId, StoryId};
+use crate::domain::wire::{
+    self as copy, Evidence, Fingerprint, Similarity, StoryCopies, judge, wire_date,
+};
+use crate::domain::wire_index::{self as wire, WireIndex};
+
+/// Where a new item goes.
+pub struct Placement {
+    pub story_id: StoryId,
+    /// It joined a story as a wire copy, with this containment.
+    pub joined: Option<f64>,
+}
+
+/// Brings the index up to date before a write that may place new items:
+/// read whole the first time, then the rows committed since.
+pub(super) fn before_write(
+    tx: &impl Db,
+    wire: &mut Option<WireIndex>,
+    polls: &[PollRecord],
+) -> Result<()> {
+    let Some(poll) = polls
+        .iter()
+        .find(|p| p.items.iter().any(|r| r.is_new && r.wire.is_some()))
+    else {
+        return Ok(());
+    };
+    fresh_index(tx, wire, poll.now - poll.wire_keep, true)?;
+    Ok(())
+}
+
+/// Places a new item as `domain::wire::place` decides, with the lookups it
+/// asks for, and writes what that changes: a copy's link now names its
+/// story; a new story's row.
+pub(super) fn place_new_item(
+    tx: &impl Db,
+    wire: &mut Option<WireIndex>,
+    poll: &PollRecord,
+    r: &ItemRecord,
+) -> Result<Placement> {
+    let link = r.story_link.as_deref();
+    let by_link = match link {
+        Some(l) => story_of_link(tx, l)?,
+        None => None,
+    };
+    let mut joined = None;
+    let placed = copy::place(by_link, || -> Result<Option<StoryId>> {
+        let (Some(fp), Some(index)) = (&r.wire, wire.as_ref()) else {
+            return Ok(None);
+        };
+        let at = wire_date(&r.item, poll.now);
+        let found = wire_matches(tx, index, fp, at, poll.wire_window, poll.feed_id)?;
+        let best = found.into_iter().next().filter(WireMatch::joins);
+        joined = best.as_ref().map(|m| m.similarity.containment);
+        Ok(best.map(|m| m.story_id))
+    })?;
+    let story_id = match placed {
+        copy::Placement::ByLink(story) => story,
+        copy::Placement::Copy(story) => {
+            if let Some(link) = link {
+                tx.exec(
+                    "INSERT INTO story_links (link, story_id) VALUES (?1, ?2) ON CONFLICT (link) DO NOTHING",
+                    args![link, story],
+                )?;
+            }
+            story
+        }
+        copy::Placement::New => new_story(tx, link, poll.now)?,
+    };
+    Ok(Placement { story_id, joined })
+}
+
+/// After a new item is inserted: its fingerprint is stored and indexed
+/// (pending until the write commits), so that later copies are compared
+/// with it too.
+pub(super) fn index_copy(
+    tx: &impl Db,
+    wire: &mut Option<WireIndex>,
+    poll: &PollRecord,
+    r: &ItemRecord,
+    item_id: ItemId,
+    story_id: StoryId,
+) -> Result<()> {
+    let (Some(fp), Some(index)) = (&r.wire, wire.as_mut()) else {
+        return Ok(());
+    };
+    let at = wire_date(&r.item, poll.now);
+    tx.exec(
+        "INSERT INTO wire_prints (item_id, story_id, at, print) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (item_id) DO UPDATE SET story_id = excluded.story_id, at = excluded.at,
+             print = excluded.print",
+        args![item_id, story_id, at, fp.to_bytes()],
+    )?;
+    let entry = wire::Entry {
+        story_id,
+        item_id,
+        at,
+        cut: fp.is_cut(),
+    };
+    index.insert(fp.keys(), entry, false);
+    Ok(())
+}
+
+/// A new story, whose link (if any) is `link`. Two processes may make the
+/// story of one link at the same moment: the second finds the first's.
+fn new_story(tx: &impl Db, link: Option<&str>, now: i64) -> Result<StoryId> {
+    let made = tx.row(
+        "INSERT INTO stories (link, first_seen) VALUES (?1, ?2) ON CONFLICT (link) DO NOTHING RETURNING id",
+        args![link, now],
+        |r| r.get(0),
+    )?;
+    match (made, link) {
+        (Some(id), _) => Ok(id),
+        (None, Some(link)) => story_of_link(tx, link)?
+            .ok_or_else(|| anyhow::anyhow!("the story of {link} was made and is gone")),
+        (None, None) => anyhow::bail!("a story without a link was not made"),
+    }
+}
+
+/// The stored story a normalised link names, if any (link identity).
+pub(super) fn story_of_link(conn: &impl Db, link: &str) -> Result<Option<StoryId>> {
+    conn.row(
+        "SELECT id FROM stories WHERE link = ?1
+         UNION ALL SELECT story_id FROM story_links WHERE link = ?1 LIMIT 1",
+        args![link],
+        |r| r.get(0),
+    )
+}
+
+/// The index, read from the database the first time it is needed, then
+/// brought up to date with the rows committed since, and pruned of copies
+/// older than `since`; with `tidy`, their stored fingerprints are deleted
+/// too (so that `run --once` from cron keeps the table to a window's worth
+/// as the daemon does).
+pub(super) fn fresh_index<'a>(
+    conn: &impl Db,
+    wire: &'a mut Option<WireIndex>,
+    since: i64,
+    tidy: bool,
+) -> Result<&'a mut WireIndex> {
+    let index = match wire {
+        Some(index) => index,
+        None => {
+            if tidy {
+                conn.exec("DELETE FROM wire_prints WHERE at < ?1", args![since])?;
+            }
+            wire.insert(WireIndex::new(since))
+        }
+    };
+    let mut keys = Vec::new();
+    conn.rows(
+        "SELECT item_id, story_id, at, print FROM wire_prints
+         WHERE item_id > ?1 AND at >= ?2 ORDER BY item_id",
+        args![index.seen(), since],
+        |row| {
+            let Some(cut) = row.bytes(3, |blob| Fingerprint::index_keys(blob, &mut keys))? else {
+                return Ok(());
+            };
+            let entry = wire::Entry {
+                item_id: row.get(0)?,
+                story_id: row.get(1)?,
+                at: row.get(2)?,
+                cut,
+            };
+            index.insert(&keys, entry, true);
+            Ok(())
+        },
+    )?;
+    if index.prune(since) && tidy {
+        conn.exec("DELETE FROM wire_prints WHERE at < ?1", args![since])?;
+    }
+    Ok(index)
+}
+
+/// The fingerprint of a stored copy; `None` when its row is gone (rolled
+/// back, or pruned) or unreadable.
+fn stored_print(conn: &impl Db, item: ItemId) -> Result<Option<Fingerprint>> {
+    Ok(conn
+        .row(
+            "SELECT print FROM wire_prints WHERE item_id = ?1",
+            args![item],
+            |r| r.bytes(0, Fingerprint::from_bytes),
+        )?
+        .flatten())
+}
+
+/// The stories with copies sharing index keys with `fp`, each judged on
+/// those copies, best first. The comparison reads the stored fingerprints,
+/// so an index entry whose item was rolled back is simply not found.
+pub(super) fn wire_matches(
+    conn: &impl Db,
+    index: &WireIndex,
+    fp: &Fingerprint,
+    at: i64,
+    window: i64,
+    feed_id: FeedId,
+) -> Result<Vec<WireMatch>> {
+    let mut found = Vec::new();
+    for candidate in index.candidates(fp.keys(), at, window) {
+        let mut prints = Vec::new();
+        for c in &candidate.copies {
+            if let Some(print) = stored_print(conn, c.item_id)? {
+                prints.push((c.item_id, print));
+            }
+        }
+        if prints.is_empty() {
+            continue;
+        }
+        let same_feed = conn.one(
+            "SELECT EXISTS (SELECT 1 FROM items WHERE story_id = ?1 AND feed_id = ?2)",
+            args![candidate.story_id, feed_id],
+            |r| r.get(0),
+        )?;
+        let story = StoryCopies {
+            story: candidate.story_id,
+            same_feed: false,
+            has_full: candidate.has_full,
+            copies: prints.iter().map(|(_, p)| p).collect(),
+        };
+        // The copy that decided, or else the closest one.
+        let (similarity, evidence, closest) = match judge(fp, &story) {
+            Some(choice) => (choice.similarity, choice.evidence, choice.copy),
+            None => {
+                let sims: Vec<Similarity> = prints.iter().map(|(_, p)| fp.compare(p)).collect();
+                let closest = (0..sims.len())
+                    .max_by(|&a, &b| sims[a].containment.total_cmp(&sims[b].containment))
+                    .unwrap_or(0);
+                (sims[closest], Evidence::None, closest)
+            }
+        };
+        let title: Option<String> = conn.row(
+            "SELECT title FROM items WHERE id = ?1",
+            args![prints[closest].0],
+            |r| r.get(0),
+        )?;
+        let Some(title) = title else {
+            continue;
+        };
+        found.push(WireMatch {
+            story_id: candidate.story_id,
+            title,
+            similarity,
+            evidence,
+            same_feed,
+        });
+    }
+    found.sort_by(|a, b| {
+        (b.joins(), b.evidence, b.similarity.containment)
+            .partial_cmp(&(a.joins(), a.evidence, a.similarity.containment))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    Ok(found)
+}
