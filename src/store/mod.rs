@@ -31,6 +31,7 @@ mod polls;
 mod retention;
 mod sql;
 mod sqlite;
+mod status;
 pub mod stored;
 mod stories;
 
