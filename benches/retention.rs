@@ -184,7 +184,9 @@ fn record_day(sh: &veille::daemon::Shared, ids: &[i64], day: i64) -> Duration {
         }
     }
     let end = START + (day + 1) * DAY;
-    let veille::config::Location::File(path) = &sh.config.daemon.database;
+    let veille::config::Location::File(path) = &sh.config.daemon.database else {
+        panic!("this benchmark runs on SQLite");
+    };
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.execute(
         "UPDATE alerts SET state = 'sent', sent_at = ?1 WHERE state = 'pending'",

@@ -158,10 +158,12 @@ impl<'a> Validator<'a> {
         let interval = self.duration_or(&d.interval, "daemon.interval", defaults::INTERVAL)?;
         self.at_least_a_minute(&d.interval, interval, "daemon.interval")?;
         Ok(Daemon {
-            database: Location::File(match &d.database {
-                Some(p) => self.written_path(p.get_ref()),
-                None => self.written_path(defaults::DATABASE),
-            }),
+            database: match &d.database {
+                Some(p) if Location::is_url(p.get_ref()) => Location::postgres(p.get_ref())
+                    .map_err(|e| self.at(p, format!("daemon.database: {e}")))?,
+                Some(p) => Location::File(self.written_path(p.get_ref())),
+                None => Location::File(self.written_path(defaults::DATABASE)),
+            },
             interval,
             concurrency: self.count(&d.concurrency, "daemon.concurrency", defaults::CONCURRENCY)?,
             per_host: self.count(&d.per_host, "daemon.per_host", defaults::PER_HOST)?,

@@ -28,6 +28,7 @@ mod location;
 mod model;
 mod outbox;
 mod polls;
+mod postgres;
 mod retention;
 mod sql;
 mod sqlite;
@@ -75,6 +76,7 @@ impl Store {
     pub fn open(at: &Location) -> Result<Store> {
         match at {
             Location::File(path) => Ok(Store::new(sqlite::Sqlite::open(path)?)),
+            Location::Postgres(url) => Ok(Store::new(postgres::Postgres::open(url)?)),
         }
     }
 
@@ -84,6 +86,7 @@ impl Store {
     pub fn open_existing(at: &Location) -> Result<Store> {
         match at {
             Location::File(path) => Ok(Store::new(sqlite::Sqlite::open_existing(path)?)),
+            Location::Postgres(url) => Ok(Store::new(postgres::Postgres::open_existing(url)?)),
         }
     }
 
@@ -92,6 +95,8 @@ impl Store {
     pub fn exists(at: &Location) -> bool {
         match at {
             Location::File(path) => path.exists(),
+            // Connecting tells: `open_existing` says what is missing.
+            Location::Postgres(_) => true,
         }
     }
 
@@ -129,6 +134,7 @@ impl Probe {
     pub fn new(at: &Location) -> Probe {
         let opened = match at {
             Location::File(path) => sqlite::Identity::of(path),
+            Location::Postgres(_) => None,
         };
         Probe {
             at: at.clone(),
@@ -141,6 +147,7 @@ impl Probe {
     pub fn check(&self) -> Result<()> {
         match &self.at {
             Location::File(path) => sqlite::Sqlite::probe(path, self.opened),
+            Location::Postgres(url) => postgres::Postgres::probe(url),
         }
     }
 }

@@ -586,7 +586,7 @@ pub(super) fn channel_faults(
 ) -> Result<Vec<(String, ChannelFault)>> {
     db.rows(
         "SELECT channel, error, since, attempts, retry_at FROM channel_faults
-         WHERE ?1 IS NULL OR retry_at > ?1 ORDER BY channel",
+         WHERE CAST(?1 AS BIGINT) IS NULL OR retry_at > ?1 ORDER BY channel",
         args![now],
         |r| {
             Ok((

@@ -197,7 +197,6 @@ impl<T: FromCell> FromCell for Option<T> {
 }
 
 /// A row as read, on either backend.
-#[allow(dead_code)]
 pub enum Row<'r> {
     Sqlite(&'r rusqlite::Row<'r>),
     Postgres(&'r postgres::Row),
@@ -320,22 +319,18 @@ impl Db for rusqlite::Connection {
 }
 
 // ---- PostgreSQL ----
-// (The PostgreSQL backend that uses these is being built: until it lands,
-// nothing constructs them.)
 
 /// A PostgreSQL transaction (or connection) with this connection's
 /// prepared statements.
-#[allow(dead_code)]
 pub struct Pg<'a, C: postgres::GenericClient> {
     client: RefCell<&'a mut C>,
-    statements: &'a RefCell<HashMap<String, postgres::Statement>>,
+    statements: &'a std::sync::Mutex<HashMap<String, postgres::Statement>>,
 }
 
-#[allow(dead_code)]
 impl<'a, C: postgres::GenericClient> Pg<'a, C> {
     pub fn new(
         client: &'a mut C,
-        statements: &'a RefCell<HashMap<String, postgres::Statement>>,
+        statements: &'a std::sync::Mutex<HashMap<String, postgres::Statement>>,
     ) -> Pg<'a, C> {
         Pg {
             client: RefCell::new(client),
@@ -345,13 +340,16 @@ impl<'a, C: postgres::GenericClient> Pg<'a, C> {
 
     /// The statement for `sql`, prepared once per connection.
     fn prepared(&self, sql: &str) -> Result<postgres::Statement> {
-        if let Some(s) = self.statements.borrow().get(sql) {
+        let mut statements = self.statements.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = statements.get(sql) {
             return Ok(s.clone());
         }
-        let statement = self.client.borrow_mut().prepare(&dollars(sql))?;
-        self.statements
+        let statement = self
+            .client
             .borrow_mut()
-            .insert(sql.to_owned(), statement.clone());
+            .prepare(&dollars(sql))
+            .map_err(|e| anyhow!("{e}, in: {}", one_line(sql)))?;
+        statements.insert(sql.to_owned(), statement.clone());
         Ok(statement)
     }
 
@@ -398,9 +396,13 @@ impl<C: postgres::GenericClient> Db for Pg<'_, C> {
     }
 }
 
+/// A statement on one line, for an error.
+fn one_line(sql: &str) -> String {
+    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// `?1` as PostgreSQL writes it, `$1`; the statements hold no `?` in
 /// their strings.
-#[allow(dead_code)]
 fn dollars(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();

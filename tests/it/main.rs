@@ -18,6 +18,7 @@ mod matching;
 mod messages;
 mod metrics;
 mod migrations;
+mod on_postgres;
 mod pipeline;
 mod purity;
 mod retention;

@@ -37,15 +37,21 @@ pub fn database() -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    let mut admin =
-        postgres::Client::connect(&format!("{}/postgres", server.base), postgres::NoTls)
-            .expect("connect to the test server");
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name}"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        admin.batch_execute(&sql).expect("create a test database");
-    }
+    // On a thread of its own: the blocking client runs a runtime, which
+    // may not start inside a test's.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let admin = format!("{}/postgres", server.base);
+            let mut admin = postgres::Client::connect(&admin, postgres::NoTls)
+                .expect("connect to the test server");
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {name}"),
+                format!("CREATE DATABASE {name}"),
+            ] {
+                admin.batch_execute(&sql).expect("create a test database");
+            }
+        });
+    });
     format!("{}/{name}", server.base)
 }
 

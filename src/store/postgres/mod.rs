@@ -1,0 +1,430 @@
+//! The PostgreSQL backend: one database for several veille processes
+//! (SPEC §10). Each `Postgres` is one connection (the blocking client of
+//! rust-postgres over tokio-postgres), its statements prepared once; the
+//! store's logic is the same as on SQLite (`store::sql`), and only
+//! transactions are this backend's:
+//! - a write of polls takes a transaction-scoped advisory lock first, so
+//!   that two processes place new items one after the other, as SQLite's
+//!   write lock makes them: the wire index sees every copy recorded before
+//!   (ids are given and committed in order), and a story is made once;
+//! - claims are single statements that skip rows another process is taking
+//!   (`FOR UPDATE SKIP LOCKED`);
+//! - `status` reads in one repeatable-read snapshot.
+//!
+//! Every call runs the client's own small runtime, which may not start on
+//! a thread of the daemon's: there, the call runs on a thread of its own.
+
+mod open;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use anyhow::Result;
+use postgres::{Client, IsolationLevel, Statement};
+
+use super::sql::{Db, Pg, args};
+use super::{
+    Backend, ChannelFault, Claimed, Cursor, DueDigest, FeedHealth, FeedState, HealthChange,
+    KnownItem, PollRecord, Pruned, RecordSummary, Requeued, Retained, Status, Target, WireIndex,
+    WireMatch, feeds, health, outbox, polls, retention, status, stories,
+};
+use crate::domain::identity::Identity;
+use crate::domain::ids::{FeedId, StoryId};
+use crate::domain::model::Item;
+use crate::domain::render::FailingFeed;
+use crate::domain::wire::{Fingerprint, wire_date};
+
+pub struct Postgres {
+    /// The connection (a lock only to lend it to the thread of a call;
+    /// `None` once dropped).
+    client: Mutex<Option<Client>>,
+    /// Statements prepared on this connection, by their text.
+    statements: Mutex<HashMap<String, Statement>>,
+    /// Who holds the leases this store takes: random, one per connection.
+    owner: String,
+    /// Stories wire copies may join (`store::stories`).
+    wire: Option<WireIndex>,
+}
+
+/// The advisory lock writes of polls hold (any number, the same in every
+/// veille): "vei-poll".
+const POLL_LOCK: i64 = 0x7665_692d_706f_6c6c;
+
+/// Runs `f` where the client may block on its own runtime: on this thread
+/// outside any runtime, else on a thread of its own for the call (a
+/// runtime's threads, even the one in `block_on`, may not start another).
+fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| {
+        s.spawn(f)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+impl Postgres {
+    /// Runs `f` on the connection, each statement on its own.
+    fn client(&self) -> ClientGuard<'_> {
+        lock(&self.client)
+    }
+
+    fn read<T: Send>(&self, f: impl FnOnce(&Pg<Client>) -> Result<T> + Send) -> Result<T> {
+        blocking(|| {
+            let mut client = self.client();
+            f(&Pg::new(&mut *client, &self.statements))
+        })
+    }
+
+    /// Runs `f` in one transaction.
+    fn write<T: Send>(
+        &self,
+        f: impl FnOnce(&Pg<postgres::Transaction>) -> Result<T> + Send,
+    ) -> Result<T> {
+        blocking(|| {
+            let mut client = self.client();
+            let mut tx = client.transaction()?;
+            let out = f(&Pg::new(&mut tx, &self.statements))?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    /// Writes polls as `Sqlite::record_polls` does: one transaction for the
+    /// group, each poll again in its own savepoint when the group fails.
+    fn record(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
+        let wire = &mut self.wire;
+        let statements = &self.statements;
+        let mut client = lock(&self.client);
+        let mut tx = client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&POLL_LOCK])?;
+        if let Err(e) = stories::before_write(&Pg::new(&mut tx, statements), wire, polls) {
+            *wire = None;
+            return Err(e);
+        }
+        if polls.len() > 1 {
+            let mut sp = tx.transaction()?;
+            let written = polls::write_polls(&Pg::new(&mut sp, statements), wire, polls);
+            if let Ok(summaries) = written {
+                sp.commit()?;
+                return commit(tx, wire).map(|()| summaries.into_iter().map(Ok).collect());
+            }
+            drop(sp);
+            polls::forget_pending(wire);
+        }
+        let mut results = Vec::with_capacity(polls.len());
+        for poll in polls {
+            let mut sp = tx.transaction()?;
+            let result = polls::write_polls(
+                &Pg::new(&mut sp, statements),
+                wire,
+                std::slice::from_ref(poll),
+            );
+            if result.is_ok() {
+                sp.commit()?;
+            } else {
+                drop(sp);
+                polls::forget_pending(wire);
+            }
+            results.push(result.map(|mut s| s.remove(0)));
+        }
+        commit(tx, wire)?;
+        Ok(results)
+    }
+}
+
+fn lock(m: &Mutex<Option<Client>>) -> ClientGuard<'_> {
+    ClientGuard(m.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// The connection, lent for one call.
+struct ClientGuard<'a>(MutexGuard<'a, Option<Client>>);
+
+impl std::ops::Deref for ClientGuard<'_> {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        self.0
+            .as_ref()
+            .expect("the connection lives as long as its store")
+    }
+}
+
+impl std::ops::DerefMut for ClientGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0
+            .as_mut()
+            .expect("the connection lives as long as its store")
+    }
+}
+
+/// Closing the connection runs the client's runtime too.
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let client = self
+            .client
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        blocking(move || drop(client));
+    }
+}
+
+/// Commits a write, telling the wire index whether its copies are stored
+/// or gone.
+fn commit(tx: postgres::Transaction, wire: &mut Option<WireIndex>) -> Result<()> {
+    match tx.commit() {
+        Ok(()) => {
+            polls::committed(wire);
+            Ok(())
+        }
+        Err(e) => {
+            polls::forget_pending(wire);
+            Err(e.into())
+        }
+    }
+}
+
+impl Backend for Postgres {
+    fn sync_feeds(&mut self, wanted: &[(String, String)]) -> Result<Vec<FeedState>> {
+        let known = self.read(|db| feeds::known(db))?;
+        let changes = feeds::changes(&known, wanted);
+        if !changes.is_empty() {
+            self.write(|db| feeds::write(db, &changes))?;
+        }
+        self.read(|db| feeds::states(db, Some(wanted)))
+    }
+
+    fn feed_states(&self) -> Result<Vec<FeedState>> {
+        self.read(|db| feeds::states(db, None))
+    }
+
+    fn known_items(&self, feed_id: FeedId, ids: &[Identity]) -> Result<HashMap<String, KnownItem>> {
+        self.read(|db| polls::known_items(db, feed_id, ids))
+    }
+
+    fn record_polls(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
+        blocking(|| self.record(polls))
+    }
+
+    fn feed_health(&self, names: &[&str]) -> Result<Vec<FeedHealth>> {
+        self.read(|db| health::feed_health(db, names))
+    }
+
+    fn record_health(
+        &mut self,
+        changes: &[HealthChange],
+        channels: &[String],
+        now: i64,
+    ) -> Result<usize> {
+        self.write(|db| health::record_health(db, changes, channels, now))
+    }
+
+    fn health(&self) -> Result<()> {
+        self.read(|db| outbox::health(db))
+    }
+
+    fn digest_members(&mut self, channel: &str, cutoff: i64) -> Result<Claimed> {
+        self.read(|db| outbox::digest_members(db, channel, cutoff))
+    }
+
+    fn health_pending(&self) -> Result<bool> {
+        self.read(|db| outbox::health_pending(db))
+    }
+
+    fn claim_health(&mut self, now: i64, until: i64, channels: &[&str]) -> Result<Claimed> {
+        let owner = &self.owner;
+        self.read(|db| {
+            let rows = outbox::claim_health(db, owner, now, until, channels)?;
+            outbox::read_back_claimed_health(db, rows)
+        })
+    }
+
+    fn claim_alerts(
+        &mut self,
+        now: i64,
+        until: i64,
+        channels: &[&str],
+        ignore_hold: bool,
+        limit: usize,
+    ) -> Result<Claimed> {
+        let owner = &self.owner;
+        self.read(|db| {
+            let rows = outbox::claim_alerts(db, owner, now, until, channels, ignore_hold, limit)?;
+            outbox::read_back_claimed(db, &rows)
+        })
+    }
+
+    fn mark_damaged(&mut self, target: Target, id: &str, reason: &str) -> Result<()> {
+        self.write(|db| outbox::mark_damaged(db, target, id, reason))
+    }
+
+    fn renew(&self, target: Target, id: &str, until: i64) -> Result<bool> {
+        self.read(|db| outbox::renew(db, &self.owner, target, id, until))
+    }
+
+    fn release(&self, target: Target, ids: &[String]) -> Result<()> {
+        self.read(|db| outbox::release(db, &self.owner, target, ids))
+    }
+
+    fn create_digest(
+        &mut self,
+        channel: &str,
+        id: &str,
+        members: &[String],
+        health: &[String],
+        body: &str,
+        now: i64,
+    ) -> Result<bool> {
+        blocking(|| {
+            let mut client = self.client();
+            let mut tx = client.transaction()?;
+            let made = outbox::create_digest(
+                &Pg::new(&mut tx, &self.statements),
+                channel,
+                id,
+                members,
+                health,
+                body,
+                now,
+            )?;
+            if made {
+                tx.commit()?;
+            }
+            Ok(made)
+        })
+    }
+
+    fn claim_digests(
+        &mut self,
+        now: i64,
+        until: i64,
+        channels: &[&str],
+        any_time: bool,
+    ) -> Result<Vec<DueDigest>> {
+        self.read(|db| outbox::claim_digests(db, &self.owner, now, until, channels, any_time))
+    }
+
+    fn last_tick(&self, channel: &str) -> Result<Option<i64>> {
+        self.read(|db| outbox::last_tick(db, channel))
+    }
+
+    fn set_last_tick(&self, channel: &str, tick: i64) -> Result<()> {
+        self.read(|db| outbox::set_last_tick(db, channel, tick))
+    }
+
+    fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>> {
+        self.write(|db| outbox::mark_sent(db, target, id, now))
+    }
+
+    fn mark_attempt_failed(
+        &mut self,
+        target: Target,
+        id: &str,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> Result<()> {
+        self.write(|db| outbox::mark_attempt_failed(db, target, id, error, retry_at))
+    }
+
+    fn requeue_failed(&mut self, channel: &str, now: i64) -> Result<Requeued> {
+        self.write(|db| outbox::requeue_failed(db, channel, now))
+    }
+
+    fn pause_channel(
+        &mut self,
+        channel: &str,
+        error: &str,
+        now: i64,
+        jitter: f64,
+    ) -> Result<ChannelFault> {
+        self.write(|db| {
+            // One pause at a time per channel, across processes.
+            db.exec("SELECT pg_advisory_xact_lock(hashtext(?1))", args![channel])?;
+            outbox::pause_channel(db, channel, error, now, jitter)
+        })
+    }
+
+    fn paused_channels(&self, now: i64) -> Result<Vec<(String, ChannelFault)>> {
+        self.read(|db| outbox::channel_faults(db, Some(now)))
+    }
+
+    fn failing_feeds(&self, names: &[&str], failing_before: i64) -> Result<Vec<FailingFeed>> {
+        self.read(|db| outbox::failing_feeds(db, names, failing_before))
+    }
+
+    fn prune_batch(&mut self, cursor: &mut Cursor, cutoff: i64, stories: usize) -> Result<Pruned> {
+        self.write(|db| retention::prune_batch(db, cursor, cutoff, stories))
+    }
+
+    /// PostgreSQL's autovacuum makes the space of deleted rows reusable;
+    /// nothing is given back by hand.
+    fn reclaim(&mut self, _bytes: u64) -> Result<u64> {
+        Ok(0)
+    }
+
+    fn retained(&self) -> Result<Retained> {
+        self.read(|db| retention::retained(db))
+    }
+
+    /// Nothing is buffered outside the server.
+    fn checkpoint(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn pending_by_channel(&self) -> Result<Vec<(String, i64)>> {
+        self.read(|db| status::pending_by_channel(db))
+    }
+
+    fn status(&self) -> Result<Status> {
+        blocking(|| {
+            let mut client = self.client();
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let status = status::status(&Pg::new(&mut tx, &self.statements))?;
+            tx.commit()?;
+            Ok(status)
+        })
+    }
+
+    fn wire_matches(
+        &mut self,
+        fp: &Fingerprint,
+        item: &Item,
+        now: i64,
+        window: i64,
+        keep: i64,
+        feed: &str,
+    ) -> Result<Vec<WireMatch>> {
+        let wire = &mut self.wire;
+        let statements = &self.statements;
+        let client = &self.client;
+        blocking(|| {
+            let mut client = lock(client);
+            let db = Pg::new(&mut *client, statements);
+            let feed_id = Db::row(
+                &db,
+                "SELECT id FROM feeds WHERE name = ?1",
+                args![feed],
+                |r| r.get(0),
+            )?
+            .unwrap_or(FeedId(-1));
+            let index = stories::fresh_index(&db, wire, now - keep, false)?;
+            stories::wire_matches(&db, index, fp, wire_date(item, now), window, feed_id)
+        })
+    }
+
+    fn story_of_link(&self, link: &str) -> Result<Option<StoryId>> {
+        self.read(|db| stories::story_of_link(db, link))
+    }
+
+    fn wire_index_size(&self) -> (usize, usize) {
+        self.wire
+            .as_ref()
+            .map_or((0, 0), |w| (w.copies(), w.heap_bytes()))
+    }
+}
