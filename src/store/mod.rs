@@ -95,8 +95,8 @@ impl Store {
     pub fn exists(at: &Location) -> bool {
         match at {
             Location::File(path) => path.exists(),
-            // Connecting tells: `open_existing` says what is missing.
-            Location::Postgres(_) => true,
+            // A database `veille run` has set up.
+            Location::Postgres(url) => postgres::Postgres::open_existing(url).is_ok(),
         }
     }
 

@@ -56,13 +56,12 @@ async fn two_stories() -> (MockServer, String) {
 }
 
 fn alert_rows(env: &TestEnv) -> Vec<(String, String, i64, Option<String>)> {
-    let db = env.db();
-    let mut stmt = db
-        .prepare("SELECT id, state, attempts, last_error FROM alerts ORDER BY created, id")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .map(Result::unwrap)
+    env.rows("SELECT id, state, attempts, last_error FROM alerts ORDER BY created, id")
+        .into_iter()
+        .map(|r| {
+            let text = |i: usize| r[i].clone().unwrap_or_default();
+            (text(0), text(1), text(2).parse().unwrap(), r[3].clone())
+        })
         .collect()
 }
 

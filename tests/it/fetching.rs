@@ -171,11 +171,9 @@ async fn hostile_and_broken_feeds_fail_alone_and_are_reported() {
     }
     // Billion laughs: entities are never expanded, whatever the parser decides.
     let laughs_title: Option<String> = env
-        .db()
-        .query_row("SELECT title FROM items WHERE item_key = 'id:l'", [], |r| {
-            r.get(0)
-        })
-        .ok();
+        .rows("SELECT title FROM items WHERE item_key = 'id:l'")
+        .first()
+        .and_then(|r| r[0].clone());
     if let Some(title) = laughs_title {
         assert!(title.len() < 1000, "entity expanded: {} bytes", title.len());
     }
@@ -337,12 +335,9 @@ async fn latin1_feeds_declared_by_http_or_prolog_read_right() {
     ));
     env.run_once();
     let titles: Vec<String> = env
-        .db()
-        .prepare("SELECT title FROM items ORDER BY title")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
+        .rows("SELECT title FROM items ORDER BY title")
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
         .collect();
     assert_eq!(titles, ["Les puces de Pékin", "Puces à Séoul"]);
 }
@@ -372,10 +367,7 @@ async fn a_document_of_480_000_tiny_items_costs_what_a_few_hundred_do() {
     let (code, max_rss_kib) = wait_with_rusage(&mut child);
     assert_eq!(code, 0);
     assert!(max_rss_kib < 150 * 1024, "peak RSS {max_rss_kib} KiB");
-    let items: i64 = env
-        .db()
-        .query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))
-        .unwrap();
+    let items = env.number("SELECT COUNT(*) FROM items");
     assert_eq!(items, 500);
     assert!(
         std::fs::read_to_string(env.path("log.txt"))

@@ -12,6 +12,9 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
+    /// With `VEILLE_TEST_BACKEND=postgres`, the PostgreSQL database every
+    /// config this test writes is pointed at (made at the first config).
+    postgres: std::cell::OnceCell<String>,
     /// How far ahead of the real time the commands' clock runs, seconds
     /// (`VEILLE_CLOCK_SHIFT`): `advance` lets time pass between commands.
     shift: std::cell::Cell<i64>,
@@ -21,6 +24,7 @@ impl TestEnv {
     pub fn new() -> TestEnv {
         TestEnv {
             dir: tempfile::tempdir().expect("temp dir"),
+            postgres: std::cell::OnceCell::new(),
             shift: std::cell::Cell::new(0),
         }
     }
@@ -41,7 +45,18 @@ impl TestEnv {
         self.dir.path().join(rel)
     }
 
+    /// Writes the config as it is, whatever the backend the suite runs on.
+    pub fn write_config_as_is(&self, text: &str) {
+        std::fs::write(self.path("config.toml"), text).expect("write config");
+    }
+
+    /// Writes the config; with `VEILLE_TEST_BACKEND=postgres`, its
+    /// `database` is this test's PostgreSQL database instead.
     pub fn write_config(&self, text: &str) {
+        let text = match on_postgres() {
+            true => with_database(text, self.postgres.get_or_init(crate::pg_server::database)),
+            false => text.to_owned(),
+        };
         std::fs::write(self.path("config.toml"), text).expect("write config");
     }
 
@@ -95,15 +110,120 @@ impl TestEnv {
         paths.iter().map(|p| Mail::read(p)).collect()
     }
 
+    /// The SQLite file (for what only SQLite has: damaged rows, pragmas).
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.path("veille.db")).expect("open db")
     }
 
+    /// The rows a query answers, each value as text (`None` for NULL), on
+    /// whichever database the test runs.
+    pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.try_rows(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The one number a query answers; `None` when it fails (no table
+    /// yet).
+    pub fn try_number(&self, sql: &str) -> Option<i64> {
+        let rows = self.try_rows(sql).ok()?;
+        rows.first()?.first()?.as_deref()?.parse().ok()
+    }
+
+    /// Runs `sql` on the PostgreSQL server's `postgres` database (what a
+    /// database may not do to itself). Only on PostgreSQL.
+    pub fn execute_on_server(&self, sql: &str) {
+        let url = self.postgres.get().expect("the suite runs on PostgreSQL");
+        let (server, _) = url.rsplit_once('/').unwrap();
+        let admin = format!("{server}/postgres");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                postgres::Client::connect(&admin, postgres::NoTls)
+                    .and_then(|mut c| c.batch_execute(sql))
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            });
+        });
+    }
+
+    /// Runs statements that change rows (damaging them on purpose), on
+    /// whichever database the test runs.
+    pub fn execute(&self, sql: &str) {
+        self.try_rows(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    fn try_rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+        if let Some(url) = self.postgres.get() {
+            return std::thread::scope(|s| {
+                s.spawn(|| {
+                    let mut db = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                    Ok(db
+                        .simple_query(sql)
+                        .map_err(|e| e.to_string())?
+                        .into_iter()
+                        .filter_map(|m| match m {
+                            postgres::SimpleQueryMessage::Row(r) => {
+                                Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+                            }
+                            _ => None,
+                        })
+                        .collect())
+                })
+                .join()
+                .unwrap()
+            });
+        }
+        let db = self.db();
+        let mut stmt = db.prepare(sql).map_err(|e| e.to_string())?;
+        let n = stmt.column_count();
+        if n == 0 {
+            stmt.execute([]).map_err(|e| e.to_string())?;
+            return Ok(Vec::new());
+        }
+        let rows = stmt
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        Ok(match r.get_ref(i)? {
+                            rusqlite::types::ValueRef::Null => None,
+                            rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
+                            rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
+                            rusqlite::types::ValueRef::Text(t)
+                            | rusqlite::types::ValueRef::Blob(t) => {
+                                Some(String::from_utf8_lossy(t).into_owned())
+                            }
+                        })
+                    })
+                    .collect()
+            })
+            .map_err(|e| e.to_string())?;
+        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+    }
+
     /// The one number a query on the database answers.
     pub fn number(&self, sql: &str) -> i64 {
-        self.db()
-            .query_row(sql, [], |r| r.get(0))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        self.rows(sql)[0][0].as_deref().map_or(0, |v| {
+            v.parse().unwrap_or_else(|e| panic!("{sql}: {v}: {e}"))
+        })
+    }
+}
+
+/// Whether the suite runs on PostgreSQL (`VEILLE_TEST_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("VEILLE_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// `text` with `[daemon] database` set to `url`.
+fn with_database(text: &str, url: &str) -> String {
+    let line = format!("database = \"{url}\"");
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("database ="))
+        .collect();
+    match kept.iter().position(|l| l.trim() == "[daemon]") {
+        Some(at) => {
+            let mut lines: Vec<String> = kept.iter().map(|l| (*l).to_owned()).collect();
+            lines.insert(at + 1, line);
+            lines.join("\n") + "\n"
+        }
+        None => format!("[daemon]\n{line}\n\n{}\n", kept.join("\n")),
     }
 }
 

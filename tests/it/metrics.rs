@@ -164,6 +164,16 @@ async fn metrics_count_fetches_alerts_and_deliveries_and_healthz_sees_the_databa
     assert_eq!(get(port, "/healthz").await, (200, "ok\n".into()));
     assert_eq!(get(port, "/nope").await.0, 404);
 
+    if crate::harness::on_postgres() {
+        // The database refusing new connections: the probe's fresh one
+        // fails while the daemon's own still answer: unhealthy, and why.
+        let name = env.rows("SELECT current_database()")[0][0].clone().unwrap();
+        env.execute_on_server(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"));
+        let (status, body) = get(port, "/healthz").await;
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("the database does not answer"), "{body}");
+        return;
+    }
     // The database file replaced under the daemon by something that is
     // not one (its open connections still answer, from the old file):
     // unhealthy, and said why.

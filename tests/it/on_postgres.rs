@@ -82,7 +82,7 @@ async fn the_pipeline_runs_on_postgresql_and_a_second_run_sends_nothing_new() {
     // The test server trusts loopback: the password is there to be hidden.
     let url = db.replacen("postgresql://veille@", "postgresql://veille:s3cret@", 1);
     let env = TestEnv::new();
-    env.write_config(&config(
+    env.write_config_as_is(&config(
         &url,
         &[
             ("Feed A", format!("{}/a.xml", server.uri())),
@@ -142,7 +142,7 @@ async fn three_processes_on_one_postgresql_database_send_each_story_once() {
     }
     let url = pg_server::database();
     let env = TestEnv::new();
-    env.write_config(&config(
+    env.write_config_as_is(&config(
         &url,
         &[
             ("X", format!("{}/x.xml", server.uri())),
@@ -179,7 +179,7 @@ async fn three_processes_on_one_postgresql_database_send_each_story_once() {
 #[test]
 fn a_bad_database_url_is_a_located_config_error() {
     let env = TestEnv::new();
-    env.write_config(&config("postgresql://h/db?sslmode=ssl", &[]));
+    env.write_config_as_is(&config("postgresql://h/db?sslmode=ssl", &[]));
     let out = env.veille(&["check"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -162,10 +162,7 @@ async fn a_kill_after_storing_and_before_delivering_loses_and_repeats_nothing() 
     let mut child = Running::spawn(env.command(&["run"]).stderr(std::process::Stdio::null()));
     let started = Instant::now();
     loop {
-        let stored: i64 = env
-            .db()
-            .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0))
-            .unwrap_or(0);
+        let stored = env.try_number("SELECT COUNT(*) FROM alerts").unwrap_or(0);
         if stored == 5 {
             break;
         }
@@ -178,14 +175,7 @@ async fn a_kill_after_storing_and_before_delivering_loses_and_repeats_nothing() 
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(env.mails("mail").is_empty(), "killed before delivery");
-    let pending: i64 = env
-        .db()
-        .query_row(
-            "SELECT COUNT(*) FROM alerts WHERE state = 'pending'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let pending = env.number("SELECT COUNT(*) FROM alerts WHERE state = 'pending'");
     assert_eq!(pending, 5);
 
     server.reset().await;

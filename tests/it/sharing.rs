@@ -219,15 +219,23 @@ fn concurrent_first_starts_on_a_new_database_both_run_one_schema() {
             assert!(out.status.success(), "round {round}: {log}");
             assert!(!log.contains("CREATE TABLE"), "round {round}: {log}");
         }
-        let version = env.number("PRAGMA user_version");
-        let migrations =
-            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
-                .unwrap()
-                .count() as i64;
-        assert_eq!(version, migrations);
-        let tables = env
-            .number("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'alerts'");
-        assert_eq!(tables, 1);
+        let (version, folder, tables) = if crate::harness::on_postgres() {
+            (
+                "SELECT version FROM veille_schema",
+                "/migrations/postgres",
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'alerts'",
+            )
+        } else {
+            (
+                "PRAGMA user_version",
+                "/migrations/sqlite",
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'alerts'",
+            )
+        };
+        let dir = format!("{}{folder}", env!("CARGO_MANIFEST_DIR"));
+        let migrations = std::fs::read_dir(dir).unwrap().count() as i64;
+        assert_eq!(env.number(version), migrations);
+        assert_eq!(env.number(tables), 1);
     }
 }
 
@@ -248,43 +256,31 @@ async fn a_damaged_alert_or_digest_fails_alone_and_status_names_it() {
     ));
     env.run_once();
     env.write_config(&cfg);
-    let db = env.db();
     // An upgrade gone wrong: one alert's hits and a made digest's body in a
     // shape this veille cannot read.
-    let damaged: String = db
-        .query_row(
-            "SELECT id FROM alerts WHERE channel = 'moi' ORDER BY id LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
+    let damaged = env.rows("SELECT id FROM alerts WHERE channel = 'moi' ORDER BY id LIMIT 1")[0][0]
+        .clone()
         .unwrap();
-    db.execute(
-        "UPDATE alerts SET hits = '{\"v\":9,\"data\":{}}' WHERE id = ?1",
-        [&damaged],
-    )
-    .unwrap();
+    env.execute(&format!(
+        "UPDATE alerts SET hits = '{{\"v\":9,\"data\":{{}}}}' WHERE id = '{damaged}'"
+    ));
     // An hour on, the retries are due.
     env.advance(3600);
     succeed(&mut env.command(&["digest", "matin"]));
     assert_eq!(env.mails("mail").len(), 1, "the digest itself went out");
-    db.execute(
+    env.execute(
         "INSERT INTO digests (id, channel, tick, body, stories, queued, due) VALUES ('d-bad', 'matin', 0, '{broken', 0, 0, 0)",
-        [],
-    )
-    .unwrap();
+    );
 
     env.run_once();
     let ids = message_ids(&smtp);
     assert_eq!(ids.len(), 5, "every other alert delivered: {ids:?}");
     assert!(!ids.keys().any(|id| id.contains(&damaged)));
     let state = |table: &str, id: &str| -> (String, String) {
-        env.db()
-            .query_row(
-                &format!("SELECT state, last_error FROM {table} WHERE id = ?1"),
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap()
+        let row = &env.rows(&format!(
+            "SELECT state, last_error FROM {table} WHERE id = '{id}'"
+        ))[0];
+        (row[0].clone().unwrap(), row[1].clone().unwrap())
     };
     let (s, e) = state("alerts", &damaged);
     assert_eq!(s, "failed");
@@ -312,12 +308,11 @@ async fn run_once_retries_a_made_digest_whose_retry_is_due() {
     env.write_config(&config(&url, Some(smtp.port), channel));
     env.ok(&["run", "--once", "--flush-digests"]);
     assert!(smtp.received().is_empty());
-    let (attempts, state): (i64, String) = env
-        .db()
-        .query_row("SELECT attempts, state FROM digests", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let row = &env.rows("SELECT attempts, state FROM digests")[0];
+    let (attempts, state): (i64, String) = (
+        row[0].as_deref().unwrap().parse().unwrap(),
+        row[1].clone().unwrap(),
+    );
     assert_eq!((attempts, state.as_str()), (1, "pending"));
 
     smtp.set_mode(crate::smtp_server::Mode::Accept);

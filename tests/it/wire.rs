@@ -448,16 +448,13 @@ fn placements(env: &TestEnv, stories: &[Story]) -> HashMap<(usize, usize), i64> 
                 .map(move |o| (link(o, s), (o, k)))
         })
         .collect();
-    let db = env.db();
-    let mut stmt = db.prepare("SELECT link, story_id FROM items").unwrap();
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-        .unwrap();
-    rows.map(|r| {
-        let (l, story) = r.unwrap();
-        (by_link[&l], story)
-    })
-    .collect()
+    env.rows("SELECT link, story_id FROM items")
+        .into_iter()
+        .map(|r| {
+            let link = r[0].clone().unwrap();
+            (by_link[&link], r[1].as_deref().unwrap().parse().unwrap())
+        })
+        .collect()
 }
 
 /// Pairwise figures over items of distinct outlets: (pairs the truth
@@ -553,14 +550,9 @@ async fn with_wire_copies_off_each_outlet_is_its_own_story() {
     let (env, _server) = poll_all(&stories, Carry::Paragraphs, false).await;
     let copies: usize = stories.iter().map(|s| s.copies).sum();
     assert_eq!(env.mails("mail").len(), copies);
-    let joined: i64 = env
-        .db()
-        .query_row(
-            "SELECT (SELECT COUNT(*) FROM items WHERE joined IS NOT NULL) + (SELECT COUNT(*) FROM wire_prints)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let joined = env.number(
+        "SELECT (SELECT COUNT(*) FROM items WHERE joined IS NOT NULL) + (SELECT COUNT(*) FROM wire_prints)",
+    );
     assert_eq!(joined, 0);
 }
 

@@ -149,12 +149,15 @@ async fn run_answering(text: &str, delay: impl Fn(usize) -> std::time::Duration)
                 .map(move |c| (link(e, c), (k, c.outlet.as_str())))
         })
         .collect();
-    let db = env.db();
-    let mut stmt = db.prepare("SELECT link, story_id FROM items").unwrap();
-    let rows: Vec<(String, i64)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
+    let rows: Vec<(String, i64)> = env
+        .rows("SELECT link, story_id FROM items")
+        .into_iter()
+        .map(|r| {
+            (
+                r[0].clone().unwrap(),
+                r[1].as_deref().unwrap().parse().unwrap(),
+            )
+        })
         .collect();
     let mut stories: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for (l, story) in &rows {
