@@ -8,6 +8,9 @@
 #
 #   benches/run_once.sh              # N=1000, ROUNDS=3
 #   N=10000 ROUNDS=1 benches/run_once.sh
+#   PG=postgresql://user@127.0.0.1:5432 benches/run_once.sh   # on PostgreSQL:
+#       a database of its own per round, made afresh with psql
+#   VEILLE=/path/to/another/veille benches/run_once.sh        # another build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000}
@@ -33,8 +36,14 @@ measure() { # label dir
 for round in $(seq "$ROUNDS"); do
     for wire in false true; do
         dir=$(mktemp -d)
+        database=""
+        if [ -n "${PG:-}" ]; then
+            db="bench_${round}_$wire"
+            psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+            database="database = \"$PG/$db\""
+        fi
         {
-            printf '[daemon]\nconcurrency = 16\nper_host = 16\nwire_copies = %s\n\n' "$wire"
+            printf '[daemon]\n%s\nconcurrency = 16\nper_host = 16\nwire_copies = %s\n\n' "$database" "$wire"
             for i in $(seq 0 $((N - 1))); do
                 printf '[[feed]]\nname = "Feed %d"\nurl = "%s/f%d.xml"\n\n' "$i" "$base" "$i"
             done
