@@ -95,17 +95,6 @@ impl Target {
     }
 }
 
-/// The lock a claim takes on the rows it chooses: on PostgreSQL, rows
-/// another process is claiming at the same moment are skipped; SQLite
-/// claims under its one write lock.
-fn skip_locked(db: &impl Db) -> &'static str {
-    if db.list(1).contains("json_each") {
-        ""
-    } else {
-        " FOR UPDATE SKIP LOCKED"
-    }
-}
-
 /// The database answers a query (the watchdog's health check).
 pub(super) fn health(db: &impl Db) -> Result<()> {
     db.one("SELECT 1", &[], |_| Ok(()))
@@ -166,7 +155,7 @@ pub(super) fn claim_health(
                             AND (lease_until IS NULL OR lease_until <= ?1){})
              RETURNING {HEALTH_COLUMNS}",
             db.list(2),
-            skip_locked(db)
+            db.skip_locked()
         ),
         args![now, channels, owner, until],
         HealthRow::read,
@@ -239,7 +228,7 @@ pub(super) fn claim_alerts(
                             ORDER BY due, created, item_id LIMIT ?2{})
              RETURNING {ALERT_COLUMNS}",
             db.list(4),
-            skip_locked(db)
+            db.skip_locked()
         ),
         args![now, limit, ignore_hold, channels, owner, until],
         AlertRow::read,
@@ -368,7 +357,7 @@ pub(super) fn claim_digests(
                             AND (lease_until IS NULL OR lease_until <= ?1){})
              RETURNING id, channel, attempts, queued, stories, body, due, tick",
             db.list(2),
-            skip_locked(db)
+            db.skip_locked()
         ),
         args![now, channels, any_time, owner, until],
         |r| {

@@ -255,6 +255,11 @@ pub trait Db {
     /// `json_array_elements_text`).
     fn list(&self, n: usize) -> String;
 
+    /// What ends a claim's subquery so that rows another process is
+    /// claiming at that moment are skipped (PostgreSQL: `FOR UPDATE SKIP
+    /// LOCKED`); SQLite claims under its one write lock and needs nothing.
+    fn skip_locked(&self) -> &'static str;
+
     /// The row of a query that must return one.
     fn one<T>(&self, sql: &str, args: &[Value], read: impl FnOnce(&Row) -> Result<T>) -> Result<T> {
         self.row(sql, args, read)?
@@ -315,6 +320,10 @@ impl Db for rusqlite::Connection {
 
     fn list(&self, n: usize) -> String {
         format!("SELECT value FROM json_each(?{n})")
+    }
+
+    fn skip_locked(&self) -> &'static str {
+        ""
     }
 }
 
@@ -393,6 +402,10 @@ impl<C: postgres::GenericClient> Db for Pg<'_, C> {
 
     fn list(&self, n: usize) -> String {
         format!("SELECT json_array_elements_text(CAST(?{n} AS json))")
+    }
+
+    fn skip_locked(&self) -> &'static str {
+        " FOR UPDATE SKIP LOCKED"
     }
 }
 
