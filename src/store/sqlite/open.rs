@@ -108,6 +108,11 @@ impl Sqlite {
         Ok(Sqlite::from_connection(conn))
     }
 
+    /// The connection, for what reads every table (`store::copy`).
+    pub(in crate::store) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Writes the write-ahead log back into the database file and empties
     /// it (SQLite otherwise does so in steps, during later commits).
     pub fn checkpoint(&self) -> Result<()> {
@@ -121,6 +126,11 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Statement journals (a statement with RETURNING or ON CONFLICT inside
+    // a write may have to undo itself) and temporary tables stay in
+    // memory: on disk, each was a file of its own written page by page,
+    // ten page writes for every one to the database.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 
