@@ -129,6 +129,15 @@ veille test --query 'puces NEAR/5 Chine' --feed samples/actualites.xml"
         #[arg(long)]
         preview: bool,
     },
+    /// Copy the config's SQLite database into an empty PostgreSQL database
+    #[command(after_help = "Stop veille first, then:\n  \
+veille copy-db --to postgresql://veille@db.example.org/veille\n\n\
+The source is only read. The target must be empty; it is given veille's schema.")]
+    CopyDb {
+        /// The PostgreSQL database: postgresql://USER@HOST[:PORT]/DATABASE
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Print a [[feed]] table for every feed of an OPML file
     #[command(after_help = "Example:\n  veille import-opml abonnements.opml >> config.toml")]
     ImportOpml {
@@ -208,6 +217,7 @@ fn run(args: Args) -> Result<Outcome, CliError> {
             json,
         } => test(&config, rule, query, text, feed, json, clock.now()),
         Command::Retry { channel } => printed(cli::channel::retry(&config, &channel, &clock)),
+        Command::CopyDb { to } => printed(cli::copy_db(&config, &to)),
         Command::Digest { channel, preview } => {
             printed(runtime()?.block_on(cli::channel::digest(config, &channel, preview, clock)))
         }

@@ -71,3 +71,28 @@ pub fn import_opml(file: &Path) -> Result<String, CliError> {
     }
     Ok(crate::domain::opml::to_toml(&opml))
 }
+
+/// `veille copy-db --to URL`: the config's SQLite database copied into an
+/// empty PostgreSQL database; the source only read.
+pub fn copy_db(config: &Config, to: &str) -> Result<String, CliError> {
+    use crate::store::{Location, copy_database};
+    if !Location::is_url(to) {
+        return Err(CliError::Usage(anyhow::anyhow!(
+            "--to takes a postgresql:// (or postgres://) URL"
+        )));
+    }
+    let target = Location::postgres(to).map_err(|e| CliError::Usage(anyhow::anyhow!(e)))?;
+    let copied = copy_database(&config.daemon.database, &target)?;
+    let rows: u64 = copied.tables.iter().map(|(_, n)| n).sum();
+    let mut report = format!(
+        "copied {rows} rows from {} to {target}:\n",
+        config.daemon.database
+    );
+    for (table, n) in &copied.tables {
+        report.push_str(&format!("  {table:<16} {n}\n"));
+    }
+    report.push_str(&format!(
+        "set `database = \"{target}\"` in the config (the password elsewhere: VEILLE_DATABASE_PASSWORD or the credential database-password), then start veille\n"
+    ));
+    Ok(report)
+}

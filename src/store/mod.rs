@@ -22,6 +22,7 @@
 //! `stored` is the versioned JSON some columns hold; the wire-copy index
 //! itself is pure and lives in `domain::wire_index`.
 
+mod copy;
 mod feeds;
 mod health;
 mod location;
@@ -44,6 +45,7 @@ use anyhow::Result;
 pub use crate::domain::poll::{FetchRecord, PollRecord};
 pub use crate::domain::triage::{AlertDraft, ItemRecord, KnownItem, StoredHit};
 pub use crate::domain::wire_index::WireIndex;
+pub use copy::{Copied, copy_database};
 pub use location::Location;
 pub use model::{
     ChannelFault, ChannelStatus, Claimed, Cursor, Damaged, DamagedRow, DueAlert, DueDigest,

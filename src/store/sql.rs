@@ -127,6 +127,31 @@ pub enum Cell {
     Bytes(Vec<u8>),
 }
 
+impl Cell {
+    /// A value SQLite read.
+    pub fn of_sqlite(value: rusqlite::types::ValueRef) -> Cell {
+        use rusqlite::types::ValueRef;
+        match value {
+            ValueRef::Null => Cell::Null,
+            ValueRef::Integer(n) => Cell::Int(n),
+            ValueRef::Real(x) => Cell::Real(x),
+            ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(b) => Cell::Bytes(b.to_vec()),
+        }
+    }
+
+    /// The cell as an argument.
+    pub fn value(&self) -> Value<'_> {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Int(n) => Value::Int(*n),
+            Cell::Real(x) => Value::Real(*x),
+            Cell::Text(t) => Value::Text(t),
+            Cell::Bytes(b) => Value::Bytes(b),
+        }
+    }
+}
+
 /// What a column can be read as.
 pub trait FromCell: Sized {
     fn from_cell(cell: Cell) -> Result<Self>;
@@ -206,15 +231,7 @@ impl Row<'_> {
     /// Column `i`, as `T`.
     pub fn get<T: FromCell>(&self, i: usize) -> Result<T> {
         let cell = match self {
-            Row::Sqlite(r) => match r.get_ref(i)? {
-                rusqlite::types::ValueRef::Null => Cell::Null,
-                rusqlite::types::ValueRef::Integer(n) => Cell::Int(n),
-                rusqlite::types::ValueRef::Real(x) => Cell::Real(x),
-                rusqlite::types::ValueRef::Text(t) => {
-                    Cell::Text(String::from_utf8_lossy(t).into_owned())
-                }
-                rusqlite::types::ValueRef::Blob(b) => Cell::Bytes(b.to_vec()),
-            },
+            Row::Sqlite(r) => Cell::of_sqlite(r.get_ref(i)?),
             Row::Postgres(r) => r.try_get::<_, PgCell>(i)?.0,
         };
         T::from_cell(cell).map_err(|e| anyhow!("column {i}: {e}"))

@@ -188,3 +188,256 @@ fn a_bad_database_url_is_a_located_config_error() {
         "{err}"
     );
 }
+
+/// The rows a query answers on the PostgreSQL database at `url`, as text.
+fn pg_rows(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut db = postgres::Client::connect(url, postgres::NoTls).unwrap();
+            db.simple_query(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .into_iter()
+                .filter_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(r) => {
+                        Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// The tables veille keeps, and what tells their rows apart.
+const TABLES: &[(&str, &str)] = &[
+    (
+        "feeds",
+        "id, name, url, etag, consecutive_failures, failing_since, health",
+    ),
+    ("stories", "id, link, first_seen"),
+    (
+        "items",
+        "id, feed_id, item_key, story_id, title, summary, published, content_hash",
+    ),
+    ("story_links", "link, story_id"),
+    (
+        "alerts",
+        "id, story_id, channel, state, attempts, due, digest_id",
+    ),
+    ("digests", "id, channel, state, stories"),
+    ("digest_ticks", "channel, last_tick"),
+    ("health_alerts", "id, channel, feed_id, event, since, state"),
+    ("pruned_items", "key"),
+    ("pruned_links", "key"),
+    ("wire_prints", "item_id, story_id, at"),
+    ("channel_faults", "channel, attempts"),
+];
+
+/// Each table's rows on SQLite (`env`'s file) and PostgreSQL (`url`),
+/// sorted, as text.
+fn both(env: &TestEnv, url: &str, table: &str, columns: &str) -> [Vec<Vec<Option<String>>>; 2] {
+    let sql = format!("SELECT {columns} FROM {table}");
+    let sqlite = {
+        let db = env.db();
+        let mut stmt = db.prepare(&sql).unwrap();
+        let n = stmt.column_count();
+        stmt.query_map([], |r| {
+            Ok((0..n)
+                .map(|i| match r.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Null => None,
+                    rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
+                    rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                        Some(String::from_utf8_lossy(t).into_owned())
+                    }
+                })
+                .collect())
+        })
+        .unwrap()
+        .collect::<Result<Vec<Vec<Option<String>>>, _>>()
+        .unwrap()
+    };
+    let mut copy = pg_rows(url, &sql);
+    let mut sqlite = sqlite;
+    sqlite.sort();
+    copy.sort();
+    [sqlite, copy]
+}
+
+/// SPEC §1, §10: `copy-db` moves a single machine's history into
+/// PostgreSQL: alerts sent and pending, a digest, keys of pruned items, a
+/// health episode. veille run on the copy alerts nothing again and sends
+/// what was pending, under the ids it had.
+#[tokio::test]
+async fn copy_db_moves_everything_and_the_copy_alerts_nothing_again() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, ResponseTemplate};
+
+    let feeds = MockServer::start().await;
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&hook)
+        .await;
+    let env = TestEnv::new();
+    let config = |database: &str| {
+        format!(
+            "[daemon]\ndatabase = \"{database}\"\nretention = \"1h\"\ntimeout = \"2s\"\n\
+             timezone = \"Europe/Paris\"\n\n\
+             [[feed]]\nname = \"AFP\"\nurl = \"{f}/afp.xml\"\n\n\
+             [[feed]]\nname = \"Cassé\"\nurl = \"{f}/broken.xml\"\n\n\
+             [[rule]]\nname = \"puces\"\nany = [\"puces\"]\nnotify = [\"moi\", \"hook\", \"matin\"]\n\n\
+             [[rule]]\nname = \"meteo\"\nany = [\"météo\"]\nnotify = [\"moi\"]\n\n\
+             [health]\nnotify = [\"moi\"]\nfailing_after = \"1h\"\n\n\
+             [channel.moi]\nkind = \"maildir\"\npath = \"mail\"\n\n\
+             [channel.hook]\nkind = \"webhook\"\nurl = \"{h}/h\"\n\n\
+             [channel.matin]\nkind = \"maildir\"\npath = \"matin\"\ndigest = \"0 8 * * *\"\n",
+            f = feeds.uri(),
+            h = hook.uri(),
+        )
+    };
+    let item = |key: &str, title: &str, hours_ago: i64| {
+        (
+            key.to_owned(),
+            title.to_owned(),
+            format!("https://afp.example/{key}"),
+            // Long enough for a wire-copy fingerprint.
+            format!(
+                "{title}. Le ministère a présenté mardi {key} un plan de soutien à \
+                 l'industrie, avec des aides aux usines de la région, des prêts aux \
+                 entreprises sous-traitantes et un calendrier de travaux qui court \
+                 jusqu'à la fin de l'année prochaine, selon le communiqué publié \
+                 dans la soirée par les services du gouvernement à Paris."
+            ),
+            env.recent(hours_ago),
+        )
+    };
+    let feed = |items: &[(String, String, String, String, String)]| {
+        let refs: Vec<(&str, &str, &str, &str, &str)> = items
+            .iter()
+            .map(|(a, b, c, d, e)| (a.as_str(), b.as_str(), c.as_str(), d.as_str(), e.as_str()))
+            .collect();
+        rss("AFP", &refs)
+    };
+    serve(&feeds, "/broken.xml", ResponseTemplate::new(500)).await;
+    let a1 = item("a1", "Les puces de Pékin", 1);
+    let m1 = item("m1", "La météo", 1);
+    serve(
+        &feeds,
+        "/afp.xml",
+        FeedDoc::rss(&feed(&[a1.clone(), m1.clone()])),
+    )
+    .await;
+    env.write_config_as_is(&config("veille.db"));
+    env.run_once();
+
+    // Two hours on: the weather story is pruned (its keys kept), the feed
+    // failing since the start is reported, a second story comes, the
+    // digest goes out; the webhook still answers 503.
+    env.advance(2 * 3600);
+    feeds.reset().await;
+    serve(&feeds, "/broken.xml", ResponseTemplate::new(500)).await;
+    let a2 = item("a2", "Encore des puces", 1);
+    serve(
+        &feeds,
+        "/afp.xml",
+        FeedDoc::rss(&feed(std::slice::from_ref(&a2))),
+    )
+    .await;
+    env.ok(&["run", "--once", "--flush-digests"]);
+    let mails = env.mails("mail").len();
+    assert_eq!(mails, 4, "a1, m1, a2 and the failing feed");
+    assert_eq!(env.mails("matin").len(), 1, "one digest");
+    let pending =
+        env.number("SELECT COUNT(*) FROM alerts WHERE channel = 'hook' AND state = 'pending'");
+    assert_eq!(pending, 2, "the webhook's two alerts wait");
+    for table in [
+        "pruned_items",
+        "pruned_links",
+        "digests",
+        "health_alerts",
+        "wire_prints",
+    ] {
+        assert!(
+            env.number(&format!("SELECT COUNT(*) FROM {table}")) > 0,
+            "{table} has rows to copy"
+        );
+    }
+
+    let url = pg_server::database();
+    let out = env.ok(&["copy-db", "--to", &url]);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        report.contains("copied ") && report.contains("alerts"),
+        "{report}"
+    );
+    for (table, columns) in TABLES {
+        let [sqlite, copy] = both(&env, &url, table, columns);
+        assert_eq!(sqlite, copy, "{table} copied row for row");
+    }
+    let all: i64 = env.number(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+    );
+    assert_eq!(all as usize, TABLES.len(), "every table is compared");
+
+    // A database that is not empty is refused, and left as it was.
+    let again = env.veille(&["copy-db", "--to", &url]);
+    assert_eq!(again.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(said.contains("not empty"), "{said}");
+    assert_eq!(
+        pg_rows(&url, "SELECT COUNT(*) FROM items")[0][0],
+        Some(env.number("SELECT COUNT(*) FROM items").to_string())
+    );
+
+    // veille on the copy: the feed sends everything again, pruned story
+    // included; nothing alerts again, and the webhook now gets its two
+    // alerts under the ids they had.
+    let waiting: Vec<String> = pg_rows(
+        &url,
+        "SELECT id FROM alerts WHERE channel = 'hook' AND state = 'pending' ORDER BY id",
+    )
+    .into_iter()
+    .map(|r| r[0].clone().unwrap())
+    .collect();
+    hook.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&hook)
+        .await;
+    feeds.reset().await;
+    serve(&feeds, "/broken.xml", ResponseTemplate::new(500)).await;
+    let a3 = item("a3", "Toujours des puces", 1);
+    serve(&feeds, "/afp.xml", FeedDoc::rss(&feed(&[a1, m1, a2, a3]))).await;
+    env.advance(3 * 3600);
+    env.write_config_as_is(&config(&url));
+    let log = env.run_once();
+    let mut ids: Vec<String> = hook
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.headers["webhook-id"].to_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    let a3_id = pg_rows(
+        &url,
+        "SELECT a.id FROM alerts a JOIN items i ON i.id = a.item_id \
+         WHERE a.channel = 'hook' AND i.item_key LIKE '%a3%'",
+    );
+    let mut expected = waiting.clone();
+    expected.push(a3_id[0][0].clone().unwrap());
+    expected.sort();
+    assert_eq!(
+        ids, expected,
+        "the two waiting, under their ids, and the new one: {log}"
+    );
+    assert_eq!(env.mails("mail").len(), mails + 1, "only a3 is new: {log}");
+    assert_eq!(env.mails("matin").len(), 1);
+    assert!(
+        env.path("veille.db").exists(),
+        "the source is left in place"
+    );
+}

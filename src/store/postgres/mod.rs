@@ -70,6 +70,14 @@ impl Postgres {
         lock(&self.client)
     }
 
+    /// Runs `f` on the connection itself (`store::copy`).
+    pub(in crate::store) fn with_client<T: Send>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T> + Send,
+    ) -> Result<T> {
+        blocking(|| f(&mut self.client()))
+    }
+
     fn read<T: Send>(&self, f: impl FnOnce(&Pg<Client>) -> Result<T> + Send) -> Result<T> {
         blocking(|| {
             let mut client = self.client();
