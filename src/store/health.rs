@@ -14,8 +14,8 @@ pub(super) fn feed_health(db: &impl Db, names: &[&str]) -> Result<Vec<FeedHealth
     let rows = db.rows(
         &format!(
             "SELECT id, name, failing_since, gone, last_error, first_success, health, health_since, last_fetch
-             FROM feeds WHERE name IN ({}) ORDER BY id",
-            db.list(1)
+             FROM feeds WHERE {} ORDER BY id",
+            db.in_list("name", 1)
         ),
         args![names],
         |r| {

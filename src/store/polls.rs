@@ -19,34 +19,55 @@ use crate::domain::wire::wire_date;
 
 /// What is stored of the feed's items among `ids`, by item key, to tell
 /// new and changed items from the ones already recorded; an item whose key
-/// or link remains of a pruned one is `KnownItem::Pruned`.
+/// or link remains of a pruned one is `KnownItem::Pruned`. Three queries
+/// whatever the number of items (one round trip each on PostgreSQL).
 pub(super) fn known_items(
     db: &impl Db,
     feed_id: FeedId,
     ids: &[Identity],
 ) -> Result<HashMap<String, KnownItem>> {
-    let mut known = HashMap::new();
-    for id in ids {
-        let key = id.item_key.as_str();
-        let stored = db.row(
-            "SELECT content_hash, first_seen FROM items WHERE feed_id = ?1 AND item_key = ?2",
-            args![feed_id, key],
-            |r| {
-                Ok(KnownItem::Stored {
-                    content_hash: r.get(0)?,
-                    first_seen: r.get(1)?,
-                })
-            },
-        )?;
-        let k = match stored {
-            Some(k) => k,
-            None if retention::item_pruned(db, feed_id, key)? => KnownItem::Pruned,
-            None => match &id.story_link {
-                Some(link) if retention::link_pruned(db, link)? => KnownItem::Pruned,
-                _ => continue,
-            },
-        };
-        known.insert(key.to_owned(), k);
+    let mut known = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(known);
+    }
+    let keys: Vec<&str> = ids.iter().map(|i| i.item_key.as_str()).collect();
+    let stored = db.rows(
+        &format!(
+            "SELECT item_key, content_hash, first_seen FROM items
+             WHERE feed_id = ?1 AND {}",
+            db.in_list("item_key", 2)
+        ),
+        args![feed_id, serde_json::to_string(&keys)?],
+        |r| {
+            Ok((
+                r.get::<String>(0)?,
+                KnownItem::Stored {
+                    content_hash: r.get(1)?,
+                    first_seen: r.get(2)?,
+                },
+            ))
+        },
+    )?;
+    known.extend(stored);
+    let rest: Vec<&Identity> = ids
+        .iter()
+        .filter(|i| !known.contains_key(&i.item_key))
+        .collect();
+    let item_hashes: Vec<i64> = rest
+        .iter()
+        .map(|i| retention::item_key_hash(feed_id, &i.item_key))
+        .collect();
+    let link_hashes: Vec<Option<i64>> = rest
+        .iter()
+        .map(|i| i.story_link.as_deref().map(retention::link_hash))
+        .collect();
+    let items_pruned = retention::pruned_among(db, "pruned_items", &item_hashes)?;
+    let links: Vec<i64> = link_hashes.iter().flatten().copied().collect();
+    let links_pruned = retention::pruned_among(db, "pruned_links", &links)?;
+    for ((id, item), link) in rest.iter().zip(&item_hashes).zip(&link_hashes) {
+        if items_pruned.contains(item) || link.is_some_and(|l| links_pruned.contains(&l)) {
+            known.insert(id.item_key.clone(), KnownItem::Pruned);
+        }
     }
     Ok(known)
 }
@@ -80,9 +101,10 @@ pub(super) fn write_polls(
         .collect();
     order.sort_by_key(|(poll, r, _)| wire_date(&r.item, poll.now));
     let mut summaries = vec![RecordSummary::default(); polls.len()];
+    let mut links = stories::Links::of(tx, polls)?;
     for (poll, record, p) in order {
         let summary = &mut summaries[p];
-        let (item_id, story_id, is_new) = upsert_item(tx, wire, poll, record)?;
+        let (item_id, story_id, is_new) = upsert_item(tx, wire, &mut links, poll, record)?;
         if is_new {
             summary.new_items += 1;
         } else {
@@ -113,12 +135,13 @@ pub(super) fn write_polls(
 fn upsert_item(
     tx: &impl Db,
     wire: &mut Option<WireIndex>,
+    links: &mut stories::Links,
     poll: &PollRecord,
     r: &ItemRecord,
 ) -> Result<(ItemId, StoryId, bool)> {
     let columns = Columns::of(r)?;
     if r.is_new
-        && let Some((item_id, story_id)) = insert_item(tx, wire, poll, r, &columns)?
+        && let Some((item_id, story_id)) = insert_item(tx, wire, links, poll, r, &columns)?
     {
         return Ok((item_id, story_id, true));
     }
@@ -157,11 +180,12 @@ impl<'a> Columns<'a> {
 fn insert_item(
     tx: &impl Db,
     wire: &mut Option<WireIndex>,
+    links: &mut stories::Links,
     poll: &PollRecord,
     r: &ItemRecord,
     c: &Columns,
 ) -> Result<Option<(ItemId, StoryId)>> {
-    let place = stories::place_new_item(tx, wire, poll, r)?;
+    let place = stories::place_new_item(tx, wire, links, poll, r)?;
     let i = &r.item;
     let inserted: Option<ItemId> = tx.row(
         "INSERT INTO items (feed_id, item_key, story_id, title, link, summary, content, categories,

@@ -34,25 +34,22 @@ pub(super) fn link_hash(link: &str) -> i64 {
     xxh3_64(&bytes) as i64
 }
 
-pub(super) fn item_pruned(db: &impl Db, feed_id: FeedId, item_key: &str) -> Result<bool> {
-    let hash = item_key_hash(feed_id, item_key);
-    Ok(db
-        .row(
-            "SELECT 1 FROM pruned_items WHERE key = ?1",
-            args![hash],
-            |_| Ok(()),
-        )?
-        .is_some())
-}
-
-pub(super) fn link_pruned(db: &impl Db, link: &str) -> Result<bool> {
-    Ok(db
-        .row(
-            "SELECT 1 FROM pruned_links WHERE key = ?1",
-            args![link_hash(link)],
-            |_| Ok(()),
-        )?
-        .is_some())
+/// Which of `hashes` are kept in `table` (`pruned_items` or
+/// `pruned_links`), in one query.
+pub(super) fn pruned_among(
+    db: &impl Db,
+    table: &str,
+    hashes: &[i64],
+) -> Result<std::collections::HashSet<i64>> {
+    if hashes.is_empty() {
+        return Ok(Default::default());
+    }
+    let found = db.rows(
+        &format!("SELECT key FROM {table} WHERE {}", db.in_int_list("key", 1)),
+        args![serde_json::to_string(hashes)?],
+        |r| r.get::<i64>(0),
+    )?;
+    Ok(found.into_iter().collect())
 }
 
 /// Prunes up to `stories` of the stories after the cursor whose items

@@ -4,7 +4,7 @@
 //!
 //! Statements are written once, in the SQL both databases speak, with
 //! numbered parameters `?1`, `?2`… (PostgreSQL receives them as `$1`, `$2`…).
-//! What differs is asked of the dialect (`Db::list`). Values adapt to the
+//! What differs is asked of the dialect (`Db::in_list`). Values adapt to the
 //! type PostgreSQL infers for a parameter (an integer where it expects a
 //! boolean is sent as one), so that the same statement and arguments work
 //! on both; booleans are stored as 0 or 1 everywhere.
@@ -267,10 +267,14 @@ pub trait Db {
         read: impl FnOnce(&Row) -> Result<T>,
     ) -> Result<Option<T>>;
 
-    /// A subquery of the elements of the JSON array of text or numbers in
-    /// parameter `n` (SQLite: `json_each`; PostgreSQL:
-    /// `json_array_elements_text`).
-    fn list(&self, n: usize) -> String;
+    /// `column` is one of the texts of the JSON array in parameter `n`
+    /// (SQLite: `IN json_each`; PostgreSQL: `= ANY` of the array, which the
+    /// planner answers through the column's index whatever it believes of
+    /// the table's size).
+    fn in_list(&self, column: &str, n: usize) -> String;
+
+    /// `column` is one of the integers of the JSON array in parameter `n`.
+    fn in_int_list(&self, column: &str, n: usize) -> String;
 
     /// What ends a claim's subquery so that rows another process is
     /// claiming at that moment are skipped (PostgreSQL: `FOR UPDATE SKIP
@@ -335,8 +339,12 @@ impl Db for rusqlite::Connection {
         }
     }
 
-    fn list(&self, n: usize) -> String {
-        format!("SELECT value FROM json_each(?{n})")
+    fn in_list(&self, column: &str, n: usize) -> String {
+        format!("{column} IN (SELECT value FROM json_each(?{n}))")
+    }
+
+    fn in_int_list(&self, column: &str, n: usize) -> String {
+        self.in_list(column, n)
     }
 
     fn skip_locked(&self) -> &'static str {
@@ -364,7 +372,12 @@ impl<'a, C: postgres::GenericClient> Pg<'a, C> {
         }
     }
 
-    /// The statement for `sql`, prepared once per connection.
+    /// The statement for `sql`, prepared once per connection; but a
+    /// statement with a list (`in_list`) is prepared at each use, so that
+    /// PostgreSQL plans it for the list it gets and the tables as they are
+    /// now. Kept, its plan would be the one made for the first lists, often
+    /// while the tables were empty: a scan of the whole table, which grows
+    /// with every item (25 ms a lookup at 20,000 stories).
     fn prepared(&self, sql: &str) -> Result<postgres::Statement> {
         let mut statements = self.statements.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = statements.get(sql) {
@@ -375,7 +388,9 @@ impl<'a, C: postgres::GenericClient> Pg<'a, C> {
             .borrow_mut()
             .prepare(&dollars(sql))
             .map_err(|e| anyhow!("{e}, in: {}", one_line(sql)))?;
-        statements.insert(sql.to_owned(), statement.clone());
+        if !sql.contains(LIST) {
+            statements.insert(sql.to_owned(), statement.clone());
+        }
         Ok(statement)
     }
 
@@ -417,14 +432,21 @@ impl<C: postgres::GenericClient> Db for Pg<'_, C> {
         }
     }
 
-    fn list(&self, n: usize) -> String {
-        format!("SELECT json_array_elements_text(CAST(?{n} AS json))")
+    fn in_list(&self, column: &str, n: usize) -> String {
+        format!("{column} = ANY (ARRAY(SELECT {LIST}(CAST(?{n} AS json))))")
+    }
+
+    fn in_int_list(&self, column: &str, n: usize) -> String {
+        format!("{column} = ANY (ARRAY(SELECT CAST({LIST}(CAST(?{n} AS json)) AS BIGINT)))")
     }
 
     fn skip_locked(&self) -> &'static str {
         " FOR UPDATE SKIP LOCKED"
     }
 }
+
+/// What a list (`in_list`) is read with on PostgreSQL.
+const LIST: &str = "json_array_elements_text";
 
 /// A statement on one line, for an error.
 fn one_line(sql: &str) -> String {
@@ -574,7 +596,7 @@ mod tests {
         );
         let listed = db
             .rows(
-                &format!("SELECT a FROM t WHERE b IN ({})", db.list(1)),
+                &format!("SELECT a FROM t WHERE {}", db.in_list("b", 1)),
                 args!["[\"sept\",\"huit\"]"],
                 |r| r.get::<u32>(0),
             )

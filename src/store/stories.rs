@@ -11,6 +11,8 @@
 //! PostgreSQL's lock on the wire copies, `postgres`), and the rows it adds
 //! come after.
 
+use std::collections::HashMap;
+
 use anyhow::Result;
 
 use super::sql::{Db, args};
@@ -51,14 +53,12 @@ pub(super) fn before_write(
 pub(super) fn place_new_item(
     tx: &impl Db,
     wire: &mut Option<WireIndex>,
+    links: &mut Links,
     poll: &PollRecord,
     r: &ItemRecord,
 ) -> Result<Placement> {
     let link = r.story_link.as_deref();
-    let by_link = match link {
-        Some(l) => story_of_link(tx, l)?,
-        None => None,
-    };
+    let by_link = link.and_then(|l| links.0.get(l).copied());
     let mut joined = None;
     let placed = copy::place(by_link, || -> Result<Option<StoryId>> {
         let (Some(fp), Some(index)) = (&r.wire, wire.as_ref()) else {
@@ -78,12 +78,58 @@ pub(super) fn place_new_item(
                     "INSERT INTO story_links (link, story_id) VALUES (?1, ?2) ON CONFLICT (link) DO NOTHING",
                     args![link, story],
                 )?;
+                links.0.insert(link.to_owned(), story);
             }
             story
         }
-        copy::Placement::New => new_story(tx, link, poll.now)?,
+        copy::Placement::New => {
+            let story = new_story(tx, link, poll.now)?;
+            if let Some(link) = link {
+                links.0.insert(link.to_owned(), story);
+            }
+            story
+        }
     };
     Ok(Placement { story_id, joined })
+}
+
+/// The stories the links of a write's new items name, read in one query
+/// when the write starts and kept up to date as it places items: a write
+/// holds the lock under which stories are made, so no other can add one.
+pub(super) struct Links(HashMap<String, StoryId>);
+
+impl Links {
+    pub(super) fn of(tx: &impl Db, polls: &[PollRecord]) -> Result<Links> {
+        let wanted: Vec<&str> = polls
+            .iter()
+            .flat_map(|p| &p.items)
+            .filter(|r| r.is_new)
+            .filter_map(|r| r.story_link.as_deref())
+            .collect();
+        let mut links = HashMap::with_capacity(wanted.len());
+        if wanted.is_empty() {
+            return Ok(Links(links));
+        }
+        // A story's own link before a copy's (`story_of_link`).
+        let found = tx.rows(
+            &format!(
+                "SELECT link, id, 0 FROM stories WHERE {}
+                 UNION ALL SELECT link, story_id, 1 FROM story_links WHERE {}",
+                tx.in_list("link", 1),
+                tx.in_list("link", 1)
+            ),
+            args![serde_json::to_string(&wanted)?],
+            |r| Ok((r.get::<String>(0)?, r.get::<StoryId>(1)?, r.get::<i64>(2)?)),
+        )?;
+        for (link, story, copy) in found {
+            if copy == 0 {
+                links.insert(link, story);
+            } else {
+                links.entry(link).or_insert(story);
+            }
+        }
+        Ok(Links(links))
+    }
 }
 
 /// After a new item is inserted: its fingerprint is stored and indexed
@@ -188,18 +234,6 @@ pub(super) fn fresh_index<'a>(
     Ok(index)
 }
 
-/// The fingerprint of a stored copy; `None` when its row is gone (rolled
-/// back, or pruned) or unreadable.
-fn stored_print(conn: &impl Db, item: ItemId) -> Result<Option<Fingerprint>> {
-    Ok(conn
-        .row(
-            "SELECT print FROM wire_prints WHERE item_id = ?1",
-            args![item],
-            |r| r.bytes(0, Fingerprint::from_bytes),
-        )?
-        .flatten())
-}
-
 /// The stories with copies sharing index keys with `fp`, each judged on
 /// those copies, best first. The comparison reads the stored fingerprints,
 /// so an index entry whose item was rolled back is simply not found.
@@ -211,27 +245,56 @@ pub(super) fn wire_matches(
     window: i64,
     feed_id: FeedId,
 ) -> Result<Vec<WireMatch>> {
-    let mut found = Vec::new();
-    for candidate in index.candidates(fp.keys(), at, window) {
-        let mut prints = Vec::new();
-        for c in &candidate.copies {
-            if let Some(print) = stored_print(conn, c.item_id)? {
-                prints.push((c.item_id, print));
-            }
-        }
+    let candidates = index.candidates(fp.keys(), at, window);
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    // What the judgement reads, in three queries whatever the number of
+    // candidates: their copies' fingerprints, which of them this feed
+    // already carries, and the titles shown.
+    let copies: Vec<ItemId> = candidates
+        .iter()
+        .flat_map(|c| c.copies.iter().map(|e| e.item_id))
+        .collect();
+    let prints: HashMap<ItemId, Fingerprint> = conn
+        .rows(
+            &format!(
+                "SELECT item_id, print FROM wire_prints WHERE {}",
+                conn.in_int_list("item_id", 1)
+            ),
+            args![serde_json::to_string(&ids(&copies))?],
+            |r| Ok((r.get::<ItemId>(0)?, r.bytes(1, Fingerprint::from_bytes)?)),
+        )?
+        .into_iter()
+        .filter_map(|(id, print)| Some((id, print?)))
+        .collect();
+    let stories: Vec<i64> = candidates.iter().map(|c| c.story_id.0).collect();
+    let same_feed: std::collections::HashSet<StoryId> = conn
+        .rows(
+            &format!(
+                "SELECT DISTINCT story_id FROM items WHERE feed_id = ?1 AND {}",
+                conn.in_int_list("story_id", 2)
+            ),
+            args![feed_id, serde_json::to_string(&stories)?],
+            |r| r.get::<StoryId>(0),
+        )?
+        .into_iter()
+        .collect();
+    let mut judged = Vec::with_capacity(candidates.len());
+    for candidate in &candidates {
+        let prints: Vec<(ItemId, &Fingerprint)> = candidate
+            .copies
+            .iter()
+            .filter_map(|c| prints.get(&c.item_id).map(|p| (c.item_id, p)))
+            .collect();
         if prints.is_empty() {
             continue;
         }
-        let same_feed = conn.one(
-            "SELECT EXISTS (SELECT 1 FROM items WHERE story_id = ?1 AND feed_id = ?2)",
-            args![candidate.story_id, feed_id],
-            |r| r.get(0),
-        )?;
         let story = StoryCopies {
             story: candidate.story_id,
             same_feed: false,
             has_full: candidate.has_full,
-            copies: prints.iter().map(|(_, p)| p).collect(),
+            copies: prints.iter().map(|(_, p)| *p).collect(),
         };
         // The copy that decided, or else the closest one.
         let (similarity, evidence, closest) = match judge(fp, &story) {
@@ -244,26 +307,41 @@ pub(super) fn wire_matches(
                 (sims[closest], Evidence::None, closest)
             }
         };
-        let title: Option<String> = conn.row(
-            "SELECT title FROM items WHERE id = ?1",
-            args![prints[closest].0],
-            |r| r.get(0),
-        )?;
-        let Some(title) = title else {
-            continue;
-        };
-        found.push(WireMatch {
-            story_id: candidate.story_id,
-            title,
-            similarity,
-            evidence,
-            same_feed,
-        });
+        judged.push((candidate.story_id, similarity, evidence, prints[closest].0));
     }
+    let closest: Vec<ItemId> = judged.iter().map(|j| j.3).collect();
+    let titles: HashMap<ItemId, String> = conn
+        .rows(
+            &format!(
+                "SELECT id, title FROM items WHERE {}",
+                conn.in_int_list("id", 1)
+            ),
+            args![serde_json::to_string(&ids(&closest))?],
+            |r| Ok((r.get::<ItemId>(0)?, r.get::<String>(1)?)),
+        )?
+        .into_iter()
+        .collect();
+    let mut found: Vec<WireMatch> = judged
+        .into_iter()
+        .filter_map(|(story_id, similarity, evidence, copy)| {
+            Some(WireMatch {
+                story_id,
+                title: titles.get(&copy)?.clone(),
+                similarity,
+                evidence,
+                same_feed: same_feed.contains(&story_id),
+            })
+        })
+        .collect();
     found.sort_by(|a, b| {
         (b.joins(), b.evidence, b.similarity.containment)
             .partial_cmp(&(a.joins(), a.evidence, a.similarity.containment))
             .unwrap_or(std::cmp::Ordering::Equal)
     });
     Ok(found)
+}
+
+/// Item ids as the integers of a JSON array.
+fn ids(items: &[ItemId]) -> Vec<i64> {
+    items.iter().map(|i| i.0).collect()
 }
