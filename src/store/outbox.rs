@@ -12,7 +12,7 @@
 
 use anyhow::{Context, Result};
 
-use super::sql::{Db, args};
+use super::sql::{Db, ToValue, Value, args};
 use super::{
     ChannelFault, Claimed, Damaged, DueAlert, DueDigest, DueHealth, Requeued, Target, stored,
 };
@@ -151,10 +151,10 @@ pub(super) fn claim_health(
             "UPDATE health_alerts SET lease_owner = ?3, lease_until = ?4
              WHERE id IN (SELECT id FROM health_alerts
                           WHERE state = 'pending' AND due <= ?1 AND digest_id IS NULL
-                            AND channel IN ({})
+                            AND {}
                             AND (lease_until IS NULL OR lease_until <= ?1){})
              RETURNING {HEALTH_COLUMNS}",
-            db.list(2),
+            db.in_list("channel", 2),
             db.skip_locked()
         ),
         args![now, channels, owner, until],
@@ -223,11 +223,11 @@ pub(super) fn claim_alerts(
              WHERE id IN (SELECT id FROM alerts
                             WHERE state = 'pending' AND (due <= ?1 OR (?3 = 1 AND attempts = 0))
                               AND digest_id IS NULL
-                              AND channel IN ({})
+                              AND {}
                               AND (lease_until IS NULL OR lease_until <= ?1)
                             ORDER BY due, created, item_id LIMIT ?2{})
              RETURNING {ALERT_COLUMNS}",
-            db.list(4),
+            db.in_list("channel", 4),
             db.skip_locked()
         ),
         args![now, limit, ignore_hold, channels, owner, until],
@@ -266,7 +266,8 @@ fn read_back(db: &impl Db, rows: &[AlertRow]) -> Result<Claimed> {
 /// status` shows it; `veille retry` queues it again, for after a fix).
 pub(super) fn mark_damaged(db: &impl Db, target: Target, id: &str, reason: &str) -> Result<()> {
     let error = format!("{DAMAGED}{reason}");
-    mark_attempt_failed(db, target, id, &error, None)
+    // Whoever holds it: a row nobody can read, nobody can send.
+    mark_attempt_failed(db, None, target, id, &error, None)
 }
 
 /// Extends `owner`'s lease on `id` to `until`, just before a send.
@@ -353,10 +354,10 @@ pub(super) fn claim_digests(
             "UPDATE digests SET lease_owner = ?4, lease_until = ?5
              WHERE id IN (SELECT id FROM digests
                           WHERE state = 'pending' AND (due <= ?1 OR ?3 = 1)
-                            AND channel IN ({})
+                            AND {}
                             AND (lease_until IS NULL OR lease_until <= ?1){})
              RETURNING id, channel, attempts, queued, stories, body, due, tick",
-            db.list(2),
+            db.in_list("channel", 2),
             db.skip_locked()
         ),
         args![now, channels, any_time, owner, until],
@@ -396,30 +397,69 @@ pub(super) fn set_last_tick(db: &impl Db, channel: &str, tick: i64) -> Result<()
     Ok(())
 }
 
+/// Whose claim an outcome may be recorded under (SPEC §10, fencing): the
+/// claim's holder's, or nobody's (the row was never claimed, or its claim
+/// given back). A process whose lease ran out and passed to another records
+/// nothing: the other sends again, under the same id. `n`: the owner's
+/// parameter.
+fn fenced(n: usize) -> String {
+    format!("(lease_owner IS NULL OR lease_owner = ?{n})")
+}
+
+/// Says in the log that an outcome was refused because `owner`'s claim
+/// on the row passed to another process.
+fn warn_if_fenced(db: &impl Db, owner: &str, target: Target, id: &str) -> Result<()> {
+    let holder: Option<Option<String>> = db.row(
+        &format!(
+            "SELECT lease_owner FROM {} WHERE id = ?1 AND state = 'pending'",
+            target.table()
+        ),
+        args![id],
+        |r| r.get(0),
+    )?;
+    if let Some(Some(holder)) = holder.filter(|h| h.as_deref() != Some(owner)) {
+        tracing::warn!(alert_id = %id, holder = %holder,
+            "this process's claim passed to another before its outcome was recorded; the other sends it again, under the same id");
+    }
+    Ok(())
+}
+
 /// Delivered: never sent again. A digest's alerts are delivered with it;
 /// the channel's pause, if any, is over. Returns when each item delivered
 /// was first seen (none for a health alert, or when it was no longer
-/// pending). The caller makes it one transaction.
-pub(super) fn mark_sent(db: &impl Db, target: Target, id: &str, now: i64) -> Result<Vec<i64>> {
+/// pending, or no longer `owner`'s). The caller makes it one transaction.
+pub(super) fn mark_sent(
+    db: &impl Db,
+    owner: &str,
+    target: Target,
+    id: &str,
+    now: i64,
+) -> Result<Vec<i64>> {
     let marked = db.exec(
         &format!(
             "UPDATE {} SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL,
                  {UNLEASED}
-             WHERE id = ?1 AND state = 'pending'",
+             WHERE id = ?1 AND state = 'pending' AND {}",
+            target.table(),
+            fenced(3)
+        ),
+        args![id, now, owner],
+    )?;
+    if marked == 0 {
+        warn_if_fenced(db, owner, target, id)?;
+        return Ok(Vec::new());
+    }
+    db.exec(
+        &format!(
+            "DELETE FROM channel_faults WHERE channel = (SELECT channel FROM {} WHERE id = ?1)",
             target.table()
         ),
-        args![id, now],
+        args![id],
     )?;
-    if marked > 0 {
-        db.exec(
-            &format!(
-                "DELETE FROM channel_faults WHERE channel = (SELECT channel FROM {} WHERE id = ?1)",
-                target.table()
-            ),
-            args![id],
-        )?;
-    }
-    let newest = "(SELECT MAX(i.id) FROM items i WHERE i.story_id = alerts.story_id)";
+    // `i.id + 0`: read through the story's index. A bare MAX(i.id) lets
+    // PostgreSQL walk the whole primary key backwards looking for the
+    // story's rows, a scan of every item once the story is not recent.
+    let newest = "(SELECT MAX(i.id + 0) FROM items i WHERE i.story_id = alerts.story_id)";
     match target {
         Target::Alert => {
             db.exec(
@@ -443,7 +483,6 @@ pub(super) fn mark_sent(db: &impl Db, target: Target, id: &str, now: i64) -> Res
         Target::Health => {}
     }
     match target {
-        _ if marked == 0 => Ok(Vec::new()),
         Target::Alert => first_seen(db, "a.id = ?1", id),
         Target::Digest => first_seen(db, "a.digest_id = ?1", id),
         Target::Health => Ok(Vec::new()),
@@ -455,22 +494,42 @@ pub(super) fn mark_sent(db: &impl Db, target: Target, id: &str, now: i64) -> Res
 /// one transaction.
 pub(super) fn mark_attempt_failed(
     db: &impl Db,
+    owner: Option<&str>,
     target: Target,
     id: &str,
     error: &str,
     retry_at: Option<i64>,
 ) -> Result<()> {
     let table = target.table();
-    match retry_at {
-        Some(at) => db.exec(
-            &format!("UPDATE {table} SET attempts = attempts + 1, due = ?2, last_error = ?3, {UNLEASED} WHERE id = ?1 AND state = 'pending'"),
-            args![id, at, error],
-        )?,
-        None => db.exec(
-            &format!("UPDATE {table} SET attempts = attempts + 1, state = 'failed', last_error = ?2, {UNLEASED} WHERE id = ?1 AND state = 'pending'"),
-            args![id, error],
-        )?,
+    let mut values = vec![id.value(), error.value()];
+    let then = match retry_at {
+        Some(at) => {
+            values.push(Value::Int(at));
+            "due = ?3"
+        }
+        None => "state = 'failed'",
     };
+    // Under `owner`'s claim, when given.
+    let fence = match owner {
+        Some(owner) => {
+            values.push(owner.value());
+            format!(" AND {}", fenced(values.len()))
+        }
+        None => String::new(),
+    };
+    let marked = db.exec(
+        &format!(
+            "UPDATE {table} SET attempts = attempts + 1, {then}, last_error = ?2, {UNLEASED}
+             WHERE id = ?1 AND state = 'pending'{fence}"
+        ),
+        &values,
+    )?;
+    if marked == 0 {
+        if let Some(owner) = owner {
+            warn_if_fenced(db, owner, target, id)?;
+        }
+        return Ok(());
+    }
     if target == Target::Digest {
         let state = if retry_at.is_some() {
             "pending"
@@ -602,10 +661,10 @@ pub(super) fn failing_feeds(
     db.rows(
         &format!(
             "SELECT name, failing_since, gone, last_error FROM feeds
-             WHERE name IN ({})
+             WHERE {}
                AND (gone = 1 OR failing_since <= ?2)
              ORDER BY name",
-            db.list(1)
+            db.in_list("name", 1)
         ),
         args![names, failing_before],
         |r| {

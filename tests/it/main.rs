@@ -9,6 +9,7 @@ mod pg_server;
 mod smtp_server;
 
 mod cli_config;
+mod contract;
 mod corpus;
 mod delivery;
 mod fetching;

@@ -323,7 +323,7 @@ impl Backend for Postgres {
     }
 
     fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>> {
-        self.write(|db| outbox::mark_sent(db, target, id, now))
+        self.write(|db| outbox::mark_sent(db, &self.owner, target, id, now))
     }
 
     fn mark_attempt_failed(
@@ -333,7 +333,9 @@ impl Backend for Postgres {
         error: &str,
         retry_at: Option<i64>,
     ) -> Result<()> {
-        self.write(|db| outbox::mark_attempt_failed(db, target, id, error, retry_at))
+        self.write(|db| {
+            outbox::mark_attempt_failed(db, Some(&self.owner), target, id, error, retry_at)
+        })
     }
 
     fn requeue_failed(&mut self, channel: &str, now: i64) -> Result<Requeued> {

@@ -108,7 +108,7 @@ impl Sqlite {
 
     pub fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>> {
         let tx = self.conn.transaction()?;
-        let delivered = outbox::mark_sent(&*tx, target, id, now)?;
+        let delivered = outbox::mark_sent(&*tx, &self.owner, target, id, now)?;
         tx.commit()?;
         Ok(delivered)
     }
@@ -121,7 +121,7 @@ impl Sqlite {
         retry_at: Option<i64>,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
-        outbox::mark_attempt_failed(&*tx, target, id, error, retry_at)?;
+        outbox::mark_attempt_failed(&*tx, Some(&self.owner), target, id, error, retry_at)?;
         tx.commit()?;
         Ok(())
     }

@@ -1,0 +1,179 @@
+//! The store's contract, run against both backends through the same face
+//! (`veille::store::Store`): an SQLite file and a PostgreSQL database of the
+//! test server (`pg_server`). Each case is written once, over a `Location`;
+//! `on_both!` makes one test per backend.
+
+use veille::domain::identity::Identity;
+use veille::domain::ids::FeedId;
+use veille::domain::model::Item;
+use veille::store::{
+    AlertDraft, FetchRecord, ItemRecord, KnownItem, Location, PollRecord, Store, StoredHit, Target,
+};
+
+use crate::pg_server;
+
+/// A store on a fresh database of the backend, and its one feed, `A`.
+fn open(at: &Location) -> (Store, FeedId) {
+    let mut store = Store::open(at).expect("open the store");
+    let feeds = store
+        .sync_feeds(&[("A".into(), "https://a.example/rss".into())])
+        .unwrap();
+    (store, feeds[0].id)
+}
+
+/// A new item of story `link`, alerting `channel`.
+fn record(key: &str, link: &str, channel: &str) -> ItemRecord {
+    ItemRecord {
+        key: key.into(),
+        is_new: true,
+        wire: None,
+        story_link: Some(link.into()),
+        content_hash: format!("h-{key}"),
+        item: Item {
+            title: key.into(),
+            link: Some(link.into()),
+            ..Item::default()
+        },
+        alerts: vec![AlertDraft {
+            channel: channel.into(),
+            rules: vec!["r".into()],
+            hits: vec![StoredHit {
+                rule: "r".into(),
+                field: "title".into(),
+                term: "t".into(),
+                start: 0,
+                end: 2,
+            }],
+            due: 0,
+        }],
+    }
+}
+
+fn poll(feed_id: FeedId, now: i64, items: Vec<ItemRecord>) -> PollRecord {
+    PollRecord {
+        feed_id,
+        now,
+        fetch: FetchRecord::NotModified,
+        redirect_url: None,
+        next_poll: now + 60,
+        wire_window: 0,
+        wire_keep: 0,
+        items,
+    }
+}
+
+/// Items recorded together: one story per link, one alert per story and
+/// channel; what is known of them afterwards, by key, with unknown keys
+/// left out.
+fn stories_and_known_items(at: &Location) {
+    let (mut store, feed) = open(at);
+    let items = vec![
+        record("a1", "https://x.example/s1", "mail"),
+        // The same story under another key: no second alert.
+        record("a2", "https://x.example/s1", "mail"),
+        record("a3", "https://x.example/s3", "mail"),
+    ];
+    let summaries = store.record_polls(&[poll(feed, 10, items)]).unwrap();
+    let summary = summaries.into_iter().next().unwrap().unwrap();
+    assert_eq!((summary.new_items, summary.alerts), (3, 2), "{summary:?}");
+    let s1 = store.story_of_link("https://x.example/s1").unwrap();
+    assert!(s1.is_some());
+    assert_ne!(s1, store.story_of_link("https://x.example/s3").unwrap());
+    assert_eq!(store.story_of_link("https://x.example/none").unwrap(), None);
+
+    let ids: Vec<Identity> = ["a1", "a3", "zz"]
+        .iter()
+        .map(|k| Identity {
+            item_key: (*k).into(),
+            story_link: None,
+        })
+        .collect();
+    let known = store.known_items(feed, &ids).unwrap();
+    assert_eq!(known.len(), 2, "{known:?}");
+    assert!(matches!(
+        &known["a1"],
+        KnownItem::Stored { content_hash, first_seen: 10 } if content_hash == "h-a1"
+    ));
+    assert!(store.known_items(feed, &[]).unwrap().is_empty());
+}
+
+/// SPEC §10, fencing: once a claim has passed to another process, the
+/// first can record no outcome for it; the holder can.
+fn an_outcome_is_fenced_once_the_claim_passed_on(at: &Location) {
+    let (mut first, feed) = open(at);
+    let items = vec![
+        record("a", "https://x.example/a", "mail"),
+        record("b", "https://x.example/b", "mail"),
+    ];
+    first.record_polls(&[poll(feed, 10, items)]).unwrap();
+    let mut second = Store::open(at).unwrap();
+    let mine = first.claim_alerts(100, 160, &["mail"], false, 2).unwrap();
+    assert_eq!(mine.alerts.len(), 2);
+    assert!(
+        second
+            .claim_alerts(120, 180, &["mail"], false, 2)
+            .unwrap()
+            .alerts
+            .is_empty(),
+        "held by the first"
+    );
+    // The first stalls past its lease; the second takes both.
+    let theirs = second.claim_alerts(200, 260, &["mail"], false, 2).unwrap();
+    assert_eq!(theirs.alerts.len(), 2, "the lease ran out");
+    let (a, b) = (&mine.alerts[0].id, &mine.alerts[1].id);
+    assert!(first.mark_sent(Target::Alert, a, 210).unwrap().is_empty());
+    first
+        .mark_attempt_failed(Target::Alert, b, "451", None)
+        .unwrap();
+    assert!(!first.renew(Target::Alert, a, 400).unwrap());
+    let pending = |store: &Store| -> i64 {
+        store
+            .pending_by_channel()
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum()
+    };
+    assert_eq!(pending(&first), 2, "nothing recorded for the first");
+    assert_eq!(second.mark_sent(Target::Alert, a, 220).unwrap().len(), 1);
+    second
+        .mark_attempt_failed(Target::Alert, b, "451", None)
+        .unwrap();
+    assert_eq!(pending(&second), 0, "the holder's outcomes are recorded");
+    let status = second.status().unwrap();
+    let mail = &status.channels[0];
+    assert_eq!((mail.sent, mail.failed), (1, 1), "{status:?}");
+}
+
+/// One test per backend for each case.
+macro_rules! on_both {
+    ($($case:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[test]
+                fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::$case(&veille::store::Location::File(dir.path().join("v.db")));
+                }
+            )*
+        }
+
+        mod on_postgresql {
+            $(
+                #[test]
+                fn $case() {
+                    let url = super::pg_server::database();
+                    let at = veille::store::Location::postgres(&url).unwrap();
+                    // The blocking client may not run inside a test's
+                    // runtime; these tests have none.
+                    super::$case(&at);
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    stories_and_known_items,
+    an_outcome_is_fenced_once_the_claim_passed_on,
+);
