@@ -441,3 +441,72 @@ async fn copy_db_moves_everything_and_the_copy_alerts_nothing_again() {
         "the source is left in place"
     );
 }
+
+/// SPEC §10, faults: the daemon's connections are cut (the server's
+/// administrator ends them, as a restart does); the daemon keeps running,
+/// connects again by itself and records and sends what comes next.
+#[tokio::test]
+async fn a_daemon_whose_connections_are_cut_connects_again_by_itself() {
+    use std::time::{Duration, Instant};
+
+    let server = MockServer::start().await;
+    for name in ["a", "b"] {
+        let doc = rss(
+            name,
+            &[(
+                &format!("{name}-1"),
+                &format!("Les puces {name}"),
+                &format!("https://news.example.org/{name}"),
+                "IA.",
+                &recent(1),
+            )],
+        );
+        serve(&server, &format!("/{name}.xml"), FeedDoc::rss(&doc)).await;
+    }
+    let url = pg_server::database();
+    let env = TestEnv::new();
+    let a = ("Feed A", format!("{}/a.xml", server.uri()));
+    let b = ("Feed B", format!("{}/b.xml", server.uri()));
+    env.write_config_as_is(&config(&url, std::slice::from_ref(&a)));
+    let mut daemon =
+        crate::harness::Running::spawn(env.command(&["run"]).stderr(std::process::Stdio::piped()));
+    let stderr = daemon.0.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut log = String::new();
+        std::io::Read::read_to_string(&mut { stderr }, &mut log).unwrap();
+        log
+    });
+    let wait_for_mails = |n: usize| {
+        let end = Instant::now() + Duration::from_secs(20);
+        while env.mails("mail").len() < n {
+            assert!(Instant::now() < end, "fewer than {n} messages");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for_mails(1);
+
+    let ended = pg_rows(
+        &url,
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'veille'",
+    );
+    assert_ne!(
+        ended[0][0].as_deref(),
+        Some("0"),
+        "the daemon's connections were cut"
+    );
+
+    // A feed added: polled, recorded and sent over new connections.
+    env.write_config_as_is(&config(&url, &[a, b]));
+    // SAFETY: signalling a child this test started.
+    unsafe { libc::kill(daemon.id() as libc::pid_t, libc::SIGHUP) };
+    wait_for_mails(2);
+    unsafe { libc::kill(daemon.id() as libc::pid_t, libc::SIGTERM) };
+    let status = daemon.0.wait().unwrap();
+    let log = log.join().unwrap();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("connected to the database again"), "{log}");
+    let mails = env.mails("mail");
+    assert_eq!(mails.len(), 2, "{log}");
+    assert!(mails[1].text.contains("Feed B"), "{}", mails[1].text);
+}

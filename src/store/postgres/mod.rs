@@ -18,10 +18,12 @@ mod open;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use postgres::{Client, IsolationLevel, Statement};
 
+use super::location::PgUrl;
 use super::sql::{Db, Pg, args};
 use super::{
     Backend, ChannelFault, Claimed, Cursor, DueDigest, FeedHealth, FeedState, HealthChange,
@@ -35,15 +37,72 @@ use crate::domain::render::FailingFeed;
 use crate::domain::wire::{Fingerprint, wire_date};
 
 pub struct Postgres {
+    link: Link,
+    /// Who holds the leases this store takes: random, one per connection.
+    owner: String,
+    /// Stories wire copies may join (`store::stories`).
+    wire: Option<WireIndex>,
+}
+
+/// The connection, the statements prepared on it, and what it takes to
+/// connect again when it is lost (the server restarted, the network cut):
+/// the next call after the loss connects anew, at most once a second, so
+/// that a process resumes by itself (SPEC §10) without hammering a server
+/// that is down.
+struct Link {
     /// The connection (a lock only to lend it to the thread of a call;
     /// `None` once dropped).
     client: Mutex<Option<Client>>,
     /// Statements prepared on this connection, by their text.
     statements: Mutex<HashMap<String, Statement>>,
-    /// Who holds the leases this store takes: random, one per connection.
-    owner: String,
-    /// Stories wire copies may join (`store::stories`).
-    wire: Option<WireIndex>,
+    url: PgUrl,
+    /// When connecting again last failed.
+    failed_at: Mutex<Option<Instant>>,
+}
+
+/// How long after a failed attempt to connect again the next one is made.
+const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
+
+impl Link {
+    fn new(client: Client, url: &PgUrl) -> Link {
+        Link {
+            client: Mutex::new(Some(client)),
+            statements: Mutex::default(),
+            url: url.clone(),
+            failed_at: Mutex::new(None),
+        }
+    }
+
+    /// The connection for one call, connected again first if it was lost.
+    fn lend(&self) -> Result<ClientGuard<'_>> {
+        let mut guard = lock(&self.client);
+        if guard.0.as_ref().is_some_and(|c| !c.is_closed()) {
+            return Ok(guard);
+        }
+        let mut failed_at = self.failed_at.lock().unwrap_or_else(|p| p.into_inner());
+        if failed_at.is_some_and(|t| t.elapsed() < RECONNECT_PAUSE) {
+            bail!(
+                "the connection to the database {} is lost; connecting again",
+                self.url
+            );
+        }
+        match open::connect(&self.url) {
+            Ok(client) => {
+                self.statements
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
+                *guard.0 = Some(client);
+                *failed_at = None;
+                tracing::info!(database = %self.url, "connected to the database again");
+                Ok(guard)
+            }
+            Err(e) => {
+                *failed_at = Some(Instant::now());
+                Err(e.context("the connection to the database was lost"))
+            }
+        }
+    }
 }
 
 /// The advisory lock writes of polls hold (any number, the same in every
@@ -65,23 +124,18 @@ fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 }
 
 impl Postgres {
-    /// Runs `f` on the connection, each statement on its own.
-    fn client(&self) -> ClientGuard<'_> {
-        lock(&self.client)
-    }
-
     /// Runs `f` on the connection itself (`store::copy`).
     pub(in crate::store) fn with_client<T: Send>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T> + Send,
     ) -> Result<T> {
-        blocking(|| f(&mut self.client()))
+        blocking(|| f(&mut *self.link.lend()?))
     }
 
     fn read<T: Send>(&self, f: impl FnOnce(&Pg<Client>) -> Result<T> + Send) -> Result<T> {
         blocking(|| {
-            let mut client = self.client();
-            f(&Pg::new(&mut *client, &self.statements))
+            let mut client = self.link.lend()?;
+            f(&Pg::new(&mut *client, &self.link.statements))
         })
     }
 
@@ -91,9 +145,9 @@ impl Postgres {
         f: impl FnOnce(&Pg<postgres::Transaction>) -> Result<T> + Send,
     ) -> Result<T> {
         blocking(|| {
-            let mut client = self.client();
+            let mut client = self.link.lend()?;
             let mut tx = client.transaction()?;
-            let out = f(&Pg::new(&mut tx, &self.statements))?;
+            let out = f(&Pg::new(&mut tx, &self.link.statements))?;
             tx.commit()?;
             Ok(out)
         })
@@ -103,8 +157,8 @@ impl Postgres {
     /// group, each poll again in its own savepoint when the group fails.
     fn record(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
         let wire = &mut self.wire;
-        let statements = &self.statements;
-        let mut client = lock(&self.client);
+        let statements = &self.link.statements;
+        let mut client = self.link.lend()?;
         let mut tx = client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&POLL_LOCK])?;
         if let Err(e) = stories::before_write(&Pg::new(&mut tx, statements), wire, polls) {
@@ -171,6 +225,7 @@ impl std::ops::DerefMut for ClientGuard<'_> {
 impl Drop for Postgres {
     fn drop(&mut self) {
         let client = self
+            .link
             .client
             .get_mut()
             .unwrap_or_else(|p| p.into_inner())
@@ -286,10 +341,10 @@ impl Backend for Postgres {
         now: i64,
     ) -> Result<bool> {
         blocking(|| {
-            let mut client = self.client();
+            let mut client = self.link.lend()?;
             let mut tx = client.transaction()?;
             let made = outbox::create_digest(
-                &Pg::new(&mut tx, &self.statements),
+                &Pg::new(&mut tx, &self.link.statements),
                 channel,
                 id,
                 members,
@@ -389,13 +444,13 @@ impl Backend for Postgres {
 
     fn status(&self) -> Result<Status> {
         blocking(|| {
-            let mut client = self.client();
+            let mut client = self.link.lend()?;
             let mut tx = client
                 .build_transaction()
                 .isolation_level(IsolationLevel::RepeatableRead)
                 .read_only(true)
                 .start()?;
-            let status = status::status(&Pg::new(&mut tx, &self.statements))?;
+            let status = status::status(&Pg::new(&mut tx, &self.link.statements))?;
             tx.commit()?;
             Ok(status)
         })
@@ -411,10 +466,10 @@ impl Backend for Postgres {
         feed: &str,
     ) -> Result<Vec<WireMatch>> {
         let wire = &mut self.wire;
-        let statements = &self.statements;
-        let client = &self.client;
+        let link = &self.link;
+        let statements = &link.statements;
         blocking(|| {
-            let mut client = lock(client);
+            let mut client = link.lend()?;
             let db = Pg::new(&mut *client, statements);
             let feed_id = Db::row(
                 &db,

@@ -32,7 +32,7 @@ impl Postgres {
             migrate(&mut client).with_context(|| format!("cannot migrate the database {url}"))?;
             Ok(client)
         })?;
-        Ok(Postgres::from_client(client))
+        Ok(Postgres::from_client(client, url))
     }
 
     /// Connects to a database already migrated to this veille's schema.
@@ -48,13 +48,12 @@ impl Postgres {
             }
             Ok(client)
         })?;
-        Ok(Postgres::from_client(client))
+        Ok(Postgres::from_client(client, url))
     }
 
-    fn from_client(client: Client) -> Postgres {
+    fn from_client(client: Client, url: &PgUrl) -> Postgres {
         Postgres {
-            client: std::sync::Mutex::new(Some(client)),
-            statements: std::sync::Mutex::default(),
+            link: super::Link::new(client, url),
             owner: new_id(),
             wire: None,
         }
@@ -73,7 +72,7 @@ impl Postgres {
 }
 
 /// A connection to `url` (called through `blocking`).
-fn connect(url: &PgUrl) -> Result<Client> {
+pub(super) fn connect(url: &PgUrl) -> Result<Client> {
     let mut config: postgres::Config = url
         .connect_url()
         .parse()
