@@ -836,12 +836,23 @@ mod tests {
         stories(&sh, utc("2026-11-20T06:30:00Z"), &["a"]).await;
         stories(&sh, utc("2026-11-22T12:00:00Z"), &["b"]).await;
         // The feed has failed since the 21st: the digest ends naming it.
-        let db = rusqlite::Connection::open(dir.path().join("v.db")).unwrap();
-        db.execute(
-            "UPDATE feeds SET failing_since = ?1, last_error = 'HTTP 500'",
-            [utc("2026-11-21T09:00:00Z")],
-        )
-        .unwrap();
+        let failed = PollRecord {
+            feed_id: crate::domain::ids::FeedId(1),
+            now: utc("2026-11-21T09:00:00Z"),
+            fetch: FetchRecord::Failed(crate::domain::poll::FetchFailure {
+                status: Some(500),
+                error: "HTTP 500".into(),
+                gone: false,
+                retry_after_until: None,
+            }),
+            redirect_url: None,
+            next_poll: utc("2026-11-21T10:00:00Z"),
+            wire_window: 0,
+            wire_keep: 0,
+            items: Vec::new(),
+        };
+        let recorded = sh.with_store(move |s| s.record_polls(&[failed])).await;
+        recorded.unwrap().remove(0).unwrap();
         // Stopped from the 20th to the 24th: four ticks missed.
         let r = tick(&sh, "2026-11-24T10:00:00Z").await;
         assert_eq!(r.sent, 1);
@@ -872,11 +883,15 @@ mod tests {
         std::fs::write(dir.path().join("mail"), "not a folder").unwrap();
         let r = tick(&sh, "2026-11-24T07:00:05Z").await;
         assert_eq!(r.retrying, 1);
-        let db = rusqlite::Connection::open(dir.path().join("v.db")).unwrap();
-        let (id, body): (String, String) = db
-            .query_row("SELECT id, body FROM digests", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+        // The digest as frozen, read by taking it a moment, then let go.
+        let (id, body) = sh
+            .with_store(|s| {
+                let due = s.claim_digests(i64::MAX - 1, i64::MAX, &["matin"], true)?;
+                let ids: Vec<String> = due.iter().map(|d| d.id.clone()).collect();
+                s.release(Target::Digest, &ids)?;
+                Ok((due[0].id.clone(), due[0].body.clone()))
             })
+            .await
             .unwrap();
         // A story arriving meanwhile waits for the next digest.
         stories(&sh, utc("2026-11-24T07:05:00Z"), &["late"]).await;
