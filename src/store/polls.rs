@@ -101,10 +101,10 @@ pub(super) fn write_polls(
         .collect();
     order.sort_by_key(|(poll, r, _)| wire_date(&r.item, poll.now));
     let mut summaries = vec![RecordSummary::default(); polls.len()];
-    let mut links = stories::Links::of(tx, polls)?;
+    let mut placing = stories::Placing::of(tx, polls)?;
     for (poll, record, p) in order {
         let summary = &mut summaries[p];
-        let (item_id, story_id, is_new) = upsert_item(tx, wire, &mut links, poll, record)?;
+        let (item_id, story_id, is_new) = upsert_item(tx, wire, &mut placing, poll, record)?;
         if is_new {
             summary.new_items += 1;
         } else {
@@ -117,6 +117,7 @@ pub(super) fn write_polls(
             }
         }
     }
+    placing.store(tx)?;
     for poll in polls {
         update_feed(tx, poll)?;
     }
@@ -135,13 +136,13 @@ pub(super) fn write_polls(
 fn upsert_item(
     tx: &impl Db,
     wire: &mut Option<WireIndex>,
-    links: &mut stories::Links,
+    placing: &mut stories::Placing,
     poll: &PollRecord,
     r: &ItemRecord,
 ) -> Result<(ItemId, StoryId, bool)> {
     let columns = Columns::of(r)?;
     if r.is_new
-        && let Some((item_id, story_id)) = insert_item(tx, wire, links, poll, r, &columns)?
+        && let Some((item_id, story_id)) = insert_item(tx, wire, placing, poll, r, &columns)?
     {
         return Ok((item_id, story_id, true));
     }
@@ -180,12 +181,12 @@ impl<'a> Columns<'a> {
 fn insert_item(
     tx: &impl Db,
     wire: &mut Option<WireIndex>,
-    links: &mut stories::Links,
+    placing: &mut stories::Placing,
     poll: &PollRecord,
     r: &ItemRecord,
     c: &Columns,
 ) -> Result<Option<(ItemId, StoryId)>> {
-    let place = stories::place_new_item(tx, wire, links, poll, r)?;
+    let place = stories::place_new_item(tx, wire, placing, poll, r)?;
     let i = &r.item;
     let inserted: Option<ItemId> = tx.row(
         "INSERT INTO items (feed_id, item_key, story_id, title, link, summary, content, categories,
@@ -212,7 +213,7 @@ fn insert_item(
     let Some(item_id) = inserted else {
         return Ok(None);
     };
-    stories::index_copy(tx, wire, poll, r, item_id, place.story_id)?;
+    stories::index_copy(wire, placing, poll, r, item_id, place.story_id);
     Ok(Some((item_id, place.story_id)))
 }
 

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::sql::{Db, args};
+use super::sql::{Db, ToValue, args};
 use super::{ItemRecord, PollRecord, WireMatch};
 use crate::domain::ids::{FeedId, ItemId, StoryId};
 use crate::domain::wire::{
@@ -53,19 +53,27 @@ pub(super) fn before_write(
 pub(super) fn place_new_item(
     tx: &impl Db,
     wire: &mut Option<WireIndex>,
-    links: &mut Links,
+    placing: &mut Placing,
     poll: &PollRecord,
     r: &ItemRecord,
 ) -> Result<Placement> {
     let link = r.story_link.as_deref();
-    let by_link = link.and_then(|l| links.0.get(l).copied());
+    let by_link = link.and_then(|l| placing.links.get(l).copied());
     let mut joined = None;
     let placed = copy::place(by_link, || -> Result<Option<StoryId>> {
         let (Some(fp), Some(index)) = (&r.wire, wire.as_ref()) else {
             return Ok(None);
         };
         let at = wire_date(&r.item, poll.now);
-        let found = wire_matches(tx, index, fp, at, poll.wire_window, poll.feed_id)?;
+        let found = wire_matches(
+            tx,
+            index,
+            &placing.prints,
+            fp,
+            at,
+            poll.wire_window,
+            poll.feed_id,
+        )?;
         let best = found.into_iter().next().filter(WireMatch::joins);
         joined = best.as_ref().map(|m| m.similarity.containment);
         Ok(best.map(|m| m.story_id))
@@ -78,14 +86,14 @@ pub(super) fn place_new_item(
                     "INSERT INTO story_links (link, story_id) VALUES (?1, ?2) ON CONFLICT (link) DO NOTHING",
                     args![link, story],
                 )?;
-                links.0.insert(link.to_owned(), story);
+                placing.links.insert(link.to_owned(), story);
             }
             story
         }
         copy::Placement::New => {
             let story = new_story(tx, link, poll.now)?;
             if let Some(link) = link {
-                links.0.insert(link.to_owned(), story);
+                placing.links.insert(link.to_owned(), story);
             }
             story
         }
@@ -93,13 +101,21 @@ pub(super) fn place_new_item(
     Ok(Placement { story_id, joined })
 }
 
-/// The stories the links of a write's new items name, read in one query
-/// when the write starts and kept up to date as it places items: a write
-/// holds the lock under which stories are made, so no other can add one.
-pub(super) struct Links(HashMap<String, StoryId>);
+/// What a write of polls keeps while it places new items:
+/// - the stories their links name, read in one query when the write starts
+///   and kept up to date as it places items (a write holds the lock under
+///   which stories are made, so no other can add one);
+/// - the fingerprints of the copies it placed, which later items of the
+///   same write are compared with, written to `wire_prints` at its end in
+///   a few statements (`store`), not one an item.
+pub(super) struct Placing {
+    links: HashMap<String, StoryId>,
+    prints: HashMap<ItemId, Fingerprint>,
+    rows: Vec<(ItemId, StoryId, i64)>,
+}
 
-impl Links {
-    pub(super) fn of(tx: &impl Db, polls: &[PollRecord]) -> Result<Links> {
+impl Placing {
+    pub(super) fn of(tx: &impl Db, polls: &[PollRecord]) -> Result<Placing> {
         let wanted: Vec<&str> = polls
             .iter()
             .flat_map(|p| &p.items)
@@ -108,7 +124,7 @@ impl Links {
             .collect();
         let mut links = HashMap::with_capacity(wanted.len());
         if wanted.is_empty() {
-            return Ok(Links(links));
+            return Ok(Placing::new(links));
         }
         // A story's own link before a copy's (`story_of_link`).
         let found = tx.rows(
@@ -128,31 +144,70 @@ impl Links {
                 links.entry(link).or_insert(story);
             }
         }
-        Ok(Links(links))
+        Ok(Placing::new(links))
+    }
+
+    fn new(links: HashMap<String, StoryId>) -> Placing {
+        Placing {
+            links,
+            prints: HashMap::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Writes the fingerprints of the copies placed, many rows a statement.
+    pub(super) fn store(&mut self, tx: &impl Db) -> Result<()> {
+        const ROWS: usize = 250;
+        for chunk in self.rows.chunks(ROWS) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(?{}, ?{}, ?{}, ?{})",
+                        4 * i + 1,
+                        4 * i + 2,
+                        4 * i + 3,
+                        4 * i + 4
+                    )
+                })
+                .collect();
+            let bytes: Vec<Vec<u8>> = chunk
+                .iter()
+                .map(|(item, _, _)| self.prints[item].to_bytes())
+                .collect();
+            let mut args = Vec::with_capacity(4 * chunk.len());
+            for ((item, story, at), print) in chunk.iter().zip(&bytes) {
+                args.extend([item.value(), story.value(), at.value(), print.value()]);
+            }
+            tx.exec(
+                &format!(
+                    "INSERT INTO wire_prints (item_id, story_id, at, print) VALUES {}
+                     ON CONFLICT (item_id) DO UPDATE SET story_id = excluded.story_id,
+                         at = excluded.at, print = excluded.print",
+                    values.join(", ")
+                ),
+                &args,
+            )?;
+        }
+        self.rows.clear();
+        Ok(())
     }
 }
 
-/// After a new item is inserted: its fingerprint is stored and indexed
-/// (pending until the write commits), so that later copies are compared
-/// with it too.
+/// After a new item is inserted: its fingerprint is indexed (pending
+/// until the write commits) and kept to be stored (`Placing::store`), so
+/// that later copies are compared with it too.
 pub(super) fn index_copy(
-    tx: &impl Db,
     wire: &mut Option<WireIndex>,
+    placing: &mut Placing,
     poll: &PollRecord,
     r: &ItemRecord,
     item_id: ItemId,
     story_id: StoryId,
-) -> Result<()> {
+) {
     let (Some(fp), Some(index)) = (&r.wire, wire.as_mut()) else {
-        return Ok(());
+        return;
     };
     let at = wire_date(&r.item, poll.now);
-    tx.exec(
-        "INSERT INTO wire_prints (item_id, story_id, at, print) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (item_id) DO UPDATE SET story_id = excluded.story_id, at = excluded.at,
-             print = excluded.print",
-        args![item_id, story_id, at, fp.to_bytes()],
-    )?;
     let entry = wire::Entry {
         story_id,
         item_id,
@@ -160,7 +215,8 @@ pub(super) fn index_copy(
         cut: fp.is_cut(),
     };
     index.insert(fp.keys(), entry, false);
-    Ok(())
+    placing.rows.push((item_id, story_id, at));
+    placing.prints.insert(item_id, fp.clone());
 }
 
 /// A new story, whose link (if any) is `link`. Two processes may make the
@@ -240,6 +296,7 @@ pub(super) fn fresh_index<'a>(
 pub(super) fn wire_matches(
     conn: &impl Db,
     index: &WireIndex,
+    placed: &HashMap<ItemId, Fingerprint>,
     fp: &Fingerprint,
     at: i64,
     window: i64,
@@ -255,8 +312,9 @@ pub(super) fn wire_matches(
     let copies: Vec<ItemId> = candidates
         .iter()
         .flat_map(|c| c.copies.iter().map(|e| e.item_id))
+        .filter(|id| !placed.contains_key(id))
         .collect();
-    let prints: HashMap<ItemId, Fingerprint> = conn
+    let stored: HashMap<ItemId, Fingerprint> = conn
         .rows(
             &format!(
                 "SELECT item_id, print FROM wire_prints WHERE {}",
@@ -285,7 +343,10 @@ pub(super) fn wire_matches(
         let prints: Vec<(ItemId, &Fingerprint)> = candidate
             .copies
             .iter()
-            .filter_map(|c| prints.get(&c.item_id).map(|p| (c.item_id, p)))
+            .filter_map(|c| {
+                let print = placed.get(&c.item_id).or_else(|| stored.get(&c.item_id));
+                print.map(|p| (c.item_id, p))
+            })
             .collect();
         if prints.is_empty() {
             continue;

@@ -479,7 +479,15 @@ impl Backend for Postgres {
             )?
             .unwrap_or(FeedId(-1));
             let index = stories::fresh_index(&db, wire, now - keep, false)?;
-            stories::wire_matches(&db, index, fp, wire_date(item, now), window, feed_id)
+            stories::wire_matches(
+                &db,
+                index,
+                &Default::default(),
+                fp,
+                wire_date(item, now),
+                window,
+                feed_id,
+            )
         })
     }
 

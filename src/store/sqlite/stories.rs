@@ -28,7 +28,15 @@ impl Sqlite {
             .unwrap_or(FeedId(-1));
         let index = fresh_index(&self.conn, &mut self.wire, now - keep, false)?;
         let at = wire_date(item, now);
-        wire_matches(&self.conn, index, fp, at, window, feed_id)
+        wire_matches(
+            &self.conn,
+            index,
+            &Default::default(),
+            fp,
+            at,
+            window,
+            feed_id,
+        )
     }
 
     /// The stored story a normalised link names, if any (link identity).
