@@ -151,24 +151,7 @@ impl TestEnv {
 
     fn try_rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
         if let Some(url) = self.postgres.get() {
-            return std::thread::scope(|s| {
-                s.spawn(|| {
-                    let mut db = postgres::Client::connect(url, postgres::NoTls).unwrap();
-                    Ok(db
-                        .simple_query(sql)
-                        .map_err(|e| e.to_string())?
-                        .into_iter()
-                        .filter_map(|m| match m {
-                            postgres::SimpleQueryMessage::Row(r) => {
-                                Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
-                            }
-                            _ => None,
-                        })
-                        .collect())
-                })
-                .join()
-                .unwrap()
-            });
+            return pg_rows(url, sql);
         }
         let db = self.db();
         let mut stmt = db.prepare(sql).map_err(|e| e.to_string())?;
@@ -203,6 +186,30 @@ impl TestEnv {
             v.parse().unwrap_or_else(|e| panic!("{sql}: {v}: {e}"))
         })
     }
+}
+
+/// The rows a query answers on the PostgreSQL database at `url`, each
+/// value as text (`None` for NULL). On a thread of its own: the blocking
+/// client runs a runtime, which may not start inside a test's.
+pub fn pg_rows(url: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut db = postgres::Client::connect(url, postgres::NoTls).unwrap();
+            Ok(db
+                .simple_query(sql)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(r) => {
+                        Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+                    }
+                    _ => None,
+                })
+                .collect())
+        })
+        .join()
+        .unwrap()
+    })
 }
 
 /// Whether the suite runs on PostgreSQL (`VEILLE_TEST_BACKEND=postgres`).

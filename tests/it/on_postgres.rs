@@ -189,25 +189,9 @@ fn a_bad_database_url_is_a_located_config_error() {
     );
 }
 
-/// The rows a query answers on the PostgreSQL database at `url`, as text.
+/// The rows a query answers on the PostgreSQL database at `url`.
 fn pg_rows(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let mut db = postgres::Client::connect(url, postgres::NoTls).unwrap();
-            db.simple_query(sql)
-                .unwrap_or_else(|e| panic!("{sql}: {e}"))
-                .into_iter()
-                .filter_map(|m| match m {
-                    postgres::SimpleQueryMessage::Row(r) => {
-                        Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
-                    }
-                    _ => None,
-                })
-                .collect()
-        })
-        .join()
-        .unwrap()
-    })
+    crate::harness::pg_rows(url, sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 /// The tables veille keeps, and what tells their rows apart.
@@ -239,28 +223,9 @@ const TABLES: &[(&str, &str)] = &[
 /// sorted, as text.
 fn both(env: &TestEnv, url: &str, table: &str, columns: &str) -> [Vec<Vec<Option<String>>>; 2] {
     let sql = format!("SELECT {columns} FROM {table}");
-    let sqlite = {
-        let db = env.db();
-        let mut stmt = db.prepare(&sql).unwrap();
-        let n = stmt.column_count();
-        stmt.query_map([], |r| {
-            Ok((0..n)
-                .map(|i| match r.get_ref(i).unwrap() {
-                    rusqlite::types::ValueRef::Null => None,
-                    rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
-                    rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
-                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
-                        Some(String::from_utf8_lossy(t).into_owned())
-                    }
-                })
-                .collect())
-        })
-        .unwrap()
-        .collect::<Result<Vec<Vec<Option<String>>>, _>>()
-        .unwrap()
-    };
+    // The test's config names the SQLite file: `rows` reads it.
+    let mut sqlite = env.rows(&sql);
     let mut copy = pg_rows(url, &sql);
-    let mut sqlite = sqlite;
     sqlite.sort();
     copy.sort();
     [sqlite, copy]
