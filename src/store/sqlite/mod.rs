@@ -270,47 +270,6 @@ mod tests {
     }
 
     #[test]
-    fn an_outcome_is_refused_once_the_claim_passed_to_another_process() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut first, feed) = store_with_one_feed(&dir);
-        let items = vec![
-            record("a", "https://x/a", "mail", "r"),
-            record("b", "https://x/b", "mail", "r"),
-        ];
-        first.record_poll(&quiet_poll(feed, items)).unwrap();
-        let mut second = Sqlite::open(&dir.path().join("v.db")).unwrap();
-        let mine = first.claim_alerts(100, 160, &["mail"], false, 2).unwrap();
-        assert_eq!(mine.alerts.len(), 2);
-        // The first process stalls past its lease; the second takes both.
-        let theirs = second.claim_alerts(200, 260, &["mail"], false, 2).unwrap();
-        assert_eq!(theirs.alerts.len(), 2, "the lease ran out");
-        let (a, b) = (&mine.alerts[0].id, &mine.alerts[1].id);
-        assert!(first.mark_sent(Target::Alert, a, 210).unwrap().is_empty());
-        first
-            .mark_attempt_failed(Target::Alert, b, "451", None)
-            .unwrap();
-        let state = |id: &str| -> (String, i64) {
-            first
-                .conn
-                .query_row(
-                    "SELECT state, attempts FROM alerts WHERE id = ?1",
-                    [id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .unwrap()
-        };
-        assert_eq!(state(a), ("pending".into(), 0), "fenced: not recorded");
-        assert_eq!(state(b), ("pending".into(), 0), "fenced: not recorded");
-        // The holder's outcomes are.
-        assert_eq!(second.mark_sent(Target::Alert, a, 220).unwrap().len(), 1);
-        second
-            .mark_attempt_failed(Target::Alert, b, "451", Some(400))
-            .unwrap();
-        assert_eq!(state(a), ("sent".into(), 1));
-        assert_eq!(state(b), ("pending".into(), 1));
-    }
-
-    #[test]
     fn alerts_of_other_channels_do_not_crowd_out_the_due_ones() {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, feed) = store_with_one_feed(&dir);
