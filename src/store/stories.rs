@@ -314,18 +314,22 @@ pub(super) fn wire_matches(
         .flat_map(|c| c.copies.iter().map(|e| e.item_id))
         .filter(|id| !placed.contains_key(id))
         .collect();
-    let stored: HashMap<ItemId, Fingerprint> = conn
-        .rows(
-            &format!(
-                "SELECT item_id, print FROM wire_prints WHERE {}",
-                conn.in_int_list("item_id", 1)
-            ),
-            args![serde_json::to_string(&ids(&copies))?],
-            |r| Ok((r.get::<ItemId>(0)?, r.bytes(1, Fingerprint::from_bytes)?)),
-        )?
-        .into_iter()
-        .filter_map(|(id, print)| Some((id, print?)))
-        .collect();
+    let stored: HashMap<ItemId, Fingerprint> = match copies.is_empty() {
+        // Every copy was placed by this write: nothing to read.
+        true => HashMap::new(),
+        false => conn
+            .rows(
+                &format!(
+                    "SELECT item_id, print FROM wire_prints WHERE {}",
+                    conn.in_int_list("item_id", 1)
+                ),
+                args![serde_json::to_string(&ids(&copies))?],
+                |r| Ok((r.get::<ItemId>(0)?, r.bytes(1, Fingerprint::from_bytes)?)),
+            )?
+            .into_iter()
+            .filter_map(|(id, print)| Some((id, print?)))
+            .collect(),
+    };
     let stories: Vec<i64> = candidates.iter().map(|c| c.story_id.0).collect();
     let same_feed: std::collections::HashSet<StoryId> = conn
         .rows(
@@ -369,6 +373,9 @@ pub(super) fn wire_matches(
             }
         };
         judged.push((candidate.story_id, similarity, evidence, prints[closest].0));
+    }
+    if judged.is_empty() {
+        return Ok(Vec::new());
     }
     let closest: Vec<ItemId> = judged.iter().map(|j| j.3).collect();
     let titles: HashMap<ItemId, String> = conn
