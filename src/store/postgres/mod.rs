@@ -419,8 +419,14 @@ impl Backend for Postgres {
         self.read(|db| outbox::failing_feeds(db, names, failing_before))
     }
 
+    /// Under the lock writes of polls hold: a write places new items in
+    /// stories it has looked up (`stories::Placing`), which pruning must
+    /// not delete under it (SQLite's one write lock orders them alike).
     fn prune_batch(&mut self, cursor: &mut Cursor, cutoff: i64, stories: usize) -> Result<Pruned> {
-        self.write(|db| retention::prune_batch(db, cursor, cutoff, stories))
+        self.write(|db| {
+            db.exec("SELECT pg_advisory_xact_lock(?1)", args![POLL_LOCK])?;
+            retention::prune_batch(db, cursor, cutoff, stories)
+        })
     }
 
     /// PostgreSQL's autovacuum makes the space of deleted rows reusable;
