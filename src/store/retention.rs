@@ -152,16 +152,20 @@ fn prune_story(
     digests: &mut BTreeSet<String>,
     pruned: &mut Pruned,
 ) -> Result<u64> {
-    let keys: Vec<(FeedId, String)> = tx.rows(
-        "SELECT feed_id, item_key FROM items WHERE story_id = ?1",
+    let keys: Vec<(i64, FeedId, String)> = tx.rows(
+        "SELECT id, feed_id, item_key FROM items WHERE story_id = ?1",
         args![story_id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    for (feed_id, key) in &keys {
+    for (item_id, feed_id, key) in &keys {
         tx.exec(
             "INSERT INTO pruned_items (key) VALUES (?1) ON CONFLICT (key) DO NOTHING",
             args![item_key_hash(*feed_id, key)],
         )?;
+        // The item's wire fingerprint goes with it, even when `wire_window`
+        // is longer than `retention`: a later copy cannot join a story
+        // that is gone (SPEC §4), and the table stays a retention's worth.
+        tx.exec("DELETE FROM wire_prints WHERE item_id = ?1", args![item_id])?;
     }
     let mut links: Vec<String> = tx.rows(
         "SELECT link FROM story_links WHERE story_id = ?1",

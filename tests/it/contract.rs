@@ -6,8 +6,10 @@
 use veille::domain::identity::Identity;
 use veille::domain::ids::FeedId;
 use veille::domain::model::Item;
+use veille::domain::wire::Fingerprint;
 use veille::store::{
-    AlertDraft, FetchRecord, ItemRecord, KnownItem, Location, PollRecord, Store, StoredHit, Target,
+    AlertDraft, Cursor, FetchRecord, ItemRecord, KnownItem, Location, PollRecord, Store, StoredHit,
+    Target,
 };
 
 use crate::pg_server;
@@ -19,6 +21,23 @@ fn open(at: &Location) -> (Store, FeedId) {
         .sync_feeds(&[("A".into(), "https://a.example/rss".into())])
         .unwrap();
     (store, feeds[0].id)
+}
+
+/// The rows of `table`, read beside the face: for what the store keeps but
+/// never shows (wire fingerprints).
+fn rows_in(at: &Location, table: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    match at {
+        Location::File(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row(&sql, [], |r| r.get(0))
+            .unwrap(),
+        Location::Postgres(url) => crate::harness::pg_rows(&url.connect_url(), &sql).unwrap()[0][0]
+            .as_deref()
+            .unwrap()
+            .parse()
+            .unwrap(),
+    }
 }
 
 /// A new item of story `link`, alerting `channel`.
@@ -161,6 +180,65 @@ fn an_outcome_is_fenced_once_the_claim_passed_on(at: &Location) {
     );
 }
 
+/// SPEC §4, retention: a pruned story's items go with their wire
+/// fingerprints, even when `wire_window` would keep the prints longer; a
+/// later copy from another outlet makes a story of its own (in a fresh
+/// process, whose index is read back from the stored prints), and the
+/// pruned item's key stays known.
+fn pruning_takes_the_wire_prints_with_the_items(at: &Location) {
+    let (mut store, feed) = open(at);
+    let text = "Le gouvernement a présenté mercredi un plan de soutien à la filière \
+                des semi-conducteurs, doté de deux milliards d'euros sur cinq ans. \
+                Les industriels saluent une première étape mais réclament davantage \
+                de moyens pour la formation des ingénieurs et la recherche publique.";
+    let copy = |key: &str, link: &str| {
+        let mut r = record(key, link, "mail");
+        r.item.summary = text.into();
+        r.wire = Some(Fingerprint::of(&r.item));
+        assert!(r.wire.as_ref().unwrap().is_usable());
+        r
+    };
+    let mut first = poll(feed, 10, vec![copy("a", "https://a.example/plan")]);
+    first.wire_window = 3600;
+    first.wire_keep = 1_000_000;
+    store.record_polls(&[first]).unwrap().remove(0).unwrap();
+    assert_eq!(rows_in(at, "wire_prints"), 1);
+    let sent = store.claim_alerts(20, 80, &["mail"], false, 1).unwrap();
+    store
+        .mark_sent(Target::Alert, &sent.alerts[0].id, 30)
+        .unwrap();
+    let mut cursor = Cursor::default();
+    while !cursor.done {
+        store.prune_batch(&mut cursor, 100, 10).unwrap();
+    }
+    assert_eq!(store.retained().unwrap().items, 0, "the story was pruned");
+    assert_eq!(rows_in(at, "wire_prints"), 0, "its print went with it");
+
+    // Another outlet: a feed's own items are never copies of each other.
+    let mut fresh = Store::open(at).unwrap();
+    let other = fresh
+        .sync_feeds(&[
+            ("A".into(), "https://a.example/rss".into()),
+            ("B".into(), "https://b.example/rss".into()),
+        ])
+        .unwrap()[1]
+        .id;
+    let mut later = poll(other, 200, vec![copy("b", "https://b.example/plan")]);
+    later.wire_window = 3600;
+    later.wire_keep = 1_000_000;
+    let summary = fresh.record_polls(&[later]).unwrap().remove(0);
+    let summary = summary.expect("the copy is recorded in a story of its own");
+    assert_eq!((summary.new_items, summary.alerts), (1, 1), "{summary:?}");
+    let ids = [Identity {
+        item_key: "a".into(),
+        story_link: None,
+    }];
+    assert_eq!(
+        fresh.known_items(feed, &ids).unwrap()["a"],
+        KnownItem::Pruned
+    );
+}
+
 /// One test per backend for each case.
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
@@ -192,4 +270,5 @@ macro_rules! on_both {
 on_both!(
     stories_and_known_items,
     an_outcome_is_fenced_once_the_claim_passed_on,
+    pruning_takes_the_wire_prints_with_the_items,
 );
