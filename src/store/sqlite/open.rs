@@ -131,8 +131,17 @@ fn configure(conn: &Connection) -> Result<()> {
     // memory: on disk, each was a file of its own written page by page,
     // ten page writes for every one to the database.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // The write-ahead log is reused from its start after each checkpoint
+    // but never shrinks by itself: one large write (a first prune of a
+    // year of items) would leave it that size for good. Past this, it is
+    // cut back when it is next reset.
+    conn.pragma_update(None, "journal_size_limit", WAL_KEPT)?;
     Ok(())
 }
+
+/// The size the write-ahead log is cut back to: the 1,000 pages (4 MiB)
+/// after which SQLite checkpoints, and room for a write beyond them.
+const WAL_KEPT: i64 = 8 << 20;
 
 /// Puts the database in WAL mode. Switching takes a lock that SQLite does
 /// not wait for (no busy handler), so when another process is creating the
