@@ -167,7 +167,7 @@ fn bench_size(n: usize, runs: usize) {
 }
 
 async fn poll(sh: &veille::daemon::Shared) {
-    let outcomes = veille::daemon::poll_due_feeds(sh, sh.clock.now(), veille::daemon::Pass::Once)
+    let outcomes = veille::daemon::poll_due_feeds(sh, veille::daemon::Pass::Once)
         .await
         .unwrap();
     let failed = outcomes

@@ -212,6 +212,7 @@ fn poll(feed: i64, day: i64, now: i64) -> PollRecord {
         },
         redirect_url: None,
         next_poll: now + 900,
+        lease: None,
         items,
         wire_window: 0,
         wire_keep: 0,

@@ -749,6 +749,7 @@ mod tests {
             next_poll: now + 900,
             wire_window: 0,
             wire_keep: 0,
+            lease: None,
             items,
         };
         let recorded = sh
@@ -847,6 +848,7 @@ mod tests {
             }),
             redirect_url: None,
             next_poll: utc("2026-11-21T10:00:00Z"),
+            lease: None,
             wire_window: 0,
             wire_keep: 0,
             items: Vec::new(),

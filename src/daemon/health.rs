@@ -135,6 +135,7 @@ mod tests {
             next_poll: now + 900,
             wire_window: 0,
             wire_keep: 0,
+            lease: None,
             items,
         };
         let recorded = sh

@@ -6,17 +6,17 @@ use std::time::Duration;
 
 use anyhow::Result;
 use futures_util::StreamExt;
-use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::Shared;
 use crate::config::{Config, Feed, FeedUrl};
 use crate::domain::identity::identify;
+use crate::domain::ids::FeedId;
 use crate::domain::model::ParsedFeed;
 use crate::domain::parse;
 use crate::domain::poll::{self, Brought, Decision, Document, FetchFailure, Settings};
 use crate::fetch::{FetchOutcome, Validators};
-use crate::store::{FeedState, FetchRecord, PollRecord, RecordSummary};
+use crate::store::{FeedClaim, FeedState, FetchRecord, PollRecord, RecordSummary};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PollOutcome {
@@ -45,64 +45,137 @@ pub enum Pass {
     Scheduled,
 }
 
-/// Polls every configured feed that `pass` takes at `now`. Feeds that are
-/// gone (410) or inside a `Retry-After` wait are skipped either way.
+/// Polls the feeds that `pass` takes, claimed a few at a time as slots
+/// free up (SPEC §10): up to `concurrency` fetches at once, never more
+/// than `per_host` from one host counting every process on the database,
+/// and no feed that another process is polling. Feeds that are gone (410)
+/// or inside a `Retry-After` wait are skipped either way.
 ///
 /// Polls recorded together are all fetched first, then written with their
 /// items in publication order (SPEC §4): a backlog reaching days back
 /// clusters into stories as it would have live, whichever outlet answered
 /// first.
-pub async fn poll_due_feeds<'a>(
-    sh: &'a Shared,
-    now: i64,
-    pass: Pass,
-) -> Result<Vec<(String, PollOutcome)>> {
-    let due = due_feeds(sh, now, pass).await?;
-    let due = interleave_hosts(due);
-    let per_host = host_limits(&due, sh.config.daemon.per_host);
+pub async fn poll_due_feeds(sh: &Shared, pass: Pass) -> Result<Vec<(String, PollOutcome)>> {
     // Without wire copies the order changes nothing: each poll is then
     // recorded as soon as it is fetched, while the others are fetched.
     let together = pass == Pass::Once && sh.config.daemon.wire_copies;
-    let fetch = |(feed, state): (&'a Feed, FeedState)| {
-        let limit = per_host.get(&host_of(feed)).cloned();
-        async move {
-            let _permit = match &limit {
-                Some(sem) => Some(sem.acquire().await.expect("never closed")),
-                None => None,
-            };
-            (feed, fetch_feed(sh, feed, &state, sh.clock.now()).await)
-        }
-    };
-    let width = sh.config.daemon.concurrency;
     if !together {
         // Recorded inside each task, so that fetches go on meanwhile.
-        let outcomes = futures_util::stream::iter(due)
-            .map(|due| {
-                let fetched = fetch(due);
-                async move {
-                    let (feed, fetched) = fetched.await;
-                    let outcome = record_alone(sh, fetched).await;
-                    report(sh, feed, &outcome);
-                    (feed.name.clone(), outcome)
-                }
-            })
-            .buffer_unordered(width)
-            .collect()
-            .await;
-        return Ok(outcomes);
-    }
-    let fetched: Vec<(&Feed, Result<Fetched>)> = futures_util::stream::iter(due)
-        .map(fetch)
-        .buffer_unordered(width)
-        .collect()
+        return claimed(sh, pass, Ends::Recorded, |feed, state| async move {
+            let fetched = fetch_feed(sh, feed, &state, sh.clock.now()).await;
+            let outcome = record_alone(sh, fetched).await;
+            report(sh, feed, &outcome);
+            (feed.name.clone(), outcome)
+        })
         .await;
+    }
+    let fetched = claimed(sh, pass, Ends::Fetched, |feed, state| async move {
+        (feed, fetch_feed(sh, feed, &state, sh.clock.now()).await)
+    })
+    .await?;
     Ok(record_together(sh, fetched).await)
 }
 
-/// The configured feeds due at `now` for `pass`, with their stored state
-/// (the feeds table made to match the config first). Gone feeds and those
-/// inside a `Retry-After` wait are left out either way.
-async fn due_feeds(sh: &Shared, now: i64, pass: Pass) -> Result<Vec<(&Feed, FeedState)>> {
+/// How long a claim on a feed lasts: its fetch ends within `timeout`, and
+/// a process that died with it leaves it to the others this long after its
+/// last word (SPEC §10).
+fn lease(config: &Config) -> i64 {
+    2 * config.daemon.timeout.as_secs() as i64 + 10
+}
+
+/// Where the task run on a claimed feed leaves its poll.
+#[derive(Clone, Copy, PartialEq)]
+enum Ends {
+    /// Recorded, or failed: the claim is over.
+    Recorded,
+    /// Fetched, to be recorded with others: the claim holds until then.
+    Fetched,
+}
+
+/// Runs `poll` on each feed of the config that this process claims, as
+/// long as there are feeds to claim, up to `concurrency` at once; the
+/// results in the order they came.
+async fn claimed<'a, T, F, Fut>(sh: &'a Shared, pass: Pass, ends: Ends, poll: F) -> Result<Vec<T>>
+where
+    F: Fn(&'a Feed, FeedState) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let feeds = configured(sh).await?;
+    let mut candidates: Vec<FeedId> = feeds.keys().copied().collect();
+    candidates.sort();
+    let width = sh.config.daemon.concurrency;
+    let mut running = futures_util::stream::FuturesUnordered::new();
+    // Feeds done with since the last claim, which it tells the store.
+    let mut done: Vec<FeedId> = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        let free = width - running.len();
+        // Claims go a few at a time rather than one per finished fetch.
+        if !candidates.is_empty() && free > 0 && (running.is_empty() || free >= width.div_ceil(4)) {
+            let done = std::mem::take(&mut done);
+            match claim(sh, &candidates, done, ends, free, pass).await {
+                Ok(taken) => {
+                    candidates.retain(|id| !taken.iter().any(|t| t.id == *id));
+                    for state in taken {
+                        let feed = feeds[&state.id];
+                        let id = state.id;
+                        let polled = poll(feed, state);
+                        running.push(async move { (id, polled.await) });
+                    }
+                }
+                Err(e) => {
+                    // The feeds not taken wait for the next pass.
+                    warn!(error = %format!("{e:#}"), "cannot take feeds to poll");
+                    candidates.clear();
+                }
+            }
+        }
+        match running.next().await {
+            Some((id, result)) => {
+                done.push(id);
+                out.push(result);
+            }
+            None => break,
+        }
+    }
+    if ends == Ends::Recorded && !done.is_empty() {
+        // The claims of polls that failed end now, not at the next pass.
+        claim(sh, &[], done, ends, 0, pass).await?;
+    }
+    Ok(out)
+}
+
+/// Claims up to `limit` of `candidates` (`Backend::claim_feeds`), first
+/// telling the store of the feeds `done` with, as `ends` says.
+async fn claim(
+    sh: &Shared,
+    candidates: &[FeedId],
+    done: Vec<FeedId>,
+    ends: Ends,
+    limit: usize,
+    pass: Pass,
+) -> Result<Vec<FeedState>> {
+    let now = sh.clock.now();
+    let candidates = candidates.to_vec();
+    let (until, per_host) = (now + lease(&sh.config), sh.config.daemon.per_host);
+    sh.with_store(move |s| {
+        s.claim_feeds(&FeedClaim {
+            candidates: &candidates,
+            fetched: if ends == Ends::Fetched { &done } else { &[] },
+            finished: if ends == Ends::Recorded { &done } else { &[] },
+            now,
+            until,
+            limit,
+            per_host,
+            any_time: pass == Pass::Once,
+        })
+    })
+    .await
+}
+
+/// The configured feeds by id, the feeds table made to match the config
+/// first.
+async fn configured(sh: &Shared) -> Result<HashMap<FeedId, &Feed>> {
     let specs: Vec<(String, String)> = sh
         .config
         .feeds
@@ -110,17 +183,13 @@ async fn due_feeds(sh: &Shared, now: i64, pass: Pass) -> Result<Vec<(&Feed, Feed
         .map(|f| (f.name.clone(), f.url.to_string()))
         .collect();
     let states = sh.with_store(move |s| s.sync_feeds(&specs)).await?;
-    let mut states: HashMap<String, FeedState> =
-        states.into_iter().map(|s| (s.name.clone(), s)).collect();
-    let due: Vec<(&Feed, FeedState)> = sh
+    let ids: HashMap<String, FeedId> = states.into_iter().map(|s| (s.name, s.id)).collect();
+    Ok(sh
         .config
         .feeds
         .iter()
-        .filter_map(|f| states.remove(&f.name).map(|s| (f, s)))
-        .filter(|(_, s)| !s.gone && s.retry_after_until.is_none_or(|t| t <= now))
-        .filter(|(_, s)| pass == Pass::Once || s.next_poll.is_none_or(|t| t <= now))
-        .collect();
-    Ok(due)
+        .filter_map(|f| ids.get(&f.name).map(|id| (*id, f)))
+        .collect())
 }
 
 /// Writes fetched polls in one group (publication order across them),
@@ -198,43 +267,6 @@ fn failed(e: &anyhow::Error) -> PollOutcome {
     PollOutcome::Failed {
         error: format!("{e:#}"),
     }
-}
-
-fn host_of(feed: &Feed) -> String {
-    match &feed.url {
-        FeedUrl::Http(u) => u.host_str().unwrap_or("").to_owned(),
-        FeedUrl::File(_) => String::new(),
-    }
-}
-
-/// Feeds reordered so that hosts take turns: a feed waiting for its host's
-/// `per_host` permit holds one of the `concurrency` slots, so runs of one
-/// host would starve the others.
-fn interleave_hosts<'a>(due: Vec<(&'a Feed, FeedState)>) -> Vec<(&'a Feed, FeedState)> {
-    let mut by_host: Vec<(String, std::collections::VecDeque<(&'a Feed, FeedState)>)> = Vec::new();
-    for (feed, state) in due {
-        let host = host_of(feed);
-        match by_host.iter_mut().find(|(h, _)| *h == host) {
-            Some((_, queue)) => queue.push_back((feed, state)),
-            None => by_host.push((host, [(feed, state)].into())),
-        }
-    }
-    let mut out = Vec::new();
-    while !by_host.is_empty() {
-        for (_, queue) in &mut by_host {
-            out.extend(queue.pop_front());
-        }
-        by_host.retain(|(_, queue)| !queue.is_empty());
-    }
-    out
-}
-
-fn host_limits(due: &[(&Feed, FeedState)], per_host: usize) -> HashMap<String, Arc<Semaphore>> {
-    due.iter()
-        .map(|(f, _)| host_of(f))
-        .filter(|h| !h.is_empty())
-        .map(|h| (h, Arc::new(Semaphore::new(per_host))))
-        .collect()
 }
 
 /// Fetches, parses, triages and records one feed. Every failure is this
@@ -492,7 +524,9 @@ fn decide(
         consecutive_failures: state.consecutive_failures,
         first_poll: state.first_success.is_none(),
     };
-    poll::decide(&at, &settings, brought, redirect, now, jitter)
+    let mut decision = poll::decide(&at, &settings, brought, redirect, now, jitter);
+    decision.record.lease = (state.lease > 0).then_some(state.lease);
+    decision
 }
 
 /// A decided poll and what it will be reported as (the summary filled in
@@ -510,29 +544,4 @@ fn pending(decision: Decision) -> Fetched {
         },
     };
     (decision.record, outcome)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hosts_take_turns() {
-        let feeds: Vec<Feed> = ["a", "a", "a", "b", "b", "c"]
-            .iter()
-            .enumerate()
-            .map(|(i, host)| Feed {
-                name: format!("{host}{i}"),
-                url: FeedUrl::Http(format!("https://{host}.example/{i}").parse().unwrap()),
-                interval: Duration::from_secs(900),
-                tags: vec![],
-            })
-            .collect();
-        let due = feeds.iter().map(|f| (f, FeedState::default())).collect();
-        let order: Vec<&str> = interleave_hosts(due)
-            .iter()
-            .map(|(f, _)| f.name.as_str())
-            .collect();
-        assert_eq!(order, ["a0", "b3", "c5", "a1", "b4", "a2"]);
-    }
 }

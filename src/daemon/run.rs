@@ -33,7 +33,7 @@ pub async fn run_once(sh: &Shared, flush_digests: bool) -> Result<()> {
     if let Err(e) = prune_once(sh, sh.clock.now()).await {
         warn!(error = %format!("{e:#}"), "pruning failed");
     }
-    let outcomes = poll_due_feeds(sh, sh.clock.now(), Pass::Once).await?;
+    let outcomes = poll_due_feeds(sh, Pass::Once).await?;
     let failed = outcomes
         .iter()
         .filter(|(_, o)| matches!(o, super::PollOutcome::Failed { .. }))
@@ -48,6 +48,7 @@ pub async fn run_once(sh: &Shared, flush_digests: bool) -> Result<()> {
             }
         }
     }
+    release_feeds(sh).await;
     info!(
         feeds = outcomes.len(),
         failed_feeds = failed,
@@ -83,7 +84,7 @@ pub async fn run(
     };
     tokio::join!(
         every(TICK, stopping, || async {
-            match poll_due_feeds(sh, sh.clock.now(), Pass::Scheduled).await {
+            match poll_due_feeds(sh, Pass::Scheduled).await {
                 Ok(_) => sh.metrics.progress(Loop::Poll, sh.clock.now()),
                 Err(e) => warn!(error = %format!("{e:#}"), "poll cycle failed"),
             }
@@ -102,7 +103,18 @@ pub async fn run(
         ),
         watchdog(sh, stopping),
     );
+    // Polls in flight were abandoned: their feeds are free at once, for
+    // this process after a reload or for the others.
+    release_feeds(sh).await;
     Ok(())
+}
+
+/// Ends this process's claims on feeds (`Backend::release_feeds`); a
+/// failure leaves them to run out.
+async fn release_feeds(sh: &Shared) {
+    if let Err(e) = sh.with_store(|s| s.release_feeds()).await {
+        warn!(error = %format!("{e:#}"), "cannot give back the feeds this process held");
+    }
 }
 
 /// Delivery passes, one a `TICK` or as soon as a poll recorded alerts.

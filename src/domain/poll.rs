@@ -93,6 +93,9 @@ pub struct PollRecord {
     pub wire_window: i64,
     /// How long stories stay joinable, in seconds (`domain::wire::keep_prints`).
     pub wire_keep: i64,
+    /// The claim on the feed this poll was fetched under (SPEC §10): it is
+    /// recorded only while that claim holds. `None`: made without one.
+    pub lease: Option<i64>,
 }
 
 /// The feed as the poll found it.
@@ -178,6 +181,7 @@ pub fn decide(
             items,
             wire_window: settings.wire_window.unwrap_or(0),
             wire_keep: settings.wire_keep,
+            lease: None,
         },
         dropped_items,
     }

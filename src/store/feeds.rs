@@ -1,33 +1,49 @@
 //! The configured feeds' rows: made to match the config, read back as the
-//! poller needs them.
+//! poller needs them, and taken for a while by the process that polls them
+//! (SPEC §10).
 
 use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::FeedState;
-use super::sql::{Db, args};
+use super::sql::{Db, Row, args};
+use super::{FeedClaim, FeedState};
+use crate::domain::ids::FeedId;
 
-/// The feeds' names and URLs as stored.
-pub(super) fn known(db: &impl Db) -> Result<HashMap<String, String>> {
+/// The feeds' names, URLs and hosts as stored.
+pub(super) fn known(db: &impl Db) -> Result<HashMap<String, (String, String)>> {
     Ok(db
-        .rows("SELECT name, url FROM feeds", &[], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+        .rows("SELECT name, url, host FROM feeds", &[], |r| {
+            Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
         })?
         .into_iter()
         .collect())
 }
 
-/// The configured feeds whose row is missing or has another URL: only
-/// differences are written (with thousands of feeds, rewriting every row
-/// each cycle cost more than polling them unchanged).
+/// The host a feed is fetched from, which `per_host` counts by; empty for
+/// a file.
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The configured feeds whose row is missing or has another URL (or no
+/// host yet, as written before hosts were kept): only differences are
+/// written (with thousands of feeds, rewriting every row each cycle cost
+/// more than polling them unchanged).
 pub(super) fn changes<'a>(
-    known: &HashMap<String, String>,
+    known: &HashMap<String, (String, String)>,
     feeds: &'a [(String, String)],
 ) -> Vec<&'a (String, String)> {
     feeds
         .iter()
-        .filter(|(name, url)| known.get(name) != Some(url))
+        .filter(|(name, url)| {
+            known
+                .get(name)
+                .is_none_or(|(u, host)| u != url || *host != host_of(url))
+        })
         .collect()
 }
 
@@ -35,9 +51,10 @@ pub(super) fn changes<'a>(
 /// validators, redirect, 410 state and backoff (SPEC §4).
 pub(super) fn write(db: &impl Db, changes: &[&(String, String)]) -> Result<()> {
     for (name, url) in changes {
+        let host = host_of(url);
         db.exec(
-            "INSERT INTO feeds (name, url) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-            args![name, url],
+            "INSERT INTO feeds (name, url, host) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+            args![name, url, host],
         )?;
         db.exec(
             "UPDATE feeds SET url = ?2, redirect_url = NULL, etag = NULL, last_modified = NULL,
@@ -45,31 +62,137 @@ pub(super) fn write(db: &impl Db, changes: &[&(String, String)]) -> Result<()> {
              WHERE name = ?1 AND url <> ?2",
             args![name, url],
         )?;
+        db.exec(
+            "UPDATE feeds SET host = ?2 WHERE name = ?1 AND host <> ?2",
+            args![name, host],
+        )?;
     }
     Ok(())
+}
+
+/// A feed's state as `states` and `claim` read it.
+const STATE: &str = "id, name, url, redirect_url, etag, last_modified, gone, retry_after_until,
+                     next_poll, consecutive_failures, first_success";
+
+fn state(r: &Row, lease: i64) -> Result<FeedState> {
+    Ok(FeedState {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        url: r.get(2)?,
+        redirect_url: r.get(3)?,
+        etag: r.get(4)?,
+        last_modified: r.get(5)?,
+        gone: r.get(6)?,
+        retry_after_until: r.get(7)?,
+        next_poll: r.get(8)?,
+        consecutive_failures: r.get(9)?,
+        first_success: r.get(10)?,
+        lease,
+    })
+}
+
+/// Takes feeds for `owner` (SPEC §10): up to `limit` of the candidates
+/// that are due, not gone, not waiting out a `Retry-After`, and held by no
+/// process, most overdue first, hosts taking turns; never so many of one
+/// host that more than `per_host` of its feeds would be fetched at once,
+/// counting every process's fetches. Each feed taken counts one more claim
+/// (its epoch), which its poll is recorded under. First, the fetch slots
+/// of the feeds `owner` finished fetching go back, and its claims on the
+/// feeds whose polls ended end.
+///
+/// The caller runs this in a transaction that no other claim runs beside
+/// (SQLite's write lock; on PostgreSQL an advisory lock), so that the
+/// hosts' counts it reads are still true when it writes; the conditions
+/// are checked again on each row as it is updated, so that a row a poll
+/// was recording meanwhile is left alone.
+pub(super) fn claim(db: &impl Db, owner: &str, c: &FeedClaim) -> Result<Vec<FeedState>> {
+    if !c.fetched.is_empty() {
+        db.exec(
+            &format!(
+                "UPDATE feeds SET fetching = 0 WHERE lease_owner = ?1 AND {}",
+                db.in_int_list("id", 2)
+            ),
+            args![owner, ids(c.fetched)?],
+        )?;
+    }
+    if !c.finished.is_empty() {
+        db.exec(
+            &format!(
+                "UPDATE feeds SET lease_owner = NULL, lease_until = NULL, fetching = 0
+                 WHERE lease_owner = ?1 AND {}",
+                db.in_int_list("id", 2)
+            ),
+            args![owner, ids(c.finished)?],
+        )?;
+    }
+    if c.candidates.is_empty() || c.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let free = |f: &str| {
+        format!(
+            "{f}gone = 0 AND ({f}retry_after_until IS NULL OR {f}retry_after_until <= ?3)
+             AND (?5 = 1 OR {f}next_poll IS NULL OR {f}next_poll <= ?3)
+             AND ({f}lease_until IS NULL OR {f}lease_until <= ?3)"
+        )
+    };
+    let sql = format!(
+        "UPDATE feeds SET lease_owner = ?1, lease_until = ?2, lease_epoch = lease_epoch + 1, fetching = 1
+         WHERE id IN (
+             SELECT d.id FROM (
+                 SELECT f.id, f.host, f.next_poll,
+                        ROW_NUMBER() OVER (PARTITION BY f.host ORDER BY COALESCE(f.next_poll, 0), f.id) AS turn,
+                        (SELECT COUNT(*) FROM feeds h
+                          WHERE h.host = f.host AND h.fetching = 1 AND h.lease_until > ?3) AS busy
+                 FROM feeds f
+                 WHERE {} AND {}
+             ) d
+             WHERE d.host = '' OR d.turn + d.busy <= ?6
+             ORDER BY d.turn, COALESCE(d.next_poll, 0), d.id
+             LIMIT ?7
+         ) AND {}
+         RETURNING {STATE}, lease_epoch",
+        db.in_int_list("f.id", 4),
+        free("f."),
+        free(""),
+    );
+    db.rows(
+        &sql,
+        args![
+            owner,
+            c.until,
+            c.now,
+            ids(c.candidates)?,
+            c.any_time,
+            c.per_host,
+            c.limit
+        ],
+        |r| state(r, r.get(11)?),
+    )
+}
+
+/// Ends every claim `owner` holds on feeds (a process stopping, or
+/// reloading its config with polls in flight): the feeds are free for the
+/// next claim, its own or another process's, rather than at the end of
+/// their leases.
+pub(super) fn release(db: &impl Db, owner: &str) -> Result<usize> {
+    db.exec(
+        "UPDATE feeds SET lease_owner = NULL, lease_until = NULL, fetching = 0 WHERE lease_owner = ?1",
+        args![owner],
+    )
+}
+
+fn ids(feeds: &[FeedId]) -> Result<String> {
+    Ok(serde_json::to_string(
+        &feeds.iter().map(|f| f.0).collect::<Vec<i64>>(),
+    )?)
 }
 
 /// Every feed's fetch state, by id; with `wanted`, only those feeds.
 pub(super) fn states(db: &impl Db, wanted: Option<&[(String, String)]>) -> Result<Vec<FeedState>> {
     let mut all = db.rows(
-        "SELECT id, name, url, redirect_url, etag, last_modified, gone, retry_after_until,
-                next_poll, consecutive_failures, first_success FROM feeds ORDER BY id",
+        &format!("SELECT {STATE} FROM feeds ORDER BY id"),
         &[],
-        |r| {
-            Ok(FeedState {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                url: r.get(2)?,
-                redirect_url: r.get(3)?,
-                etag: r.get(4)?,
-                last_modified: r.get(5)?,
-                gone: r.get(6)?,
-                retry_after_until: r.get(7)?,
-                next_poll: r.get(8)?,
-                consecutive_failures: r.get(9)?,
-                first_success: r.get(10)?,
-            })
-        },
+        |r| state(r, 0),
     )?;
     if let Some(feeds) = wanted {
         let wanted: std::collections::HashSet<&str> =

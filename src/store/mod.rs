@@ -49,8 +49,8 @@ pub use copy::{Copied, copy_database};
 pub use location::Location;
 pub use model::{
     ChannelFault, ChannelStatus, Claimed, Cursor, Damaged, DamagedRow, DueAlert, DueDigest,
-    DueHealth, FeedHealth, FeedState, FeedStatus, HealthChange, LateCopies, Pruned, RecordSummary,
-    Requeued, Retained, Status, Target, WireMatch,
+    DueHealth, FeedClaim, FeedHealth, FeedState, FeedStatus, HealthChange, LateCopies, Pruned,
+    RecordSummary, Requeued, Retained, Status, Target, WireMatch,
 };
 
 use crate::domain::identity::Identity;
@@ -162,6 +162,12 @@ pub trait Backend: Send {
     fn sync_feeds(&mut self, feeds: &[(String, String)]) -> Result<Vec<FeedState>>;
     /// Every feed's state, by id.
     fn feed_states(&self) -> Result<Vec<FeedState>>;
+    /// Takes due feeds to poll, for this store until `claim.until`
+    /// (SPEC §10): each is polled by one process at a time, and its poll
+    /// is recorded only while the claim holds.
+    fn claim_feeds(&mut self, claim: &FeedClaim) -> Result<Vec<FeedState>>;
+    /// Ends this store's claims on feeds; how many it held.
+    fn release_feeds(&mut self) -> Result<usize>;
     /// What is stored of the feed's items among `ids`, by item key.
     fn known_items(&self, feed_id: FeedId, ids: &[Identity]) -> Result<HashMap<String, KnownItem>>;
     /// Records polls together; one outcome per poll, in order.

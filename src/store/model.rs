@@ -23,6 +23,33 @@ pub struct FeedState {
     pub next_poll: Option<i64>,
     pub consecutive_failures: u32,
     pub first_success: Option<i64>,
+    /// The claim this process holds on the feed (`Backend::claim_feeds`),
+    /// which its poll is recorded under; 0 when it holds none.
+    pub lease: i64,
+}
+
+/// What a process asks for when it takes feeds to poll
+/// (`Backend::claim_feeds`).
+#[derive(Debug, Clone, Copy)]
+pub struct FeedClaim<'a> {
+    /// The feeds it may take: those of its own config not yet polled in
+    /// this pass.
+    pub candidates: &'a [FeedId],
+    /// Feeds it finished fetching since its last claim, their polls still
+    /// to be recorded: their hosts may be fetched from again.
+    pub fetched: &'a [FeedId],
+    /// Feeds whose polls ended since its last claim, recorded or failed:
+    /// its claims on them end (a recorded poll ended its own).
+    pub finished: &'a [FeedId],
+    pub now: i64,
+    /// Until when the feeds taken are held.
+    pub until: i64,
+    /// At most this many.
+    pub limit: usize,
+    /// Fetches from one host at once, by all processes together.
+    pub per_host: usize,
+    /// Whatever their schedule (`run --once`).
+    pub any_time: bool,
 }
 
 /// A feed as a health review sees it.

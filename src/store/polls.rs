@@ -91,6 +91,7 @@ pub(super) fn forget_pending(wire: &mut Option<WireIndex>) {
 /// a summary per poll.
 pub(super) fn write_polls(
     tx: &impl Db,
+    owner: &str,
     wire: &mut Option<WireIndex>,
     polls: &[PollRecord],
 ) -> Result<Vec<RecordSummary>> {
@@ -119,7 +120,7 @@ pub(super) fn write_polls(
     }
     placing.store(tx)?;
     for poll in polls {
-        update_feed(tx, poll)?;
+        update_feed(tx, owner, poll)?;
     }
     Ok(summaries)
 }
@@ -315,7 +316,23 @@ fn enqueue_alert(
 /// SQL, not written from what the poller read: two processes polling one
 /// database (the daemon and a `run --once`) must not lose a failure. The
 /// schedule (`next_poll`) comes from `domain::schedule::after_poll`.
-fn update_feed(tx: &impl Db, p: &PollRecord) -> Result<()> {
+///
+/// A poll made under a claim (SPEC §10) is recorded only while `owner`
+/// still holds that claim, and ends it; when the claim ran out and another
+/// process took the feed, the poll is refused whole: the feed is theirs.
+fn update_feed(tx: &impl Db, owner: &str, p: &PollRecord) -> Result<()> {
+    if let Some(epoch) = p.lease {
+        let held = tx.exec(
+            "UPDATE feeds SET lease_owner = NULL, lease_until = NULL, fetching = 0
+             WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
+            args![p.feed_id, owner, epoch],
+        )?;
+        if held == 0 {
+            anyhow::bail!(
+                "not recorded: the feed's claim ran out and another process took it (its poll counts)"
+            );
+        }
+    }
     if let Some(target) = &p.redirect_url {
         tx.exec(
             "UPDATE feeds SET redirect_url = ?2 WHERE id = ?1",

@@ -8,8 +8,8 @@ use veille::domain::ids::FeedId;
 use veille::domain::model::Item;
 use veille::domain::wire::Fingerprint;
 use veille::store::{
-    AlertDraft, Cursor, FetchRecord, ItemRecord, KnownItem, Location, PollRecord, Store, StoredHit,
-    Target,
+    AlertDraft, Cursor, FeedClaim, FeedState, FetchRecord, ItemRecord, KnownItem, Location,
+    PollRecord, Store, StoredHit, Target,
 };
 
 use crate::pg_server;
@@ -77,6 +77,7 @@ fn poll(feed_id: FeedId, now: i64, items: Vec<ItemRecord>) -> PollRecord {
         next_poll: now + 60,
         wire_window: 0,
         wire_keep: 0,
+        lease: None,
         items,
     }
 }
@@ -239,6 +240,104 @@ fn pruning_takes_the_wire_prints_with_the_items(at: &Location) {
     );
 }
 
+/// Claims `feeds` at `now` for a minute (`per_host` 2), ending the claims
+/// of `finished` first; what it took, by name.
+fn take(store: &mut Store, feeds: &[FeedState], finished: &[FeedId], now: i64) -> Vec<FeedState> {
+    let ids: Vec<FeedId> = feeds.iter().map(|f| f.id).collect();
+    let mut taken = store
+        .claim_feeds(&FeedClaim {
+            candidates: &ids,
+            fetched: &[],
+            finished,
+            now,
+            until: now + 60,
+            limit: 10,
+            per_host: 2,
+            any_time: false,
+        })
+        .unwrap();
+    taken.sort_by(|a, b| a.name.cmp(&b.name));
+    taken
+}
+
+fn names(feeds: &[FeedState]) -> Vec<&str> {
+    feeds.iter().map(|f| f.name.as_str()).collect()
+}
+
+/// A quiet poll of `feed` made under its claim.
+fn polled(feed: &FeedState, now: i64) -> PollRecord {
+    PollRecord {
+        lease: Some(feed.lease),
+        ..poll(feed.id, now, Vec::new())
+    }
+}
+
+/// SPEC §10, feeds: each feed is polled by one process at a time; a host
+/// never sees more than `per_host` fetches from all processes together;
+/// a poll is recorded only under the claim it was fetched with.
+fn feeds_are_claimed_by_one_process_at_a_time(at: &Location) {
+    let mut first = Store::open(at).unwrap();
+    let specs: Vec<(String, String)> = [
+        ("a", "https://one.example/a"),
+        ("b", "https://one.example/b"),
+        ("c", "https://one.example/c"),
+        ("d", "https://two.example/d"),
+    ]
+    .iter()
+    .map(|(n, u)| ((*n).into(), (*u).into()))
+    .collect();
+    let feeds = first.sync_feeds(&specs).unwrap();
+    let mut second = Store::open(at).unwrap();
+    assert_eq!(second.sync_feeds(&specs).unwrap().len(), 4);
+
+    let mine = take(&mut first, &feeds, &[], 100);
+    assert_eq!(names(&mine), ["a", "b", "d"], "two of one.example");
+    assert!(mine.iter().all(|f| f.lease > 0), "{mine:?}");
+    assert!(
+        take(&mut second, &feeds, &[], 101).is_empty(),
+        "held, or their host is busy"
+    );
+    // The first records a's poll under its claim: its host has room for c.
+    first
+        .record_polls(&[polled(&mine[0], 102)])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    let theirs = take(&mut second, &feeds, &[], 103);
+    assert_eq!(names(&theirs), ["c"]);
+    assert!(
+        take(&mut second, &feeds, &[], 104).is_empty(),
+        "a is not due until 162"
+    );
+    // The second's poll of c fails unrecorded; it ends that claim at its
+    // next, which takes c again.
+    assert_eq!(
+        names(&take(&mut second, &feeds, &[theirs[0].id], 105)),
+        ["c"]
+    );
+
+    // The claims run out; the second takes what is due, never polled
+    // first (b, c) and two of one.example at most: a waits. The first's
+    // poll of b is refused: the feed is the second's now.
+    let later = take(&mut second, &feeds, &[], 170);
+    assert_eq!(names(&later), ["b", "c", "d"]);
+    assert!(later[0].lease > mine[1].lease, "a new claim on b");
+    let refused = first
+        .record_polls(&[polled(&mine[1], 171)])
+        .unwrap()
+        .remove(0);
+    assert!(refused.is_err(), "fenced: {refused:?}");
+    second
+        .record_polls(&[polled(&later[0], 172)])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+
+    // A stopping process ends its claims: what it held is free at once.
+    assert_eq!(second.release_feeds().unwrap(), 2, "c and d");
+    assert_eq!(names(&take(&mut first, &feeds, &[], 173)), ["a", "c", "d"]);
+}
+
 /// One test per backend for each case.
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
@@ -271,4 +370,5 @@ on_both!(
     stories_and_known_items,
     an_outcome_is_fenced_once_the_claim_passed_on,
     pruning_takes_the_wire_prints_with_the_items,
+    feeds_are_claimed_by_one_process_at_a_time,
 );

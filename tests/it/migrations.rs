@@ -1,6 +1,6 @@
 //! A migration that shipped is never edited: a database migrated by it
 //! would differ from one migrated by the edited text. Each shipped file's
-//! SHA-256 is pinned here; a new migration adds a line.
+//! SHA-256 is pinned here, for both backends; a new migration adds a line.
 
 use sha2::{Digest, Sha256};
 
@@ -45,20 +45,42 @@ const SHIPPED: &[(&str, &str)] = &[
         "0010_channel_faults.sql",
         "9c7a948c98643a117ce01fcda624e1da1c1d6be5a153d1e7f00a4afee919d0a0",
     ),
+    (
+        "0011_feed_leases.sql",
+        "5ebef8d107f88364a5eb3d8ad8f34335d109bf6a5ebfeeb8bc100b3a863012d5",
+    ),
+];
+
+const SHIPPED_POSTGRES: &[(&str, &str)] = &[
+    (
+        "0001_schema.sql",
+        "ac1b567aa2c607a4a1b66934f24839016b15498b8076ceaf84bb303ce91ffd92",
+    ),
+    (
+        "0002_feed_leases.sql",
+        "62a398f113e1ec82ad0cbdf2dc9591de458336d328135486515029a1d59ca010",
+    ),
 ];
 
 #[test]
 fn shipped_migrations_are_never_edited_and_every_file_is_pinned() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    pinned("sqlite", SHIPPED);
+    pinned("postgres", SHIPPED_POSTGRES);
+}
+
+fn pinned(backend: &str, shipped: &[(&str, &str)]) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".sql"))
         .collect();
     files.sort();
-    let pinned: Vec<&str> = SHIPPED.iter().map(|(f, _)| *f).collect();
+    let pinned: Vec<&str> = shipped.iter().map(|(f, _)| *f).collect();
     assert_eq!(files, pinned, "every migration file is pinned, in order");
-    for (file, want) in SHIPPED {
+    for (file, want) in shipped {
         let bytes = std::fs::read(dir.join(file)).unwrap();
         let got: String = Sha256::digest(&bytes)
             .iter()
@@ -66,7 +88,7 @@ fn shipped_migrations_are_never_edited_and_every_file_is_pinned() {
             .collect();
         assert_eq!(
             &got, want,
-            "{file} was edited after it shipped: add a new migration instead"
+            "{backend}/{file} was edited after it shipped: add a new migration instead"
         );
     }
 }

@@ -443,12 +443,16 @@ async fn a_daemon_whose_connections_are_cut_connects_again_by_itself() {
     });
     let wait_for_mails = |n: usize| {
         let end = Instant::now() + Duration::from_secs(20);
-        while env.mails("mail").len() < n {
-            assert!(Instant::now() < end, "fewer than {n} messages");
+        while env.mails("mail").len() < n && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(50));
         }
+        env.mails("mail").len() >= n
     };
-    wait_for_mails(1);
+    if !wait_for_mails(1) {
+        let _ = daemon.0.kill();
+        let _ = daemon.0.wait();
+        panic!("no message: {}", log.join().unwrap());
+    }
 
     let ended = pg_rows(
         &url,
@@ -465,10 +469,11 @@ async fn a_daemon_whose_connections_are_cut_connects_again_by_itself() {
     env.write_config_as_is(&config(&url, &[a, b]));
     // SAFETY: signalling a child this test started.
     unsafe { libc::kill(daemon.id() as libc::pid_t, libc::SIGHUP) };
-    wait_for_mails(2);
+    let both = wait_for_mails(2);
     unsafe { libc::kill(daemon.id() as libc::pid_t, libc::SIGTERM) };
     let status = daemon.0.wait().unwrap();
     let log = log.join().unwrap();
+    assert!(both, "fewer than 2 messages: {log}");
     assert!(status.success(), "{log}");
     assert!(log.contains("connected to the database again"), "{log}");
     let mails = env.mails("mail");

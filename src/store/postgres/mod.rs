@@ -26,9 +26,9 @@ use postgres::{Client, IsolationLevel, Statement};
 use super::location::PgUrl;
 use super::sql::{Db, Pg, args};
 use super::{
-    Backend, ChannelFault, Claimed, Cursor, DueDigest, FeedHealth, FeedState, HealthChange,
-    KnownItem, PollRecord, Pruned, RecordSummary, Requeued, Retained, Status, Target, WireIndex,
-    WireMatch, feeds, health, outbox, polls, retention, status, stories,
+    Backend, ChannelFault, Claimed, Cursor, DueDigest, FeedClaim, FeedHealth, FeedState,
+    HealthChange, KnownItem, PollRecord, Pruned, RecordSummary, Requeued, Retained, Status, Target,
+    WireIndex, WireMatch, feeds, health, outbox, polls, retention, status, stories,
 };
 use crate::domain::identity::Identity;
 use crate::domain::ids::{FeedId, StoryId};
@@ -109,6 +109,9 @@ impl Link {
 /// veille): "vei-poll".
 const POLL_LOCK: i64 = 0x7665_692d_706f_6c6c;
 
+/// The advisory lock claims of feeds hold: "vei-feed".
+const CLAIM_LOCK: i64 = 0x7665_692d_6665_6564;
+
 /// Runs `f` where the client may block on its own runtime: on this thread
 /// outside any runtime, else on a thread of its own for the call (a
 /// runtime's threads, even the one in `block_on`, may not start another).
@@ -156,7 +159,7 @@ impl Postgres {
     /// Writes polls as `Sqlite::record_polls` does: one transaction for the
     /// group, each poll again in its own savepoint when the group fails.
     fn record(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
-        let wire = &mut self.wire;
+        let (wire, owner) = (&mut self.wire, self.owner.as_str());
         let statements = &self.link.statements;
         let mut client = self.link.lend()?;
         let mut tx = client.transaction()?;
@@ -167,7 +170,7 @@ impl Postgres {
         }
         if polls.len() > 1 {
             let mut sp = tx.transaction()?;
-            let written = polls::write_polls(&Pg::new(&mut sp, statements), wire, polls);
+            let written = polls::write_polls(&Pg::new(&mut sp, statements), owner, wire, polls);
             if let Ok(summaries) = written {
                 sp.commit()?;
                 return commit(tx, wire).map(|()| summaries.into_iter().map(Ok).collect());
@@ -180,6 +183,7 @@ impl Postgres {
             let mut sp = tx.transaction()?;
             let result = polls::write_polls(
                 &Pg::new(&mut sp, statements),
+                owner,
                 wire,
                 std::slice::from_ref(poll),
             );
@@ -261,6 +265,21 @@ impl Backend for Postgres {
 
     fn feed_states(&self) -> Result<Vec<FeedState>> {
         self.read(|db| feeds::states(db, None))
+    }
+
+    fn claim_feeds(&mut self, claim: &FeedClaim) -> Result<Vec<FeedState>> {
+        let owner = &self.owner;
+        self.write(|db| {
+            // Claims one after the other, so that each counts the hosts'
+            // fetches the one before took.
+            db.exec("SELECT pg_advisory_xact_lock(?1)", args![CLAIM_LOCK])?;
+            feeds::claim(db, owner, claim)
+        })
+    }
+
+    fn release_feeds(&mut self) -> Result<usize> {
+        let owner = &self.owner;
+        self.read(|db| feeds::release(db, owner))
     }
 
     fn known_items(&self, feed_id: FeedId, ids: &[Identity]) -> Result<HashMap<String, KnownItem>> {

@@ -13,7 +13,10 @@ use crate::store::location::{PgUrl, Tls};
 use crate::store::new_id;
 
 /// The migrations, in order; the schema's version is their count.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_schema.sql"),
+    include_str!("../../../migrations/postgres/0002_feed_leases.sql"),
+];
 
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 

@@ -35,6 +35,14 @@ impl Backend for Sqlite {
         Sqlite::feed_states(self)
     }
 
+    fn claim_feeds(&mut self, claim: &FeedClaim) -> Result<Vec<FeedState>> {
+        Sqlite::claim_feeds(self, claim)
+    }
+
+    fn release_feeds(&mut self) -> Result<usize> {
+        Sqlite::release_feeds(self)
+    }
+
     fn known_items(&self, feed_id: FeedId, ids: &[Identity]) -> Result<HashMap<String, KnownItem>> {
         Sqlite::known_items(self, feed_id, ids)
     }

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use super::{FeedState, Sqlite};
+use super::{FeedClaim, FeedState, Sqlite};
 use crate::store::feeds;
 
 impl Sqlite {
@@ -21,5 +21,19 @@ impl Sqlite {
 
     pub fn feed_states(&self) -> Result<Vec<FeedState>> {
         feeds::states(&self.conn, None)
+    }
+
+    /// Takes due feeds (`store::feeds::claim`), under the write lock.
+    pub fn claim_feeds(&mut self, claim: &FeedClaim) -> Result<Vec<FeedState>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let taken = feeds::claim(&*tx, &self.owner, claim)?;
+        tx.commit()?;
+        Ok(taken)
+    }
+
+    pub fn release_feeds(&mut self) -> Result<usize> {
+        feeds::release(&self.conn, &self.owner)
     }
 }

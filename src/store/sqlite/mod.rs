@@ -108,6 +108,7 @@ mod tests {
             next_poll: 100,
             wire_window: 0,
             wire_keep: 0,
+            lease: None,
             items,
         }
     }
@@ -139,6 +140,7 @@ mod tests {
             now,
             wire_window: 3600,
             wire_keep: 3600,
+            lease: None,
             ..quiet_poll(feed_id, items)
         }
     }
@@ -430,6 +432,7 @@ mod tests {
             },
             redirect_url: None,
             next_poll: 100,
+            lease: None,
             wire_window: 0,
             wire_keep: 0,
             items,
@@ -512,6 +515,7 @@ mod tests {
                 }),
                 redirect_url: Some("https://a2/".into()),
                 next_poll: 100,
+                lease: None,
                 wire_window: 0,
                 wire_keep: 0,
                 items: vec![record("a1", "https://x/1", "moi", "r1")],

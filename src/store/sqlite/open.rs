@@ -30,10 +30,13 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../../migrations/sqlite/0010_channel_faults.sql"
         )),
+        M::up(include_str!(
+            "../../../migrations/sqlite/0011_feed_leases.sql"
+        )),
     ])
 }
 
-const SCHEMA_VERSION: i64 = 10;
+const SCHEMA_VERSION: i64 = 11;
 
 /// A file's (device, inode), to tell it from a file put in its place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

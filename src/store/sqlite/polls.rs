@@ -31,7 +31,7 @@ impl Sqlite {
     /// others: when the group fails, each poll is written again on its own,
     /// inside its own savepoint.
     pub fn record_polls(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
-        let wire = &mut self.wire;
+        let (wire, owner) = (&mut self.wire, self.owner.as_str());
         let mut tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -42,7 +42,7 @@ impl Sqlite {
         }
         if polls.len() > 1 {
             let sp = tx.savepoint()?;
-            if let Ok(summaries) = write_polls(&*sp, wire, polls) {
+            if let Ok(summaries) = write_polls(&*sp, owner, wire, polls) {
                 sp.commit()?;
                 commit(tx, wire)?;
                 return Ok(summaries.into_iter().map(Ok).collect());
@@ -52,7 +52,7 @@ impl Sqlite {
         let mut results = Vec::with_capacity(polls.len());
         for poll in polls {
             let sp = tx.savepoint()?;
-            let result = write_polls(&*sp, wire, std::slice::from_ref(poll));
+            let result = write_polls(&*sp, owner, wire, std::slice::from_ref(poll));
             if result.is_ok() {
                 sp.commit()?;
             } else {
