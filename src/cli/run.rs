@@ -27,7 +27,18 @@ pub async fn run(
     let store = Store::open(&config.daemon.database)?;
     let mut shared = Shared::new(config, store, clock).context("cannot start")?;
     if once {
-        daemon::run_once(&shared, flush_digests).await?;
+        tokio::select! {
+            done = daemon::run_once(&shared, flush_digests) => done?,
+            () = interrupted() => {
+                // What was recorded stays; the feeds this run held are
+                // free for the next at once, not when their claims end.
+                daemon::release_feeds(&shared).await;
+                return Err(anyhow::anyhow!(
+                    "interrupted; what was recorded stays, the rest is polled by the next run"
+                )
+                .into());
+            }
+        }
         return Ok(());
     }
     let shutdown = CancellationToken::new();
@@ -108,6 +119,21 @@ fn started(config: &Config, what: &str) {
         config.rules.len()
     );
     let _ = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+}
+
+/// Completes at SIGTERM or SIGINT (never, when they cannot be listened to).
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
 }
 
 /// SIGTERM or SIGINT cancels `shutdown`; SIGHUP cancels the current

@@ -35,7 +35,7 @@ pub use health::review_health_once;
 pub use metrics::{Delivery, FEED_STATES, Loop, Metrics};
 pub use poll::{Pass, PollOutcome, poll_due_feeds, poll_feed_once};
 pub use retention::{PruneRun, prune_every, prune_once};
-pub use run::{run, run_once};
+pub use run::{release_feeds, run, run_once};
 pub use writer::Writer;
 
 /// What every unit of work needs.

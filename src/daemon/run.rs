@@ -111,7 +111,7 @@ pub async fn run(
 
 /// Ends this process's claims on feeds (`Backend::release_feeds`); a
 /// failure leaves them to run out.
-async fn release_feeds(sh: &Shared) {
+pub async fn release_feeds(sh: &Shared) {
     if let Err(e) = sh.with_store(|s| s.release_feeds()).await {
         warn!(error = %format!("{e:#}"), "cannot give back the feeds this process held");
     }

@@ -334,3 +334,61 @@ async fn sigterm_during_a_poll_of_many_slow_feeds_exits_0_and_the_next_start_los
     env.run_once();
     assert_eq!(env.mails("mail").len(), feeds.len());
 }
+
+/// A `run --once` stopped by Ctrl-C gives back the feeds it was polling:
+/// the next run, at once, polls them all (rather than waiting for its
+/// claims to run out) and nothing is lost.
+#[tokio::test]
+async fn an_interrupted_run_once_frees_its_feeds_for_the_next_at_once() {
+    let server = MockServer::start().await;
+    let mut feeds = Vec::new();
+    for i in 0..4 {
+        let doc = rss(
+            &format!("Slow {i}"),
+            &[(
+                &format!("s{i}"),
+                &format!("Les puces lentes {i}"),
+                &format!("https://example.org/s{i}"),
+                "x",
+                &recent(1),
+            )],
+        );
+        let mut slow = FeedDoc::rss(&doc);
+        slow.delay = Duration::from_secs(20);
+        serve(&server, format!("/s{i}.xml"), slow).await;
+        feeds.push((
+            format!("Slow {i}"),
+            format!("{}/s{i}.xml", server.uri()),
+            doc,
+        ));
+    }
+    let named: Vec<(&str, String)> = feeds
+        .iter()
+        .map(|(n, u, _)| (n.as_str(), u.clone()))
+        .collect();
+    let env = TestEnv::new();
+    env.write_config(&config(&named, ""));
+    let child = env
+        .command(&["run", "--once"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while server.received_requests().await.unwrap().len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(10), "never polled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+
+    server.reset().await;
+    for (i, (_, _, doc)) in feeds.iter().enumerate() {
+        serve(&server, format!("/s{i}.xml"), FeedDoc::rss(doc)).await;
+    }
+    env.run_once();
+    assert_eq!(env.mails("mail").len(), feeds.len(), "every feed polled");
+}
