@@ -62,6 +62,7 @@ pub async fn run(
         *reload.lock().expect("not poisoned") = CancellationToken::new();
         shared = reloaded(shared, path, &endpoint)?;
     }
+    daemon::retire(&shared).await;
     // The endpoint and the signal listener end with `shutdown`.
     shutdown.cancel();
     tasks.abort_all();

@@ -90,6 +90,7 @@ fn render(config: &Config, st: &Status, now: i64) -> String {
         st.retained.pruned_keys,
         humantime::format_duration(config.daemon.retention)
     );
+    processes(&mut s, config, st, now);
     if !st.late_copies.is_empty() {
         let _ = writeln!(s, "\nStories that gained copies after their alert:");
         for l in &st.late_copies {
@@ -101,6 +102,55 @@ fn render(config: &Config, st: &Status, now: i64) -> String {
         }
     }
     s
+}
+
+/// The daemons on the database, when any runs (SPEC §10), and a warning
+/// when their configs differ.
+fn processes(s: &mut String, config: &Config, st: &Status, now: i64) {
+    if st.processes.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nProcesses:");
+    for p in &st.processes {
+        let _ = writeln!(
+            s,
+            "  {} pid {}  veille {}  config {}  last heard {}  feeds held {}{}",
+            p.host,
+            p.pid,
+            p.version,
+            p.config_digest,
+            when(config, Some(p.heartbeat)),
+            p.feeds_held,
+            if p.leads {
+                "  (runs the health review and pruning)"
+            } else {
+                ""
+            }
+        );
+        // A daemon says it lives every 5 s: a minute of silence is one
+        // that was killed, hangs or lost the database.
+        if now - p.heartbeat > 60 {
+            let _ = writeln!(
+                s,
+                "    not heard from for {}: stopped without saying so, hung, or cut off",
+                render::span(now - p.heartbeat)
+            );
+        }
+    }
+    let mut digests: Vec<&str> = st
+        .processes
+        .iter()
+        .map(|p| p.config_digest.as_str())
+        .collect();
+    digests.sort_unstable();
+    digests.dedup();
+    if digests.len() > 1 {
+        let _ = writeln!(
+            s,
+            "  warning: the processes run {} different configs; each polls only the feeds its own has",
+            digests.len()
+        );
+    }
 }
 
 /// One feed's lines.

@@ -54,6 +54,9 @@ pub struct Config {
     pub channels: Vec<Channel>,
     /// `[health]`: feed-health alerts; `None` sends none.
     pub health: Option<Health>,
+    /// The config text's hash, in hex: processes sharing a database
+    /// compare theirs (`veille status`).
+    pub digest: String,
 }
 
 impl Config {

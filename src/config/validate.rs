@@ -55,6 +55,10 @@ impl<'a> Validator<'a> {
             None => None,
         };
         Ok(Config {
+            digest: format!(
+                "{:016x}",
+                xxhash_rust::xxh3::xxh3_64(self.source.as_bytes())
+            ),
             health,
             path: self.path.to_owned(),
             daemon,

@@ -15,6 +15,7 @@ mod retention;
 mod run;
 mod writer;
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
@@ -35,7 +36,7 @@ pub use health::review_health_once;
 pub use metrics::{Delivery, FEED_STATES, Loop, Metrics};
 pub use poll::{Pass, PollOutcome, poll_due_feeds, poll_feed_once};
 pub use retention::{PruneRun, prune_every, prune_once};
-pub use run::{release_feeds, run, run_once};
+pub use run::{release_feeds, retire, run, run_once};
 pub use writer::Writer;
 
 /// What every unit of work needs.
@@ -66,6 +67,9 @@ pub struct Shared {
     pub clock: Clock,
     /// Counters for `/metrics` and each loop's progress for `/healthz`.
     pub metrics: Arc<Metrics>,
+    /// This process holds the lease of once-per-tick work (the health
+    /// review, pruning) among the daemons on its database.
+    pub leading: Arc<AtomicBool>,
 }
 
 impl Shared {
@@ -87,6 +91,7 @@ impl Shared {
             alerts_recorded: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::new(clock.now())),
             clock,
+            leading: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -105,6 +110,7 @@ impl Shared {
             alerts_recorded: Arc::clone(&self.alerts_recorded),
             clock: self.clock.clone(),
             metrics: Arc::clone(&self.metrics),
+            leading: Arc::clone(&self.leading),
         })
     }
 

@@ -1,5 +1,6 @@
 //! `veille run`: the loop, and `run --once`.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -11,9 +12,13 @@ use super::{
     Loop, Pass, Shared, deliver_due_once, digests_due_once, flush_digest, poll_due_feeds,
     prune_every, prune_once, retry_digests_once, review_health_once,
 };
+use crate::store::ProcessInfo;
 
 /// How often the loop looks for due feeds and alerts.
 const TICK: Duration = Duration::from_secs(5);
+/// How long the lease of once-per-tick work lasts: a daemon that dies
+/// leaves it to another within this (it renews it every `TICK`).
+const LEAD: Duration = Duration::from_secs(30);
 /// How often feed health is reviewed (a failure alerts within this of its
 /// `failing_after`).
 const HEALTH_EVERY: Duration = Duration::from_secs(60);
@@ -76,6 +81,8 @@ pub async fn run(
     reload: &CancellationToken,
 ) -> Result<()> {
     let polled = tokio::sync::Notify::new();
+    // Who leads is known before the first prune.
+    heartbeat(sh).await;
     let stopping = || async {
         tokio::select! {
             _ = shutdown.cancelled() => {}
@@ -96,17 +103,73 @@ pub async fn run(
             prune_every(sh.config.daemon.retention),
             stopping,
             || async {
+                if !leads(sh) {
+                    return;
+                }
                 if let Err(e) = prune_once(sh, sh.clock.now()).await {
                     warn!(error = %format!("{e:#}"), "pruning failed");
                 }
             }
         ),
+        every(TICK, stopping, || heartbeat(sh)),
         watchdog(sh, stopping),
     );
     // Polls in flight were abandoned: their feeds are free at once, for
     // this process after a reload or for the others.
     release_feeds(sh).await;
     Ok(())
+}
+
+/// Says this process lives and takes or renews the lease of once-per-tick
+/// work (`Backend::heartbeat`); a failure counts as not leading.
+async fn heartbeat(sh: &Shared) {
+    let me = ProcessInfo {
+        host: hostname(),
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        config_digest: sh.config.digest.clone(),
+    };
+    let now = sh.clock.now();
+    let until = now + LEAD.as_secs() as i64;
+    let leads = match sh.with_store(move |s| s.heartbeat(&me, now, until)).await {
+        Ok(leads) => leads,
+        Err(e) => {
+            warn!(error = %format!("{e:#}"), "cannot tell the database this process lives");
+            false
+        }
+    };
+    let before = sh.leading.swap(leads, Ordering::Relaxed);
+    if leads != before {
+        info!(
+            leads,
+            "{}",
+            if leads {
+                "this process now runs the health review and pruning"
+            } else {
+                "another process runs the health review and pruning"
+            }
+        );
+    }
+}
+
+fn leads(sh: &Shared) -> bool {
+    sh.leading.load(Ordering::Relaxed)
+}
+
+/// The machine's name, as `status` shows it.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// A stopping daemon leaves the list of processes and its lease
+/// (`Backend::retire`), so that another takes the once-per-tick work at
+/// once; a failure leaves them to run out.
+pub async fn retire(sh: &Shared) {
+    if let Err(e) = sh.with_store(|s| s.retire()).await {
+        warn!(error = %format!("{e:#}"), "cannot take this process off the database's list");
+    }
 }
 
 /// Ends this process's claims on feeds (`Backend::release_feeds`); a
@@ -168,6 +231,9 @@ where
         _ = polled.notified() => {}
     }
     every(HEALTH_EVERY, stopping, || async {
+        if !leads(sh) {
+            return;
+        }
         if let Err(e) = review_health_once(sh, sh.clock.now()).await {
             warn!(error = %format!("{e:#}"), "feed-health review failed");
         }

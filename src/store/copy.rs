@@ -7,7 +7,8 @@
 //! a table SQLite has and PostgreSQL lacks stops the copy rather than being
 //! left behind. The source is read in one snapshot with writes refused
 //! (`query_only`); the target is written in one transaction, with COPY, and
-//! its identity counters are moved past the copied ids.
+//! its identity counters are moved past the copied ids. The tables of the
+//! running daemons (`RUNNING`) are not history and stay empty.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -20,6 +21,10 @@ use super::location::{Location, PgUrl};
 use super::postgres::Postgres;
 use super::sql::{Cell, Value};
 use super::sqlite::Sqlite;
+
+/// Tables of the running daemons, not of the history: which processes
+/// live and which of them leads. The copy leaves them empty.
+const RUNNING: [&str; 2] = ["processes", "leader"];
 
 /// What was copied: rows per table, in the order copied.
 pub struct Copied {
@@ -89,7 +94,10 @@ fn tables(client: &mut postgres::Client) -> Result<Vec<Table>> {
          ORDER BY c.table_name, c.ordinal_position",
         &[],
     )? {
-        columns.entry(row.get(0)).or_default().push(row.get(1));
+        let table: String = row.get(0);
+        if !RUNNING.contains(&table.as_str()) {
+            columns.entry(table).or_default().push(row.get(1));
+        }
     }
     let mut needs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for row in client.query(
@@ -136,7 +144,7 @@ fn refuse_missing(source: &rusqlite::Connection, tables: &[Table], from: &Path) 
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for name in names {
-        if !tables.iter().any(|t| t.name == name) {
+        if !tables.iter().any(|t| t.name == name) && !RUNNING.contains(&name.as_str()) {
             bail!(
                 "the table {name} of {} has no place in the PostgreSQL schema of this veille; nothing was copied",
                 from.display()

@@ -30,6 +30,7 @@ mod model;
 mod outbox;
 mod polls;
 mod postgres;
+mod processes;
 mod retention;
 mod sql;
 mod sqlite;
@@ -49,8 +50,8 @@ pub use copy::{Copied, copy_database};
 pub use location::Location;
 pub use model::{
     ChannelFault, ChannelStatus, Claimed, Cursor, Damaged, DamagedRow, DueAlert, DueDigest,
-    DueHealth, FeedClaim, FeedHealth, FeedState, FeedStatus, HealthChange, LateCopies, Pruned,
-    RecordSummary, Requeued, Retained, Status, Target, WireMatch,
+    DueHealth, FeedClaim, FeedHealth, FeedState, FeedStatus, HealthChange, LateCopies, ProcessInfo,
+    ProcessStatus, Pruned, RecordSummary, Requeued, Retained, Status, Target, WireMatch,
 };
 
 use crate::domain::identity::Identity;
@@ -168,6 +169,12 @@ pub trait Backend: Send {
     fn claim_feeds(&mut self, claim: &FeedClaim) -> Result<Vec<FeedState>>;
     /// Ends this store's claims on feeds; how many it held.
     fn release_feeds(&mut self) -> Result<usize>;
+    /// Says this process lives (`veille status`), and takes or renews the
+    /// lease of once-per-tick work until `lead_until`; whether it holds it.
+    fn heartbeat(&mut self, me: &ProcessInfo, now: i64, lead_until: i64) -> Result<bool>;
+    /// A stopping process: its row and its lease go, so that another
+    /// takes the once-per-tick work at once.
+    fn retire(&mut self) -> Result<()>;
     /// What is stored of the feed's items among `ids`, by item key.
     fn known_items(&self, feed_id: FeedId, ids: &[Identity]) -> Result<HashMap<String, KnownItem>>;
     /// Records polls together; one outcome per poll, in order.

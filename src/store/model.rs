@@ -201,6 +201,31 @@ pub struct Requeued {
     pub resumed: bool,
 }
 
+/// What a daemon says of itself to the others on its database.
+#[derive(Debug, Clone)]
+pub struct ProcessInfo {
+    pub host: String,
+    pub pid: u32,
+    pub version: String,
+    pub config_digest: String,
+}
+
+/// A daemon on the database, as `veille status` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessStatus {
+    pub host: String,
+    pub pid: i64,
+    pub version: String,
+    pub config_digest: String,
+    pub started: i64,
+    /// When it last said it lives.
+    pub heartbeat: i64,
+    /// Feeds it is polling.
+    pub feeds_held: i64,
+    /// It runs the once-per-tick work (the health review, pruning).
+    pub leads: bool,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FeedStatus {
     pub name: String,
@@ -277,6 +302,8 @@ pub struct Status {
     pub feeds: Vec<FeedStatus>,
     pub channels: Vec<ChannelStatus>,
     pub late_copies: Vec<LateCopies>,
+    /// The daemons running on the database, newest heartbeat first.
+    pub processes: Vec<ProcessStatus>,
 }
 
 /// A stored story an item was compared with.

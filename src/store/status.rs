@@ -27,6 +27,7 @@ pub(super) fn status(db: &impl Db) -> Result<Status> {
         feeds: feed_rows(db)?,
         channels: channel_rows(db)?,
         late_copies: late_copies(db)?,
+        processes: super::processes::listed(db)?,
     })
 }
 

@@ -9,7 +9,7 @@ use veille::domain::model::Item;
 use veille::domain::wire::Fingerprint;
 use veille::store::{
     AlertDraft, Cursor, FeedClaim, FeedState, FetchRecord, ItemRecord, KnownItem, Location,
-    PollRecord, Store, StoredHit, Target,
+    PollRecord, ProcessInfo, Store, StoredHit, Target,
 };
 
 use crate::pg_server;
@@ -338,6 +338,68 @@ fn feeds_are_claimed_by_one_process_at_a_time(at: &Location) {
     assert_eq!(names(&take(&mut first, &feeds, &[], 173)), ["a", "c", "d"]);
 }
 
+/// SPEC §10, once-per-tick work: one process at a time holds its lease;
+/// when it runs out another takes it, and the first cannot renew the new
+/// term. `status` lists the processes, the feeds each holds and who leads.
+fn one_process_leads_at_a_time(at: &Location) {
+    let me = |pid: u32, digest: &str| ProcessInfo {
+        host: "m1".into(),
+        pid,
+        version: "1.0".into(),
+        config_digest: digest.into(),
+    };
+    let (mut first, feed) = open(at);
+    let mut second = Store::open(at).unwrap();
+    assert!(
+        first.heartbeat(&me(1, "c1"), 100, 130).unwrap(),
+        "free: taken"
+    );
+    assert!(!second.heartbeat(&me(2, "c2"), 101, 131).unwrap(), "held");
+    assert!(first.heartbeat(&me(1, "c1"), 105, 135).unwrap(), "renewed");
+    // The first stalls past its lease: the second takes it, and the first,
+    // back, cannot take the new term.
+    assert!(
+        second.heartbeat(&me(2, "c2"), 136, 166).unwrap(),
+        "ran out: taken"
+    );
+    assert!(
+        !first.heartbeat(&me(1, "c1"), 137, 167).unwrap(),
+        "not the first's any more"
+    );
+    let taken = first
+        .claim_feeds(&FeedClaim {
+            candidates: &[feed],
+            fetched: &[],
+            finished: &[],
+            now: 138,
+            until: 200,
+            limit: 5,
+            per_host: 2,
+            any_time: true,
+        })
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+
+    let listed = first.status().unwrap().processes;
+    let seen: Vec<(i64, i64, bool, &str)> = listed
+        .iter()
+        .map(|p| (p.pid, p.feeds_held, p.leads, p.config_digest.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [(1, 1, false, "c1"), (2, 0, true, "c2")],
+        "{listed:?}"
+    );
+    // A stopping process leaves the list and its lease: the other takes
+    // it at once.
+    second.retire().unwrap();
+    assert!(
+        first.heartbeat(&me(1, "c1"), 139, 169).unwrap(),
+        "free again"
+    );
+    assert_eq!(first.status().unwrap().processes.len(), 1);
+}
+
 /// One test per backend for each case.
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
@@ -371,4 +433,5 @@ on_both!(
     an_outcome_is_fenced_once_the_claim_passed_on,
     pruning_takes_the_wire_prints_with_the_items,
     feeds_are_claimed_by_one_process_at_a_time,
+    one_process_leads_at_a_time,
 );

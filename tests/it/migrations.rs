@@ -49,6 +49,10 @@ const SHIPPED: &[(&str, &str)] = &[
         "0011_feed_leases.sql",
         "5ebef8d107f88364a5eb3d8ad8f34335d109bf6a5ebfeeb8bc100b3a863012d5",
     ),
+    (
+        "0012_processes.sql",
+        "e18d896146f5bdaa3e6f5d47ccc936722ce906d4907a396d0a4b1bbdab090865",
+    ),
 ];
 
 const SHIPPED_POSTGRES: &[(&str, &str)] = &[
@@ -59,6 +63,10 @@ const SHIPPED_POSTGRES: &[(&str, &str)] = &[
     (
         "0002_feed_leases.sql",
         "62a398f113e1ec82ad0cbdf2dc9591de458336d328135486515029a1d59ca010",
+    ),
+    (
+        "0003_processes.sql",
+        "343d7d094603dbdfd59a0b1485e8197f2cf9c851db0caa04f2a53405b03fb47d",
     ),
 ];
 

@@ -423,7 +423,7 @@ fn counting_feeds(delay: Duration) -> (String, std::sync::Arc<std::sync::Mutex<S
 /// SPEC §10, feeds: three daemons on one database poll each feed once,
 /// never one feed at the same moment, and the feeds' one host never sees
 /// more than `per_host` fetches at once from the three together; every
-/// story is mailed once.
+/// story is mailed once. `status` lists the three, one of them leading.
 #[test]
 fn three_daemons_share_the_feeds_and_per_host_holds_for_all() {
     const FEEDS: usize = 30;
@@ -453,6 +453,12 @@ fn three_daemons_share_the_feeds_and_per_host_holds_for_all() {
     }
     // Long enough for a second fetch of anything, were there one.
     std::thread::sleep(Duration::from_secs(6));
+    // `status` lists the three, one of which runs the once-per-tick work.
+    let status = env.status_json();
+    let processes = status["processes"].as_array().unwrap();
+    assert_eq!(processes.len(), 3, "{processes:?}");
+    let leaders = processes.iter().filter(|p| p["leads"] == true).count();
+    assert_eq!(leaders, 1, "{processes:?}");
     drop(daemons);
     let s = seen.lock().unwrap();
     assert_eq!(s.fetches.len(), FEEDS, "every feed polled: {:?}", s.fetches);

@@ -27,8 +27,9 @@ use super::location::PgUrl;
 use super::sql::{Db, Pg, args};
 use super::{
     Backend, ChannelFault, Claimed, Cursor, DueDigest, FeedClaim, FeedHealth, FeedState,
-    HealthChange, KnownItem, PollRecord, Pruned, RecordSummary, Requeued, Retained, Status, Target,
-    WireIndex, WireMatch, feeds, health, outbox, polls, retention, status, stories,
+    HealthChange, KnownItem, PollRecord, ProcessInfo, Pruned, RecordSummary, Requeued, Retained,
+    Status, Target, WireIndex, WireMatch, feeds, health, outbox, polls, processes, retention,
+    status, stories,
 };
 use crate::domain::identity::Identity;
 use crate::domain::ids::{FeedId, StoryId};
@@ -280,6 +281,16 @@ impl Backend for Postgres {
     fn release_feeds(&mut self) -> Result<usize> {
         let owner = &self.owner;
         self.read(|db| feeds::release(db, owner))
+    }
+
+    fn heartbeat(&mut self, me: &ProcessInfo, now: i64, lead_until: i64) -> Result<bool> {
+        let owner = &self.owner;
+        self.write(|db| processes::heartbeat(db, owner, me, now, lead_until))
+    }
+
+    fn retire(&mut self) -> Result<()> {
+        let owner = &self.owner;
+        self.write(|db| processes::retire(db, owner))
     }
 
     fn known_items(&self, feed_id: FeedId, ids: &[Identity]) -> Result<HashMap<String, KnownItem>> {

@@ -16,6 +16,7 @@ use crate::store::new_id;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_schema.sql"),
     include_str!("../../../migrations/postgres/0002_feed_leases.sql"),
+    include_str!("../../../migrations/postgres/0003_processes.sql"),
 ];
 
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -10,6 +10,7 @@ use crate::domain::ids::{FeedId, StoryId};
 use crate::domain::model::Item;
 use crate::domain::render::FailingFeed;
 use crate::domain::wire::Fingerprint;
+use crate::store::processes;
 use crate::store::*;
 
 impl Backend for Sqlite {
@@ -41,6 +42,22 @@ impl Backend for Sqlite {
 
     fn release_feeds(&mut self) -> Result<usize> {
         Sqlite::release_feeds(self)
+    }
+
+    fn heartbeat(&mut self, me: &ProcessInfo, now: i64, lead_until: i64) -> Result<bool> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let leads = processes::heartbeat(&*tx, &self.owner, me, now, lead_until)?;
+        tx.commit()?;
+        Ok(leads)
+    }
+
+    fn retire(&mut self) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        processes::retire(&*tx, &self.owner)?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn known_items(&self, feed_id: FeedId, ids: &[Identity]) -> Result<HashMap<String, KnownItem>> {

@@ -33,10 +33,13 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../../migrations/sqlite/0011_feed_leases.sql"
         )),
+        M::up(include_str!(
+            "../../../migrations/sqlite/0012_processes.sql"
+        )),
     ])
 }
 
-const SCHEMA_VERSION: i64 = 11;
+const SCHEMA_VERSION: i64 = 12;
 
 /// A file's (device, inode), to tell it from a file put in its place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
