@@ -11,4 +11,5 @@ ALTER TABLE feeds ADD COLUMN lease_owner TEXT;
 ALTER TABLE feeds ADD COLUMN lease_until BIGINT;
 ALTER TABLE feeds ADD COLUMN lease_epoch BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE feeds ADD COLUMN fetching BIGINT NOT NULL DEFAULT 0;
-CREATE INDEX feeds_host ON feeds (host);
+-- The feeds being fetched, by host: what a claim counts.
+CREATE INDEX feeds_fetching ON feeds (host) WHERE fetching = 1;

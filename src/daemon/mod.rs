@@ -51,9 +51,9 @@ pub use writer::Writer;
 pub struct Shared {
     pub config: Arc<Config>,
     pub store: Arc<Mutex<Store>>,
-    /// A second connection for what pollers read (`known_items`): in WAL
-    /// mode it reads while the writer writes, so pollers never wait for a
-    /// group commit to end.
+    /// A second connection for what pollers read (`known_items`) and for
+    /// claiming feeds: in WAL mode it reads while the writer writes, and on
+    /// PostgreSQL neither waits for a group commit to end.
     pub reader: Arc<Mutex<Store>>,
     pub fetcher: Fetcher,
     /// Where poll results go to be committed.
@@ -78,7 +78,11 @@ impl Shared {
         let d = &config.daemon;
         let fetcher = Fetcher::new(&d.user_agent, d.timeout, d.max_body)?;
         let sender = Sender::new(&config)?;
-        let reader = Arc::new(Mutex::new(Store::open_existing(&d.database)?));
+        let mut reader = Store::open_existing(&d.database)?;
+        // One holder for the process: feeds are claimed on the reader and
+        // their polls recorded on the writer.
+        reader.act_for(store.owner());
+        let reader = Arc::new(Mutex::new(reader));
         let store = Arc::new(Mutex::new(store));
         let writer = Writer::start(Arc::clone(&store));
         Ok(Shared {
@@ -124,21 +128,41 @@ impl Shared {
         read_on(&self.reader, f).await
     }
 
+    /// Runs `f` on the reading connection from a blocking thread, for the
+    /// short writes pollers make (claims of feeds): they wait for no group
+    /// commit on the writer's connection.
+    pub async fn with_reader_mut<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T> + Send + 'static,
+    {
+        on(&self.reader, f).await
+    }
+
     /// Runs `f` on the store from a blocking thread.
     pub async fn with_store<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Store) -> Result<T> + Send + 'static,
     {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = store
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await?
+        on(&self.store, f).await
     }
+}
+
+/// Runs `f` on `store` from a blocking thread.
+async fn on<T, F>(store: &Arc<Mutex<Store>>, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Store) -> Result<T> + Send + 'static,
+{
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || {
+        let mut guard = store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut guard)
+    })
+    .await?
 }
 
 /// Runs `f` on `store` from a blocking thread: the reading connection's

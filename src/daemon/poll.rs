@@ -1,6 +1,6 @@
 //! Polling: one feed (`poll_feed_once`) and every due feed (`poll_due_feeds`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,33 +100,53 @@ where
     F: Fn(&'a Feed, FeedState) -> Fut,
     Fut: Future<Output = T>,
 {
-    let feeds = configured(sh).await?;
-    let mut candidates: Vec<FeedId> = feeds.keys().copied().collect();
-    candidates.sort();
+    let (feeds, mut queue) = configured(sh, pass).await?;
     let width = sh.config.daemon.concurrency;
     let mut running = futures_util::stream::FuturesUnordered::new();
     // Feeds done with since the last claim, which it tells the store.
     let mut done: Vec<FeedId> = Vec::new();
+    // Feeds offered since one was last taken or a fetch ended: once every
+    // one has been, claiming waits for a fetch to end.
+    let mut passed_over = 0;
     let mut out = Vec::new();
     loop {
         let free = width - running.len();
-        // Claims go a few at a time rather than one per finished fetch.
-        if !candidates.is_empty() && free > 0 && (running.is_empty() || free >= width.div_ceil(4)) {
-            let done = std::mem::take(&mut done);
-            match claim(sh, &candidates, done, ends, free, pass).await {
+        // Claims go half a width at a time rather than one per finished
+        // fetch, each offering a few feeds per slot from the front of the
+        // queue: a cheap statement, whatever the number of feeds.
+        if passed_over < queue.len()
+            && free > 0
+            && (running.is_empty() || free >= width.div_ceil(2))
+        {
+            let offered: Vec<FeedId> = queue.iter().take(4 * free).copied().collect();
+            match claim(sh, &offered, std::mem::take(&mut done), ends, free, pass).await {
                 Ok(taken) => {
-                    candidates.retain(|id| !taken.iter().any(|t| t.id == *id));
+                    // Those not taken (held elsewhere, or their host busy)
+                    // wait behind the others.
+                    queue.drain(..offered.len());
+                    queue.extend(
+                        offered
+                            .iter()
+                            .filter(|id| !taken.iter().any(|t| t.id == **id)),
+                    );
+                    passed_over = match taken.is_empty() {
+                        true => passed_over + offered.len(),
+                        false => 0,
+                    };
                     for state in taken {
                         let feed = feeds[&state.id];
                         let id = state.id;
                         let polled = poll(feed, state);
                         running.push(async move { (id, polled.await) });
                     }
+                    if running.is_empty() {
+                        continue;
+                    }
                 }
                 Err(e) => {
                     // The feeds not taken wait for the next pass.
                     warn!(error = %format!("{e:#}"), "cannot take feeds to poll");
-                    candidates.clear();
+                    queue.clear();
                 }
             }
         }
@@ -134,6 +154,7 @@ where
             Some((id, result)) => {
                 done.push(id);
                 out.push(result);
+                passed_over = 0;
             }
             None => break,
         }
@@ -158,7 +179,7 @@ async fn claim(
     let now = sh.clock.now();
     let candidates = candidates.to_vec();
     let (until, per_host) = (now + lease(&sh.config), sh.config.daemon.per_host);
-    sh.with_store(move |s| {
+    sh.with_reader_mut(move |s| {
         s.claim_feeds(&FeedClaim {
             candidates: &candidates,
             fetched: if ends == Ends::Fetched { &done } else { &[] },
@@ -174,8 +195,10 @@ async fn claim(
 }
 
 /// The configured feeds by id, the feeds table made to match the config
-/// first.
-async fn configured(sh: &Shared) -> Result<HashMap<FeedId, &Feed>> {
+/// first; and those `pass` would poll as the table stood (due, not gone,
+/// not inside a `Retry-After` wait), hosts taking turns, to offer to
+/// claims in that order. The claim checks again.
+async fn configured(sh: &Shared, pass: Pass) -> Result<(HashMap<FeedId, &Feed>, VecDeque<FeedId>)> {
     let specs: Vec<(String, String)> = sh
         .config
         .feeds
@@ -183,13 +206,59 @@ async fn configured(sh: &Shared) -> Result<HashMap<FeedId, &Feed>> {
         .map(|f| (f.name.clone(), f.url.to_string()))
         .collect();
     let states = sh.with_store(move |s| s.sync_feeds(&specs)).await?;
-    let ids: HashMap<String, FeedId> = states.into_iter().map(|s| (s.name, s.id)).collect();
-    Ok(sh
+    let now = sh.clock.now();
+    let mut due: HashMap<String, FeedId> = HashMap::new();
+    let mut ids: HashMap<FeedId, &Feed> = HashMap::new();
+    let by_name: HashMap<&str, &Feed> = sh
         .config
         .feeds
         .iter()
-        .filter_map(|f| ids.get(&f.name).map(|id| (*id, f)))
-        .collect())
+        .map(|f| (f.name.as_str(), f))
+        .collect();
+    for s in &states {
+        let Some(feed) = by_name.get(s.name.as_str()) else {
+            continue;
+        };
+        ids.insert(s.id, feed);
+        let waiting = s.gone || s.retry_after_until.is_some_and(|t| t > now);
+        let scheduled = pass == Pass::Once || s.next_poll.is_none_or(|t| t <= now);
+        if !waiting && scheduled {
+            due.insert(s.name.clone(), s.id);
+        }
+    }
+    let order = sh
+        .config
+        .feeds
+        .iter()
+        .filter_map(|f| due.get(&f.name).map(|id| (host_of(f), *id)));
+    Ok((ids, interleave_hosts(order)))
+}
+
+fn host_of(feed: &Feed) -> String {
+    match &feed.url {
+        FeedUrl::Http(u) => u.host_str().unwrap_or("").to_owned(),
+        FeedUrl::File(_) => String::new(),
+    }
+}
+
+/// Feeds reordered so that hosts take turns, so that the feeds offered to
+/// a claim are not all of one host whose `per_host` slots are taken.
+fn interleave_hosts(feeds: impl Iterator<Item = (String, FeedId)>) -> VecDeque<FeedId> {
+    let mut by_host: Vec<(String, VecDeque<FeedId>)> = Vec::new();
+    for (host, id) in feeds {
+        match by_host.iter_mut().find(|(h, _)| *h == host) {
+            Some((_, queue)) => queue.push_back(id),
+            None => by_host.push((host, [id].into())),
+        }
+    }
+    let mut out = VecDeque::new();
+    while !by_host.is_empty() {
+        for (_, queue) in &mut by_host {
+            out.extend(queue.pop_front());
+        }
+        by_host.retain(|(_, queue)| !queue.is_empty());
+    }
+    out
 }
 
 /// Writes fetched polls in one group (publication order across them),
@@ -544,4 +613,19 @@ fn pending(decision: Decision) -> Fetched {
         },
     };
     (decision.record, outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_take_turns() {
+        let feeds = ["a", "a", "a", "b", "b", "c"]
+            .iter()
+            .enumerate()
+            .map(|(i, host)| ((*host).to_owned(), FeedId(i as i64)));
+        let order: Vec<i64> = interleave_hosts(feeds).iter().map(|f| f.0).collect();
+        assert_eq!(order, [0, 3, 5, 1, 4, 2]);
+    }
 }

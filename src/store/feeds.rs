@@ -140,13 +140,14 @@ pub(super) fn claim(db: &impl Db, owner: &str, c: &FeedClaim) -> Result<Vec<Feed
          WHERE id IN (
              SELECT d.id FROM (
                  SELECT f.id, f.host, f.next_poll,
-                        ROW_NUMBER() OVER (PARTITION BY f.host ORDER BY COALESCE(f.next_poll, 0), f.id) AS turn,
-                        (SELECT COUNT(*) FROM feeds h
-                          WHERE h.host = f.host AND h.fetching = 1 AND h.lease_until > ?3) AS busy
+                        ROW_NUMBER() OVER (PARTITION BY f.host ORDER BY COALESCE(f.next_poll, 0), f.id) AS turn
                  FROM feeds f
                  WHERE {} AND {}
              ) d
-             WHERE d.host = '' OR d.turn + d.busy <= ?6
+             LEFT JOIN (SELECT host, COUNT(*) AS n FROM feeds
+                        WHERE fetching = 1 AND lease_until > ?3 GROUP BY host) busy
+               ON busy.host = d.host
+             WHERE d.host = '' OR d.turn + COALESCE(busy.n, 0) <= ?6
              ORDER BY d.turn, COALESCE(d.next_poll, 0), d.id
              LIMIT ?7
          ) AND {}

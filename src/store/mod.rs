@@ -167,6 +167,13 @@ pub trait Backend: Send {
     /// (SPEC §10): each is polled by one process at a time, and its poll
     /// is recorded only while the claim holds.
     fn claim_feeds(&mut self, claim: &FeedClaim) -> Result<Vec<FeedState>>;
+    /// Whom this store's claims and leases are held for: random, one per
+    /// store opened, unless it joined another (`act_for`).
+    fn owner(&self) -> &str;
+    /// Holds claims and leases for `owner` from now on: two connections of
+    /// one process (the daemon claims feeds on one and records their polls
+    /// on the other) are one holder.
+    fn act_for(&mut self, owner: &str);
     /// Ends this store's claims on feeds; how many it held.
     fn release_feeds(&mut self) -> Result<usize>;
     /// Says this process lives (`veille status`), and takes or renews the

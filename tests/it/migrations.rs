@@ -47,7 +47,7 @@ const SHIPPED: &[(&str, &str)] = &[
     ),
     (
         "0011_feed_leases.sql",
-        "5ebef8d107f88364a5eb3d8ad8f34335d109bf6a5ebfeeb8bc100b3a863012d5",
+        "a26f3a4aa05504e3a3265a05724a8b5ce678b8b74ccb6fbc4ec3302973d26fb1",
     ),
     (
         "0012_processes.sql",
@@ -62,7 +62,7 @@ const SHIPPED_POSTGRES: &[(&str, &str)] = &[
     ),
     (
         "0002_feed_leases.sql",
-        "62a398f113e1ec82ad0cbdf2dc9591de458336d328135486515029a1d59ca010",
+        "4ce7dc1e58e6db7e11889a556994f23761b19bc6d4e58f207a9df7687df070ab",
     ),
     (
         "0003_processes.sql",

@@ -40,6 +40,14 @@ impl Backend for Sqlite {
         Sqlite::claim_feeds(self, claim)
     }
 
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    fn act_for(&mut self, owner: &str) {
+        owner.clone_into(&mut self.owner);
+    }
+
     fn release_feeds(&mut self) -> Result<usize> {
         Sqlite::release_feeds(self)
     }
