@@ -120,7 +120,7 @@ where
         {
             let offered: Vec<FeedId> = queue.iter().take(4 * free).copied().collect();
             match claim(sh, &offered, std::mem::take(&mut done), ends, free, pass).await {
-                Ok(taken) => {
+                Ok((until, taken)) => {
                     // Those not taken (held elsewhere, or their host busy)
                     // wait behind the others.
                     queue.drain(..offered.len());
@@ -137,7 +137,18 @@ where
                         let feed = feeds[&state.id];
                         let id = state.id;
                         let polled = poll(feed, state);
-                        running.push(async move { (id, polled.await) });
+                        let clock = sh.clock.clone();
+                        // A fetch ends within `timeout`: one that could not
+                        // end before the claim does is not begun (a process
+                        // frozen since it claimed the feed leaves it to
+                        // whoever holds it now).
+                        let begin_by = until - sh.config.daemon.timeout.as_secs() as i64;
+                        running.push(async move {
+                            if clock.now() >= begin_by {
+                                return (id, None);
+                            }
+                            (id, Some(polled.await))
+                        });
                     }
                     if running.is_empty() {
                         continue;
@@ -153,7 +164,7 @@ where
         match running.next().await {
             Some((id, result)) => {
                 done.push(id);
-                out.push(result);
+                out.extend(result);
                 passed_over = 0;
             }
             None => break,
@@ -167,7 +178,8 @@ where
 }
 
 /// Claims up to `limit` of `candidates` (`Backend::claim_feeds`), first
-/// telling the store of the feeds `done` with, as `ends` says.
+/// telling the store of the feeds `done` with, as `ends` says; the end of
+/// the claims, and the feeds taken.
 async fn claim(
     sh: &Shared,
     candidates: &[FeedId],
@@ -175,23 +187,25 @@ async fn claim(
     ends: Ends,
     limit: usize,
     pass: Pass,
-) -> Result<Vec<FeedState>> {
+) -> Result<(i64, Vec<FeedState>)> {
     let now = sh.clock.now();
     let candidates = candidates.to_vec();
     let (until, per_host) = (now + lease(&sh.config), sh.config.daemon.per_host);
-    sh.with_reader_mut(move |s| {
-        s.claim_feeds(&FeedClaim {
-            candidates: &candidates,
-            fetched: if ends == Ends::Fetched { &done } else { &[] },
-            finished: if ends == Ends::Recorded { &done } else { &[] },
-            now,
-            until,
-            limit,
-            per_host,
-            any_time: pass == Pass::Once,
+    let taken = sh
+        .with_reader_mut(move |s| {
+            s.claim_feeds(&FeedClaim {
+                candidates: &candidates,
+                fetched: if ends == Ends::Fetched { &done } else { &[] },
+                finished: if ends == Ends::Recorded { &done } else { &[] },
+                now,
+                until,
+                limit,
+                per_host,
+                any_time: pass == Pass::Once,
+            })
         })
-    })
-    .await
+        .await?;
+    Ok((until, taken))
 }
 
 /// The configured feeds by id, the feeds table made to match the config

@@ -128,6 +128,12 @@ impl TestEnv {
         rows.first()?.first()?.as_deref()?.parse().ok()
     }
 
+    /// The PostgreSQL database the test's configs point at, once written
+    /// (only with `VEILLE_TEST_BACKEND=postgres`).
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.postgres.get().map(String::as_str)
+    }
+
     /// Runs `sql` on the PostgreSQL server's `postgres` database (what a
     /// database may not do to itself). Only on PostgreSQL.
     pub fn execute_on_server(&self, sql: &str) {
