@@ -121,7 +121,7 @@ fn processes(s: &mut String, config: &Config, st: &Status, now: i64) {
             p.config_digest,
             when(config, Some(p.heartbeat)),
             p.feeds_held,
-            if p.leads {
+            if p.leads && now - p.heartbeat <= 60 {
                 "  (runs the health review and pruning)"
             } else {
                 ""

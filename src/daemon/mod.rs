@@ -15,7 +15,7 @@ mod retention;
 mod run;
 mod writer;
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
@@ -67,9 +67,10 @@ pub struct Shared {
     pub clock: Clock,
     /// Counters for `/metrics` and each loop's progress for `/healthz`.
     pub metrics: Arc<Metrics>,
-    /// This process holds the lease of once-per-tick work (the health
-    /// review, pruning) among the daemons on its database.
-    pub leading: Arc<AtomicBool>,
+    /// Until when this process holds the lease of once-per-tick work (the
+    /// health review, pruning) among the daemons on its database; 0 when
+    /// it does not.
+    pub leading: Arc<AtomicI64>,
 }
 
 impl Shared {
@@ -95,7 +96,7 @@ impl Shared {
             alerts_recorded: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::new(clock.now())),
             clock,
-            leading: Arc::new(AtomicBool::new(false)),
+            leading: Arc::new(AtomicI64::new(0)),
         })
     }
 

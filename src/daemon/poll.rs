@@ -76,6 +76,10 @@ pub async fn poll_due_feeds(sh: &Shared, pass: Pass) -> Result<Vec<(String, Poll
     Ok(record_together(sh, fetched).await)
 }
 
+/// Seconds a fetch must be able to end before its claim does, for the
+/// clocks of machines that do not quite agree.
+const SKEW: i64 = 5;
+
 /// How long a claim on a feed lasts: its fetch ends within `timeout`, and
 /// a process that died with it leaves it to the others this long after its
 /// last word (SPEC §10).
@@ -103,6 +107,9 @@ where
     let (feeds, mut queue) = configured(sh, pass).await?;
     let width = sh.config.daemon.concurrency;
     let mut running = futures_util::stream::FuturesUnordered::new();
+    // A claim under way, with the feeds it offered and those it reported
+    // done with; fetches go on meanwhile.
+    let mut claiming = None;
     // Feeds done with since the last claim, which it tells the store.
     let mut done: Vec<FeedId> = Vec::new();
     // Feeds offered since one was last taken or a fetch ended: once every
@@ -114,65 +121,91 @@ where
         // Claims go half a width at a time rather than one per finished
         // fetch, each offering a few feeds per slot from the front of the
         // queue: a cheap statement, whatever the number of feeds.
-        if passed_over < queue.len()
+        if claiming.is_none()
+            && passed_over < queue.len()
             && free > 0
             && (running.is_empty() || free >= width.div_ceil(2))
         {
             let offered: Vec<FeedId> = queue.iter().take(4 * free).copied().collect();
-            match claim(sh, &offered, std::mem::take(&mut done), ends, free, pass).await {
-                Ok((until, taken)) => {
-                    // Those not taken (held elsewhere, or their host busy)
-                    // wait behind the others.
-                    queue.drain(..offered.len());
-                    queue.extend(
-                        offered
-                            .iter()
-                            .filter(|id| !taken.iter().any(|t| t.id == **id)),
-                    );
-                    passed_over = match taken.is_empty() {
-                        true => passed_over + offered.len(),
-                        false => 0,
-                    };
-                    for state in taken {
-                        let feed = feeds[&state.id];
-                        let id = state.id;
-                        let polled = poll(feed, state);
-                        let clock = sh.clock.clone();
+            let told = std::mem::take(&mut done);
+            let asked = Box::pin(claim(sh, offered.clone(), told.clone(), ends, free, pass));
+            claiming = Some((asked, offered, told));
+        }
+        let asking = claiming.is_some();
+        let claimed = async {
+            match claiming.as_mut() {
+                Some((asked, _, _)) => asked.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = claimed, if asking => {
+                let (_, offered, told) = claiming.take().expect("a claim was under way");
+                match result {
+                    Ok((until, taken)) => {
+                        // Those not taken (held elsewhere, or their host
+                        // busy) wait behind the others.
+                        queue.drain(..offered.len());
+                        queue.extend(
+                            offered.iter().filter(|id| !taken.iter().any(|t| t.id == **id)),
+                        );
+                        // Fetches that ended during the claim still held
+                        // their hosts' slots in it: offer the feeds again
+                        // once they are told.
+                        passed_over = match taken.is_empty() && done.is_empty() {
+                            true => passed_over + offered.len(),
+                            false => 0,
+                        };
                         // A fetch ends within `timeout`: one that could not
-                        // end before the claim does is not begun (a process
-                        // frozen since it claimed the feed leaves it to
-                        // whoever holds it now).
-                        let begin_by = until - sh.config.daemon.timeout.as_secs() as i64;
-                        running.push(async move {
-                            if clock.now() >= begin_by {
-                                return (id, None);
-                            }
-                            (id, Some(polled.await))
-                        });
+                        // end before its claim does (less a margin for the
+                        // clocks of other machines) is not begun, so a
+                        // process frozen since it claimed leaves the feed to
+                        // whoever holds it now.
+                        let begin_by = until - sh.config.daemon.timeout.as_secs() as i64 - SKEW;
+                        for state in taken {
+                            let feed = feeds[&state.id];
+                            let id = state.id;
+                            let polled = poll(feed, state);
+                            let clock = sh.clock.clone();
+                            running.push(async move {
+                                if clock.now() >= begin_by {
+                                    return (id, None);
+                                }
+                                (id, Some(polled.await))
+                            });
+                        }
                     }
-                    if running.is_empty() {
-                        continue;
+                    Err(e) => {
+                        // The feeds not taken wait for the next pass; those
+                        // done with are told at the next claim.
+                        warn!(error = %format!("{e:#}"), "cannot take feeds to poll");
+                        done.extend(told);
+                        queue.clear();
                     }
                 }
-                Err(e) => {
-                    // The feeds not taken wait for the next pass.
-                    warn!(error = %format!("{e:#}"), "cannot take feeds to poll");
-                    queue.clear();
+            }
+            next = running.next(), if !running.is_empty() => {
+                if let Some((id, result)) = next {
+                    done.push(id);
+                    out.extend(result);
+                    passed_over = 0;
                 }
             }
+            else => break,
         }
-        match running.next().await {
-            Some((id, result)) => {
-                done.push(id);
-                out.extend(result);
-                passed_over = 0;
-            }
-            None => break,
-        }
+    }
+    if pass == Pass::Once && !queue.is_empty() {
+        warn!(
+            feeds = queue.len(),
+            "feeds not polled: another process holds them, or held them when it stopped without giving them back (they are free again within {} s)",
+            lease(&sh.config)
+        );
     }
     if ends == Ends::Recorded && !done.is_empty() {
         // The claims of polls that failed end now, not at the next pass.
-        claim(sh, &[], done, ends, 0, pass).await?;
+        if let Err(e) = claim(sh, Vec::new(), done, ends, 0, pass).await {
+            warn!(error = %format!("{e:#}"), "cannot give back the feeds polled");
+        }
     }
     Ok(out)
 }
@@ -182,14 +215,13 @@ where
 /// the claims, and the feeds taken.
 async fn claim(
     sh: &Shared,
-    candidates: &[FeedId],
+    candidates: Vec<FeedId>,
     done: Vec<FeedId>,
     ends: Ends,
     limit: usize,
     pass: Pass,
 ) -> Result<(i64, Vec<FeedState>)> {
     let now = sh.clock.now();
-    let candidates = candidates.to_vec();
     let (until, per_host) = (now + lease(&sh.config), sh.config.daemon.per_host);
     let taken = sh
         .with_reader_mut(move |s| {

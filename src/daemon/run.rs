@@ -81,6 +81,7 @@ pub async fn run(
     reload: &CancellationToken,
 ) -> Result<()> {
     let polled = tokio::sync::Notify::new();
+    let pruned = std::cell::Cell::<Option<std::time::Instant>>::new(None);
     // Who leads is known before the first prune.
     heartbeat(sh).await;
     let stopping = || async {
@@ -99,18 +100,21 @@ pub async fn run(
         }),
         delivery(sh, shutdown, stopping),
         health_reviews(sh, &polled, stopping),
-        every(
-            prune_every(sh.config.daemon.retention),
-            stopping,
-            || async {
-                if !leads(sh) {
-                    return;
-                }
-                if let Err(e) = prune_once(sh, sh.clock.now()).await {
-                    warn!(error = %format!("{e:#}"), "pruning failed");
-                }
+        every(TICK, stopping, || async {
+            // Every `prune_every`, by whichever process leads then: one
+            // that comes to lead late (after another's unclean stop)
+            // prunes at once.
+            let due = pruned
+                .get()
+                .is_none_or(|at| at.elapsed() >= prune_every(sh.config.daemon.retention));
+            if !due || !leads(sh) {
+                return;
             }
-        ),
+            pruned.set(Some(std::time::Instant::now()));
+            if let Err(e) = prune_once(sh, sh.clock.now()).await {
+                warn!(error = %format!("{e:#}"), "pruning failed");
+            }
+        }),
         every(TICK, stopping, || heartbeat(sh)),
         watchdog(sh, stopping),
     );
@@ -138,7 +142,10 @@ async fn heartbeat(sh: &Shared) {
             false
         }
     };
-    let before = sh.leading.swap(leads, Ordering::Relaxed);
+    let before = sh
+        .leading
+        .swap(if leads { until } else { 0 }, Ordering::Relaxed)
+        > 0;
     if leads != before {
         info!(
             leads,
@@ -153,7 +160,8 @@ async fn heartbeat(sh: &Shared) {
 }
 
 fn leads(sh: &Shared) -> bool {
-    sh.leading.load(Ordering::Relaxed)
+    // Not past the lease: a heartbeat held up longer than it has lost it.
+    sh.clock.now() < sh.leading.load(Ordering::Relaxed)
 }
 
 /// The machine's name, as `status` shows it.

@@ -271,6 +271,8 @@ impl Backend for Postgres {
     fn claim_feeds(&mut self, claim: &FeedClaim) -> Result<Vec<FeedState>> {
         let owner = &self.owner;
         self.write(|db| {
+            // Each statement sees what the claims before it committed.
+            db.exec("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", &[])?;
             // A claim lost with a crash of the server is no loss (the feed
             // is free, as before it): its commit need not wait for the disk.
             db.exec("SET LOCAL synchronous_commit = off", &[])?;
