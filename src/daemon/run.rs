@@ -164,11 +164,15 @@ fn leads(sh: &Shared) -> bool {
     sh.clock.now() < sh.leading.load(Ordering::Relaxed)
 }
 
-/// The machine's name, as `status` shows it.
+/// The machine's name, as `status` shows it; read once.
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".to_owned())
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "unknown".to_owned())
+    })
+    .clone()
 }
 
 /// A stopping daemon leaves the list of processes and its lease
