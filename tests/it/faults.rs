@@ -5,92 +5,40 @@
 //! feed server on 127.0.0.1 whose feeds gain items as the test runs.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Mail, Running, TestEnv, on_postgres, pg_rows, rss};
+use crate::harness::{Fetches, Mail, Running, TestEnv, feed_server, on_postgres, pg_rows, rss};
 use crate::smtp_server::SmtpServer;
 
 /// A new item in every feed this often; one in four matches `puces`.
 const EVERY: Duration = Duration::from_secs(4);
 
-/// What the feed server saw and serves.
-#[derive(Default)]
-struct Feeds {
-    /// Items each feed holds, frozen once the test stops adding.
-    items: usize,
-    in_flight: BTreeSet<String>,
-    now: usize,
-    most: usize,
-    overlapping: Vec<String>,
-    /// When each feed was last fetched.
-    last_fetch: BTreeMap<String, Instant>,
-}
-
-/// Feeds `/f0.xml`… on 127.0.0.1; item `k` of feed `n` is published at
-/// the test's start plus `k × EVERY`.
-fn feed_server(feeds: Arc<Mutex<Feeds>>) -> String {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+/// Feeds `/f0.xml`… on 127.0.0.1 holding `items` items each; item `k` of
+/// feed `n` is published at the test's start plus `k × EVERY`.
+fn growing_feeds(items: Arc<AtomicUsize>) -> (String, Arc<Mutex<Fetches>>) {
     let start = chrono::Utc::now();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let feeds = Arc::clone(&feeds);
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
-                    return;
-                }
-                let mut header = String::new();
-                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
-                    header.clear();
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                let items = {
-                    let mut f = feeds.lock().unwrap();
-                    f.now += 1;
-                    f.most = f.most.max(f.now);
-                    if !f.in_flight.insert(path.clone()) {
-                        f.overlapping.push(path.clone());
-                    }
-                    f.last_fetch.insert(path.clone(), Instant::now());
-                    f.items
-                };
-                std::thread::sleep(Duration::from_millis(30));
-                let n = path.trim_start_matches("/f").trim_end_matches(".xml");
-                let rows: Vec<(String, String, String, String)> = (0..items)
-                    .map(|k| {
-                        let word = if k % 4 == 0 { "puces" } else { "nouvelles" };
-                        let at =
-                            start + chrono::Duration::seconds((k as u64 * EVERY.as_secs()) as i64);
-                        (
-                            format!("f{n}-{k}"),
-                            format!("Dépêche {k} du flux {n} : des {word}"),
-                            format!("https://news.example.org/f{n}/{k}"),
-                            at.to_rfc2822(),
-                        )
-                    })
-                    .collect();
-                let items: Vec<(&str, &str, &str, &str, &str)> = rows
-                    .iter()
-                    .map(|(g, t, l, d)| (g.as_str(), t.as_str(), l.as_str(), "Texte.", d.as_str()))
-                    .collect();
-                let body = rss(&format!("F{n}"), &items);
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let mut f = feeds.lock().unwrap();
-                f.now -= 1;
-                f.in_flight.remove(&path);
-            });
-        }
-    });
-    format!("http://{addr}")
+    feed_server(Duration::from_millis(30), move |path| {
+        let n = path.trim_start_matches("/f").trim_end_matches(".xml");
+        let rows: Vec<(String, String, String, String)> = (0..items.load(Ordering::Relaxed))
+            .map(|k| {
+                let word = if k % 4 == 0 { "puces" } else { "nouvelles" };
+                let at = start + chrono::Duration::seconds((k as u64 * EVERY.as_secs()) as i64);
+                (
+                    format!("f{n}-{k}"),
+                    format!("Dépêche {k} du flux {n} : des {word}"),
+                    format!("https://news.example.org/f{n}/{k}"),
+                    at.to_rfc2822(),
+                )
+            })
+            .collect();
+        let items: Vec<(&str, &str, &str, &str, &str)> = rows
+            .iter()
+            .map(|(g, t, l, d)| (g.as_str(), t.as_str(), l.as_str(), "Texte.", d.as_str()))
+            .collect();
+        rss(&format!("F{n}"), &items)
+    })
 }
 
 fn spawn(env: &TestEnv) -> Running {
@@ -110,11 +58,8 @@ fn signal(daemon: &Running, signal: libc::c_int) {
 fn three_daemons_under_faults_lose_nothing_and_send_each_story_once() {
     const FEEDS: usize = 40;
     const ADDING: Duration = Duration::from_secs(60);
-    let feeds = Arc::new(Mutex::new(Feeds {
-        items: 1,
-        ..Feeds::default()
-    }));
-    let base = feed_server(Arc::clone(&feeds));
+    let items = Arc::new(AtomicUsize::new(1));
+    let (base, fetches) = growing_feeds(Arc::clone(&items));
     let smtp = SmtpServer::start();
     let env = TestEnv::new();
     let mut config = format!(
@@ -144,7 +89,10 @@ fn three_daemons_under_faults_lose_nothing_and_send_each_story_once() {
     while started.elapsed() < ADDING {
         std::thread::sleep(Duration::from_millis(200));
         let elapsed = started.elapsed();
-        feeds.lock().unwrap().items = 1 + (elapsed.as_secs() / EVERY.as_secs()) as usize;
+        items.store(
+            1 + (elapsed.as_secs() / EVERY.as_secs()) as usize,
+            Ordering::Relaxed,
+        );
         if elapsed >= next_kill {
             // Each in turn, but not the frozen one: it is thawed as it is.
             let victim = (kills + 1..kills + 4)
@@ -191,7 +139,7 @@ fn three_daemons_under_faults_lose_nothing_and_send_each_story_once() {
         signal(&daemons[i], libc::SIGCONT);
         last_fault = Instant::now();
     }
-    let items = feeds.lock().unwrap().items;
+    let items = items.load(Ordering::Relaxed);
     let expected: BTreeSet<String> = (0..FEEDS)
         .flat_map(|n| {
             (0..items)
@@ -254,7 +202,7 @@ fn three_daemons_under_faults_lose_nothing_and_send_each_story_once() {
         resends += ids.len() - 1;
     }
     assert!(resends <= kills, "{resends} resends for {kills} kills");
-    let f = feeds.lock().unwrap();
+    let f = fetches.lock().unwrap();
     assert!(
         f.overlapping.is_empty(),
         "fetched twice at once: {:?}",
@@ -262,7 +210,7 @@ fn three_daemons_under_faults_lose_nothing_and_send_each_story_once() {
     );
     assert!(f.most <= 4, "{} fetches at once from one host", f.most);
     let stale: Vec<&String> = f
-        .last_fetch
+        .last
         .iter()
         .filter(|(_, at)| **at < last_fault)
         .map(|(path, _)| path)

@@ -520,3 +520,71 @@ impl Drop for Running {
         }
     }
 }
+
+/// What a `feed_server` saw: fetches by path, how many ran at once, and
+/// any path fetched twice at the same moment.
+#[derive(Default)]
+pub struct Fetches {
+    pub by_path: std::collections::BTreeMap<String, usize>,
+    pub last: std::collections::BTreeMap<String, std::time::Instant>,
+    pub now: usize,
+    pub most: usize,
+    pub in_flight: std::collections::BTreeSet<String>,
+    pub overlapping: Vec<String>,
+}
+
+/// A feed server on 127.0.0.1, a thread per connection (so that each
+/// fetch is seen as it happens): every GET is answered, after `delay`, with
+/// the RSS document `body` makes for its path. Returns its base URL and
+/// what it saw.
+pub fn feed_server(
+    delay: Duration,
+    body: impl Fn(&str) -> String + Send + Sync + 'static,
+) -> (String, std::sync::Arc<std::sync::Mutex<Fetches>>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::{Arc, Mutex};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Fetches::default()));
+    let (fetches, body) = (Arc::clone(&seen), Arc::new(body));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let (fetches, body) = (Arc::clone(&fetches), Arc::clone(&body));
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                // The headers, up to the blank line.
+                let mut header = String::new();
+                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                    header.clear();
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                {
+                    let mut f = fetches.lock().unwrap();
+                    f.now += 1;
+                    f.most = f.most.max(f.now);
+                    *f.by_path.entry(path.clone()).or_default() += 1;
+                    f.last.insert(path.clone(), std::time::Instant::now());
+                    if !f.in_flight.insert(path.clone()) {
+                        f.overlapping.push(path.clone());
+                    }
+                }
+                std::thread::sleep(delay);
+                let doc = body(&path);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{doc}",
+                    doc.len()
+                );
+                let mut f = fetches.lock().unwrap();
+                f.now -= 1;
+                f.in_flight.remove(&path);
+            });
+        }
+    });
+    (format!("http://{addr}"), seen)
+}

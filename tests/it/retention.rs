@@ -120,57 +120,29 @@ async fn pruned_items_are_gone_and_a_feed_resending_them_alerts_nothing() {
 /// `every` and carrying its newest `keep`; one in fifty items says
 /// "puces". Answers with `Connection: close`.
 fn growing_feeds(every: std::time::Duration, keep: u64) -> String {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().unwrap();
     let start = std::time::Instant::now();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            std::thread::spawn(move || {
-                let mut line = String::new();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                if reader.read_line(&mut line).is_err() {
-                    return;
-                }
-                // Drain the headers.
-                let mut header = String::new();
-                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
-                    header.clear();
-                }
-                let feed = line
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("/f0.xml")
-                    .trim_start_matches("/f")
-                    .trim_end_matches(".xml")
-                    .to_owned();
-                let newest = (start.elapsed().as_millis() / every.as_millis()) as u64;
-                let mut body = format!(
-                    "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>F{feed}</title><link>https://s.example/</link><description>d</description>"
-                );
-                for k in newest.saturating_sub(keep)..=newest {
-                    let word = if (k + feed.len() as u64).is_multiple_of(50) {
-                        "puces"
-                    } else {
-                        "nouvelles"
-                    };
-                    body.push_str(&format!(
-                        "<item><guid>f{feed}-{k}</guid><title>Dépêche {k} du flux {feed} : des {word}</title>\
-                         <link>https://s.example/f{feed}/{k}?xtor=RSS-1</link>\
-                         <description>Le texte de la dépêche {k}, assez long pour ressembler à un vrai résumé d'article de presse, avec des {word}.</description></item>"
-                    ));
-                }
-                body.push_str("</channel></rss>");
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
+    let (base, _) = crate::harness::feed_server(std::time::Duration::ZERO, move |path| {
+        let feed = path.trim_start_matches("/f").trim_end_matches(".xml");
+        let newest = (start.elapsed().as_millis() / every.as_millis()) as u64;
+        let mut body = format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>F{feed}</title><link>https://s.example/</link><description>d</description>"
+        );
+        for k in newest.saturating_sub(keep)..=newest {
+            let word = if (k + feed.len() as u64).is_multiple_of(50) {
+                "puces"
+            } else {
+                "nouvelles"
+            };
+            body.push_str(&format!(
+                "<item><guid>f{feed}-{k}</guid><title>Dépêche {k} du flux {feed} : des {word}</title>\
+                 <link>https://s.example/f{feed}/{k}?xtor=RSS-1</link>\
+                 <description>Le texte de la dépêche {k}, assez long pour ressembler à un vrai résumé d'article de presse, avec des {word}.</description></item>"
+            ));
         }
+        body.push_str("</channel></rss>");
+        body
     });
-    format!("http://{addr}")
+    base
 }
 
 fn file_kib(path: &std::path::Path) -> u64 {

@@ -8,7 +8,9 @@ use std::time::Duration;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::harness::{FeedDoc, Mail, Running, TestEnv, recent, rss, serve, succeed};
+use crate::harness::{
+    FeedDoc, Fetches, Mail, Running, TestEnv, feed_server, recent, rss, serve, succeed,
+};
 use crate::smtp_server::SmtpServer;
 
 /// A feed of `n` stories matching rule `puces`.
@@ -347,77 +349,23 @@ async fn a_burst_of_webhooks_goes_a_few_at_a_time_after_a_first_success() {
     );
 }
 
-/// What the counting server saw.
-#[derive(Default)]
-struct Seen {
-    /// Fetches in progress, and the most at once.
-    now: usize,
-    most: usize,
-    /// Fetches of each feed, and any feed fetched twice at once.
-    fetches: BTreeMap<String, usize>,
-    in_flight: std::collections::BTreeSet<String>,
-    overlapping: Vec<String>,
-}
-
-/// Feeds `/f0.xml`… on 127.0.0.1, each one story matching `puces`, each
-/// answered after `delay`; counts what it sees.
-fn counting_feeds(delay: Duration) -> (String, std::sync::Arc<std::sync::Mutex<Seen>>) {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::default()));
-    let shared = std::sync::Arc::clone(&seen);
+/// Feeds `/f0.xml`… on 127.0.0.1, each one story matching `puces`,
+/// each answered after `delay`; what the server saw.
+fn counting_feeds(delay: Duration) -> (String, std::sync::Arc<std::sync::Mutex<Fetches>>) {
     let date = recent(1);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let seen = std::sync::Arc::clone(&shared);
-            let date = date.clone();
-            std::thread::spawn(move || {
-                let mut line = String::new();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                if reader.read_line(&mut line).is_err() {
-                    return;
-                }
-                // The headers, up to the blank line.
-                let mut header = String::new();
-                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
-                    header.clear();
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                {
-                    let mut s = seen.lock().unwrap();
-                    s.now += 1;
-                    s.most = s.most.max(s.now);
-                    *s.fetches.entry(path.clone()).or_default() += 1;
-                    if !s.in_flight.insert(path.clone()) {
-                        s.overlapping.push(path.clone());
-                    }
-                }
-                std::thread::sleep(delay);
-                let n = path.trim_start_matches("/f").trim_end_matches(".xml");
-                let body = rss(
-                    &format!("F{n}"),
-                    &[(
-                        &format!("g-{n}"),
-                        &format!("Les puces, dépêche {n}"),
-                        &format!("https://news.example.org/d/{n}"),
-                        "Texte.",
-                        &date,
-                    )],
-                );
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let mut s = seen.lock().unwrap();
-                s.now -= 1;
-                s.in_flight.remove(&path);
-            });
-        }
-    });
-    (format!("http://{addr}"), seen)
+    feed_server(delay, move |path| {
+        let n = path.trim_start_matches("/f").trim_end_matches(".xml");
+        rss(
+            &format!("F{n}"),
+            &[(
+                &format!("g-{n}"),
+                &format!("Les puces, dépêche {n}"),
+                &format!("https://news.example.org/d/{n}"),
+                "Texte.",
+                &date,
+            )],
+        )
+    })
 }
 
 /// SPEC §10, feeds: three daemons on one database poll each feed once,
@@ -461,8 +409,8 @@ fn three_daemons_share_the_feeds_and_per_host_holds_for_all() {
     assert_eq!(leaders, 1, "{processes:?}");
     drop(daemons);
     let s = seen.lock().unwrap();
-    assert_eq!(s.fetches.len(), FEEDS, "every feed polled: {:?}", s.fetches);
-    let twice: Vec<_> = s.fetches.iter().filter(|(_, n)| **n > 1).collect();
+    assert_eq!(s.by_path.len(), FEEDS, "every feed polled: {:?}", s.by_path);
+    let twice: Vec<_> = s.by_path.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "fetched more than once: {twice:?}");
     assert!(s.overlapping.is_empty(), "at once: {:?}", s.overlapping);
     assert!(s.most <= 2, "{} fetches at once from one host", s.most);
