@@ -278,42 +278,58 @@ async fn the_shipped_config_runs_offline_and_fills_the_maildir() {
     );
 }
 
-#[tokio::test]
-async fn sigterm_during_a_poll_of_many_slow_feeds_exits_0_and_the_next_start_loses_nothing() {
-    let server = MockServer::start().await;
-    let names: Vec<String> = (0..6).map(|i| format!("Slow {i}")).collect();
-    let docs: Vec<String> = names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            rss(
-                name,
-                &[(
-                    &format!("s{i}"),
-                    &format!("Les puces lentes {i}"),
-                    &format!("https://example.org/s{i}"),
-                    "x",
-                    &recent(1),
-                )],
-            )
-        })
-        .collect();
+/// Feeds `Slow 0`… on `server`, each one story (published at `date`)
+/// matching `puces`, answered after `delay`; their names and URLs.
+async fn slow_feeds(
+    server: &MockServer,
+    n: usize,
+    date: &str,
+    delay: Duration,
+) -> Vec<(String, String)> {
+    server.reset().await;
     let mut feeds = Vec::new();
-    for (i, (name, doc)) in names.iter().zip(&docs).enumerate() {
-        let mut slow = FeedDoc::rss(doc);
-        slow.delay = Duration::from_secs(25);
-        serve(&server, format!("/slow{i}.xml"), slow).await;
-        feeds.push((name.as_str(), format!("{}/slow{i}.xml", server.uri())));
+    for i in 0..n {
+        let doc = rss(
+            &format!("Slow {i}"),
+            &[(
+                &format!("s{i}"),
+                &format!("Les puces lentes {i}"),
+                &format!("https://example.org/s{i}"),
+                "x",
+                date,
+            )],
+        );
+        let mut slow = FeedDoc::rss(&doc);
+        slow.delay = delay;
+        serve(server, format!("/slow{i}.xml"), slow).await;
+        feeds.push((format!("Slow {i}"), format!("{}/slow{i}.xml", server.uri())));
     }
-    let env = TestEnv::new();
-    env.write_config(&config(&feeds, ""));
-    let mut child = Running::spawn(env.command(&["run"]).stderr(std::process::Stdio::null()));
-    // Wait until the first two (per_host = 2) are in flight, four queued.
+    feeds
+}
+
+/// Waits until `server` was asked for two feeds (`per_host` = 2).
+async fn two_in_flight(server: &MockServer) {
     let started = Instant::now();
     while server.received_requests().await.unwrap().len() < 2 {
         assert!(started.elapsed() < Duration::from_secs(10), "never polled");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+fn named(feeds: &[(String, String)]) -> Vec<(&str, String)> {
+    feeds.iter().map(|(n, u)| (n.as_str(), u.clone())).collect()
+}
+
+#[tokio::test]
+async fn sigterm_during_a_poll_of_many_slow_feeds_exits_0_and_the_next_start_loses_nothing() {
+    let server = MockServer::start().await;
+    let date = recent(1);
+    let feeds = slow_feeds(&server, 6, &date, Duration::from_secs(25)).await;
+    let env = TestEnv::new();
+    env.write_config(&config(&named(&feeds), ""));
+    let mut child = Running::spawn(env.command(&["run"]).stderr(std::process::Stdio::null()));
+    // Wait until the first two (per_host = 2) are in flight, four queued.
+    two_in_flight(&server).await;
     let sent = Instant::now();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
@@ -326,10 +342,7 @@ async fn sigterm_during_a_poll_of_many_slow_feeds_exits_0_and_the_next_start_los
     );
 
     // The next start, with the feeds answering at once: every story once.
-    server.reset().await;
-    for (i, doc) in docs.iter().enumerate() {
-        serve(&server, format!("/slow{i}.xml"), FeedDoc::rss(doc)).await;
-    }
+    slow_feeds(&server, 6, &date, Duration::ZERO).await;
     env.run_once();
     env.run_once();
     assert_eq!(env.mails("mail").len(), feeds.len());
@@ -341,43 +354,16 @@ async fn sigterm_during_a_poll_of_many_slow_feeds_exits_0_and_the_next_start_los
 #[tokio::test]
 async fn an_interrupted_run_once_frees_its_feeds_for_the_next_at_once() {
     let server = MockServer::start().await;
-    let mut feeds = Vec::new();
-    for i in 0..4 {
-        let doc = rss(
-            &format!("Slow {i}"),
-            &[(
-                &format!("s{i}"),
-                &format!("Les puces lentes {i}"),
-                &format!("https://example.org/s{i}"),
-                "x",
-                &recent(1),
-            )],
-        );
-        let mut slow = FeedDoc::rss(&doc);
-        slow.delay = Duration::from_secs(20);
-        serve(&server, format!("/s{i}.xml"), slow).await;
-        feeds.push((
-            format!("Slow {i}"),
-            format!("{}/s{i}.xml", server.uri()),
-            doc,
-        ));
-    }
-    let named: Vec<(&str, String)> = feeds
-        .iter()
-        .map(|(n, u, _)| (n.as_str(), u.clone()))
-        .collect();
+    let date = recent(1);
+    let feeds = slow_feeds(&server, 4, &date, Duration::from_secs(20)).await;
     let env = TestEnv::new();
-    env.write_config(&config(&named, ""));
+    env.write_config(&config(&named(&feeds), ""));
     let child = env
         .command(&["run", "--once"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while server.received_requests().await.unwrap().len() < 2 {
-        assert!(started.elapsed() < Duration::from_secs(10), "never polled");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    two_in_flight(&server).await;
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
@@ -385,10 +371,7 @@ async fn an_interrupted_run_once_frees_its_feeds_for_the_next_at_once() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
 
-    server.reset().await;
-    for (i, (_, _, doc)) in feeds.iter().enumerate() {
-        serve(&server, format!("/s{i}.xml"), FeedDoc::rss(doc)).await;
-    }
+    slow_feeds(&server, 4, &date, Duration::ZERO).await;
     env.run_once();
     assert_eq!(env.mails("mail").len(), feeds.len(), "every feed polled");
 }
