@@ -454,14 +454,15 @@ pub async fn digests_due_once(sh: &Shared, now: i64) -> Result<DeliveryReport> {
             // First time this channel is seen: its first digest is at its
             // next tick, holding everything pending by then.
             let name = channel.name.clone();
-            sh.with_store(move |s| s.set_last_tick(&name, now)).await?;
+            sh.with_store(move |s| s.take_tick(&name, None, now))
+                .await?;
             continue;
         };
         let due = chrono::DateTime::from_timestamp(last, 0)
             .and_then(|last| cron.next_after(last, zone))
             .is_some_and(|tick| tick.timestamp() <= now);
         if due {
-            freeze(sh, &channel.name, now, true).await?;
+            freeze(sh, &channel.name, now, Some(last)).await?;
         }
     }
     send_digests(sh, now, &names, false).await
@@ -485,7 +486,7 @@ pub async fn retry_digests_once(sh: &Shared, now: i64) -> Result<DeliveryReport>
 /// pending digest of it (`veille digest`, `run --once --flush-digests`).
 /// `None` when there was nothing to send.
 pub async fn flush_digest(sh: &Shared, channel: &str, now: i64) -> Result<Option<DeliveryReport>> {
-    freeze(sh, channel, now, false).await?;
+    freeze(sh, channel, now, None).await?;
     let report = send_digests(sh, now, &[channel.to_owned()], true).await?;
     Ok((report != DeliveryReport::default()).then_some(report))
 }
@@ -509,8 +510,11 @@ pub async fn preview_digest(sh: &Shared, channel: &str, now: i64) -> Result<Opti
 
 /// Freezes the pending alerts of `channel` into a digest, with the message
 /// rendered once: every retry sends these very bytes under the same id.
-/// With `tick`, the channel's last tick moves to `now` in the same call.
-async fn freeze(sh: &Shared, channel: &str, now: i64, tick: bool) -> Result<()> {
+/// With `tick_from`, this is the digest of the tick after that one: the
+/// channel's last tick moves from it to `now` in the same transaction, and
+/// a process that finds it moved already leaves the tick to the one that
+/// moved it (SPEC §10: each tick once).
+async fn freeze(sh: &Shared, channel: &str, now: i64, tick_from: Option<i64>) -> Result<()> {
     let config = sh.config.clone();
     let channel = channel.to_owned();
     sh.with_store(move |s| {
@@ -522,14 +526,13 @@ async fn freeze(sh: &Shared, channel: &str, now: i64, tick: bool) -> Result<()> 
             let id = crate::store::new_id();
             let out = frozen_digest(&config, s, &channel, &id, &members, now)?;
             let body = stored::encode(stored::DIGEST_BODY, &out)?;
-            if s.create_digest(&channel, &id, &ids, &health, &body, now)? {
+            if s.create_digest(&channel, &id, &ids, &health, &body, now, tick_from)? {
                 info!(channel = %channel, alert_id = %id, stories = ids.len(), health = health.len(), "digest made");
             } else {
                 info!(channel = %channel, "another process made this digest at the same time; its alerts are in that one");
             }
-        }
-        if tick {
-            s.set_last_tick(&channel, now)?;
+        } else if let Some(from) = tick_from {
+            s.take_tick(&channel, Some(from), now)?;
         }
         Ok(())
     })

@@ -10,6 +10,7 @@ mod dispatch;
 mod endpoint;
 mod health;
 mod metrics;
+mod outage;
 mod poll;
 mod retention;
 mod run;
@@ -34,6 +35,7 @@ pub use dispatch::{
 pub use endpoint::{Endpoint, bind, serve};
 pub use health::review_health_once;
 pub use metrics::{Delivery, FEED_STATES, Loop, Metrics};
+pub use outage::Outage;
 pub use poll::{Pass, PollOutcome, poll_due_feeds, poll_feed_once};
 pub use retention::{PruneRun, prune_every, prune_once};
 pub use run::{release_feeds, retire, run, run_once};
@@ -71,6 +73,8 @@ pub struct Shared {
     /// health review, pruning) among the daemons on its database; 0 when
     /// it does not.
     pub leading: Arc<AtomicI64>,
+    /// The loops' failures on the database, told once a minute.
+    pub outage: Arc<Outage>,
 }
 
 impl Shared {
@@ -97,6 +101,7 @@ impl Shared {
             metrics: Arc::new(Metrics::new(clock.now())),
             clock,
             leading: Arc::new(AtomicI64::new(0)),
+            outage: Arc::default(),
         })
     }
 
@@ -116,6 +121,7 @@ impl Shared {
             clock: self.clock.clone(),
             metrics: Arc::clone(&self.metrics),
             leading: Arc::clone(&self.leading),
+            outage: Arc::clone(&self.outage),
         })
     }
 

@@ -178,7 +178,7 @@ where
                     Err(e) => {
                         // The feeds not taken wait for the next pass; those
                         // done with are told at the next claim.
-                        warn!(error = %format!("{e:#}"), "cannot take feeds to poll");
+                        sh.outage.failed("cannot take feeds to poll", &e);
                         done.extend(told);
                         queue.clear();
                     }

@@ -94,7 +94,7 @@ pub async fn run(
         every(TICK, stopping, || async {
             match poll_due_feeds(sh, Pass::Scheduled).await {
                 Ok(_) => sh.metrics.progress(Loop::Poll, sh.clock.now()),
-                Err(e) => warn!(error = %format!("{e:#}"), "poll cycle failed"),
+                Err(e) => sh.outage.failed("poll cycle failed", &e),
             }
             polled.notify_one();
         }),
@@ -112,7 +112,7 @@ pub async fn run(
             }
             pruned.set(Some(std::time::Instant::now()));
             if let Err(e) = prune_once(sh, sh.clock.now()).await {
-                warn!(error = %format!("{e:#}"), "pruning failed");
+                sh.outage.failed("pruning failed", &e);
             }
         }),
         every(TICK, stopping, || heartbeat(sh)),
@@ -136,9 +136,13 @@ async fn heartbeat(sh: &Shared) {
     let now = sh.clock.now();
     let until = now + LEAD.as_secs() as i64;
     let leads = match sh.with_store(move |s| s.heartbeat(&me, now, until)).await {
-        Ok(leads) => leads,
+        Ok(leads) => {
+            sh.outage.ended();
+            leads
+        }
         Err(e) => {
-            warn!(error = %format!("{e:#}"), "cannot tell the database this process lives");
+            sh.outage
+                .failed("cannot tell the database this process lives", &e);
             false
         }
     };
@@ -151,9 +155,9 @@ async fn heartbeat(sh: &Shared) {
             leads,
             "{}",
             if leads {
-                "this process now runs the health review and pruning"
+                "this process now runs digest ticks, the health review and pruning"
             } else {
-                "another process runs the health review and pruning"
+                "another process runs digest ticks, the health review and pruning"
             }
         );
     }
@@ -213,15 +217,22 @@ where
     }
 }
 
-/// Sends what is due, then the digests whose tick came.
+/// Sends what is due, then the digests made whose attempt is due. The
+/// process that leads makes the digests whose tick came first: digest ticks
+/// are once-per-tick work (a digest's key is its channel and tick, so two
+/// processes that both believe they lead still make it once).
 async fn delivery_pass(sh: &Shared) {
     let delivered = deliver_due_once(sh, sh.clock.now(), false).await;
     if let Err(e) = &delivered {
-        warn!(error = %format!("{e:#}"), "delivery cycle failed");
+        sh.outage.failed("delivery cycle failed", e);
     }
-    let digests = digests_due_once(sh, sh.clock.now()).await;
+    let digests = if leads(sh) {
+        digests_due_once(sh, sh.clock.now()).await
+    } else {
+        retry_digests_once(sh, sh.clock.now()).await
+    };
     if let Err(e) = &digests {
-        warn!(error = %format!("{e:#}"), "digest cycle failed");
+        sh.outage.failed("digest cycle failed", e);
     }
     // A pass that could not read or record the outbox is no progress for
     // `/healthz`.
@@ -247,7 +258,7 @@ where
             return;
         }
         if let Err(e) = review_health_once(sh, sh.clock.now()).await {
-            warn!(error = %format!("{e:#}"), "feed-health review failed");
+            sh.outage.failed("feed-health review failed", &e);
         }
     })
     .await

@@ -220,7 +220,9 @@ pub trait Backend: Send {
     fn renew(&self, target: Target, id: &str, until: i64) -> Result<bool>;
     /// Gives up this store's leases on `ids`.
     fn release(&self, target: Target, ids: &[String]) -> Result<()>;
-    /// Freezes a digest with its members; false when it exists already.
+    /// Freezes a digest with its members, with `tick_from` as the digest of
+    /// the tick after that one; false when a member is in another digest
+    /// already or another process took the tick.
     #[allow(clippy::too_many_arguments)]
     fn create_digest(
         &mut self,
@@ -230,6 +232,7 @@ pub trait Backend: Send {
         health: &[String],
         body: &str,
         now: i64,
+        tick_from: Option<i64>,
     ) -> Result<bool>;
     /// Takes the due digests of `channels` until `until`.
     fn claim_digests(
@@ -241,8 +244,9 @@ pub trait Backend: Send {
     ) -> Result<Vec<DueDigest>>;
     /// The last digest tick of a channel.
     fn last_tick(&self, channel: &str) -> Result<Option<i64>>;
-    /// Records a channel's digest tick.
-    fn set_last_tick(&self, channel: &str, tick: i64) -> Result<()>;
+    /// Moves a channel's digest tick from `from` to `to`; false when
+    /// another process moved it first.
+    fn take_tick(&self, channel: &str, from: Option<i64>, to: i64) -> Result<bool>;
     /// Records a send; returns when the alerts' items were first seen.
     fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>>;
     /// Records a failed attempt: retried at `retry_at`, or failed for good.

@@ -304,10 +304,12 @@ pub(super) fn release(db: &impl Db, owner: &str, target: Target, ids: &[String])
     Ok(())
 }
 
-/// Freezes `members` into a new digest `id` with `body`. If another process
-/// (`veille digest` beside the daemon) froze one of them meanwhile, `false`
-/// says so, and the caller rolls back: the body would name a story that
-/// another digest carries.
+/// Freezes `members` into a new digest `id` with `body`; with `tick_from`,
+/// as the digest of the channel's tick after `tick_from` (`take_tick`). If
+/// another process (`veille digest` beside the daemon) froze one of them
+/// meanwhile, or took that tick, `false` says so, and the caller rolls
+/// back: the body would name a story that another digest carries.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn create_digest(
     db: &impl Db,
     channel: &str,
@@ -316,7 +318,13 @@ pub(super) fn create_digest(
     health: &[String],
     body: &str,
     now: i64,
+    tick_from: Option<i64>,
 ) -> Result<bool> {
+    if let Some(from) = tick_from
+        && !take_tick(db, channel, Some(from), now)?
+    {
+        return Ok(false);
+    }
     db.exec(
         "INSERT INTO digests (id, channel, tick, body, stories, queued, due) VALUES (?1, ?2, ?3, ?4, ?5, ?3, ?3)",
         args![id, channel, now, body, members.len()],
@@ -388,13 +396,22 @@ pub(super) fn last_tick(db: &impl Db, channel: &str) -> Result<Option<i64>> {
     )
 }
 
-pub(super) fn set_last_tick(db: &impl Db, channel: &str, tick: i64) -> Result<()> {
-    db.exec(
-        "INSERT INTO digest_ticks (channel, last_tick) VALUES (?1, ?2)
-         ON CONFLICT (channel) DO UPDATE SET last_tick = excluded.last_tick",
-        args![channel, tick],
-    )?;
-    Ok(())
+/// Moves a channel's last digest tick from `from` (`None`: the channel is
+/// new) to `to`; `false` when another process moved it first: that one
+/// handles this tick (SPEC §10: each tick once, however many processes).
+pub(super) fn take_tick(db: &impl Db, channel: &str, from: Option<i64>, to: i64) -> Result<bool> {
+    let moved = match from {
+        None => db.exec(
+            "INSERT INTO digest_ticks (channel, last_tick) VALUES (?1, ?2)
+             ON CONFLICT (channel) DO NOTHING",
+            args![channel, to],
+        )?,
+        Some(from) => db.exec(
+            "UPDATE digest_ticks SET last_tick = ?3 WHERE channel = ?1 AND last_tick = ?2",
+            args![channel, from, to],
+        )?,
+    };
+    Ok(moved == 1)
 }
 
 /// Whose claim an outcome may be recorded under (SPEC §10, fencing): the

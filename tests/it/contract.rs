@@ -8,8 +8,8 @@ use veille::domain::ids::FeedId;
 use veille::domain::model::Item;
 use veille::domain::wire::Fingerprint;
 use veille::store::{
-    AlertDraft, Cursor, FeedClaim, FeedState, FetchRecord, ItemRecord, KnownItem, Location,
-    PollRecord, ProcessInfo, Store, StoredHit, Target,
+    AlertDraft, Claimed, Cursor, FeedClaim, FeedState, FetchRecord, ItemRecord, KnownItem,
+    Location, PollRecord, ProcessInfo, Store, StoredHit, Target,
 };
 
 use crate::pg_server;
@@ -400,6 +400,59 @@ fn one_process_leads_at_a_time(at: &Location) {
     assert_eq!(first.status().unwrap().processes.len(), 1);
 }
 
+/// SPEC §10, once-per-tick work: a digest tick is taken once, however many
+/// processes find it due at the same moment; the one that finds it taken
+/// makes no digest, and what it would have held waits for the next.
+fn a_digest_tick_is_made_once(at: &Location) {
+    let (mut first, feed) = open(at);
+    let mut second = Store::open(at).unwrap();
+    assert!(
+        first.take_tick("matin", None, 100).unwrap(),
+        "a new channel"
+    );
+    assert!(
+        !second.take_tick("matin", None, 100).unwrap(),
+        "seen already"
+    );
+    first
+        .record_polls(&[poll(
+            feed,
+            150,
+            vec![record("a", "https://x.example/a", "matin")],
+        )])
+        .unwrap();
+    // Both read the last tick (100) and find the next one due.
+    let ids = |c: &Claimed| c.alerts.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
+    let members = ids(&first.digest_members("matin", 200).unwrap());
+    assert_eq!(members.len(), 1);
+    assert!(
+        first
+            .create_digest("matin", "d1", &members, &[], "{}", 200, Some(100))
+            .unwrap()
+    );
+    // An alert recorded since: the second would make a digest of it alone.
+    first
+        .record_polls(&[poll(
+            feed,
+            201,
+            vec![record("b", "https://x.example/b", "matin")],
+        )])
+        .unwrap();
+    let late = ids(&second.digest_members("matin", 202).unwrap());
+    assert_eq!(late.len(), 1, "only the new one is not in a digest");
+    assert!(
+        !second
+            .create_digest("matin", "d2", &late, &[], "{}", 202, Some(100))
+            .unwrap(),
+        "the tick after 100 is made already"
+    );
+    assert!(!second.take_tick("matin", Some(100), 202).unwrap());
+    assert_eq!(second.last_tick("matin").unwrap(), Some(200));
+    assert_eq!(rows_in(at, "digests"), 1);
+    // Not lost: the next tick holds it.
+    assert_eq!(ids(&second.digest_members("matin", 300).unwrap()), late);
+}
+
 /// One test per backend for each case.
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
@@ -434,4 +487,5 @@ on_both!(
     pruning_takes_the_wire_prints_with_the_items,
     feeds_are_claimed_by_one_process_at_a_time,
     one_process_leads_at_a_time,
+    a_digest_tick_is_made_once,
 );

@@ -382,6 +382,7 @@ impl Backend for Postgres {
         health: &[String],
         body: &str,
         now: i64,
+        tick_from: Option<i64>,
     ) -> Result<bool> {
         blocking(|| {
             let mut client = self.link.lend()?;
@@ -394,6 +395,7 @@ impl Backend for Postgres {
                 health,
                 body,
                 now,
+                tick_from,
             )?;
             if made {
                 tx.commit()?;
@@ -416,8 +418,8 @@ impl Backend for Postgres {
         self.read(|db| outbox::last_tick(db, channel))
     }
 
-    fn set_last_tick(&self, channel: &str, tick: i64) -> Result<()> {
-        self.read(|db| outbox::set_last_tick(db, channel, tick))
+    fn take_tick(&self, channel: &str, from: Option<i64>, to: i64) -> Result<bool> {
+        self.read(|db| outbox::take_tick(db, channel, from, to))
     }
 
     fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>> {

@@ -136,8 +136,9 @@ impl Backend for Sqlite {
         health: &[String],
         body: &str,
         now: i64,
+        tick_from: Option<i64>,
     ) -> Result<bool> {
-        Sqlite::create_digest(self, channel, id, members, health, body, now)
+        Sqlite::create_digest(self, channel, id, members, health, body, now, tick_from)
     }
 
     fn claim_digests(
@@ -154,8 +155,8 @@ impl Backend for Sqlite {
         Sqlite::last_tick(self, channel)
     }
 
-    fn set_last_tick(&self, channel: &str, tick: i64) -> Result<()> {
-        Sqlite::set_last_tick(self, channel, tick)
+    fn take_tick(&self, channel: &str, from: Option<i64>, to: i64) -> Result<bool> {
+        Sqlite::take_tick(self, channel, from, to)
     }
 
     fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>> {

@@ -336,14 +336,14 @@ mod tests {
         assert_eq!(members.len(), 2);
         assert!(
             store
-                .create_digest("matin", "d1", &members, &[], "{}", 20)
+                .create_digest("matin", "d1", &members, &[], "{}", 20, None)
                 .unwrap()
         );
         // A second digest made from the same read (another process racing)
         // is refused whole.
         assert!(
             !store
-                .create_digest("matin", "d2", &members, &[], "{}", 21)
+                .create_digest("matin", "d2", &members, &[], "{}", 21, None)
                 .unwrap()
         );
         let digests: i64 = store

@@ -64,6 +64,7 @@ impl Sqlite {
         outbox::release(&self.conn, &self.owner, target, ids)
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn create_digest(
         &mut self,
         channel: &str,
@@ -72,11 +73,12 @@ impl Sqlite {
         health: &[String],
         body: &str,
         now: i64,
+        tick_from: Option<i64>,
     ) -> Result<bool> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let made = outbox::create_digest(&*tx, channel, id, members, health, body, now)?;
+        let made = outbox::create_digest(&*tx, channel, id, members, health, body, now, tick_from)?;
         if made {
             tx.commit()?;
         }
@@ -102,8 +104,8 @@ impl Sqlite {
         outbox::last_tick(&self.conn, channel)
     }
 
-    pub fn set_last_tick(&self, channel: &str, tick: i64) -> Result<()> {
-        outbox::set_last_tick(&self.conn, channel, tick)
+    pub fn take_tick(&self, channel: &str, from: Option<i64>, to: i64) -> Result<bool> {
+        outbox::take_tick(&self.conn, channel, from, to)
     }
 
     pub fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>> {

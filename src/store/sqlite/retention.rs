@@ -192,7 +192,7 @@ mod tests {
             .unwrap();
         assert!(
             store
-                .create_digest("moi", "d1", &members, &[], "{}", 950)
+                .create_digest("moi", "d1", &members, &[], "{}", 950, None)
                 .unwrap()
         );
         store
