@@ -135,15 +135,15 @@ async fn heartbeat(sh: &Shared) {
     };
     let now = sh.clock.now();
     let until = now + LEAD.as_secs() as i64;
-    let leads = match sh.with_store(move |s| s.heartbeat(&me, now, until)).await {
+    let (leads, answered) = match sh.with_store(move |s| s.heartbeat(&me, now, until)).await {
         Ok(leads) => {
             sh.outage.ended();
-            leads
+            (leads, true)
         }
         Err(e) => {
             sh.outage
                 .failed("cannot tell the database this process lives", &e);
-            false
+            (false, false)
         }
     };
     let before = sh
@@ -156,8 +156,10 @@ async fn heartbeat(sh: &Shared) {
             "{}",
             if leads {
                 "this process now runs digest ticks, the health review and pruning"
-            } else {
+            } else if answered {
                 "another process runs digest ticks, the health review and pruning"
+            } else {
+                "this process stops running digest ticks, the health review and pruning until the database answers"
             }
         );
     }

@@ -50,6 +50,13 @@ impl TestEnv {
         std::fs::write(self.path("config.toml"), text).expect("write config");
     }
 
+    /// Points the configs this test writes (on PostgreSQL) at `url`, a
+    /// database of a server of the test's own, instead of one of the
+    /// shared server's.
+    pub fn use_postgres(&self, url: String) {
+        assert!(self.postgres.set(url).is_ok(), "before the first config");
+    }
+
     /// Writes the config; with `VEILLE_TEST_BACKEND=postgres`, its
     /// `database` is this test's PostgreSQL database instead.
     pub fn write_config(&self, text: &str) {
@@ -126,12 +133,6 @@ impl TestEnv {
     pub fn try_number(&self, sql: &str) -> Option<i64> {
         let rows = self.try_rows(sql).ok()?;
         rows.first()?.first()?.as_deref()?.parse().ok()
-    }
-
-    /// The PostgreSQL database the test's configs point at, once written
-    /// (only with `VEILLE_TEST_BACKEND=postgres`).
-    pub fn postgres_url(&self) -> Option<&str> {
-        self.postgres.get().map(String::as_str)
     }
 
     /// Runs `sql` on the PostgreSQL server's `postgres` database (what a
@@ -408,6 +409,8 @@ pub fn trickle_server(every: Duration) -> String {
 /// once.
 #[derive(Default)]
 pub struct Receiving {
+    /// The `webhook-id` of every request answered, in order.
+    pub ids: std::sync::Mutex<Vec<String>>,
     pub answered: std::sync::atomic::AtomicUsize,
     pub in_flight: std::sync::atomic::AtomicUsize,
     pub most_in_flight: std::sync::atomic::AtomicUsize,
@@ -430,6 +433,7 @@ pub fn slow_receiver(delay: Duration) -> (String, std::sync::Arc<Receiving>) {
                 let mut reader = std::io::BufReader::new(stream);
                 loop {
                     let mut length = 0;
+                    let mut id = String::new();
                     loop {
                         let mut line = String::new();
                         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -442,6 +446,9 @@ pub fn slow_receiver(delay: Duration) -> (String, std::sync::Arc<Receiving>) {
                         if let Some(v) = lower.strip_prefix("content-length:") {
                             length = v.trim().parse().unwrap_or(0);
                         }
+                        if lower.starts_with("webhook-id:") {
+                            id = line["webhook-id:".len()..].trim().to_owned();
+                        }
                     }
                     let mut body = vec![0; length];
                     if reader.read_exact(&mut body).is_err() {
@@ -451,6 +458,7 @@ pub fn slow_receiver(delay: Duration) -> (String, std::sync::Arc<Receiving>) {
                     stats.most_in_flight.fetch_max(now, SeqCst);
                     std::thread::sleep(delay);
                     stats.in_flight.fetch_sub(1, SeqCst);
+                    stats.ids.lock().unwrap().push(id);
                     stats.answered.fetch_add(1, SeqCst);
                     let answer = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n";
                     if reader.get_mut().write_all(answer).is_err() {

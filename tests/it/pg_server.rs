@@ -32,6 +32,11 @@ pub fn database() -> String {
         Ok(server) => server,
         Err(e) => panic!("{e}"),
     };
+    create_database(&server.base)
+}
+
+/// Creates a database of its own name on the server at `base`; its URL.
+fn create_database(base: &str) -> String {
     let name = format!(
         "veille_{}_{}",
         std::process::id(),
@@ -41,7 +46,7 @@ pub fn database() -> String {
     // may not start inside a test's.
     std::thread::scope(|s| {
         s.spawn(|| {
-            let admin = format!("{}/postgres", server.base);
+            let admin = format!("{base}/postgres");
             let mut admin = postgres::Client::connect(&admin, postgres::NoTls)
                 .expect("connect to the test server");
             for sql in [
@@ -52,7 +57,56 @@ pub fn database() -> String {
             }
         });
     });
-    format!("{}/{name}", server.base)
+    format!("{base}/{name}")
+}
+
+/// A server of one test's own, which that test may stop and start again
+/// (a restart of PostgreSQL under running daemons) while the shared one
+/// serves the other tests.
+pub struct Private {
+    base: String,
+    pg: Launched,
+}
+
+impl Private {
+    pub fn start() -> Private {
+        let dir = std::env::temp_dir().join(format!(
+            "veille-pg-{}-own-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        match launch(&dir) {
+            Ok(pg) => Private {
+                base: format!("postgresql://veille@127.0.0.1:{}", pg.port),
+                pg,
+            },
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A fresh database on this server; its URL.
+    pub fn database(&self) -> String {
+        create_database(&self.base)
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`: connections are cut).
+    pub fn stop(&self) {
+        run(
+            self.pg.root,
+            Command::new(self.pg.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(self.pg.dir.join("data"))
+                .args(["-m", "fast", "-w", "stop"]),
+        )
+        .expect("stop the test's own PostgreSQL");
+    }
+
+    /// Starts it again, on the same port, with the same data.
+    pub fn start_again(&self) {
+        self.pg
+            .start()
+            .expect("start the test's own PostgreSQL again");
+    }
 }
 
 fn start() -> Result<Server, String> {
@@ -63,6 +117,44 @@ fn start() -> Result<Server, String> {
             .map_or(url.clone(), |(base, _)| base.to_string());
         return Ok(Server { base });
     }
+    let dir = std::env::temp_dir().join(format!("veille-pg-{}", std::process::id()));
+    let pg = launch(&dir)?;
+    Ok(Server {
+        base: format!("postgresql://veille@127.0.0.1:{}", pg.port),
+    })
+}
+
+/// A server running from `dir` (made afresh), stopped and removed once
+/// this process is gone.
+struct Launched {
+    bin: PathBuf,
+    dir: PathBuf,
+    root: bool,
+    port: u16,
+}
+
+impl Launched {
+    fn start(&self) -> Result<(), String> {
+        run(
+            self.root,
+            Command::new(self.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .arg("-l")
+                .arg(self.dir.join("log"))
+                .arg("-o")
+                .arg(format!(
+                    "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
+                     -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                    self.port,
+                    self.dir.display()
+                ))
+                .args(["-w", "start"]),
+        )
+    }
+}
+
+fn launch(dir: &Path) -> Result<Launched, String> {
     let bin = programs().ok_or_else(|| {
         "the PostgreSQL tests need PostgreSQL's programs (initdb, pg_ctl): \
          install them with `apt-get install postgresql` (Debian), or set \
@@ -70,14 +162,11 @@ fn start() -> Result<Server, String> {
             .to_string()
     })?;
     let root = unsafe { libc::geteuid() } == 0;
-    let dir = std::env::temp_dir().join(format!("veille-pg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     if root {
-        chown_to_postgres(&dir)?;
+        chown_to_postgres(dir)?;
     }
-    let data = dir.join("data");
-    let port = free_port();
     run(
         root,
         Command::new(bin.join("initdb"))
@@ -91,27 +180,17 @@ fn start() -> Result<Server, String> {
                 "--no-sync",
                 "-D",
             ])
-            .arg(&data),
+            .arg(dir.join("data")),
     )?;
-    run(
+    let pg = Launched {
+        bin,
+        dir: dir.to_owned(),
         root,
-        Command::new(bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(dir.join("log"))
-            .arg("-o")
-            .arg(format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
-                 -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-                dir.display()
-            ))
-            .args(["-w", "start"]),
-    )?;
-    watch(root, &bin, &dir);
-    Ok(Server {
-        base: format!("postgresql://veille@127.0.0.1:{port}"),
-    })
+        port: free_port(),
+    };
+    pg.start()?;
+    watch(root, &pg.bin, dir);
+    Ok(pg)
 }
 
 /// The folder of `initdb` and `pg_ctl`: on the PATH, else Debian's
