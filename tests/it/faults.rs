@@ -212,10 +212,19 @@ fn three_daemons_under_faults_lose_nothing_and_send_each_story_once() {
         }
         n
     };
+    // The stories no digest sent so far lists.
+    let undigested = |digests: &[Mail]| -> Vec<String> {
+        expected
+            .iter()
+            .filter(|t| !digests.iter().any(|m| m.text.contains(t.as_str())))
+            .cloned()
+            .collect()
+    };
     // Each feed polled again within an interval (a minute, give or take
     // its jitter) plus the claims of a killed process running out (20 s),
     // and what it brings sent.
     let waited = Instant::now();
+    let mut complete = None;
     loop {
         let got: BTreeSet<String> = arrived(&smtp, false)
             .iter()
@@ -226,8 +235,14 @@ fn three_daemons_under_faults_lose_nothing_and_send_each_story_once() {
             .filter(|t| !got.iter().any(|g| g.contains(*t)))
             .count();
         let posted_all = hooks().len() >= expected.len();
+        let digested = undigested(&arrived(&smtp, true)).is_empty();
+        if missing == 0 && posted_all && digested && complete.is_none() {
+            complete = Some(last_fault.elapsed());
+        }
         let settled = last_fault.elapsed() > Duration::from_secs(90);
-        if (missing == 0 && posted_all && settled) || waited.elapsed() > Duration::from_secs(150) {
+        if (missing == 0 && posted_all && digested && settled)
+            || waited.elapsed() > Duration::from_secs(200)
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -287,13 +302,21 @@ fn three_daemons_under_faults_lose_nothing_and_send_each_story_once() {
         ticks.len(),
         "two digests of one tick: {ticks:?}"
     );
-    assert!(ticks.len() >= 2, "digests made: {ticks:?}");
+    // How many ticks have a digest hangs on where the lead was when each
+    // minute began; that no story is left out of them does not.
     let digests = arrived(&smtp, true);
+    let left_out = undigested(&digests);
+    assert!(
+        left_out.is_empty(),
+        "{} stories in no digest: {left_out:?}",
+        left_out.len()
+    );
     let ids: BTreeSet<&str> = digests.iter().map(|m| m.message_id.as_str()).collect();
     let sent =
         env.number("SELECT COUNT(*) FROM digests WHERE channel = 'matin' AND state = 'sent'");
     assert_eq!(ids.len() as i64, sent, "every digest made and sent arrived");
-    assert!(digests.len() - ids.len() <= kills, "digests sent again");
+    let digests_again = digests.len() - ids.len();
+    assert!(digests_again <= kills, "digests sent again");
 
     let f = fetches.lock().unwrap();
     assert!(
@@ -330,4 +353,27 @@ fn three_daemons_under_faults_lose_nothing_and_send_each_story_once() {
             std::fs::read_to_string(env.path("daemon-1.log")).unwrap_or_default()
         );
     }
+    // The figures of the run, for benches/faults.sh.
+    eprintln!(
+        "faults: {} s of faults on {}: {kills} kills, a freeze of 32 s{}; \
+         {} stories alerting 3 channels, all in {:.0} s after the last fault; \
+         sent again under the same id: {resends} mails, {reposted} posts, {digests_again} digests; \
+         {} digests for as many ticks; {} fetches, at most {} at once",
+        adding.as_secs(),
+        if on_postgres() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
+        if restarted {
+            ", PostgreSQL stopped for 12 s"
+        } else {
+            ""
+        },
+        expected.len(),
+        complete.unwrap_or_default().as_secs_f64(),
+        ticks.len(),
+        f.by_path.values().sum::<usize>(),
+        f.most,
+    );
 }
