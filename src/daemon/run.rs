@@ -290,7 +290,10 @@ where
 
 /// With `WatchdogSec=` set, tells systemd every half period that veille is
 /// alive, after checking that the database answers within that time: a
-/// wedged store stops the pings and systemd restarts the service.
+/// wedged store stops the pings and systemd restarts the service. A
+/// database that answers with an error (a PostgreSQL server away) is not a
+/// wedged process: the loops retry until it is back, and a restart would
+/// only stop at once on the same error, so the pings go on.
 async fn watchdog<S, SF>(sh: &Shared, stop: S)
 where
     S: Fn() -> SF,
@@ -303,10 +306,12 @@ where
     every(half, stop, || async {
         let check = sh.with_store(|s| s.health());
         match tokio::time::timeout(half, check).await {
-            Ok(Ok(())) => {
+            Ok(answer) => {
+                if let Err(e) = answer {
+                    sh.outage.failed("the database check failed", &e);
+                }
                 let _ = sd_notify::notify(&[NotifyState::Watchdog]);
             }
-            Ok(Err(e)) => warn!(error = %format!("{e:#}"), "health check failed; no watchdog ping"),
             Err(_) => warn!(
                 waited_ms = half.as_millis() as u64,
                 "the database did not answer; no watchdog ping"
