@@ -269,6 +269,9 @@ struct Feeds {
     n: usize,
     /// Feeds that gained items, and how many times.
     bumps: RwLock<HashMap<usize, usize>>,
+    /// How long every feed takes to answer (`POLL_CYCLE_DELAY_MS`, for
+    /// `benches/capacity.sh`: a cycle bound by the sites' latency).
+    delay: Duration,
 }
 
 impl Feeds {
@@ -282,6 +285,12 @@ struct Responder(Arc<Feeds>);
 
 impl Respond for Responder {
     fn respond(&self, req: &Request) -> ResponseTemplate {
+        self.answer(req).set_delay(self.0.delay)
+    }
+}
+
+impl Responder {
+    fn answer(&self, req: &Request) -> ResponseTemplate {
         let path = req.url.path();
         match path {
             "/__bump" => {
@@ -332,9 +341,14 @@ fn serve(n: usize) {
             .disable_request_recording()
             .start()
             .await;
+        let delay = std::env::var("POLL_CYCLE_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(Duration::ZERO, Duration::from_millis);
         let feeds = Arc::new(Feeds {
             n,
             bumps: RwLock::new(HashMap::new()),
+            delay,
         });
         Mock::given(wiremock::matchers::any())
             .respond_with(Responder(feeds))
