@@ -534,11 +534,20 @@ impl Drop for Running {
 #[derive(Default)]
 pub struct Fetches {
     pub by_path: std::collections::BTreeMap<String, usize>,
-    pub last: std::collections::BTreeMap<String, std::time::Instant>,
+    /// When each fetch of a path began, in order.
+    pub at: std::collections::BTreeMap<String, Vec<std::time::Instant>>,
     pub now: usize,
     pub most: usize,
     pub in_flight: std::collections::BTreeSet<String>,
     pub overlapping: Vec<String>,
+}
+
+/// Held by the tests that load the machine for minutes and assert on
+/// timing (the retention soak, the fault test), so that they run one after
+/// the other: on two cores, one's load would be the other's lag.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A feed server on 127.0.0.1, a thread per connection (so that each
@@ -576,7 +585,9 @@ pub fn feed_server(
                     f.now += 1;
                     f.most = f.most.max(f.now);
                     *f.by_path.entry(path.clone()).or_default() += 1;
-                    f.last.insert(path.clone(), std::time::Instant::now());
+                    f.at.entry(path.clone())
+                        .or_default()
+                        .push(std::time::Instant::now());
                     if !f.in_flight.insert(path.clone()) {
                         f.overlapping.push(path.clone());
                     }

@@ -168,6 +168,7 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn soak_with_a_one_minute_retention_the_database_and_memory_level_off() {
     use std::time::{Duration, Instant};
+    let _heavy = crate::harness::heavy();
     const FEEDS: usize = 200;
     let base = growing_feeds(Duration::from_secs(2), 40);
     let env = TestEnv::new();
