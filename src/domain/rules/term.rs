@@ -51,8 +51,10 @@ pub struct Literal {
     pub pattern: String,
     pub fold: bool,
     /// For a term with a capital: the term normalised without lower-casing,
-    /// which the hit's original text must equal.
+    /// which the hit's original text must equal, or equal written all in
+    /// capitals (`shouted`: `Pékin` in `PÉKIN (AFP)`, SPEC §3.2).
     pub cased: Option<String>,
+    pub shouted: Option<String>,
     /// The hit must not follow a word character (the term starts with one).
     pub bound_start: bool,
     /// The hit must not precede a word character (the term ends with one and
@@ -74,8 +76,9 @@ impl Literal {
             .unwrap_or(text.len() - end)
     }
 
-    /// Whether the original text of a hit has the term's case (always true
-    /// for an all-lower-case term). `scratch` is a reusable buffer.
+    /// Whether the original text of a hit has the term's case, or is the
+    /// term written all in capitals (always true for an all-lower-case
+    /// term). `scratch` is a reusable buffer.
     pub fn case_matches(&self, original: &str, scratch: &mut String) -> bool {
         match &self.cased {
             None => true,
@@ -89,7 +92,7 @@ impl Literal {
                     scratch,
                     None,
                 );
-                scratch == cased
+                scratch == cased || self.shouted.as_deref() == Some(scratch.as_str())
             }
         }
     }
@@ -135,12 +138,17 @@ impl Term {
             .chars()
             .any(char::is_uppercase)
             .then(|| normalize(body, Normal { fold, lower: false }));
+        let shouted = cased
+            .as_ref()
+            .map(|c| c.to_uppercase())
+            .filter(|upper| Some(upper) != cased.as_ref());
         let literal = Literal {
             bound_start: pattern.chars().next().is_some_and(is_word_char),
             bound_end: !prefix && pattern.chars().last().is_some_and(is_word_char),
             prefix,
             pattern,
             cased,
+            shouted,
             fold,
         };
         Ok(Term {

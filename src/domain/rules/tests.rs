@@ -95,6 +95,20 @@ fn smart_case() {
         ("Chine", "Chine", true),
         ("chine", "CHINE", true),
         ("états-unis", "ÉTATS-UNIS", true),
+        // A term with a capital also matches itself written all in
+        // capitals, as in datelines and shouted headlines.
+        ("Pékin", "PÉKIN (AFP) - Le ministre", true),
+        ("Pékin", "pékin", false),
+        ("Pékin", "PéKIN", false),
+        ("Chine", "CHINE", true),
+        ("Chine", "cHINE", false),
+        ("États-Unis", "ÉTATS-UNIS", true),
+        ("Etats-Unis", "ETATS UNIS", true),
+        ("Banque centrale", "BANQUE CENTRALE EUROPÉENNE", true),
+        ("Banque centrale", "Banque Centrale", false),
+        ("IA", "IA", true),
+        ("Nvidia*", "NVIDIA, la firme", true),
+        ("Nvidia*", "nvidia", false),
     ];
     for (term, text, want) in cases {
         assert_eq!(matches(term, text), want, "{term:?} in {text:?}");
@@ -382,7 +396,8 @@ fn french_headlines() {
         ("Chine", "Une machine à laver", false),
         ("Chine", "La chine, porcelaine ancienne", false),
         ("Pekin", "Pékin dénonce « l’ingérence »", true),
-        ("Washington", "WASHINGTON : le Congrès vote", false),
+        ("Washington", "WASHINGTON : le Congrès vote", true),
+        ("Washington", "washington : le Congrès vote", false),
         ("washington", "WASHINGTON : le Congrès vote", true),
         (
             "États-Unis",
