@@ -4,7 +4,7 @@ use crate::clock::Clock;
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use crate::config::{ChannelKind, Config};
+use crate::config::{ChannelKind, Config, FeedUrl};
 use crate::domain::rules::Term;
 
 pub fn summary(c: &Config, clock: &Clock) -> String {
@@ -158,6 +158,15 @@ fn feed_warnings(c: &Config) -> Vec<String> {
             out.push(format!(
                 "feeds {first:?} and {:?} have the same url {}: each item is fetched and stored twice",
                 f.name, f.url
+            ));
+        }
+        if let FeedUrl::File(path) = &f.url
+            && !path.exists()
+        {
+            out.push(format!(
+                "feed {:?}: the file {} does not exist (a relative path is read from the config file's folder): every poll fails until it does",
+                f.name,
+                path.display()
             ));
         }
         if !c.rules.iter().any(|r| r.scope.covers(&f.name, &f.tags)) {

@@ -98,15 +98,20 @@ pub struct Daemon {
     pub listen: Option<std::net::SocketAddr>,
 }
 
-impl Daemon {
-    /// How long stories stay joinable by wire copies, in seconds.
+impl Config {
+    /// How long stories stay joinable by wire copies, in seconds: long
+    /// enough for the oldest item any feed may still alert on.
     pub fn wire_keep(&self) -> i64 {
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let d = &self.daemon;
+        let widest = |own: fn(&Feed) -> Duration, default: Duration| {
+            self.feeds.iter().map(own).fold(default, Duration::max)
+        };
         crate::domain::wire::keep_prints(
-            secs(self.wire_window),
-            secs(self.first_poll_window),
-            secs(self.max_age),
-            secs(self.retention),
+            secs(d.wire_window),
+            secs(widest(|f| f.first_poll_window, d.first_poll_window)),
+            secs(widest(|f| f.max_age, d.max_age)),
+            secs(d.retention),
         )
     }
 }
@@ -161,6 +166,9 @@ pub struct Feed {
     pub name: String,
     pub url: FeedUrl,
     pub interval: Duration,
+    /// `[daemon]`'s unless the feed sets its own.
+    pub first_poll_window: Duration,
+    pub max_age: Duration,
     pub tags: Vec<String>,
 }
 

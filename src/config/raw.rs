@@ -69,6 +69,8 @@ pub struct RawFeed {
     pub name: S<String>,
     pub url: S<String>,
     pub interval: Option<S<String>>,
+    pub first_poll_window: Option<S<String>>,
+    pub max_age: Option<S<String>>,
     #[serde(default)]
     pub tags: Vec<S<String>>,
 }

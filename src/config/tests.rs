@@ -122,7 +122,7 @@ fn errors_are_located_and_name_the_key() {
         // unknown key in a feed
         (
             "[[feed]]\nname = \"a\"\nurl = \"a.xml\"\nlink = \"x\"\n",
-            "/etc/veille/config.toml:4:1: unknown key `link` in [feed #1 \"a\"]; allowed here: `name`, `url`, `interval`, `tags`",
+            "/etc/veille/config.toml:4:1: unknown key `link` in [feed #1 \"a\"]; allowed here: `name`, `url`, `interval`, `first_poll_window`, `max_age`, `tags`",
         ),
         // missing key
         (
@@ -227,6 +227,29 @@ fn smtp_is_required_when_email_is_used_and_unused_otherwise() {
 }
 
 #[test]
+fn a_feed_may_set_its_own_first_poll_window_and_max_age() {
+    let source = format!(
+        "[daemon]\nmax_age = \"3d\"\n{BASE}\n[[feed]]\nname = \"Archives\"\nurl = \"archives.xml\"\nfirst_poll_window = \"30d\"\n"
+    );
+    let c = load_str(&source).unwrap();
+    let (le_monde, archives) = (&c.feeds[0], &c.feeds[1]);
+    assert_eq!(le_monde.first_poll_window, defaults::FIRST_POLL_WINDOW);
+    assert_eq!(archives.first_poll_window, Duration::from_secs(30 * 86_400));
+    assert_eq!(le_monde.max_age, Duration::from_secs(3 * 86_400));
+    assert_eq!(archives.max_age, Duration::from_secs(3 * 86_400));
+    // Stories stay joinable for what the widest feed may still alert on.
+    let keep = c.wire_keep();
+    assert!(keep >= 30 * 86_400, "{keep}");
+    let bad = source.replace("\"30d\"", "\"un mois\"");
+    let line = 1 + bad.lines().position(|l| l.contains("un mois")).unwrap();
+    let e = err(&bad);
+    assert!(
+        e.contains("feed.first_poll_window") && e.contains(&format!(":{line}:")),
+        "{e}"
+    );
+}
+
+#[test]
 fn the_shipped_config_loads() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
     let c = load(&path, &Env::default()).unwrap_or_else(|e| panic!("{e}"));
@@ -234,6 +257,17 @@ fn the_shipped_config_loads() {
         c.feeds.iter().any(|f| matches!(f.url, FeedUrl::File(_))),
         "a bundled sample feed"
     );
+    // Only the sample looks back further than a day: a real feed's first
+    // poll must not alert on its archive.
+    for f in &c.feeds {
+        let sample = matches!(f.url, FeedUrl::File(_));
+        assert_eq!(
+            f.first_poll_window > defaults::FIRST_POLL_WINDOW,
+            sample,
+            "{}",
+            f.name
+        );
+    }
     assert!(
         c.feeds.iter().any(|f| matches!(f.url, FeedUrl::Http(_))),
         "real news feeds"

@@ -46,7 +46,7 @@ impl<'a> Validator<'a> {
     pub fn run(&self) -> Result<Config> {
         let raw = self.deserialize()?;
         let daemon = self.daemon(raw.daemon.unwrap_or_default())?;
-        let feeds = self.feeds(&raw.feeds, daemon.interval)?;
+        let feeds = self.feeds(&raw.feeds, &daemon)?;
         let channels = self.channels(&raw.channels)?;
         let smtp = self.smtp(raw.smtp.as_ref(), &channels)?;
         let rules = RuleSet::new(self.rules(&raw.rules, &feeds, &channels)?);
@@ -319,18 +319,24 @@ impl<'a> Validator<'a> {
 
     // ---- [[feed]] ----
 
-    fn feeds(&self, raw: &[S<RawFeed>], default_interval: Duration) -> Result<Vec<Feed>> {
+    fn feeds(&self, raw: &[S<RawFeed>], d: &Daemon) -> Result<Vec<Feed>> {
         let mut seen = HashSet::new();
         raw.iter()
             .map(|f| {
                 let f = f.get_ref();
                 self.name(&f.name, "feed.name", &mut seen, "feed")?;
-                let interval = self.duration_or(&f.interval, "feed.interval", default_interval)?;
+                let interval = self.duration_or(&f.interval, "feed.interval", d.interval)?;
                 self.at_least_a_minute(&f.interval, interval, "feed.interval")?;
                 Ok(Feed {
                     name: f.name.get_ref().clone(),
                     url: self.feed_url(f)?,
                     interval,
+                    first_poll_window: self.duration_or(
+                        &f.first_poll_window,
+                        "feed.first_poll_window",
+                        d.first_poll_window,
+                    )?,
+                    max_age: self.duration_or(&f.max_age, "feed.max_age", d.max_age)?,
                     tags: f.tags.iter().map(|t| t.get_ref().clone()).collect(),
                 })
             })

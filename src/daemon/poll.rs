@@ -626,16 +626,16 @@ fn decide(
     let settings = Settings {
         rules: &config.rules,
         holds: &holds,
-        first_poll_window: d.first_poll_window,
-        max_age: d.max_age,
         wire_window: d.wire_copies.then_some(d.wire_window.as_secs() as i64),
-        wire_keep: d.wire_keep(),
+        wire_keep: config.wire_keep(),
     };
     let at = poll::Feed {
         id: state.id,
         name: &feed.name,
         tags: &feed.tags,
         interval: feed.interval,
+        first_poll_window: feed.first_poll_window,
+        max_age: feed.max_age,
         consecutive_failures: state.consecutive_failures,
         first_poll: state.first_success.is_none(),
     };

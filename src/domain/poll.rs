@@ -104,6 +104,9 @@ pub struct Feed<'a> {
     pub name: &'a str,
     pub tags: &'a [String],
     pub interval: Duration,
+    /// The feed's own, or `[daemon]`'s (SPEC §2).
+    pub first_poll_window: Duration,
+    pub max_age: Duration,
     /// Failed polls in a row before this one.
     pub consecutive_failures: u32,
     /// No successful poll of this feed was recorded before.
@@ -115,8 +118,6 @@ pub struct Settings<'a> {
     pub rules: &'a RuleSet,
     /// Hold of each channel (absent = none).
     pub holds: &'a HashMap<String, Duration>,
-    pub first_poll_window: Duration,
-    pub max_age: Duration,
     /// `[daemon] wire_window` in seconds while wire copies are on.
     pub wire_window: Option<i64>,
     /// How long stories stay joinable, in seconds.
@@ -202,8 +203,8 @@ fn items(
         tags: feed.tags,
         now,
         first_poll: feed.first_poll,
-        first_poll_window: settings.first_poll_window,
-        max_age: settings.max_age,
+        first_poll_window: feed.first_poll_window,
+        max_age: feed.max_age,
         holds: settings.holds,
     };
     let mut records = triage::triage(doc.items, ids, known, settings.rules, &cx);
@@ -266,6 +267,8 @@ mod tests {
             name: "a",
             tags: &[],
             interval: Duration::from_secs(600),
+            first_poll_window: Duration::from_secs(86_400),
+            max_age: Duration::from_secs(7 * 86_400),
             consecutive_failures: failures,
             first_poll: false,
         }
@@ -277,8 +280,6 @@ mod tests {
         let settings = Settings {
             rules: &rules,
             holds: &holds,
-            first_poll_window: Duration::from_secs(86_400),
-            max_age: Duration::from_secs(7 * 86_400),
             wire_window: wire.then_some(86_400),
             wire_keep: 7 * 86_400,
         };

@@ -132,6 +132,10 @@ url = "https://a.example.org/rss.xml"
 name = "B"
 url = "https://b.example.org/rss.xml"
 
+[[feed]]
+name = "A local"
+url = "flux/absent.xml"
+
 [[rule]]
 name = "r"
 any = ["puces"]
@@ -164,7 +168,9 @@ digest = "0 8 31 2 *"
     let out = env.ok(&["check"]);
     let text = String::from_utf8_lossy(&out.stdout);
     for want in [
-        "warnings (8):",
+        "warnings (9):",
+        "feed \"A local\": the file ",
+        "flux/absent.xml does not exist",
         "address \"Équipe <equipe@exemple>\" has a domain without a dot",
         "channel \"equipe\" is notified by no rule",
         "feeds \"A\" and \"A bis\" have the same url",
