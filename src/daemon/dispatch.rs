@@ -906,7 +906,7 @@ mod tests {
         assert_eq!(r.sent, 1);
         let got = mails(dir.path());
         assert_eq!(got.len(), 1);
-        assert_eq!(header(&got[0].1, "Message-ID"), format!("<{id}@veille>"));
+        assert_eq!(header(&got[0].1, "Message-ID"), format!("<{id}@localhost>"));
         let frozen: FrozenDigest = stored::decode(stored::DIGEST_BODY, &body).unwrap();
         assert_eq!(
             text(&got[0].1).replace("\r\n", "\n").trim_end(),

@@ -8,13 +8,15 @@ pub mod maildir;
 pub mod smtp;
 pub mod webhook;
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message, MultiPart, header};
 
 use crate::config::{Channel, ChannelKind, Config};
 use crate::domain::render::Rendered;
 use crate::domain::text::one_line;
+use crate::domain::zone::Zone;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
@@ -40,6 +42,8 @@ pub struct Sender {
     mailer: Option<smtp::Mailer>,
     /// Bound on one whole send: connection, transfer and answer.
     limit: Duration,
+    /// `[daemon] timezone`, for the messages' `Date`.
+    zone: Zone,
 }
 
 /// Sends through one channel in a delivery pass: an email channel's
@@ -65,6 +69,7 @@ impl Sender {
             http,
             mailer: config.smtp.as_ref().map(|s| smtp::Mailer::new(s, limit)),
             limit,
+            zone: config.daemon.timezone,
         })
     }
 
@@ -106,8 +111,11 @@ impl<'a> Pass<'a> {
     /// Delivers `out`. `Ok` means the channel took it. `now` (Unix seconds)
     /// is the webhook signature's timestamp.
     pub async fn send(&self, out: &Outgoing, now: i64) -> Result<(), DeliveryError> {
-        let date = UNIX_EPOCH + Duration::from_secs(out.date.max(0) as u64);
         let sender = self.sender;
+        let date = Dated {
+            at: chrono::DateTime::from_timestamp(out.date.max(0), 0).unwrap_or_default(),
+            zone: sender.zone,
+        };
         match (&self.channel.kind, &out.body) {
             (ChannelKind::Email { to }, Body::Mail(mail)) => {
                 let mailer = sender.mailer.as_ref().ok_or_else(|| {
@@ -182,23 +190,38 @@ pub fn read_secret(file: &std::path::Path, what: &str) -> Result<String, Deliver
 /// Sender used when no `[smtp] from` is configured (Maildir only).
 pub const DEFAULT_FROM: &str = "veille <veille@localhost>";
 
+/// When a message was made, and the zone its `Date` is written in.
+#[derive(Clone, Copy)]
+pub struct Dated {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub zone: Zone,
+}
+
 /// A complete RFC 5322 message: multipart/alternative, text then HTML,
-/// `Message-ID` from the alert id so that a resend carries the same one.
+/// `Message-ID` from the alert id at the domain of `from` so that a resend
+/// carries the same one, `Date` in the configured zone, and
+/// `Auto-Submitted: auto-generated` so that vacation replies stay quiet
+/// (RFC 3834; SPEC §5).
 pub fn build_message(
     alert_id: &str,
     from: &str,
     to: &[String],
     rendered: &Rendered,
-    date: std::time::SystemTime,
+    date: Dated,
 ) -> Result<Vec<u8>, DeliveryError> {
     let parse = |a: &str| {
         a.parse::<Mailbox>()
             .map_err(|e| DeliveryError::Permanent(format!("bad address {a:?}: {e}")))
     };
+    let sender = parse(from)?;
+    let domain = sender.email.domain().to_owned();
     let mut builder = Message::builder()
-        .from(parse(from)?)
-        .message_id(Some(format!("<{alert_id}@veille>")))
-        .date(date)
+        .from(sender)
+        .message_id(Some(format!("<{alert_id}@{domain}>")))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".to_owned(),
+        ))
         // Subject lines are built from feed text: never let a line break in.
         .subject(one_line(&rendered.subject));
     let recipients: Vec<String> = if to.is_empty() {
@@ -220,8 +243,61 @@ pub fn build_message(
                 .header(header::ContentType::TEXT_HTML)
                 .body(rendered.html.clone()),
         );
-    let message = builder
+    let mut message = builder
         .multipart(body)
         .map_err(|e| DeliveryError::Permanent(format!("cannot build the message: {e}")))?;
+    // lettre writes `Date` in UTC only: the zone's offset replaces it.
+    message.headers_mut().insert_raw(HeaderValue::new(
+        HeaderName::new_from_ascii_str("Date"),
+        date.zone.format(date.at, "%a, %d %b %Y %H:%M:%S %z"),
+    ));
     Ok(message.formatted())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(raw: &[u8], name: &str) -> Vec<String> {
+        let m = mailparse::parse_mail(raw).unwrap();
+        m.headers
+            .iter()
+            .filter(|h| h.get_key().eq_ignore_ascii_case(name))
+            .map(|h| h.get_value())
+            .collect()
+    }
+
+    #[test]
+    fn headers_say_where_when_and_that_no_one_typed_it() {
+        let rendered = Rendered {
+            subject: "[veille] puces".into(),
+            text: "Texte".into(),
+            html: "<p>Texte</p>".into(),
+        };
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-15T07:30:00Z")
+            .unwrap()
+            .to_utc();
+        let paris = Zone::Named("Europe/Paris".parse().unwrap());
+        let made = |zone| {
+            build_message(
+                "a1b2",
+                "Veille <alertes@redaction.example.fr>",
+                &["moi@example.fr".to_owned()],
+                &rendered,
+                Dated { at, zone },
+            )
+            .unwrap()
+        };
+        let raw = made(paris);
+        assert_eq!(headers(&raw, "Message-ID"), ["<a1b2@redaction.example.fr>"]);
+        assert_eq!(headers(&raw, "Auto-Submitted"), ["auto-generated"]);
+        assert_eq!(headers(&raw, "Date"), ["Thu, 15 Jan 2026 08:30:00 +0100"]);
+        let summer = Dated {
+            at: at + chrono::Duration::days(180),
+            zone: paris,
+        };
+        let raw = build_message("a1b2", DEFAULT_FROM, &[], &rendered, summer).unwrap();
+        assert_eq!(headers(&raw, "Date"), ["Tue, 14 Jul 2026 09:30:00 +0200"]);
+        assert_eq!(headers(&raw, "Message-ID"), ["<a1b2@localhost>"]);
+    }
 }
