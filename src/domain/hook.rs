@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::health::Notice;
+use super::link::without_tracking;
 use super::render::{self, StoryView, is_web_link, plural};
 use super::rules::{Field, field_text};
 use super::text::{cut, one_line, truncate_chars};
@@ -117,11 +118,15 @@ pub fn story(id: &str, v: &StoryView) -> StoryJson {
         rules: v.rules.to_vec(),
         terms,
         title: v.item.title.clone(),
-        link: v.item.link.clone(),
+        link: v.item.link.as_deref().map(without_tracking),
         published: v.item.published.map(|d| d.to_rfc3339()),
         summary,
         feeds: v.outlets.iter().map(|o| o.feed.clone()).collect(),
-        links: v.outlets.iter().map(|o| o.link.clone()).collect(),
+        links: v
+            .outlets
+            .iter()
+            .map(|o| o.link.as_deref().map(without_tracking))
+            .collect(),
     }
 }
 
@@ -260,7 +265,7 @@ mod tests {
     fn sample() -> StoryJson {
         let item = Item {
             title: "Les puces <b>&</b> l’IA @everyone".into(),
-            link: Some("https://ex.fr/a?x=1|2".into()),
+            link: Some("https://ex.fr/a?x=1|2&utm_source=rss".into()),
             summary: "Pékin répond.\nAvec l’IA.".into(),
             published: chrono::DateTime::from_timestamp(1_764_000_000, 0),
             ..Item::default()
@@ -295,7 +300,7 @@ mod tests {
             outlets: &[
                 Outlet {
                     feed: "Le Monde".into(),
-                    link: Some("https://lemonde.fr/a".into()),
+                    link: Some("https://lemonde.fr/a#xtor=RSS-3-[lestitres]".into()),
                 },
                 Outlet {
                     feed: "AFP".into(),
@@ -328,7 +333,9 @@ mod tests {
         assert_eq!(keys, want);
         assert_eq!(v["terms"], json!(["puces", "IA"]));
         assert_eq!(v["feeds"], json!(["Le Monde", "AFP"]));
+        // Links shown without their tracking parameters.
         assert_eq!(v["links"], json!(["https://lemonde.fr/a", null]));
+        assert_eq!(v["link"], json!("https://ex.fr/a?x=1|2"));
         assert_eq!(v["published"], json!("2025-11-24T16:00:00+00:00"));
         assert_eq!(v["summary"], json!("Pékin répond.\nAvec l’IA."));
         let digest = Hook::Digest(DigestJson {

@@ -71,7 +71,9 @@ pub fn normalize(link: &str) -> NormalLink {
 }
 
 /// `link` as shown to a reader: the tracking parameters `normalize`
-/// drops are dropped, everything else stays as the feed wrote it.
+/// drops are dropped, from the query and from a fragment made only of
+/// `name=value` pairs (franceinfo's `#xtor=RSS-3-[lestitres]`); everything
+/// else stays as the feed wrote it.
 pub fn without_tracking(link: &str) -> String {
     let link = link.trim();
     // The fragment first: a `?` after the `#` belongs to it.
@@ -79,23 +81,42 @@ pub fn without_tracking(link: &str) -> String {
         Some((b, f)) => (b, Some(f)),
         None => (link, None),
     };
-    let Some((head, query)) = before.split_once('?') else {
-        return link.to_owned();
+    let (head, query) = match before.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (before, None),
     };
     if !is_web(head) {
         return link.to_owned();
     }
     let mut out = head.to_owned();
-    let kept = strip_tracking(query);
-    if !kept.is_empty() {
-        out.push('?');
-        out.push_str(&kept);
+    if let Some(query) = query {
+        let kept = strip_tracking(query);
+        if !kept.is_empty() {
+            out.push('?');
+            out.push_str(&kept);
+        }
     }
-    if let Some(f) = fragment {
-        out.push('#');
-        out.push_str(f);
+    match fragment {
+        Some(f) if is_pairs(f) => {
+            let kept = strip_tracking(f);
+            if !kept.is_empty() {
+                out.push('#');
+                out.push_str(&kept);
+            }
+        }
+        Some(f) => {
+            out.push('#');
+            out.push_str(f);
+        }
+        None => {}
     }
     out
+}
+
+/// A fragment that reads as query pairs (`xtor=RSS-3&a=b`), not as an
+/// anchor (`#p2`) or a route (`#/route?x=1`).
+fn is_pairs(fragment: &str) -> bool {
+    !fragment.is_empty() && !fragment.contains('/') && fragment.split('&').all(|p| p.contains('='))
 }
 
 fn is_web(head: &str) -> bool {
@@ -143,6 +164,15 @@ mod tests {
                 "https://x.fr/a?xtor=1#/route?utm_source=x",
                 "https://x.fr/a#/route?utm_source=x",
             ),
+            (
+                "https://www.francetvinfo.fr/monde/a.html#xtor=RSS-3-[lestitres]",
+                "https://www.francetvinfo.fr/monde/a.html",
+            ),
+            (
+                "https://x.fr/a?id=3#xtor=RSS-3&p=2",
+                "https://x.fr/a?id=3#p=2",
+            ),
+            ("https://x.fr/live#post-12", "https://x.fr/live#post-12"),
         ] {
             assert_eq!(without_tracking(link), shown, "{link}");
         }
