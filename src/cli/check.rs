@@ -244,5 +244,5 @@ pub fn unreadable_secrets(c: &Config) -> Vec<String> {
 }
 
 fn human(d: std::time::Duration) -> String {
-    humantime::format_duration(d).to_string()
+    super::readable(d)
 }

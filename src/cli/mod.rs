@@ -96,3 +96,34 @@ pub fn copy_db(config: &Config, to: &str) -> Result<String, CliError> {
     ));
     Ok(report)
 }
+
+/// A duration as a person writes it: whole days as days (`90 days`, where
+/// humantime says `2months 29days 2h 52m 48s`, its months being 30.44
+/// days), else humantime's `15m`, `1h 30m`.
+pub fn readable(d: std::time::Duration) -> String {
+    const DAY: u64 = 86_400;
+    match d.as_secs() {
+        DAY => "1 day".to_owned(),
+        s if s > 0 && s % DAY == 0 && d.subsec_nanos() == 0 => format!("{} days", s / DAY),
+        _ => humantime::format_duration(d).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        let h = 3_600;
+        for (secs, shown) in [
+            (90 * 24 * h, "90 days"),
+            (24 * h, "1 day"),
+            (36 * h, "1day 12h"),
+            (15 * 60, "15m"),
+            (h, "1h"),
+        ] {
+            assert_eq!(super::readable(Duration::from_secs(secs)), shown);
+        }
+    }
+}

@@ -88,7 +88,7 @@ fn render(config: &Config, st: &Status, now: i64) -> String {
         "\nDatabase: {} items kept, {} keys kept of pruned items (retention {})",
         st.retained.items,
         st.retained.pruned_keys,
-        humantime::format_duration(config.daemon.retention)
+        super::readable(config.daemon.retention)
     );
     processes(&mut s, config, st, now);
     if !st.late_copies.is_empty() {
@@ -228,14 +228,17 @@ fn channel_lines(s: &mut String, config: &Config, st: &Status, name: &str, now: 
         let _ = writeln!(s, "    last error: {e}");
     }
     let digest = config.channel(name).and_then(|ch| ch.digest.as_ref());
+    if let Some(cron) = digest {
+        let tz = config.daemon.timezone;
+        let next = chrono::DateTime::from_timestamp(now, 0)
+            .and_then(|t| cron.next_after(t, tz))
+            .map_or_else(|| "never".to_owned(), |t| tz.format(t, "%Y-%m-%d %H:%M %Z"));
+        let _ = writeln!(s, "    digest on \"{}\", next tick {next}", cron.line());
+    }
     if let (Some(at), true) = (c.next_attempt, c.pending > 0) {
         match digest {
-            Some(cron) => {
-                let _ = writeln!(
-                    s,
-                    "    pending alerts wait for the digest (\"{}\")",
-                    cron.line()
-                );
+            Some(_) => {
+                let _ = writeln!(s, "    pending alerts wait for the digest");
                 if c.last_error.is_some() {
                     let _ = writeln!(s, "    next digest attempt {}", due(config, Some(at), now));
                 }

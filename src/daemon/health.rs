@@ -54,10 +54,15 @@ pub async fn review_health_once(sh: &Shared, now: i64) -> Result<usize> {
                 Event::Gone => "feed gone",
                 Event::Silent => "feed silent",
             };
+            // A date a person reads, in the configured zone.
+            let since = chrono::DateTime::from_timestamp(n.since, 0).map_or_else(
+                || n.since.to_string(),
+                |at| sh.config.daemon.timezone.format(at, "%Y-%m-%d %H:%M %Z"),
+            );
             if n.event == Event::Recovered {
-                info!(feed = %n.feed, since = n.since, "{line}");
+                info!(feed = %n.feed, since, "{line}");
             } else {
-                warn!(feed = %n.feed, since = n.since, "{line}");
+                warn!(feed = %n.feed, since, "{line}");
             }
         }
     }

@@ -425,11 +425,12 @@ fn log_outcome(feed: &Feed, outcome: &PollOutcome) {
                 info!(
                     new = summary.new_items,
                     changed = summary.changed_items,
-                    alerts = summary.alerts,
+                    // Alerts queued: one per story and channel.
+                    queued = summary.alerts,
                     "polled"
                 );
             } else {
-                debug!(new = 0, changed = 0, alerts = 0, "polled");
+                debug!(new = 0, changed = 0, queued = 0, "polled");
             }
             if *unread_items > 0 {
                 warn!(
