@@ -224,6 +224,13 @@ fn smtp_is_required_when_email_is_used_and_unused_otherwise() {
     let smtp = c.smtp.unwrap();
     assert_eq!((smtp.port, smtp.security), (587, Security::StartTls));
     assert!(!format!("{smtp:?}").contains("password"));
+    let e = err(&format!(
+        "{BASE}\n[smtp]\nhost = \"smtp.example.org\"\nsecurity = \"ssl\"\nfrom = \"v@example.org\"\n"
+    ));
+    assert!(
+        e.contains("smtp.security") && e.contains("did you mean \"tls\""),
+        "{e}"
+    );
 }
 
 #[test]

@@ -602,7 +602,16 @@ impl<'a> Validator<'a> {
             Some("none") => Security::None,
             Some(other) => {
                 let v = s.security.as_ref().expect("present");
-                return Err(self.at(v, format!("smtp.security: unknown value {other:?}; use \"starttls\", \"tls\" or \"none\"")));
+                let hint = match other.trim().to_ascii_lowercase().as_str() {
+                    "ssl" | "smtps" | "ssl/tls" => {
+                        "; did you mean \"tls\" (TLS from the first byte, port 465)?"
+                    }
+                    "start_tls" | "start-tls" | "tls1.2" => {
+                        "; did you mean \"starttls\" (port 587)?"
+                    }
+                    _ => "",
+                };
+                return Err(self.at(v, format!("smtp.security: unknown value {other:?}; use \"starttls\", \"tls\" or \"none\"{hint}")));
             }
         })
     }

@@ -58,6 +58,24 @@ fn in_range(name: &str, field: &str, lo: u32, hi: u32) -> Result<(), String> {
 
 impl Crontab {
     pub fn parse(line: &str) -> Result<Crontab, String> {
+        if let Some(nickname) = line.trim().strip_prefix('@') {
+            let written = match nickname {
+                "daily" | "midnight" => Some("0 0 * * *"),
+                "hourly" => Some("0 * * * *"),
+                "weekly" => Some("0 0 * * 0"),
+                "monthly" => Some("0 0 1 * *"),
+                "yearly" | "annually" => Some("0 0 1 1 *"),
+                _ => None,
+            };
+            return Err(match written {
+                Some(fields) => format!(
+                    "{line:?} is a crontab nickname, which veille does not read: write its five fields, \"{fields}\" (or the hour you want, e.g. \"0 8 * * *\" for 08:00 every day)"
+                ),
+                None => format!(
+                    "{line:?} is not a schedule: write five fields (minute hour day-of-month month day-of-week), as in crontab(5), e.g. \"0 8 * * 1-5\""
+                ),
+            });
+        }
         let fields: Vec<&str> = line.split_whitespace().collect();
         let [minute, hour, dom, month, dow] = fields[..] else {
             return Err(format!(
@@ -409,6 +427,19 @@ mod tests {
                 "Fri 2027-01-01 09:40 CET",
                 "Sat 2027-01-02 09:00 CET"
             ]
+        );
+    }
+
+    #[test]
+    fn nicknames_are_explained_with_their_five_fields() {
+        let e = Crontab::parse("@daily").unwrap_err();
+        assert!(e.contains("\"0 0 * * *\"") && e.contains("nickname"), "{e}");
+        let e = Crontab::parse("@weekly").unwrap_err();
+        assert!(e.contains("\"0 0 * * 0\""), "{e}");
+        let e = Crontab::parse("@reboot").unwrap_err();
+        assert!(
+            e.contains("not a schedule") && e.contains("five fields"),
+            "{e}"
         );
     }
 }

@@ -247,13 +247,16 @@ pub fn digest(v: &DigestView) -> Rendered {
         let _ = writeln!(html, "<h2>{} ({})</h2>", esc(rule), stories.len());
         for s in stories {
             story_text(s, &mut text);
-            text.push_str("\n---\n");
+            text.push_str("\n---\n\n");
             story_html(s, "h3", &mut html);
             html.push_str("<hr>\n");
         }
     }
     health_part(v, &mut text, &mut html);
     failing_part(v, &mut text, &mut html);
+    // One line break at the end, whatever part came last.
+    text.truncate(text.trim_end().len());
+    text.push('\n');
     html.push_str(HTML_FOOT);
     Rendered {
         subject: digest_subject(v),

@@ -162,7 +162,10 @@ async fn a_sender_killed_mid_pass_leaves_its_alerts_to_the_next_process_after_it
     smtp.set_delay(Duration::from_millis(300));
     let env = TestEnv::new();
     env.write_config(&config(&url, Some(smtp.port), EMAIL));
-    let mut first = Running::spawn(&mut env.command(&["run", "--once"]));
+    let mut first = Running::spawn(
+        env.command(&["run", "--once"])
+            .stderr(std::process::Stdio::null()),
+    );
     while smtp.received().len() < 2 {
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -117,7 +117,7 @@ impl Term {
         {
             let regex = Regex::new(body).map_err(|e| TermError::Regex(one_line(&e.to_string())))?;
             return Ok(Term {
-                written: written.to_owned(),
+                written: trimmed.to_owned(),
                 kind: TermKind::Regex(regex),
             });
         }
@@ -152,7 +152,7 @@ impl Term {
             fold,
         };
         Ok(Term {
-            written: written.to_owned(),
+            written: trimmed.to_owned(),
             kind: TermKind::Literal(literal),
         })
     }

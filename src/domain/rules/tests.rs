@@ -435,3 +435,11 @@ fn french_headlines() {
         assert_eq!(matches(term, text), want, "{term:?} in {text:?}");
     }
 }
+
+#[test]
+fn a_term_is_shown_as_written_without_its_surrounding_spaces() {
+    for (written, shown) in [(" puces ", "puces"), ("IA ", "IA"), (" /h100/ ", "/h100/")] {
+        let t = Term::compile(written, Accents::Fold).unwrap();
+        assert_eq!(t.written, shown);
+    }
+}
