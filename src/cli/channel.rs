@@ -32,20 +32,25 @@ pub async fn send_test(config: &Config, name: &str, clock: &Clock) -> Result<Str
     let id = crate::store::new_id();
     let body = match channel.kind.medium() {
         Medium::Mail => Body::Mail(render::test_message(name, now, config.daemon.timezone)),
-        Medium::Hook(format) => Body::Hook(hook::body(
-            format,
-            &Hook::Story(StoryJson {
-                id: id.clone(),
-                rules: vec![],
-                terms: vec![],
-                title: format!("veille: test message for channel {name}"),
-                link: None,
-                published: Some(now.to_rfc3339()),
-                summary: "If you read this, the channel works.".into(),
-                feeds: vec![],
-                links: vec![],
-            }),
-        )),
+        Medium::Hook(format) => {
+            // The mail's words, so that every channel says the same.
+            let words = render::test_message(name, now, config.daemon.timezone);
+            Body::Hook(hook::body(
+                format,
+                &Hook::Story(StoryJson {
+                    id: id.clone(),
+                    rules: vec![],
+                    terms: vec![],
+                    title: words.subject,
+                    link: None,
+                    published: Some(now.to_rfc3339()),
+                    summary: words.text.trim_end().to_owned(),
+                    feeds: vec![],
+                    links: vec![],
+                    test: true,
+                }),
+            ))
+        }
     };
     let out = Outgoing {
         id,

@@ -44,6 +44,10 @@ pub struct StoryJson {
     /// copies have one per outlet). Absent from digests frozen before it.
     #[serde(default)]
     pub links: Vec<Option<String>>,
+    /// `"test": true` on the message `veille send-test` sends; absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,6 +131,7 @@ pub fn story(id: &str, v: &StoryView) -> StoryJson {
             .iter()
             .map(|o| o.link.as_deref().map(without_tracking))
             .collect(),
+        test: false,
     }
 }
 

@@ -358,6 +358,33 @@ async fn send_test_reaches_the_server_or_says_why_not() {
     );
 }
 
+/// A webhook's test message says what the mail says, in French, and is
+/// marked as a test for a receiver that files stories.
+#[tokio::test]
+async fn a_webhook_test_message_is_french_and_marked_as_a_test() {
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&hook)
+        .await;
+    let env = TestEnv::new();
+    let channel = format!(
+        "kind = \"webhook\"\nurl = \"{}/hook\"\nformat = \"json\"\n",
+        hook.uri()
+    );
+    env.write_config(&config("feed.xml", &channel, None));
+    env.ok(&["send-test", "moi"]);
+    let requests = hook.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(body["test"], serde_json::json!(true), "{body}");
+    let summary = body["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("Message de test du canal moi") && summary.contains("le canal fonctionne"),
+        "{body}"
+    );
+}
+
 /// A wrong `security` for the port is the usual first mistake: the error
 /// says what to change, not only what the library saw.
 #[tokio::test]
