@@ -104,10 +104,7 @@ fn channel_line(
     };
     let when = match &ch.digest {
         Some(cron) => {
-            let next = cron
-                .next_after(now, c.daemon.timezone)
-                .map(|t| c.daemon.timezone.format(t, "%Y-%m-%d %H:%M %Z"))
-                .unwrap_or_else(|| "never".to_owned());
+            let next = super::next_tick(cron, now, c.daemon.timezone);
             format!("digest on \"{}\" (next: {next})", cron.line())
         }
         None if ch.hold.is_zero() => "one message per story".to_owned(),

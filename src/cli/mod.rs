@@ -97,6 +97,19 @@ pub fn copy_db(config: &Config, to: &str) -> Result<String, CliError> {
     Ok(report)
 }
 
+/// A digest schedule's next tick after `now`, in `zone` with the zone
+/// named, or "never" (`check` and `status`).
+pub fn next_tick(
+    cron: &crate::domain::crontab::Crontab,
+    now: chrono::DateTime<chrono::Utc>,
+    zone: crate::domain::zone::Zone,
+) -> String {
+    cron.next_after(now, zone).map_or_else(
+        || "never".to_owned(),
+        |t| zone.format(t, "%Y-%m-%d %H:%M %Z"),
+    )
+}
+
 /// A duration as a person writes it: whole days as days (`90 days`, where
 /// humantime says `2months 29days 2h 52m 48s`, its months being 30.44
 /// days), else humantime's `15m`, `1h 30m`.

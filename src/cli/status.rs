@@ -229,10 +229,8 @@ fn channel_lines(s: &mut String, config: &Config, st: &Status, name: &str, now: 
     }
     let digest = config.channel(name).and_then(|ch| ch.digest.as_ref());
     if let Some(cron) = digest {
-        let tz = config.daemon.timezone;
-        let next = chrono::DateTime::from_timestamp(now, 0)
-            .and_then(|t| cron.next_after(t, tz))
-            .map_or_else(|| "never".to_owned(), |t| tz.format(t, "%Y-%m-%d %H:%M %Z"));
+        let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
+        let next = super::next_tick(cron, at, config.daemon.timezone);
         let _ = writeln!(s, "    digest on \"{}\", next tick {next}", cron.line());
     }
     if let (Some(at), true) = (c.next_attempt, c.pending > 0) {

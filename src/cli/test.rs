@@ -236,7 +236,7 @@ fn wire_report(
         feed,
         now,
         window: d.wire_window.as_secs() as i64,
-        keep: config.wire_keep(),
+        keep: config.wire_keep,
     };
     for (item, id) in items.iter().zip(identify(items)) {
         let _ = writeln!(out, "  {}", label(item));

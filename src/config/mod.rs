@@ -57,6 +57,9 @@ pub struct Config {
     /// The config text's hash, in hex: processes sharing a database
     /// compare theirs (`veille status`).
     pub digest: String,
+    /// How long stories stay joinable by wire copies, in seconds
+    /// (`wire_keep`), worked out once at load: every poll needs it.
+    pub wire_keep: i64,
 }
 
 impl Config {
@@ -98,22 +101,19 @@ pub struct Daemon {
     pub listen: Option<std::net::SocketAddr>,
 }
 
-impl Config {
-    /// How long stories stay joinable by wire copies, in seconds: long
-    /// enough for the oldest item any feed may still alert on.
-    pub fn wire_keep(&self) -> i64 {
-        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        let d = &self.daemon;
-        let widest = |own: fn(&Feed) -> Duration, default: Duration| {
-            self.feeds.iter().map(own).fold(default, Duration::max)
-        };
-        crate::domain::wire::keep_prints(
-            secs(d.wire_window),
-            secs(widest(|f| f.first_poll_window, d.first_poll_window)),
-            secs(widest(|f| f.max_age, d.max_age)),
-            secs(d.retention),
-        )
-    }
+/// How long stories stay joinable by wire copies, in seconds: long enough
+/// for the oldest item any feed may still alert on.
+pub fn wire_keep(d: &Daemon, feeds: &[Feed]) -> i64 {
+    let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    let widest = |own: fn(&Feed) -> Duration, default: Duration| {
+        feeds.iter().map(own).fold(default, Duration::max)
+    };
+    crate::domain::wire::keep_prints(
+        secs(d.wire_window),
+        secs(widest(|f| f.first_poll_window, d.first_poll_window)),
+        secs(widest(|f| f.max_age, d.max_age)),
+        secs(d.retention),
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -245,7 +245,7 @@ fn a_feed_may_set_its_own_first_poll_window_and_max_age() {
     assert_eq!(le_monde.max_age, Duration::from_secs(3 * 86_400));
     assert_eq!(archives.max_age, Duration::from_secs(3 * 86_400));
     // Stories stay joinable for what the widest feed may still alert on.
-    let keep = c.wire_keep();
+    let keep = c.wire_keep;
     assert!(keep >= 30 * 86_400, "{keep}");
     let bad = source.replace("\"30d\"", "\"un mois\"");
     let line = 1 + bad.lines().position(|l| l.contains("un mois")).unwrap();

@@ -55,6 +55,7 @@ impl<'a> Validator<'a> {
             None => None,
         };
         Ok(Config {
+            wire_keep: wire_keep(&daemon, &feeds),
             digest: format!(
                 "{:016x}",
                 xxhash_rust::xxh3::xxh3_64(self.source.as_bytes())

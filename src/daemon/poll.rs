@@ -628,7 +628,7 @@ fn decide(
         rules: &config.rules,
         holds: &holds,
         wire_window: d.wire_copies.then_some(d.wire_window.as_secs() as i64),
-        wire_keep: config.wire_keep(),
+        wire_keep: config.wire_keep,
     };
     let at = poll::Feed {
         id: state.id,
