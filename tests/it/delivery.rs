@@ -24,6 +24,16 @@ fn config(feed_url: &str, channel: &str, smtp_port: Option<u16>) -> String {
     )
 }
 
+/// A webhook receiver on 127.0.0.1 that answers every POST with `status`.
+async fn receiver_answering(status: u16) -> MockServer {
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(status))
+        .mount(&hook)
+        .await;
+    hook
+}
+
 const EMAIL: &str =
     "kind = \"email\"\nto = [\"Équipe Veille <equipe@localhost>\", \"moi@localhost\"]\n";
 
@@ -362,11 +372,7 @@ async fn send_test_reaches_the_server_or_says_why_not() {
 /// marked as a test for a receiver that files stories.
 #[tokio::test]
 async fn a_webhook_test_message_is_french_and_marked_as_a_test() {
-    let hook = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&hook)
-        .await;
+    let hook = receiver_answering(204).await;
     let env = TestEnv::new();
     let channel = format!(
         "kind = \"webhook\"\nurl = \"{}/hook\"\nformat = \"json\"\n",
@@ -551,11 +557,7 @@ async fn webhooks_are_signed_retried_after_a_500_and_failed_after_a_400() {
 
     // A 400 is final: failed at once, never tried again by itself.
     let (_feeds2, url2) = two_stories().await;
-    let hook400 = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400))
-        .mount(&hook400)
-        .await;
+    let hook400 = receiver_answering(400).await;
     let env = TestEnv::new();
     let channel = format!("kind = \"webhook\"\nurl = \"{}/h\"\n", hook400.uri());
     env.write_config(&config(&url2, &channel, None));
@@ -622,11 +624,7 @@ async fn digests_group_by_rule_newest_first_and_are_sent_once() {
         ],
     );
     serve(&server, "/afp.xml", FeedDoc::rss(&doc)).await;
-    let hook = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&hook)
-        .await;
+    let hook = receiver_answering(204).await;
     let env = TestEnv::new();
     let cfg = config(
         &format!("{}/afp.xml", server.uri()),
@@ -842,11 +840,7 @@ async fn a_wrong_password_pauses_the_channel_one_login_a_step_and_loses_nothing(
 #[tokio::test]
 async fn a_webhook_refusing_its_credentials_pauses_the_channel() {
     let (_feeds, url) = stories(5).await;
-    let hook = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(401))
-        .mount(&hook)
-        .await;
+    let hook = receiver_answering(401).await;
     let env = TestEnv::new();
     let channel = format!("kind = \"webhook\"\nurl = \"{}/h\"\n", hook.uri());
     env.write_config(&config(&url, &channel, None));
