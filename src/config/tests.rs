@@ -162,6 +162,19 @@ fn errors_are_located_and_name_the_key() {
 }
 
 #[test]
+fn a_list_table_written_with_one_bracket_says_two() {
+    let want = "`[feed]` opens a single table, but each feed is an entry of a list: write `[[feed]]`, with two brackets";
+    let after = format!("{BASE}\n[feed]\nurl = \"b.xml\"\n");
+    assert_eq!(err(&after), format!("/etc/veille/config.toml:16:1: {want}"));
+    let before = format!("[feed] # le premier\nurl = \"b.xml\"\n{BASE}");
+    assert_eq!(err(&before), format!("/etc/veille/config.toml:1:1: {want}"));
+    let alone = BASE.replacen("[[feed]]", "  [feed]", 1);
+    assert_eq!(err(&alone), format!("/etc/veille/config.toml:2:3: {want}"));
+    let rule = BASE.replacen("[[rule]]", "[rule]", 1);
+    assert!(err(&rule).contains("write `[[rule]]`"), "{}", err(&rule));
+}
+
+#[test]
 fn cross_references_are_checked() {
     let unknown_channel = BASE.replace("notify = [\"archive\"]", "notify = [\"archiv\"]");
     assert_eq!(

@@ -71,6 +71,37 @@ impl<'a> Validator<'a> {
     }
 
     fn deserialize(&self) -> Result<RawConfig> {
+        self.deserialize_as_written()
+            .map_err(|e| self.single_bracket_list().unwrap_or(e))
+    }
+
+    /// `[feed]` where `[[feed]]` was meant: TOML then says "duplicate
+    /// key" (or a map where a list is expected), which names neither the
+    /// table nor the fix.
+    fn single_bracket_list(&self) -> Option<ConfigError> {
+        let mut offset = 0;
+        for line in self.source.split_inclusive('\n') {
+            let header = line.split('#').next().unwrap_or("").trim();
+            let name = header
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .filter(|h| !h.starts_with('[') && !h.ends_with(']'))
+                .map(str::trim);
+            if let Some(name @ ("feed" | "rule")) = name {
+                let at = offset + line.len() - line.trim_start().len();
+                return Some(self.error(
+                    Some(at..at + header.len()),
+                    format!(
+                        "`[{name}]` opens a single table, but each {name} is an entry of a list: write `[[{name}]]`, with two brackets"
+                    ),
+                ));
+            }
+            offset += line.len();
+        }
+        None
+    }
+
+    fn deserialize_as_written(&self) -> Result<RawConfig> {
         let de = toml::Deserializer::parse(self.source)
             .map_err(|e| self.error(e.span(), e.message().to_owned()))?;
         serde_path_to_error::deserialize(de).map_err(|e| {

@@ -188,6 +188,29 @@ pub fn read_secret(file: &std::path::Path, what: &str) -> Result<String, Deliver
 }
 
 /// Sender used when no `[smtp] from` is configured (Maildir only).
+/// An error with its sources, each said once: libraries often print their
+/// source in their own text too (lettre: "Connection error: Connection
+/// error: …"), and a chain of them would say each cause twice.
+pub fn error_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let said = inner.to_string();
+        if !text.ends_with(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = inner.source();
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in text.split(": ") {
+        if parts.last() != Some(&part) {
+            parts.push(part);
+        }
+    }
+    parts.join(": ")
+}
+
 pub const DEFAULT_FROM: &str = "veille <veille@localhost>";
 
 /// When a message was made, and the zone its `Date` is written in.
@@ -265,6 +288,32 @@ mod tests {
             .filter(|h| h.get_key().eq_ignore_ascii_case(name))
             .map(|h| h.get_value())
             .collect()
+    }
+
+    #[test]
+    fn an_error_says_each_cause_once() {
+        let io = std::io::Error::other("received corrupt message");
+        let wrapped = std::io::Error::other(io);
+        assert_eq!(error_text(&wrapped), "received corrupt message");
+        let lettre_like = std::io::Error::other("Connection error: Connection error: bad record");
+        assert_eq!(error_text(&lettre_like), "Connection error: bad record");
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("client error (Connect)")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let outer = Outer(std::io::Error::other("certificate expired"));
+        assert_eq!(
+            error_text(&outer),
+            "client error (Connect): certificate expired"
+        );
     }
 
     #[test]

@@ -149,11 +149,12 @@ impl Mailer {
     /// Everything else (4xx, connection refused or dropped, TLS trouble) is
     /// tried again.
     fn classify(&self, e: &lettre::transport::smtp::Error) -> DeliveryError {
+        let text = super::error_text(e);
         let msg = format!(
-            "SMTP {}:{}: {e}{}",
+            "SMTP {}:{}: {text}{}",
             self.smtp.host,
             self.smtp.port,
-            hint(self.smtp.security, &e.to_string())
+            hint(self.smtp.security, &text)
         );
         if e.is_permanent() {
             DeliveryError::Permanent(msg)

@@ -72,7 +72,11 @@ pub async fn post(
     }
     let response = request.body(body).send().await.map_err(|e| {
         let connect = e.is_connect();
-        let msg = format!("webhook {}: {}", host(url), chain(&e.without_url()));
+        let msg = format!(
+            "webhook {}: {}",
+            host(url),
+            super::error_text(&e.without_url())
+        );
         if connect {
             DeliveryError::Channel(msg)
         } else {
@@ -100,17 +104,6 @@ fn host(url: &url::Url) -> String {
         (Some(h), None) => h.to_owned(),
         _ => "?".to_owned(),
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -414,6 +414,11 @@ async fn a_security_that_does_not_fit_the_server_says_what_to_change() {
         assert_eq!(out.status.code(), Some(1), "{security}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{security}: {err}");
+        let parts: Vec<&str> = err.split(": ").collect();
+        assert!(
+            parts.windows(2).all(|w| w[0] != w[1]),
+            "a cause said twice: {err}"
+        );
     }
     assert!(smtp.received().is_empty());
 }
