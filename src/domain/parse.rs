@@ -33,6 +33,10 @@ pub const MAX_ITEMS: usize = 500;
 pub enum ParseError {
     #[error("not a feed: {0}")]
     Invalid(String),
+    #[error(
+        "a web page (HTML), not a feed: give the feed's own address (`veille test --feed URL` lists the feeds a page announces)"
+    )]
+    WebPage,
     #[error("empty document")]
     Empty,
     #[error("the parser crashed on this document")]
@@ -71,6 +75,9 @@ pub fn parse(doc: &Document, zone: Zone) -> Result<ParsedFeed, ParseError> {
     let mut feed = match run_feed_rs(&prepared, doc.base_url, zone) {
         Err(ParseError::Invalid(msg)) if msg.contains("unsupported content type") => {
             run_feed_rs(&repair_atom_types(&prepared), doc.base_url, zone)
+        }
+        Err(ParseError::Invalid(_)) if super::discover::looks_like_html(None, body) => {
+            Err(ParseError::WebPage)
         }
         other => other,
     }?;

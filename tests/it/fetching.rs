@@ -160,7 +160,11 @@ async fn hostile_and_broken_feeds_fail_alone_and_are_reported() {
         "{}",
         error("invalid")
     );
-    assert!(error("html").starts_with("parse:"), "{}", error("html"));
+    assert!(
+        error("html").contains("a web page (HTML), not a feed"),
+        "{}",
+        error("html")
+    );
     assert_eq!(feed("missing")["last_status"], 404);
     assert_eq!(feed("gone")["gone"], true);
     assert!(error("huge").contains("max_body"), "{}", error("huge"));
