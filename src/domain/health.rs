@@ -202,6 +202,10 @@ impl Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
     pub feed: String,
+    /// The feed's address as configured (alerts stored before it was
+    /// recorded have none).
+    #[serde(default)]
+    pub url: Option<String>,
     pub event: Event,
     /// What ended (`Recovered` only).
     pub recovered_from: Option<Episode>,
@@ -220,6 +224,7 @@ pub fn review(feed: &str, open: Option<Open>, f: &Facts, p: Policy, now: i64) ->
     let a = assess(f, p, now);
     let notice = |event, since| Notice {
         feed: feed.to_owned(),
+        url: None,
         event,
         recovered_from: None,
         since,

@@ -68,6 +68,9 @@ pub struct HealthJson {
     /// The alert id, equal to the `webhook-id` header of its own request.
     pub id: String,
     pub feed: String,
+    /// The feed's address as configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// `failing`, `gone`, `silent` or `recovered`.
     pub event: String,
     /// With `recovered`: `failing` or `silent`.
@@ -93,6 +96,7 @@ pub fn health(id: &str, n: &Notice, zone: Zone) -> HealthJson {
     HealthJson {
         id: id.to_owned(),
         feed: n.feed.clone(),
+        url: n.url.clone(),
         event: n.event.as_str().to_owned(),
         recovered_from: n.recovered_from.map(|e| e.as_str().to_owned()),
         since: chrono::DateTime::from_timestamp(n.since, 0)
@@ -386,6 +390,7 @@ mod tests {
         use crate::domain::health::{Episode, Event, Notice};
         let n = Notice {
             feed: "AFP".into(),
+            url: Some("https://www.afp.com/fr/actus/afp_actualite/792,31,9,7,33/feed".into()),
             event: Event::Recovered,
             recovered_from: Some(Episode::Failing),
             since: 1_764_000_000,
@@ -397,13 +402,14 @@ mod tests {
         let v = body(Format::Json, &Hook::Health(h.clone()));
         assert_eq!(v["id"], json!("h1"));
         assert_eq!(v["event"], json!("recovered"));
+        assert_eq!(v["url"], json!(n.url));
         assert_eq!(v["recovered_from"], json!("failing"));
         assert_eq!(v["since"], json!("2025-11-24T16:00:00+00:00"));
         assert!(
             v["text"]
                 .as_str()
                 .unwrap()
-                .starts_with("Le flux AFP répond de nouveau")
+                .starts_with("Le flux AFP (https://www.afp.com/fr/actus/afp_actualite/792,31,9,7,33/feed) répond de nouveau")
         );
         let s = body(Format::Slack, &Hook::Health(h.clone()));
         assert_eq!(s["text"].as_str().unwrap().lines().count(), 1);

@@ -103,6 +103,7 @@ mod tests {
     fn notice() -> Notice {
         Notice {
             feed: "lemonde".into(),
+            url: None,
             event: Event::Gone,
             recovered_from: None,
             since: 1_800_000_000,

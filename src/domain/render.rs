@@ -391,7 +391,13 @@ pub fn health(n: &Notice, zone: Zone) -> Rendered {
 /// What a health alert says: its subject (without `[veille]`) and its
 /// sentence, which a digest lists.
 fn health_words(n: &Notice, zone: Zone) -> (String, String) {
-    let feed = one_line(&n.feed);
+    let name = one_line(&n.feed);
+    // The sentence names the address too: the name is the user's own
+    // label, the address is what to open or correct.
+    let feed = match n.url.as_deref() {
+        Some(url) => format!("{name} ({})", one_line(url)),
+        None => name.clone(),
+    };
     let since = chrono::DateTime::from_timestamp(n.since, 0)
         .map(|d| date_in_sentence(zone, d))
         .unwrap_or_default();
@@ -403,14 +409,14 @@ fn health_words(n: &Notice, zone: Zone) -> (String, String) {
                 .map(|e| format!(" (dernière erreur : {})", one_line(e)))
                 .unwrap_or_default();
             (
-                format!("flux en échec : {feed}"),
+                format!("flux en échec : {name}"),
                 format!(
                     "Le flux {feed} est en échec depuis le {since}{error}. veille continue de l'interroger et écrira quand il répondra de nouveau."
                 ),
             )
         }
         (Event::Gone, _) => (
-            format!("flux disparu : {feed}"),
+            format!("flux disparu : {name}"),
             format!(
                 "Le flux {feed} répond 410 Gone (en échec depuis le {since}) : veille ne l'interroge plus tant que son url ne change pas dans la configuration."
             ),
@@ -426,20 +432,20 @@ fn health_words(n: &Notice, zone: Zone) -> (String, String) {
                 })
                 .unwrap_or_default();
             (
-                format!("flux silencieux : {feed}"),
+                format!("flux silencieux : {name}"),
                 format!(
                     "Le flux {feed} n'a apporté aucun nouvel article depuis le {since}{usual}."
                 ),
             )
         }
         (Event::Recovered, Some(Episode::Silent)) => (
-            format!("flux rétabli : {feed}"),
+            format!("flux rétabli : {name}"),
             format!(
                 "Le flux {feed} apporte de nouveau des articles (silencieux depuis le {since})."
             ),
         ),
         (Event::Recovered, _) => (
-            format!("flux rétabli : {feed}"),
+            format!("flux rétabli : {name}"),
             format!("Le flux {feed} répond de nouveau (en échec depuis le {since})."),
         ),
     }
@@ -995,6 +1001,7 @@ mod tests {
     fn notice(event: Event, from: Option<Episode>) -> Notice {
         Notice {
             feed: "Le Monde".into(),
+            url: None,
             event,
             recovered_from: from,
             since: 1_764_000_000,
@@ -1040,6 +1047,16 @@ mod tests {
             assert!(r.text.contains(sentence), "{}", r.text);
             assert_eq!(r.text.lines().count(), 1, "{}", r.text);
         }
+        let mut addressed = notice(Event::Failing, None);
+        addressed.url = Some("https://www.lemonde.fr/rss/une.xml".into());
+        let r = health(&addressed, paris);
+        assert_eq!(r.subject, "[veille] flux en échec : Le Monde");
+        assert!(
+            r.text
+                .contains("Le flux Le Monde (https://www.lemonde.fr/rss/une.xml) est en échec"),
+            "{}",
+            r.text
+        );
         let mut hostile = notice(Event::Failing, None);
         hostile.feed = "<b>Le Monde</b>".into();
         assert!(health(&hostile, paris).html.contains("&lt;b&gt;Le Monde"));

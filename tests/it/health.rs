@@ -109,7 +109,15 @@ async fn a_failing_feed_alerts_once_and_its_recovery_once_in_every_channel() {
     let (id, body) = &got[0];
     assert_eq!(body["id"], id.as_str());
     assert_eq!(body["feed"], "AFP");
+    assert_eq!(body["url"], url.as_str());
     assert_eq!(body["event"], "failing");
+    let mail = &env.mails("mail")[0];
+    assert!(
+        mail.text
+            .contains(&format!("Le flux AFP ({url}) est en échec")),
+        "{}",
+        mail.text
+    );
     assert_eq!(body["error"], "HTTP 500 Internal Server Error");
     // The digest channel waits for its digest.
     assert!(env.mails("matin").is_empty());
@@ -152,9 +160,13 @@ async fn a_failing_feed_alerts_once_and_its_recovery_once_in_every_channel() {
     assert!(
         digest[0]
             .text
-            .contains("- Le flux AFP est en échec depuis le ")
+            .contains(&format!("- Le flux AFP ({url}) est en échec depuis le "))
     );
-    assert!(digest[0].text.contains("- Le flux AFP répond de nouveau"));
+    assert!(
+        digest[0]
+            .text
+            .contains(&format!("- Le flux AFP ({url}) répond de nouveau"))
+    );
 }
 
 /// Waits up to 20 s for `n` messages in the Maildir `rel`.
