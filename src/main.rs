@@ -106,6 +106,9 @@ veille test --query 'puces NEAR/5 Chine' --feed samples/actualites.xml"
         /// One JSON object per match (rule, item, field, term, matched)
         #[arg(long)]
         json: bool,
+        /// With --feed: also say which stored story each item would join as a wire copy, and why
+        #[arg(long, requires = "feed", conflicts_with = "json")]
+        wire: bool,
     },
     /// Show feeds, channels and alerts from the database
     #[command(after_help = "Examples:\n  veille status\n  veille status --json | jq '.channels'")]
@@ -204,7 +207,10 @@ fn run(args: Args) -> Result<Outcome, CliError> {
         _ => {}
     }
     let path = cli::config_path(args.config);
-    let config = cli::load_config(&path)?;
+    let config = match &args.command {
+        Command::Test { query: Some(_), .. } => cli::load_config_or_defaults(&path)?,
+        _ => cli::load_config(&path)?,
+    };
     let clock = Clock::from_env().map_err(|e| CliError::Usage(anyhow::anyhow!(e)))?;
     match args.command {
         Command::Check => printed(Ok(cli::check::summary(&config, &clock))),
@@ -215,7 +221,15 @@ fn run(args: Args) -> Result<Outcome, CliError> {
             text,
             feed,
             json,
-        } => test(&config, rule, query, text, feed, json, clock.now()),
+            wire,
+        } => {
+            let source = match (text, feed) {
+                (Some(text), _) => cli::test::Source::Text(text),
+                (None, Some(location)) => cli::test::Source::Feed { location, wire },
+                (None, None) => unreachable!("clap requires --text or --feed"),
+            };
+            test(&config, rule, query, source, json, clock.now())
+        }
         Command::Retry { channel } => printed(cli::channel::retry(&config, &channel, &clock)),
         Command::CopyDb { to } => printed(cli::copy_db(&config, &to)),
         Command::Digest { channel, preview } => {
@@ -273,19 +287,13 @@ fn test(
     config: &veille::config::Config,
     rule: Option<String>,
     query: Option<String>,
-    text: Option<String>,
-    feed: Option<String>,
+    source: cli::test::Source,
     json: bool,
     now: i64,
 ) -> Result<Outcome, CliError> {
     let which = match &query {
         Some(q) => cli::test::Which::Query(q),
         None => cli::test::Which::Config(rule.as_deref()),
-    };
-    let source = match (text, feed) {
-        (Some(text), _) => cli::test::Source::Text(text),
-        (None, Some(feed)) => cli::test::Source::Feed(feed),
-        (None, None) => unreachable!("clap requires --text or --feed"),
     };
     let (report, matched) =
         runtime()?.block_on(cli::test::run(config, which, source, json, now))?;

@@ -49,6 +49,17 @@ pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
     config::load(path, &Env::from_process())
 }
 
+/// The config file, or, when there is none at `path`, every setting at its
+/// default and no feeds, rules or channels (`veille test --query` needs
+/// nothing of its own).
+pub fn load_config_or_defaults(path: &Path) -> Result<Config, ConfigError> {
+    if path.exists() {
+        load_config(path)
+    } else {
+        config::parse(path, "", &Env::from_process())
+    }
+}
+
 /// A Unix time as a wall-clock string in the configured zone, the zone
 /// named (`CET`; an offset when the zone is the system's).
 pub fn when(config: &Config, at: Option<i64>) -> String {

@@ -30,8 +30,9 @@ use crate::store::{Store, WireMatch};
 pub enum Source {
     /// One made-up item whose every text field holds this (HTML allowed).
     Text(String),
-    /// Every item of a feed: an http(s) URL, a `file://` URL or a path.
-    Feed(String),
+    /// Every item of a feed: an http(s) URL, a `file://` URL or a path;
+    /// with `wire`, which stored story each item would join as a copy.
+    Feed { location: String, wire: bool },
 }
 
 /// One match, as `--json` prints it.
@@ -101,13 +102,16 @@ async fn report(
     known_rule(config, rule)?;
     // A made-up item holds the text in every field: one hit per term says it all.
     let once_per_term = matches!(source, Source::Text(_));
-    let feed = match &source {
-        Source::Feed(location) => Some(location.clone()),
-        Source::Text(_) => None,
+    let wire = match &source {
+        Source::Feed {
+            location,
+            wire: true,
+        } => Some(location.clone()),
+        _ => None,
     };
     let items = match source {
         Source::Text(text) => vec![text_item(&text)],
-        Source::Feed(location) => feed_items(config, &location).await?,
+        Source::Feed { location, .. } => feed_items(config, &location).await?,
     };
     let color = !json && std::io::stdout().is_terminal();
     let mut out = String::new();
@@ -141,7 +145,7 @@ async fn report(
             if items.len() == 1 { "" } else { "s" }
         );
     }
-    if let (Some(location), false, true) = (feed, json, config.daemon.wire_copies) {
+    if let (Some(location), false) = (wire, json) {
         wire_report(config, &location, &items, now, &mut out)?;
     }
     Ok((out, matched))
@@ -209,8 +213,20 @@ fn wire_report(
     out: &mut String,
 ) -> anyhow::Result<()> {
     let d = &config.daemon;
+    if !d.wire_copies {
+        let _ = writeln!(
+            out,
+            "\nWire copies: not compared (`wire_copies = false` in [daemon])"
+        );
+        return Ok(());
+    }
     // Before the first `veille run` there is nothing to compare with.
     if !Store::exists(&d.database) {
+        let _ = writeln!(
+            out,
+            "\nWire copies: nothing to compare with yet ({} holds no stories before the first `veille run`)",
+            d.database
+        );
         return Ok(());
     }
     let _ = writeln!(

@@ -329,20 +329,48 @@ fn test_without_text_or_feed_asks_for_either() {
     );
 }
 
-/// Before the first `veille run` there is no database: `test --feed` reports
-/// its matches without a wire-copies section about stories it cannot see.
+/// Before the first `veille run` there is no database: `test --feed --wire`
+/// says there is nothing to compare with yet, and creates nothing.
 #[test]
-fn test_feed_without_a_database_has_no_wire_copies_section() {
+fn test_feed_without_a_database_says_there_is_nothing_to_compare_with() {
     let env = TestEnv::new();
     env.write_config(
         "[[feed]]\nname = \"A\"\nurl = \"https://a.example.org/rss.xml\"\n\n[[rule]]\nname = \"r\"\nany = [\"puces\"]\nnotify = [\"m\"]\n\n[channel.m]\nkind = \"maildir\"\npath = \"mail\"\n",
     );
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/actualites.xml");
-    let out = env.veille(&["test", "--feed", sample.to_str().unwrap()]);
+    let out = env.veille(&["test", "--feed", sample.to_str().unwrap(), "--wire"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("r:"), "matches are reported: {text}");
-    assert!(!text.contains("Wire copies"), "{text}");
+    assert!(
+        text.contains("Wire copies: nothing to compare with yet"),
+        "{text}"
+    );
     assert!(!env.path("veille.db").exists(), "test creates no database");
+}
+
+/// `veille test --query` needs no config file: the query is the rule.
+#[test]
+fn test_query_needs_no_config_file() {
+    let env = TestEnv::new();
+    let out = env.veille(&[
+        "test",
+        "--query",
+        "puces NEAR/3 Chine",
+        "--text",
+        "Des puces pour la Chine",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("query:"));
+    assert!(!env.path("config.toml").exists());
+    // Rules of the config still need one, and say which file is missing.
+    let out = env.veille(&["test", "--text", "Des puces"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the config file"));
 }
 
 #[test]

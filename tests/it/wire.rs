@@ -688,9 +688,12 @@ async fn a_copy_after_the_alert_is_recorded_and_shown_never_alerted() {
     server.reset().await;
     serve(&server, "/a.xml", one_copy(0, s, true)).await;
     serve(&server, "/b.xml", one_copy(1, s, true)).await;
-    // `veille test --feed` tells beforehand, with the figures.
+    // `veille test --feed --wire` tells beforehand, with the figures;
+    // without `--wire` the report is about matching only.
     let b = format!("{}/b.xml", server.uri());
     let report = String::from_utf8(env.ok(&["test", "--feed", &b]).stdout).unwrap();
+    assert!(!report.contains("Wire copies"), "{report}");
+    let report = String::from_utf8(env.ok(&["test", "--feed", &b, "--wire"]).stdout).unwrap();
     assert!(
         report.contains(&format!("joins story 1 \"{}\": ", s.title))
             && report.contains("leads agree"),
@@ -698,7 +701,7 @@ async fn a_copy_after_the_alert_is_recorded_and_shown_never_alerted() {
     );
     env.run_once();
     assert_eq!(env.mails("mail").len(), 1, "the late copy is not alerted");
-    let report = String::from_utf8(env.ok(&["test", "--feed", &b]).stdout).unwrap();
+    let report = String::from_utf8(env.ok(&["test", "--feed", &b, "--wire"]).stdout).unwrap();
     assert!(
         report.contains("its link is already story 1: link identity decides"),
         "{report}"
