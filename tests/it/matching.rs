@@ -282,3 +282,38 @@ async fn queries_go_through_check_test_and_run_once() {
         "{err}"
     );
 }
+
+/// One rule tried, no match: `veille test` says why when a term's case or
+/// a `NEAR` distance is what kept the item out.
+#[test]
+fn a_case_or_near_miss_is_explained() {
+    let env = env();
+    let out = env.veille(&[
+        "test",
+        "tarifs",
+        "--text",
+        "Droits de douane : pékin répond",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("tarifs (no match): ")
+            && text.contains("`pékin` is in the text (title); the term `Pekin` is case-sensitive"),
+        "{text}"
+    );
+    let out = env.veille(&[
+        "test",
+        "--query",
+        "douane NEAR/2 Chine",
+        "--text",
+        "Les droits de douane que Washington impose à la Chine",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "`douane` and `Chine` are found with 5 words between them (title); NEAR/2 allows 2"
+        ),
+        "{text}"
+    );
+}

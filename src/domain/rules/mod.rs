@@ -10,6 +10,7 @@
 pub mod query;
 mod set;
 mod term;
+mod why;
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -18,6 +19,7 @@ use globset::GlobMatcher;
 use serde::Serialize;
 
 pub use term::{Accents, Literal, Term, TermError, TermKind};
+pub use why::why_not;
 
 use super::model::Item;
 
@@ -204,104 +206,3 @@ mod tests;
 
 #[cfg(test)]
 mod query_tests;
-
-/// Why `rule` did not match `item`, when one thing explains it: a `none`
-/// or `NOT` term that excluded an item the rule otherwise matches, or the
-/// `all` terms missing from an item where its other terms were found.
-/// `None` when the rule matches, or when nothing of it was found.
-pub fn why_not(rule: &Rule, item: &Item) -> Option<String> {
-    if hits_of(rule.clone(), item).is_some() {
-        return None;
-    }
-    if let Some(q) = &rule.query {
-        return excluded_by_not(rule, q, item);
-    }
-    let without_none = Rule {
-        none: Vec::new(),
-        ..rule.clone()
-    };
-    if !rule.none.is_empty() && hits_of(without_none, item).is_some() {
-        return hits_of(listed(rule, rule.none.clone()), item)
-            .map(|h| format!("excluded by none term {}", named(item, &h)));
-    }
-    all_missing(rule, item)
-}
-
-/// The hits of `rule` alone on `item`, when it matches.
-fn hits_of(rule: Rule, item: &Item) -> Option<Vec<Hit>> {
-    RuleSet::new(vec![rule])
-        .evaluate(item, |_| true)
-        .into_iter()
-        .next()
-        .map(|m| m.hits)
-}
-
-/// The first hit, with what it matched: `` `IA` (title: "IA") ``.
-fn named(item: &Item, hits: &[Hit]) -> String {
-    let h = &hits[0];
-    let text = field_text(item, h.field);
-    format!(
-        "`{}` ({}: \"{}\")",
-        h.term,
-        h.field.name(),
-        &text[h.span.clone()]
-    )
-}
-
-/// `rule` with only these terms, as `any` terms.
-fn listed(rule: &Rule, any: Vec<Term>) -> Rule {
-    Rule {
-        any,
-        all: Vec::new(),
-        none: Vec::new(),
-        ..rule.clone()
-    }
-}
-
-/// A query that matches without its `NOT` parts: the part that excluded
-/// the item.
-fn excluded_by_not(rule: &Rule, q: &query::Query, item: &Item) -> Option<String> {
-    let (positive, excluded) = q.split_exclusions();
-    let with = |q: query::Query| Rule {
-        query: Some(q),
-        ..rule.clone()
-    };
-    hits_of(with(positive), item)?;
-    excluded
-        .into_iter()
-        .find_map(|x| hits_of(with(x), item))
-        .map(|h| format!("excluded by NOT {}", named(item, &h)))
-}
-
-/// The `all` terms missing where the rule's other terms were found (or no
-/// `any` term where every `all` term was).
-fn all_missing(rule: &Rule, item: &Item) -> Option<String> {
-    let missing: Vec<&str> = rule
-        .all
-        .iter()
-        .filter(|t| hits_of(listed(rule, vec![(*t).clone()]), item).is_none())
-        .map(|t| t.written.as_str())
-        .collect();
-    let others: Vec<Term> = rule
-        .any
-        .iter()
-        .chain(&rule.all)
-        .filter(|t| !missing.contains(&t.written.as_str()))
-        .cloned()
-        .collect();
-    if missing.is_empty() && !rule.all.is_empty() && !rule.any.is_empty() {
-        let any: Vec<&str> = rule.any.iter().map(|t| t.written.as_str()).collect();
-        return Some(format!(
-            "every `all` term found, but no `any` term: {}",
-            any.join(", ")
-        ));
-    }
-    if missing.is_empty() || others.is_empty() || hits_of(listed(rule, others), item).is_none() {
-        return None;
-    }
-    Some(format!(
-        "`all` term{} not found: {}",
-        if missing.len() == 1 { "" } else { "s" },
-        missing.join(", ")
-    ))
-}

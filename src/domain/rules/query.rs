@@ -302,6 +302,8 @@ fn check(term: &str, at: usize) -> Result<(), QueryError> {
 }
 
 struct Parser<'a> {
+    /// The query as written, to quote the user's words in errors.
+    text: &'a str,
     tokens: &'a [Token],
     next: usize,
     /// Where the text ends (errors at the end point there).
@@ -317,6 +319,57 @@ impl Parser<'_> {
 
     fn at(&self) -> usize {
         self.tokens.get(self.next).map_or(self.end, |t| t.at)
+    }
+
+    /// A plain word as written (not a phrase, a regex or a scoped term).
+    fn word(&self, i: usize) -> Option<&str> {
+        match &self.tokens.get(i)?.tok {
+            Tok::Term {
+                written,
+                scope: None,
+            } if !self.text[self.tokens[i].at..].starts_with(['"', '/']) => Some(written),
+            _ => None,
+        }
+    }
+
+    /// Two terms side by side (the next token follows a term): what was
+    /// likely meant, in the user's own words.
+    fn side_by_side(&self) -> String {
+        const JOIN: &str =
+            "two terms side by side: join them with AND or OR, or write a phrase in double quotes";
+        let here = self.next;
+        if let Some(op) = self.word(here).filter(|w| matches!(*w, "and" | "or")) {
+            return format!(
+                "two terms side by side: `{op}` in lower case is a word to find; to join terms write {} in capitals",
+                op.to_uppercase()
+            );
+        }
+        // The run of plain words around here: the phrase it may have been.
+        let mut first = here;
+        while first > 0 && self.word(first - 1).is_some() {
+            first -= 1;
+        }
+        let mut last = here;
+        while self.word(last + 1).is_some() {
+            last += 1;
+        }
+        if first == here || self.word(here).is_none() {
+            return format!("{JOIN} (\"droits de douane\")");
+        }
+        let words: Vec<&str> = (first..=last).filter_map(|i| self.word(i)).collect();
+        // 'single quotes' around words: a phrase meant, not written.
+        let opens = words.iter().rposition(|w| w.starts_with('\''));
+        let closes = words.iter().position(|w| w.ends_with('\''));
+        if let (Some(open), Some(close)) = (opens, closes)
+            && open < close
+        {
+            let phrase = words[open..=close].join(" ");
+            return format!(
+                "single quotes do not make a phrase: write \"{}\" in double quotes",
+                phrase.trim_matches('\'')
+            );
+        }
+        format!("{JOIN} (\"{}\")", words.join(" "))
     }
 
     fn or(&mut self) -> Result<Node, QueryError> {
@@ -341,10 +394,7 @@ impl Parser<'_> {
                     parts.push(self.not()?);
                 }
                 Some(Tok::Term { .. } | Tok::Scope(_) | Tok::Open) => {
-                    return error(
-                        self.at(),
-                        "two terms side by side: join them with AND or OR, or write a phrase in double quotes (\"droits de douane\")",
-                    );
+                    return error(self.at(), self.side_by_side());
                 }
                 Some(Tok::Not) => {
                     return error(self.at(), "write AND NOT to exclude what follows");
@@ -469,6 +519,7 @@ impl Parser<'_> {
 pub fn parse(text: &str, accents: Accents) -> Result<Query, QueryError> {
     let tokens = lex(text)?;
     let mut p = Parser {
+        text,
         tokens: &tokens,
         next: 0,
         end: text.trim_end().len(),
