@@ -117,6 +117,21 @@ veille test --query 'puces NEAR/5 Chine' --feed samples/actualites.xml"
         #[arg(long)]
         json: bool,
     },
+    /// List the stories alerted lately, newest first, and where each was sent
+    #[command(
+        after_help = "Examples:\n  veille recent\n  veille recent --since 7d --rule tarifs\n  veille recent --json | jq '.[].title'"
+    )]
+    Recent {
+        /// How far back
+        #[arg(long, value_name = "DURATION", default_value = cli::recent::DEFAULT_SINCE)]
+        since: String,
+        /// Only the stories this rule matched
+        #[arg(long, value_name = "RULE")]
+        rule: Option<String>,
+        /// One JSON array of stories (at, rules, title, link, outlets, channels)
+        #[arg(long)]
+        json: bool,
+    },
     /// Put a channel's failed alerts back in the queue
     #[command(after_help = "Example, after fixing the password:\n  veille retry equipe")]
     Retry {
@@ -215,6 +230,13 @@ fn run(args: Args) -> Result<Outcome, CliError> {
     match args.command {
         Command::Check => printed(Ok(cli::check::summary(&config, &clock))),
         Command::Status { json } => printed(cli::status::run(&config, json, &clock)),
+        Command::Recent { since, rule, json } => printed(cli::recent::run(
+            &config,
+            &since,
+            rule.as_deref(),
+            json,
+            &clock,
+        )),
         Command::Test {
             rule,
             query,

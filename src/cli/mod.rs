@@ -3,6 +3,7 @@
 
 pub mod channel;
 pub mod check;
+pub mod recent;
 pub mod run;
 pub mod status;
 pub mod test;

@@ -31,6 +31,7 @@ mod outbox;
 mod polls;
 mod postgres;
 mod processes;
+mod recent;
 mod retention;
 mod sql;
 mod sqlite;
@@ -53,6 +54,7 @@ pub use model::{
     DueHealth, FeedClaim, FeedHealth, FeedState, FeedStatus, HealthChange, LateCopies, ProcessInfo,
     ProcessStatus, Pruned, RecordSummary, Requeued, Retained, Status, Target, WireMatch,
 };
+pub use recent::{RecentChannel, RecentStory};
 
 use crate::domain::identity::Identity;
 use crate::domain::ids::{FeedId, StoryId};
@@ -288,6 +290,9 @@ pub trait Backend: Send {
     fn pending_by_channel(&self) -> Result<Vec<(String, i64)>>;
     /// What `veille status` shows, in one snapshot.
     fn status(&self) -> Result<Status>;
+
+    /// The stories alerted at or after `since`, newest first (`veille recent`).
+    fn recent(&self, since: i64) -> Result<Vec<RecentStory>>;
 
     /// The stored stories `fp` would be compared with (`veille test`).
     #[allow(clippy::too_many_arguments)]

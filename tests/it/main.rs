@@ -23,6 +23,7 @@ mod migrations;
 mod on_postgres;
 mod pipeline;
 mod purity;
+mod recent;
 mod retention;
 mod schema;
 mod service;

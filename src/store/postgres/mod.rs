@@ -27,9 +27,9 @@ use super::location::PgUrl;
 use super::sql::{Db, Pg, args};
 use super::{
     Backend, ChannelFault, Claimed, Cursor, DueDigest, FeedClaim, FeedHealth, FeedState,
-    HealthChange, KnownItem, PollRecord, ProcessInfo, Pruned, RecordSummary, Requeued, Retained,
-    Status, Target, WireIndex, WireMatch, feeds, health, outbox, polls, processes, retention,
-    status, stories,
+    HealthChange, KnownItem, PollRecord, ProcessInfo, Pruned, RecentStory, RecordSummary, Requeued,
+    Retained, Status, Target, WireIndex, WireMatch, feeds, health, outbox, polls, processes,
+    recent, retention, status, stories,
 };
 use crate::domain::identity::Identity;
 use crate::domain::ids::{FeedId, StoryId};
@@ -140,6 +140,24 @@ impl Postgres {
         blocking(|| {
             let mut client = self.link.lend()?;
             f(&Pg::new(&mut *client, &self.link.statements))
+        })
+    }
+
+    /// Runs `f` on one read-only snapshot (several readings that agree).
+    fn snapshot<T: Send>(
+        &self,
+        f: impl FnOnce(&Pg<postgres::Transaction>) -> Result<T> + Send,
+    ) -> Result<T> {
+        blocking(|| {
+            let mut client = self.link.lend()?;
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let out = f(&Pg::new(&mut tx, &self.link.statements))?;
+            tx.commit()?;
+            Ok(out)
         })
     }
 
@@ -493,18 +511,12 @@ impl Backend for Postgres {
         self.read(|db| status::pending_by_channel(db))
     }
 
+    fn recent(&self, since: i64) -> Result<Vec<RecentStory>> {
+        self.snapshot(|db| recent::recent(db, since))
+    }
+
     fn status(&self) -> Result<Status> {
-        blocking(|| {
-            let mut client = self.link.lend()?;
-            let mut tx = client
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()?;
-            let status = status::status(&Pg::new(&mut tx, &self.link.statements))?;
-            tx.commit()?;
-            Ok(status)
-        })
+        self.snapshot(|db| status::status(db))
     }
 
     fn wire_matches(

@@ -205,6 +205,10 @@ impl Backend for Sqlite {
         Sqlite::status(self)
     }
 
+    fn recent(&self, since: i64) -> Result<Vec<RecentStory>> {
+        Sqlite::recent(self, since)
+    }
+
     fn wire_matches(
         &mut self,
         fp: &Fingerprint,

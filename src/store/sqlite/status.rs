@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::{Identity, Sqlite, Status};
-use crate::store::status;
+use crate::store::{RecentStory, recent, status};
 
 impl Sqlite {
     /// Opens the file at `path` afresh and reads from it (`/healthz`): a
@@ -31,6 +31,12 @@ impl Sqlite {
     /// (`veille_outbox_pending`).
     pub fn pending_by_channel(&self) -> Result<Vec<(String, i64)>> {
         status::pending_by_channel(&self.conn)
+    }
+
+    pub fn recent(&self, since: i64) -> Result<Vec<RecentStory>> {
+        // One snapshot: the stories and their outlets agree.
+        let tx = self.conn.unchecked_transaction()?;
+        recent::recent(&*tx, since)
     }
 
     pub fn status(&self) -> Result<Status> {
