@@ -12,6 +12,7 @@ mod cli_config;
 mod contract;
 mod corpus;
 mod delivery;
+mod docs;
 mod faults;
 mod fetching;
 mod health;
