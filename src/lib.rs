@@ -31,4 +31,5 @@ pub mod deliver;
 pub mod domain;
 pub mod fetch;
 pub mod panics;
+pub mod push;
 pub mod store;

@@ -30,27 +30,26 @@ pub async fn send_test(config: &Config, name: &str, clock: &Clock) -> Result<Str
     let sender = Sender::new(config)?;
     let now = clock.now_utc();
     let id = crate::store::new_id();
+    let words = render::test_message(name, now, config.daemon.timezone);
+    // The mail's words, so that every channel says the same.
+    let story = || {
+        Hook::Story(StoryJson {
+            id: id.clone(),
+            rules: vec![],
+            terms: vec![],
+            title: words.subject.clone(),
+            link: None,
+            published: Some(now.to_rfc3339()),
+            summary: words.text.trim_end().to_owned(),
+            feeds: vec![],
+            links: vec![],
+            test: true,
+        })
+    };
     let body = match channel.kind.medium() {
-        Medium::Mail => Body::Mail(render::test_message(name, now, config.daemon.timezone)),
-        Medium::Hook(format) => {
-            // The mail's words, so that every channel says the same.
-            let words = render::test_message(name, now, config.daemon.timezone);
-            Body::Hook(hook::body(
-                format,
-                &Hook::Story(StoryJson {
-                    id: id.clone(),
-                    rules: vec![],
-                    terms: vec![],
-                    title: words.subject,
-                    link: None,
-                    published: Some(now.to_rfc3339()),
-                    summary: words.text.trim_end().to_owned(),
-                    feeds: vec![],
-                    links: vec![],
-                    test: true,
-                }),
-            ))
-        }
+        Medium::Mail => Body::Mail(words.clone()),
+        Medium::Hook(format) => Body::Hook(hook::body(format, &story())),
+        Medium::Push => Body::Push(story()),
     };
     let out = Outgoing {
         id,

@@ -101,6 +101,7 @@ fn channel_line(
         ChannelKind::Email { to } => format!("email to {}", to.join(", ")),
         ChannelKind::Webhook { url, .. } => format!("webhook {url}"),
         ChannelKind::Maildir { path } => format!("maildir {}", path.display()),
+        ChannelKind::Push(p) => format!("{} {}", p.settings.kind().name, p.settings.target()),
     };
     let when = match &ch.digest {
         Some(cron) => {
@@ -225,6 +226,10 @@ pub fn unreadable_secrets(c: &Config) -> Vec<String> {
             secret_file: Some(p),
             ..
         } => Some((format!("channel {:?} secret_file", ch.name), p)),
+        ChannelKind::Push(crate::push::Push {
+            token_file: Some(p),
+            ..
+        }) => Some((format!("channel {:?} token_file", ch.name), p)),
         _ => None,
     });
     smtp.into_iter()

@@ -187,6 +187,8 @@ pub enum ChannelKind {
     Maildir {
         path: PathBuf,
     },
+    /// ntfy, Telegram, Matrix or Gotify (`crate::push`).
+    Push(crate::push::Push),
 }
 
 impl ChannelKind {
@@ -196,6 +198,7 @@ impl ChannelKind {
         match self {
             ChannelKind::Email { .. } | ChannelKind::Maildir { .. } => Medium::Mail,
             ChannelKind::Webhook { format, .. } => Medium::Hook(*format),
+            ChannelKind::Push(_) => Medium::Push,
         }
     }
 
@@ -204,6 +207,7 @@ impl ChannelKind {
             ChannelKind::Email { .. } => "email",
             ChannelKind::Webhook { .. } => "webhook",
             ChannelKind::Maildir { .. } => "maildir",
+            ChannelKind::Push(p) => p.settings.kind().name,
         }
     }
 }

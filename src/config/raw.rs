@@ -105,4 +105,78 @@ pub struct RawChannel {
     pub format: Option<S<String>>,
     pub secret_file: Option<S<String>>,
     pub path: Option<S<String>>,
+    // Push kinds (`crate::push`): each reads the keys it lists.
+    pub token_file: Option<S<String>>,
+    pub chat_id: Option<S<String>>,
+    pub api_url: Option<S<String>>,
+    pub homeserver: Option<S<String>>,
+    pub room: Option<S<String>>,
+    pub priority: Option<S<i64>>,
+    pub tags: Option<S<Vec<S<String>>>>,
+}
+
+impl RawChannel {
+    /// Where key `key` is written, if it is.
+    pub fn span_of(&self, key: &str) -> Option<std::ops::Range<usize>> {
+        match key {
+            "to" => self.to.as_ref().map(S::span),
+            "tags" => self.tags.as_ref().map(S::span),
+            "priority" => self.priority.as_ref().map(S::span),
+            _ => self.string_of(key).map(S::span),
+        }
+    }
+
+    fn string_of(&self, key: &str) -> Option<&S<String>> {
+        match key {
+            "url" => self.url.as_ref(),
+            "format" => self.format.as_ref(),
+            "secret_file" => self.secret_file.as_ref(),
+            "path" => self.path.as_ref(),
+            "token_file" => self.token_file.as_ref(),
+            "chat_id" => self.chat_id.as_ref(),
+            "api_url" => self.api_url.as_ref(),
+            "homeserver" => self.homeserver.as_ref(),
+            "room" => self.room.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Every key but `kind`, `digest` and `hold`, with where it is written.
+    pub const KEYS: &'static [&'static str] = &[
+        "to",
+        "url",
+        "format",
+        "secret_file",
+        "path",
+        "token_file",
+        "chat_id",
+        "api_url",
+        "homeserver",
+        "room",
+        "priority",
+        "tags",
+    ];
+}
+
+impl crate::push::Table for RawChannel {
+    fn string(&self, key: &str) -> Option<&str> {
+        self.string_of(key).map(|s| s.get_ref().as_str())
+    }
+
+    fn integer(&self, key: &str) -> Option<i64> {
+        match key {
+            "priority" => self.priority.as_ref().map(|p| *p.get_ref()),
+            _ => None,
+        }
+    }
+
+    fn strings(&self, key: &str) -> Option<Vec<&str>> {
+        match key {
+            "tags" => self
+                .tags
+                .as_ref()
+                .map(|t| t.get_ref().iter().map(|s| s.get_ref().as_str()).collect()),
+            _ => None,
+        }
+    }
 }

@@ -16,6 +16,7 @@ use crate::domain::health::{self, Policy};
 use crate::domain::rules::query;
 use crate::domain::rules::{Accents, Field, Rule, RuleSet, Scope, Term};
 use crate::domain::rules::{Lint, control_message, lint_listed};
+use crate::push;
 
 pub struct Validator<'a> {
     path: &'a Path,
@@ -458,6 +459,7 @@ impl<'a> Validator<'a> {
             Kind::Maildir => ChannelKind::Maildir {
                 path: self.written_path(c.path.as_ref().ok_or_else(|| missing("path"))?.get_ref()),
             },
+            Kind::Push(push) => self.push(push, spanned, &key)?,
         };
         let digest = match &c.digest {
             Some(d) => Some(
@@ -489,34 +491,63 @@ impl<'a> Validator<'a> {
             "email" => Ok(Kind::Email),
             "webhook" => Ok(Kind::Webhook),
             "maildir" => Ok(Kind::Maildir),
-            other => Err(self.at(
-                kind,
-                format!("{key}: unknown kind {other:?}; use \"email\", \"webhook\" or \"maildir\""),
-            )),
+            other => match push::kind(other) {
+                Some(push) => Ok(Kind::Push(push)),
+                None => {
+                    let kinds: Vec<String> = ["email", "webhook", "maildir"]
+                        .into_iter()
+                        .chain(push::KINDS.iter().map(|k| k.name))
+                        .map(|k| format!("{k:?}"))
+                        .collect();
+                    Err(self.at(
+                        kind,
+                        format!("{key}: unknown kind {other:?}; use {}", kinds.join(", ")),
+                    ))
+                }
+            },
         }
+    }
+
+    /// A push channel's settings, read by its kind; a wrong one points at
+    /// its key (or at the table, for a key that is missing).
+    fn push(
+        &self,
+        kind: &'static push::Kind,
+        spanned: &S<RawChannel>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Result<ChannelKind> {
+        let c = spanned.get_ref();
+        let settings = (kind.parse)(c).map_err(|w| {
+            let span = c.span_of(w.key).unwrap_or_else(|| spanned.span());
+            self.error(Some(span), format!("{}: {}", key(w.key), w.message))
+        })?;
+        Ok(ChannelKind::Push(push::Push {
+            settings,
+            token_file: c.token_file.as_ref().map(|p| self.dir.join(p.get_ref())),
+        }))
     }
 
     /// Refuses a key that belongs to another kind of channel.
     fn only_keys_of(&self, kind: Kind, c: &RawChannel, key: &dyn Fn(&str) -> String) -> Result<()> {
-        let present: [(&str, Option<Range<usize>>); 5] = [
-            ("to", c.to.as_ref().map(|v| v.span())),
-            ("url", c.url.as_ref().map(|v| v.span())),
-            ("format", c.format.as_ref().map(|v| v.span())),
-            ("secret_file", c.secret_file.as_ref().map(|v| v.span())),
-            ("path", c.path.as_ref().map(|v| v.span())),
-        ];
         let allowed = kind.keys();
-        match present
-            .into_iter()
-            .find_map(|(k, span)| span.filter(|_| !allowed.contains(&k)).map(|s| (k, s)))
-        {
+        match RawChannel::KEYS.iter().find_map(|k| {
+            c.span_of(k)
+                .filter(|_| !allowed.contains(k))
+                .map(|s| (*k, s))
+        }) {
             Some((k, span)) => Err(self.error(
                 Some(span),
                 format!(
                     "{}: not allowed for kind = {:?}; allowed here: {}",
                     key(k),
                     kind.name(),
-                    allowed.join(", ")
+                    ["kind"]
+                        .iter()
+                        .chain(allowed)
+                        .chain(&["digest", "hold"])
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )),
             None => Ok(()),
@@ -894,11 +925,12 @@ fn is_plausible_address(s: &str) -> bool {
 }
 
 /// A channel's `kind`, read once: what decides its keys and its checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Kind {
     Email,
     Webhook,
     Maildir,
+    Push(&'static push::Kind),
 }
 
 impl Kind {
@@ -907,15 +939,18 @@ impl Kind {
             Kind::Email => "email",
             Kind::Webhook => "webhook",
             Kind::Maildir => "maildir",
+            Kind::Push(k) => k.name,
         }
     }
 
-    /// The keys a channel of this kind may have.
+    /// The keys a channel of this kind may have, besides `kind`, `digest`
+    /// and `hold`.
     fn keys(self) -> &'static [&'static str] {
         match self {
-            Kind::Email => &["kind", "to", "digest", "hold"],
-            Kind::Webhook => &["kind", "url", "format", "secret_file", "digest", "hold"],
-            Kind::Maildir => &["kind", "path", "digest", "hold"],
+            Kind::Email => &["to"],
+            Kind::Webhook => &["url", "format", "secret_file"],
+            Kind::Maildir => &["path"],
+            Kind::Push(k) => k.keys,
         }
     }
 }

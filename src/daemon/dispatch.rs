@@ -410,6 +410,11 @@ async fn attempt(
                 DeliveryError::Transient(_) => {
                     next_delivery_attempt(now, queued, attempt, rand::random())
                 }
+                // Not before the wait the server asked for.
+                DeliveryError::Busy { wait, .. } => {
+                    next_delivery_attempt(now, queued, attempt, rand::random())
+                        .map(|at| at.max(now + wait.as_secs() as i64))
+                }
                 DeliveryError::Permanent(_) | DeliveryError::Channel(_) => None,
             };
             let outcome = match retry_at {

@@ -32,6 +32,10 @@ pub enum DeliveryError {
     /// channel pauses as a whole (SPEC §5).
     #[error("{0}")]
     Channel(String),
+    /// The server asked to wait (a 429): tried again after `wait` at the
+    /// soonest.
+    #[error("{message}")]
+    Busy { message: String, wait: Duration },
 }
 
 pub use crate::domain::outgoing::{Body, Outgoing};
@@ -156,6 +160,17 @@ impl<'a> Pass<'a> {
                     key.as_deref(),
                     body,
                     now,
+                    sender.limit,
+                )
+                .await
+            }
+            (ChannelKind::Push(push), Body::Push(hook)) => {
+                crate::push::send(
+                    &sender.http,
+                    &self.channel.name,
+                    push,
+                    &out.id,
+                    hook,
                     sender.limit,
                 )
                 .await

@@ -18,6 +18,9 @@ pub enum Medium {
     Mail,
     /// A webhook body in its channel's `format`.
     Hook(hook::Format),
+    /// A push service's message, made from the webhook's medium-neutral
+    /// data by the channel's kind when it is sent.
+    Push,
 }
 
 /// A message rendered for one medium.
@@ -26,6 +29,8 @@ pub enum Body {
     Mail(Rendered),
     /// The JSON the webhook posts.
     Hook(serde_json::Value),
+    /// What a push message is made from.
+    Push(Hook),
 }
 
 /// One message to deliver: the same id (Message-ID, `webhook-id`) and the
@@ -53,6 +58,7 @@ impl FrozenDigest {
         let body = match medium {
             Medium::Mail => Body::Mail(self.mail),
             Medium::Hook(format) => Body::Hook(hook::body(format, &self.hook)),
+            Medium::Push => Body::Push(self.hook),
         };
         Outgoing {
             id: self.id,
@@ -67,6 +73,7 @@ pub fn story(medium: Medium, id: &str, date: i64, view: &StoryView) -> Outgoing 
     let body = match medium {
         Medium::Mail => Body::Mail(render::story(view)),
         Medium::Hook(format) => Body::Hook(hook::body(format, &Hook::Story(hook::story(id, view)))),
+        Medium::Push => Body::Push(Hook::Story(hook::story(id, view))),
     };
     Outgoing {
         id: id.to_owned(),
@@ -83,6 +90,7 @@ pub fn health(medium: Medium, id: &str, notice: &Notice, zone: Zone) -> Outgoing
             let health = Hook::Health(hook::health(id, notice, zone));
             Body::Hook(hook::body(format, &health))
         }
+        Medium::Push => Body::Push(Hook::Health(hook::health(id, notice, zone))),
     };
     Outgoing {
         id: id.to_owned(),
@@ -116,7 +124,7 @@ mod tests {
     fn json(body: &Body) -> &serde_json::Value {
         match body {
             Body::Hook(v) => v,
-            Body::Mail(_) => panic!("a mail where a webhook body was wanted"),
+            Body::Mail(_) | Body::Push(_) => panic!("not a webhook body"),
         }
     }
 

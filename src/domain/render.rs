@@ -495,7 +495,7 @@ pub fn display_title(item: &Item) -> String {
 }
 
 /// The French plural ending for `n` things.
-pub(super) fn plural(n: usize) -> &'static str {
+pub fn plural(n: usize) -> &'static str {
     if n > 1 { "s" } else { "" }
 }
 
