@@ -257,7 +257,12 @@ fn gotify_sends_markdown_with_the_click_url() {
 
 #[test]
 fn settings_that_cannot_work_say_which_key_and_why() {
-    type Case = (&'static str, &'static [(&'static str, &'static str)], &'static str, &'static str);
+    type Case = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        &'static str,
+        &'static str,
+    );
     let cases: &[Case] = &[
         ("telegram", &[], "chat_id", "needs `chat_id`"),
         (

@@ -24,6 +24,7 @@ mod migrations;
 mod on_postgres;
 mod pipeline;
 mod purity;
+mod push;
 mod recent;
 mod retention;
 mod schema;
