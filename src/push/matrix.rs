@@ -66,7 +66,8 @@ impl Matrix {
             "msgtype": "m.text",
             "body": plain.body,
             "format": "org.matrix.custom.html",
-            "formatted_body": html.body,
+            // HTML joins lines unless told to break them.
+            "formatted_body": html.body.replace('\n', "<br>"),
         });
         let path = [
             "_matrix",
