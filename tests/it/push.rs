@@ -653,3 +653,31 @@ async fn the_daemon_pushes_as_stories_arrive() {
     assert_eq!(ntfy.received_requests().await.unwrap().len(), 2);
     let _ = path("/t");
 }
+
+#[tokio::test]
+async fn a_failing_feed_is_told_by_push_too() {
+    let feed = MockServer::start().await;
+    serve(&feed, "/afp.xml", ResponseTemplate::new(500)).await;
+    let url = format!("{}/afp.xml", feed.uri());
+    let ntfy = receiver("POST", "^/t$", |_, _| ResponseTemplate::new(200)).await;
+    let env = TestEnv::new();
+    let channels = format!(
+        "[health]\nnotify = [\"t\"]\nfailing_after = \"1h\"\n\n[channel.t]\nkind = \"ntfy\"\nurl = \"{}/t\"\n",
+        ntfy.uri()
+    );
+    env.write_config(&config(&url, &channels, "\"t\""));
+    env.run_once();
+    env.advance(2 * 3600);
+    env.run_once();
+    let got = ntfy.received_requests().await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        decode_word(got[0].headers.get("title").unwrap().to_str().unwrap()),
+        "[veille] flux en échec : AFP"
+    );
+    let text = String::from_utf8(got[0].body.clone()).unwrap();
+    assert!(
+        text.starts_with(&format!("Le flux AFP ({url}) est en échec depuis le ")),
+        "{text}"
+    );
+}
