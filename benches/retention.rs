@@ -216,6 +216,7 @@ fn poll(feed: i64, day: i64, now: i64) -> PollRecord {
         items,
         wire_window: 0,
         wire_keep: 0,
+        keep_text: false,
     }
 }
 
@@ -269,6 +270,7 @@ fn item(feed: i64, day: i64, n: usize, now: i64) -> ItemRecord {
         },
         alerts,
         wire: None,
+        quiet: false,
     }
 }
 

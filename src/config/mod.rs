@@ -30,6 +30,7 @@ pub mod defaults {
     pub const FIRST_POLL_WINDOW: Duration = Duration::from_secs(24 * 3600);
     pub const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
     pub const RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+    pub const KEEP_TEXT: Duration = Duration::from_secs(7 * 24 * 3600);
     pub const WIRE_COPIES: bool = true;
     pub const WIRE_WINDOW: Duration = Duration::from_secs(48 * 3600);
     pub const HOLD: Duration = Duration::ZERO;
@@ -95,6 +96,9 @@ pub struct Daemon {
     pub max_age: Duration,
     pub timezone: Zone,
     pub retention: Duration,
+    /// How long every item's text is kept for `veille test --history`
+    /// (SPEC §4); zero keeps none; never longer than `retention`.
+    pub keep_text: Duration,
     pub wire_copies: bool,
     pub wire_window: Duration,
     /// Where `/metrics` and `/healthz` are served (SPEC §9); none by default.

@@ -47,6 +47,7 @@ pub struct RawDaemon {
     pub max_age: Option<S<String>>,
     pub timezone: Option<S<String>>,
     pub retention: Option<S<String>>,
+    pub keep_text: Option<S<String>>,
     pub wire_copies: Option<bool>,
     pub wire_window: Option<S<String>>,
     pub listen: Option<S<String>>,

@@ -194,6 +194,7 @@ impl<'a> Validator<'a> {
     fn daemon(&self, d: RawDaemon) -> Result<Daemon> {
         let interval = self.duration_or(&d.interval, "daemon.interval", defaults::INTERVAL)?;
         self.at_least_a_minute(&d.interval, interval, "daemon.interval")?;
+        let retention = self.duration_or(&d.retention, "daemon.retention", defaults::RETENTION)?;
         Ok(Daemon {
             database: match &d.database {
                 Some(p) if Location::is_url(p.get_ref()) => Location::postgres(p.get_ref())
@@ -220,7 +221,9 @@ impl<'a> Validator<'a> {
                 })?),
                 None => Zone::Local,
             },
-            retention: self.duration_or(&d.retention, "daemon.retention", defaults::RETENTION)?,
+            retention,
+            // Text never outlives its item: a shorter retention caps it.
+            keep_text: self.duration_or(&d.keep_text, "daemon.keep_text", defaults::KEEP_TEXT)?.min(retention),
             wire_copies: d.wire_copies.unwrap_or(defaults::WIRE_COPIES),
             wire_window: self.duration_or(&d.wire_window, "daemon.wire_window", defaults::WIRE_WINDOW)?,
             listen: match &d.listen {
@@ -1027,6 +1030,7 @@ const DURATION_KEYS: &[&str] = &[
     "first_poll_window",
     "max_age",
     "retention",
+    "keep_text",
     "wire_window",
     "hold",
 ];

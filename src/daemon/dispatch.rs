@@ -747,6 +747,7 @@ mod tests {
                     }],
                     due: now,
                 }],
+                quiet: false,
             })
             .collect();
         let poll = PollRecord {
@@ -759,6 +760,7 @@ mod tests {
             wire_keep: 0,
             lease: None,
             items,
+            keep_text: false,
         };
         let recorded = sh
             .with_store(move |s| s.record_polls(&[poll]))
@@ -860,6 +862,7 @@ mod tests {
             wire_window: 0,
             wire_keep: 0,
             items: Vec::new(),
+            keep_text: false,
         };
         let recorded = sh.with_store(move |s| s.record_polls(&[failed])).await;
         recorded.unwrap().remove(0).unwrap();

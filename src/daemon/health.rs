@@ -137,6 +137,7 @@ mod tests {
                     ..Item::default()
                 },
                 alerts: Vec::new(),
+                quiet: false,
             })
             .collect();
         let poll = PollRecord {
@@ -149,6 +150,7 @@ mod tests {
             wire_keep: 0,
             lease: None,
             items,
+            keep_text: false,
         };
         let recorded = sh
             .with_store(move |s| s.record_polls(&[poll]))

@@ -629,6 +629,7 @@ fn decide(
         holds: &holds,
         wire_window: d.wire_copies.then_some(d.wire_window.as_secs() as i64),
         wire_keep: config.wire_keep,
+        keep_text: !d.keep_text.is_zero(),
     };
     let at = poll::Feed {
         id: state.id,

@@ -57,6 +57,10 @@ pub async fn prune_once(sh: &Shared, now: i64) -> Result<PruneRun> {
         cursor = c;
         total.add(pruned);
     }
+    let texts = prune_texts(sh, now).await?;
+    if texts > 0 {
+        info!(texts, "dropped the kept text of items older than keep_text");
+    }
     if total.is_empty() {
         return Ok(PruneRun::default());
     }
@@ -92,6 +96,25 @@ pub async fn prune_once(sh: &Shared, now: i64) -> Result<PruneRun> {
         longest_batch: longest,
         median_batch: median,
     })
+}
+
+/// Texts dropped in one transaction.
+const TEXT_BATCH: usize = 1000;
+
+/// Drops the kept text of items first seen before `now - keep_text`
+/// (SPEC §4), a batch at a time; how many went.
+async fn prune_texts(sh: &Shared, now: i64) -> Result<usize> {
+    let cutoff = now.saturating_sub(sh.config.daemon.keep_text.as_secs() as i64);
+    let mut total = 0;
+    loop {
+        let n = sh
+            .with_store(move |s| s.prune_texts(cutoff, TEXT_BATCH))
+            .await?;
+        total += n;
+        if n < TEXT_BATCH {
+            return Ok(total);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The pure core: no I/O, no clock, no randomness except as arguments.
 
+pub mod backtest;
 pub mod crontab;
 pub mod dates;
 pub mod discover;

@@ -96,6 +96,8 @@ pub struct PollRecord {
     /// The claim on the feed this poll was fetched under (SPEC §10): it is
     /// recorded only while that claim holds. `None`: made without one.
     pub lease: Option<i64>,
+    /// Keep every item's text for `veille test --history` (`keep_text`).
+    pub keep_text: bool,
 }
 
 /// The feed as the poll found it.
@@ -122,6 +124,8 @@ pub struct Settings<'a> {
     pub wire_window: Option<i64>,
     /// How long stories stay joinable, in seconds.
     pub wire_keep: i64,
+    /// Keep every item's text (`keep_text` is not zero).
+    pub keep_text: bool,
 }
 
 /// A decided poll, with what its report needs besides.
@@ -183,6 +187,7 @@ pub fn decide(
             wire_window: settings.wire_window.unwrap_or(0),
             wire_keep: settings.wire_keep,
             lease: None,
+            keep_text: settings.keep_text,
         },
         dropped_items,
     }
@@ -282,6 +287,7 @@ mod tests {
             holds: &holds,
             wire_window: wire.then_some(86_400),
             wire_keep: 7 * 86_400,
+            keep_text: false,
         };
         decide(&feed(failures), &settings, brought, None, NOW, 0.0)
     }

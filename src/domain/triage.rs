@@ -73,6 +73,9 @@ pub struct ItemRecord {
     pub content_hash: String,
     pub item: Item,
     pub alerts: Vec<AlertDraft>,
+    /// Recorded silently whatever it matches (a feed's first poll, an item
+    /// older than `max_age`): a back-test skips it as the live poll did.
+    pub quiet: bool,
     /// For a new item while wire copies are on: what recognises its copies
     /// (filled in by the caller, see `wire::Fingerprint`).
     pub wire: Option<Fingerprint>,
@@ -133,7 +136,8 @@ pub fn triage(
             }
             None => None,
         };
-        let alerts = if is_silent(&item, before, cx) {
+        let quiet = is_silent(&item, before, cx);
+        let alerts = if quiet {
             Vec::new()
         } else {
             alerts_for(&item, rules, cx)
@@ -145,6 +149,7 @@ pub fn triage(
             content_hash: hash,
             item,
             alerts,
+            quiet,
             wire: None,
         });
     }

@@ -38,6 +38,7 @@ mod sqlite;
 mod status;
 pub mod stored;
 mod stories;
+pub mod texts;
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
@@ -293,6 +294,14 @@ pub trait Backend: Send {
 
     /// The stories alerted at or after `since`, newest first (`veille recent`).
     fn recent(&self, since: i64) -> Result<Vec<RecentStory>>;
+
+    /// The kept text of the items first seen since `since`, for
+    /// `veille test --history`: one read, on one snapshot.
+    fn history(&self, since: i64) -> Result<texts::History>;
+
+    /// Drops up to `limit` kept texts of items first seen before `cutoff`
+    /// (`keep_text`); how many went.
+    fn prune_texts(&mut self, cutoff: i64, limit: usize) -> Result<usize>;
 
     /// The stored stories `fp` would be compared with (`veille test`).
     #[allow(clippy::too_many_arguments)]

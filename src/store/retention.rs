@@ -166,6 +166,7 @@ fn prune_story(
         // is longer than `retention`: a later copy cannot join a story
         // that is gone (SPEC §4), and the table stays a retention's worth.
         tx.exec("DELETE FROM wire_prints WHERE item_id = ?1", args![item_id])?;
+        tx.exec("DELETE FROM item_texts WHERE item_id = ?1", args![item_id])?;
     }
     let mut links: Vec<String> = tx.rows(
         "SELECT link FROM story_links WHERE story_id = ?1",

@@ -65,6 +65,7 @@ fn record(key: &str, link: &str, channel: &str) -> ItemRecord {
             }],
             due: 0,
         }],
+        quiet: false,
     }
 }
 
@@ -79,6 +80,7 @@ fn poll(feed_id: FeedId, now: i64, items: Vec<ItemRecord>) -> PollRecord {
         wire_keep: 0,
         lease: None,
         items,
+        keep_text: false,
     }
 }
 

@@ -53,6 +53,10 @@ const SHIPPED: &[(&str, &str)] = &[
         "0012_processes.sql",
         "e18d896146f5bdaa3e6f5d47ccc936722ce906d4907a396d0a4b1bbdab090865",
     ),
+    (
+        "0013_item_texts.sql",
+        "39b41355922ef370ed83394ca13aa1d10b5a052e58ebf6b76c7a58cfda7fb0fd",
+    ),
 ];
 
 const SHIPPED_POSTGRES: &[(&str, &str)] = &[
@@ -67,6 +71,10 @@ const SHIPPED_POSTGRES: &[(&str, &str)] = &[
     (
         "0003_processes.sql",
         "343d7d094603dbdfd59a0b1485e8197f2cf9c851db0caa04f2a53405b03fb47d",
+    ),
+    (
+        "0004_item_texts.sql",
+        "8d95b3e2b9c15715694009e07e8ba15bac532491ed6ed202075abd2199bf5b2c",
     ),
 ];
 

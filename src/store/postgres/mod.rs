@@ -29,7 +29,7 @@ use super::{
     Backend, ChannelFault, Claimed, Cursor, DueDigest, FeedClaim, FeedHealth, FeedState,
     HealthChange, KnownItem, PollRecord, ProcessInfo, Pruned, RecentStory, RecordSummary, Requeued,
     Retained, Status, Target, WireIndex, WireMatch, feeds, health, outbox, polls, processes,
-    recent, retention, status, stories,
+    recent, retention, status, stories, texts,
 };
 use crate::domain::identity::Identity;
 use crate::domain::ids::{FeedId, StoryId};
@@ -513,6 +513,17 @@ impl Backend for Postgres {
 
     fn recent(&self, since: i64) -> Result<Vec<RecentStory>> {
         self.snapshot(|db| recent::recent(db, since))
+    }
+
+    fn history(&self, since: i64) -> Result<texts::History> {
+        self.snapshot(|db| texts::history(db, since))
+    }
+
+    fn prune_texts(&mut self, cutoff: i64, limit: usize) -> Result<usize> {
+        self.write(|db| {
+            db.exec("SELECT pg_advisory_xact_lock(?1)", args![POLL_LOCK])?;
+            texts::prune(db, cutoff, limit)
+        })
     }
 
     fn status(&self) -> Result<Status> {

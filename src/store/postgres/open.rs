@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_schema.sql"),
     include_str!("../../../migrations/postgres/0002_feed_leases.sql"),
     include_str!("../../../migrations/postgres/0003_processes.sql"),
+    include_str!("../../../migrations/postgres/0004_item_texts.sql"),
 ];
 
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

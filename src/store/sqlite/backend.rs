@@ -209,6 +209,21 @@ impl Backend for Sqlite {
         Sqlite::recent(self, since)
     }
 
+    fn history(&self, since: i64) -> Result<texts::History> {
+        // One snapshot: the items and the alerts agree.
+        let tx = self.conn.unchecked_transaction()?;
+        texts::history(&*tx, since)
+    }
+
+    fn prune_texts(&mut self, cutoff: i64, limit: usize) -> Result<usize> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = texts::prune(&*tx, cutoff, limit)?;
+        tx.commit()?;
+        Ok(n)
+    }
+
     fn wire_matches(
         &mut self,
         fp: &Fingerprint,

@@ -110,6 +110,7 @@ mod tests {
             wire_keep: 0,
             lease: None,
             items,
+            keep_text: false,
         }
     }
 
@@ -132,6 +133,7 @@ mod tests {
             wire: Some(Fingerprint::of(&item)),
             item,
             alerts: vec![],
+            quiet: false,
         }
     }
 
@@ -413,6 +415,7 @@ mod tests {
                 }],
                 due: 0,
             }],
+            quiet: false,
         }
     }
 
@@ -436,6 +439,7 @@ mod tests {
             wire_window: 0,
             wire_keep: 0,
             items,
+            keep_text: false,
         };
         let s = store
             .record_poll(&poll(a, vec![record("a1", "https://x/1", "moi", "r1")]))
@@ -519,6 +523,7 @@ mod tests {
                 wire_window: 0,
                 wire_keep: 0,
                 items: vec![record("a1", "https://x/1", "moi", "r1")],
+                keep_text: false,
             })
             .unwrap();
         let same = store

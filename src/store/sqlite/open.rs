@@ -36,10 +36,13 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../../migrations/sqlite/0012_processes.sql"
         )),
+        M::up(include_str!(
+            "../../../migrations/sqlite/0013_item_texts.sql"
+        )),
     ])
 }
 
-const SCHEMA_VERSION: i64 = 12;
+const SCHEMA_VERSION: i64 = 13;
 
 /// A file's (device, inode), to tell it from a file put in its place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
