@@ -86,7 +86,7 @@ veille run --once --flush-digests       one pass, digests included, for cron"
     ///
     /// Exit status: 0 something matched, 1 nothing did, 2 error.
     #[command(
-        group(clap::ArgGroup::new("input").required(true).args(["text", "feed"])),
+        group(clap::ArgGroup::new("input").required(true).args(["text", "feed", "history"])),
         after_help = "Examples:\n  veille test --text \"Nvidia et les puces d'IA\"\n  \
 veille test tarifs --feed https://www.lemonde.fr/international/rss_full.xml\n  \
 veille test --query 'puces NEAR/5 Chine' --feed samples/actualites.xml"
@@ -94,8 +94,8 @@ veille test --query 'puces NEAR/5 Chine' --feed samples/actualites.xml"
     Test {
         /// Only this rule [default: every rule]
         rule: Option<String>,
-        /// A query to try instead of the config's rules, as a rule named `query`
-        #[arg(long, value_name = "QUERY", conflicts_with = "rule")]
+        /// A query to try instead of the config's rules: as a new version of RULE when one is named, else as a rule named `query`
+        #[arg(long, value_name = "QUERY")]
         query: Option<String>,
         /// One made-up item whose every text field holds TEXT (HTML allowed)
         #[arg(long, value_name = "TEXT")]
@@ -109,6 +109,12 @@ veille test --query 'puces NEAR/5 Chine' --feed samples/actualites.xml"
         /// With --feed: also say which stored story each item would join as a wire copy, and why
         #[arg(long, requires = "feed", conflicts_with = "json")]
         wire: bool,
+        /// Back-test: run RULE (or --query) over the news of the last DURATION kept in the database, and report what it would have sent
+        #[arg(long, value_name = "DURATION")]
+        history: Option<String>,
+        /// With --history: how many titles to list
+        #[arg(long, value_name = "N", default_value_t = 20, requires = "history")]
+        limit: usize,
     },
     /// Show feeds, channels and alerts from the database
     #[command(after_help = "Examples:\n  veille status\n  veille status --json | jq '.channels'")]
@@ -244,7 +250,25 @@ fn run(args: Args) -> Result<Outcome, CliError> {
             feed,
             json,
             wire,
+            history,
+            limit,
         } => {
+            if let Some(history) = history {
+                let ask = cli::history::Ask {
+                    rule: rule.as_deref(),
+                    query: query.as_deref(),
+                    history: &history,
+                    limit,
+                    json,
+                };
+                let (report, found) = cli::history::run(&config, &ask, &clock)?;
+                print!("{report}");
+                return Ok(if found {
+                    Outcome::Done
+                } else {
+                    Outcome::NothingMatched
+                });
+            }
             let source = match (text, feed) {
                 (Some(text), _) => cli::test::Source::Text(text),
                 (None, Some(location)) => cli::test::Source::Feed { location, wire },
@@ -314,7 +338,7 @@ fn test(
     now: i64,
 ) -> Result<Outcome, CliError> {
     let which = match &query {
-        Some(q) => cli::test::Which::Query(q),
+        Some(q) => cli::test::Which::Query(q, rule.as_deref()),
         None => cli::test::Which::Config(rule.as_deref()),
     };
     let (report, matched) =

@@ -3,6 +3,7 @@
 
 pub mod channel;
 pub mod check;
+pub mod history;
 pub mod recent;
 pub mod run;
 pub mod status;

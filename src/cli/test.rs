@@ -49,8 +49,9 @@ struct JsonMatch<'a> {
 pub enum Which<'a> {
     /// The config's, or only the one named.
     Config(Option<&'a str>),
-    /// A query written on the command line, as a rule named `query`.
-    Query(&'a str),
+    /// A query written on the command line: as a new version of the
+    /// config's rule named, else as a rule named `query`.
+    Query(&'a str, Option<&'a str>),
 }
 
 /// Runs the test at `now` (what wire copies are compared with depends on
@@ -64,7 +65,13 @@ pub async fn run(
 ) -> Result<(String, bool), CliError> {
     let (set, rule) = match which {
         Which::Config(rule) => (None, rule),
-        Which::Query(q) => (Some(query_rule(q)?), None),
+        Which::Query(q, rule) => {
+            let base = match rule {
+                Some(name) => Some(config_rule(config, name)?),
+                None => None,
+            };
+            (Some(RuleSet::new(vec![query_rule(q, base)?])), None)
+        }
     };
     let rules = set.as_ref().unwrap_or(&config.rules);
     report(config, rules, rule, source, json, now)
@@ -72,23 +79,44 @@ pub async fn run(
         .map_err(CliError::Usage)
 }
 
-/// The rule `veille test --query` tries: every field, accents ignored.
+/// The rule `veille test --query` tries: a new version of `base` (its
+/// name, fields, feeds and channels kept, its terms replaced by the
+/// query), else a rule named `query` over every field; accents ignored.
 /// A query that does not parse is `query:COLUMN: message`.
-fn query_rule(q: &str) -> Result<RuleSet, CliError> {
+pub(super) fn query_rule(q: &str, base: Option<&Rule>) -> Result<Rule, CliError> {
     let query = query::parse(q, Accents::Fold).map_err(|e| {
         let column = q[..e.at].chars().count() + 1;
         CliError::Usage(anyhow!("query:{column}: {}", e.message))
     })?;
-    Ok(RuleSet::new(vec![Rule {
-        name: "query".into(),
-        any: Vec::new(),
-        all: Vec::new(),
-        none: Vec::new(),
-        query: Some(query),
-        fields: Field::ALL.to_vec(),
-        scope: Scope::default(),
-        notify: Vec::new(),
-    }]))
+    Ok(match base {
+        Some(rule) => Rule {
+            any: Vec::new(),
+            all: Vec::new(),
+            none: Vec::new(),
+            query: Some(query),
+            ..rule.clone()
+        },
+        None => Rule {
+            name: "query".into(),
+            any: Vec::new(),
+            all: Vec::new(),
+            none: Vec::new(),
+            query: Some(query),
+            fields: Field::ALL.to_vec(),
+            scope: Scope::default(),
+            notify: Vec::new(),
+        },
+    })
+}
+
+/// The config's rule named `name`, or a usage error listing the rules.
+pub(super) fn config_rule<'c>(config: &'c Config, name: &str) -> Result<&'c Rule, CliError> {
+    known_rule(config, Some(name)).map_err(CliError::Usage)?;
+    Ok(config
+        .rules
+        .iter()
+        .find(|r| r.name == name)
+        .expect("known_rule found it"))
 }
 
 async fn report(

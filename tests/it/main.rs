@@ -16,6 +16,7 @@ mod docs;
 mod faults;
 mod fetching;
 mod health;
+mod history;
 mod hostile;
 mod matching;
 mod messages;

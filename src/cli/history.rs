@@ -1,0 +1,349 @@
+//! `veille test (RULE | --query Q) --history DURATION`: a back-test (SPEC
+//! §1). The rule runs over the items of the last DURATION whose text is
+//! kept (`keep_text`), through the same steps as a live poll
+//! (`domain::backtest`), and the report says what it would have sent: a
+//! count a day, the feeds, the titles, and for a rule of the config what
+//! the tested version adds to and drops from what the rule in force
+//! alerted. Reads one snapshot; stores and sends nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write;
+
+use anyhow::anyhow;
+use serde::Serialize;
+
+use super::test::{config_rule, query_rule};
+use super::{CliError, readable};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::backtest::{self, Found};
+use crate::domain::ids::StoryId;
+use crate::domain::link::without_tracking;
+use crate::domain::rules::RuleSet;
+use crate::store::Store;
+
+/// What to test.
+pub struct Ask<'a> {
+    /// A rule of the config, or the name given to the query.
+    pub rule: Option<&'a str>,
+    pub query: Option<&'a str>,
+    pub history: &'a str,
+    /// Titles listed.
+    pub limit: usize,
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    rule: String,
+    /// The span tested, RFC 3339 in the configured zone.
+    from: String,
+    to: String,
+    /// Kept items read.
+    items: usize,
+    stories: usize,
+    per_day: Vec<Day>,
+    feeds: Vec<FeedCount>,
+    /// Newest first, at most `--limit`.
+    found: Vec<Shown>,
+    /// Compared with what the rule in force alerted (a rule of the config).
+    compared: Option<Compared>,
+    notes: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Day {
+    day: String,
+    stories: usize,
+}
+
+#[derive(Serialize)]
+struct FeedCount {
+    feed: String,
+    stories: usize,
+}
+
+#[derive(Serialize, Clone)]
+struct Shown {
+    at: String,
+    title: String,
+    link: Option<String>,
+    feed: String,
+    terms: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Compared {
+    alerted: usize,
+    added: Vec<Shown>,
+    dropped: Vec<Shown>,
+}
+
+/// Runs the back-test; the report and whether the rule found anything.
+pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), CliError> {
+    let span = humantime::parse_duration(ask.history.trim()).map_err(|_| {
+        CliError::Usage(anyhow!(
+            "--history: invalid duration {:?} (write e.g. \"7d\", \"36h\")",
+            ask.history
+        ))
+    })?;
+    let in_config = ask
+        .rule
+        .filter(|name| config.rules.iter().any(|r| r.name == *name));
+    let rule = match (ask.query, ask.rule) {
+        (Some(q), name) => {
+            let mut rule = query_rule(q, in_config.map(|n| config_rule(config, n)).transpose()?)?;
+            if let (Some(name), None) = (name, in_config) {
+                rule.name = name.to_owned();
+            }
+            rule
+        }
+        (None, Some(name)) => config_rule(config, name)?.clone(),
+        (None, None) => {
+            return Err(CliError::Usage(anyhow!(
+                "--history tests one rule: name a RULE of the config, or give --query"
+            )));
+        }
+    };
+    let name = rule.name.clone();
+    let rules = RuleSet::new(vec![rule]);
+    let now = clock.now();
+    let keep = config.daemon.keep_text;
+    let tested = span.min(keep);
+    let cutoff = now - tested.as_secs() as i64;
+    let store = Store::open_existing(&config.daemon.database)?;
+    let history = store.history(cutoff)?;
+
+    let mut notes = Vec::new();
+    if span > keep {
+        notes.push(format!(
+            "text is kept for {} (keep_text): tested the last {}, not {}",
+            readable(keep),
+            readable(keep),
+            readable(span)
+        ));
+    }
+    let from = match history.oldest {
+        Some(oldest) if oldest > cutoff => {
+            notes.push(format!(
+                "the database holds text from {} on only: the span tested starts there",
+                when(config, oldest)
+            ));
+            oldest
+        }
+        None => {
+            notes.push("no item's text is kept yet: nothing to test".to_owned());
+            now
+        }
+        _ => cutoff,
+    };
+    notes.push(
+        "items first seen before the rule existed are included: that is what a back-test is for"
+            .to_owned(),
+    );
+
+    let tags: HashMap<&str, &[String]> = config
+        .feeds
+        .iter()
+        .map(|f| (f.name.as_str(), f.tags.as_slice()))
+        .collect();
+    let none: &[String] = &[];
+    let found = backtest::run(&history.kept, &rules, |feed| {
+        tags.get(feed).copied().unwrap_or(none)
+    });
+    let shown = |f: &Found| Shown {
+        at: when(config, f.at),
+        title: f.title.clone(),
+        link: f.link.as_deref().map(without_tracking),
+        feed: f.feed.clone(),
+        terms: f.terms.clone(),
+    };
+
+    // What the rule in force alerted, as recorded with the alerts.
+    let compared = in_config.map(|rule| {
+        let alerted: HashSet<StoryId> = history
+            .alerted
+            .iter()
+            .filter(|(_, rules)| rules.iter().any(|r| r == rule))
+            .map(|(story, _)| *story)
+            .collect();
+        let found_ids: HashSet<StoryId> = found.iter().map(|f| f.story).collect();
+        let added = found
+            .iter()
+            .filter(|f| !alerted.contains(&f.story))
+            .map(shown)
+            .collect();
+        // A dropped story's title: its first kept item's.
+        let mut first: HashMap<StoryId, &backtest::Kept> = HashMap::new();
+        for k in &history.kept {
+            first.entry(k.story).or_insert(k);
+        }
+        let mut dropped: Vec<(i64, Shown)> = alerted
+            .iter()
+            .filter(|s| !found_ids.contains(s))
+            .map(|s| match first.get(s) {
+                Some(k) => (
+                    k.first_seen,
+                    Shown {
+                        at: when(config, k.first_seen),
+                        title: k.item.title.clone(),
+                        link: k.item.link.as_deref().map(without_tracking),
+                        feed: k.feed.clone(),
+                        terms: Vec::new(),
+                    },
+                ),
+                None => (
+                    0,
+                    Shown {
+                        at: String::new(),
+                        title: format!("story {s} (its text is no longer kept)"),
+                        link: None,
+                        feed: String::new(),
+                        terms: Vec::new(),
+                    },
+                ),
+            })
+            .collect();
+        dropped.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+        Compared {
+            alerted: alerted.len(),
+            added,
+            dropped: dropped.into_iter().map(|(_, s)| s).collect(),
+        }
+    });
+
+    let report = Report {
+        rule: name,
+        from: rfc3339(config, from),
+        to: rfc3339(config, now),
+        items: history.kept.len(),
+        stories: found.len(),
+        per_day: per_day(config, &found, from, now),
+        feeds: per_feed(&found),
+        found: found.iter().take(ask.limit).map(shown).collect(),
+        compared,
+        notes,
+    };
+    let text = if ask.json {
+        serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)? + "\n"
+    } else {
+        render(&report, found.len(), ask.limit)
+    };
+    Ok((text, !found.is_empty()))
+}
+
+fn when(config: &Config, t: i64) -> String {
+    super::when(config, Some(t))
+        .rsplit_once(':')
+        .map_or_else(String::new, |(minutes, _)| minutes.to_owned())
+}
+
+fn rfc3339(config: &Config, t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| config.daemon.timezone.format(d, "%Y-%m-%dT%H:%M:%S%:z"))
+        .unwrap_or_default()
+}
+
+/// Stories a day, every day of the span, in the configured zone.
+fn per_day(config: &Config, found: &[Found], from: i64, to: i64) -> Vec<Day> {
+    let day = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| config.daemon.timezone.format(d, "%Y-%m-%d"))
+            .unwrap_or_default()
+    };
+    let mut days: BTreeMap<String, usize> = BTreeMap::new();
+    let mut t = from;
+    while t <= to {
+        days.insert(day(t), 0);
+        t += 86_400;
+    }
+    days.insert(day(to), 0);
+    for f in found {
+        *days.entry(day(f.at)).or_default() += 1;
+    }
+    days.into_iter()
+        .map(|(day, stories)| Day { day, stories })
+        .collect()
+}
+
+fn per_feed(found: &[Found]) -> Vec<FeedCount> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for f in found {
+        *counts.entry(&f.feed).or_default() += 1;
+    }
+    let mut feeds: Vec<FeedCount> = counts
+        .into_iter()
+        .map(|(feed, stories)| FeedCount {
+            feed: feed.to_owned(),
+            stories,
+        })
+        .collect();
+    feeds.sort_by(|a, b| b.stories.cmp(&a.stories).then_with(|| a.feed.cmp(&b.feed)));
+    feeds
+}
+
+fn render(r: &Report, total: usize, limit: usize) -> String {
+    let mut out = String::new();
+    let days = r.per_day.len().max(1);
+    let _ = writeln!(
+        out,
+        "rule {}: {} stor{} in {} kept items, from {} to {} ({:.1} a day)\n",
+        r.rule,
+        r.stories,
+        if r.stories == 1 { "y" } else { "ies" },
+        r.items,
+        &r.from[..16].replace('T', " "),
+        &r.to[..16].replace('T', " "),
+        r.stories as f64 / days as f64
+    );
+    let _ = writeln!(out, "day          stories");
+    for d in &r.per_day {
+        let _ = writeln!(out, "{}  {:>7}", d.day, d.stories);
+    }
+    if !r.feeds.is_empty() {
+        let _ = writeln!(out, "\nfeeds (the first to carry each story)");
+        for f in &r.feeds {
+            let _ = writeln!(out, "  {:>5}  {}", f.stories, f.feed);
+        }
+    }
+    if !r.found.is_empty() {
+        let more = if total > limit {
+            format!(", {} of {total}; --limit for more", r.found.len())
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "\nstories, newest first{more}");
+        for s in &r.found {
+            let _ = writeln!(out, "  {}  {}", s.at, s.title);
+            let _ = writeln!(
+                out,
+                "                    {} · {}",
+                s.feed,
+                s.terms.join(", ")
+            );
+        }
+    }
+    if let Some(c) = &r.compared {
+        let _ = writeln!(
+            out,
+            "\ncompared with what the rule in force alerted ({} stor{}): {} added, {} dropped",
+            c.alerted,
+            if c.alerted == 1 { "y" } else { "ies" },
+            c.added.len(),
+            c.dropped.len()
+        );
+        for s in c.added.iter().take(limit) {
+            let _ = writeln!(out, "  + {}  {}", s.at, s.title);
+        }
+        for s in c.dropped.iter().take(limit) {
+            let _ = writeln!(out, "  - {}  {}", s.at, s.title);
+        }
+    }
+    if !r.notes.is_empty() {
+        out.push('\n');
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
+}
