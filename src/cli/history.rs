@@ -21,6 +21,7 @@ use crate::domain::ids::StoryId;
 use crate::domain::link::without_tracking;
 use crate::domain::rules::RuleSet;
 use crate::store::Store;
+use crate::store::texts::{self, History};
 
 /// What to test.
 pub struct Ask<'a> {
@@ -112,7 +113,7 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
     let tested = span.min(keep);
     let cutoff = now - tested.as_secs() as i64;
     let store = Store::open_existing(&config.daemon.database)?;
-    let history = store.history(cutoff)?;
+    let mut history = store.history(cutoff)?;
 
     let mut notes = Vec::new();
     if span > keep {
@@ -147,10 +148,7 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
         .iter()
         .map(|f| (f.name.as_str(), f.tags.as_slice()))
         .collect();
-    let none: &[String] = &[];
-    let found = backtest::run(&history.kept, &rules, |feed| {
-        tags.get(feed).copied().unwrap_or(none)
-    });
+    let found = back_test(&mut history, &rules, &tags)?;
     let shown = |f: &Found| Shown {
         at: when(config, f.at),
         title: f.title.clone(),
@@ -230,6 +228,41 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
         render(&report, found.len(), ask.limit)
     };
     Ok((text, !found.is_empty()))
+}
+
+/// Runs `rules` (one rule) over `history`, its texts inflated and matched
+/// in as many parts as there are cores, side by side: a back-test is one
+/// user waiting, and both halves of its cost (inflating, matching) split.
+pub fn back_test(
+    history: &mut History,
+    rules: &RuleSet,
+    tags: &HashMap<&str, &[String]>,
+) -> anyhow::Result<Vec<Found>> {
+    let parts = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let size = history.kept.len().div_ceil(parts).max(1);
+    let none: &[String] = &[];
+    let found = std::thread::scope(|s| {
+        let running: Vec<_> = history
+            .kept
+            .chunks_mut(size)
+            .zip(history.packed.chunks(size))
+            .map(|(kept, packed)| {
+                s.spawn(move || -> anyhow::Result<Vec<Found>> {
+                    for (k, p) in kept.iter_mut().zip(packed) {
+                        texts::unpack(k, p)?;
+                    }
+                    Ok(backtest::run(kept, rules, |feed| {
+                        tags.get(feed).copied().unwrap_or(none)
+                    }))
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|r| r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect::<anyhow::Result<Vec<_>>>()
+    })?;
+    Ok(backtest::merge(found))
 }
 
 fn when(config: &Config, t: i64) -> String {

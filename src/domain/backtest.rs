@@ -76,6 +76,26 @@ pub fn run<'a>(kept: &[Kept], rules: &RuleSet, tags: impl Fn(&str) -> &'a [Strin
     out
 }
 
+/// The stories of consecutive parts of one history, each run alone (side
+/// by side), as one run would have found them: a story found in several
+/// parts keeps its earliest match.
+pub fn merge(parts: Vec<Vec<Found>>) -> Vec<Found> {
+    let mut found: HashMap<StoryId, Found> = HashMap::new();
+    for part in parts {
+        for f in part {
+            match found.get(&f.story) {
+                Some(seen) if seen.at <= f.at => {}
+                _ => {
+                    found.insert(f.story, f);
+                }
+            }
+        }
+    }
+    let mut out: Vec<Found> = found.into_values().collect();
+    out.sort_by_key(|f| std::cmp::Reverse((f.at, f.story)));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +153,12 @@ mod tests {
             .collect();
         assert_eq!(stories, [(3, 500, "AFP"), (2, 300, "Le Monde")]);
         assert_eq!(got[1].terms, ["puces"]);
+        // Split anywhere, run apart and merged: the same stories.
+        for at in 0..=history.len() {
+            let (a, b) = history.split_at(at);
+            let rules = rules(&["puces"], Scope::default());
+            let parts = vec![run(a, &rules, |_| &none), run(b, &rules, |_| &none)];
+            assert_eq!(merge(parts), got, "split at {at}");
+        }
     }
 }
