@@ -40,7 +40,9 @@ struct Report {
     /// The span tested, RFC 3339 in the configured zone.
     from: String,
     to: String,
-    /// Kept items read.
+    #[serde(skip)]
+    span_seconds: i64,
+    /// Kept item versions read.
     items: usize,
     stories: usize,
     per_day: Vec<Day>,
@@ -111,7 +113,7 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
     let now = clock.now();
     let keep = config.daemon.keep_text;
     let tested = span.min(keep);
-    let cutoff = now - tested.as_secs() as i64;
+    let cutoff = now.saturating_sub(i64::try_from(tested.as_secs()).unwrap_or(i64::MAX));
     let store = Store::open_existing(&config.daemon.database)?;
     let mut history = store.history(cutoff)?;
 
@@ -148,6 +150,32 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
         .iter()
         .map(|f| (f.name.as_str(), f.tags.as_slice()))
         .collect();
+    // A story begun before the span: whether its earlier items alerted
+    // cannot be known (their text is gone), and live it alerts once. Left
+    // out, and said.
+    let before: HashSet<StoryId> = history
+        .kept
+        .iter()
+        .filter(|k| k.story_began < from)
+        .map(|k| k.story)
+        .collect();
+    if !before.is_empty() {
+        let (kept, packed): (Vec<_>, Vec<_>) = std::mem::take(&mut history.kept)
+            .into_iter()
+            .zip(std::mem::take(&mut history.packed))
+            .filter(|(k, _)| !before.contains(&k.story))
+            .unzip();
+        (history.kept, history.packed) = (kept, packed);
+        notes.insert(
+            0,
+            format!(
+                "{} stor{} begun before the span left out: whether {} alerted then cannot be known",
+                before.len(),
+                if before.len() == 1 { "y" } else { "ies" },
+                if before.len() == 1 { "it" } else { "they" }
+            ),
+        );
+    }
     let found = back_test(&mut history, &rules, &tags)?;
     let shown = |f: &Found| Shown {
         at: when(config, f.at),
@@ -162,8 +190,10 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
         let alerted: HashSet<StoryId> = history
             .alerted
             .iter()
-            .filter(|(_, rules)| rules.iter().any(|r| r == rule))
-            .map(|(story, _)| *story)
+            .filter(|(story, rules, created)| {
+                *created >= from && !before.contains(story) && rules.iter().any(|r| r == rule)
+            })
+            .map(|(story, _, _)| *story)
             .collect();
         let found_ids: HashSet<StoryId> = found.iter().map(|f| f.story).collect();
         let added = found
@@ -181,9 +211,9 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
             .filter(|s| !found_ids.contains(s))
             .map(|s| match first.get(s) {
                 Some(k) => (
-                    k.first_seen,
+                    k.seen,
                     Shown {
-                        at: when(config, k.first_seen),
+                        at: when(config, k.seen),
                         title: k.item.title.clone(),
                         link: k.item.link.as_deref().map(without_tracking),
                         feed: k.feed.clone(),
@@ -214,6 +244,7 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
         rule: name,
         from: rfc3339(config, from),
         to: rfc3339(config, now),
+        span_seconds: now - from,
         items: history.kept.len(),
         stories: found.len(),
         per_day: per_day(config, &found, from, now),
@@ -277,7 +308,7 @@ fn rfc3339(config: &Config, t: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Stories a day, every day of the span, in the configured zone.
+/// Stories a day, every calendar day of the span in the configured zone.
 fn per_day(config: &Config, found: &[Found], from: i64, to: i64) -> Vec<Day> {
     let day = |t: i64| {
         chrono::DateTime::from_timestamp(t, 0)
@@ -285,12 +316,14 @@ fn per_day(config: &Config, found: &[Found], from: i64, to: i64) -> Vec<Day> {
             .unwrap_or_default()
     };
     let mut days: BTreeMap<String, usize> = BTreeMap::new();
-    let mut t = from;
-    while t <= to {
-        days.insert(day(t), 0);
-        t += 86_400;
+    let parse = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
+    if let (Some(mut d), Some(last)) = (parse(&day(from)), parse(&day(to))) {
+        while d <= last {
+            days.insert(d.format("%Y-%m-%d").to_string(), 0);
+            let Some(next) = d.succ_opt() else { break };
+            d = next;
+        }
     }
-    days.insert(day(to), 0);
     for f in found {
         *days.entry(day(f.at)).or_default() += 1;
     }
@@ -317,7 +350,7 @@ fn per_feed(found: &[Found]) -> Vec<FeedCount> {
 
 fn render(r: &Report, total: usize, limit: usize) -> String {
     let mut out = String::new();
-    let days = r.per_day.len().max(1);
+    let days = (r.span_seconds as f64 / 86_400.0).max(1.0);
     let _ = writeln!(
         out,
         "rule {}: {} stor{} in {} kept items, from {} to {} ({:.1} a day)\n",
@@ -327,7 +360,7 @@ fn render(r: &Report, total: usize, limit: usize) -> String {
         r.items,
         &r.from[..16].replace('T', " "),
         &r.to[..16].replace('T', " "),
-        r.stories as f64 / days as f64
+        r.stories as f64 / days
     );
     let _ = writeln!(out, "day          stories");
     for d in &r.per_day {

@@ -38,7 +38,9 @@ pub fn run(
 ) -> Result<String, CliError> {
     let span = parse_since(since)?;
     let store = Store::open_existing(&config.daemon.database)?;
-    let cutoff = clock.now() - span.as_secs() as i64;
+    let cutoff = clock
+        .now()
+        .saturating_sub(i64::try_from(span.as_secs()).unwrap_or(i64::MAX));
     let mut stories = store.recent(cutoff)?;
     if let Some(rule) = rule {
         stories.retain(|s| s.rules.iter().any(|r| r == rule));

@@ -315,8 +315,9 @@ enum Step {
 /// it is renewed first; `false` then means another process took it.
 async fn still_ours(sh: &Shared, target: Target, id: &str, until: i64) -> Result<bool> {
     let now = sh.clock.now();
-    // A send ends within `timeout`; marking it takes seconds at most.
-    let needed = sh.config.daemon.timeout.as_secs() as i64 + 5;
+    // A send ends within `timeout` (a push channel's waits for a 429
+    // besides); marking it takes seconds at most.
+    let needed = (sh.config.daemon.timeout + crate::push::WAIT_IN_SEND).as_secs() as i64 + 5;
     if until - now >= needed {
         return Ok(true);
     }
@@ -412,8 +413,10 @@ async fn attempt(
                 }
                 // Not before the wait the server asked for.
                 DeliveryError::Busy { wait, .. } => {
-                    next_delivery_attempt(now, queued, attempt, rand::random())
-                        .map(|at| at.max(now + wait.as_secs() as i64))
+                    next_delivery_attempt(now, queued, attempt, rand::random()).map(|at| {
+                        let wait = i64::try_from(wait.as_secs()).unwrap_or(i64::MAX);
+                        at.max(now.saturating_add(wait))
+                    })
                 }
                 DeliveryError::Permanent(_) | DeliveryError::Channel(_) => None,
             };

@@ -10,12 +10,16 @@ use super::ids::StoryId;
 use super::model::Item;
 use super::rules::RuleSet;
 
-/// One kept item, as recorded.
+/// One kept version of an item, as recorded (a changed item has one a
+/// change: live, it was matched again).
 #[derive(Debug, Clone)]
 pub struct Kept {
     pub feed: String,
     pub story: StoryId,
-    pub first_seen: i64,
+    /// When the story's first item was first seen.
+    pub story_began: i64,
+    /// When this version was seen.
+    pub seen: i64,
     /// Recorded silently: it alerted nothing, whatever it matched.
     pub quiet: bool,
     pub item: Item,
@@ -25,7 +29,7 @@ pub struct Kept {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {
     pub story: StoryId,
-    /// When its first matching item was first seen: when it would have
+    /// When its first matching version was seen: when it would have
     /// alerted.
     pub at: i64,
     /// The feed of that item.
@@ -63,7 +67,7 @@ pub fn run<'a>(kept: &[Kept], rules: &RuleSet, tags: impl Fn(&str) -> &'a [Strin
             k.story,
             Found {
                 story: k.story,
-                at: k.first_seen,
+                at: k.seen,
                 feed: k.feed.clone(),
                 title: k.item.title.clone(),
                 link: k.item.link.clone(),
@@ -121,7 +125,8 @@ mod tests {
         Kept {
             feed: feed.into(),
             story: StoryId(story),
-            first_seen: at,
+            story_began: at,
+            seen: at,
             quiet,
             item: Item {
                 title: title.into(),

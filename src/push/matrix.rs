@@ -93,3 +93,11 @@ impl Matrix {
         }
     }
 }
+
+/// Matrix's `retry_after_ms` on a 429 (`M_LIMIT_EXCEEDED`).
+pub fn wait(body: &str) -> Option<std::time::Duration> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    v["retry_after_ms"]
+        .as_u64()
+        .map(|ms| std::time::Duration::from_millis(ms.max(1000)))
+}

@@ -99,14 +99,24 @@ impl Settings {
     fn wait(&self, body: &str) -> Option<Duration> {
         match self {
             Settings::Telegram(_) => telegram::wait(body),
+            Settings::Matrix(_) => matrix::wait(body),
             _ => None,
         }
+    }
+
+    /// Whether an answer says the token itself is refused: the channel's
+    /// fault. Telegram answers 404 to a token that is no bot's.
+    fn token_refused(&self, status: u16) -> bool {
+        matches!(status, 401 | 403) || matches!(self, Settings::Telegram(_)) && status == 404
     }
 
     /// Where requests go, token left out, for `check` and error messages.
     pub fn target(&self) -> String {
         match self {
-            Settings::Ntfy(s) => s.url.to_string(),
+            // Neither a password in the URL nor an `?auth=` token.
+            Settings::Ntfy(s) => {
+                format!("{}{}", s.url.origin().ascii_serialization(), s.url.path())
+            }
             Settings::Telegram(s) => format!(
                 "{} chat {}",
                 s.api_url.origin().ascii_serialization(),
@@ -173,7 +183,9 @@ pub fn token_env(channel: &str) -> String {
 /// The channel's token: `token_file`, else `VEILLE_TOKEN_<CHANNEL>`, else
 /// the systemd credential `<channel>-token`. `None` when there is none.
 pub fn token(channel: &str, file: Option<&Path>) -> Result<Option<String>, DeliveryError> {
-    let read = |file: &Path| read_secret(file, "token").map(|t| Some(t.trim().to_owned()));
+    let read = |file: &Path| {
+        read_secret(file, "token").map(|t| Some(t.trim().to_owned()).filter(|t| !t.is_empty()))
+    };
     if let Some(file) = file {
         return read(file);
     }
@@ -213,8 +225,12 @@ pub struct Request {
 }
 
 /// Waits of up to this long asked by a 429 are waited for inside the send;
-/// a longer one is told to the queue (`DeliveryError::Busy`).
-const WAIT_IN_SEND: Duration = Duration::from_secs(30);
+/// a longer one is told to the queue (`DeliveryError::Busy`). A send lasts
+/// at most this plus the request timeout.
+pub const WAIT_IN_SEND: Duration = Duration::from_secs(30);
+
+/// The longest wait a server's answer is taken at its word for.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// Sends `hook` as alert `id` through a push channel; `limit` bounds each
 /// request. The token never appears in what is returned: errors name the
@@ -242,17 +258,32 @@ pub async fn send(
         )));
     }
     let request = push.settings.request(id, hook, token.as_deref());
-    let mut waited = Duration::ZERO;
-    loop {
-        match once(http, &push.settings, &request, limit).await {
-            Err(DeliveryError::Busy { message, wait }) if waited + wait <= WAIT_IN_SEND => {
-                tracing::debug!(channel, wait_s = wait.as_secs(), "{message}; waiting");
-                tokio::time::sleep(wait).await;
-                waited += wait;
+    let attempts = async {
+        let mut waited = Duration::ZERO;
+        loop {
+            match once(http, &push.settings, &request, limit).await {
+                Err(DeliveryError::Busy { message, wait })
+                    if waited.saturating_add(wait) <= WAIT_IN_SEND =>
+                {
+                    tracing::debug!(channel, wait_s = wait.as_secs(), "{message}; waiting");
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                }
+                other => return other,
             }
-            other => return other,
         }
-    }
+    };
+    // One deadline for the whole send, waits included: the alert's lease
+    // counts on it (`dispatch::still_ours`).
+    tokio::time::timeout(limit + WAIT_IN_SEND, attempts)
+        .await
+        .unwrap_or_else(|_| {
+            Err(DeliveryError::Transient(format!(
+                "{} channel {channel}: no answer within {}s",
+                kind.name,
+                (limit + WAIT_IN_SEND).as_secs()
+            )))
+        })
 }
 
 /// One request and what its answer means: 2xx sent; 401 and 403 the
@@ -298,14 +329,14 @@ async fn once(
         format!("{name} {host}: HTTP {status}: {said}")
     };
     match status.as_u16() {
-        401 | 403 => Err(DeliveryError::Channel(msg)),
+        s if settings.token_refused(s) => Err(DeliveryError::Channel(msg)),
         429 => Err(DeliveryError::Busy {
             message: msg,
             wait: settings
                 .wait(&body)
                 .or(header_wait)
                 .unwrap_or(Duration::from_secs(5))
-                .max(Duration::from_secs(1)),
+                .clamp(Duration::from_secs(1), MAX_WAIT),
         }),
         408 => Err(DeliveryError::Transient(msg)),
         s if (400..500).contains(&s) => Err(DeliveryError::Permanent(msg)),
@@ -417,9 +448,19 @@ pub fn compose(hook: &Hook, markup: &Markup, budget: Budget, title_in_body: bool
     }
 }
 
+/// A link to show and to tap: a web link, not absurdly long (past that
+/// it would crowd out the message).
 fn web_link(link: Option<&str>) -> Option<String> {
-    link.filter(|l| is_web_link(l)).map(str::to_owned)
+    link.filter(|l| is_web_link(l) && l.len() <= MAX_LINK)
+        .map(str::to_owned)
 }
+
+/// Bounds on what goes into a message before markup, so that the markup
+/// itself is never cut: a title's characters, a link's bytes, a line of
+/// text's characters.
+const MAX_TITLE: usize = 300;
+const MAX_LINK: usize = 1000;
+const MAX_LINE: usize = 1500;
 
 fn heading(title: &str, link: Option<&str>, m: &Markup) -> String {
     let text = (m.escape)(title);
@@ -430,7 +471,7 @@ fn heading(title: &str, link: Option<&str>, m: &Markup) -> String {
 }
 
 fn story(s: &StoryJson, m: &Markup, budget: Budget, title_in_body: bool) -> Composed {
-    let title = one_line(&s.title);
+    let title = truncate_chars(&one_line(&s.title), MAX_TITLE);
     let click = web_link(s.link.as_deref());
     let mut head = Vec::new();
     if title_in_body {
@@ -441,6 +482,7 @@ fn story(s: &StoryJson, m: &Markup, budget: Budget, title_in_body: bool) -> Comp
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join(" · ");
+    let named = truncate_chars(&named, MAX_LINE);
     if !named.is_empty() {
         head.push((m.escape)(&named));
     }
@@ -484,21 +526,18 @@ fn escape_fitted(text: &str, m: &Markup, budget: Budget, room: usize) -> String 
 
 fn digest(d: &DigestJson, m: &Markup, budget: Budget, title_in_body: bool) -> Composed {
     let n = d.stories.len();
+    let channel = truncate_chars(&one_line(&d.channel), MAX_TITLE);
     let title = if n == 0 {
-        format!("[veille] {} : santé des flux", one_line(&d.channel))
+        format!("[veille] {channel} : santé des flux")
     } else {
-        format!(
-            "[veille] {} : {n} article{}",
-            one_line(&d.channel),
-            plural(n)
-        )
+        format!("[veille] {} : {n} article{}", channel, plural(n))
     };
     let mut lines: Vec<String> = Vec::new();
     if title_in_body {
         lines.push((m.bold)(&(m.escape)(&title)));
     }
     for h in &d.health {
-        lines.push((m.escape)(&one_line(&h.text)));
+        lines.push((m.escape)(&truncate_chars(&one_line(&h.text), MAX_LINE)));
     }
     let mut used: usize = lines.iter().map(|l| budget.size(l) + 1).sum();
     let more = |left: usize| format!("… et {left} autre{}", plural(left));
@@ -506,7 +545,11 @@ fn digest(d: &DigestJson, m: &Markup, budget: Budget, title_in_body: bool) -> Co
         let link = web_link(s.link.as_deref());
         let mut line = format!(
             "• {}",
-            heading_plain(&one_line(&s.title), link.as_deref(), m)
+            heading_plain(
+                &truncate_chars(&one_line(&s.title), MAX_TITLE),
+                link.as_deref(),
+                m
+            )
         );
         if !s.feeds.is_empty() {
             line.push_str(&(m.escape)(&format!(" ({})", s.feeds.join(", "))));
@@ -550,12 +593,15 @@ fn health(h: &HealthJson, m: &Markup, budget: Budget, title_in_body: bool) -> Co
         "silent" => "flux silencieux",
         _ => "flux rétabli",
     };
-    let title = format!("[veille] {what} : {}", one_line(&h.feed));
+    let title = format!(
+        "[veille] {what} : {}",
+        truncate_chars(&one_line(&h.feed), MAX_TITLE)
+    );
     let mut lines = Vec::new();
     if title_in_body {
         lines.push((m.bold)(&(m.escape)(&title)));
     }
-    lines.push((m.escape)(&one_line(&h.text)));
+    lines.push((m.escape)(&truncate_chars(&one_line(&h.text), MAX_LINE)));
     Composed {
         title,
         body: budget.fit(&lines.join("\n"), budget.max()),

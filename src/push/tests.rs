@@ -342,3 +342,39 @@ fn tokens_come_from_the_file_then_the_environment() {
         "bad bot *** here"
     );
 }
+
+#[test]
+fn markup_is_never_cut_and_what_could_carry_a_secret_is_left_out() {
+    let Settings::Telegram(t) = settings("telegram", &[("chat_id", "42")]).unwrap() else {
+        panic!()
+    };
+    // A title of 1,000 `&` escapes to 5,000 characters: cut before the
+    // markup, which stays whole.
+    let s = StoryJson {
+        title: "&".repeat(1000),
+        ..story("Un résumé.")
+    };
+    let text = json(&t.request(&Hook::Story(s), Some("t")))["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.chars().count() <= 4096, "{}", text.chars().count());
+    assert!(text.contains("</a></b>\n"), "{text}");
+    assert!(!text.contains("&am\n") && !text.ends_with("&am"), "{text}");
+    // An ntfy URL's password and `?auth=` token stay out of `check`.
+    let n = settings(
+        "ntfy",
+        &[(
+            "url",
+            "https://moi:motdepasse@ntfy.example.org/alertes?auth=tk_1",
+        )],
+    )
+    .unwrap();
+    let shown = n.target();
+    assert_eq!(shown, "https://ntfy.example.org/alertes");
+    // An empty token file is no token.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vide");
+    std::fs::write(&file, "\n").unwrap();
+    assert_eq!(token("x", Some(&file)).unwrap(), None);
+}

@@ -151,9 +151,9 @@ fn upsert_item(
         }
         return Ok((item_id, story_id, true));
     }
-    let (item_id, story_id, first_seen) = update_item(tx, poll, r, &columns)?;
+    let (item_id, story_id) = update_item(tx, poll, r, &columns)?;
     if poll.keep_text {
-        texts::keep(tx, item_id, first_seen, r.quiet, &r.item)?;
+        texts::keep(tx, item_id, poll.now, r.quiet, &r.item)?;
     }
     Ok((item_id, story_id, false))
 }
@@ -226,18 +226,17 @@ fn insert_item(
 }
 
 /// Updates a changed item; its stored text only when it is quoted, so that
-/// a pending alert still quotes what it matched. Returns (item, story,
-/// when the item was first seen).
+/// a pending alert still quotes what it matched. Returns (item, story).
 fn update_item(
     tx: &impl Db,
     poll: &PollRecord,
     r: &ItemRecord,
     c: &Columns,
-) -> Result<(ItemId, StoryId, i64)> {
-    let (item_id, story_id, first_seen): (ItemId, StoryId, i64) = tx.one(
-        "SELECT id, story_id, first_seen FROM items WHERE feed_id = ?1 AND item_key = ?2",
+) -> Result<(ItemId, StoryId)> {
+    let (item_id, story_id): (ItemId, StoryId) = tx.one(
+        "SELECT id, story_id FROM items WHERE feed_id = ?1 AND item_key = ?2",
         args![poll.feed_id, r.key],
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
     let i = &r.item;
     tx.exec(
@@ -260,7 +259,7 @@ fn update_item(
             c.quoted
         ],
     )?;
-    Ok((item_id, story_id, first_seen))
+    Ok((item_id, story_id))
 }
 
 /// Creates the (story, channel) alert, or, when it exists and is still

@@ -1,8 +1,8 @@
 //! Every item's text, kept for `keep_text` (SPEC §4) so that `veille test
-//! RULE --history` can run a rule over last week's news: summary and
-//! content (title and categories are in `items` already), as JSON,
-//! deflated (news text shrinks to about a third), with whether the item
-//! was recorded silently.
+//! RULE --history` can run a rule over last week's news: each version's
+//! title, summary, categories and content (`items` holds the latest
+//! version only), deflated (news text shrinks to about a third), with
+//! whether that version was recorded silently.
 
 use std::io::{Read, Write};
 
@@ -16,69 +16,90 @@ use crate::domain::backtest::Kept;
 use crate::domain::ids::{ItemId, StoryId};
 use crate::domain::model::Item;
 
-/// Summary and content as kept: the summary's length (4 bytes, little
-/// endian), the summary, the content; deflated. (No JSON: a back-test
-/// inflates every kept item, and parsing was a third of its time.)
-pub fn encode(summary: &str, content: &str) -> Result<Vec<u8>> {
+/// The separator of categories in a packed text (a unit separator, which
+/// no feed's text keeps).
+const UNIT: char = '\u{1f}';
+
+/// An item version's text as kept: title, summary and categories each
+/// after its length (4 bytes, little endian), then the content; deflated.
+/// (No JSON: a back-test inflates every kept version, and parsing it was
+/// a third of its time.)
+pub fn encode(item: &Item) -> Result<Vec<u8>> {
+    let categories = item.categories.join(&UNIT.to_string());
     let mut z = DeflateEncoder::new(
-        Vec::with_capacity((summary.len() + content.len()) / 2 + 16),
+        Vec::with_capacity((item.summary.len() + item.content.len()) / 2 + 64),
         // Level 6 would save a few per cent more for twice the time.
         Compression::fast(),
     );
-    z.write_all(&(summary.len() as u32).to_le_bytes())?;
-    z.write_all(summary.as_bytes())?;
-    z.write_all(content.as_bytes())?;
+    for field in [&item.title, &item.summary, &categories] {
+        z.write_all(&(field.len() as u32).to_le_bytes())?;
+        z.write_all(field.as_bytes())?;
+    }
+    z.write_all(item.content.as_bytes())?;
     Ok(z.finish()?)
 }
 
-/// (summary, content) from what `encode` made.
-pub fn decode(bytes: &[u8]) -> Result<(String, String)> {
-    let mut raw = Vec::with_capacity(bytes.len() * 3);
-    DeflateDecoder::new(bytes)
+/// Fills in `kept`'s title, summary, categories and content from what
+/// `encode` made.
+pub fn unpack(kept: &mut Kept, packed: &[u8]) -> Result<()> {
+    let mut raw = Vec::with_capacity(packed.len() * 3);
+    DeflateDecoder::new(packed)
         .read_to_end(&mut raw)
         .context("an item's kept text cannot be inflated")?;
     let damaged = || anyhow::anyhow!("an item's kept text is damaged");
-    let (len, rest) = raw.split_at_checked(4).ok_or_else(damaged)?;
-    let len = u32::from_le_bytes(len.try_into().map_err(|_| damaged())?) as usize;
-    let (summary, content) = rest.split_at_checked(len).ok_or_else(damaged)?;
-    Ok((
-        String::from_utf8(summary.to_vec()).map_err(|_| damaged())?,
-        String::from_utf8(content.to_vec()).map_err(|_| damaged())?,
-    ))
-}
-
-/// Fills in `kept`'s summary and content from `packed`.
-pub fn unpack(kept: &mut Kept, packed: &[u8]) -> Result<()> {
-    let (summary, content) = decode(packed)?;
-    kept.item.summary = summary;
-    kept.item.content = content;
+    let mut rest = raw.as_slice();
+    let mut field = || -> Result<String> {
+        let (len, after) = rest.split_at_checked(4).ok_or_else(damaged)?;
+        let len = u32::from_le_bytes(len.try_into().map_err(|_| damaged())?) as usize;
+        let (text, after) = after.split_at_checked(len).ok_or_else(damaged)?;
+        rest = after;
+        String::from_utf8(text.to_vec()).map_err(|_| damaged())
+    };
+    let (title, summary, categories) = (field()?, field()?, field()?);
+    let item = &mut kept.item;
+    item.title = title;
+    item.summary = summary;
+    item.categories = if categories.is_empty() {
+        Vec::new()
+    } else {
+        categories.split(UNIT).map(str::to_owned).collect()
+    };
+    item.content = String::from_utf8(rest.to_vec()).map_err(|_| damaged())?;
     Ok(())
 }
 
-/// Keeps (or replaces, for a changed item) an item's text.
+/// Keeps the text of an item's version seen at `seen` (a changed item
+/// adds a version: live, it is matched again).
 pub(super) fn keep(
     tx: &impl Db,
     item_id: ItemId,
-    first_seen: i64,
+    seen: i64,
     quiet: bool,
     item: &Item,
 ) -> Result<()> {
-    let text = encode(&item.summary, &item.content)?;
+    let text = encode(item)?;
     tx.exec(
-        "INSERT INTO item_texts (item_id, first_seen, quiet, text) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (item_id) DO UPDATE SET quiet = excluded.quiet, text = excluded.text",
-        args![item_id, first_seen, i64::from(quiet), text],
+        "INSERT INTO item_texts (item_id, seen, quiet, text) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (item_id, seen) DO UPDATE SET quiet = excluded.quiet, text = excluded.text",
+        args![item_id, seen, i64::from(quiet), text],
     )?;
     Ok(())
 }
 
-/// Drops up to `limit` texts of items first seen before `cutoff`; how many.
+/// Drops up to `limit` texts of versions seen before `cutoff`; how many.
 pub(super) fn prune(tx: &impl Db, cutoff: i64, limit: usize) -> Result<usize> {
-    tx.exec(
-        "DELETE FROM item_texts WHERE item_id IN
-             (SELECT item_id FROM item_texts WHERE first_seen < ?1 ORDER BY first_seen LIMIT ?2)",
+    let old: Vec<(i64, i64)> = tx.rows(
+        "SELECT item_id, seen FROM item_texts WHERE seen < ?1 ORDER BY seen LIMIT ?2",
         args![cutoff, limit as i64],
-    )
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    for (item_id, seen) in &old {
+        tx.exec(
+            "DELETE FROM item_texts WHERE item_id = ?1 AND seen = ?2",
+            args![*item_id, *seen],
+        )?;
+    }
+    Ok(old.len())
 }
 
 /// What `veille test --history` reads, in one snapshot.
@@ -92,8 +113,9 @@ pub struct History {
     pub packed: Vec<Vec<u8>>,
     /// When the oldest kept text was first seen.
     pub oldest: Option<i64>,
-    /// The stories alerted since the cutoff, with the rules of each alert.
-    pub alerted: Vec<(StoryId, Vec<String>)>,
+    /// The stories alerted since the cutoff: the rules of each alert, and
+    /// when it was made.
+    pub alerted: Vec<(StoryId, Vec<String>, i64)>,
 }
 
 pub(super) fn history(db: &impl Db, since: i64) -> Result<History> {
@@ -108,12 +130,14 @@ pub(super) fn history(db: &impl Db, since: i64) -> Result<History> {
         Option<i64>,
         Option<i64>,
         Vec<u8>,
+        i64,
     );
     let rows: Vec<Row> = db.rows(
-        "SELECT f.name, i.story_id, t.first_seen, t.quiet, i.title, i.link, i.categories,
-                i.published, i.updated, t.text
+        "SELECT f.name, i.story_id, t.seen, t.quiet, i.title, i.link, i.categories,
+                i.published, i.updated, t.text, s.first_seen
          FROM item_texts t JOIN items i ON i.id = t.item_id JOIN feeds f ON f.id = i.feed_id
-         WHERE t.first_seen >= ?1 ORDER BY t.first_seen, t.item_id",
+              JOIN stories s ON s.id = i.story_id
+         WHERE t.seen >= ?1 ORDER BY t.seen, t.item_id",
         args![since],
         |r| {
             Ok((
@@ -127,19 +151,21 @@ pub(super) fn history(db: &impl Db, since: i64) -> Result<History> {
                 r.get(7)?,
                 r.get(8)?,
                 r.get(9)?,
+                r.get(10)?,
             ))
         },
     )?;
     let date = |t: Option<i64>| t.and_then(|t| chrono::DateTime::from_timestamp(t, 0));
     let mut kept = Vec::with_capacity(rows.len());
     let mut packed = Vec::with_capacity(rows.len());
-    for (feed, story, first_seen, quiet, title, link, categories, published, updated, text) in rows
+    for (feed, story, seen, quiet, title, link, categories, published, updated, text, began) in rows
     {
         packed.push(text);
         kept.push(Kept {
             feed,
             story: StoryId(story),
-            first_seen,
+            story_began: began,
+            seen,
             quiet: quiet != 0,
             item: Item {
                 source_id: None,
@@ -153,17 +179,17 @@ pub(super) fn history(db: &impl Db, since: i64) -> Result<History> {
             },
         });
     }
-    let oldest = db.one("SELECT MIN(first_seen) FROM item_texts", &[], |r| r.get(0))?;
+    let oldest = db.one("SELECT MIN(seen) FROM item_texts", &[], |r| r.get(0))?;
     let alerted = db
         .rows(
-            "SELECT story_id, rules FROM alerts WHERE created >= ?1",
+            "SELECT story_id, rules, created FROM alerts WHERE created >= ?1",
             args![since],
-            |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)),
+            |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?)),
         )?
         .into_iter()
-        .map(|(story, rules)| {
+        .map(|(story, rules, created)| {
             let rules = super::stored::decode(super::stored::RULES, &rules).unwrap_or_default();
-            (StoryId(story), rules)
+            (StoryId(story), rules, created)
         })
         .collect();
     Ok(History {

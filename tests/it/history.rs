@@ -224,8 +224,8 @@ async fn text_older_than_keep_text_is_dropped_and_the_report_says_so() {
     // Pruning runs at the start of each run: texts of the last two days
     // (and this run's) remain, the items all stay (retention 90 days).
     env.run_once();
-    let oldest: i64 = env.number("SELECT MIN(first_seen) FROM item_texts");
-    let newest: i64 = env.number("SELECT MAX(first_seen) FROM item_texts");
+    let oldest: i64 = env.number("SELECT MIN(seen) FROM item_texts");
+    let newest: i64 = env.number("SELECT MAX(seen) FROM item_texts");
     assert!(newest - oldest <= 2 * DAY, "{oldest}..{newest}");
     assert!(
         env.number("SELECT COUNT(*) FROM items") > env.number("SELECT COUNT(*) FROM item_texts")
@@ -241,4 +241,63 @@ async fn text_older_than_keep_text_is_dropped_and_the_report_says_so() {
     env.write_config(&config(&server.uri(), RULE, "0s"));
     env.run_once();
     assert_eq!(env.number("SELECT COUNT(*) FROM item_texts"), 0);
+}
+
+/// A changed item is matched again live; each of its versions is kept, so
+/// a version that matched is found even when a later one no longer does.
+#[tokio::test]
+async fn every_version_of_a_changed_item_is_back_tested() {
+    let server = MockServer::start().await;
+    let env = TestEnv::new();
+    env.write_config(&config(&server.uri(), RULE, "7d"));
+    let version = |title: &str| {
+        rss(
+            "f",
+            &[(
+                "v",
+                title,
+                "https://news.example.org/v",
+                "Texte.",
+                &env.recent(1),
+            )],
+        )
+    };
+    serve(
+        &server,
+        "/afp.xml",
+        FeedDoc::rss(&version("Droits de douane : la Chine riposte")),
+    )
+    .await;
+    serve(&server, "/lemonde.xml", FeedDoc::rss(&rss("f", &[]))).await;
+    env.run_once();
+    env.advance(3600);
+    server.reset().await;
+    serve(
+        &server,
+        "/afp.xml",
+        FeedDoc::rss(&version("La Chine riposte")),
+    )
+    .await;
+    serve(&server, "/lemonde.xml", FeedDoc::rss(&rss("f", &[]))).await;
+    env.run_once();
+    assert_eq!(
+        env.number("SELECT COUNT(*) FROM item_texts"),
+        2,
+        "two versions kept"
+    );
+    let report: serde_json::Value = serde_json::from_slice(
+        &env.ok(&["test", "tarifs", "--history", "1d", "--json"])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(report["stories"], 1, "{report}");
+    assert_eq!(
+        report["found"][0]["title"], "Droits de douane : la Chine riposte",
+        "the version that matched"
+    );
+    assert_eq!(
+        report["compared"]["dropped"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
 }

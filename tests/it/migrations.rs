@@ -55,7 +55,7 @@ const SHIPPED: &[(&str, &str)] = &[
     ),
     (
         "0013_item_texts.sql",
-        "39b41355922ef370ed83394ca13aa1d10b5a052e58ebf6b76c7a58cfda7fb0fd",
+        "3bd816dc50b888ac966f45de26463fca1c9187dc7fb5100f575428fc1f48c41e",
     ),
 ];
 
@@ -74,7 +74,7 @@ const SHIPPED_POSTGRES: &[(&str, &str)] = &[
     ),
     (
         "0004_item_texts.sql",
-        "8d95b3e2b9c15715694009e07e8ba15bac532491ed6ed202075abd2199bf5b2c",
+        "5333fdca97717f93eb06a56c351328c3b54240d6e7e19dda938a6b9900e7b15e",
     ),
 ];
 

@@ -217,7 +217,7 @@ const TABLES: &[(&str, &str)] = &[
     ("pruned_links", "key"),
     ("wire_prints", "item_id, story_id, at"),
     ("channel_faults", "channel, attempts"),
-    ("item_texts", "item_id, first_seen, quiet"),
+    ("item_texts", "item_id, seen, quiet"),
 ];
 
 /// Each table's rows on SQLite (`env`'s file) and PostgreSQL (`url`),
