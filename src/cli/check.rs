@@ -118,6 +118,7 @@ fn channel_line(
 /// veille from running.
 pub fn warnings(c: &Config, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
     let mut out = unreadable_secrets(c);
+    out.extend(tokenless(c));
     if c.feeds.is_empty() || c.rules.is_empty() {
         out.push("no feed or no rule: veille watches nothing".to_owned());
     }
@@ -247,4 +248,29 @@ pub fn unreadable_secrets(c: &Config) -> Vec<String> {
 
 fn human(d: std::time::Duration) -> String {
     super::readable(d)
+}
+
+/// Push channels whose kind needs a token and that have none in sight: no
+/// `token_file`, no environment variable (a systemd credential may still
+/// bring one to the service).
+fn tokenless(c: &Config) -> Vec<String> {
+    c.channels
+        .iter()
+        .filter_map(|ch| match &ch.kind {
+            ChannelKind::Push(p)
+                if p.settings.kind().needs_token
+                    && p.token_file.is_none()
+                    && std::env::var_os(crate::push::token_env(&ch.name)).is_none()
+                    && std::env::var_os("CREDENTIALS_DIRECTORY").is_none() =>
+            {
+                Some(format!(
+                    "channel {:?} has no token: set token_file, or {}, or give the service the credential {}-token",
+                    ch.name,
+                    crate::push::token_env(&ch.name),
+                    ch.name
+                ))
+            }
+            _ => None,
+        })
+        .collect()
 }

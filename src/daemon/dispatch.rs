@@ -379,21 +379,21 @@ async fn attempt(
         Target::Health => "health",
     };
     match result {
+        // The channel's fault, or a server asking the whole channel to
+        // wait (a 429 longer than a send waits): the channel pauses, once
+        // for all its messages, which wait untouched.
         Err(DeliveryError::Channel(e)) => {
-            let name = channel.name.clone();
-            let fault = sh
-                .with_store(move |s| {
-                    let fault = s.pause_channel(&name, &e, now, rand::random())?;
-                    s.release(target, &[id])?;
-                    Ok(fault)
-                })
-                .await?;
+            let fault = pause(sh, channel, target, id, e, now).await?;
             warn!(channel = %channel.name, error = %fault.error, failures = fault.attempts,
                 retry_in_s = fault.retry_at - now,
                 "the channel cannot send: paused, its messages wait; `veille retry {}` after a fix tries again at once", channel.name);
-            sh.metrics
-                .delivered(&channel.name, Delivery::Retry, &[], now);
-            sh.metrics.progress(Loop::Delivery, now);
+            Ok(Outcome::Paused)
+        }
+        Err(DeliveryError::Busy { message, wait }) => {
+            let wait = i64::try_from(wait.as_secs()).unwrap_or(i64::MAX);
+            let fault = pause(sh, channel, target, id, message, now.saturating_add(wait)).await?;
+            warn!(channel = %channel.name, error = %fault.error, retry_in_s = fault.retry_at - now,
+                "the server asks the channel to wait: paused, its messages wait");
             Ok(Outcome::Paused)
         }
         Ok(()) => {
@@ -411,14 +411,10 @@ async fn attempt(
                 DeliveryError::Transient(_) => {
                     next_delivery_attempt(now, queued, attempt, rand::random())
                 }
-                // Not before the wait the server asked for.
-                DeliveryError::Busy { wait, .. } => {
-                    next_delivery_attempt(now, queued, attempt, rand::random()).map(|at| {
-                        let wait = i64::try_from(wait.as_secs()).unwrap_or(i64::MAX);
-                        at.max(now.saturating_add(wait))
-                    })
-                }
-                DeliveryError::Permanent(_) | DeliveryError::Channel(_) => None,
+                // (`Channel` and `Busy` paused the channel above.)
+                DeliveryError::Permanent(_)
+                | DeliveryError::Channel(_)
+                | DeliveryError::Busy { .. } => None,
             };
             let outcome = match retry_at {
                 Some(at) => {
@@ -443,6 +439,31 @@ async fn attempt(
             Ok(outcome)
         }
     }
+}
+
+/// Pauses `channel` (not before `not_before`) and gives `id` back to the
+/// queue, untried; the pause.
+async fn pause(
+    sh: &Shared,
+    channel: &Channel,
+    target: Target,
+    id: String,
+    error: String,
+    not_before: i64,
+) -> Result<crate::store::ChannelFault> {
+    let name = channel.name.clone();
+    let now = sh.clock.now();
+    let fault = sh
+        .with_store(move |s| {
+            let fault = s.pause_channel(&name, &error, now, rand::random(), not_before)?;
+            s.release(target, &[id])?;
+            Ok(fault)
+        })
+        .await?;
+    sh.metrics
+        .delivered(&channel.name, Delivery::Retry, &[], now);
+    sh.metrics.progress(Loop::Delivery, now);
+    Ok(fault)
 }
 
 /// Digest channels whose cron tick has passed since the last one get their

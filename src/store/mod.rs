@@ -264,13 +264,15 @@ pub trait Backend: Send {
     /// the queue, makes its pending ones due at `now` and ends its pause.
     fn requeue_failed(&mut self, channel: &str, now: i64) -> Result<Requeued>;
     /// Pauses `channel` after a fault of its own (`error`), or keeps it
-    /// paused one backoff step longer; returns the pause.
+    /// paused one backoff step longer, and never until before `not_before`
+    /// (a wait the server asked for); returns the pause.
     fn pause_channel(
         &mut self,
         channel: &str,
         error: &str,
         now: i64,
         jitter: f64,
+        not_before: i64,
     ) -> Result<ChannelFault>;
     /// The channels paused at `now`, by name.
     fn paused_channels(&self, now: i64) -> Result<Vec<(String, ChannelFault)>>;

@@ -620,6 +620,7 @@ pub(super) fn pause_channel(
     error: &str,
     now: i64,
     jitter: f64,
+    not_before: i64,
 ) -> Result<ChannelFault> {
     let (since, attempts): (i64, u32) = db
         .row(
@@ -632,7 +633,7 @@ pub(super) fn pause_channel(
         error: error.to_owned(),
         since,
         attempts: attempts + 1,
-        retry_at: next_channel_attempt(now, attempts + 1, jitter),
+        retry_at: next_channel_attempt(now, attempts + 1, jitter).max(not_before),
     };
     db.exec(
         "INSERT INTO channel_faults (channel, error, since, attempts, retry_at) VALUES (?1, ?2, ?3, ?4, ?5)

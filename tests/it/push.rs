@@ -450,8 +450,9 @@ async fn a_429_is_waited_for_and_a_400_fails_without_retry() {
         channel("serveur")
     );
 
-    // A long wait is the queue's: the alert waits at least that long.
-    let (_feed2, url2) = feed(1).await;
+    // A long wait is the whole channel's: it pauses that long, its other
+    // messages untried, none marked failed.
+    let (_feed2, url2) = feed(2).await;
     let busy = receiver("POST", r"^/bot[^/]+/sendMessage$", |_, _| {
         ResponseTemplate::new(429)
             .set_body_json(serde_json::json!({"ok": false, "parameters": {"retry_after": 3600}}))
@@ -466,17 +467,28 @@ async fn a_429_is_waited_for_and_a_400_fails_without_retry() {
         ),
         "\"bureau\"",
     ));
-    env.command(&["run", "--once"])
-        .env("VEILLE_TOKEN_BUREAU", TOKEN)
-        .output()
-        .unwrap();
-    assert_eq!(busy.received_requests().await.unwrap().len(), 1);
-    let due: i64 = env.rows("SELECT due - created FROM alerts")[0][0]
-        .clone()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(due >= 3600, "due {due} s after it was made");
+    for _ in 0..2 {
+        env.command(&["run", "--once"])
+            .env("VEILLE_TOKEN_BUREAU", TOKEN)
+            .output()
+            .unwrap();
+    }
+    assert_eq!(
+        busy.received_requests().await.unwrap().len(),
+        1,
+        "one try for the channel"
+    );
+    let status = env.status_json();
+    let c = &status["channels"][0];
+    assert_eq!(
+        (c["pending"].as_i64(), c["failed"].as_i64()),
+        (Some(2), Some(0)),
+        "{c}"
+    );
+    let paused = &c["paused"];
+    let wait = paused["retry_at"].as_i64().unwrap() - paused["since"].as_i64().unwrap();
+    assert!(wait >= 3600, "paused {wait} s: {paused}");
+    assert!(!paused["error"].as_str().unwrap().contains("SECRET"));
 }
 
 #[tokio::test]
@@ -628,6 +640,25 @@ fn check_points_at_the_push_setting_that_cannot_work() {
             "{err}"
         );
     }
+    // Valid, but no token in sight: a warning that says where one goes.
+    env.write_config(&config(
+        "feed.xml",
+        "[channel.salon]\nkind = \"matrix\"\nhomeserver = \"https://m.example.org\"\nroom = \"!a:example.org\"\n",
+        "\"salon\"",
+    ));
+    let out = env.ok(&["check"]);
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("channel \"salon\" has no token: set token_file, or VEILLE_TOKEN_SALON"),
+        "{said}"
+    );
+    let out = env
+        .command(&["check"])
+        .env("VEILLE_TOKEN_SALON", "syt")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("has no token"));
 }
 
 #[tokio::test]

@@ -466,11 +466,12 @@ impl Backend for Postgres {
         error: &str,
         now: i64,
         jitter: f64,
+        not_before: i64,
     ) -> Result<ChannelFault> {
         self.write(|db| {
             // One pause at a time per channel, across processes.
             db.exec("SELECT pg_advisory_xact_lock(hashtext(?1))", args![channel])?;
-            outbox::pause_channel(db, channel, error, now, jitter)
+            outbox::pause_channel(db, channel, error, now, jitter, not_before)
         })
     }
 

@@ -20,8 +20,9 @@ impl Backend for Sqlite {
         error: &str,
         now: i64,
         jitter: f64,
+        not_before: i64,
     ) -> Result<ChannelFault> {
-        Sqlite::pause_channel(self, channel, error, now, jitter)
+        Sqlite::pause_channel(self, channel, error, now, jitter, not_before)
     }
 
     fn paused_channels(&self, now: i64) -> Result<Vec<(String, ChannelFault)>> {

@@ -237,9 +237,11 @@ mod tests {
             record("b", "https://x/b", "mail", "r"),
         ];
         store.record_poll(&quiet_poll(feed, items)).unwrap();
-        let first = store.pause_channel("mail", "535 no", 100, 1.0).unwrap();
+        let first = store.pause_channel("mail", "535 no", 100, 1.0, 0).unwrap();
         assert_eq!((first.since, first.attempts, first.retry_at), (100, 1, 130));
-        let second = store.pause_channel("mail", "535 still", 130, 1.0).unwrap();
+        let second = store
+            .pause_channel("mail", "535 still", 130, 1.0, 0)
+            .unwrap();
         assert_eq!(
             (second.since, second.attempts, second.retry_at),
             (100, 2, 190)
@@ -261,7 +263,7 @@ mod tests {
         assert!(store.status().unwrap().channels[0].paused.is_none());
 
         // So does `retry`, which also makes what is pending due now.
-        store.pause_channel("mail", "refused", 300, 1.0).unwrap();
+        store.pause_channel("mail", "refused", 300, 1.0, 0).unwrap();
         let other = store.claim_alerts(300, 360, &["mail"], false, 1).unwrap();
         let id = &other.alerts[0].id;
         store

@@ -141,11 +141,12 @@ impl Sqlite {
         error: &str,
         now: i64,
         jitter: f64,
+        not_before: i64,
     ) -> Result<ChannelFault> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let fault = outbox::pause_channel(&*tx, channel, error, now, jitter)?;
+        let fault = outbox::pause_channel(&*tx, channel, error, now, jitter, not_before)?;
         tx.commit()?;
         Ok(fault)
     }
