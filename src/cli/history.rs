@@ -84,12 +84,7 @@ struct Compared {
 
 /// Runs the back-test; the report and whether the rule found anything.
 pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), CliError> {
-    let span = humantime::parse_duration(ask.history.trim()).map_err(|_| {
-        CliError::Usage(anyhow!(
-            "--history: invalid duration {:?} (write e.g. \"7d\", \"36h\")",
-            ask.history
-        ))
-    })?;
+    let span = super::duration_arg("--history", ask.history)?;
     let in_config = ask
         .rule
         .filter(|name| config.rules.iter().any(|r| r.name == *name));
@@ -242,8 +237,8 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
 
     let report = Report {
         rule: name,
-        from: rfc3339(config, from),
-        to: rfc3339(config, now),
+        from: super::rfc3339(config, from),
+        to: super::rfc3339(config, now),
         span_seconds: now - from,
         items: history.kept.len(),
         stories: found.len(),
@@ -296,25 +291,14 @@ pub fn back_test(
     Ok(backtest::merge(found))
 }
 
+/// A time to the minute, as the report lists stories.
 fn when(config: &Config, t: i64) -> String {
-    super::when(config, Some(t))
-        .rsplit_once(':')
-        .map_or_else(String::new, |(minutes, _)| minutes.to_owned())
-}
-
-fn rfc3339(config: &Config, t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| config.daemon.timezone.format(d, "%Y-%m-%dT%H:%M:%S%:z"))
-        .unwrap_or_default()
+    super::at_format(config, Some(t), "%Y-%m-%d %H:%M").unwrap_or_default()
 }
 
 /// Stories a day, every calendar day of the span in the configured zone.
 fn per_day(config: &Config, found: &[Found], from: i64, to: i64) -> Vec<Day> {
-    let day = |t: i64| {
-        chrono::DateTime::from_timestamp(t, 0)
-            .map(|d| config.daemon.timezone.format(d, "%Y-%m-%d"))
-            .unwrap_or_default()
-    };
+    let day = |t: i64| super::at_format(config, Some(t), "%Y-%m-%d").unwrap_or_default();
     let mut days: BTreeMap<String, usize> = BTreeMap::new();
     let parse = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
     if let (Some(mut d), Some(last)) = (parse(&day(from)), parse(&day(to))) {

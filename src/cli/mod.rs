@@ -65,10 +65,27 @@ pub fn load_config_or_defaults(path: &Path) -> Result<Config, ConfigError> {
 /// A Unix time as a wall-clock string in the configured zone, the zone
 /// named (`CET`; an offset when the zone is the system's).
 pub fn when(config: &Config, at: Option<i64>) -> String {
-    match at.and_then(|t| chrono::DateTime::from_timestamp(t, 0)) {
-        Some(t) => config.daemon.timezone.format(t, "%Y-%m-%d %H:%M:%S %Z"),
-        None => "-".to_owned(),
-    }
+    at_format(config, at, "%Y-%m-%d %H:%M:%S %Z").unwrap_or_else(|| "-".to_owned())
+}
+
+/// A Unix time in the configured zone, as `format` writes it.
+pub fn at_format(config: &Config, at: Option<i64>, format: &str) -> Option<String> {
+    at.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|t| config.daemon.timezone.format(t, format))
+}
+
+/// A Unix time in the configured zone, RFC 3339 (what `--json` prints).
+pub fn rfc3339(config: &Config, at: i64) -> String {
+    at_format(config, Some(at), "%Y-%m-%dT%H:%M:%S%:z").unwrap_or_default()
+}
+
+/// A duration given to `flag` on the command line, or a usage error.
+pub fn duration_arg(flag: &str, text: &str) -> Result<std::time::Duration, CliError> {
+    humantime::parse_duration(text.trim()).map_err(|_| {
+        CliError::Usage(anyhow::anyhow!(
+            "{flag}: invalid duration {text:?} (write e.g. \"6h\", \"1d\", \"7d\")"
+        ))
+    })
 }
 
 /// `veille import-opml FILE`: the file's feeds as `[[feed]]` tables.

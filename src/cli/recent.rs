@@ -3,9 +3,7 @@
 //! database, while the daemon runs or not.
 
 use std::fmt::Write;
-use std::time::Duration;
 
-use anyhow::anyhow;
 use serde::Serialize;
 
 use super::{CliError, readable, when};
@@ -36,7 +34,7 @@ pub fn run(
     json: bool,
     clock: &Clock,
 ) -> Result<String, CliError> {
-    let span = parse_since(since)?;
+    let span = super::duration_arg("--since", since)?;
     let store = Store::open_existing(&config.daemon.database)?;
     let cutoff = clock
         .now()
@@ -86,19 +84,9 @@ pub fn run(
     Ok(out)
 }
 
-fn parse_since(since: &str) -> Result<Duration, CliError> {
-    humantime::parse_duration(since.trim()).map_err(|_| {
-        CliError::Usage(anyhow!(
-            "--since: invalid duration {since:?} (write e.g. \"6h\", \"1d\", \"7d\")"
-        ))
-    })
-}
-
 fn shown<'a>(config: &Config, s: &'a RecentStory) -> Shown<'a> {
     Shown {
-        at: chrono::DateTime::from_timestamp(s.at, 0)
-            .map(|t| config.daemon.timezone.format(t, "%Y-%m-%dT%H:%M:%S%:z"))
-            .unwrap_or_default(),
+        at: super::rfc3339(config, s.at),
         rules: &s.rules,
         title: &s.title,
         link: s.link.as_deref().map(without_tracking),

@@ -203,6 +203,23 @@ pub fn read_secret(file: &std::path::Path, what: &str) -> Result<String, Deliver
 }
 
 /// Sender used when no `[smtp] from` is configured (Maildir only).
+/// An environment variable named for a channel: `prefix` and the channel's
+/// name upper-cased, every character other than A–Z and 0–9 turned into
+/// `_` (channel `equipe-2`: `…EQUIPE_2`).
+pub fn channel_env(prefix: &str, channel: &str) -> String {
+    let name: String = channel
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{prefix}{name}")
+}
+
 /// An error with its sources, each said once: libraries often print their
 /// source in their own text too (lettre: "Connection error: Connection
 /// error: …"), and a chain of them would say each cause twice.

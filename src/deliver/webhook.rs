@@ -32,20 +32,9 @@ pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1,{}", B64.encode(mac.finalize().into_bytes()))
 }
 
-/// The environment variable holding a channel's secret: its name upper-cased,
-/// every character other than A–Z and 0–9 turned into `_`.
+/// The environment variable holding a channel's secret.
 pub fn secret_env(channel: &str) -> String {
-    let name: String = channel
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("VEILLE_WEBHOOK_SECRET_{name}")
+    super::channel_env("VEILLE_WEBHOOK_SECRET_", channel)
 }
 
 /// Posts `body`; 2xx is success; 401, 403 and 407 (a refused login) and a

@@ -167,17 +167,7 @@ pub fn web_url(key: &'static str, text: &str) -> Result<Url, Wrong> {
 
 /// The environment variable holding a channel's token.
 pub fn token_env(channel: &str) -> String {
-    let name: String = channel
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("VEILLE_TOKEN_{name}")
+    crate::deliver::channel_env("VEILLE_TOKEN_", channel)
 }
 
 /// The channel's token: `token_file`, else `VEILLE_TOKEN_<CHANNEL>`, else
@@ -462,12 +452,9 @@ const MAX_TITLE: usize = 300;
 const MAX_LINK: usize = 1000;
 const MAX_LINE: usize = 1500;
 
+/// A story's title, bold, linked where the markup can.
 fn heading(title: &str, link: Option<&str>, m: &Markup) -> String {
-    let text = (m.escape)(title);
-    (m.bold)(&match link {
-        Some(l) if !m.link_line => (m.link)(&text, l),
-        _ => text,
-    })
+    (m.bold)(&linked(title, link, m))
 }
 
 fn story(s: &StoryJson, m: &Markup, budget: Budget, title_in_body: bool) -> Composed {
@@ -545,7 +532,7 @@ fn digest(d: &DigestJson, m: &Markup, budget: Budget, title_in_body: bool) -> Co
         let link = web_link(s.link.as_deref());
         let mut line = format!(
             "• {}",
-            heading_plain(
+            linked(
                 &truncate_chars(&one_line(&s.title), MAX_TITLE),
                 link.as_deref(),
                 m
@@ -577,8 +564,8 @@ fn digest(d: &DigestJson, m: &Markup, budget: Budget, title_in_body: bool) -> Co
     }
 }
 
-/// A digest line's title: linked where the markup can, never bold.
-fn heading_plain(title: &str, link: Option<&str>, m: &Markup) -> String {
+/// A title, escaped, linked where the markup can.
+fn linked(title: &str, link: Option<&str>, m: &Markup) -> String {
     let text = (m.escape)(title);
     match link {
         Some(l) if !m.link_line => (m.link)(&text, l),

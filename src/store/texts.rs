@@ -88,18 +88,11 @@ pub(super) fn keep(
 
 /// Drops up to `limit` texts of versions seen before `cutoff`; how many.
 pub(super) fn prune(tx: &impl Db, cutoff: i64, limit: usize) -> Result<usize> {
-    let old: Vec<(i64, i64)> = tx.rows(
-        "SELECT item_id, seen FROM item_texts WHERE seen < ?1 ORDER BY seen LIMIT ?2",
+    tx.exec(
+        "DELETE FROM item_texts WHERE (item_id, seen) IN
+             (SELECT item_id, seen FROM item_texts WHERE seen < ?1 ORDER BY seen LIMIT ?2)",
         args![cutoff, limit as i64],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    for (item_id, seen) in &old {
-        tx.exec(
-            "DELETE FROM item_texts WHERE item_id = ?1 AND seen = ?2",
-            args![*item_id, *seen],
-        )?;
-    }
-    Ok(old.len())
+    )
 }
 
 /// What `veille test --history` reads, in one snapshot.

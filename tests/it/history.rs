@@ -87,6 +87,21 @@ async fn serve_day(server: &MockServer, env: &TestEnv, d: i64) {
     serve(server, "/lemonde.xml", FeedDoc::rss(&doc(&lemonde))).await;
 }
 
+/// The `--json` report of `veille ARGS` (which must succeed).
+fn json(env: &TestEnv, args: &[&str]) -> serde_json::Value {
+    serde_json::from_slice(&env.ok(args).stdout).expect("a JSON report")
+}
+
+/// The sum of `key` over the objects of the list `list`.
+fn total(v: &serde_json::Value, list: &str, key: &str) -> i64 {
+    v[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o[key].as_i64().unwrap())
+        .sum()
+}
+
 fn titles(v: &serde_json::Value, key: &str) -> BTreeSet<String> {
     v[key]
         .as_array()
@@ -110,12 +125,10 @@ async fn a_back_test_finds_what_the_rule_alerted_live_and_says_what_an_edit_chan
         live.advance(DAY);
         later.advance(DAY);
     }
-    let alerted: BTreeSet<String> = serde_json::from_slice::<serde_json::Value>(
-        &live
-            .ok(&["recent", "--since", "8d", "--rule", "tarifs", "--json"])
-            .stdout,
+    let alerted: BTreeSet<String> = json(
+        &live,
+        &["recent", "--since", "8d", "--rule", "tarifs", "--json"],
     )
-    .unwrap()
     .as_array()
     .unwrap()
     .iter()
@@ -127,58 +140,42 @@ async fn a_back_test_finds_what_the_rule_alerted_live_and_says_what_an_edit_chan
 
     // The rule added afterwards, back-tested: the same stories.
     later.write_config(&config(&server.uri(), RULE, "30d"));
-    let report: serde_json::Value = serde_json::from_slice(
-        &later
-            .ok(&[
-                "test",
-                "tarifs",
-                "--history",
-                "8d",
-                "--limit",
-                "100",
-                "--json",
-            ])
-            .stdout,
-    )
-    .unwrap();
+    let report: serde_json::Value = json(
+        &later,
+        &[
+            "test",
+            "tarifs",
+            "--history",
+            "8d",
+            "--limit",
+            "100",
+            "--json",
+        ],
+    );
     assert_eq!(titles(&report, "found"), alerted);
     assert_eq!(report["stories"], 14);
     // Each story counted once, for the feed that brought it first (both
     // are polled in the same pass: either may be first).
-    let by_feed: i64 = report["feeds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["stories"].as_i64().unwrap())
-        .sum();
-    assert_eq!(by_feed, 14, "{report}");
-    let per_day: i64 = report["per_day"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["stories"].as_i64().unwrap())
-        .sum();
-    assert_eq!(per_day, 14);
+    assert_eq!(total(&report, "feeds", "stories"), 14, "{report}");
+    assert_eq!(total(&report, "per_day", "stories"), 14);
     // Nothing was alerted there by it: everything is added.
     assert_eq!(report["compared"]["added"].as_array().unwrap().len(), 14);
 
     // An edit tried on the live database: what it adds and drops.
-    let narrower: serde_json::Value = serde_json::from_slice(
-        &live
-            .ok(&[
-                "test",
-                "tarifs",
-                "--query",
-                "\"droits de douane\" AND Chine",
-                "--history",
-                "8d",
-                "--limit",
-                "100",
-                "--json",
-            ])
-            .stdout,
-    )
-    .unwrap();
+    let narrower: serde_json::Value = json(
+        &live,
+        &[
+            "test",
+            "tarifs",
+            "--query",
+            "\"droits de douane\" AND Chine",
+            "--history",
+            "8d",
+            "--limit",
+            "100",
+            "--json",
+        ],
+    );
     let c = &narrower["compared"];
     assert_eq!(c["alerted"], 14);
     assert_eq!(c["added"].as_array().unwrap().len(), 0, "{c}");
@@ -285,11 +282,7 @@ async fn every_version_of_a_changed_item_is_back_tested() {
         2,
         "two versions kept"
     );
-    let report: serde_json::Value = serde_json::from_slice(
-        &env.ok(&["test", "tarifs", "--history", "1d", "--json"])
-            .stdout,
-    )
-    .unwrap();
+    let report: serde_json::Value = json(&env, &["test", "tarifs", "--history", "1d", "--json"]);
     assert_eq!(report["stories"], 1, "{report}");
     assert_eq!(
         report["found"][0]["title"], "Droits de douane : la Chine riposte",

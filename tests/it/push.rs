@@ -337,15 +337,9 @@ async fn a_digest_is_one_message_and_says_how_many_more() {
         telegram.uri()
     );
     env.write_config(&config(&url, &channels, "\"telephone\", \"bureau\""));
-    let out = env
-        .command(&["run", "--once", "--flush-digests"])
-        .env("VEILLE_TOKEN_BUREAU", TOKEN)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::harness::succeed(
+        env.command(&["run", "--once", "--flush-digests"])
+            .env("VEILLE_TOKEN_BUREAU", TOKEN),
     );
     let got = ntfy.received_requests().await.unwrap();
     assert_eq!(got.len(), 1, "one message for the digest");
@@ -402,13 +396,11 @@ async fn a_429_is_waited_for_and_a_400_fails_without_retry() {
     );
     env.write_config(&config(&url, &channels, "\"bureau\", \"serveur\""));
     let started = Instant::now();
-    let out = env
-        .command(&["run", "--once"])
-        .env("VEILLE_TOKEN_BUREAU", TOKEN)
-        .env("VEILLE_TOKEN_SERVEUR", "A")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    crate::harness::succeed(
+        env.command(&["run", "--once"])
+            .env("VEILLE_TOKEN_BUREAU", TOKEN)
+            .env("VEILLE_TOKEN_SERVEUR", "A"),
+    );
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "the wait was not waited"
@@ -503,12 +495,10 @@ async fn matrix_drops_a_resend_under_the_same_transaction_id() {
         "\"salon\"",
     ));
     let run = |env: &TestEnv| {
-        let out = env
-            .command(&["run", "--once"])
-            .env("VEILLE_TOKEN_SALON", "syt_matrix_token")
-            .output()
-            .unwrap();
-        assert!(out.status.success());
+        crate::harness::succeed(
+            env.command(&["run", "--once"])
+                .env("VEILLE_TOKEN_SALON", "syt_matrix_token"),
+        )
     };
     run(&env);
     // The answer was lost: tried again later, under the same id.

@@ -151,15 +151,5 @@ async fn recent_lists_the_stories_alerted_newest_first_with_their_channels() {
 }
 
 fn succeed_shifted(env: &TestEnv, args: &[&str], shift: &str) -> std::process::Output {
-    let out = env
-        .command(args)
-        .env("VEILLE_CLOCK_SHIFT", shift)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    crate::harness::succeed(env.command(args).env("VEILLE_CLOCK_SHIFT", shift))
 }
