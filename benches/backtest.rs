@@ -220,6 +220,56 @@ fn main() {
         "  back-test of 1 rule / live matcher of 1 rule: {:.2}× the time",
         (read + m1).as_secs_f64() / l1.as_secs_f64()
     );
+    let user = command(dir.path(), days, runs);
+    println!(
+        "  `veille test tarifs --history {}d`, the binary end to end: {:>7.0} ms",
+        days + 1,
+        ms(user)
+    );
+}
+
+/// The user's command, the binary end to end (start, config, open, read,
+/// match, report), on the file with kept text; its clock moved to the end
+/// of the simulated week. The median of `runs`.
+fn command(dir: &Path, days: i64, runs: usize) -> Duration {
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndatabase = \"{}\"\nkeep_text = \"30d\"\ntimezone = \"Europe/Paris\"\n\n[[feed]]\nname = \"feed 0\"\nurl = \"https://media0.example/rss.xml\"\n{RULES}\n[channel.m]\nkind = \"maildir\"\npath = \"m\"\n",
+            dir.join("kept.db").display()
+        ),
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let shift = START + days * DAY + 60 - now;
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_veille"))
+            .args([
+                "test",
+                "tarifs",
+                "--history",
+                &format!("{days}d"),
+                "--config",
+            ])
+            .arg(&config)
+            .env("VEILLE_CLOCK_SHIFT", format!("{shift}s"))
+            .output()
+            .unwrap();
+        times.push(t.elapsed());
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && report.contains(" kept items, from "),
+            "{report}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    median(times)
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
