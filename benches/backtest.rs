@@ -367,6 +367,7 @@ fn poll(feed: FeedId, now: i64, items: Vec<ItemRecord>, keep_text: bool) -> Poll
         wire_window: 0,
         wire_keep: 0,
         keep_text,
+        pages: Default::default(),
     }
 }
 

@@ -217,6 +217,7 @@ fn poll(feed: i64, day: i64, now: i64) -> PollRecord {
         wire_window: 0,
         wire_keep: 0,
         keep_text: false,
+        pages: Default::default(),
     }
 }
 

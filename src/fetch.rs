@@ -69,6 +69,8 @@ pub struct Fetched {
     pub body: Vec<u8>,
     /// The `charset` of `Content-Type`.
     pub charset: Option<String>,
+    /// `Content-Type` without its parameters, lower-cased.
+    pub media_type: Option<String>,
     pub validators: Validators,
     /// Where the document was finally found (to resolve relative links).
     pub final_url: Option<Url>,
@@ -117,7 +119,27 @@ impl Fetcher {
 
     /// Fetches `url`; never panics, never outlives `timeout` by much.
     pub async fn fetch_http(&self, url: &Url, validators: &Validators) -> FetchOutcome {
-        match tokio::time::timeout(self.timeout, self.follow(url, validators)).await {
+        self.bounded(self.follow(url, validators, &Guard::Feed)).await
+    }
+
+    /// Fetches an article's page (full text, SPEC §7), found in the feed at
+    /// `feed` (`None`: a local file). The link was chosen by whoever writes
+    /// the feed, not by the user: it may not lead, itself or by a redirect,
+    /// to a non-public address unless the feed is on one, and never to a
+    /// link-local one (where cloud machines answer with their secrets).
+    pub async fn fetch_page(&self, url: &Url, feed: Option<&Url>) -> FetchOutcome {
+        let guard = Guard::Page {
+            feed: feed.cloned(),
+        };
+        if let Err(why) = guard.check(url).await {
+            return FetchOutcome::Failed(FetchError::new(why));
+        }
+        self.bounded(self.follow(url, &Validators::default(), &guard))
+            .await
+    }
+
+    async fn bounded(&self, fetch: impl Future<Output = FetchOutcome>) -> FetchOutcome {
+        match tokio::time::timeout(self.timeout, fetch).await {
             Ok(outcome) => outcome,
             Err(_) => FetchOutcome::Failed(FetchError::new(format!(
                 "timed out after {}",
@@ -126,7 +148,7 @@ impl Fetcher {
         }
     }
 
-    async fn follow(&self, start: &Url, validators: &Validators) -> FetchOutcome {
+    async fn follow(&self, start: &Url, validators: &Validators, guard: &Guard) -> FetchOutcome {
         let mut url = start.clone();
         let mut permanent: Option<Url> = None;
         let mut all_permanent = true;
@@ -160,7 +182,11 @@ impl Fetcher {
                 if hop == MAX_REDIRECTS {
                     break;
                 }
-                if let Err(why) = check_hop(start, &next).await {
+                let checked = match guard {
+                    Guard::Feed => check_hop(start, &next).await,
+                    Guard::Page { .. } => guard.check(&next).await,
+                };
+                if let Err(why) = checked {
                     return FetchOutcome::Failed(FetchError {
                         permanent_redirect: permanent,
                         ..FetchError::new(why)
@@ -220,6 +246,9 @@ impl Fetcher {
             status: status.as_u16(),
             body,
             charset: header_str(&headers, header::CONTENT_TYPE).and_then(charset_of),
+            media_type: header_str(&headers, header::CONTENT_TYPE).map(|t| {
+                t.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+            }),
             validators: Validators {
                 etag: header_str(&headers, header::ETAG).map(str::to_owned),
                 last_modified: header_str(&headers, header::LAST_MODIFIED).map(str::to_owned),
@@ -263,6 +292,7 @@ impl Fetcher {
                 status: 200,
                 body,
                 charset: None,
+                media_type: None,
                 validators: Validators::default(),
                 final_url: None,
                 permanent_redirect: None,
@@ -353,6 +383,59 @@ pub fn parse_retry_after(value: &str) -> Option<RetryAfter> {
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     Some(RetryAfter::At(when.timestamp()))
+}
+
+/// What a fetch's redirects are checked against.
+enum Guard {
+    /// The user's own URL: a hop may not lead from a public address to a
+    /// non-public one.
+    Feed,
+    /// An article's link, found in the feed at `feed`.
+    Page { feed: Option<Url> },
+}
+
+impl Guard {
+    /// Whether a page's fetch may go to `url`.
+    async fn check(&self, url: &Url) -> Result<(), String> {
+        let Guard::Page { feed } = self else {
+            return Ok(());
+        };
+        if host_is_link_local(url).await {
+            return Err(format!(
+                "refused a page on a link-local address ({url})"
+            ));
+        }
+        match feed {
+            Some(feed) => check_hop(feed, url).await.map_err(|_| {
+                format!("refused a page on a loopback, private or link-local address, linked from a feed on a public one ({url})")
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether any address the URL's host stands for is link-local (or
+/// unspecified).
+async fn host_is_link_local(url: &Url) -> bool {
+    let link_local = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.is_link_local() || v4.is_unspecified(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.is_unspecified(),
+    };
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => link_local(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => match ip.to_ipv4_mapped() {
+            Some(v4) => link_local(IpAddr::V4(v4)),
+            None => link_local(IpAddr::V6(ip)),
+        },
+        Some(url::Host::Domain(name)) => {
+            let port = url.port_or_known_default().unwrap_or(80);
+            match tokio::net::lookup_host((name, port)).await {
+                Ok(addrs) => addrs.into_iter().any(|a| link_local(a.ip())),
+                Err(_) => false,
+            }
+        }
+        None => true,
+    }
 }
 
 /// A hop may not lead from a public address to a non-public one.

@@ -30,6 +30,7 @@ pub mod daemon;
 pub mod deliver;
 pub mod domain;
 pub mod fetch;
+pub mod pages;
 pub mod panics;
 pub mod push;
 pub mod store;

@@ -174,6 +174,8 @@ pub struct Feed {
     pub first_poll_window: Duration,
     pub max_age: Duration,
     pub tags: Vec<String>,
+    /// When each new item's page is fetched for its text (SPEC §7).
+    pub full_text: crate::domain::fulltext::Mode,
 }
 
 pub use crate::domain::hook::Format as WebhookFormat;

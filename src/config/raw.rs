@@ -74,6 +74,7 @@ pub struct RawFeed {
     pub max_age: Option<S<String>>,
     #[serde(default)]
     pub tags: Vec<S<String>>,
+    pub full_text: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,6 +13,7 @@ use url::Url;
 use super::raw::{RawChannel, RawConfig, RawDaemon, RawFeed, RawHealth, RawRule, RawSmtp, S};
 use super::*;
 use crate::domain::health::{self, Policy};
+use crate::domain::fulltext::Mode as FullText;
 use crate::domain::rules::query;
 use crate::domain::rules::{Accents, Field, Rule, RuleSet, Scope, Term};
 use crate::domain::rules::{Lint, control_message, lint_listed};
@@ -374,9 +375,27 @@ impl<'a> Validator<'a> {
                     )?,
                     max_age: self.duration_or(&f.max_age, "feed.max_age", d.max_age)?,
                     tags: f.tags.iter().map(|t| t.get_ref().clone()).collect(),
+                    full_text: self.full_text(f.full_text.as_ref())?,
                 })
             })
             .collect()
+    }
+
+    fn full_text(&self, raw: Option<&S<String>>) -> Result<FullText> {
+        let Some(v) = raw else {
+            return Ok(FullText::Never);
+        };
+        match v.get_ref().as_str() {
+            "never" => Ok(FullText::Never),
+            "auto" => Ok(FullText::Auto),
+            "always" => Ok(FullText::Always),
+            other => Err(self.at(
+                v,
+                format!(
+                    "feed.full_text: unknown value {other:?}; use \"never\", \"auto\" (fetch the page when the feed's text looks cut) or \"always\""
+                ),
+            )),
+        }
     }
 
     fn name(

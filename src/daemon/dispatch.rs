@@ -785,6 +785,7 @@ mod tests {
             lease: None,
             items,
             keep_text: false,
+            pages: Default::default(),
         };
         let recorded = sh
             .with_store(move |s| s.record_polls(&[poll]))
@@ -887,6 +888,7 @@ mod tests {
             wire_keep: 0,
             items: Vec::new(),
             keep_text: false,
+            pages: Default::default(),
         };
         let recorded = sh.with_store(move |s| s.record_polls(&[failed])).await;
         recorded.unwrap().remove(0).unwrap();

@@ -151,6 +151,7 @@ mod tests {
             lease: None,
             items,
             keep_text: false,
+            pages: Default::default(),
         };
         let recorded = sh
             .with_store(move |s| s.record_polls(&[poll]))

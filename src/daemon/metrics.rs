@@ -62,6 +62,7 @@ pub enum Delivery {
 pub struct Metrics {
     registry: Registry,
     fetches: Family<ResultLabel, Counter>,
+    pages: Family<ResultLabel, Counter>,
     items: Counter,
     alerts: Family<ChannelLabel, Counter>,
     deliveries: Family<DeliveryLabels, Counter>,
@@ -90,6 +91,12 @@ impl Metrics {
             "veille_fetches",
             "Feed fetches by result (ok, not_modified, error)",
             fetches.clone(),
+        );
+        let pages = Family::default();
+        registry.register(
+            "veille_pages",
+            "Article pages fetched for full text, by result (ok, failed, skipped)",
+            pages.clone(),
         );
         let items = Counter::default();
         registry.register("veille_items", "New items stored", items.clone());
@@ -126,6 +133,7 @@ impl Metrics {
         Metrics {
             registry,
             fetches,
+            pages,
             items,
             alerts,
             deliveries,
@@ -156,6 +164,15 @@ impl Metrics {
             PollOutcome::Failed { .. } => "error",
         };
         self.fetches.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    /// Counts the pages a poll fetched for full text.
+    pub fn pages(&self, tally: &crate::domain::poll::PageTally) {
+        for (result, n) in [("ok", tally.ok), ("failed", tally.failed), ("skipped", tally.skipped)] {
+            if n > 0 {
+                self.pages.get_or_create(&ResultLabel { result }).inc_by(n.into());
+            }
+        }
     }
 
     /// Counts one delivery attempt on `channel`; `first_seen` holds, for a

@@ -58,6 +58,8 @@ pub struct Shared {
     /// PostgreSQL neither waits for a group commit to end.
     pub reader: Arc<Mutex<Store>>,
     pub fetcher: Fetcher,
+    /// Articles' pages, for feeds with `full_text`.
+    pub pages: Arc<crate::pages::Pages>,
     /// Where poll results go to be committed.
     pub writer: Writer,
     pub sender: Sender,
@@ -89,12 +91,14 @@ impl Shared {
         reader.act_for(store.owner());
         let reader = Arc::new(Mutex::new(reader));
         let store = Arc::new(Mutex::new(store));
+        let pages = pages(&fetcher, &config, &store, &clock);
         let writer = Writer::start(Arc::clone(&store));
         Ok(Shared {
             config: Arc::new(config),
             store,
             reader,
             fetcher,
+            pages,
             writer,
             sender,
             alerts_recorded: Arc::new(Notify::new()),
@@ -110,8 +114,10 @@ impl Shared {
     /// and stays (`sync_feeds` resets only feeds whose URL changed).
     pub fn reconfigured(&self, config: Config) -> Result<Shared> {
         let d = &config.daemon;
+        let fetcher = Fetcher::new(&d.user_agent, d.timeout, d.max_body)?;
         Ok(Shared {
-            fetcher: Fetcher::new(&d.user_agent, d.timeout, d.max_body)?,
+            pages: pages(&fetcher, &config, &self.store, &self.clock),
+            fetcher,
             sender: Sender::new(&config)?,
             config: Arc::new(config),
             store: Arc::clone(&self.store),
@@ -157,6 +163,20 @@ impl Shared {
 }
 
 /// Runs `f` on `store` from a blocking thread.
+fn pages(
+    fetcher: &Fetcher,
+    config: &Config,
+    store: &Arc<Mutex<Store>>,
+    clock: &Clock,
+) -> Arc<crate::pages::Pages> {
+    Arc::new(crate::pages::Pages::new(
+        fetcher.clone(),
+        &config.daemon,
+        Some(Arc::clone(store)),
+        clock.clone(),
+    ))
+}
+
 async fn on<T, F>(store: &Arc<Mutex<Store>>, f: F) -> Result<T>
 where
     T: Send + 'static,

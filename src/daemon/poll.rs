@@ -14,7 +14,8 @@ use crate::domain::identity::identify;
 use crate::domain::ids::FeedId;
 use crate::domain::model::ParsedFeed;
 use crate::domain::parse;
-use crate::domain::poll::{self, Brought, Decision, Document, FetchFailure, Settings};
+use crate::domain::poll::{self, Brought, Decision, Document, FetchFailure, PageTally, Settings};
+use crate::pages::Page;
 use crate::fetch::{FetchOutcome, Validators};
 use crate::store::{FeedClaim, FeedState, FetchRecord, PollRecord, RecordSummary};
 
@@ -80,11 +81,21 @@ pub async fn poll_due_feeds(sh: &Shared, pass: Pass) -> Result<Vec<(String, Poll
 /// clocks of machines that do not quite agree.
 const SKEW: i64 = 5;
 
-/// How long a claim on a feed lasts: its fetch ends within `timeout`, and
-/// a process that died with it leaves it to the others this long after its
-/// last word (SPEC §10).
+/// How long a poll may take: its fetch ends within `timeout`, and with
+/// `full_text` its pages within `timeout` more.
+fn poll_span(config: &Config) -> i64 {
+    let pages = config
+        .feeds
+        .iter()
+        .any(|f| f.full_text != crate::domain::fulltext::Mode::Never);
+    (1 + i64::from(pages)) * config.daemon.timeout.as_secs() as i64
+}
+
+/// How long a claim on a feed lasts: a poll's span, and a process that
+/// died with it leaves it to the others this long after its last word
+/// (SPEC §10).
 fn lease(config: &Config) -> i64 {
-    2 * config.daemon.timeout.as_secs() as i64 + 10
+    poll_span(config) + config.daemon.timeout.as_secs() as i64 + 10
 }
 
 /// Where the task run on a claimed feed leaves its poll.
@@ -156,12 +167,12 @@ where
                             true => passed_over + offered.len(),
                             false => 0,
                         };
-                        // A fetch ends within `timeout`: one that could not
+                        // A poll ends within its span: one that could not
                         // end before its claim does (less a margin for the
                         // clocks of other machines) is not begun, so a
                         // process frozen since it claimed leaves the feed to
                         // whoever holds it now.
-                        let begin_by = until - sh.config.daemon.timeout.as_secs() as i64 - SKEW;
+                        let begin_by = until - poll_span(&sh.config) - SKEW;
                         for state in taken {
                             let feed = feeds[&state.id];
                             let id = state.id;
@@ -567,8 +578,9 @@ struct Read {
     redirect: Option<String>,
 }
 
-/// Looks up what is stored of the document's items and decides the poll,
-/// on a blocking thread (triage is the costly part of a poll).
+/// Looks up what is stored of the document's items, fetches the pages
+/// `full_text` wants, and decides the poll, on a blocking thread (triage is
+/// the costly part of a poll).
 async fn decide_document(
     sh: &Shared,
     feed: &Feed,
@@ -577,15 +589,29 @@ async fn decide_document(
     now: i64,
     jitter: f64,
 ) -> Result<Fetched> {
-    let config = Arc::clone(&sh.config);
     let store = Arc::clone(&sh.reader);
-    let (feed, state) = (feed.clone(), state.clone());
-    let decision = tokio::task::spawn_blocking(move || -> Result<Decision> {
+    let id = state.id;
+    let (read, ids, known) = tokio::task::spawn_blocking(move || -> Result<_> {
         let ids = identify(&read.doc.items);
         let known = store
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .known_items(state.id, &ids)?;
+            .known_items(id, &ids)?;
+        Ok((read, ids, known))
+    })
+    .await??;
+    let wanted = poll::pages_wanted(
+        &feed_at(feed, state),
+        feed.full_text,
+        &read.doc.items,
+        &ids,
+        &known,
+        now,
+    );
+    let (pages, tally) = fetch_pages(sh, feed, &read.doc.items, &ids, wanted).await;
+    let config = Arc::clone(&sh.config);
+    let (feed, state) = (feed.clone(), state.clone());
+    let mut decision = tokio::task::spawn_blocking(move || {
         let brought = Brought::Document(Document {
             status: read.status,
             etag: read.validators.etag,
@@ -593,19 +619,53 @@ async fn decide_document(
             feed: read.doc,
             ids,
             known,
+            pages,
         });
-        Ok(decide(
-            &config,
-            &feed,
-            &state,
-            brought,
-            read.redirect,
-            now,
-            jitter,
-        ))
+        decide(&config, &feed, &state, brought, read.redirect, now, jitter)
     })
-    .await??;
+    .await?;
+    decision.record.pages = tally;
     Ok(pending(decision))
+}
+
+/// The pages of the items at `wanted` (full text, SPEC §7), by item key,
+/// and how their fetches went.
+async fn fetch_pages(
+    sh: &Shared,
+    feed: &Feed,
+    items: &[crate::domain::model::Item],
+    ids: &[crate::domain::identity::Identity],
+    wanted: Vec<usize>,
+) -> (HashMap<String, String>, PageTally) {
+    let mut tally = PageTally::default();
+    let links: Vec<(String, url::Url)> = wanted
+        .into_iter()
+        .filter_map(|i| {
+            let link = items[i].link.as_deref()?.parse().ok()?;
+            Some((ids[i].item_key.clone(), link))
+        })
+        .collect();
+    if links.is_empty() {
+        return (HashMap::new(), tally);
+    }
+    let origin = match &feed.url {
+        FeedUrl::Http(u) => Some(u),
+        FeedUrl::File(_) => None,
+    };
+    let mut texts = HashMap::new();
+    for (key, page) in sh.pages.fetch_all(origin, links).await {
+        crate::pages::count(&mut tally, &page);
+        match page {
+            Page::Text { text, .. } => {
+                texts.insert(key, text);
+            }
+            Page::Failed(why) | Page::Skipped(why) => {
+                debug!(item = %key, why = %why, "no page text; the item is matched on the feed's text");
+            }
+        }
+    }
+    sh.metrics.pages(&tally);
+    (texts, tally)
 }
 
 /// `domain::poll::decide` with the config's settings and the feed's state.
@@ -631,7 +691,14 @@ fn decide(
         wire_keep: config.wire_keep,
         keep_text: !d.keep_text.is_zero(),
     };
-    let at = poll::Feed {
+    let mut decision = poll::decide(&feed_at(feed, state), &settings, brought, redirect, now, jitter);
+    decision.record.lease = (state.lease > 0).then_some(state.lease);
+    decision
+}
+
+/// The feed as the poll found it, in the domain's terms.
+fn feed_at<'a>(feed: &'a Feed, state: &FeedState) -> poll::Feed<'a> {
+    poll::Feed {
         id: state.id,
         name: &feed.name,
         tags: &feed.tags,
@@ -640,10 +707,7 @@ fn decide(
         max_age: feed.max_age,
         consecutive_failures: state.consecutive_failures,
         first_poll: state.first_success.is_none(),
-    };
-    let mut decision = poll::decide(&at, &settings, brought, redirect, now, jitter);
-    decision.record.lease = (state.lease > 0).then_some(state.lease);
-    decision
+    }
 }
 
 /// A decided poll and what it will be reported as (the summary filled in

@@ -3,6 +3,7 @@
 pub mod backtest;
 pub mod crontab;
 pub mod dates;
+pub mod fulltext;
 pub mod discover;
 pub mod health;
 pub mod hook;

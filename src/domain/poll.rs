@@ -59,6 +59,8 @@ pub struct Document {
     pub ids: Vec<Identity>,
     /// What the store holds of those items, by item key.
     pub known: HashMap<String, KnownItem>,
+    /// The text of new items' pages (`full_text`), by item key.
+    pub pages: HashMap<String, String>,
 }
 
 /// How a fetch ended, as far as the feed's row is concerned.
@@ -98,6 +100,25 @@ pub struct PollRecord {
     pub lease: Option<i64>,
     /// Keep every item's text for `veille test --history` (`keep_text`).
     pub keep_text: bool,
+    /// The pages fetched for full text during the poll (SPEC §7).
+    pub pages: PageTally,
+}
+
+/// Pages of a feed's items fetched for their text: those that gave it,
+/// those that failed, those that robots.txt kept from being fetched, and
+/// the last failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageTally {
+    pub ok: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub last_failure: Option<String>,
+}
+
+impl PageTally {
+    pub fn is_empty(&self) -> bool {
+        self.ok + self.failed + self.skipped == 0
+    }
 }
 
 /// The feed as the poll found it.
@@ -164,14 +185,14 @@ pub fn decide(
             dropped_items = doc.feed.dropped_items;
             let fetch = FetchRecord::Fetched {
                 status: doc.status,
-                etag: doc.etag,
-                last_modified: doc.last_modified,
+                etag: doc.etag.clone(),
+                last_modified: doc.last_modified.clone(),
                 items: doc.feed.items.len() as u32,
                 unread_items: doc.feed.unread_items as u32,
             };
             (
                 fetch,
-                items(feed, settings, doc.feed, doc.ids, &doc.known, now),
+                items(feed, settings, doc, now),
             )
         }
     };
@@ -188,6 +209,7 @@ pub fn decide(
             wire_keep: settings.wire_keep,
             lease: None,
             keep_text: settings.keep_text,
+            pages: PageTally::default(),
         },
         dropped_items,
     }
@@ -198,21 +220,11 @@ pub fn decide(
 fn items(
     feed: &Feed,
     settings: &Settings,
-    doc: ParsedFeed,
-    ids: Vec<Identity>,
-    known: &HashMap<String, KnownItem>,
+    doc: Document,
     now: i64,
 ) -> Vec<ItemRecord> {
-    let cx = Context {
-        feed: feed.name,
-        tags: feed.tags,
-        now,
-        first_poll: feed.first_poll,
-        first_poll_window: feed.first_poll_window,
-        max_age: feed.max_age,
-        holds: settings.holds,
-    };
-    let mut records = triage::triage(doc.items, ids, known, settings.rules, &cx);
+    let cx = context(feed, settings.holds, &doc.pages, now);
+    let mut records = triage::triage(doc.feed.items, doc.ids, &doc.known, settings.rules, &cx);
     if settings.wire_window.is_some() {
         let mut scratch = Scratch::default();
         for r in records.iter_mut().filter(|r| r.is_new) {
@@ -227,6 +239,47 @@ fn items(
         r.item.content = String::new();
     }
     records
+}
+
+/// The new items of a document whose page `full_text` fetches (SPEC §7):
+/// not those a first poll or `max_age` records silently, and under "auto"
+/// only those whose feed text looks cut. By index in `items`.
+pub fn pages_wanted(
+    feed: &Feed,
+    mode: super::fulltext::Mode,
+    items: &[super::model::Item],
+    ids: &[Identity],
+    known: &HashMap<String, KnownItem>,
+    now: i64,
+) -> Vec<usize> {
+    if mode == super::fulltext::Mode::Never {
+        return Vec::new();
+    }
+    let (holds, pages) = (HashMap::new(), HashMap::new());
+    let cx = context(feed, &holds, &pages, now);
+    triage::new_and_loud(items, ids, known, &cx)
+        .into_iter()
+        .filter(|&i| super::fulltext::wanted(mode, &items[i]))
+        .collect()
+}
+
+/// What triage needs of the feed and the config.
+fn context<'a>(
+    feed: &'a Feed,
+    holds: &'a HashMap<String, Duration>,
+    pages: &'a HashMap<String, String>,
+    now: i64,
+) -> Context<'a> {
+    Context {
+        feed: feed.name,
+        tags: feed.tags,
+        now,
+        first_poll: feed.first_poll,
+        first_poll_window: feed.first_poll_window,
+        max_age: feed.max_age,
+        holds,
+        pages,
+    }
 }
 
 fn next_poll(feed: &Feed, fetch: &FetchRecord, now: i64, jitter: f64) -> i64 {
@@ -317,6 +370,7 @@ mod tests {
             },
             ids,
             known,
+            pages: HashMap::new(),
         })
     }
 

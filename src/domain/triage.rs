@@ -104,6 +104,9 @@ pub struct Context<'a> {
     pub max_age: Duration,
     /// Hold of each channel (absent = none).
     pub holds: &'a HashMap<String, Duration>,
+    /// The text of new items' pages (`full_text`), by item key: rules see
+    /// it as the item's content, in place of the feed's.
+    pub pages: &'a HashMap<String, String>,
 }
 
 /// Items whose key is new or whose content changed, in document order, each
@@ -118,11 +121,16 @@ pub fn triage(
 ) -> Vec<ItemRecord> {
     let mut seen = HashSet::new();
     let mut records = Vec::new();
-    for (item, id) in items.into_iter().zip(ids) {
+    for (mut item, id) in items.into_iter().zip(ids) {
         if !seen.insert(id.item_key.clone()) {
             continue;
         }
+        // The feed's text only: a page that changes does not make the item
+        // "updated" (SPEC §7).
         let hash = content_hash(&item);
+        if let Some(page) = cx.pages.get(&id.item_key) {
+            item.content = page.clone();
+        }
         let before = match known.get(&id.item_key) {
             Some(KnownItem::Pruned) => continue,
             Some(KnownItem::Stored {
@@ -154,6 +162,23 @@ pub fn triage(
         });
     }
     records
+}
+
+/// The items of a document that are new and would not be recorded
+/// silently: those whose page `full_text` may fetch, by index.
+pub fn new_and_loud(
+    items: &[Item],
+    ids: &[Identity],
+    known: &HashMap<String, KnownItem>,
+    cx: &Context,
+) -> Vec<usize> {
+    let mut seen = HashSet::new();
+    (0..items.len().min(ids.len()))
+        .filter(|&i| {
+            let key = &ids[i].item_key;
+            seen.insert(key) && !known.contains_key(key) && !is_silent(&items[i], None, cx)
+        })
+        .collect()
 }
 
 /// SPEC §4 "First poll": a new item on a feed's first poll alerts only when
@@ -248,6 +273,7 @@ mod tests {
             first_poll_window: Duration::from_secs(24 * 3600),
             max_age: Duration::from_secs(7 * 24 * 3600),
             holds: &holds,
+            pages: &HashMap::new(),
         };
         let rules = RuleSet::new(vec![
             rule("puces", &["puces"], &["moi", "equipe"]),

@@ -33,12 +33,15 @@ mod postgres;
 mod processes;
 mod recent;
 mod retention;
+mod robots;
 mod sql;
 mod sqlite;
 mod status;
 pub mod stored;
 mod stories;
 pub mod texts;
+
+pub use robots::RobotsTxt;
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
@@ -320,4 +323,8 @@ pub trait Backend: Send {
     fn story_of_link(&self, link: &str) -> Result<Option<StoryId>>;
     /// Copies in the wire index and the bytes it holds.
     fn wire_index_size(&self) -> (usize, usize);
+    /// A site's robots.txt as last fetched (full text, SPEC §7).
+    fn robots(&self, origin: &str) -> Result<Option<RobotsTxt>>;
+    /// Keeps a site's robots.txt, in place of the one before.
+    fn keep_robots(&mut self, robots: &RobotsTxt) -> Result<()>;
 }

@@ -340,6 +340,16 @@ fn update_feed(tx: &impl Db, owner: &str, p: &PollRecord) -> Result<()> {
             );
         }
     }
+    if !p.pages.is_empty() {
+        let t = &p.pages;
+        let failed_at = t.last_failure.as_ref().map(|_| p.now);
+        tx.exec(
+            "UPDATE feeds SET pages_ok = pages_ok + ?2, pages_failed = pages_failed + ?3,
+                 pages_skipped = pages_skipped + ?4, page_failure = COALESCE(?5, page_failure),
+                 page_failure_at = COALESCE(?6, page_failure_at) WHERE id = ?1",
+            args![p.feed_id, t.ok, t.failed, t.skipped, t.last_failure, failed_at],
+        )?;
+    }
     if let Some(target) = &p.redirect_url {
         tx.exec(
             "UPDATE feeds SET redirect_url = ?2 WHERE id = ?1",

@@ -81,6 +81,7 @@ fn poll(feed_id: FeedId, now: i64, items: Vec<ItemRecord>) -> PollRecord {
         lease: None,
         items,
         keep_text: false,
+        pages: Default::default(),
     }
 }
 

@@ -57,6 +57,10 @@ const SHIPPED: &[(&str, &str)] = &[
         "0013_item_texts.sql",
         "3bd816dc50b888ac966f45de26463fca1c9187dc7fb5100f575428fc1f48c41e",
     ),
+    (
+        "0014_pages.sql",
+        "0f5f848b775994a6d9aaa8ffb7fece3a02ef5eccee2aafa7861393004ca610f0",
+    ),
 ];
 
 const SHIPPED_POSTGRES: &[(&str, &str)] = &[
@@ -75,6 +79,10 @@ const SHIPPED_POSTGRES: &[(&str, &str)] = &[
     (
         "0004_item_texts.sql",
         "5333fdca97717f93eb06a56c351328c3b54240d6e7e19dda938a6b9900e7b15e",
+    ),
+    (
+        "0005_pages.sql",
+        "7424ab37f89e0d76e8fbcbea72a286af86007dfd77d1206673ece4a641284389",
     ),
 ];
 

@@ -29,7 +29,7 @@ use super::{
     Backend, ChannelFault, Claimed, Cursor, DueDigest, FeedClaim, FeedHealth, FeedState,
     HealthChange, KnownItem, PollRecord, ProcessInfo, Pruned, RecentStory, RecordSummary, Requeued,
     Retained, Status, Target, WireIndex, WireMatch, feeds, health, outbox, polls, processes,
-    recent, retention, status, stories, texts,
+    recent, retention, robots, status, stories, texts, RobotsTxt,
 };
 use crate::domain::identity::Identity;
 use crate::domain::ids::{FeedId, StoryId};
@@ -574,5 +574,13 @@ impl Backend for Postgres {
         self.wire
             .as_ref()
             .map_or((0, 0), |w| (w.copies(), w.heap_bytes()))
+    }
+
+    fn robots(&self, origin: &str) -> Result<Option<RobotsTxt>> {
+        self.read(|db| robots::get(db, origin))
+    }
+
+    fn keep_robots(&mut self, r: &RobotsTxt) -> Result<()> {
+        self.write(|db| robots::put(db, r))
     }
 }

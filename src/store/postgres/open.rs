@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0002_feed_leases.sql"),
     include_str!("../../../migrations/postgres/0003_processes.sql"),
     include_str!("../../../migrations/postgres/0004_item_texts.sql"),
+    include_str!("../../../migrations/postgres/0005_pages.sql"),
 ];
 
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

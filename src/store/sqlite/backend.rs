@@ -10,7 +10,7 @@ use crate::domain::ids::{FeedId, StoryId};
 use crate::domain::model::Item;
 use crate::domain::render::FailingFeed;
 use crate::domain::wire::Fingerprint;
-use crate::store::processes;
+use crate::store::{processes, robots};
 use crate::store::*;
 
 impl Backend for Sqlite {
@@ -243,5 +243,13 @@ impl Backend for Sqlite {
 
     fn wire_index_size(&self) -> (usize, usize) {
         Sqlite::wire_index_size(self)
+    }
+
+    fn robots(&self, origin: &str) -> Result<Option<RobotsTxt>> {
+        robots::get(&self.conn, origin)
+    }
+
+    fn keep_robots(&mut self, r: &RobotsTxt) -> Result<()> {
+        robots::put(&self.conn, r)
     }
 }

@@ -111,6 +111,7 @@ mod tests {
             lease: None,
             items,
             keep_text: false,
+            pages: Default::default(),
         }
     }
 
@@ -442,6 +443,7 @@ mod tests {
             wire_keep: 0,
             items,
             keep_text: false,
+            pages: Default::default(),
         };
         let s = store
             .record_poll(&poll(a, vec![record("a1", "https://x/1", "moi", "r1")]))
@@ -526,6 +528,7 @@ mod tests {
                 wire_keep: 0,
                 items: vec![record("a1", "https://x/1", "moi", "r1")],
                 keep_text: false,
+                pages: Default::default(),
             })
             .unwrap();
         let same = store

@@ -39,10 +39,11 @@ pub(super) fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../../migrations/sqlite/0013_item_texts.sql"
         )),
+        M::up(include_str!("../../../migrations/sqlite/0014_pages.sql")),
     ])
 }
 
-const SCHEMA_VERSION: i64 = 13;
+const SCHEMA_VERSION: i64 = 14;
 
 /// A file's (device, inode), to tell it from a file put in its place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,267 @@
+//! Full text (SPEC §7): which items have their page fetched, and what the
+//! page says. Pure: the fetching, robots.txt and politeness are the shell's
+//! (`crate::pages`).
+//!
+//! The article's text comes from the page's JSON-LD `articleBody` when it
+//! has one (most French publishers carry it, and it says whether the text is
+//! behind a paywall), else from its main content as reader modes find it.
+
+use serde_json::Value;
+
+use super::model::Item;
+
+/// `full_text` of a feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The feed's text only (the default).
+    #[default]
+    Never,
+    /// The page of an item whose feed text looks cut.
+    Auto,
+    /// Every new item's page.
+    Always,
+}
+
+/// Under this many characters, a feed's text is taken to be a teaser.
+pub const SHORT: usize = 500;
+
+/// Whether an item's page is wanted under `mode` (it must have a link).
+pub fn wanted(mode: Mode, item: &Item) -> bool {
+    let has_link = item
+        .link
+        .as_deref()
+        .is_some_and(|l| l.starts_with("http://") || l.starts_with("https://"));
+    has_link
+        && match mode {
+            Mode::Never => false,
+            Mode::Always => true,
+            Mode::Auto => looks_cut(feed_text(item)),
+        }
+}
+
+/// The feed's own text of an item: its content, else its summary.
+pub fn feed_text(item: &Item) -> &str {
+    if item.content.trim().is_empty() {
+        &item.summary
+    } else {
+        &item.content
+    }
+}
+
+/// SPEC §7 "auto": under `SHORT` characters, or ending the way cut
+/// summaries end (`text::ends_cut`: an ellipsis, "Lire la suite", "Read
+/// more", or mid-sentence).
+pub fn looks_cut(text: &str) -> bool {
+    let text = text.trim();
+    text.chars().count() < SHORT || super::text::ends_cut(text)
+}
+
+/// What a page gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Article {
+    /// The article's text, and where it was found.
+    Text { text: String, from: Source },
+    /// No text to use, and why.
+    None(Missing),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// JSON-LD `articleBody`.
+    JsonLd,
+    /// The page's main content.
+    MainContent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// JSON-LD says the article is not free to read.
+    Paywall,
+    /// Nothing on the page looks like an article.
+    NoArticle,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Missing::Paywall => "paywalled (JSON-LD isAccessibleForFree is false)",
+            Missing::NoArticle => "no article found on the page",
+        })
+    }
+}
+
+/// Shorter than this, an extracted text is no article (a cookie banner, a
+/// "page not found" body).
+const MIN_ARTICLE: usize = 200;
+
+/// The article of an HTML page (`url`: where it was found, for relative
+/// links).
+pub fn extract(html: &str, url: &str) -> Article {
+    let doc = dom_query::Document::from(html);
+    let scripts = doc.select(r#"script[type="application/ld+json"]"#);
+    let bodies = scripts.iter().map(|s| s.text().to_string());
+    match json_ld(bodies) {
+        Some(LdArticle { free: false, .. }) => return Article::None(Missing::Paywall),
+        Some(LdArticle {
+            body: Some(text), ..
+        }) if text.chars().count() >= MIN_ARTICLE => {
+            return Article::Text {
+                text,
+                from: Source::JsonLd,
+            };
+        }
+        _ => {}
+    }
+    match main_content(doc, url) {
+        Some(text) if text.chars().count() >= MIN_ARTICLE => Article::Text {
+            text,
+            from: Source::MainContent,
+        },
+        _ => Article::None(Missing::NoArticle),
+    }
+}
+
+/// The main content as a reader mode finds it (`dom_smoothie`, a port of
+/// Mozilla's Readability), as plain text in paragraphs.
+fn main_content(doc: dom_query::Document, url: &str) -> Option<String> {
+    let cfg = dom_smoothie::Config {
+        // Paragraphs apart, so that words of two paragraphs never run
+        // together; the JSON-LD is read before, by `json_ld`.
+        text_mode: dom_smoothie::TextMode::Formatted,
+        disable_json_ld: true,
+        ..Default::default()
+    };
+    let mut reader = dom_smoothie::Readability::with_document(doc, Some(url), Some(cfg)).ok()?;
+    let article = reader.parse().ok()?;
+    let text = super::text::plain_text(&article.text_content);
+    (!text.trim().is_empty()).then_some(text)
+}
+
+/// The article a page's JSON-LD describes.
+#[derive(Debug, Default, PartialEq)]
+struct LdArticle {
+    body: Option<String>,
+    /// `isAccessibleForFree`, true when absent.
+    free: bool,
+}
+
+/// Types whose `articleBody` is the story's text (schema.org `Article`
+/// and the kinds news sites use).
+const ARTICLE_TYPES: &[&str] = &[
+    "Article",
+    "NewsArticle",
+    "ReportageNewsArticle",
+    "AnalysisNewsArticle",
+    "OpinionNewsArticle",
+    "BackgroundNewsArticle",
+    "ReviewNewsArticle",
+    "LiveBlogPosting",
+    "BlogPosting",
+    "Report",
+];
+
+/// The first article among the page's JSON-LD blocks: a block may be one
+/// object, a list, or a `@graph`; a block that is not JSON is skipped.
+fn json_ld(blocks: impl Iterator<Item = String>) -> Option<LdArticle> {
+    blocks
+        .filter_map(|b| serde_json::from_str::<Value>(b.trim()).ok())
+        .find_map(|v| find_article(&v))
+}
+
+fn find_article(v: &Value) -> Option<LdArticle> {
+    match v {
+        Value::Array(list) => list.iter().find_map(find_article),
+        Value::Object(map) => {
+            if let Some(graph) = map.get("@graph") {
+                return find_article(graph);
+            }
+            let typed = match map.get("@type") {
+                Some(Value::String(t)) => is_article(t),
+                Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).any(is_article),
+                _ => false,
+            };
+            if !typed {
+                return None;
+            }
+            let free = match map.get("isAccessibleForFree") {
+                Some(Value::Bool(b)) => *b,
+                Some(Value::String(s)) => !s.trim().eq_ignore_ascii_case("false"),
+                _ => true,
+            };
+            let body = map
+                .get("articleBody")
+                .and_then(Value::as_str)
+                .map(|b| super::text::plain_text(b))
+                .filter(|b| !b.trim().is_empty());
+            Some(LdArticle { body, free })
+        }
+        _ => None,
+    }
+}
+
+fn is_article(t: &str) -> bool {
+    let t = t.trim_start_matches("http://schema.org/").trim_start_matches("https://schema.org/");
+    ARTICLE_TYPES.contains(&t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_texts_are_recognised() {
+        let long = "Une phrase de remplissage assez longue pour passer le seuil. ".repeat(10);
+        let cases = [
+            ("Deux lignes seulement.", true),
+            (long.as_str(), false),
+            (&format!("{long} et la suite…"), true),
+            (&format!("{long} et la suite […]"), true),
+            (&format!("{long} et la suite (...)"), true),
+            (&format!("{long} Lire la suite"), true),
+            (&format!("{long} Lire la suite »"), true),
+            (&format!("{long} Read more →"), true),
+            (&format!("{long} Continuer la lecture"), true),
+            (&format!("{long} Continue reading"), true),
+            (&format!("{long} La fin est là."), false),
+        ];
+        for (text, cut) in cases {
+            assert_eq!(looks_cut(text), cut, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_mode_decides() {
+        let item = Item {
+            link: Some("https://exemple.fr/a".into()),
+            summary: "Court.".into(),
+            ..Item::default()
+        };
+        assert!(!wanted(Mode::Never, &item));
+        assert!(wanted(Mode::Auto, &item));
+        let long = Item {
+            summary: "Texte complet, sans coupure. ".repeat(30),
+            ..item.clone()
+        };
+        assert!(!wanted(Mode::Auto, &long));
+        assert!(wanted(Mode::Always, &long));
+        let no_link = Item {
+            link: None,
+            ..item
+        };
+        assert!(!wanted(Mode::Always, &no_link));
+    }
+
+    #[test]
+    fn json_ld_in_its_shapes() {
+        let body = "Le texte de l'article. ".repeat(20);
+        let one = format!(r#"{{"@type":"NewsArticle","articleBody":"{body}"}}"#);
+        let graph = format!(
+            r#"{{"@context":"https://schema.org","@graph":[{{"@type":"WebPage"}},{{"@type":["Article"],"articleBody":"{body}"}}]}}"#
+        );
+        let paid = r#"[{"@type":"NewsArticle","isAccessibleForFree":"False","articleBody":"Début"}]"#;
+        assert_eq!(json_ld([one].into_iter()).unwrap().body.unwrap().trim(), body.trim());
+        assert!(json_ld(["not json".into(), graph].into_iter()).unwrap().free);
+        assert!(!json_ld([paid.to_owned()].into_iter()).unwrap().free);
+        assert_eq!(json_ld([r#"{"@type":"Organization"}"#.to_owned()].into_iter()), None);
+    }
+}
