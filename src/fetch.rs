@@ -119,7 +119,8 @@ impl Fetcher {
 
     /// Fetches `url`; never panics, never outlives `timeout` by much.
     pub async fn fetch_http(&self, url: &Url, validators: &Validators) -> FetchOutcome {
-        self.bounded(self.follow(url, validators, &Guard::Feed)).await
+        self.bounded(self.follow(url, validators, &Guard::Feed))
+            .await
     }
 
     /// Fetches an article's page (full text, SPEC §7), found in the feed at
@@ -247,7 +248,11 @@ impl Fetcher {
             body,
             charset: header_str(&headers, header::CONTENT_TYPE).and_then(charset_of),
             media_type: header_str(&headers, header::CONTENT_TYPE).map(|t| {
-                t.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+                t.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
             }),
             validators: Validators {
                 etag: header_str(&headers, header::ETAG).map(str::to_owned),
@@ -401,9 +406,7 @@ impl Guard {
             return Ok(());
         };
         if host_is_link_local(url).await {
-            return Err(format!(
-                "refused a page on a link-local address ({url})"
-            ));
+            return Err(format!("refused a page on a link-local address ({url})"));
         }
         match feed {
             Some(feed) => check_hop(feed, url).await.map_err(|_| {

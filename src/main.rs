@@ -109,6 +109,9 @@ veille test --query 'puces NEAR/5 Chine' --feed samples/actualites.xml"
         /// With --feed: also say which stored story each item would join as a wire copy, and why
         #[arg(long, requires = "feed", conflicts_with = "json")]
         wire: bool,
+        /// With --feed: also fetch each item's page and match its article's text as content; say what was found, or why nothing was
+        #[arg(long, requires = "feed")]
+        full_text: bool,
         /// Back-test: run RULE (or --query) over the news of the last DURATION kept in the database, and report what it would have sent
         #[arg(long, value_name = "DURATION")]
         history: Option<String>,
@@ -250,6 +253,7 @@ fn run(args: Args) -> Result<Outcome, CliError> {
             feed,
             json,
             wire,
+            full_text,
             history,
             limit,
         } => {
@@ -271,7 +275,11 @@ fn run(args: Args) -> Result<Outcome, CliError> {
             }
             let source = match (text, feed) {
                 (Some(text), _) => cli::test::Source::Text(text),
-                (None, Some(location)) => cli::test::Source::Feed { location, wire },
+                (None, Some(location)) => cli::test::Source::Feed {
+                    location,
+                    wire,
+                    full_text,
+                },
                 (None, None) => unreachable!("clap requires --text or --feed"),
             };
             test(&config, rule, query, source, json, clock.now())

@@ -153,17 +153,11 @@ impl Pages {
         {
             return Page::Failed(format!("not an HTML page ({t})"));
         }
-        let url = fetched
-            .final_url
-            .as_ref()
-            .unwrap_or(link)
-            .to_string();
+        let url = fetched.final_url.as_ref().unwrap_or(link).to_string();
         let html = decode(&fetched.body, fetched.charset.as_deref());
         // A parser's panic is this page's problem only.
         let article = tokio::task::spawn_blocking(move || {
-            crate::panics::quietly(|| {
-                std::panic::catch_unwind(|| fulltext::extract(&html, &url))
-            })
+            crate::panics::quietly(|| std::panic::catch_unwind(|| fulltext::extract(&html, &url)))
         })
         .await;
         match article {
@@ -212,7 +206,10 @@ impl Pages {
         let store = Arc::clone(self.store.as_ref()?);
         let origin = origin.to_owned();
         let read = tokio::task::spawn_blocking(move || {
-            store.lock().unwrap_or_else(|p| p.into_inner()).robots(&origin)
+            store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .robots(&origin)
         })
         .await;
         match read {
@@ -297,14 +294,12 @@ pub fn verdict(robots: &RobotsTxt, agent: &str, url: &str) -> Option<String> {
     (!robot.allowed(url)).then(|| "robots.txt disallows it".to_owned())
 }
 
-/// A page's bytes as text: the charset of `Content-Type`, else of a
-/// `<meta>` near the top, else UTF-8 (malformed bytes replaced).
+/// A page's bytes as text: as a feed's (`parse::decode`: a BOM, the
+/// charset of `Content-Type`), with a `<meta>` charset near the top in
+/// place of the XML declaration.
 fn decode(body: &[u8], charset: Option<&str>) -> String {
     let label = charset.map(str::to_owned).or_else(|| meta_charset(body));
-    let encoding = label
-        .and_then(|l| encoding_rs::Encoding::for_label(l.trim().as_bytes()))
-        .unwrap_or(encoding_rs::UTF_8);
-    encoding.decode_with_bom_removal(body).0.into_owned()
+    crate::domain::parse::decode(body, label.as_deref())
 }
 
 /// `<meta charset="…">` or `<meta http-equiv … content="…; charset=…">` in
@@ -350,15 +345,24 @@ mod tests {
 
     #[test]
     fn robots_txt_as_rfc_9309_reads_it() {
-        let rules = robots(200, "User-agent: *\nDisallow: /prive/\n\nUser-agent: veille\nDisallow: /abonnes/\n");
+        let rules = robots(
+            200,
+            "User-agent: *\nDisallow: /prive/\n\nUser-agent: veille\nDisallow: /abonnes/\n",
+        );
         let url = |p: &str| format!("https://exemple.fr{p}");
         assert_eq!(verdict(&rules, "veille", &url("/article")), None);
         assert!(verdict(&rules, "veille", &url("/abonnes/x")).is_some());
         // Our group replaces `*`: /prive/ is not ours to avoid.
         assert_eq!(verdict(&rules, "veille", &url("/prive/x")), None);
-        assert_eq!(verdict(&robots(404, ""), "veille", &url("/abonnes/x")), None);
+        assert_eq!(
+            verdict(&robots(404, ""), "veille", &url("/abonnes/x")),
+            None
+        );
         for status in [500, 503, 429, 0] {
-            assert!(verdict(&robots(status, ""), "veille", &url("/a")).is_some(), "{status}");
+            assert!(
+                verdict(&robots(status, ""), "veille", &url("/a")).is_some(),
+                "{status}"
+            );
         }
         assert!(fresh(&robots(200, ""), 1_000 + ROBOTS_KEPT - 1));
         assert!(!fresh(&robots(200, ""), 1_000 + ROBOTS_KEPT));
@@ -367,7 +371,8 @@ mod tests {
 
     #[test]
     fn pages_are_decoded_as_they_say() {
-        let latin1 = b"<html><head><meta charset=\"iso-8859-1\"></head><body>\xe9t\xe9</body></html>";
+        let latin1 =
+            b"<html><head><meta charset=\"iso-8859-1\"></head><body>\xe9t\xe9</body></html>";
         assert!(decode(latin1, None).contains("été"));
         assert!(decode("<p>été</p>".as_bytes(), None).contains("été"));
         let declared = b"<meta http-equiv=\"Content-Type\" content=\"text/html; charset=windows-1252\">\x93cit\xe9\x94";

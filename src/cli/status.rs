@@ -188,6 +188,21 @@ fn feed_lines(s: &mut String, config: &Config, f: &FeedStatus, now: i64) {
         }
         _ => {}
     }
+    let p = &f.pages;
+    if p.ok + p.failed + p.skipped > 0 {
+        let _ = writeln!(
+            s,
+            "    pages (full text): {} with text, {} failed, {} skipped by robots.txt",
+            p.ok, p.failed, p.skipped
+        );
+        if let Some(why) = &p.last_failure {
+            let _ = writeln!(
+                s,
+                "    last page not used {}: {why}",
+                when(config, p.last_failure_at)
+            );
+        }
+    }
     if let Some(r) = &f.redirect_url {
         let _ = writeln!(s, "    moved permanently to {r} (update the config)");
     }

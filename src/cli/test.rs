@@ -31,8 +31,13 @@ pub enum Source {
     /// One made-up item whose every text field holds this (HTML allowed).
     Text(String),
     /// Every item of a feed: an http(s) URL, a `file://` URL or a path;
-    /// with `wire`, which stored story each item would join as a copy.
-    Feed { location: String, wire: bool },
+    /// with `wire`, which stored story each item would join as a copy;
+    /// with `full_text`, each item's page fetched and matched as content.
+    Feed {
+        location: String,
+        wire: bool,
+        full_text: bool,
+    },
 }
 
 /// One match, as `--json` prints it.
@@ -134,15 +139,26 @@ async fn report(
         Source::Feed {
             location,
             wire: true,
+            ..
         } => Some(location.clone()),
         _ => None,
     };
+    let mut out = String::new();
     let items = match source {
         Source::Text(text) => vec![text_item(&text)],
-        Source::Feed { location, .. } => feed_items(config, &location).await?,
+        Source::Feed {
+            location,
+            full_text,
+            ..
+        } => {
+            let mut items = feed_items(config, &location).await?;
+            if full_text {
+                with_pages(config, &location, &mut items, json, &mut out).await?;
+            }
+            items
+        }
     };
     let color = !json && std::io::stdout().is_terminal();
-    let mut out = String::new();
     let mut matched = false;
     for item in &items {
         let label = label(item);
@@ -177,6 +193,64 @@ async fn report(
         wire_report(config, &location, &items, now, &mut out)?;
     }
     Ok((out, matched))
+}
+
+/// `--full-text`: each item's page fetched as `full_text = "always"`
+/// would (robots.txt asked, kept in memory only), its text put in the
+/// item's content; what was found, or why nothing was, is told per item.
+async fn with_pages(
+    config: &Config,
+    location: &str,
+    items: &mut [Item],
+    json: bool,
+    out: &mut String,
+) -> anyhow::Result<()> {
+    let d = &config.daemon;
+    let fetcher = Fetcher::new(&d.user_agent, d.timeout, d.max_body)?;
+    let pages = crate::pages::Pages::new(fetcher, d, None, crate::clock::Clock::system());
+    let feed: Option<url::Url> = location
+        .parse()
+        .ok()
+        .filter(|u: &url::Url| u.scheme().starts_with("http"));
+    let links: Vec<(String, url::Url)> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| Some((i.to_string(), item.link.as_deref()?.parse().ok()?)))
+        .collect();
+    let mut found: Vec<(usize, crate::pages::Page)> = pages
+        .fetch_all(feed.as_ref(), links)
+        .await
+        .into_iter()
+        .filter_map(|(i, page)| Some((i.parse().ok()?, page)))
+        .collect();
+    found.sort_by_key(|(i, _)| *i);
+    for (i, page) in found {
+        let item = &mut items[i];
+        if !json {
+            let said = match &page {
+                crate::pages::Page::Text { text, from } => format!(
+                    "{} characters from {}: {}",
+                    text.chars().count(),
+                    match from {
+                        crate::domain::fulltext::Source::JsonLd => "its JSON-LD articleBody",
+                        crate::domain::fulltext::Source::MainContent => "its main content",
+                    },
+                    crate::domain::text::truncate_chars(text, 160)
+                ),
+                crate::pages::Page::Failed(why) => {
+                    format!("no text ({why}); matched on the feed's text")
+                }
+                crate::pages::Page::Skipped(why) => {
+                    format!("not fetched ({why}); matched on the feed's text")
+                }
+            };
+            let _ = writeln!(out, "page of {}\n  {said}", label(item));
+        }
+        if let Some(text) = page.text() {
+            item.content = text.to_owned();
+        }
+    }
+    Ok(())
 }
 
 /// A usage error for a rule the config does not have.

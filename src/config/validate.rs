@@ -12,8 +12,8 @@ use url::Url;
 
 use super::raw::{RawChannel, RawConfig, RawDaemon, RawFeed, RawHealth, RawRule, RawSmtp, S};
 use super::*;
-use crate::domain::health::{self, Policy};
 use crate::domain::fulltext::Mode as FullText;
+use crate::domain::health::{self, Policy};
 use crate::domain::rules::query;
 use crate::domain::rules::{Accents, Field, Rule, RuleSet, Scope, Term};
 use crate::domain::rules::{Lint, control_message, lint_listed};

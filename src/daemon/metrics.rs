@@ -168,9 +168,15 @@ impl Metrics {
 
     /// Counts the pages a poll fetched for full text.
     pub fn pages(&self, tally: &crate::domain::poll::PageTally) {
-        for (result, n) in [("ok", tally.ok), ("failed", tally.failed), ("skipped", tally.skipped)] {
+        for (result, n) in [
+            ("ok", tally.ok),
+            ("failed", tally.failed),
+            ("skipped", tally.skipped),
+        ] {
             if n > 0 {
-                self.pages.get_or_create(&ResultLabel { result }).inc_by(n.into());
+                self.pages
+                    .get_or_create(&ResultLabel { result })
+                    .inc_by(n.into());
             }
         }
     }

@@ -15,8 +15,8 @@ use crate::domain::ids::FeedId;
 use crate::domain::model::ParsedFeed;
 use crate::domain::parse;
 use crate::domain::poll::{self, Brought, Decision, Document, FetchFailure, PageTally, Settings};
-use crate::pages::Page;
 use crate::fetch::{FetchOutcome, Validators};
+use crate::pages::Page;
 use crate::store::{FeedClaim, FeedState, FetchRecord, PollRecord, RecordSummary};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -691,7 +691,14 @@ fn decide(
         wire_keep: config.wire_keep,
         keep_text: !d.keep_text.is_zero(),
     };
-    let mut decision = poll::decide(&feed_at(feed, state), &settings, brought, redirect, now, jitter);
+    let mut decision = poll::decide(
+        &feed_at(feed, state),
+        &settings,
+        brought,
+        redirect,
+        now,
+        jitter,
+    );
     decision.record.lease = (state.lease > 0).then_some(state.lease);
     decision
 }

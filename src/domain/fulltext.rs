@@ -200,7 +200,9 @@ fn find_article(v: &Value) -> Option<LdArticle> {
 }
 
 fn is_article(t: &str) -> bool {
-    let t = t.trim_start_matches("http://schema.org/").trim_start_matches("https://schema.org/");
+    let t = t
+        .trim_start_matches("http://schema.org/")
+        .trim_start_matches("https://schema.org/");
     ARTICLE_TYPES.contains(&t)
 }
 
@@ -244,10 +246,7 @@ mod tests {
         };
         assert!(!wanted(Mode::Auto, &long));
         assert!(wanted(Mode::Always, &long));
-        let no_link = Item {
-            link: None,
-            ..item
-        };
+        let no_link = Item { link: None, ..item };
         assert!(!wanted(Mode::Always, &no_link));
     }
 
@@ -258,10 +257,21 @@ mod tests {
         let graph = format!(
             r#"{{"@context":"https://schema.org","@graph":[{{"@type":"WebPage"}},{{"@type":["Article"],"articleBody":"{body}"}}]}}"#
         );
-        let paid = r#"[{"@type":"NewsArticle","isAccessibleForFree":"False","articleBody":"Début"}]"#;
-        assert_eq!(json_ld([one].into_iter()).unwrap().body.unwrap().trim(), body.trim());
-        assert!(json_ld(["not json".into(), graph].into_iter()).unwrap().free);
+        let paid =
+            r#"[{"@type":"NewsArticle","isAccessibleForFree":"False","articleBody":"Début"}]"#;
+        assert_eq!(
+            json_ld([one].into_iter()).unwrap().body.unwrap().trim(),
+            body.trim()
+        );
+        assert!(
+            json_ld(["not json".into(), graph].into_iter())
+                .unwrap()
+                .free
+        );
         assert!(!json_ld([paid.to_owned()].into_iter()).unwrap().free);
-        assert_eq!(json_ld([r#"{"@type":"Organization"}"#.to_owned()].into_iter()), None);
+        assert_eq!(
+            json_ld([r#"{"@type":"Organization"}"#.to_owned()].into_iter()),
+            None
+        );
     }
 }

@@ -3,8 +3,8 @@
 pub mod backtest;
 pub mod crontab;
 pub mod dates;
-pub mod fulltext;
 pub mod discover;
+pub mod fulltext;
 pub mod health;
 pub mod hook;
 pub mod identity;

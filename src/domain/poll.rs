@@ -190,10 +190,7 @@ pub fn decide(
                 items: doc.feed.items.len() as u32,
                 unread_items: doc.feed.unread_items as u32,
             };
-            (
-                fetch,
-                items(feed, settings, doc, now),
-            )
+            (fetch, items(feed, settings, doc, now))
         }
     };
     let next_poll = next_poll(feed, &fetch, now, jitter);
@@ -217,12 +214,7 @@ pub fn decide(
 
 /// The document's new and changed items with their alerts (`triage`), the
 /// new ones fingerprinted while wire copies are on.
-fn items(
-    feed: &Feed,
-    settings: &Settings,
-    doc: Document,
-    now: i64,
-) -> Vec<ItemRecord> {
+fn items(feed: &Feed, settings: &Settings, doc: Document, now: i64) -> Vec<ItemRecord> {
     let cx = context(feed, settings.holds, &doc.pages, now);
     let mut records = triage::triage(doc.feed.items, doc.ids, &doc.known, settings.rules, &cx);
     if settings.wire_window.is_some() {

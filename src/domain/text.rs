@@ -438,7 +438,8 @@ pub fn ends_cut(text: &str) -> bool {
         "read more",
         "continue reading",
     ];
-    let text = text.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '»' | '›' | '>'));
+    let text =
+        text.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '»' | '›' | '>' | '→'));
     if text.is_empty() {
         return false;
     }

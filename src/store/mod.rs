@@ -55,8 +55,9 @@ pub use copy::{Copied, copy_database};
 pub use location::Location;
 pub use model::{
     ChannelFault, ChannelStatus, Claimed, Cursor, Damaged, DamagedRow, DueAlert, DueDigest,
-    DueHealth, FeedClaim, FeedHealth, FeedState, FeedStatus, HealthChange, LateCopies, ProcessInfo,
-    ProcessStatus, Pruned, RecordSummary, Requeued, Retained, Status, Target, WireMatch,
+    DueHealth, FeedClaim, FeedHealth, FeedState, FeedStatus, HealthChange, LateCopies, Pages,
+    ProcessInfo, ProcessStatus, Pruned, RecordSummary, Requeued, Retained, Status, Target,
+    WireMatch,
 };
 pub use recent::{RecentChannel, RecentStory};
 

@@ -226,6 +226,17 @@ pub struct ProcessStatus {
     pub leads: bool,
 }
 
+/// A feed's pages fetched for full text, since it was added: those that
+/// gave the article's text, failed, or were skipped (robots.txt).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Pages {
+    pub ok: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    pub last_failure: Option<String>,
+    pub last_failure_at: Option<i64>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FeedStatus {
     pub name: String,
@@ -243,6 +254,8 @@ pub struct FeedStatus {
     pub last_items: Option<u32>,
     /// Items that document held but veille could not read.
     pub unread_items: Option<u32>,
+    /// Its items' pages fetched for full text (SPEC §7).
+    pub pages: Pages,
     /// How the feed is doing (`domain::health`), judged by the caller.
     pub health: Option<Assessment>,
 }

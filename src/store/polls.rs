@@ -347,7 +347,14 @@ fn update_feed(tx: &impl Db, owner: &str, p: &PollRecord) -> Result<()> {
             "UPDATE feeds SET pages_ok = pages_ok + ?2, pages_failed = pages_failed + ?3,
                  pages_skipped = pages_skipped + ?4, page_failure = COALESCE(?5, page_failure),
                  page_failure_at = COALESCE(?6, page_failure_at) WHERE id = ?1",
-            args![p.feed_id, t.ok, t.failed, t.skipped, t.last_failure, failed_at],
+            args![
+                p.feed_id,
+                t.ok,
+                t.failed,
+                t.skipped,
+                t.last_failure,
+                failed_at
+            ],
         )?;
     }
     if let Some(target) = &p.redirect_url {

@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use super::outbox::{self, DAMAGED};
 use super::sql::{Db, args};
-use super::{ChannelStatus, DamagedRow, FeedStatus, LateCopies, Status, retention};
+use super::{ChannelStatus, DamagedRow, FeedStatus, LateCopies, Pages, Status, retention};
 
 /// Alerts and feed-health alerts waiting to be sent, per channel
 /// (`veille_outbox_pending`).
@@ -37,7 +37,8 @@ fn feed_rows(db: &impl Db) -> Result<Vec<FeedStatus>> {
         "SELECT f.name, f.url, f.redirect_url, f.last_fetch, f.last_status, f.last_error,
                 (SELECT COUNT(*) FROM items i WHERE i.feed_id = f.id),
                 f.consecutive_failures, f.failing_since, f.next_poll, f.gone,
-                f.last_items, f.unread_items
+                f.last_items, f.unread_items,
+                f.pages_ok, f.pages_failed, f.pages_skipped, f.page_failure, f.page_failure_at
          FROM feeds f ORDER BY f.id",
         &[],
         |r| {
@@ -55,6 +56,13 @@ fn feed_rows(db: &impl Db) -> Result<Vec<FeedStatus>> {
                 gone: r.get(10)?,
                 last_items: r.get(11)?,
                 unread_items: r.get(12)?,
+                pages: Pages {
+                    ok: r.get(13)?,
+                    failed: r.get(14)?,
+                    skipped: r.get(15)?,
+                    last_failure: r.get(16)?,
+                    last_failure_at: r.get(17)?,
+                },
                 health: None,
             })
         },

@@ -28,8 +28,8 @@ use super::sql::{Db, Pg, args};
 use super::{
     Backend, ChannelFault, Claimed, Cursor, DueDigest, FeedClaim, FeedHealth, FeedState,
     HealthChange, KnownItem, PollRecord, ProcessInfo, Pruned, RecentStory, RecordSummary, Requeued,
-    Retained, Status, Target, WireIndex, WireMatch, feeds, health, outbox, polls, processes,
-    recent, retention, robots, status, stories, texts, RobotsTxt,
+    Retained, RobotsTxt, Status, Target, WireIndex, WireMatch, feeds, health, outbox, polls,
+    processes, recent, retention, robots, status, stories, texts,
 };
 use crate::domain::identity::Identity;
 use crate::domain::ids::{FeedId, StoryId};

@@ -10,8 +10,8 @@ use crate::domain::ids::{FeedId, StoryId};
 use crate::domain::model::Item;
 use crate::domain::render::FailingFeed;
 use crate::domain::wire::Fingerprint;
-use crate::store::{processes, robots};
 use crate::store::*;
+use crate::store::{processes, robots};
 
 impl Backend for Sqlite {
     fn pause_channel(
