@@ -558,16 +558,58 @@ pub fn feed_server(
     delay: Duration,
     body: impl Fn(&str) -> String + Send + Sync + 'static,
 ) -> (String, std::sync::Arc<std::sync::Mutex<Fetches>>) {
+    site_server(move |path| Reply {
+        delay,
+        ..Reply::ok("application/rss+xml", body(path))
+    })
+}
+
+/// How a `site_server` answers one request.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    /// A `Location` header.
+    pub location: Option<String>,
+    pub body: String,
+    /// Slept before answering.
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn ok(content_type: &'static str, body: String) -> Reply {
+        Reply {
+            status: 200,
+            content_type,
+            location: None,
+            body,
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            ..Reply::ok("text/plain", String::new())
+        }
+    }
+}
+
+/// A web server on 127.0.0.1, a thread per connection: every GET is
+/// answered as `reply` says for its path. Returns its base URL and what it
+/// saw (fetches by path, how many ran at once).
+pub fn site_server(
+    reply: impl Fn(&str) -> Reply + Send + Sync + 'static,
+) -> (String, std::sync::Arc<std::sync::Mutex<Fetches>>) {
     use std::io::{BufRead, BufReader, Write};
     use std::sync::{Arc, Mutex};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Fetches::default()));
-    let (fetches, body) = (Arc::clone(&seen), Arc::new(body));
+    let (fetches, reply) = (Arc::clone(&seen), Arc::new(reply));
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let (fetches, body) = (Arc::clone(&fetches), Arc::clone(&body));
+            let (fetches, reply) = (Arc::clone(&fetches), Arc::clone(&reply));
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut line = String::new();
@@ -592,12 +634,19 @@ pub fn feed_server(
                         f.overlapping.push(path.clone());
                     }
                 }
-                std::thread::sleep(delay);
-                let doc = body(&path);
+                let r = reply(&path);
+                std::thread::sleep(r.delay);
+                let location = r
+                    .location
+                    .map(|l| format!("Location: {l}\r\n"))
+                    .unwrap_or_default();
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{doc}",
-                    doc.len()
+                    "HTTP/1.1 {} X\r\nContent-Type: {}\r\n{location}Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+                    r.status,
+                    r.content_type,
+                    r.body.len(),
+                    r.body
                 );
                 let mut f = fetches.lock().unwrap();
                 f.now -= 1;

@@ -15,6 +15,7 @@ mod delivery;
 mod docs;
 mod faults;
 mod fetching;
+mod fulltext;
 mod health;
 mod history;
 mod hostile;
