@@ -198,7 +198,7 @@ fn pg_rows(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
 const TABLES: &[(&str, &str)] = &[
     (
         "feeds",
-        "id, name, url, etag, consecutive_failures, failing_since, health",
+        "id, name, url, etag, consecutive_failures, failing_since, health, pages_ok, page_failure",
     ),
     ("stories", "id, link, first_seen"),
     (
@@ -218,6 +218,7 @@ const TABLES: &[(&str, &str)] = &[
     ("wire_prints", "item_id, story_id, at"),
     ("channel_faults", "channel, attempts"),
     ("item_texts", "item_id, seen, quiet"),
+    ("robots", "origin, fetched_at, status, body"),
 ];
 
 /// Each table's rows on SQLite (`env`'s file) and PostgreSQL (`url`),
