@@ -608,6 +608,7 @@ async fn decide_document(
         &known,
         now,
     );
+    let wanted = not_stored(sh, &ids, wanted).await?;
     let (pages, tally) = fetch_pages(sh, feed, &read.doc.items, &ids, wanted).await;
     let config = Arc::clone(&sh.config);
     let (feed, state) = (feed.clone(), state.clone());
@@ -626,6 +627,36 @@ async fn decide_document(
     .await?;
     decision.record.pages = tally;
     Ok(pending(decision))
+}
+
+/// Those of `wanted` whose link names no stored story: an item that joins
+/// a story by its link (another feed's copy of the same article) has its
+/// page already (SPEC §7: not fetched for a story whose text is complete).
+async fn not_stored(
+    sh: &Shared,
+    ids: &[crate::domain::identity::Identity],
+    wanted: Vec<usize>,
+) -> Result<Vec<usize>> {
+    if wanted.is_empty() {
+        return Ok(wanted);
+    }
+    let links: Vec<(usize, Option<String>)> = wanted
+        .iter()
+        .map(|&i| (i, ids[i].story_link.clone()))
+        .collect();
+    sh.with_reader(move |s| {
+        let mut out = Vec::new();
+        for (i, link) in links {
+            if let Some(link) = link
+                && s.story_of_link(&link)?.is_some()
+            {
+                continue;
+            }
+            out.push(i);
+        }
+        Ok(out)
+    })
+    .await
 }
 
 /// The pages of the items at `wanted` (full text, SPEC §7), by item key,

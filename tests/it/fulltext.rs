@@ -189,21 +189,23 @@ fn pages_feed_the_rules_politely_and_never_hold_an_alert_back() {
     let more = Arc::new(AtomicBool::new(false));
     let (a, seen_a) = site_server(site_a(Arc::clone(&more), env.recent(1)));
     let (b, seen_b) = {
-        let date = env.recent(2);
+        let (date, more, copy) = (env.recent(2), Arc::clone(&more), format!("{a}/a/jsonld"));
         site_server(move |path| match path {
-            "/feed.xml" => Reply::ok(
-                "application/rss+xml",
-                rss(
-                    "La Lettre",
-                    &[(
-                        "b1",
-                        "La lettre du matin",
-                        "/b/page",
-                        "Les puces de la lettre, en long et en large, avec tout le détail que la lettre donne d'habitude à ses lecteurs fidèles.",
-                        &date,
-                    )],
-                ),
-            ),
+            "/feed.xml" => {
+                let mut items = vec![(
+                    "b1",
+                    "La lettre du matin",
+                    "/b/page",
+                    "Les puces de la lettre, en long et en large, avec tout le détail que la lettre donne d'habitude à ses lecteurs fidèles.",
+                    date.as_str(),
+                )];
+                // Later, the letter links Le Quotidien's article: a copy of
+                // a stored story, whose page is not fetched again.
+                if more.load(Ordering::SeqCst) {
+                    items.push(("b2", "Vu ailleurs", &copy, "Deux lignes.", date.as_str()));
+                }
+                Reply::ok("application/rss+xml", rss("La Lettre", &items))
+            }
             "/robots.txt" => Reply::status(503),
             _ => Reply::ok("text/html", plain_page(&[FILLER, FILLER, FILLER])),
         })
@@ -326,6 +328,11 @@ fn pages_feed_the_rules_politely_and_never_hold_an_alert_back() {
     let seen = seen_a.lock().unwrap();
     assert_eq!(seen.by_path.get("/a/new"), Some(&1), "{:?}", seen.by_path);
     assert_eq!(seen.by_path.get("/robots.txt"), Some(&2));
+    assert_eq!(
+        seen.by_path.get("/a/jsonld"),
+        Some(&1),
+        "another feed's copy of a stored story does not fetch its page again"
+    );
 }
 
 #[test]
