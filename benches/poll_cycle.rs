@@ -9,7 +9,10 @@
 //!
 //! `cargo bench --bench poll_cycle` runs N = 1,000 and N = 10,000, wire
 //! copies off and on; `POLL_CYCLE_FEEDS=1000 POLL_CYCLE_RUNS=5
-//! POLL_CYCLE_WIRE=on` choose others.
+//! POLL_CYCLE_WIRE=on` choose others. `POLL_CYCLE_FULL_TEXT=always` gives
+//! every feed `full_text = "always"`: each item links an article page of
+//! the server's (real news pages, from `tests/data/readability`), fetched
+//! and extracted on the cold poll and the changed one.
 
 // Signals to child processes go through libc.
 #![allow(unsafe_code)]
@@ -46,6 +49,9 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
     println!("poll_cycle: {runs} runs per size, medians; wall and CPU in seconds, peak RSS in MiB");
+    if let Some(mode) = full_text() {
+        println!("full_text = {mode:?} on every feed");
+    }
     for n in sizes {
         bench_size(n, runs);
     }
@@ -94,6 +100,17 @@ fn bench_size(n: usize, runs: usize) {
                 reqwest::get(format!("{base}/__reset")).await.unwrap();
             });
             let cold = measure_in(&sh, || rt.block_on(poll(&sh)));
+            if full_text().is_some() {
+                let st = sh.store.lock().unwrap().status().unwrap();
+                let (ok, failed): (i64, i64) = st
+                    .feeds
+                    .iter()
+                    .fold((0, 0), |(o, f), s| (o + s.pages.ok, f + s.pages.failed));
+                println!(
+                    "  cold poll: {ok} pages with text, {failed} failed, {:.2} ms of CPU a feed item",
+                    cold.cpu * 1000.0 / (n * ITEMS_PER_FEED) as f64
+                );
+            }
             if wire {
                 index = sh.store.lock().unwrap().wire_index_size();
             }
@@ -217,9 +234,12 @@ fn config(n: usize, base: &str, dir: &Path, wire: bool) -> veille::config::Confi
     let mut c = format!(
         "[daemon]\nconcurrency = 16\nper_host = 16\ntimezone = \"Europe/Paris\"\nwire_copies = {wire}\n\n"
     );
+    let pages = full_text()
+        .map(|m| format!("full_text = {m:?}\n"))
+        .unwrap_or_default();
     for i in 0..n {
         c.push_str(&format!(
-            "[[feed]]\nname = \"Feed {i}\"\nurl = \"{base}/f{i}.xml\"\n\n"
+            "[[feed]]\nname = \"Feed {i}\"\nurl = \"{base}/f{i}.xml\"\n{pages}\n"
         ));
     }
     c.push_str(RULES);
@@ -262,6 +282,13 @@ any = ['/(?i)\bH[12]00\b/']
 notify = ["archive"]
 "#;
 
+/// `POLL_CYCLE_FULL_TEXT`: the feeds' `full_text`, when set.
+fn full_text() -> Option<String> {
+    std::env::var("POLL_CYCLE_FULL_TEXT")
+        .ok()
+        .filter(|m| !m.is_empty())
+}
+
 // ---- the server process ----
 
 /// Feeds by path, with a version bumped by `/__bump`.
@@ -272,6 +299,9 @@ struct Feeds {
     /// How long every feed takes to answer (`POLL_CYCLE_DELAY_MS`, for
     /// `benches/capacity.sh`: a cycle bound by the sites' latency).
     delay: Duration,
+    /// With full text: the server's own address, which items link, and
+    /// the article pages it serves.
+    pages: Option<(String, Vec<String>)>,
 }
 
 impl Feeds {
@@ -306,6 +336,15 @@ impl Responder {
             }
             _ => {}
         }
+        if let Some((_, pages)) = &self.0.pages
+            && let Some(id) = path
+                .strip_prefix("/articles/")
+                .and_then(|p| p.strip_suffix(".html"))
+                .and_then(|p| p.parse::<usize>().ok())
+        {
+            return ResponseTemplate::new(200)
+                .set_body_raw(pages[id % pages.len()].clone(), "text/html; charset=utf-8");
+        }
         let Some(i) = path
             .strip_prefix("/f")
             .and_then(|p| p.strip_suffix(".xml"))
@@ -322,7 +361,8 @@ impl Responder {
         if matches {
             return ResponseTemplate::new(304).insert_header("ETag", etag.as_str());
         }
-        let body = feed_xml(i, ITEMS_PER_FEED + 3 * extra);
+        let site = self.0.pages.as_ref().map(|(base, _)| base.as_str());
+        let body = feed_xml(i, ITEMS_PER_FEED + 3 * extra, site);
         ResponseTemplate::new(200)
             .insert_header("ETag", etag.as_str())
             .insert_header("Last-Modified", "Sat, 26 Apr 2025 09:30:00 GMT")
@@ -345,10 +385,12 @@ fn serve(n: usize) {
             .ok()
             .and_then(|v| v.parse().ok())
             .map_or(Duration::ZERO, Duration::from_millis);
+        let pages = full_text().map(|_| (server.uri(), article_pages()));
         let feeds = Arc::new(Feeds {
             n,
             bumps: RwLock::new(HashMap::new()),
             delay,
+            pages,
         });
         Mock::given(wiremock::matchers::any())
             .respond_with(Responder(feeds))
@@ -419,7 +461,29 @@ fn opening(id: usize) -> String {
     text
 }
 
-fn feed_xml(feed: usize, items: usize) -> String {
+/// The news pages of `tests/data/readability`, unzipped.
+fn article_pages() -> Vec<String> {
+    use std::io::Read;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/readability");
+    let mut pages = Vec::new();
+    let mut dirs: Vec<_> = std::fs::read_dir(root)
+        .unwrap()
+        .flatten()
+        .map(|d| d.path())
+        .collect();
+    dirs.sort();
+    for dir in dirs.into_iter().filter(|d| d.is_dir()) {
+        let mut page = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(dir.join("source.html.gz")).unwrap())
+            .read_to_string(&mut page)
+            .unwrap();
+        pages.push(page);
+    }
+    pages
+}
+
+/// A feed's document; its items link `site`'s article pages when given.
+fn feed_xml(feed: usize, items: usize, site: Option<&str>) -> String {
     let now = chrono::Utc::now();
     let mut s = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>Feed {feed}</title><link>https://site{feed}.example.org/</link><description>Actualités</description>\n"
@@ -433,8 +497,9 @@ fn feed_xml(feed: usize, items: usize) -> String {
             SUBJECTS[id % SUBJECTS.len()]
         };
         let date = (now - chrono::Duration::minutes((j * 17) as i64)).to_rfc2822();
+        let host = site.map_or(format!("https://site{feed}.example.org"), str::to_owned);
         s.push_str(&format!(
-            "<item><title>{title}</title><link>https://site{feed}.example.org/articles/{id}.html?xtor=RSS-{feed}</link><guid isPermaLink=\"false\">site{feed}-{id}</guid><pubDate>{date}</pubDate><category>Actualité</category><description><![CDATA[<p>{}</p><p>{LEAD}</p><p>Article {id}, <b>mis à jour</b> à 12&nbsp;h.</p>]]></description></item>\n",
+            "<item><title>{title}</title><link>{host}/articles/{id}.html?xtor=RSS-{feed}</link><guid isPermaLink=\"false\">site{feed}-{id}</guid><pubDate>{date}</pubDate><category>Actualité</category><description><![CDATA[<p>{}</p><p>{LEAD}</p><p>Article {id}, <b>mis à jour</b> à 12&nbsp;h.</p>]]></description></item>\n",
             opening(id)
         ));
     }

@@ -100,24 +100,37 @@ pub fn extract(html: &str, url: &str) -> Article {
     let doc = dom_query::Document::from(html);
     let scripts = doc.select(r#"script[type="application/ld+json"]"#);
     let bodies = scripts.iter().map(|s| s.text().to_string());
-    match json_ld(bodies) {
+    let ld = match json_ld(bodies) {
         Some(LdArticle { free: false, .. }) => return Article::None(Missing::Paywall),
-        Some(LdArticle {
-            body: Some(text), ..
-        }) if text.chars().count() >= MIN_ARTICLE => {
-            return Article::Text {
-                text,
-                from: Source::JsonLd,
-            };
-        }
-        _ => {}
-    }
-    match main_content(doc, url) {
-        Some(text) if text.chars().count() >= MIN_ARTICLE => Article::Text {
+        Some(LdArticle { body, .. }) => body.filter(|b| b.chars().count() >= MIN_ARTICLE),
+        None => None,
+    };
+    match ld {
+        Some(text) if !looks_cut(&text) => Article::Text {
             text,
-            from: Source::MainContent,
+            from: Source::JsonLd,
         },
-        _ => Article::None(Missing::NoArticle),
+        // Some sites put only the article's opening in their JSON-LD: a
+        // body that looks cut, as a feed's summary would, gives way to the
+        // page's main content when that is longer.
+        ld => match (
+            ld,
+            main_content(doc, url).filter(|t| t.chars().count() >= MIN_ARTICLE),
+        ) {
+            (Some(ld), Some(main)) if ld.len() >= main.len() => Article::Text {
+                text: ld,
+                from: Source::JsonLd,
+            },
+            (_, Some(main)) => Article::Text {
+                text: main,
+                from: Source::MainContent,
+            },
+            (Some(ld), None) => Article::Text {
+                text: ld,
+                from: Source::JsonLd,
+            },
+            (None, None) => Article::None(Missing::NoArticle),
+        },
     }
 }
 
@@ -273,5 +286,33 @@ mod tests {
             json_ld([r#"{"@type":"Organization"}"#.to_owned()].into_iter()),
             None
         );
+    }
+
+    #[test]
+    fn a_cut_json_ld_body_gives_way_to_a_longer_page() {
+        let opening = "Le début de l'article, seul dans le JSON-LD, ".repeat(6);
+        let ld = format!(r#"{{"@type":"NewsArticle","articleBody":"{opening}…"}}"#);
+        let paragraphs: String = (0..8)
+            .map(|i| format!("<p>{opening} et le paragraphe {i} qui suit, complet, avec tout ce qu'il faut de mots pour être lu.</p>"))
+            .collect();
+        let page = format!(
+            r#"<html><head><script type="application/ld+json">{ld}</script></head><body><article>{paragraphs}</article></body></html>"#
+        );
+        match extract(&page, "https://exemple.fr/a") {
+            Article::Text { text, from } => {
+                assert_eq!(from, Source::MainContent);
+                assert!(text.contains("paragraphe 7"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Whole, the JSON-LD body is taken as it is.
+        let whole = page.replace("…", ".").replace(&opening, &opening.repeat(3));
+        assert!(matches!(
+            extract(&whole, "https://exemple.fr/a"),
+            Article::Text {
+                from: Source::JsonLd,
+                ..
+            }
+        ));
     }
 }
