@@ -204,7 +204,7 @@ fn find_article(v: &Value) -> Option<LdArticle> {
             let body = map
                 .get("articleBody")
                 .and_then(Value::as_str)
-                .map(|b| super::text::plain_text(b))
+                .map(super::text::plain_text)
                 .filter(|b| !b.trim().is_empty());
             Some(LdArticle { body, free })
         }
