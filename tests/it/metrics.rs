@@ -20,7 +20,7 @@ fn free_port() -> u16 {
 fn config(listen: u16, feeds: &str, dead_hook: u16) -> String {
     format!(
         "[daemon]\ndatabase = \"veille.db\"\ntimeout = \"2s\"\nlisten = \"127.0.0.1:{listen}\"\n\n\
-         [[feed]]\nname = \"AFP\"\nurl = \"{feeds}/afp.xml\"\n\n\
+         [[feed]]\nname = \"AFP\"\nurl = \"{feeds}/afp.xml\"\nfull_text = \"always\"\n\n\
          [[feed]]\nname = \"Cassé\"\nurl = \"{feeds}/broken.xml\"\n\n\
          [[rule]]\nname = \"puces\"\nany = [\"puces\"]\nnotify = [\"moi\", \"hook\"]\n\n\
          [channel.moi]\nkind = \"maildir\"\npath = \"mail\"\n\n\
@@ -79,30 +79,29 @@ fn values(text: &str) -> HashMap<String, (f64, &'static str)> {
 #[tokio::test]
 async fn metrics_count_fetches_alerts_and_deliveries_and_healthz_sees_the_database_go() {
     let feeds = MockServer::start().await;
+    // Each item's page is fetched (`full_text`): a1's has the article in
+    // its JSON-LD, a2's and a3's are not found.
+    let (a1, a2, a3) = (
+        format!("{}/a1", feeds.uri()),
+        format!("{}/a2", feeds.uri()),
+        format!("{}/a3", feeds.uri()),
+    );
+    let body = "Les puces chinoises gagnent des parts de marché en Europe. ".repeat(12);
+    let page = format!(
+        r#"<html><head><script type="application/ld+json">{{"@type":"NewsArticle","articleBody":"{body}"}}</script></head><body></body></html>"#
+    );
+    serve(
+        &feeds,
+        "/a1",
+        ResponseTemplate::new(200).set_body_raw(page, "text/html"),
+    )
+    .await;
     let doc = rss(
         "AFP",
         &[
-            (
-                "a1",
-                "Les puces chinoises",
-                "https://afp.example/a1",
-                "Puces.",
-                &recent(1),
-            ),
-            (
-                "a2",
-                "Des puces en Europe",
-                "https://afp.example/a2",
-                "Puces.",
-                &recent(2),
-            ),
-            (
-                "a3",
-                "La météo",
-                "https://afp.example/a3",
-                "Soleil.",
-                &recent(3),
-            ),
+            ("a1", "Les puces chinoises", &a1, "Puces.", &recent(1)),
+            ("a2", "Des puces en Europe", &a2, "Puces.", &recent(2)),
+            ("a3", "La météo", &a3, "Soleil.", &recent(3)),
         ],
     );
     serve(&feeds, "/afp.xml", FeedDoc::rss(&doc)).await;
@@ -135,6 +134,8 @@ async fn metrics_count_fetches_alerts_and_deliveries_and_healthz_sees_the_databa
     expect("veille_fetches_total{result=error}", 1.0, "counter");
     expect("veille_fetches_total{result=not_modified}", 0.0, "counter");
     expect("veille_items_total{}", 3.0, "counter");
+    expect("veille_pages_total{result=ok}", 1.0, "counter");
+    expect("veille_pages_total{result=failed}", 2.0, "counter");
     expect("veille_alerts_total{channel=moi}", 2.0, "counter");
     expect("veille_alerts_total{channel=hook}", 2.0, "counter");
     expect(
