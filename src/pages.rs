@@ -13,7 +13,7 @@
 //! A page that cannot be had is never an error of the poll: it is told
 //! (`Page::Failed`, `Page::Skipped`) and counted on the feed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -105,7 +105,7 @@ impl Pages {
         feed: Option<&Url>,
         links: Vec<(String, Url)>,
     ) -> Vec<(String, Page)> {
-        let mut waiting: HashMap<String, ()> = links.iter().map(|(k, _)| (k.clone(), ())).collect();
+        let mut waiting: HashSet<String> = links.iter().map(|(k, _)| k.clone()).collect();
         let mut running: futures_util::stream::FuturesUnordered<_> = links
             .into_iter()
             .map(|(key, link)| async move { (key, self.page(&link, feed).await) })
@@ -129,7 +129,7 @@ impl Pages {
             "no page within {}",
             humantime::format_duration(self.timeout)
         );
-        out.extend(waiting.into_keys().map(|k| (k, Page::Failed(late.clone()))));
+        out.extend(waiting.into_iter().map(|k| (k, Page::Failed(late.clone()))));
         out
     }
 
