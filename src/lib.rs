@@ -7,7 +7,8 @@
 //! medium sends), tested with tables; `tests/it/purity.rs` reads it as Rust
 //! to keep I/O, clocks and the shell out. Around it, each shell module owns
 //! one outside resource: `config` (the config file, located errors),
-//! `fetch` (HTTP and files), `store` (the database behind one face:
+//! `fetch` (HTTP and files), `pages` (articles' pages for full text:
+//! robots.txt, a slot per site, one deadline per poll), `store` (the database behind one face:
 //! `Store`, and its backend in `store::sqlite`, split by entity), `deliver` (bytes to Maildir, SMTP and webhooks), `clock` (the
 //! one wall-clock read, made in `main`), `panics` (the process's panic hook,
 //! quiet for contained parser panics). `daemon` holds the units of work —
@@ -18,7 +19,7 @@
 //! function per subcommand (`channel` for `send-test`, `retry`, `digest`).
 //!
 //! Data flow: config → fetch → parse → identify → known items looked up →
-//! decide (triage and match, next poll, fingerprints) → one transaction
+//! new items' pages (`full_text`) → decide (triage and match, next poll, fingerprints) → one transaction
 //! that places new items (link, wire copy or new story) and writes items,
 //! alerts and feed state (the outbox) → dispatch (render for the medium,
 //! send) → mark sent.
