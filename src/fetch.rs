@@ -129,12 +129,12 @@ impl Fetcher {
     /// to a non-public address unless the feed is on one, and never to a
     /// link-local one (where cloud machines answer with their secrets).
     pub async fn fetch_page(&self, url: &Url, feed: Option<&Url>) -> FetchOutcome {
+        if let Err(why) = page_allowed(url, feed).await {
+            return FetchOutcome::Failed(FetchError::new(why));
+        }
         let guard = Guard::Page {
             feed: feed.cloned(),
         };
-        if let Err(why) = guard.check(url).await {
-            return FetchOutcome::Failed(FetchError::new(why));
-        }
         self.bounded(self.follow(url, &Validators::default(), &guard))
             .await
     }
@@ -417,28 +417,29 @@ impl Guard {
     }
 }
 
-/// Whether any address the URL's host stands for is link-local (or
-/// unspecified).
-async fn host_is_link_local(url: &Url) -> bool {
-    let link_local = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => v4.is_link_local() || v4.is_unspecified(),
-        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.is_unspecified(),
-    };
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => link_local(IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => match ip.to_ipv4_mapped() {
-            Some(v4) => link_local(IpAddr::V4(v4)),
-            None => link_local(IpAddr::V6(ip)),
-        },
-        Some(url::Host::Domain(name)) => {
-            let port = url.port_or_known_default().unwrap_or(80);
-            match tokio::net::lookup_host((name, port)).await {
-                Ok(addrs) => addrs.into_iter().any(|a| link_local(a.ip())),
-                Err(_) => false,
-            }
-        }
-        None => true,
+/// Whether a page's link, found in the feed at `feed` (`None`: a local
+/// file), may be fetched at all, robots.txt included (`Fetcher::fetch_page`).
+pub async fn page_allowed(url: &Url, feed: Option<&Url>) -> Result<(), String> {
+    Guard::Page {
+        feed: feed.cloned(),
     }
+    .check(url)
+    .await
+}
+
+/// Whether any address the URL's host stands for is link-local (or
+/// unspecified). A name that does not resolve is not: the request fails.
+async fn host_is_link_local(url: &Url) -> bool {
+    let link_local = |ip: &IpAddr| match ip {
+        IpAddr::V4(v4) => v4.is_link_local() || v4.is_unspecified(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.is_link_local() || v4.is_unspecified(),
+            None => (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.is_unspecified(),
+        },
+    };
+    addresses(url)
+        .await
+        .is_none_or(|a| a.iter().any(link_local))
 }
 
 /// A hop may not lead from a public address to a non-public one.
@@ -458,17 +459,24 @@ async fn check_hop(start: &Url, next: &Url) -> Result<(), String> {
 /// Whether every address the URL's host stands for is public. A name that
 /// does not resolve counts as public: the request itself will fail.
 async fn host_is_public(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => is_public(IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => is_public(IpAddr::V6(ip)),
-        Some(url::Host::Domain(name)) => {
+    addresses(url)
+        .await
+        .is_some_and(|a| a.iter().all(|ip| is_public(*ip)))
+}
+
+/// The addresses the URL's host stands for: its IP literal, or what its
+/// name resolves to (none when it does not resolve); `None` without a host.
+async fn addresses(url: &Url) -> Option<Vec<IpAddr>> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(vec![IpAddr::V4(ip)]),
+        url::Host::Ipv6(ip) => Some(vec![IpAddr::V6(ip)]),
+        url::Host::Domain(name) => {
             let port = url.port_or_known_default().unwrap_or(80);
-            match tokio::net::lookup_host((name, port)).await {
-                Ok(addrs) => addrs.into_iter().all(|a| is_public(a.ip())),
-                Err(_) => true,
-            }
+            Some(match tokio::net::lookup_host((name, port)).await {
+                Ok(addrs) => addrs.map(|a| a.ip()).collect(),
+                Err(_) => Vec::new(),
+            })
         }
-        None => false,
     }
 }
 
@@ -606,6 +614,41 @@ mod tests {
             check_hop(&loopback, &"http://127.0.0.1:9/x".parse().unwrap())
                 .await
                 .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_page_linked_from_a_public_feed_stays_public() {
+        let public_feed: Url = "https://93.184.216.34/rss.xml".parse().unwrap();
+        let local_feed: Url = "http://127.0.0.1:8080/rss.xml".parse().unwrap();
+        let url = |u: &str| u.parse::<Url>().unwrap();
+        let public_page = url("https://8.8.8.8/article");
+        let intranet = url("http://10.1.2.3/article");
+        let metadata = url("http://169.254.169.254/latest/meta-data/");
+        assert!(page_allowed(&public_page, Some(&public_feed)).await.is_ok());
+        assert!(page_allowed(&intranet, Some(&public_feed)).await.is_err());
+        assert!(
+            page_allowed(&url("http://127.0.0.1:9/a"), Some(&public_feed))
+                .await
+                .is_err()
+        );
+        // A feed on a private address may link pages there, but no page
+        // may be on a link-local address, wherever the feed is.
+        assert!(page_allowed(&intranet, Some(&local_feed)).await.is_ok());
+        assert!(page_allowed(&intranet, None).await.is_ok());
+        for feed in [Some(&public_feed), Some(&local_feed), None] {
+            let refused = page_allowed(&metadata, feed).await.unwrap_err();
+            assert!(refused.contains("link-local"), "{refused}");
+        }
+        assert!(
+            page_allowed(&url("http://[fe80::1]/a"), None)
+                .await
+                .is_err()
+        );
+        assert!(
+            page_allowed(&url("http://[::ffff:169.254.1.1]/a"), None)
+                .await
+                .is_err()
         );
     }
 

@@ -24,7 +24,7 @@ use url::Url;
 use crate::clock::Clock;
 use crate::domain::fulltext::{self, Article, Source};
 use crate::domain::poll::PageTally;
-use crate::fetch::{FetchOutcome, Fetcher, Validators};
+use crate::fetch::{FetchOutcome, Fetcher};
 use crate::store::{RobotsTxt, Store};
 
 /// How long a robots.txt that answered is kept (RFC 9309 §2.4: a day).
@@ -62,20 +62,40 @@ pub struct Pages {
     /// The product token robots.txt groups are matched against.
     agent: String,
     timeout: Duration,
-    /// Where robots.txt files are kept; `None` (`veille test`): in memory.
-    store: Option<Arc<Mutex<Store>>>,
+    /// Where robots.txt files are read and kept; `None` (`veille test`):
+    /// in memory only.
+    store: Option<Stores>,
     clock: Clock,
+    /// Pages fetched at once in this process, whatever their site
+    /// (`concurrency`): a feed of 500 items on 500 sites holds no more.
+    all: Arc<Semaphore>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Each site's robots.txt as known here, behind a lock per site so
     /// that pages asked at once fetch it once.
-    robots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<RobotsTxt>>>>>,
+    robots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Robots>>>>>,
 }
+
+/// The database connections robots.txt files go through: read on the
+/// reader's, written on the writer's.
+pub struct Stores {
+    pub reader: Arc<Mutex<Store>>,
+    pub writer: Arc<Mutex<Store>>,
+}
+
+/// A site's robots.txt, and its rules parsed once.
+struct Robots {
+    txt: RobotsTxt,
+    rules: Option<Arc<texting_robots::Robot>>,
+}
+
+/// Sites whose robots.txt is kept in memory before stale ones are dropped.
+const SITES_KEPT: usize = 1_024;
 
 impl Pages {
     pub fn new(
         fetcher: Fetcher,
         config: &crate::config::Daemon,
-        store: Option<Arc<Mutex<Store>>>,
+        store: Option<Stores>,
         clock: Clock,
     ) -> Pages {
         let agent = config
@@ -92,6 +112,7 @@ impl Pages {
             timeout: config.timeout,
             store,
             clock,
+            all: Arc::new(Semaphore::new(config.concurrency.max(1))),
             hosts: Mutex::default(),
             robots: Mutex::default(),
         }
@@ -133,13 +154,17 @@ impl Pages {
         out
     }
 
-    /// One page: robots.txt, the fetch, the article.
+    /// One page: the address, robots.txt, the fetch, the article.
     pub async fn page(&self, link: &Url, feed: Option<&Url>) -> Page {
+        // Before anything is asked of the site, robots.txt included.
+        if let Err(why) = crate::fetch::page_allowed(link, feed).await {
+            return Page::Failed(why);
+        }
         let slot = self.host_slot(link);
-        let Ok(_permit) = slot.acquire().await else {
+        let (Ok(_site), Ok(_any)) = (slot.acquire().await, self.all.acquire().await) else {
             return Page::Failed("shutting down".into());
         };
-        if let Some(refused) = self.robots_refuse(link).await {
+        if let Some(refused) = self.robots_refuse(link, feed).await {
             return Page::Skipped(refused);
         }
         let fetched = match self.fetcher.fetch_page(link, feed).await {
@@ -182,28 +207,38 @@ impl Pages {
     }
 
     /// Why robots.txt keeps `link` from being fetched now, if it does.
-    async fn robots_refuse(&self, link: &Url) -> Option<String> {
+    async fn robots_refuse(&self, link: &Url, feed: Option<&Url>) -> Option<String> {
         let origin = link.origin().ascii_serialization();
+        let now = self.clock.now();
         let site = {
             let mut robots = self.robots.lock().unwrap_or_else(|p| p.into_inner());
+            if robots.len() > SITES_KEPT {
+                robots.retain(|_, r| {
+                    r.try_lock()
+                        .is_ok_and(|r| r.as_ref().is_some_and(|r| fresh(&r.txt, now)))
+                });
+            }
             Arc::clone(robots.entry(origin.clone()).or_default())
         };
         let mut known = site.lock().await;
-        let now = self.clock.now();
-        if known.as_ref().is_none_or(|r| !fresh(r, now)) {
-            *known = self.kept_robots(&origin).await.filter(|r| fresh(r, now));
+        if known.as_ref().is_none_or(|r| !fresh(&r.txt, now)) {
+            *known = self
+                .kept_robots(&origin)
+                .await
+                .filter(|r| fresh(r, now))
+                .map(parsed(&self.agent));
         }
         if known.is_none() {
-            let fetched = self.fetch_robots(&origin, now).await;
+            let fetched = self.fetch_robots(&origin, feed, now).await;
             self.keep_robots(&fetched).await;
-            *known = Some(fetched);
+            *known = Some(parsed(&self.agent)(fetched));
         }
         let robots = known.as_ref().expect("known now");
-        verdict(robots, &self.agent, link.as_str())
+        verdict(&robots.txt, robots.rules.as_deref(), link.as_str())
     }
 
     async fn kept_robots(&self, origin: &str) -> Option<RobotsTxt> {
-        let store = Arc::clone(self.store.as_ref()?);
+        let store = Arc::clone(&self.store.as_ref()?.reader);
         let origin = origin.to_owned();
         let read = tokio::task::spawn_blocking(move || {
             store
@@ -223,7 +258,7 @@ impl Pages {
     }
 
     async fn keep_robots(&self, robots: &RobotsTxt) {
-        let Some(store) = self.store.as_ref().map(Arc::clone) else {
+        let Some(store) = self.store.as_ref().map(|s| Arc::clone(&s.writer)) else {
             return;
         };
         let robots = robots.clone();
@@ -239,7 +274,10 @@ impl Pages {
         }
     }
 
-    async fn fetch_robots(&self, origin: &str, now: i64) -> RobotsTxt {
+    /// The site's robots.txt, fetched under the page's address rules. A
+    /// fetch that fails without a 4xx or 5xx (no answer, a broken or
+    /// oversized body) is "no answer": not now.
+    async fn fetch_robots(&self, origin: &str, feed: Option<&Url>, now: i64) -> RobotsTxt {
         let mut robots = RobotsTxt {
             origin: origin.to_owned(),
             fetched_at: now,
@@ -249,16 +287,30 @@ impl Pages {
         let Ok(url) = Url::parse(&format!("{origin}/robots.txt")) else {
             return robots;
         };
-        match self.fetcher.fetch_http(&url, &Validators::default()).await {
+        match self.fetcher.fetch_page(&url, feed).await {
             FetchOutcome::Fetched(f) => {
                 robots.status = f.status;
                 let body = &f.body[..f.body.len().min(ROBOTS_MAX)];
-                robots.body = String::from_utf8_lossy(body).into_owned();
+                // PostgreSQL's text holds no NUL.
+                robots.body = String::from_utf8_lossy(body).replace('\0', "");
             }
-            FetchOutcome::Failed(e) => robots.status = e.status.unwrap_or(0),
-            FetchOutcome::NotModified { .. } => robots.status = 304,
+            FetchOutcome::Failed(e) => robots.status = e.status.filter(|s| *s >= 400).unwrap_or(0),
+            FetchOutcome::NotModified { .. } => {}
         }
         robots
+    }
+}
+
+/// A robots.txt with its rules parsed, for the product token `agent`. A
+/// file that cannot be read has no rules.
+fn parsed(agent: &str) -> impl Fn(RobotsTxt) -> Robots + '_ {
+    move |txt| {
+        let rules = (200..300)
+            .contains(&txt.status)
+            .then(|| texting_robots::Robot::new(agent, txt.body.as_bytes()).ok())
+            .flatten()
+            .map(Arc::new);
+        Robots { txt, rules }
     }
 }
 
@@ -277,8 +329,9 @@ fn answered(status: u16) -> bool {
     (200..300).contains(&status) || ((400..500).contains(&status) && status != 429)
 }
 
-/// Why `robots` keeps `agent` from `url`, if it does.
-pub fn verdict(robots: &RobotsTxt, agent: &str, url: &str) -> Option<String> {
+/// Why `robots` (its `rules` parsed) keeps `url` from being fetched, if
+/// it does.
+fn verdict(robots: &RobotsTxt, rules: Option<&texting_robots::Robot>, url: &str) -> Option<String> {
     if !answered(robots.status) {
         let said = match robots.status {
             0 => "did not answer".to_owned(),
@@ -286,12 +339,7 @@ pub fn verdict(robots: &RobotsTxt, agent: &str, url: &str) -> Option<String> {
         };
         return Some(format!("robots.txt {said}: not now"));
     }
-    if !(200..300).contains(&robots.status) {
-        return None;
-    }
-    // A file that cannot be read has no rules.
-    let robot = texting_robots::Robot::new(agent, robots.body.as_bytes()).ok()?;
-    (!robot.allowed(url)).then(|| "robots.txt disallows it".to_owned())
+    (!rules?.allowed(url)).then(|| "robots.txt disallows it".to_owned())
 }
 
 /// A page's bytes as text: as a feed's (`parse::decode`: a BOM, the
@@ -345,24 +393,27 @@ mod tests {
 
     #[test]
     fn robots_txt_as_rfc_9309_reads_it() {
-        let rules = robots(
-            200,
-            "User-agent: *\nDisallow: /prive/\n\nUser-agent: veille\nDisallow: /abonnes/\n",
-        );
-        let url = |p: &str| format!("https://exemple.fr{p}");
-        assert_eq!(verdict(&rules, "veille", &url("/article")), None);
-        assert!(verdict(&rules, "veille", &url("/abonnes/x")).is_some());
+        let check = |r: RobotsTxt, path: &str| {
+            let r = parsed("veille")(r);
+            verdict(
+                &r.txt,
+                r.rules.as_deref(),
+                &format!("https://exemple.fr{path}"),
+            )
+        };
+        let rules = || {
+            robots(
+                200,
+                "User-agent: *\nDisallow: /prive/\n\nUser-agent: veille\nDisallow: /abonnes/\n",
+            )
+        };
+        assert_eq!(check(rules(), "/article"), None);
+        assert!(check(rules(), "/abonnes/x").is_some());
         // Our group replaces `*`: /prive/ is not ours to avoid.
-        assert_eq!(verdict(&rules, "veille", &url("/prive/x")), None);
-        assert_eq!(
-            verdict(&robots(404, ""), "veille", &url("/abonnes/x")),
-            None
-        );
+        assert_eq!(check(rules(), "/prive/x"), None);
+        assert_eq!(check(robots(404, ""), "/abonnes/x"), None);
         for status in [500, 503, 429, 0] {
-            assert!(
-                verdict(&robots(status, ""), "veille", &url("/a")).is_some(),
-                "{status}"
-            );
+            assert!(check(robots(status, ""), "/a").is_some(), "{status}");
         }
         assert!(fresh(&robots(200, ""), 1_000 + ROBOTS_KEPT - 1));
         assert!(!fresh(&robots(200, ""), 1_000 + ROBOTS_KEPT));

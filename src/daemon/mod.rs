@@ -91,7 +91,7 @@ impl Shared {
         reader.act_for(store.owner());
         let reader = Arc::new(Mutex::new(reader));
         let store = Arc::new(Mutex::new(store));
-        let pages = pages(&fetcher, &config, &store, &clock);
+        let pages = pages(&fetcher, &config, &reader, &store, &clock);
         let writer = Writer::start(Arc::clone(&store));
         Ok(Shared {
             config: Arc::new(config),
@@ -116,7 +116,7 @@ impl Shared {
         let d = &config.daemon;
         let fetcher = Fetcher::new(&d.user_agent, d.timeout, d.max_body)?;
         Ok(Shared {
-            pages: pages(&fetcher, &config, &self.store, &self.clock),
+            pages: pages(&fetcher, &config, &self.reader, &self.store, &self.clock),
             fetcher,
             sender: Sender::new(&config)?,
             config: Arc::new(config),
@@ -166,13 +166,18 @@ impl Shared {
 fn pages(
     fetcher: &Fetcher,
     config: &Config,
-    store: &Arc<Mutex<Store>>,
+    reader: &Arc<Mutex<Store>>,
+    writer: &Arc<Mutex<Store>>,
     clock: &Clock,
 ) -> Arc<crate::pages::Pages> {
+    let stores = crate::pages::Stores {
+        reader: Arc::clone(reader),
+        writer: Arc::clone(writer),
+    };
     Arc::new(crate::pages::Pages::new(
         fetcher.clone(),
         &config.daemon,
-        Some(Arc::clone(store)),
+        Some(stores),
         clock.clone(),
     ))
 }

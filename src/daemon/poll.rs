@@ -608,7 +608,7 @@ async fn decide_document(
         &known,
         now,
     );
-    let wanted = not_stored(sh, &ids, wanted).await?;
+    let wanted = not_stored(sh, &ids, wanted).await;
     let (pages, tally) = fetch_pages(sh, feed, &read.doc.items, &ids, wanted).await;
     let config = Arc::clone(&sh.config);
     let (feed, state) = (feed.clone(), state.clone());
@@ -632,19 +632,20 @@ async fn decide_document(
 /// Those of `wanted` whose link names no stored story: an item that joins
 /// a story by its link (another feed's copy of the same article) has its
 /// page already (SPEC §7: not fetched for a story whose text is complete).
+/// When the store cannot say, every page is fetched.
 async fn not_stored(
     sh: &Shared,
     ids: &[crate::domain::identity::Identity],
     wanted: Vec<usize>,
-) -> Result<Vec<usize>> {
+) -> Vec<usize> {
     if wanted.is_empty() {
-        return Ok(wanted);
+        return wanted;
     }
     let links: Vec<(usize, Option<String>)> = wanted
         .iter()
         .map(|&i| (i, ids[i].story_link.clone()))
         .collect();
-    sh.with_reader(move |s| {
+    let looked_up = sh.with_reader(move |s| {
         let mut out = Vec::new();
         for (i, link) in links {
             if let Some(link) = link
@@ -655,8 +656,11 @@ async fn not_stored(
             out.push(i);
         }
         Ok(out)
+    });
+    looked_up.await.unwrap_or_else(|e| {
+        debug!(error = %format!("{e:#}"), "cannot look up the stories of the pages to fetch; fetching them all");
+        wanted
     })
-    .await
 }
 
 /// The pages of the items at `wanted` (full text, SPEC §7), by item key,

@@ -173,20 +173,28 @@ const ARTICLE_TYPES: &[&str] = &[
     "Report",
 ];
 
-/// The first article among the page's JSON-LD blocks: a block may be one
-/// object, a list, or a `@graph`; a block that is not JSON is skipped.
+/// The article of the page's JSON-LD blocks: the first that has a body,
+/// else the first there is. A block may be one object, a list, or a
+/// `@graph`; a block that is not JSON is skipped.
 fn json_ld(blocks: impl Iterator<Item = String>) -> Option<LdArticle> {
-    blocks
-        .filter_map(|b| serde_json::from_str::<Value>(b.trim()).ok())
-        .find_map(|v| find_article(&v))
+    let mut found = Vec::new();
+    for block in blocks {
+        if let Ok(v) = serde_json::from_str::<Value>(block.trim()) {
+            articles(&v, &mut found);
+        }
+    }
+    let first_with_body = found.iter().position(|a| a.body.is_some());
+    let at = first_with_body.unwrap_or(0);
+    (at < found.len()).then(|| found.swap_remove(at))
 }
 
-fn find_article(v: &Value) -> Option<LdArticle> {
+/// The articles `v` describes, in order, into `out`.
+fn articles(v: &Value, out: &mut Vec<LdArticle>) {
     match v {
-        Value::Array(list) => list.iter().find_map(find_article),
+        Value::Array(list) => list.iter().for_each(|v| articles(v, out)),
         Value::Object(map) => {
             if let Some(graph) = map.get("@graph") {
-                return find_article(graph);
+                return articles(graph, out);
             }
             let typed = match map.get("@type") {
                 Some(Value::String(t)) => is_article(t),
@@ -194,7 +202,11 @@ fn find_article(v: &Value) -> Option<LdArticle> {
                 _ => false,
             };
             if !typed {
-                return None;
+                // A page's article may be its `mainEntity`.
+                if let Some(main) = map.get("mainEntity") {
+                    articles(main, out);
+                }
+                return;
             }
             let free = match map.get("isAccessibleForFree") {
                 Some(Value::Bool(b)) => *b,
@@ -206,9 +218,9 @@ fn find_article(v: &Value) -> Option<LdArticle> {
                 .and_then(Value::as_str)
                 .map(super::text::plain_text)
                 .filter(|b| !b.trim().is_empty());
-            Some(LdArticle { body, free })
+            out.push(LdArticle { body, free });
         }
-        _ => None,
+        _ => {}
     }
 }
 
@@ -286,6 +298,13 @@ mod tests {
             json_ld([r#"{"@type":"Organization"}"#.to_owned()].into_iter()),
             None
         );
+        // A related article without a body, paywalled, says nothing of the
+        // page's own; a WebPage's mainEntity is read.
+        let related = format!(
+            r#"[{{"@type":"NewsArticle","isAccessibleForFree":false}},{{"@type":"WebPage","mainEntity":{{"@type":"NewsArticle","articleBody":"{body}"}}}}]"#
+        );
+        let found = json_ld([related].into_iter()).unwrap();
+        assert!(found.free && found.body.is_some());
     }
 
     #[test]

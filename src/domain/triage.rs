@@ -128,7 +128,11 @@ pub fn triage(
         // The feed's text only: a page that changes does not make the item
         // "updated" (SPEC §7).
         let hash = content_hash(&item);
-        if let Some(page) = cx.pages.get(&id.item_key) {
+        // The article's text in place of the feed's content, unless the
+        // feed carried more (a page read badly loses none of its words).
+        if let Some(page) = cx.pages.get(&id.item_key)
+            && page.len() > item.content.len()
+        {
             item.content = page.clone();
         }
         let before = match known.get(&id.item_key) {

@@ -33,7 +33,13 @@ pub(super) fn get(db: &impl Db, origin: &str) -> Result<Option<RobotsTxt>> {
     )
 }
 
+/// Keeps `r`, and forgets the sites' files older than two days (each is
+/// fetched again after one): the table holds the sites of the last day.
 pub(super) fn put(db: &impl Db, r: &RobotsTxt) -> Result<()> {
+    db.exec(
+        "DELETE FROM robots WHERE fetched_at < ?1",
+        args![r.fetched_at - 2 * 86_400],
+    )?;
     db.exec(
         "INSERT INTO robots (origin, fetched_at, status, body) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (origin) DO UPDATE SET fetched_at = ?2, status = ?3, body = ?4",

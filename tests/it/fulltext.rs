@@ -347,6 +347,10 @@ fn test_feed_full_text_shows_what_each_page_gave() {
                 true,
             ),
         ),
+        "/a/redirect" => Reply {
+            location: Some("http://169.254.169.254/latest/meta-data/".into()),
+            ..Reply::status(302)
+        },
         _ => Reply::status(404),
     });
     let feed = env.path("feed.xml");
@@ -355,6 +359,8 @@ fn test_feed_full_text_shows_what_each_page_gave() {
         format!("{a}/a/jsonld"),
         format!("{a}/prive/x"),
         format!("{a}/a/gone"),
+        format!("{a}/a/redirect"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
     ];
     std::fs::write(
         &feed,
@@ -364,6 +370,8 @@ fn test_feed_full_text_shows_what_each_page_gave() {
                 ("1", "Washington et Pékin", &links[0], "Deux lignes.", &date),
                 ("2", "Coulisses", &links[1], "Deux lignes.", &date),
                 ("3", "Disparu", &links[2], "Deux lignes.", &date),
+                ("4", "Redirigé", &links[3], "Deux lignes.", &date),
+                ("5", "Métadonnées", &links[4], "Deux lignes.", &date),
             ],
         ),
     )
@@ -375,6 +383,14 @@ fn test_feed_full_text_shows_what_each_page_gave() {
     assert!(text.contains("from its JSON-LD articleBody"), "{text}");
     assert!(text.contains("robots.txt disallows it"), "{text}");
     assert!(text.contains("HTTP 404"), "{text}");
+    // Neither a redirect nor a link may lead to a link-local address (where
+    // cloud machines answer with their secrets): refused, not tried.
+    assert_eq!(
+        text.matches("refused a page on a link-local address")
+            .count(),
+        2,
+        "{text}"
+    );
     // The page's text is matched: the rule `puces` finds it in content.
     assert!(text.contains("puces: Washington et Pékin"), "{text}");
     assert!(text.contains("content"), "{text}");
