@@ -153,7 +153,7 @@ async fn report(
         } => {
             let mut items = feed_items(config, &location).await?;
             if full_text {
-                with_pages(config, &location, &mut items, json, &mut out).await?;
+                with_pages(config, &location, &mut items, json, now, &mut out).await?;
             }
             items
         }
@@ -203,11 +203,12 @@ async fn with_pages(
     location: &str,
     items: &mut [Item],
     json: bool,
+    now: i64,
     out: &mut String,
 ) -> anyhow::Result<()> {
     let d = &config.daemon;
     let fetcher = Fetcher::new(&d.user_agent, d.timeout, d.max_body)?;
-    let pages = crate::pages::Pages::new(fetcher, d, None, crate::clock::Clock::system());
+    let pages = crate::pages::Pages::new(fetcher, d, None, crate::clock::Clock::manual(now));
     let feed: Option<url::Url> = location
         .parse()
         .ok()
