@@ -36,9 +36,15 @@ pub fn summary(c: &Config, clock: &Clock) -> String {
         } else {
             format!(" [{}]", f.tags.join(", "))
         };
+        use crate::domain::fulltext::Mode;
+        let pages = match f.full_text {
+            Mode::Never => "",
+            Mode::Auto => "; full text when its text looks cut",
+            Mode::Always => "; full text of every new item",
+        };
         let _ = writeln!(
             s,
-            "  {} — every {}{tags}\n    {}",
+            "  {} — every {}{pages}{tags}\n    {}",
             f.name,
             human(f.interval),
             f.url

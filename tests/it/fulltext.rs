@@ -377,6 +377,12 @@ fn test_feed_full_text_shows_what_each_page_gave() {
     )
     .unwrap();
     env.write_config(&CONFIG.replace("SITE_A", &a).replace("SITE_B", &a));
+    let check = String::from_utf8(env.ok(&["check"]).stdout).unwrap();
+    assert!(
+        check.contains("Le Quotidien — every 15m; full text when its text looks cut")
+            && check.contains("La Lettre — every 15m; full text of every new item"),
+        "{check}"
+    );
     let out = env.veille(&["test", "--feed", feed.to_str().unwrap(), "--full-text"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
