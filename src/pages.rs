@@ -199,6 +199,10 @@ impl Pages {
     fn host_slot(&self, link: &Url) -> Arc<Semaphore> {
         let host = link.host_str().unwrap_or("").to_owned();
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        if hosts.len() > SITES_KEPT {
+            // The sites with no page under way.
+            hosts.retain(|_, slot| slot.available_permits() < self.per_host);
+        }
         Arc::clone(
             hosts
                 .entry(host)
