@@ -30,6 +30,9 @@ pub fn install_crypto() {
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     client: Client,
+    /// For articles' pages: its resolver never gives a link-local address
+    /// (`PageResolver`).
+    pages: Client,
     max_body: u64,
     timeout: Duration,
 }
@@ -104,14 +107,18 @@ impl FetchError {
 
 impl Fetcher {
     pub fn new(user_agent: &str, timeout: Duration, max_body: u64) -> anyhow::Result<Fetcher> {
-        let client = Client::builder()
-            .user_agent(user_agent)
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let builder = || {
+            Client::builder()
+                .user_agent(user_agent)
+                .timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(10)))
+                .redirect(reqwest::redirect::Policy::none())
+        };
         Ok(Fetcher {
-            client,
+            client: builder().build()?,
+            pages: builder()
+                .dns_resolver(std::sync::Arc::new(PageResolver))
+                .build()?,
             max_body,
             timeout,
         })
@@ -154,8 +161,11 @@ impl Fetcher {
         let mut permanent: Option<Url> = None;
         let mut all_permanent = true;
         for hop in 0..=MAX_REDIRECTS {
-            let response = match self
-                .client
+            let client = match guard {
+                Guard::Feed => &self.client,
+                Guard::Page { .. } => &self.pages,
+            };
+            let response = match client
                 .get(url.clone())
                 .headers(conditional_headers(validators))
                 .send()
@@ -430,16 +440,43 @@ pub async fn page_allowed(url: &Url, feed: Option<&Url>) -> Result<(), String> {
 /// Whether any address the URL's host stands for is link-local (or
 /// unspecified). A name that does not resolve is not: the request fails.
 async fn host_is_link_local(url: &Url) -> bool {
-    let link_local = |ip: &IpAddr| match ip {
-        IpAddr::V4(v4) => v4.is_link_local() || v4.is_unspecified(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.is_link_local() || v4.is_unspecified(),
-            None => (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.is_unspecified(),
-        },
-    };
     addresses(url)
         .await
-        .is_none_or(|a| a.iter().any(link_local))
+        .is_none_or(|a| a.iter().any(|ip| is_link_local(*ip)))
+}
+
+/// Link-local (where cloud machines answer with their secrets) or
+/// unspecified.
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local() || v4.is_unspecified(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_link_local(IpAddr::V4(v4)),
+            None => (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.is_unspecified(),
+        },
+    }
+}
+
+/// The resolver of page fetches: the system's, without link-local
+/// addresses. A page's name is checked before its fetch (`page_allowed`),
+/// but it is resolved again to connect: a name whose owner answers
+/// otherwise the second time (DNS rebinding) gets no link-local address
+/// this way either.
+struct PageResolver;
+
+impl reqwest::dns::Resolve for PageResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let usable: Vec<std::net::SocketAddr> =
+                found.filter(|a| !is_link_local(a.ip())).collect();
+            if usable.is_empty() {
+                return Err(format!("{host} has no address a page may be fetched from").into());
+            }
+            Ok(Box::new(usable.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// A hop may not lead from a public address to a non-public one.
@@ -650,6 +687,30 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn the_page_resolver_gives_no_link_local_address() {
+        use reqwest::dns::Resolve;
+        let name = |n: &str| n.parse::<reqwest::dns::Name>().unwrap();
+        let found: Vec<_> = PageResolver
+            .resolve(name("localhost"))
+            .await
+            .unwrap()
+            .collect();
+        assert!(!found.is_empty());
+        assert!(found.iter().all(|a| a.ip().is_loopback()), "{found:?}");
+        for ip in [
+            "169.254.169.254",
+            "0.0.0.0",
+            "fe80::1",
+            "::ffff:169.254.1.1",
+        ] {
+            assert!(is_link_local(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["127.0.0.1", "10.0.0.1", "8.8.8.8", "::1"] {
+            assert!(!is_link_local(ip.parse().unwrap()), "{ip}");
+        }
     }
 
     #[test]
