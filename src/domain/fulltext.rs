@@ -48,12 +48,13 @@ pub fn feed_text(item: &Item) -> &str {
     }
 }
 
-/// SPEC §7 "auto": under `SHORT` characters, or ending the way cut
-/// summaries end (`text::ends_cut`: an ellipsis, "Lire la suite", "Read
-/// more", or mid-sentence).
+/// SPEC §7 "auto": under `SHORT` characters, or ending on what says
+/// there is more (`text::ends_with_more`: an ellipsis, "Lire la suite",
+/// "Read more"). A long text that merely stops mid-sentence is taken as
+/// whole: many feeds end their summaries without a full stop.
 pub fn looks_cut(text: &str) -> bool {
     let text = text.trim();
-    text.chars().count() < SHORT || super::text::ends_cut(text)
+    text.chars().count() < SHORT || super::text::ends_with_more(text)
 }
 
 /// What a page gave.
@@ -340,6 +341,7 @@ mod tests {
             (&format!("{long} Continuer la lecture"), true),
             (&format!("{long} Continue reading"), true),
             (&format!("{long} La fin est là."), false),
+            (&format!("{long} Sans point final"), false),
         ];
         for (text, cut) in cases {
             assert_eq!(looks_cut(text), cut, "{text:?}");

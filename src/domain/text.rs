@@ -425,11 +425,21 @@ pub fn is_word_char(c: char) -> bool {
 }
 
 /// Whether a feed's text for an item stops before the article does, the
-/// way cut summaries end: on an ellipsis (`…`, `...`, `[…]`, `(...)`), on a
-/// "read more" link (`Lire la suite`, `Continuer la lecture`, `Read more`),
-/// or in the middle of a sentence (its last character a letter, a digit or
-/// a comma). A text ending on a full stop, a question or a quote is whole.
+/// way cut summaries end: on a marker (`ends_with_more`), or in the middle
+/// of a sentence (its last character a letter, a digit or a comma). A text
+/// ending on a full stop, a question or a quote is whole.
 pub fn ends_cut(text: &str) -> bool {
+    ends_with_more(text)
+        || trim_marks(text)
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == ',')
+}
+
+/// Whether a text ends on what says "there is more": an ellipsis (`…`,
+/// `...`, `[…]`, `(...)`) or a "read more" link (`Lire la suite`,
+/// `Continuer la lecture`, `Read more`), trailing `»`, `→` aside.
+pub fn ends_with_more(text: &str) -> bool {
     const MORE: &[&str] = &[
         "lire la suite",
         "continuer la lecture",
@@ -438,8 +448,7 @@ pub fn ends_cut(text: &str) -> bool {
         "read more",
         "continue reading",
     ];
-    let text =
-        text.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '»' | '›' | '>' | '→'));
+    let text = trim_marks(text);
     if text.is_empty() {
         return false;
     }
@@ -449,15 +458,13 @@ pub fn ends_cut(text: &str) -> bool {
     }
     let tail_start = text.char_indices().rev().nth(23).map_or(0, |(i, _)| i);
     let tail = text[tail_start..].to_lowercase();
-    if MORE
-        .iter()
+    MORE.iter()
         .any(|m| tail.trim_end_matches(['.', ' ']).ends_with(m))
-    {
-        return true;
-    }
-    text.chars()
-        .next_back()
-        .is_some_and(|c| c.is_alphanumeric() || c == ',')
+}
+
+/// The text without the white space and arrows links end with.
+fn trim_marks(text: &str) -> &str {
+    text.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '»' | '›' | '>' | '→'))
 }
 
 #[cfg(test)]
