@@ -242,38 +242,20 @@ impl Pages {
     }
 
     async fn kept_robots(&self, origin: &str) -> Option<RobotsTxt> {
-        let store = Arc::clone(&self.store.as_ref()?.reader);
         let origin = origin.to_owned();
-        let read = tokio::task::spawn_blocking(move || {
-            store
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .robots(&origin)
+        let read = crate::store::read_on(&self.store.as_ref()?.reader, move |s| s.robots(&origin));
+        read.await.unwrap_or_else(|e| {
+            tracing::debug!(error = %format!("{e:#}"), "cannot read the robots.txt kept");
+            None
         })
-        .await;
-        match read {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                tracing::debug!(error = %format!("{e:#}"), "cannot read the robots.txt kept");
-                None
-            }
-            Err(_) => None,
-        }
     }
 
     async fn keep_robots(&self, robots: &RobotsTxt) {
-        let Some(store) = self.store.as_ref().map(|s| Arc::clone(&s.writer)) else {
+        let Some(store) = &self.store else {
             return;
         };
         let robots = robots.clone();
-        let kept = tokio::task::spawn_blocking(move || {
-            store
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .keep_robots(&robots)
-        })
-        .await;
-        if let Ok(Err(e)) = kept {
+        if let Err(e) = crate::store::on(&store.writer, move |s| s.keep_robots(&robots)).await {
             tracing::debug!(error = %format!("{e:#}"), "cannot keep robots.txt");
         }
     }

@@ -74,7 +74,7 @@ impl Endpoint {
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T> + Send + 'static,
     {
-        super::read_on(&self.reader, f).await
+        crate::store::read_on(&self.reader, f).await
     }
 
     async fn answer(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {

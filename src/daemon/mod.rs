@@ -26,7 +26,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::deliver::Sender;
 use crate::fetch::Fetcher;
-use crate::store::Store;
+use crate::store::{Store, on};
 
 pub use dispatch::{
     DeliveryReport, deliver_due_once, digests_due_once, flush_digest, preview_digest,
@@ -138,7 +138,7 @@ impl Shared {
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T> + Send + 'static,
     {
-        read_on(&self.reader, f).await
+        crate::store::read_on(&self.reader, f).await
     }
 
     /// Runs `f` on the reading connection from a blocking thread, for the
@@ -162,7 +162,8 @@ impl Shared {
     }
 }
 
-/// Runs `f` on `store` from a blocking thread.
+/// The page fetcher of full text, keeping robots.txt through `reader`
+/// (read) and `writer` (written).
 fn pages(
     fetcher: &Fetcher,
     config: &Config,
@@ -180,30 +181,4 @@ fn pages(
         Some(stores),
         clock.clone(),
     ))
-}
-
-async fn on<T, F>(store: &Arc<Mutex<Store>>, f: F) -> Result<T>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut Store) -> Result<T> + Send + 'static,
-{
-    let store = Arc::clone(store);
-    tokio::task::spawn_blocking(move || {
-        let mut guard = store
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut guard)
-    })
-    .await?
-}
-
-/// Runs `f` on `store` from a blocking thread: the reading connection's
-/// one way in, for `Shared::with_reader` and the metrics endpoint.
-pub(super) async fn read_on<T, F>(store: &Arc<Mutex<Store>>, f: F) -> Result<T>
-where
-    T: Send + 'static,
-    F: FnOnce(&Store) -> Result<T> + Send + 'static,
-{
-    let store = Arc::clone(store);
-    tokio::task::spawn_blocking(move || f(&store.lock().unwrap_or_else(|p| p.into_inner()))).await?
 }

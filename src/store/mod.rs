@@ -329,3 +329,25 @@ pub trait Backend: Send {
     /// Keeps a site's robots.txt, in place of the one before.
     fn keep_robots(&mut self, robots: &RobotsTxt) -> Result<()>;
 }
+
+/// Runs `f` on `store` from a blocking thread, its lock held (a poisoned
+/// lock is taken as it is: a panic left no half-written state behind, the
+/// transaction rolled back).
+pub async fn on<T, F>(store: &std::sync::Arc<std::sync::Mutex<Store>>, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Store) -> Result<T> + Send + 'static,
+{
+    let store = std::sync::Arc::clone(store);
+    tokio::task::spawn_blocking(move || f(&mut store.lock().unwrap_or_else(|p| p.into_inner())))
+        .await?
+}
+
+/// `on` for a reading connection.
+pub async fn read_on<T, F>(store: &std::sync::Arc<std::sync::Mutex<Store>>, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Store) -> Result<T> + Send + 'static,
+{
+    on(store, move |s| f(s)).await
+}
