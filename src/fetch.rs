@@ -257,13 +257,7 @@ impl Fetcher {
             status: status.as_u16(),
             body,
             charset: header_str(&headers, header::CONTENT_TYPE).and_then(charset_of),
-            media_type: header_str(&headers, header::CONTENT_TYPE).map(|t| {
-                t.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            }),
+            media_type: header_str(&headers, header::CONTENT_TYPE).map(media_type_of),
             validators: Validators {
                 etag: header_str(&headers, header::ETAG).map(str::to_owned),
                 last_modified: header_str(&headers, header::LAST_MODIFIED).map(str::to_owned),
@@ -353,6 +347,12 @@ fn redirect_target(current: &Url, headers: &HeaderMap) -> Option<Url> {
     let location = header_str(headers, header::LOCATION)?;
     let next = current.join(location).ok()?;
     matches!(next.scheme(), "http" | "https").then_some(next)
+}
+
+/// A media type without its parameters, lower-cased (RFC 9110 §8.3.1).
+fn media_type_of(content_type: &str) -> String {
+    let essence = content_type.split(';').next().unwrap_or("");
+    essence.trim().to_ascii_lowercase()
 }
 
 /// `charset` parameter of a media type (RFC 9110 §8.3.1), unquoted.
