@@ -21,7 +21,7 @@ use crate::domain::ids::StoryId;
 use crate::domain::link::without_tracking;
 use crate::domain::rules::RuleSet;
 use crate::store::Store;
-use crate::store::texts::{self, History};
+use crate::store::texts::{self, Alerted, Reading};
 
 /// What to test.
 pub struct Ask<'a> {
@@ -110,7 +110,12 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
     let tested = span.min(keep);
     let cutoff = now.saturating_sub(i64::try_from(tested.as_secs()).unwrap_or(i64::MAX));
     let store = Store::open_existing(&config.daemon.database)?;
-    let mut history = store.history(cutoff)?;
+    let tags: HashMap<&str, &[String]> = config
+        .feeds
+        .iter()
+        .map(|f| (f.name.as_str(), f.tags.as_slice()))
+        .collect();
+    let tested = back_test(&store, cutoff, &rules, &tags)?;
 
     let mut notes = Vec::new();
     if span > keep {
@@ -121,7 +126,7 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
             readable(span)
         ));
     }
-    let from = match history.oldest {
+    let from = match tested.oldest {
         Some(oldest) if oldest > cutoff => {
             notes.push(format!(
                 "the database holds text from {} on only: the span tested starts there",
@@ -139,28 +144,8 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
         "items first seen before the rule existed are included: that is what a back-test is for"
             .to_owned(),
     );
-
-    let tags: HashMap<&str, &[String]> = config
-        .feeds
-        .iter()
-        .map(|f| (f.name.as_str(), f.tags.as_slice()))
-        .collect();
-    // A story begun before the span: whether its earlier items alerted
-    // cannot be known (their text is gone), and live it alerts once. Left
-    // out, and said.
-    let before: HashSet<StoryId> = history
-        .kept
-        .iter()
-        .filter(|k| k.story_began < from)
-        .map(|k| k.story)
-        .collect();
+    let before = &tested.before;
     if !before.is_empty() {
-        let (kept, packed): (Vec<_>, Vec<_>) = std::mem::take(&mut history.kept)
-            .into_iter()
-            .zip(std::mem::take(&mut history.packed))
-            .filter(|(k, _)| !before.contains(&k.story))
-            .unzip();
-        (history.kept, history.packed) = (kept, packed);
         notes.insert(
             0,
             format!(
@@ -171,7 +156,7 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
             ),
         );
     }
-    let found = back_test(&mut history, &rules, &tags)?;
+    let found = &tested.found;
     let shown = |f: &Found| Shown {
         at: when(config, f.at),
         title: f.title.clone(),
@@ -182,7 +167,7 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
 
     // What the rule in force alerted, as recorded with the alerts.
     let compared = in_config.map(|rule| {
-        let alerted: HashSet<StoryId> = history
+        let alerted: HashSet<StoryId> = tested
             .alerted
             .iter()
             .filter(|(story, rules, created)| {
@@ -198,7 +183,7 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
             .collect();
         // A dropped story's title: its first kept item's.
         let mut first: HashMap<StoryId, &backtest::Kept> = HashMap::new();
-        for k in &history.kept {
+        for k in &tested.kept {
             first.entry(k.story).or_insert(k);
         }
         let mut dropped: Vec<(i64, Shown)> = alerted
@@ -240,10 +225,10 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
         from: super::rfc3339(config, from),
         to: super::rfc3339(config, now),
         span_seconds: now - from,
-        items: history.kept.len(),
+        items: tested.kept.len(),
         stories: found.len(),
-        per_day: per_day(config, &found, from, now),
-        feeds: per_feed(&found),
+        per_day: per_day(config, found, from, now),
+        feeds: per_feed(found),
         found: found.iter().take(ask.limit).map(shown).collect(),
         compared,
         notes,
@@ -256,39 +241,156 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
     Ok((text, !found.is_empty()))
 }
 
-/// Runs `rules` (one rule) over `history`, its texts inflated and matched
-/// in as many parts as there are cores, side by side: a back-test is one
-/// user waiting, and both halves of its cost (inflating, matching) split.
+/// What a back-test read and found.
+#[derive(Debug, Default)]
+pub struct Tested {
+    /// The stories the rule would have alerted, newest first.
+    pub found: Vec<Found>,
+    /// The item versions tested, in the order recorded, without their
+    /// summary and content.
+    pub kept: Vec<backtest::Kept>,
+    /// When the oldest kept text was first seen.
+    pub oldest: Option<i64>,
+    /// The stories alerted since the cutoff, with their rules.
+    pub alerted: Alerted,
+    /// Stories begun before the span, left out: live they alert once, and
+    /// whether their earlier items alerted cannot be known (their text is
+    /// gone).
+    pub before: HashSet<StoryId>,
+}
+
+/// One part of the history as read: its place, where the span tested
+/// begins, the items and their packed texts.
+type Part = (usize, i64, Vec<backtest::Kept>, Vec<Vec<u8>>);
+
+/// A part tested.
+struct Done {
+    index: usize,
+    kept: Vec<backtest::Kept>,
+    found: Vec<Found>,
+    before: HashSet<StoryId>,
+}
+
+/// Hands each part read to a worker in turn.
+struct Parts {
+    cutoff: i64,
+    from: i64,
+    oldest: Option<i64>,
+    alerted: Alerted,
+    workers: Vec<std::sync::mpsc::SyncSender<Part>>,
+    next: usize,
+}
+
+impl Reading for Parts {
+    fn begin(&mut self, oldest: Option<i64>, alerted: Alerted) -> anyhow::Result<()> {
+        self.from = oldest.map_or(self.cutoff, |o| o.max(self.cutoff));
+        (self.oldest, self.alerted) = (oldest, alerted);
+        Ok(())
+    }
+
+    fn part(&mut self, kept: Vec<backtest::Kept>, packed: Vec<Vec<u8>>) -> anyhow::Result<()> {
+        let worker = &self.workers[self.next % self.workers.len()];
+        worker
+            .send((self.next, self.from, kept, packed))
+            .map_err(|_| anyhow!("a back-test worker stopped"))?;
+        self.next += 1;
+        Ok(())
+    }
+}
+
+/// Runs `rules` (one rule) over the items first seen since `cutoff` whose
+/// text `store` keeps. While one part of the history is read, the parts
+/// before it are inflated and matched by as many workers as there are
+/// cores: a back-test is one user waiting, and its three costs (reading,
+/// inflating, matching) overlap.
 pub fn back_test(
-    history: &mut History,
+    store: &Store,
+    cutoff: i64,
     rules: &RuleSet,
     tags: &HashMap<&str, &[String]>,
-) -> anyhow::Result<Vec<Found>> {
-    let parts = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    let size = history.kept.len().div_ceil(parts).max(1);
+) -> anyhow::Result<Tested> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     let none: &[String] = &[];
-    let found = std::thread::scope(|s| {
-        let running: Vec<_> = history
-            .kept
-            .chunks_mut(size)
-            .zip(history.packed.chunks(size))
-            .map(|(kept, packed)| {
-                s.spawn(move || -> anyhow::Result<Vec<Found>> {
-                    for (k, p) in kept.iter_mut().zip(packed) {
-                        texts::unpack(k, p)?;
+    std::thread::scope(|s| {
+        let mut parts = Parts {
+            cutoff,
+            from: cutoff,
+            oldest: None,
+            alerted: Vec::new(),
+            workers: Vec::with_capacity(workers),
+            next: 0,
+        };
+        let mut running = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (send, receive) = std::sync::mpsc::sync_channel::<Part>(2);
+            parts.workers.push(send);
+            running.push(s.spawn(move || -> anyhow::Result<Vec<Done>> {
+                let mut done = Vec::new();
+                let mut unpacker = texts::Unpacker::default();
+                for (index, from, kept, packed) in receive {
+                    let mut before = HashSet::new();
+                    let mut tested = Vec::with_capacity(kept.len());
+                    for (mut k, p) in kept.into_iter().zip(packed) {
+                        if k.story_began < from {
+                            before.insert(k.story);
+                            continue;
+                        }
+                        unpacker.unpack(&mut k, &p)?;
+                        tested.push(k);
                     }
-                    Ok(backtest::run(kept, rules, |feed| {
+                    let found = backtest::run(&tested, rules, |feed| {
                         tags.get(feed).copied().unwrap_or(none)
-                    }))
-                })
-            })
-            .collect();
-        running
-            .into_iter()
-            .map(|r| r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect::<anyhow::Result<Vec<_>>>()
-    })?;
-    Ok(backtest::merge(found))
+                    });
+                    for k in &mut tested {
+                        k.item.summary = String::new();
+                        k.item.content = String::new();
+                    }
+                    done.push(Done {
+                        index,
+                        kept: tested,
+                        found,
+                        before,
+                    });
+                }
+                Ok(done)
+            }));
+        }
+        let read = store.history(cutoff, &mut parts);
+        let Parts {
+            oldest,
+            alerted,
+            workers,
+            ..
+        } = parts;
+        drop(workers); // the workers' channels close: they finish
+        let mut done = Vec::new();
+        let mut failed = None;
+        for r in running {
+            match r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
+                Ok(d) => done.extend(d),
+                Err(e) => failed = failed.or(Some(e)),
+            }
+        }
+        // A worker's error first: the reading's is then only its echo.
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        read?;
+        done.sort_by_key(|d| d.index);
+        let mut tested = Tested {
+            oldest,
+            alerted,
+            ..Tested::default()
+        };
+        let mut found = Vec::with_capacity(done.len());
+        for d in done {
+            tested.kept.extend(d.kept);
+            tested.before.extend(d.before);
+            found.push(d.found);
+        }
+        tested.found = backtest::merge(found);
+        Ok(tested)
+    })
 }
 
 /// A time to the minute, as the report lists stories.

@@ -302,8 +302,9 @@ pub trait Backend: Send {
     fn recent(&self, since: i64) -> Result<Vec<RecentStory>>;
 
     /// The kept text of the items first seen since `since`, for
-    /// `veille test --history`: one read, on one snapshot.
-    fn history(&self, since: i64) -> Result<texts::History>;
+    /// `veille test --history`: one read, on one snapshot, handed to
+    /// `reading` as it is read.
+    fn history(&self, since: i64, reading: &mut dyn texts::Reading) -> Result<()>;
 
     /// Drops up to `limit` kept texts of items first seen before `cutoff`
     /// (`keep_text`); how many went.

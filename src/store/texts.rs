@@ -4,12 +4,11 @@
 //! version only), deflated (news text shrinks to about a third), with
 //! whether that version was recorded silently.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
-use anyhow::{Context, Result};
-use flate2::Compression;
-use flate2::read::DeflateDecoder;
+use anyhow::Result;
 use flate2::write::DeflateEncoder;
+use flate2::{Compression, Decompress, FlushDecompress, Status};
 
 use super::sql::{Db, args};
 use crate::domain::backtest::Kept;
@@ -41,33 +40,66 @@ pub fn encode(item: &Item) -> Result<Vec<u8>> {
     Ok(z.finish()?)
 }
 
-/// Fills in `kept`'s title, summary, categories and content from what
-/// `encode` made.
-pub fn unpack(kept: &mut Kept, packed: &[u8]) -> Result<()> {
-    let mut raw = Vec::with_capacity(packed.len() * 3);
-    DeflateDecoder::new(packed)
-        .read_to_end(&mut raw)
-        .context("an item's kept text cannot be inflated")?;
-    let damaged = || anyhow::anyhow!("an item's kept text is damaged");
-    let mut rest = raw.as_slice();
-    let mut field = || -> Result<String> {
-        let (len, after) = rest.split_at_checked(4).ok_or_else(damaged)?;
-        let len = u32::from_le_bytes(len.try_into().map_err(|_| damaged())?) as usize;
-        let (text, after) = after.split_at_checked(len).ok_or_else(damaged)?;
-        rest = after;
-        String::from_utf8(text.to_vec()).map_err(|_| damaged())
-    };
-    let (title, summary, categories) = (field()?, field()?, field()?);
-    let item = &mut kept.item;
-    item.title = title;
-    item.summary = summary;
-    item.categories = if categories.is_empty() {
-        Vec::new()
-    } else {
-        categories.split(UNIT).map(str::to_owned).collect()
-    };
-    item.content = String::from_utf8(rest.to_vec()).map_err(|_| damaged())?;
-    Ok(())
+/// Inflates kept texts, one after another, with one inflater and one
+/// buffer (a new inflater for each item costs more than inflating a short
+/// text, and leaves the allocator a page of state to clear every time).
+pub struct Unpacker {
+    inflate: Decompress,
+    raw: Vec<u8>,
+}
+
+impl Default for Unpacker {
+    fn default() -> Self {
+        Unpacker {
+            inflate: Decompress::new(false),
+            raw: Vec::new(),
+        }
+    }
+}
+
+impl Unpacker {
+    /// Fills in `kept`'s title, summary, categories and content from what
+    /// `encode` made.
+    pub fn unpack(&mut self, kept: &mut Kept, packed: &[u8]) -> Result<()> {
+        let cannot = || anyhow::anyhow!("an item's kept text cannot be inflated");
+        self.inflate.reset(false);
+        self.raw.clear();
+        self.raw.reserve(packed.len() * 4);
+        loop {
+            let read = self.inflate.total_in() as usize;
+            let status = self
+                .inflate
+                .decompress_vec(&packed[read..], &mut self.raw, FlushDecompress::Finish)
+                .map_err(|_| cannot())?;
+            match status {
+                Status::StreamEnd => break,
+                // Out of room: more, and on.
+                _ if self.raw.len() == self.raw.capacity() => self.raw.reserve(self.raw.len()),
+                // Room left and nothing more to read: the text stops short.
+                _ => return Err(cannot()),
+            }
+        }
+        let damaged = || anyhow::anyhow!("an item's kept text is damaged");
+        let mut rest = self.raw.as_slice();
+        let mut field = || -> Result<String> {
+            let (len, after) = rest.split_at_checked(4).ok_or_else(damaged)?;
+            let len = u32::from_le_bytes(len.try_into().map_err(|_| damaged())?) as usize;
+            let (text, after) = after.split_at_checked(len).ok_or_else(damaged)?;
+            rest = after;
+            String::from_utf8(text.to_vec()).map_err(|_| damaged())
+        };
+        let (title, summary, categories) = (field()?, field()?, field()?);
+        let item = &mut kept.item;
+        item.title = title;
+        item.summary = summary;
+        item.categories = if categories.is_empty() {
+            Vec::new()
+        } else {
+            categories.split(UNIT).map(str::to_owned).collect()
+        };
+        item.content = String::from_utf8(rest.to_vec()).map_err(|_| damaged())?;
+        Ok(())
+    }
 }
 
 /// Keeps the text of an item's version seen at `seen` (a changed item
@@ -97,83 +129,50 @@ pub(super) fn prune(tx: &impl Db, cutoff: i64, limit: usize) -> Result<usize> {
     )
 }
 
-/// What `veille test --history` reads, in one snapshot.
-#[derive(Debug, Default)]
-pub struct History {
-    /// The items first seen since the cutoff whose text is kept, in the
-    /// order recorded, their summary and content still packed: in
-    /// `packed`, one each (`unpack`), so that callers inflate them side by
-    /// side.
-    pub kept: Vec<Kept>,
-    pub packed: Vec<Vec<u8>>,
-    /// When the oldest kept text was first seen.
-    pub oldest: Option<i64>,
-    /// The stories alerted since the cutoff: the rules of each alert, and
-    /// when it was made.
-    pub alerted: Vec<(StoryId, Vec<String>, i64)>,
+/// The stories alerted since a cutoff: each alert's story, its rules, and
+/// when it was made.
+pub type Alerted = Vec<(StoryId, Vec<String>, i64)>;
+
+/// Items read at a time for `veille test --history`, handed to the reader
+/// while the next are read.
+pub const PART: usize = 4096;
+
+/// What `veille test --history` is given, in one snapshot, as it is read:
+/// a back-test inflates and matches one part while the next is read.
+pub trait Reading: Send {
+    /// First: when the oldest kept text was first seen, and the stories
+    /// alerted since the cutoff.
+    fn begin(&mut self, oldest: Option<i64>, alerted: Alerted) -> Result<()>;
+    /// Then the items first seen since the cutoff whose text is kept, in
+    /// the order recorded, `PART` at a time: their text is in `packed`,
+    /// one each, still deflated (`unpack`), so that callers inflate them
+    /// side by side.
+    fn part(&mut self, kept: Vec<Kept>, packed: Vec<Vec<u8>>) -> Result<()>;
 }
 
-pub(super) fn history(db: &impl Db, since: i64) -> Result<History> {
-    type Row = (
-        String,
-        i64,
-        i64,
-        i64,
-        String,
-        Option<String>,
-        String,
-        Option<i64>,
-        Option<i64>,
-        Vec<u8>,
-        i64,
-    );
-    let rows: Vec<Row> = db.rows(
-        "SELECT f.name, i.story_id, t.seen, t.quiet, i.title, i.link, i.categories,
-                i.published, i.updated, t.text, s.first_seen
-         FROM item_texts t JOIN items i ON i.id = t.item_id JOIN feeds f ON f.id = i.feed_id
-              JOIN stories s ON s.id = i.story_id
-         WHERE t.seen >= ?1 ORDER BY t.seen, t.item_id",
-        args![since],
-        |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-                r.get(9)?,
-                r.get(10)?,
-            ))
-        },
-    )?;
-    let date = |t: Option<i64>| t.and_then(|t| chrono::DateTime::from_timestamp(t, 0));
-    let mut kept = Vec::with_capacity(rows.len());
-    let mut packed = Vec::with_capacity(rows.len());
-    for (feed, story, seen, quiet, title, link, categories, published, updated, text, began) in rows
-    {
-        packed.push(text);
-        kept.push(Kept {
-            feed,
-            story: StoryId(story),
-            story_began: began,
-            seen,
-            quiet: quiet != 0,
-            item: Item {
-                source_id: None,
-                link,
-                title,
-                summary: String::new(),
-                content: String::new(),
-                categories: serde_json::from_str(&categories).unwrap_or_default(),
-                published: date(published),
-                updated: date(updated),
-            },
-        });
+/// Everything a `Reading` is given, kept whole.
+#[derive(Debug, Default)]
+pub struct History {
+    pub kept: Vec<Kept>,
+    pub packed: Vec<Vec<u8>>,
+    pub oldest: Option<i64>,
+    pub alerted: Alerted,
+}
+
+impl Reading for History {
+    fn begin(&mut self, oldest: Option<i64>, alerted: Alerted) -> Result<()> {
+        (self.oldest, self.alerted) = (oldest, alerted);
+        Ok(())
     }
+
+    fn part(&mut self, kept: Vec<Kept>, packed: Vec<Vec<u8>>) -> Result<()> {
+        self.kept.extend(kept);
+        self.packed.extend(packed);
+        Ok(())
+    }
+}
+
+pub(super) fn history(db: &impl Db, since: i64, reading: &mut dyn Reading) -> Result<()> {
     let oldest = db.one("SELECT MIN(seen) FROM item_texts", &[], |r| r.get(0))?;
     let alerted = db
         .rows(
@@ -187,10 +186,99 @@ pub(super) fn history(db: &impl Db, since: i64) -> Result<History> {
             (StoryId(story), rules, created)
         })
         .collect();
-    Ok(History {
-        kept,
-        packed,
-        oldest,
-        alerted,
-    })
+    reading.begin(oldest, alerted)?;
+
+    let date = |t: Option<i64>| t.and_then(|t| chrono::DateTime::from_timestamp(t, 0));
+    let mut kept = Vec::with_capacity(PART);
+    let mut packed = Vec::with_capacity(PART);
+    // Title and categories are the version's own, in its packed text.
+    db.rows(
+        "SELECT f.name, i.story_id, t.seen, t.quiet, i.link, i.published, i.updated, t.text,
+                s.first_seen
+         FROM item_texts t JOIN items i ON i.id = t.item_id JOIN feeds f ON f.id = i.feed_id
+              JOIN stories s ON s.id = i.story_id
+         WHERE t.seen >= ?1 ORDER BY t.seen, t.item_id",
+        args![since],
+        |r| {
+            packed.push(r.get::<Vec<u8>>(7)?);
+            kept.push(Kept {
+                feed: r.get(0)?,
+                story: StoryId(r.get(1)?),
+                story_began: r.get(8)?,
+                seen: r.get(2)?,
+                quiet: r.get::<i64>(3)? != 0,
+                item: Item {
+                    link: r.get(4)?,
+                    published: date(r.get(5)?),
+                    updated: date(r.get(6)?),
+                    ..Item::default()
+                },
+            });
+            if kept.len() == PART {
+                let full = (
+                    std::mem::replace(&mut kept, Vec::with_capacity(PART)),
+                    std::mem::replace(&mut packed, Vec::with_capacity(PART)),
+                );
+                reading.part(full.0, full.1)?;
+            }
+            Ok(())
+        },
+    )?;
+    if !kept.is_empty() {
+        reading.part(kept, packed)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept() -> Kept {
+        Kept {
+            feed: "f".into(),
+            story: StoryId(1),
+            story_began: 0,
+            seen: 0,
+            quiet: false,
+            item: Item::default(),
+        }
+    }
+
+    #[test]
+    fn texts_come_back_as_kept_one_after_another_and_damage_is_an_error() {
+        let items: Vec<Item> = (0..3)
+            .map(|n| Item {
+                title: format!("Titre {n} : les puces"),
+                summary: "Résumé court".into(),
+                // Long enough to fill the buffer a few times over.
+                content: "Le texte entier de l’article, qui se répète. ".repeat(200 * n + 1),
+                categories: vec!["Économie".into(), "Asie".into()],
+                ..Item::default()
+            })
+            .collect();
+        let mut unpacker = Unpacker::default();
+        for item in &items {
+            let packed = encode(item).unwrap();
+            let mut k = kept();
+            unpacker.unpack(&mut k, &packed).unwrap();
+            assert_eq!(
+                (
+                    &k.item.title,
+                    &k.item.summary,
+                    &k.item.content,
+                    &k.item.categories
+                ),
+                (&item.title, &item.summary, &item.content, &item.categories)
+            );
+        }
+        let packed = encode(&items[2]).unwrap();
+        let mut k = kept();
+        let cut = unpacker.unpack(&mut k, &packed[..packed.len() / 2]);
+        assert!(cut.unwrap_err().to_string().contains("cannot be inflated"));
+        assert!(unpacker.unpack(&mut k, b"not deflate at all").is_err());
+        // And the unpacker still works after an error.
+        unpacker.unpack(&mut k, &packed).unwrap();
+        assert_eq!(k.item.content, items[2].content);
+    }
 }

@@ -293,4 +293,17 @@ async fn every_version_of_a_changed_item_is_back_tested() {
         Some(0),
         "{report}"
     );
+
+    // A damaged text (cut short on disk) stops the back-test with an
+    // error that says so, instead of a wrong report or a hang.
+    env.execute(
+        "UPDATE item_texts SET text = substr(text, 1, 3)
+         WHERE seen = (SELECT MAX(seen) FROM item_texts)",
+    );
+    let out = env.veille(&["test", "tarifs", "--history", "1d"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("kept text cannot be inflated"),
+        "{stderr}"
+    );
 }

@@ -75,10 +75,15 @@ impl Deref for RuleSet {
 /// The automaton finding one accent mode's literal patterns, each pattern
 /// with its terms.
 fn scanner((fold, patterns): (bool, BTreeMap<String, Vec<usize>>)) -> Scanner {
-    // A DFA: the fastest search, at a few MiB for thousands of terms.
+    // A DFA: the fastest search, at a few MiB for thousands of terms. No
+    // prefilter: on French news the "rare" bytes it would look for first
+    // are common, and its stops cost more than the DFA's own walk (a
+    // back-test of a five-term rule over a week: 2.5 → 2.0 s; the
+    // generated `matching` bench: the same within its noise).
     let automaton = AhoCorasick::builder()
         .kind(Some(AhoCorasickKind::DFA))
         .match_kind(MatchKind::Standard)
+        .prefilter(false)
         .build(patterns.keys())
         .expect("literal patterns always build");
     Scanner {

@@ -516,8 +516,8 @@ impl Backend for Postgres {
         self.snapshot(|db| recent::recent(db, since))
     }
 
-    fn history(&self, since: i64) -> Result<texts::History> {
-        self.snapshot(|db| texts::history(db, since))
+    fn history(&self, since: i64, reading: &mut dyn texts::Reading) -> Result<()> {
+        self.snapshot(|db| texts::history(db, since, reading))
     }
 
     fn prune_texts(&mut self, cutoff: i64, limit: usize) -> Result<usize> {

@@ -210,10 +210,10 @@ impl Backend for Sqlite {
         Sqlite::recent(self, since)
     }
 
-    fn history(&self, since: i64) -> Result<texts::History> {
+    fn history(&self, since: i64, reading: &mut dyn texts::Reading) -> Result<()> {
         // One snapshot: the items and the alerts agree.
         let tx = self.conn.unchecked_transaction()?;
-        texts::history(&*tx, since)
+        texts::history(&*tx, since, reading)
     }
 
     fn prune_texts(&mut self, cutoff: i64, limit: usize) -> Result<usize> {
