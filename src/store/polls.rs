@@ -104,9 +104,13 @@ pub(super) fn write_polls(
     order.sort_by_key(|(poll, r, _)| wire_date(&r.item, poll.now));
     let mut summaries = vec![RecordSummary::default(); polls.len()];
     let mut placing = stories::Placing::of(tx, polls)?;
+    let mut keeping = texts::Keeping::default();
     for (poll, record, p) in order {
         let summary = &mut summaries[p];
         let (item_id, story_id, is_new) = upsert_item(tx, wire, &mut placing, poll, record)?;
+        if poll.keep_text {
+            keeping.keep(item_id, poll.now, record.quiet, &record.item)?;
+        }
         if is_new {
             summary.new_items += 1;
         } else {
@@ -120,6 +124,7 @@ pub(super) fn write_polls(
         }
     }
     placing.store(tx)?;
+    keeping.store(tx)?;
     for poll in polls {
         update_feed(tx, owner, poll)?;
     }
@@ -146,15 +151,9 @@ fn upsert_item(
     if r.is_new
         && let Some((item_id, story_id)) = insert_item(tx, wire, placing, poll, r, &columns)?
     {
-        if poll.keep_text {
-            texts::keep(tx, item_id, poll.now, r.quiet, &r.item)?;
-        }
         return Ok((item_id, story_id, true));
     }
     let (item_id, story_id) = update_item(tx, poll, r, &columns)?;
-    if poll.keep_text {
-        texts::keep(tx, item_id, poll.now, r.quiet, &r.item)?;
-    }
     Ok((item_id, story_id, false))
 }
 

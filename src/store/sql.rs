@@ -117,6 +117,24 @@ macro_rules! args {
 }
 pub(crate) use args;
 
+/// The VALUES of a statement inserting `rows` rows of `columns` each, the
+/// arguments numbered row after row: `(?1, ?2), (?3, ?4)`.
+pub fn values(rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 6);
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..columns {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('?');
+            out.push_str(&(r * columns + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// A column's value as read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::sql::{Db, ToValue, args};
+use super::sql::{Db, ToValue, args, values};
 use super::{ItemRecord, PollRecord, WireMatch};
 use crate::domain::ids::{FeedId, ItemId, StoryId};
 use crate::domain::wire::{
@@ -159,17 +159,6 @@ impl Placing {
     pub(super) fn store(&mut self, tx: &impl Db) -> Result<()> {
         const ROWS: usize = 250;
         for chunk in self.rows.chunks(ROWS) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    format!(
-                        "(?{}, ?{}, ?{}, ?{})",
-                        4 * i + 1,
-                        4 * i + 2,
-                        4 * i + 3,
-                        4 * i + 4
-                    )
-                })
-                .collect();
             let bytes: Vec<Vec<u8>> = chunk
                 .iter()
                 .map(|(item, _, _)| self.prints[item].to_bytes())
@@ -183,7 +172,7 @@ impl Placing {
                     "INSERT INTO wire_prints (item_id, story_id, at, print) VALUES {}
                      ON CONFLICT (item_id) DO UPDATE SET story_id = excluded.story_id,
                          at = excluded.at, print = excluded.print",
-                    values.join(", ")
+                    values(chunk.len(), 4)
                 ),
                 &args,
             )?;

@@ -10,7 +10,7 @@ use anyhow::Result;
 use flate2::write::DeflateEncoder;
 use flate2::{Compression, Decompress, FlushDecompress, Status};
 
-use super::sql::{Db, args};
+use super::sql::{Db, ToValue, args, values};
 use crate::domain::backtest::Kept;
 use crate::domain::ids::{ItemId, StoryId};
 use crate::domain::model::Item;
@@ -102,22 +102,61 @@ impl Unpacker {
     }
 }
 
-/// Keeps the text of an item's version seen at `seen` (a changed item
-/// adds a version: live, it is matched again).
-pub(super) fn keep(
-    tx: &impl Db,
-    item_id: ItemId,
-    seen: i64,
-    quiet: bool,
-    item: &Item,
-) -> Result<()> {
-    let text = encode(item)?;
-    tx.exec(
-        "INSERT INTO item_texts (item_id, seen, quiet, text) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (item_id, seen) DO UPDATE SET quiet = excluded.quiet, text = excluded.text",
-        args![item_id, seen, i64::from(quiet), text],
-    )?;
-    Ok(())
+/// The texts of item versions to keep, gathered over a write and stored
+/// at its end, many rows a statement (one statement an item was a round
+/// trip an item to a database server).
+#[derive(Default)]
+pub(super) struct Keeping {
+    /// (item, seen, quiet, packed text), in the order gathered.
+    rows: Vec<(ItemId, i64, bool, Vec<u8>)>,
+}
+
+impl Keeping {
+    /// Keeps the text of an item's version seen at `seen` (a changed item
+    /// adds a version: live, it is matched again).
+    pub(super) fn keep(
+        &mut self,
+        item_id: ItemId,
+        seen: i64,
+        quiet: bool,
+        item: &Item,
+    ) -> Result<()> {
+        self.rows.push((item_id, seen, quiet, encode(item)?));
+        Ok(())
+    }
+
+    pub(super) fn store(&mut self, tx: &impl Db) -> Result<()> {
+        // One statement may not touch a row twice: of one version gathered
+        // twice, the last.
+        let mut last = std::collections::HashMap::with_capacity(self.rows.len());
+        for (n, (item, seen, _, _)) in self.rows.iter().enumerate() {
+            last.insert((*item, *seen), n);
+        }
+        let rows: Vec<_> = self
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(n, (item, seen, _, _))| last[&(*item, *seen)] == *n)
+            .map(|(_, row)| row)
+            .collect();
+        for chunk in rows.chunks(250) {
+            let mut args = Vec::with_capacity(4 * chunk.len());
+            for (item, seen, quiet, text) in chunk {
+                args.extend([item.value(), seen.value(), quiet.value(), text.value()]);
+            }
+            tx.exec(
+                &format!(
+                    "INSERT INTO item_texts (item_id, seen, quiet, text) VALUES {}
+                     ON CONFLICT (item_id, seen) DO UPDATE
+                         SET quiet = excluded.quiet, text = excluded.text",
+                    values(chunk.len(), 4)
+                ),
+                &args,
+            )?;
+        }
+        self.rows.clear();
+        Ok(())
+    }
 }
 
 /// Drops up to `limit` texts of versions seen before `cutoff`; how many.
