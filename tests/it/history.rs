@@ -303,7 +303,7 @@ async fn every_version_of_a_changed_item_is_back_tested() {
     let out = env.veille(&["test", "tarifs", "--history", "1d"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && stderr.contains("kept text cannot be inflated"),
+        !out.status.success() && stderr.contains("kept text cannot be unpacked"),
         "{stderr}"
     );
 }
