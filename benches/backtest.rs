@@ -4,7 +4,7 @@
 //!
 //! - the database's size per kept day (the file with kept text minus the
 //!   file without, over the days kept);
-//! - the back-test's read (one snapshot, every text inflated) and its
+//! - the back-test's read (one snapshot, every text unpacked) and its
 //!   matching, for 1 rule and for 20 rules tried one after the other;
 //! - the live matcher on the same items (the rule set evaluated per item,
 //!   as a poll does): the back-test should stay within 2× of it.
@@ -164,7 +164,7 @@ fn main() {
     let all = rule_sets();
     let one = &all[0];
     let mut read = Vec::new();
-    let mut inflate = Vec::new();
+    let mut unpack = Vec::new();
     let mut match_one = Vec::new();
     let mut match_twenty = Vec::new();
     let mut live_one = Vec::new();
@@ -173,7 +173,7 @@ fn main() {
     let mut kept_items = 0;
     let tags = HashMap::new();
     for _ in 0..runs {
-        // The command's own path: reading, inflating and matching
+        // The command's own path: reading, unpacking and matching
         // overlapped (`cli::history::back_test`).
         let t = Instant::now();
         let tested = back_test(&store, START - DAY, &one.0, &tags).unwrap();
@@ -182,7 +182,7 @@ fn main() {
         kept_items = tested.kept.len();
         drop(tested);
         // Each part alone: the read (one snapshot, collected), then
-        // inflating on one thread.
+        // unpacking on one thread.
         let t = Instant::now();
         let mut history = History::default();
         store.history(START - DAY, &mut history).unwrap();
@@ -192,8 +192,8 @@ fn main() {
         for (k, p) in history.kept.iter_mut().zip(&history.packed) {
             unpacker.unpack(k, p).unwrap();
         }
-        inflate.push(t.elapsed());
-        // Twenty rules, one after the other, on the inflated texts.
+        unpack.push(t.elapsed());
+        // Twenty rules, one after the other, on the unpacked texts.
         let t = Instant::now();
         for (set, _) in &all {
             std::hint::black_box(backtest::run(&history.kept, set, |_| &none));
@@ -212,9 +212,9 @@ fn main() {
         }
         live_twenty.push(t.elapsed());
     }
-    let (read, inflate, m1, m20, l1, l20) = (
+    let (read, unpack, m1, m20, l1, l20) = (
         median(read),
-        median(inflate),
+        median(unpack),
         median(match_one),
         median(match_twenty),
         median(live_one),
@@ -223,17 +223,17 @@ fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("back-test over {kept_items} kept items (medians of {runs}):");
     println!(
-        "  alone: read (one snapshot) {:>7.0} ms, inflate (one thread) {:>7.0} ms",
+        "  alone: read (one snapshot) {:>7.0} ms, unpack (one thread) {:>7.0} ms",
         ms(read),
-        ms(inflate)
+        ms(unpack)
     );
     println!(
-        "  1 rule, the command's path (read, inflate and match overlapped, {} workers): {:>7.0} ms",
+        "  1 rule, the command's path (read, unpack and match overlapped, {} workers): {:>7.0} ms",
         std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
         ms(m1),
     );
     println!(
-        "  20 rules one after the other, one thread, texts inflated: {:>7.0} ms",
+        "  20 rules one after the other, one thread, texts unpacked: {:>7.0} ms",
         ms(m20)
     );
     println!(

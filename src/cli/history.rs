@@ -300,9 +300,9 @@ impl Reading for Parts {
 
 /// Runs `rules` (one rule) over the items first seen since `cutoff` whose
 /// text `store` keeps. While one part of the history is read, the parts
-/// before it are inflated and matched by as many workers as there are
+/// before it are unpacked and matched by as many workers as there are
 /// cores: a back-test is one user waiting, and its three costs (reading,
-/// inflating, matching) overlap.
+/// unpacking, matching) overlap.
 pub fn back_test(
     store: &Store,
     cutoff: i64,

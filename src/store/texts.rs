@@ -29,7 +29,7 @@ const LEVEL: i32 = 1;
 /// complement would disagree).
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
-/// The most a kept text may inflate to (a damaged header must not ask for
+/// The most a kept text may unpack to (a damaged header must not ask for
 /// more memory than any news item's text).
 const MAX_TEXT: usize = 64 << 20;
 
@@ -229,14 +229,14 @@ pub type Alerted = Vec<(StoryId, Vec<String>, i64)>;
 pub const PART: usize = 4096;
 
 /// What `veille test --history` is given, in one snapshot, as it is read:
-/// a back-test inflates and matches one part while the next is read.
+/// a back-test unpacks and matches one part while the next is read.
 pub trait Reading: Send {
     /// First: when the oldest kept text was first seen, and the stories
     /// alerted since the cutoff.
     fn begin(&mut self, oldest: Option<i64>, alerted: Alerted) -> Result<()>;
     /// Then the items first seen since the cutoff whose text is kept, in
     /// the order recorded, `PART` at a time: their text is in `packed`,
-    /// one each, still deflated (`unpack`), so that callers inflate them
+    /// one each, still compressed (`Unpacker`), so that callers unpack them
     /// side by side.
     fn part(&mut self, kept: Vec<Kept>, packed: Vec<Vec<u8>>) -> Result<()>;
 }
