@@ -132,13 +132,13 @@ pub fn run(config: &Config, ask: &Ask, clock: &Clock) -> Result<(String, bool), 
                 "the database holds text from {} on only: the span tested starts there",
                 when(config, oldest)
             ));
-            oldest
+            span_start(cutoff, tested.oldest)
         }
         None => {
             notes.push("no item's text is kept yet: nothing to test".to_owned());
             now
         }
-        _ => cutoff,
+        _ => span_start(cutoff, tested.oldest),
     };
     notes.push(
         "items first seen before the rule existed are included: that is what a back-test is for"
@@ -271,10 +271,15 @@ struct Done {
     before: HashSet<StoryId>,
 }
 
+/// Where the span tested begins: the cutoff, or the oldest kept text when
+/// that is later.
+fn span_start(cutoff: i64, oldest: Option<i64>) -> i64 {
+    oldest.map_or(cutoff, |o| o.max(cutoff))
+}
+
 /// Hands each part read to a worker in turn.
 struct Parts {
     cutoff: i64,
-    from: i64,
     oldest: Option<i64>,
     alerted: Alerted,
     workers: Vec<std::sync::mpsc::SyncSender<Part>>,
@@ -283,7 +288,6 @@ struct Parts {
 
 impl Reading for Parts {
     fn begin(&mut self, oldest: Option<i64>, alerted: Alerted) -> anyhow::Result<()> {
-        self.from = oldest.map_or(self.cutoff, |o| o.max(self.cutoff));
         (self.oldest, self.alerted) = (oldest, alerted);
         Ok(())
     }
@@ -291,7 +295,12 @@ impl Reading for Parts {
     fn part(&mut self, kept: Vec<backtest::Kept>, packed: Vec<Vec<u8>>) -> anyhow::Result<()> {
         let worker = &self.workers[self.next % self.workers.len()];
         worker
-            .send((self.next, self.from, kept, packed))
+            .send((
+                self.next,
+                span_start(self.cutoff, self.oldest),
+                kept,
+                packed,
+            ))
             .map_err(|_| anyhow!("a back-test worker stopped"))?;
         self.next += 1;
         Ok(())
@@ -314,7 +323,6 @@ pub fn back_test(
     std::thread::scope(|s| {
         let mut parts = Parts {
             cutoff,
-            from: cutoff,
             oldest: None,
             alerted: Vec::new(),
             workers: Vec::with_capacity(workers),
