@@ -16,7 +16,7 @@ mod retention;
 mod run;
 mod writer;
 
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
@@ -77,6 +77,12 @@ pub struct Shared {
     pub leading: Arc<AtomicI64>,
     /// The loops' failures on the database, told once a minute.
     pub outage: Arc<Outage>,
+    /// How many times this process gave its feeds back. A claim reads it
+    /// when it is asked for and again under the reader's lock, which a
+    /// release holds too: one asked for before a release that ran after
+    /// it (its poll abandoned) takes nothing, so no claim outlives the
+    /// release that should have ended it.
+    pub releases: Arc<AtomicU64>,
 }
 
 impl Shared {
@@ -106,6 +112,7 @@ impl Shared {
             clock,
             leading: Arc::new(AtomicI64::new(0)),
             outage: Arc::default(),
+            releases: Arc::default(),
         })
     }
 
@@ -128,6 +135,7 @@ impl Shared {
             metrics: Arc::clone(&self.metrics),
             leading: Arc::clone(&self.leading),
             outage: Arc::clone(&self.outage),
+            releases: Arc::clone(&self.releases),
         })
     }
 

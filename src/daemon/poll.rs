@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -234,8 +235,13 @@ async fn claim(
 ) -> Result<(i64, Vec<FeedState>)> {
     let now = sh.clock.now();
     let (until, per_host) = (now + lease(&sh.config), sh.config.daemon.per_host);
+    let releases = Arc::clone(&sh.releases);
+    let asked = releases.load(Ordering::SeqCst);
     let taken = sh
         .with_reader_mut(move |s| {
+            if releases.load(Ordering::SeqCst) != asked {
+                return Ok(Vec::new());
+            }
             s.claim_feeds(&FeedClaim {
                 candidates: &candidates,
                 fetched: if ends == Ends::Fetched { &done } else { &[] },

@@ -1,5 +1,6 @@
 //! `veille run`: the loop, and `run --once`.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -191,9 +192,17 @@ pub async fn retire(sh: &Shared) {
 }
 
 /// Ends this process's claims on feeds (`Backend::release_feeds`); a
-/// failure leaves them to run out.
+/// failure leaves them to run out. It runs on the reader, where claims
+/// are made, and counts itself there (`Shared::releases`): a claim of a
+/// poll abandoned before it, still waiting for that connection, then
+/// takes nothing instead of holding its feeds for a whole lease.
 pub async fn release_feeds(sh: &Shared) {
-    if let Err(e) = sh.with_store(|s| s.release_feeds()).await {
+    let releases = Arc::clone(&sh.releases);
+    let released = sh.with_reader_mut(move |s| {
+        releases.fetch_add(1, Ordering::SeqCst);
+        s.release_feeds()
+    });
+    if let Err(e) = released.await {
         warn!(error = %format!("{e:#}"), "cannot give back the feeds this process held");
     }
 }
