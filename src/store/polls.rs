@@ -116,6 +116,11 @@ pub(super) fn write_polls(
         } else {
             summary.changed_items += 1;
         }
+        if !record.alerts.is_empty() {
+            // An alert points to its item and story, and reads the
+            // story's alerts: they must be in their tables.
+            placing.new.flush(tx)?;
+        }
         for alert in &record.alerts {
             if enqueue_alert(tx, story_id, item_id, poll.now, alert)? {
                 summary.alerts += 1;
@@ -140,19 +145,19 @@ pub(super) fn write_polls(
 /// the content hash are enough, and the database stays a fraction of the
 /// size. An update that causes no alert leaves stored text alone, so a pending
 /// alert still quotes what it matched.
-fn upsert_item(
+fn upsert_item<'a>(
     tx: &impl Db,
     wire: &mut Option<WireIndex>,
-    placing: &mut stories::Placing,
+    placing: &mut stories::Placing<'a>,
     poll: &PollRecord,
-    r: &ItemRecord,
+    r: &'a ItemRecord,
 ) -> Result<(ItemId, StoryId, bool)> {
     let columns = Columns::of(r)?;
-    if r.is_new
-        && let Some((item_id, story_id)) = insert_item(tx, wire, placing, poll, r, &columns)?
-    {
+    if r.is_new && placing.is_new(poll.feed_id, &r.key) {
+        let (item_id, story_id) = insert_item(tx, wire, placing, poll, r, columns)?;
         return Ok((item_id, story_id, true));
     }
+    placing.new.flush(tx)?;
     let (item_id, story_id) = update_item(tx, poll, r, &columns)?;
     Ok((item_id, story_id, false))
 }
@@ -183,45 +188,33 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// Inserts a new item in the story it is placed in; `None` when the feed
-/// already has an item under its key (another process recorded it).
-fn insert_item(
+/// Places a new item in its story and keeps its row to be inserted with
+/// others (`stories::NewRows`).
+fn insert_item<'a>(
     tx: &impl Db,
     wire: &mut Option<WireIndex>,
-    placing: &mut stories::Placing,
+    placing: &mut stories::Placing<'a>,
     poll: &PollRecord,
-    r: &ItemRecord,
-    c: &Columns,
-) -> Result<Option<(ItemId, StoryId)>> {
+    r: &'a ItemRecord,
+    c: Columns<'a>,
+) -> Result<(ItemId, StoryId)> {
     let place = stories::place_new_item(tx, wire, placing, poll, r)?;
-    let i = &r.item;
-    let inserted: Option<ItemId> = tx.row(
-        "INSERT INTO items (feed_id, item_key, story_id, title, link, summary, content, categories,
-                            published, updated, first_seen, changed_at, content_hash, joined)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)
-         ON CONFLICT (feed_id, item_key) DO NOTHING RETURNING id",
-        args![
-            poll.feed_id,
-            r.key,
-            place.story_id,
-            i.title,
-            i.link,
-            c.summary,
-            c.content,
-            c.categories,
-            c.published,
-            c.updated,
-            poll.now,
-            r.content_hash,
-            place.joined
-        ],
-        |row| row.get(0),
-    )?;
-    let Some(item_id) = inserted else {
-        return Ok(None);
-    };
+    let item_id = placing.new_item(stories::NewItem {
+        feed_id: poll.feed_id,
+        key: &r.key,
+        story_id: place.story_id,
+        item: &r.item,
+        summary: c.summary,
+        content: c.content,
+        categories: c.categories,
+        published: c.published,
+        updated: c.updated,
+        now: poll.now,
+        content_hash: &r.content_hash,
+        joined: place.joined,
+    })?;
     stories::index_copy(wire, placing, poll, r, item_id, place.story_id);
-    Ok(Some((item_id, place.story_id)))
+    Ok((item_id, place.story_id))
 }
 
 /// Updates a changed item; its stored text only when it is quoted, so that

@@ -135,6 +135,20 @@ pub fn values(rows: usize, columns: usize) -> String {
     out
 }
 
+/// `rows` cut into the statements that insert them: 256, 64, 16, 4 or 1
+/// rows each, largest first. Few statements, and few distinct texts for
+/// PostgreSQL to prepare and keep (one per size and table, not one per
+/// number of rows).
+pub fn batches<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let size = [256, 64, 16, 4, 1].into_iter().find(|&n| n <= rest.len())?;
+        let (batch, after) = rest.split_at(size);
+        rest = after;
+        Some(batch)
+    })
+}
+
 /// A column's value as read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
@@ -299,6 +313,12 @@ pub trait Db {
     /// LOCKED`); SQLite claims under its one write lock and needs nothing.
     fn skip_locked(&self) -> &'static str;
 
+    /// `n` ids for new rows of `table` (`stories` or `items`), given before
+    /// the rows are inserted so that many go in one statement (PostgreSQL:
+    /// from the table's sequence; SQLite, which writes under one lock:
+    /// counting on from the largest, as it does itself).
+    fn reserve_ids(&self, table: &str, n: usize) -> Result<Vec<i64>>;
+
     /// The row of a query that must return one.
     fn one<T>(&self, sql: &str, args: &[Value], read: impl FnOnce(&Row) -> Result<T>) -> Result<T> {
         self.row(sql, args, read)?
@@ -367,6 +387,15 @@ impl Db for rusqlite::Connection {
 
     fn skip_locked(&self) -> &'static str {
         ""
+    }
+
+    fn reserve_ids(&self, table: &str, n: usize) -> Result<Vec<i64>> {
+        let largest: i64 = self.one(
+            &format!("SELECT COALESCE(MAX(id), 0) FROM {table}"),
+            &[],
+            |r| r.get(0),
+        )?;
+        Ok((largest + 1..).take(n).collect())
     }
 }
 
@@ -460,6 +489,17 @@ impl<C: postgres::GenericClient> Db for Pg<'_, C> {
 
     fn skip_locked(&self) -> &'static str {
         " FOR UPDATE SKIP LOCKED"
+    }
+
+    fn reserve_ids(&self, table: &str, n: usize) -> Result<Vec<i64>> {
+        self.rows(
+            &format!(
+                "SELECT nextval(pg_get_serial_sequence('{table}', 'id'))
+                 FROM generate_series(1, CAST(?1 AS BIGINT))"
+            ),
+            args![n],
+            |r| r.get(0),
+        )
     }
 }
 

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::sql::{Db, ToValue, args, values};
+use super::sql::{Db, ToValue, args, batches, values};
 use super::{ItemRecord, PollRecord, WireMatch};
 use crate::domain::ids::{FeedId, ItemId, StoryId};
 use crate::domain::wire::{
@@ -50,12 +50,12 @@ pub(super) fn before_write(
 /// Places a new item as `domain::wire::place` decides, with the lookups it
 /// asks for, and writes what that changes: a copy's link now names its
 /// story; a new story's row.
-pub(super) fn place_new_item(
+pub(super) fn place_new_item<'a>(
     tx: &impl Db,
     wire: &mut Option<WireIndex>,
-    placing: &mut Placing,
+    placing: &mut Placing<'a>,
     poll: &PollRecord,
-    r: &ItemRecord,
+    r: &'a ItemRecord,
 ) -> Result<Placement> {
     let link = r.story_link.as_deref();
     let by_link = link.and_then(|l| placing.links.get(l).copied());
@@ -65,6 +65,12 @@ pub(super) fn place_new_item(
             return Ok(None);
         };
         let at = wire_date(&r.item, poll.now);
+        // The judgement reads the candidates' items: the new ones of this
+        // write must be in the table first.
+        if !placing.new.is_empty() && !index.candidates(fp.keys(), at, poll.wire_window).is_empty()
+        {
+            placing.new.flush(tx)?;
+        }
         let found = wire_matches(
             tx,
             index,
@@ -82,16 +88,14 @@ pub(super) fn place_new_item(
         copy::Placement::ByLink(story) => story,
         copy::Placement::Copy(story) => {
             if let Some(link) = link {
-                tx.exec(
-                    "INSERT INTO story_links (link, story_id) VALUES (?1, ?2) ON CONFLICT (link) DO NOTHING",
-                    args![link, story],
-                )?;
+                placing.new.links.push((link, story));
                 placing.links.insert(link.to_owned(), story);
             }
             story
         }
         copy::Placement::New => {
-            let story = new_story(tx, link, poll.now)?;
+            let story = StoryId(placing.story_ids.next().ok_or_else(too_many)?);
+            placing.new.stories.push((story, link, poll.now));
             if let Some(link) = link {
                 placing.links.insert(link.to_owned(), story);
             }
@@ -105,26 +109,59 @@ pub(super) fn place_new_item(
 /// - the stories their links name, read in one query when the write starts
 ///   and kept up to date as it places items (a write holds the lock under
 ///   which stories are made, so no other can add one);
+/// - ids for its new stories and items, reserved in one query each, and
+///   the rows themselves (`NewRows`), inserted many a statement;
 /// - the fingerprints of the copies it placed, which later items of the
 ///   same write are compared with, written to `wire_prints` at its end in
 ///   a few statements (`store`), not one an item.
-pub(super) struct Placing {
+pub(super) struct Placing<'a> {
     links: HashMap<String, StoryId>,
+    /// (feed, key) of the items said to be new that the feed already has
+    /// (another process recorded them first): they are updated instead.
+    stored: std::collections::HashSet<(FeedId, String)>,
+    story_ids: std::vec::IntoIter<i64>,
+    item_ids: std::vec::IntoIter<i64>,
+    pub(super) new: NewRows<'a>,
     prints: HashMap<ItemId, Fingerprint>,
     rows: Vec<(ItemId, StoryId, i64)>,
 }
 
-impl Placing {
-    pub(super) fn of(tx: &impl Db, polls: &[PollRecord]) -> Result<Placing> {
-        let wanted: Vec<&str> = polls
-            .iter()
-            .flat_map(|p| &p.items)
-            .filter(|r| r.is_new)
+impl<'a> Placing<'a> {
+    pub(super) fn of(tx: &impl Db, polls: &'a [PollRecord]) -> Result<Placing<'a>> {
+        let fresh = polls.iter().flat_map(|p| &p.items).filter(|r| r.is_new);
+        let wanted: Vec<&str> = fresh
+            .clone()
             .filter_map(|r| r.story_link.as_deref())
             .collect();
+        let count = fresh.count();
+        let (story_ids, item_ids) = match count {
+            0 => (Vec::new(), Vec::new()),
+            n => (tx.reserve_ids("stories", n)?, tx.reserve_ids("items", n)?),
+        };
+        let mut stored = std::collections::HashSet::new();
+        for poll in polls {
+            let keys: Vec<&str> = poll
+                .items
+                .iter()
+                .filter(|r| r.is_new)
+                .map(|r| r.key.as_str())
+                .collect();
+            if keys.is_empty() {
+                continue;
+            }
+            let found = tx.rows(
+                &format!(
+                    "SELECT item_key FROM items WHERE feed_id = ?1 AND {}",
+                    tx.in_list("item_key", 2)
+                ),
+                args![poll.feed_id, serde_json::to_string(&keys)?],
+                |r| r.get::<String>(0),
+            )?;
+            stored.extend(found.into_iter().map(|key| (poll.feed_id, key)));
+        }
         let mut links = HashMap::with_capacity(wanted.len());
         if wanted.is_empty() {
-            return Ok(Placing::new(links));
+            return Ok(Placing::new(links, story_ids, item_ids, stored));
         }
         // A story's own link before a copy's (`story_of_link`).
         let found = tx.rows(
@@ -144,21 +181,45 @@ impl Placing {
                 links.entry(link).or_insert(story);
             }
         }
-        Ok(Placing::new(links))
+        Ok(Placing::new(links, story_ids, item_ids, stored))
     }
 
-    fn new(links: HashMap<String, StoryId>) -> Placing {
+    fn new(
+        links: HashMap<String, StoryId>,
+        stories: Vec<i64>,
+        items: Vec<i64>,
+        stored: std::collections::HashSet<(FeedId, String)>,
+    ) -> Placing<'a> {
         Placing {
             links,
+            stored,
+            story_ids: stories.into_iter(),
+            item_ids: items.into_iter(),
+            new: NewRows::default(),
             prints: HashMap::new(),
             rows: Vec::new(),
         }
     }
 
-    /// Writes the fingerprints of the copies placed, many rows a statement.
+    /// The feed's item under `key` is to be inserted: it is in neither
+    /// the table nor the rows kept.
+    pub(super) fn is_new(&self, feed_id: FeedId, key: &str) -> bool {
+        !self.new.holds(feed_id, key) && !self.stored.contains(&(feed_id, key.to_owned()))
+    }
+
+    /// A new item of `story`: its id, the row kept to be inserted.
+    pub(super) fn new_item(&mut self, item: NewItem<'a>) -> Result<ItemId> {
+        let id = ItemId(self.item_ids.next().ok_or_else(too_many)?);
+        self.new.keys.insert((item.feed_id, item.key));
+        self.new.items.push((id, item));
+        Ok(id)
+    }
+
+    /// Inserts the new rows left, then the fingerprints of the copies
+    /// placed, many rows a statement.
     pub(super) fn store(&mut self, tx: &impl Db) -> Result<()> {
-        const ROWS: usize = 250;
-        for chunk in self.rows.chunks(ROWS) {
+        self.new.flush(tx)?;
+        for chunk in batches(&self.rows) {
             let bytes: Vec<Vec<u8>> = chunk
                 .iter()
                 .map(|(item, _, _)| self.prints[item].to_bytes())
@@ -208,19 +269,133 @@ pub(super) fn index_copy(
     placing.prints.insert(item_id, fp.clone());
 }
 
-/// A new story, whose link (if any) is `link`. Two processes may make the
-/// story of one link at the same moment: the second finds the first's.
-fn new_story(tx: &impl Db, link: Option<&str>, now: i64) -> Result<StoryId> {
-    let made = tx.row(
-        "INSERT INTO stories (link, first_seen) VALUES (?1, ?2) ON CONFLICT (link) DO NOTHING RETURNING id",
-        args![link, now],
-        |r| r.get(0),
-    )?;
-    match (made, link) {
-        (Some(id), _) => Ok(id),
-        (None, Some(link)) => story_of_link(tx, link)?
-            .ok_or_else(|| anyhow::anyhow!("the story of {link} was made and is gone")),
-        (None, None) => anyhow::bail!("a story without a link was not made"),
+/// A write's ids are reserved for as many stories and items as it has new
+/// items; one more cannot be.
+fn too_many() -> anyhow::Error {
+    anyhow::anyhow!("more new rows than new items in a write")
+}
+
+/// A new item's row as inserted (`NewRows`).
+pub(super) struct NewItem<'a> {
+    pub feed_id: FeedId,
+    pub key: &'a str,
+    pub story_id: StoryId,
+    pub item: &'a crate::domain::model::Item,
+    /// Summary and content, when they are kept (`polls::Columns`).
+    pub summary: &'a str,
+    pub content: &'a str,
+    pub categories: String,
+    pub published: Option<i64>,
+    pub updated: Option<i64>,
+    pub now: i64,
+    pub content_hash: &'a str,
+    pub joined: Option<f64>,
+}
+
+/// The new stories, story links and items of a write not yet in their
+/// tables. Their ids were reserved (`Db::reserve_ids`), so they are
+/// inserted many a statement: before anything reads them or points to
+/// them (`flush`), and at the end of the write. One statement a row was
+/// a round trip a row on PostgreSQL.
+///
+/// The write holds the lock under which stories and items are made, and
+/// read the stories of its links and which of its items' keys are taken
+/// (`Placing::of`): none of these rows can meet one another process made.
+/// If one did, the write fails whole rather than point to a row that is
+/// not its own.
+#[derive(Default)]
+pub(super) struct NewRows<'a> {
+    stories: Vec<(StoryId, Option<&'a str>, i64)>,
+    links: Vec<(&'a str, StoryId)>,
+    items: Vec<(ItemId, NewItem<'a>)>,
+    /// (feed, item key) of `items`.
+    keys: std::collections::HashSet<(FeedId, &'a str)>,
+}
+
+impl<'a> NewRows<'a> {
+    pub(super) fn is_empty(&self) -> bool {
+        self.stories.is_empty() && self.links.is_empty() && self.items.is_empty()
+    }
+
+    /// The feed's item under `key` is among the rows not yet inserted.
+    fn holds(&self, feed_id: FeedId, key: &str) -> bool {
+        self.keys.contains(&(feed_id, key))
+    }
+
+    /// Inserts the rows kept: stories, then the links naming them, then
+    /// items.
+    pub(super) fn flush(&mut self, tx: &impl Db) -> Result<()> {
+        for batch in batches(&self.stories) {
+            let args: Vec<_> = batch
+                .iter()
+                .flat_map(|(id, link, now)| [id.value(), link.value(), now.value()])
+                .collect();
+            let made = tx.rows(
+                &format!(
+                    "INSERT INTO stories (id, link, first_seen) VALUES {}
+                     ON CONFLICT DO NOTHING RETURNING id",
+                    values(batch.len(), 3)
+                ),
+                &args,
+                |r| r.get::<i64>(0),
+            )?;
+            if made.len() != batch.len() {
+                anyhow::bail!("not recorded: another process made one of its stories meanwhile");
+            }
+        }
+        for batch in batches(&self.links) {
+            let args: Vec<_> = batch
+                .iter()
+                .flat_map(|(link, story)| [link.value(), story.value()])
+                .collect();
+            tx.exec(
+                &format!(
+                    "INSERT INTO story_links (link, story_id) VALUES {} ON CONFLICT (link) DO NOTHING",
+                    values(batch.len(), 2)
+                ),
+                &args,
+            )?;
+        }
+        for batch in batches(&self.items) {
+            let mut args = Vec::with_capacity(15 * batch.len());
+            for (id, n) in batch {
+                args.extend([
+                    id.value(),
+                    n.feed_id.value(),
+                    n.key.value(),
+                    n.story_id.value(),
+                    n.item.title.value(),
+                    n.item.link.value(),
+                    n.summary.value(),
+                    n.content.value(),
+                    n.categories.value(),
+                    n.published.value(),
+                    n.updated.value(),
+                    n.now.value(),
+                    n.now.value(),
+                    n.content_hash.value(),
+                    n.joined.value(),
+                ]);
+            }
+            let made = tx.rows(
+                &format!(
+                    "INSERT INTO items (id, feed_id, item_key, story_id, title, link, summary, content,
+                         categories, published, updated, first_seen, changed_at, content_hash, joined)
+                     VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+                    values(batch.len(), 15)
+                ),
+                &args,
+                |r| r.get::<i64>(0),
+            )?;
+            if made.len() != batch.len() {
+                anyhow::bail!("not recorded: another process recorded one of its items meanwhile");
+            }
+        }
+        self.stories.clear();
+        self.links.clear();
+        self.items.clear();
+        self.keys.clear();
+        Ok(())
     }
 }
 

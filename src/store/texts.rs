@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use anyhow::{Result, anyhow};
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::sql::{Db, ToValue, args, values};
+use super::sql::{Db, ToValue, args, batches, values};
 use crate::domain::backtest::Kept;
 use crate::domain::ids::{ItemId, StoryId};
 use crate::domain::model::Item;
@@ -191,7 +191,7 @@ impl Keeping {
             .filter(|(n, (item, seen, _, _))| last[&(*item, *seen)] == *n)
             .map(|(_, row)| row)
             .collect();
-        for chunk in rows.chunks(250) {
+        for chunk in batches(&rows) {
             let mut args = Vec::with_capacity(4 * chunk.len());
             for (item, seen, quiet, text) in chunk {
                 args.extend([item.value(), seen.value(), quiet.value(), text.value()]);
