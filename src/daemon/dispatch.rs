@@ -226,8 +226,11 @@ fn log_damaged(damaged: &[Damaged]) -> usize {
     damaged.len()
 }
 
-/// Sends `alerts` through `channel` over one pass: in order, or for a
-/// webhook up to `WEBHOOK_WIDTH` at a time. Returns the report and whether
+/// Sends `alerts` through `channel` over one pass: a webhook's up to
+/// `WEBHOOK_WIDTH` at a time, an email or Maildir channel's two at a time,
+/// so that one is recorded while the next is sent (an SMTP session still
+/// sends one message at a time, in order); a push channel's in order.
+/// Returns the report and whether
 /// the channel paused (a send will be retried): no new send starts then,
 /// and the alerts not tried are given back for a later pass.
 async fn channel_pass(
@@ -238,7 +241,8 @@ async fn channel_pass(
 ) -> Result<(DeliveryReport, bool)> {
     let width = match channel.kind {
         ChannelKind::Webhook { .. } => WEBHOOK_WIDTH,
-        _ => 1,
+        ChannelKind::Email { .. } | ChannelKind::Maildir { .. } => 2,
+        ChannelKind::Push(_) => 1,
     };
     let pass = sh.sender.pass(channel);
     let paused = AtomicBool::new(false);

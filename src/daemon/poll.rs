@@ -599,10 +599,12 @@ async fn decide_document(
     let id = state.id;
     let (read, ids, known) = tokio::task::spawn_blocking(move || -> Result<_> {
         let ids = identify(&read.doc.items);
-        let known = store
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .known_items(id, &ids)?;
+        let known = crate::store::blocking_thread(|| {
+            store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .known_items(id, &ids)
+        })?;
         Ok((read, ids, known))
     })
     .await??;

@@ -340,8 +340,35 @@ where
     F: FnOnce(&mut Store) -> Result<T> + Send + 'static,
 {
     let store = std::sync::Arc::clone(store);
-    tokio::task::spawn_blocking(move || f(&mut store.lock().unwrap_or_else(|p| p.into_inner())))
-        .await?
+    tokio::task::spawn_blocking(move || {
+        blocking_thread(|| f(&mut store.lock().unwrap_or_else(|p| p.into_inner())))
+    })
+    .await?
+}
+
+thread_local! {
+    /// This thread runs `blocking_thread`'s closure.
+    static BLOCKING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, called on one of the runtime's blocking threads
+/// (`spawn_blocking`), saying so to the backends: a client that blocks on
+/// a runtime of its own (PostgreSQL's) may do it on this thread, which
+/// drives no task, instead of starting one for the call.
+pub fn blocking_thread<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            BLOCKING.set(self.0);
+        }
+    }
+    let _reset = Reset(BLOCKING.replace(true));
+    f()
+}
+
+/// Whether this thread runs `blocking_thread`'s closure.
+pub(crate) fn on_blocking_thread() -> bool {
+    BLOCKING.get()
 }
 
 /// `on` for a reading connection.
