@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::sql::{Db, Row, args};
+use super::sql::{Db, Row, ToValue, args, batches, values};
 use super::{FeedClaim, FeedState};
 use crate::domain::ids::FeedId;
 
@@ -50,12 +50,29 @@ pub(super) fn changes<'a>(
 /// Adds the new feeds; a changed URL keeps the items and resets
 /// validators, redirect, 410 state and backoff (SPEC §4).
 pub(super) fn write(db: &impl Db, changes: &[&(String, String)]) -> Result<()> {
-    for (name, url) in changes {
-        let host = host_of(url);
-        db.exec(
-            "INSERT INTO feeds (name, url, host) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
-            args![name, url, host],
-        )?;
+    // New feeds many a statement (a first run of thousands of feeds); the
+    // others, changed, one by one.
+    let hosts: Vec<String> = changes.iter().map(|(_, url)| host_of(url)).collect();
+    let rows: Vec<_> = changes.iter().zip(&hosts).collect();
+    let mut added = std::collections::HashSet::new();
+    for batch in batches(&rows) {
+        let args: Vec<_> = batch
+            .iter()
+            .flat_map(|((name, url), host)| [name.value(), url.value(), host.value()])
+            .collect();
+        added.extend(db.rows(
+            &format!(
+                "INSERT INTO feeds (name, url, host) VALUES {} ON CONFLICT (name) DO NOTHING RETURNING name",
+                values(batch.len(), 3)
+            ),
+            &args,
+            |r| r.get::<String>(0),
+        )?);
+    }
+    for ((name, url), host) in rows {
+        if added.contains(name) {
+            continue;
+        }
         db.exec(
             "UPDATE feeds SET url = ?2, redirect_url = NULL, etag = NULL, last_modified = NULL,
                  gone = 0, retry_after_until = NULL, consecutive_failures = 0, next_poll = NULL

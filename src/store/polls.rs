@@ -3,11 +3,11 @@
 //! transaction (group commit over several polls); and what is known of a
 //! feed's items before.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Result;
 
-use super::sql::{Db, args};
+use super::sql::{Db, ToValue, args};
 use super::texts;
 use super::{
     AlertDraft, ItemRecord, KnownItem, RecordSummary, StoredHit, WireIndex, new_id, retention,
@@ -20,8 +20,8 @@ use crate::domain::wire::wire_date;
 
 /// What is stored of the feed's items among `ids`, by item key, to tell
 /// new and changed items from the ones already recorded; an item whose key
-/// or link remains of a pruned one is `KnownItem::Pruned`. Three queries
-/// whatever the number of items (one round trip each on PostgreSQL).
+/// or link remains of a pruned one is `KnownItem::Pruned`. One query
+/// whatever the number of items (one round trip on PostgreSQL).
 pub(super) fn known_items(
     db: &impl Db,
     feed_id: FeedId,
@@ -32,40 +32,67 @@ pub(super) fn known_items(
         return Ok(known);
     }
     let keys: Vec<&str> = ids.iter().map(|i| i.item_key.as_str()).collect();
-    let stored = db.rows(
-        &format!(
-            "SELECT item_key, content_hash, first_seen FROM items
-             WHERE feed_id = ?1 AND {}",
-            db.in_list("item_key", 2)
-        ),
-        args![feed_id, serde_json::to_string(&keys)?],
-        |r| {
-            Ok((
-                r.get::<String>(0)?,
-                KnownItem::Stored {
-                    content_hash: r.get(1)?,
-                    first_seen: r.get(2)?,
-                },
-            ))
-        },
-    )?;
-    known.extend(stored);
-    let rest: Vec<&Identity> = ids
-        .iter()
-        .filter(|i| !known.contains_key(&i.item_key))
-        .collect();
-    let item_hashes: Vec<i64> = rest
+    let item_hashes: Vec<i64> = ids
         .iter()
         .map(|i| retention::item_key_hash(feed_id, &i.item_key))
         .collect();
-    let link_hashes: Vec<Option<i64>> = rest
+    let link_hashes: Vec<Option<i64>> = ids
         .iter()
         .map(|i| i.story_link.as_deref().map(retention::link_hash))
         .collect();
-    let items_pruned = retention::pruned_among(db, "pruned_items", &item_hashes)?;
     let links: Vec<i64> = link_hashes.iter().flatten().copied().collect();
-    let links_pruned = retention::pruned_among(db, "pruned_links", &links)?;
-    for ((id, item), link) in rest.iter().zip(&item_hashes).zip(&link_hashes) {
+    // (0, key, hash, first seen) of a stored item; (1 or 2, -, -, hash) of
+    // a pruned item's key or link.
+    let rows = db.rows(
+        &format!(
+            "SELECT 0, item_key, content_hash, first_seen FROM items
+             WHERE feed_id = ?1 AND {}
+             UNION ALL SELECT 1, NULL, NULL, key FROM pruned_items WHERE {}
+             UNION ALL SELECT 2, NULL, NULL, key FROM pruned_links WHERE {}",
+            db.in_list("item_key", 2),
+            db.in_int_list("key", 3),
+            db.in_int_list("key", 4)
+        ),
+        args![
+            feed_id,
+            serde_json::to_string(&keys)?,
+            serde_json::to_string(&item_hashes)?,
+            serde_json::to_string(&links)?
+        ],
+        |r| {
+            Ok((
+                r.get::<i64>(0)?,
+                r.get::<Option<String>>(1)?,
+                r.get::<Option<String>>(2)?,
+                r.get::<i64>(3)?,
+            ))
+        },
+    )?;
+    let (mut items_pruned, mut links_pruned) = (HashSet::new(), HashSet::new());
+    for (kind, key, content_hash, n) in rows {
+        match (kind, key, content_hash) {
+            (0, Some(key), Some(content_hash)) => {
+                known.insert(
+                    key,
+                    KnownItem::Stored {
+                        content_hash,
+                        first_seen: n,
+                    },
+                );
+            }
+            (1, ..) => {
+                items_pruned.insert(n);
+            }
+            (2, ..) => {
+                links_pruned.insert(n);
+            }
+            _ => anyhow::bail!("a stored item without its key or content hash"),
+        }
+    }
+    for ((id, item), link) in ids.iter().zip(&item_hashes).zip(&link_hashes) {
+        if known.contains_key(&id.item_key) {
+            continue;
+        }
         if items_pruned.contains(item) || link.is_some_and(|l| links_pruned.contains(&l)) {
             known.insert(id.item_key.clone(), KnownItem::Pruned);
         }
@@ -320,17 +347,44 @@ fn enqueue_alert(
 /// still holds that claim, and ends it; when the claim ran out and another
 /// process took the feed, the poll is refused whole: the feed is theirs.
 fn update_feed(tx: &impl Db, owner: &str, p: &PollRecord) -> Result<()> {
-    if let Some(epoch) = p.lease {
-        let held = tx.exec(
-            "UPDATE feeds SET lease_owner = NULL, lease_until = NULL, fetching = 0
-             WHERE id = ?1 AND lease_owner = ?2 AND lease_epoch = ?3",
-            args![p.feed_id, owner, epoch],
-        )?;
-        if held == 0 {
-            anyhow::bail!(
-                "not recorded: the feed's claim ran out and another process took it (its poll counts)"
-            );
+    let (set, mut args) = match &p.fetch {
+        FetchRecord::Fetched { status, etag, last_modified, items, unread_items } => (
+            "etag = ?2, last_modified = ?3, last_status = ?4, last_fetch = ?5,
+                 last_error = NULL, consecutive_failures = 0, failing_since = NULL, retry_after_until = NULL,
+                 next_poll = ?6, first_success = COALESCE(first_success, ?5),
+                 last_items = ?7, unread_items = ?8",
+            args![p.feed_id, *etag, *last_modified, *status, p.now, p.next_poll, *items, *unread_items].to_vec(),
+        ),
+        FetchRecord::NotModified => (
+            "last_status = 304, last_fetch = ?2, last_error = NULL, consecutive_failures = 0,
+                 failing_since = NULL, retry_after_until = NULL, next_poll = ?3",
+            args![p.feed_id, p.now, p.next_poll].to_vec(),
+        ),
+        FetchRecord::Failed(FetchFailure { status, error, gone, retry_after_until }) => (
+            "last_status = ?2, last_fetch = ?3, last_error = ?4,
+                 consecutive_failures = consecutive_failures + 1, failing_since = COALESCE(failing_since, ?3),
+                 gone = CASE WHEN ?5 = 1 THEN 1 ELSE gone END, retry_after_until = ?6, next_poll = ?7",
+            args![p.feed_id, *status, p.now, *error, *gone, *retry_after_until, p.next_poll].to_vec(),
+        ),
+    };
+    // Under a claim, the same statement checks it and ends it.
+    let sql = match &p.lease {
+        Some(epoch) => {
+            let n = args.len();
+            args.extend([owner.value(), epoch.value()]);
+            format!(
+                "UPDATE feeds SET {set}, lease_owner = NULL, lease_until = NULL, fetching = 0
+                 WHERE id = ?1 AND lease_owner = ?{} AND lease_epoch = ?{}",
+                n + 1,
+                n + 2
+            )
         }
+        None => format!("UPDATE feeds SET {set} WHERE id = ?1"),
+    };
+    if tx.exec(&sql, &args)? == 0 && p.lease.is_some() {
+        anyhow::bail!(
+            "not recorded: the feed's claim ran out and another process took it (its poll counts)"
+        );
     }
     if !p.pages.is_empty() {
         let t = &p.pages;
@@ -355,26 +409,5 @@ fn update_feed(tx: &impl Db, owner: &str, p: &PollRecord) -> Result<()> {
             args![p.feed_id, target],
         )?;
     }
-    match &p.fetch {
-        FetchRecord::Fetched { status, etag, last_modified, items, unread_items } => tx.exec(
-            "UPDATE feeds SET etag = ?2, last_modified = ?3, last_status = ?4, last_fetch = ?5,
-                 last_error = NULL, consecutive_failures = 0, failing_since = NULL, retry_after_until = NULL,
-                 next_poll = ?6, first_success = COALESCE(first_success, ?5),
-                 last_items = ?7, unread_items = ?8 WHERE id = ?1",
-            args![p.feed_id, etag, last_modified, status, p.now, p.next_poll, items, unread_items],
-        )?,
-        FetchRecord::NotModified => tx.exec(
-            "UPDATE feeds SET last_status = 304, last_fetch = ?2, last_error = NULL, consecutive_failures = 0,
-                 failing_since = NULL, retry_after_until = NULL, next_poll = ?3 WHERE id = ?1",
-            args![p.feed_id, p.now, p.next_poll],
-        )?,
-        FetchRecord::Failed(FetchFailure { status, error, gone, retry_after_until }) => tx.exec(
-            "UPDATE feeds SET last_status = ?2, last_fetch = ?3, last_error = ?4,
-                 consecutive_failures = consecutive_failures + 1, failing_since = COALESCE(failing_since, ?3),
-                 gone = CASE WHEN ?5 = 1 THEN 1 ELSE gone END, retry_after_until = ?6, next_poll = ?7
-             WHERE id = ?1",
-            args![p.feed_id, status, p.now, error, gone, retry_after_until, p.next_poll],
-        )?,
-    };
     Ok(())
 }

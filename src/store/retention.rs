@@ -34,24 +34,6 @@ pub(super) fn link_hash(link: &str) -> i64 {
     xxh3_64(&bytes) as i64
 }
 
-/// Which of `hashes` are kept in `table` (`pruned_items` or
-/// `pruned_links`), in one query.
-pub(super) fn pruned_among(
-    db: &impl Db,
-    table: &str,
-    hashes: &[i64],
-) -> Result<std::collections::HashSet<i64>> {
-    if hashes.is_empty() {
-        return Ok(Default::default());
-    }
-    let found = db.rows(
-        &format!("SELECT key FROM {table} WHERE {}", db.in_int_list("key", 1)),
-        args![serde_json::to_string(hashes)?],
-        |r| r.get::<i64>(0),
-    )?;
-    Ok(found.into_iter().collect())
-}
-
 /// Prunes up to `stories` of the stories after the cursor whose items
 /// were all first seen before `cutoff` and that no pending alert needs; on
 /// the run's first batch, also the sent or failed health alerts made before

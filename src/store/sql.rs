@@ -313,11 +313,11 @@ pub trait Db {
     /// LOCKED`); SQLite claims under its one write lock and needs nothing.
     fn skip_locked(&self) -> &'static str;
 
-    /// `n` ids for new rows of `table` (`stories` or `items`), given before
-    /// the rows are inserted so that many go in one statement (PostgreSQL:
-    /// from the table's sequence; SQLite, which writes under one lock:
+    /// `n` ids for new stories and `n` for new items, given before the
+    /// rows are inserted so that many go in one statement (PostgreSQL:
+    /// from the tables' sequences; SQLite, which writes under one lock:
     /// counting on from the largest, as it does itself).
-    fn reserve_ids(&self, table: &str, n: usize) -> Result<Vec<i64>>;
+    fn reserve_ids(&self, n: usize) -> Result<(Vec<i64>, Vec<i64>)>;
 
     /// The row of a query that must return one.
     fn one<T>(&self, sql: &str, args: &[Value], read: impl FnOnce(&Row) -> Result<T>) -> Result<T> {
@@ -389,13 +389,14 @@ impl Db for rusqlite::Connection {
         ""
     }
 
-    fn reserve_ids(&self, table: &str, n: usize) -> Result<Vec<i64>> {
-        let largest: i64 = self.one(
-            &format!("SELECT COALESCE(MAX(id), 0) FROM {table}"),
+    fn reserve_ids(&self, n: usize) -> Result<(Vec<i64>, Vec<i64>)> {
+        let (stories, items): (i64, i64) = self.one(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM stories), (SELECT COALESCE(MAX(id), 0) FROM items)",
             &[],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        Ok((largest + 1..).take(n).collect())
+        let after = |largest: i64| (largest + 1..).take(n).collect();
+        Ok((after(stories), after(items)))
     }
 }
 
@@ -491,15 +492,15 @@ impl<C: postgres::GenericClient> Db for Pg<'_, C> {
         " FOR UPDATE SKIP LOCKED"
     }
 
-    fn reserve_ids(&self, table: &str, n: usize) -> Result<Vec<i64>> {
-        self.rows(
-            &format!(
-                "SELECT nextval(pg_get_serial_sequence('{table}', 'id'))
-                 FROM generate_series(1, CAST(?1 AS BIGINT))"
-            ),
+    fn reserve_ids(&self, n: usize) -> Result<(Vec<i64>, Vec<i64>)> {
+        let ids = self.rows(
+            "SELECT nextval(pg_get_serial_sequence('stories', 'id')),
+                    nextval(pg_get_serial_sequence('items', 'id'))
+             FROM generate_series(1, CAST(?1 AS BIGINT))",
             args![n],
-            |r| r.get(0),
-        )
+            |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)),
+        )?;
+        Ok(ids.into_iter().unzip())
     }
 }
 

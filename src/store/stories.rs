@@ -136,10 +136,15 @@ impl<'a> Placing<'a> {
         let count = fresh.count();
         let (story_ids, item_ids) = match count {
             0 => (Vec::new(), Vec::new()),
-            n => (tx.reserve_ids("stories", n)?, tx.reserve_ids("items", n)?),
+            n => tx.reserve_ids(n)?,
         };
+        // Which keys said to be new are taken (another process recorded
+        // them first, or a caller without a claim writes a poll again).
+        // A write of several polls trusts what each read when it was
+        // fetched: should one be taken, the insert fails, the write rolls
+        // back, and each poll is written again alone, checked here.
         let mut stored = std::collections::HashSet::new();
-        for poll in polls {
+        for poll in polls.iter().filter(|_| polls.len() == 1) {
             let keys: Vec<&str> = poll
                 .items
                 .iter()

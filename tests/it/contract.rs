@@ -120,6 +120,73 @@ fn stories_and_known_items(at: &Location) {
     assert!(store.known_items(feed, &[]).unwrap().is_empty());
 }
 
+/// An item a poll says is new but that the feed already has (another
+/// process recorded it first) is updated, not inserted twice, in a write
+/// of several polls as alone; the other polls of the write are kept.
+fn an_item_recorded_first_elsewhere_is_updated(at: &Location) {
+    let (mut store, a) = open(at);
+    let feeds = store
+        .sync_feeds(&[
+            ("A".into(), "https://a.example/rss".into()),
+            ("B".into(), "https://b.example/rss".into()),
+        ])
+        .unwrap();
+    let b = feeds.iter().find(|f| f.name == "B").unwrap().id;
+    let first = store
+        .record_polls(&[poll(
+            a,
+            10,
+            vec![record("a1", "https://x.example/1", "mail")],
+        )])
+        .unwrap();
+    assert_eq!(first[0].as_ref().unwrap().alerts, 1);
+    let mut again = record("a1", "https://x.example/1", "mail");
+    again.content_hash = "h-a1-changed".into();
+    let written = store
+        .record_polls(&[
+            poll(
+                a,
+                20,
+                vec![again, record("a2", "https://x.example/2", "mail")],
+            ),
+            poll(b, 20, vec![record("b1", "https://x.example/3", "mail")]),
+        ])
+        .unwrap();
+    let summaries: Vec<_> = written.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        (
+            summaries[0].new_items,
+            summaries[0].changed_items,
+            summaries[0].alerts
+        ),
+        (1, 1, 1),
+        "{summaries:?}"
+    );
+    assert_eq!((summaries[1].new_items, summaries[1].alerts), (1, 1));
+    let ids = |keys: &[&str]| -> Vec<Identity> {
+        keys.iter()
+            .map(|k| Identity {
+                item_key: (*k).into(),
+                story_link: None,
+            })
+            .collect()
+    };
+    let known = store.known_items(a, &ids(&["a1", "a2"])).unwrap();
+    assert!(matches!(
+        &known["a1"],
+        KnownItem::Stored { content_hash, first_seen: 10 } if content_hash == "h-a1-changed"
+    ));
+    assert!(known.contains_key("a2"));
+    assert!(
+        store
+            .known_items(b, &ids(&["b1"]))
+            .unwrap()
+            .contains_key("b1")
+    );
+    assert_eq!(rows_in(at, "items"), 3);
+    assert_eq!(rows_in(at, "alerts"), 3, "one alert a story");
+}
+
 /// SPEC §10, fencing: once a claim has passed to another process, the
 /// first can record no outcome for it; the holder can.
 fn an_outcome_is_fenced_once_the_claim_passed_on(at: &Location) {
@@ -486,6 +553,7 @@ macro_rules! on_both {
 
 on_both!(
     stories_and_known_items,
+    an_item_recorded_first_elsewhere_is_updated,
     an_outcome_is_fenced_once_the_claim_passed_on,
     pruning_takes_the_wire_prints_with_the_items,
     feeds_are_claimed_by_one_process_at_a_time,
