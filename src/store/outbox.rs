@@ -10,9 +10,11 @@
 //! killed mid-send leaves its leases to expire; then another takes them.
 //! This is the one place that knows.
 
+use std::collections::HashMap;
+
 use anyhow::{Context, Result};
 
-use super::sql::{Db, ToValue, Value, args};
+use super::sql::{Db, Row, ToValue, Value, args};
 use super::{
     ChannelFault, Claimed, Damaged, DueAlert, DueDigest, DueHealth, Requeued, Target, stored,
 };
@@ -245,8 +247,25 @@ pub(super) fn read_back_claimed(db: &impl Db, rows: &AlertRows) -> Result<Claime
 
 fn read_back(db: &impl Db, rows: &[AlertRow]) -> Result<Claimed> {
     let mut claimed = Claimed::default();
+    if rows.is_empty() {
+        return Ok(claimed);
+    }
+    // Their items and stories' outlets in two queries, not two an alert.
+    let items = items(db, rows.iter().map(|r| r.item_id))?;
+    let outlets = outlets(db, rows.iter().map(|r| r.story_id))?;
     for r in rows {
-        match due_alert(db, r) {
+        let item = items
+            .get(&r.item_id)
+            .map(|item| item.as_ref().cloned().map_err(|e| anyhow::anyhow!("{e:#}")))
+            .unwrap_or_else(|| Err(anyhow::anyhow!("no row where one was expected")))
+            .with_context(|| format!("its item {} cannot be read", r.item_id));
+        // (Alerts of one story on two channels share its outlets.)
+        let story = match outlets.get(&r.story_id) {
+            Some(Err(e)) => Err(anyhow::anyhow!("{e}")),
+            Some(Ok(story)) => Ok(story.clone()),
+            None => Ok(Vec::new()),
+        };
+        match due_alert(r, item, story) {
             Ok(alert) => claimed.alerts.push(alert),
             Err(e) => {
                 let reason = format!("{e:#}");
@@ -452,10 +471,19 @@ pub(super) fn mark_sent(
     id: &str,
     now: i64,
 ) -> Result<Vec<i64>> {
+    // `i.id + 0`: read through the story's index. A bare MAX(i.id) lets
+    // PostgreSQL walk the whole primary key backwards looking for the
+    // story's rows, a scan of every item once the story is not recent.
+    let newest = "(SELECT MAX(i.id + 0) FROM items i WHERE i.story_id = alerts.story_id)";
+    // An alert's newest item is noted by the same statement.
+    let last_item = match target {
+        Target::Alert => format!(", last_item = {newest}"),
+        Target::Digest | Target::Health => String::new(),
+    };
     let marked = db.exec(
         &format!(
             "UPDATE {} SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL,
-                 {UNLEASED}
+                 {UNLEASED}{last_item}
              WHERE id = ?1 AND state = 'pending' AND {}",
             target.table(),
             fenced(3)
@@ -473,17 +501,8 @@ pub(super) fn mark_sent(
         ),
         args![id],
     )?;
-    // `i.id + 0`: read through the story's index. A bare MAX(i.id) lets
-    // PostgreSQL walk the whole primary key backwards looking for the
-    // story's rows, a scan of every item once the story is not recent.
-    let newest = "(SELECT MAX(i.id + 0) FROM items i WHERE i.story_id = alerts.story_id)";
     match target {
-        Target::Alert => {
-            db.exec(
-                &format!("UPDATE alerts SET last_item = {newest} WHERE id = ?1"),
-                args![id],
-            )?;
-        }
+        Target::Alert | Target::Health => {}
         Target::Digest => {
             db.exec(
                 &format!(
@@ -497,7 +516,6 @@ pub(super) fn mark_sent(
                 args![id, now],
             )?;
         }
-        Target::Health => {}
     }
     match target {
         Target::Alert => first_seen(db, "a.id = ?1", id),
@@ -710,12 +728,12 @@ fn first_seen(db: &impl Db, filter: &str, id: &str) -> Result<Vec<i64>> {
 }
 
 /// An outbox row with the item and feeds a message about it needs.
-fn due_alert(db: &impl Db, r: &AlertRow) -> Result<DueAlert> {
+fn due_alert(r: &AlertRow, item: Result<Item>, outlets: Result<Vec<Outlet>>) -> Result<DueAlert> {
     Ok(DueAlert {
         rules: stored::decode(stored::RULES, &r.rules)?,
         hits: stored::decode(stored::HITS, &r.hits)?,
-        item: item(db, r.item_id)?,
-        outlets: story_outlets(db, r.story_id)?,
+        item: item?,
+        outlets: outlets?,
         id: r.id.clone(),
         channel: r.channel.clone(),
         attempts: r.attempts,
@@ -724,44 +742,73 @@ fn due_alert(db: &impl Db, r: &AlertRow) -> Result<DueAlert> {
     })
 }
 
-fn item(db: &impl Db, id: i64) -> Result<Item> {
-    let item = db.one(
-        "SELECT title, link, summary, content, categories, published, updated FROM items WHERE id = ?1",
-        args![id],
-        |r| {
-            let categories: String = r.get(4)?;
-            Ok(Item {
-                source_id: None,
-                title: r.get(0)?,
-                link: r.get(1)?,
-                summary: r.get(2)?,
-                content: r.get(3)?,
-                categories: serde_json::from_str(&categories).unwrap_or_default(),
-                published: r.get::<Option<i64>>(5)?.and_then(from_unix),
-                updated: r.get::<Option<i64>>(6)?.and_then(from_unix),
-            })
-        },
-    );
-    item.with_context(|| format!("its item {id} cannot be read"))
+/// The items `ids` as messages quote them, each read apart: a row that
+/// cannot be read is that alert's damage only.
+fn items(db: &impl Db, ids: impl Iterator<Item = i64>) -> Result<HashMap<i64, Result<Item>>> {
+    let ids: Vec<i64> = ids.collect();
+    let read = |r: &Row| -> Result<Item> {
+        let categories: String = r.get(5)?;
+        Ok(Item {
+            source_id: None,
+            title: r.get(1)?,
+            link: r.get(2)?,
+            summary: r.get(3)?,
+            content: r.get(4)?,
+            categories: serde_json::from_str(&categories).unwrap_or_default(),
+            published: r.get::<Option<i64>>(6)?.and_then(from_unix),
+            updated: r.get::<Option<i64>>(7)?.and_then(from_unix),
+        })
+    };
+    let rows = db.rows(
+        &format!(
+            "SELECT id, title, link, summary, content, categories, published, updated FROM items WHERE {}",
+            db.in_int_list("id", 1)
+        ),
+        args![serde_json::to_string(&ids)?],
+        |r| Ok((r.get::<i64>(0)?, read(r))),
+    )?;
+    Ok(rows.into_iter().collect())
 }
 
 fn from_unix(secs: i64) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(secs, 0)
 }
 
-/// Each feed that carried the story, with the link of its first item of
-/// it, the first to carry it first.
-fn story_outlets(db: &impl Db, story_id: i64) -> Result<Vec<Outlet>> {
-    let rows: Vec<(i64, String, Option<String>)> = db.rows(
-        "SELECT f.id, f.name, i.link FROM items i JOIN feeds f ON f.id = i.feed_id
-         WHERE i.story_id = ?1 ORDER BY i.first_seen, f.id, i.id",
-        args![story_id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+/// For each of `stories`, each feed that carried it, with the link of its
+/// first item of it, the first to carry it first. A row that cannot be read
+/// is its story's damage only.
+fn outlets(
+    db: &impl Db,
+    stories: impl Iterator<Item = i64>,
+) -> Result<HashMap<i64, Result<Vec<Outlet>, String>>> {
+    let stories: Vec<i64> = stories.collect();
+    let rows = db.rows(
+        &format!(
+            "SELECT i.story_id, f.id, f.name, i.link FROM items i JOIN feeds f ON f.id = i.feed_id
+             WHERE {} ORDER BY i.story_id, i.first_seen, f.id, i.id",
+            db.in_int_list("i.story_id", 1)
+        ),
+        args![serde_json::to_string(&stories)?],
+        |r| {
+            let outlet = (|| -> Result<(i64, String, Option<String>)> {
+                Ok((r.get(1)?, r.get(2)?, r.get(3)?))
+            })();
+            Ok((r.get::<i64>(0)?, outlet))
+        },
     )?;
+    let mut out: HashMap<i64, Result<Vec<Outlet>, String>> = HashMap::new();
     let mut seen = std::collections::HashSet::new();
-    Ok(rows
-        .into_iter()
-        .filter(|(feed, _, _)| seen.insert(*feed))
-        .map(|(_, feed, link)| Outlet { feed, link })
-        .collect())
+    for (story, outlet) in rows {
+        let entry = out.entry(story).or_insert_with(|| Ok(Vec::new()));
+        match (outlet, entry) {
+            (Ok((feed_id, feed, link)), Ok(list)) => {
+                if seen.insert((story, feed_id)) {
+                    list.push(Outlet { feed, link });
+                }
+            }
+            (Err(e), entry) => *entry = Err(format!("{e:#}")),
+            (Ok(_), Err(_)) => {}
+        }
+    }
+    Ok(out)
 }

@@ -421,7 +421,8 @@ impl<'a, C: postgres::GenericClient> Pg<'a, C> {
     }
 
     /// The statement for `sql`, prepared once per connection; but a
-    /// statement with a list (`in_list`) is prepared at each use, so that
+    /// statement with a list (`in_list`) is planned at each use (sent
+    /// typed, `typed`, or else prepared again), so that
     /// PostgreSQL plans it for the list it gets and the tables as they are
     /// now. Kept, its plan would be the one made for the first lists, often
     /// while the tables were empty: a scan of the whole table, which grows
@@ -443,14 +444,51 @@ impl<'a, C: postgres::GenericClient> Pg<'a, C> {
     }
 
     fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<postgres::Row>> {
+        if let Some(params) = typed(sql, args) {
+            return self
+                .client
+                .borrow_mut()
+                .query_typed(&dollars(sql), &params)
+                .map_err(|e| anyhow!("{e}, in: {}", one_line(sql)));
+        }
         let statement = self.prepared(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
         Ok(self.client.borrow_mut().query(&statement, &params)?)
     }
 }
 
+/// The arguments of a statement with a list (`in_list`) with the types
+/// they are sent as, so that it is parsed, planned and run in one round
+/// trip (`query_typed`) rather than prepared first; `None` when one is
+/// NULL, whose type only the statement tells.
+fn typed<'v>(sql: &str, args: &'v [Value<'v>]) -> Option<Vec<(&'v (dyn ToSql + Sync), Type)>> {
+    if !sql.contains(LIST) {
+        return None;
+    }
+    args.iter()
+        .map(|a| {
+            let ty = match a {
+                Value::Null => return None,
+                Value::Int(_) => Type::INT8,
+                Value::Real(_) => Type::FLOAT8,
+                Value::Text(_) => Type::TEXT,
+                Value::Bytes(_) => Type::BYTEA,
+            };
+            Some((a as &(dyn ToSql + Sync), ty))
+        })
+        .collect()
+}
+
 impl<C: postgres::GenericClient> Db for Pg<'_, C> {
     fn exec(&self, sql: &str, args: &[Value]) -> Result<usize> {
+        if let Some(params) = typed(sql, args) {
+            return Ok(self
+                .client
+                .borrow_mut()
+                .execute_typed(&dollars(sql), &params)
+                .map_err(|e| anyhow!("{e}, in: {}", one_line(sql)))?
+                as usize);
+        }
         let statement = self.prepared(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
         Ok(self.client.borrow_mut().execute(&statement, &params)? as usize)

@@ -442,15 +442,7 @@ impl Backend for Postgres {
     }
 
     fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>> {
-        self.write(|db| {
-            // Delivery is at least once: a mark lost with a crash of the
-            // server itself sends its message again, under the same
-            // Message-ID and webhook id, as a mark lost with SQLite's last
-            // commits at a power loss does. Its commit need not wait for
-            // the disk; the next send goes on meanwhile (1.5 ms a message).
-            db.exec("SET LOCAL synchronous_commit = off", &[])?;
-            outbox::mark_sent(db, &self.owner, target, id, now)
-        })
+        self.write(|db| outbox::mark_sent(db, &self.owner, target, id, now))
     }
 
     fn mark_attempt_failed(

@@ -422,6 +422,41 @@ mod tests {
         }
     }
 
+    /// Alerts are read back a batch at a time: one whose item cannot be
+    /// read is marked failed alone; an item and a story shared by two
+    /// channels' alerts serve both.
+    #[test]
+    fn an_alert_whose_item_cannot_be_read_is_damaged_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, a) = store_with_one_feed(&dir);
+        let mut shared = record("a1", "https://x/1", "moi", "r1");
+        shared.alerts.push(AlertDraft {
+            channel: "toi".into(),
+            ..shared.alerts[0].clone()
+        });
+        let items = vec![shared, record("a2", "https://x/2", "moi", "r1")];
+        store.record_poll(&quiet_poll(a, items)).unwrap();
+        store
+            .conn
+            .execute("UPDATE items SET title = x'00ff' WHERE item_key = 'a2'", [])
+            .unwrap();
+        let claimed = store
+            .claim_alerts(10, 70, &["moi", "toi"], false, 10)
+            .unwrap();
+        let read: Vec<(&str, &str, usize)> = claimed
+            .alerts
+            .iter()
+            .map(|d| (d.channel.as_str(), d.item.title.as_str(), d.outlets.len()))
+            .collect();
+        assert_eq!(read, [("moi", "a1", 1), ("toi", "a1", 1)]);
+        assert_eq!(claimed.damaged.len(), 1);
+        assert!(
+            claimed.damaged[0].reason.contains("cannot be read"),
+            "{}",
+            claimed.damaged[0].reason
+        );
+    }
+
     #[test]
     fn one_alert_per_story_and_channel_naming_every_rule_and_feed() {
         let dir = tempfile::tempdir().unwrap();
