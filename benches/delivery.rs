@@ -11,7 +11,8 @@
 //! webhook receiver wiremock; both run in this process, veille in its own.
 //!
 //! `cargo bench --bench delivery`; `DELIVERY_STORIES=1000 DELIVERY_RUNS=5`;
-//! `DELIVERY_VEILLE=path/to/veille` times another build of veille.
+//! `DELIVERY_VEILLE=path/to/veille` times another build of veille;
+//! `DELIVERY_PG=postgresql://user@host:port` runs it on PostgreSQL.
 
 // Signals to child processes go through libc.
 #![allow(unsafe_code)]
@@ -148,8 +149,9 @@ fn run_once(feeds: &str, channel: &str, smtp_port: Option<u16>) -> f64 {
         format!("[smtp]\nhost = \"127.0.0.1\"\nport = {p}\nsecurity = \"none\"\nfrom = \"v@localhost\"\n\n")
     });
     let config = format!(
-        "[daemon]\ndatabase = \"v.db\"\n\n{smtp}{feeds}\
-         [[rule]]\nname = \"puces\"\nany = [\"puces\"]\nnotify = [\"moi\"]\n\n[channel.moi]\n{channel}"
+        "[daemon]\ndatabase = \"{}\"\n\n{smtp}{feeds}\
+         [[rule]]\nname = \"puces\"\nany = [\"puces\"]\nnotify = [\"moi\"]\n\n[channel.moi]\n{channel}",
+        database()
     );
     std::fs::write(dir.path().join("config.toml"), config).unwrap();
     // Each run starts with nothing left to write back from the one before:
@@ -165,6 +167,25 @@ fn run_once(feeds: &str, channel: &str, smtp_port: Option<u16>) -> f64 {
         String::from_utf8_lossy(&out.stderr)
     );
     wall
+}
+
+/// `v.db` in the run's folder; with `DELIVERY_PG=postgresql://user@host:port`,
+/// a database of that server made afresh for the run.
+fn database() -> String {
+    let Ok(server) = std::env::var("DELIVERY_PG") else {
+        return "v.db".into();
+    };
+    let mut admin = postgres::Client::connect(&format!("{server}/postgres"), postgres::NoTls)
+        .expect("DELIVERY_PG: connect to its postgres database");
+    for sql in [
+        "DROP DATABASE IF EXISTS delivery_bench WITH (FORCE)",
+        "CREATE DATABASE delivery_bench",
+    ] {
+        admin
+            .batch_execute(sql)
+            .expect("DELIVERY_PG: make the bench's database");
+    }
+    format!("{server}/delivery_bench")
 }
 
 /// The binary built with this bench, or `DELIVERY_VEILLE` (an earlier
