@@ -48,8 +48,8 @@ pub(super) fn before_write(
 }
 
 /// Places a new item as `domain::wire::place` decides, with the lookups it
-/// asks for, and writes what that changes: a copy's link now names its
-/// story; a new story's row.
+/// asks for, and keeps what that changes to be written (`NewRows`): a
+/// copy's link now names its story; a new story's row.
 pub(super) fn place_new_item<'a>(
     tx: &impl Db,
     wire: &mut Option<WireIndex>,
@@ -109,8 +109,8 @@ pub(super) fn place_new_item<'a>(
 /// - the stories their links name, read in one query when the write starts
 ///   and kept up to date as it places items (a write holds the lock under
 ///   which stories are made, so no other can add one);
-/// - ids for its new stories and items, reserved in one query each, and
-///   the rows themselves (`NewRows`), inserted many a statement;
+/// - ids for its new stories and items, reserved in one query, and the
+///   rows themselves (`NewRows`), inserted many a statement;
 /// - the fingerprints of the copies it placed, which later items of the
 ///   same write are compared with, written to `wire_prints` at its end in
 ///   a few statements (`store`), not one an item.
