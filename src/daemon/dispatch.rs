@@ -230,9 +230,9 @@ fn log_damaged(damaged: &[Damaged]) -> usize {
 /// `WEBHOOK_WIDTH` at a time, an email or Maildir channel's two at a time,
 /// so that one is recorded while the next is sent (an SMTP session still
 /// sends one message at a time, in order); a push channel's in order.
-/// Returns the report and whether
-/// the channel paused (a send will be retried): no new send starts then,
-/// and the alerts not tried are given back for a later pass.
+/// Returns the report and whether the channel paused (a send will be
+/// retried): no new send starts then, and the alerts not tried are given
+/// back for a later pass.
 async fn channel_pass(
     sh: &Shared,
     channel: &Channel,

@@ -254,15 +254,16 @@ fn read_back(db: &impl Db, rows: &[AlertRow]) -> Result<Claimed> {
     let items = items(db, rows.iter().map(|r| r.item_id))?;
     let outlets = outlets(db, rows.iter().map(|r| r.story_id))?;
     for r in rows {
-        let item = items
-            .get(&r.item_id)
-            .map(|item| item.as_ref().cloned().map_err(|e| anyhow::anyhow!("{e:#}")))
-            .unwrap_or_else(|| Err(anyhow::anyhow!("no row where one was expected")))
+        // (Alerts of one story on two channels share its item and outlets.)
+        let item = match items.get(&r.item_id) {
+            Some(item) => item.clone(),
+            None => Err("no row where one was expected".into()),
+        };
+        let item = item
+            .map_err(|e| anyhow::anyhow!(e))
             .with_context(|| format!("its item {} cannot be read", r.item_id));
-        // (Alerts of one story on two channels share its outlets.)
         let story = match outlets.get(&r.story_id) {
-            Some(Err(e)) => Err(anyhow::anyhow!("{e}")),
-            Some(Ok(story)) => Ok(story.clone()),
+            Some(story) => story.clone().map_err(|e| anyhow::anyhow!(e)),
             None => Ok(Vec::new()),
         };
         match due_alert(r, item, story) {
@@ -744,7 +745,10 @@ fn due_alert(r: &AlertRow, item: Result<Item>, outlets: Result<Vec<Outlet>>) -> 
 
 /// The items `ids` as messages quote them, each read apart: a row that
 /// cannot be read is that alert's damage only.
-fn items(db: &impl Db, ids: impl Iterator<Item = i64>) -> Result<HashMap<i64, Result<Item>>> {
+fn items(
+    db: &impl Db,
+    ids: impl Iterator<Item = i64>,
+) -> Result<HashMap<i64, Result<Item, String>>> {
     let ids: Vec<i64> = ids.collect();
     let read = |r: &Row| -> Result<Item> {
         let categories: String = r.get(5)?;
@@ -765,7 +769,7 @@ fn items(db: &impl Db, ids: impl Iterator<Item = i64>) -> Result<HashMap<i64, Re
             db.in_int_list("id", 1)
         ),
         args![serde_json::to_string(&ids)?],
-        |r| Ok((r.get::<i64>(0)?, read(r))),
+        |r| Ok((r.get::<i64>(0)?, read(r).map_err(|e| format!("{e:#}")))),
     )?;
     Ok(rows.into_iter().collect())
 }
