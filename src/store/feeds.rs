@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::sql::{Db, Row, ToValue, args, batches, values};
+use super::sql::{Db, Row, ToValue, args, insert_rows};
 use super::{FeedClaim, FeedState};
 use crate::domain::ids::FeedId;
 
@@ -54,21 +54,19 @@ pub(super) fn write(db: &impl Db, changes: &[&(String, String)]) -> Result<()> {
     // others, changed, one by one.
     let hosts: Vec<String> = changes.iter().map(|(_, url)| host_of(url)).collect();
     let rows: Vec<_> = changes.iter().zip(&hosts).collect();
-    let mut added = std::collections::HashSet::new();
-    for batch in batches(&rows) {
-        let args: Vec<_> = batch
-            .iter()
-            .flat_map(|((name, url), host)| [name.value(), url.value(), host.value()])
-            .collect();
-        added.extend(db.rows(
-            &format!(
-                "INSERT INTO feeds (name, url, host) VALUES {} ON CONFLICT (name) DO NOTHING RETURNING name",
-                values(batch.len(), 3)
-            ),
-            &args,
-            |r| r.get::<String>(0),
-        )?);
-    }
+    let added: std::collections::HashSet<String> = insert_rows(
+        db,
+        (
+            "INSERT INTO feeds (name, url, host)",
+            "ON CONFLICT (name) DO NOTHING RETURNING name",
+        ),
+        3,
+        &rows,
+        |((name, url), host), args| args.extend([name.value(), url.value(), host.value()]),
+        |r| r.get(0),
+    )?
+    .into_iter()
+    .collect();
     for ((name, url), host) in rows {
         if added.contains(name) {
             continue;

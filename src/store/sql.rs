@@ -149,6 +149,30 @@ pub fn batches<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
+/// Inserts `rows` many a statement (`batches`): each statement is `head`,
+/// the rows' VALUES, then `tail`; `row` gives a row's `columns` values.
+/// What the statements return (a `tail` with `RETURNING`) is read by
+/// `read`, in order.
+pub fn insert_rows<'r, T, R>(
+    db: &impl Db,
+    (head, tail): (&str, &str),
+    columns: usize,
+    rows: &'r [T],
+    row: impl Fn(&'r T, &mut Vec<Value<'r>>),
+    mut read: impl FnMut(&Row) -> Result<R>,
+) -> Result<Vec<R>> {
+    let mut out = Vec::new();
+    for batch in batches(rows) {
+        let mut args = Vec::with_capacity(columns * batch.len());
+        for r in batch {
+            row(r, &mut args);
+        }
+        let sql = format!("{head} VALUES {} {tail}", values(batch.len(), columns));
+        out.extend(db.rows(&sql, &args, &mut read)?);
+    }
+    Ok(out)
+}
+
 /// A column's value as read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {

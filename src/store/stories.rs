@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::sql::{Db, ToValue, args, batches, values};
+use super::sql::{Db, ToValue, args, insert_rows};
 use super::{ItemRecord, PollRecord, WireMatch};
 use crate::domain::ids::{FeedId, ItemId, StoryId};
 use crate::domain::wire::{
@@ -116,9 +116,10 @@ pub(super) fn place_new_item<'a>(
 ///   a few statements (`store`), not one an item.
 pub(super) struct Placing<'a> {
     links: HashMap<String, StoryId>,
-    /// (feed, key) of the items said to be new that the feed already has
+    /// The keys of the items said to be new that their feed already has
     /// (another process recorded them first): they are updated instead.
-    stored: std::collections::HashSet<(FeedId, String)>,
+    /// Read only for a write of one poll, so keys of one feed.
+    stored: std::collections::HashSet<String>,
     story_ids: std::vec::IntoIter<i64>,
     item_ids: std::vec::IntoIter<i64>,
     pub(super) new: NewRows<'a>,
@@ -144,25 +145,26 @@ impl<'a> Placing<'a> {
         // fetched: should one be taken, the insert fails, the write rolls
         // back, and each poll is written again alone, checked here.
         let mut stored = std::collections::HashSet::new();
-        for poll in polls.iter().filter(|_| polls.len() == 1) {
+        if let [poll] = polls {
             let keys: Vec<&str> = poll
                 .items
                 .iter()
                 .filter(|r| r.is_new)
                 .map(|r| r.key.as_str())
                 .collect();
-            if keys.is_empty() {
-                continue;
+            if !keys.is_empty() {
+                stored = tx
+                    .rows(
+                        &format!(
+                            "SELECT item_key FROM items WHERE feed_id = ?1 AND {}",
+                            tx.in_list("item_key", 2)
+                        ),
+                        args![poll.feed_id, serde_json::to_string(&keys)?],
+                        |r| r.get::<String>(0),
+                    )?
+                    .into_iter()
+                    .collect();
             }
-            let found = tx.rows(
-                &format!(
-                    "SELECT item_key FROM items WHERE feed_id = ?1 AND {}",
-                    tx.in_list("item_key", 2)
-                ),
-                args![poll.feed_id, serde_json::to_string(&keys)?],
-                |r| r.get::<String>(0),
-            )?;
-            stored.extend(found.into_iter().map(|key| (poll.feed_id, key)));
         }
         let mut links = HashMap::with_capacity(wanted.len());
         if wanted.is_empty() {
@@ -193,7 +195,7 @@ impl<'a> Placing<'a> {
         links: HashMap<String, StoryId>,
         stories: Vec<i64>,
         items: Vec<i64>,
-        stored: std::collections::HashSet<(FeedId, String)>,
+        stored: std::collections::HashSet<String>,
     ) -> Placing<'a> {
         Placing {
             links,
@@ -209,7 +211,7 @@ impl<'a> Placing<'a> {
     /// The feed's item under `key` is to be inserted: it is in neither
     /// the table nor the rows kept.
     pub(super) fn is_new(&self, feed_id: FeedId, key: &str) -> bool {
-        !self.new.holds(feed_id, key) && !self.stored.contains(&(feed_id, key.to_owned()))
+        !self.new.holds(feed_id, key) && !self.stored.contains(key)
     }
 
     /// A new item of `story`: its id, the row kept to be inserted.
@@ -224,25 +226,25 @@ impl<'a> Placing<'a> {
     /// placed, many rows a statement.
     pub(super) fn store(&mut self, tx: &impl Db) -> Result<()> {
         self.new.flush(tx)?;
-        for chunk in batches(&self.rows) {
-            let bytes: Vec<Vec<u8>> = chunk
-                .iter()
-                .map(|(item, _, _)| self.prints[item].to_bytes())
-                .collect();
-            let mut args = Vec::with_capacity(4 * chunk.len());
-            for ((item, story, at), print) in chunk.iter().zip(&bytes) {
+        let rows: Vec<_> = self
+            .rows
+            .iter()
+            .map(|(item, story, at)| (item, story, at, self.prints[item].to_bytes()))
+            .collect();
+        insert_rows(
+            tx,
+            (
+                "INSERT INTO wire_prints (item_id, story_id, at, print)",
+                "ON CONFLICT (item_id) DO UPDATE SET story_id = excluded.story_id,
+                     at = excluded.at, print = excluded.print",
+            ),
+            4,
+            &rows,
+            |(item, story, at, print), args| {
                 args.extend([item.value(), story.value(), at.value(), print.value()]);
-            }
-            tx.exec(
-                &format!(
-                    "INSERT INTO wire_prints (item_id, story_id, at, print) VALUES {}
-                     ON CONFLICT (item_id) DO UPDATE SET story_id = excluded.story_id,
-                         at = excluded.at, print = excluded.print",
-                    values(chunk.len(), 4)
-                ),
-                &args,
-            )?;
-        }
+            },
+            |_| Ok(()),
+        )?;
         self.rows.clear();
         Ok(())
     }
@@ -330,40 +332,41 @@ impl<'a> NewRows<'a> {
     /// Inserts the rows kept: stories, then the links naming them, then
     /// items.
     pub(super) fn flush(&mut self, tx: &impl Db) -> Result<()> {
-        for batch in batches(&self.stories) {
-            let args: Vec<_> = batch
-                .iter()
-                .flat_map(|(id, link, now)| [id.value(), link.value(), now.value()])
-                .collect();
-            let made = tx.rows(
-                &format!(
-                    "INSERT INTO stories (id, link, first_seen) VALUES {}
-                     ON CONFLICT DO NOTHING RETURNING id",
-                    values(batch.len(), 3)
-                ),
-                &args,
-                |r| r.get::<i64>(0),
-            )?;
-            if made.len() != batch.len() {
-                anyhow::bail!("not recorded: another process made one of its stories meanwhile");
-            }
+        let made = insert_rows(
+            tx,
+            (
+                "INSERT INTO stories (id, link, first_seen)",
+                "ON CONFLICT DO NOTHING RETURNING id",
+            ),
+            3,
+            &self.stories,
+            |(id, link, now), args| args.extend([id.value(), link.value(), now.value()]),
+            |r| r.get::<i64>(0),
+        )?;
+        if made.len() != self.stories.len() {
+            anyhow::bail!("not recorded: another process made one of its stories meanwhile");
         }
-        for batch in batches(&self.links) {
-            let args: Vec<_> = batch
-                .iter()
-                .flat_map(|(link, story)| [link.value(), story.value()])
-                .collect();
-            tx.exec(
-                &format!(
-                    "INSERT INTO story_links (link, story_id) VALUES {} ON CONFLICT (link) DO NOTHING",
-                    values(batch.len(), 2)
-                ),
-                &args,
-            )?;
-        }
-        for batch in batches(&self.items) {
-            let mut args = Vec::with_capacity(15 * batch.len());
-            for (id, n) in batch {
+        insert_rows(
+            tx,
+            (
+                "INSERT INTO story_links (link, story_id)",
+                "ON CONFLICT (link) DO NOTHING",
+            ),
+            2,
+            &self.links,
+            |(link, story), args| args.extend([link.value(), story.value()]),
+            |_| Ok(()),
+        )?;
+        let made = insert_rows(
+            tx,
+            (
+                "INSERT INTO items (id, feed_id, item_key, story_id, title, link, summary, content,
+                     categories, published, updated, first_seen, changed_at, content_hash, joined)",
+                "ON CONFLICT DO NOTHING RETURNING id",
+            ),
+            15,
+            &self.items,
+            |(id, n), args| {
                 args.extend([
                     id.value(),
                     n.feed_id.value(),
@@ -381,20 +384,11 @@ impl<'a> NewRows<'a> {
                     n.content_hash.value(),
                     n.joined.value(),
                 ]);
-            }
-            let made = tx.rows(
-                &format!(
-                    "INSERT INTO items (id, feed_id, item_key, story_id, title, link, summary, content,
-                         categories, published, updated, first_seen, changed_at, content_hash, joined)
-                     VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-                    values(batch.len(), 15)
-                ),
-                &args,
-                |r| r.get::<i64>(0),
-            )?;
-            if made.len() != batch.len() {
-                anyhow::bail!("not recorded: another process recorded one of its items meanwhile");
-            }
+            },
+            |r| r.get::<i64>(0),
+        )?;
+        if made.len() != self.items.len() {
+            anyhow::bail!("not recorded: another process recorded one of its items meanwhile");
         }
         self.stories.clear();
         self.links.clear();

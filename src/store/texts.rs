@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use anyhow::{Result, anyhow};
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::sql::{Db, ToValue, args, batches, values};
+use super::sql::{Db, ToValue, args, insert_rows};
 use crate::domain::backtest::Kept;
 use crate::domain::ids::{ItemId, StoryId};
 use crate::domain::model::Item;
@@ -191,21 +191,19 @@ impl Keeping {
             .filter(|(n, (item, seen, _, _))| last[&(*item, *seen)] == *n)
             .map(|(_, row)| row)
             .collect();
-        for chunk in batches(&rows) {
-            let mut args = Vec::with_capacity(4 * chunk.len());
-            for (item, seen, quiet, text) in chunk {
+        insert_rows(
+            tx,
+            (
+                "INSERT INTO item_texts (item_id, seen, quiet, text)",
+                "ON CONFLICT (item_id, seen) DO UPDATE SET quiet = excluded.quiet, text = excluded.text",
+            ),
+            4,
+            &rows,
+            |(item, seen, quiet, text), args| {
                 args.extend([item.value(), seen.value(), quiet.value(), text.value()]);
-            }
-            tx.exec(
-                &format!(
-                    "INSERT INTO item_texts (item_id, seen, quiet, text) VALUES {}
-                     ON CONFLICT (item_id, seen) DO UPDATE
-                         SET quiet = excluded.quiet, text = excluded.text",
-                    values(chunk.len(), 4)
-                ),
-                &args,
-            )?;
-        }
+            },
+            |_| Ok(()),
+        )?;
         self.rows.clear();
         Ok(())
     }
