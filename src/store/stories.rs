@@ -65,21 +65,13 @@ pub(super) fn place_new_item<'a>(
             return Ok(None);
         };
         let at = wire_date(&r.item, poll.now);
-        // The judgement reads the candidates' items: the new ones of this
-        // write must be in the table first.
-        if !placing.new.is_empty() && !index.candidates(fp.keys(), at, poll.wire_window).is_empty()
-        {
+        let candidates = index.candidates(fp.keys(), at, poll.wire_window);
+        if !candidates.is_empty() {
+            // The judgement reads the candidates' items: the new ones of
+            // this write must be in the table first.
             placing.new.flush(tx)?;
         }
-        let found = wire_matches(
-            tx,
-            index,
-            &placing.prints,
-            fp,
-            at,
-            poll.wire_window,
-            poll.feed_id,
-        )?;
+        let found = wire_matches(tx, candidates, &placing.prints, fp, poll.feed_id)?;
         let best = found.into_iter().next().filter(WireMatch::joins);
         joined = best.as_ref().map(|m| m.similarity.containment);
         Ok(best.map(|m| m.story_id))
@@ -320,10 +312,6 @@ pub(super) struct NewRows<'a> {
 }
 
 impl<'a> NewRows<'a> {
-    pub(super) fn is_empty(&self) -> bool {
-        self.stories.is_empty() && self.links.is_empty() && self.items.is_empty()
-    }
-
     /// The feed's item under `key` is among the rows not yet inserted.
     fn holds(&self, feed_id: FeedId, key: &str) -> bool {
         self.keys.contains(&(feed_id, key))
@@ -453,19 +441,16 @@ pub(super) fn fresh_index<'a>(
     Ok(index)
 }
 
-/// The stories with copies sharing index keys with `fp`, each judged on
-/// those copies, best first. The comparison reads the stored fingerprints,
+/// The `candidates` the index found for `fp` (stories with copies sharing
+/// its keys), each judged on those copies, best first. The comparison reads the stored fingerprints,
 /// so an index entry whose item was rolled back is simply not found.
 pub(super) fn wire_matches(
     conn: &impl Db,
-    index: &WireIndex,
+    candidates: Vec<wire::Found>,
     placed: &HashMap<ItemId, Fingerprint>,
     fp: &Fingerprint,
-    at: i64,
-    window: i64,
     feed_id: FeedId,
 ) -> Result<Vec<WireMatch>> {
-    let candidates = index.candidates(fp.keys(), at, window);
     if candidates.is_empty() {
         return Ok(Vec::new());
     }

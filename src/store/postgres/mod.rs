@@ -555,15 +555,8 @@ impl Backend for Postgres {
             )?
             .unwrap_or(FeedId(-1));
             let index = stories::fresh_index(&db, wire, now - keep, false)?;
-            stories::wire_matches(
-                &db,
-                index,
-                &Default::default(),
-                fp,
-                wire_date(item, now),
-                window,
-                feed_id,
-            )
+            let candidates = index.candidates(fp.keys(), wire_date(item, now), window);
+            stories::wire_matches(&db, candidates, &Default::default(), fp, feed_id)
         })
     }
 

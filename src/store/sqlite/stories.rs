@@ -27,16 +27,8 @@ impl Sqlite {
             .optional()?
             .unwrap_or(FeedId(-1));
         let index = fresh_index(&self.conn, &mut self.wire, now - keep, false)?;
-        let at = wire_date(item, now);
-        wire_matches(
-            &self.conn,
-            index,
-            &Default::default(),
-            fp,
-            at,
-            window,
-            feed_id,
-        )
+        let candidates = index.candidates(fp.keys(), wire_date(item, now), window);
+        wire_matches(&self.conn, candidates, &Default::default(), fp, feed_id)
     }
 
     /// The stored story a normalised link names, if any (link identity).
