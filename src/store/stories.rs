@@ -218,25 +218,27 @@ impl<'a> Placing<'a> {
     /// placed, many rows a statement.
     pub(super) fn store(&mut self, tx: &impl Db) -> Result<()> {
         self.new.flush(tx)?;
-        let rows: Vec<_> = self
-            .rows
-            .iter()
-            .map(|(item, story, at)| (item, story, at, self.prints[item].to_bytes()))
-            .collect();
-        insert_rows(
-            tx,
-            (
-                "INSERT INTO wire_prints (item_id, story_id, at, print)",
-                "ON CONFLICT (item_id) DO UPDATE SET story_id = excluded.story_id,
-                     at = excluded.at, print = excluded.print",
-            ),
-            4,
-            &rows,
-            |(item, story, at, print), args| {
-                args.extend([item.value(), story.value(), at.value(), print.value()]);
-            },
-            |_| Ok(()),
-        )?;
+        // The prints' bytes a part at a time, not all the write's at once.
+        for part in self.rows.chunks(256) {
+            let rows: Vec<_> = part
+                .iter()
+                .map(|(item, story, at)| (item, story, at, self.prints[item].to_bytes()))
+                .collect();
+            insert_rows(
+                tx,
+                (
+                    "INSERT INTO wire_prints (item_id, story_id, at, print)",
+                    "ON CONFLICT (item_id) DO UPDATE SET story_id = excluded.story_id,
+                         at = excluded.at, print = excluded.print",
+                ),
+                4,
+                &rows,
+                |(item, story, at, print), args| {
+                    args.extend([item.value(), story.value(), at.value(), print.value()]);
+                },
+                |_| Ok(()),
+            )?;
+        }
         self.rows.clear();
         Ok(())
     }
