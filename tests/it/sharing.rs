@@ -195,9 +195,10 @@ async fn a_sender_killed_mid_pass_leaves_its_alerts_to_the_next_process_after_it
     env.run_once();
     let ids = message_ids(&smtp);
     assert_eq!(ids.len(), 20, "every alert sent: {ids:?}");
-    // At most the message in flight at the kill arrives twice, under its
-    // one Message-ID.
-    assert!(ids.values().filter(|n| **n > 1).count() <= 1, "{ids:?}");
+    // Only the messages in flight at the kill arrive twice, each under its
+    // one Message-ID: an email channel has two at a time (one being
+    // recorded while the next is sent).
+    assert!(ids.values().filter(|n| **n > 1).count() <= 2, "{ids:?}");
     assert!(ids.values().all(|n| *n <= 2), "{ids:?}");
 }
 
