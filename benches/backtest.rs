@@ -420,6 +420,7 @@ fn item(text: &(String, String, String), feed: FeedId, day: i64, i: usize, now: 
         alerts: Vec::new(),
         quiet: false,
         wire: None,
+        kept: None,
     }
 }
 

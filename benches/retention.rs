@@ -272,6 +272,7 @@ fn item(feed: i64, day: i64, n: usize, now: i64) -> ItemRecord {
         alerts,
         wire: None,
         quiet: false,
+        kept: None,
     }
 }
 

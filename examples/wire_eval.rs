@@ -52,10 +52,13 @@ struct Placed {
 
 fn main() {
     let mut verbose = false;
+    let mut pairs_to = None;
     let mut paths = Vec::new();
-    for a in std::env::args().skip(1) {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
         match a.as_str() {
             "-v" => verbose = true,
+            "--pairs" => pairs_to = args.next(),
             _ => paths.push(a),
         }
     }
@@ -68,11 +71,66 @@ fn main() {
     for path in paths {
         let text = std::fs::read_to_string(&path).expect("corpus");
         let corpus: Corpus = toml::from_str(&text).expect("corpus parses");
-        evaluate(&path, &corpus.event, verbose);
+        let placed = evaluate(&path, &corpus.event, verbose);
+        if let Some(to) = &pairs_to {
+            write_pairs(to, &path, &corpus.event, &placed);
+        }
     }
 }
 
-fn evaluate(path: &str, events: &[Event], verbose: bool) {
+/// Every pair of copies compared directly, one CSV line each (appended to
+/// `to`): the corpus, whether the two are one event, one group, and the
+/// comparison's fields, for studying where copies and look-alikes part.
+fn write_pairs(to: &str, path: &str, events: &[Event], placed: &[Placed]) {
+    use std::io::Write;
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(to)
+        .expect("pairs file");
+    let name = std::path::Path::new(path)
+        .file_stem()
+        .unwrap()
+        .to_string_lossy();
+    for (i, a) in placed.iter().enumerate() {
+        for b in &placed[i + 1..] {
+            let g = |k: usize| events[k].group.as_deref();
+            let same = a.event == b.event;
+            let group = same || (g(a.event).is_some() && g(a.event) == g(b.event));
+            let s = a.print.compare(&b.print);
+            writeln!(
+                out,
+                "{name},{},{},{},{},{},{},{:?},{},{:.4},{},{},{},{},{},{},{},{:.4},{},{},{:.4},{},{:.4},{}",
+                events[a.event].id,
+                events[b.event].id,
+                a.outlet,
+                b.outlet,
+                u8::from(same),
+                u8::from(group),
+                s.evidence(),
+                u8::from(a.story == b.story),
+                s.containment,
+                s.shared,
+                s.sentences,
+                u8::from(s.lead),
+                u8::from(s.leads_agree),
+                s.body_sentences,
+                u8::from(s.lead_only),
+                u8::from(s.rest_agrees),
+                s.lead_facts,
+                u8::from(s.start),
+                u8::from(s.shorter_cut),
+                s.lead_share,
+                s.body_missing,
+                s.numbers_missing,
+                u8::from(s.lead_numbers_agree),
+            )
+            .unwrap();
+        }
+    }
+}
+
+fn evaluate(path: &str, events: &[Event], verbose: bool) -> Vec<Placed> {
     let mut copies: Vec<(i64, usize, &Copy)> = events
         .iter()
         .enumerate()
@@ -238,4 +296,5 @@ fn evaluate(path: &str, events: &[Event], verbose: bool) {
         stories.len() as f64 / events.len() as f64,
         100.0 * merged as f64 / pairs.max(1) as f64,
     );
+    placed
 }

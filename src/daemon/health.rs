@@ -129,6 +129,7 @@ mod tests {
                 key: k.clone(),
                 is_new: true,
                 wire: None,
+                kept: None,
                 story_link: Some(format!("https://x.fr/{k}")),
                 content_hash: format!("h-{k}"),
                 item: Item {

@@ -13,12 +13,12 @@ use super::Shared;
 use crate::config::{Config, Feed, FeedUrl};
 use crate::domain::identity::identify;
 use crate::domain::ids::FeedId;
-use crate::domain::model::ParsedFeed;
+use crate::domain::model::{Item, ParsedFeed};
 use crate::domain::parse;
 use crate::domain::poll::{self, Brought, Decision, Document, FetchFailure, PageTally, Settings};
 use crate::fetch::{FetchOutcome, Validators};
 use crate::pages::Page;
-use crate::store::{FeedClaim, FeedState, FetchRecord, PollRecord, RecordSummary};
+use crate::store::{FeedClaim, FeedState, FetchRecord, PollRecord, RecordSummary, texts};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PollOutcome {
@@ -727,12 +727,19 @@ fn decide(
         .map(|c| (c.name.clone(), c.hold))
         .collect();
     let d = &config.daemon;
+    let pack = |item: &Item| match texts::encode(item) {
+        Ok(packed) => Some(packed),
+        Err(e) => {
+            debug!(error = %e, "cannot pack an item's text now; it is packed when written");
+            None
+        }
+    };
     let settings = Settings {
         rules: &config.rules,
         holds: &holds,
         wire_window: d.wire_copies.then_some(d.wire_window.as_secs() as i64),
         wire_keep: config.wire_keep,
-        keep_text: !d.keep_text.is_zero(),
+        keep_text: (!d.keep_text.is_zero()).then_some(&pack),
     };
     let mut decision = poll::decide(
         &feed_at(feed, state),

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::identity::Identity;
 use super::ids::FeedId;
-use super::model::ParsedFeed;
+use super::model::{Item, ParsedFeed};
 use super::rules::RuleSet;
 use super::schedule::after_poll;
 use super::triage::{self, Context, ItemRecord, KnownItem};
@@ -145,9 +145,15 @@ pub struct Settings<'a> {
     pub wire_window: Option<i64>,
     /// How long stories stay joinable, in seconds.
     pub wire_keep: i64,
-    /// Keep every item's text (`keep_text` is not zero).
-    pub keep_text: bool,
+    /// Keep every item's text (`keep_text` is not zero), packed by this
+    /// function as soon as the poll is decided (`ItemRecord::kept`); it
+    /// gives `None` when it cannot, and the text is then packed when the
+    /// poll is written.
+    pub keep_text: Option<Pack<'a>>,
 }
+
+/// How an item's text is packed to be kept (`store::texts::encode`).
+pub type Pack<'a> = &'a dyn Fn(&Item) -> Option<Vec<u8>>;
 
 /// A decided poll, with what its report needs besides.
 #[derive(Debug)]
@@ -205,7 +211,7 @@ pub fn decide(
             wire_window: settings.wire_window.unwrap_or(0),
             wire_keep: settings.wire_keep,
             lease: None,
-            keep_text: settings.keep_text,
+            keep_text: settings.keep_text.is_some(),
             pages: PageTally::default(),
         },
         dropped_items,
@@ -224,11 +230,20 @@ fn items(feed: &Feed, settings: &Settings, doc: Document, now: i64) -> Vec<ItemR
         }
     }
     // Summary and content are stored only for an item that alerts (what
-    // messages quote); the others' are dropped here, so that a poll waiting
-    // to be written (all of them, in `run --once`) holds what it writes.
-    for r in records.iter_mut().filter(|r| r.alerts.is_empty()) {
-        r.item.summary = String::new();
-        r.item.content = String::new();
+    // messages quote); the others' are dropped here, once packed to be
+    // kept, so that a poll waiting to be written (all of them, in
+    // `run --once`) holds what it writes.
+    for r in &mut records {
+        if let Some(pack) = settings.keep_text {
+            r.kept = pack(&r.item);
+            if r.kept.is_none() {
+                continue;
+            }
+        }
+        if r.alerts.is_empty() {
+            r.item.summary = String::new();
+            r.item.content = String::new();
+        }
     }
     records
 }
@@ -332,7 +347,7 @@ mod tests {
             holds: &holds,
             wire_window: wire.then_some(86_400),
             wire_keep: 7 * 86_400,
-            keep_text: false,
+            keep_text: None,
         };
         decide(&feed(failures), &settings, brought, None, NOW, 0.0)
     }
@@ -390,6 +405,52 @@ mod tests {
             .collect();
         assert_eq!(alerts, [("moi", NOW + 60)]);
         assert_eq!((r.feed_id, r.now, r.wire_window), (FeedId(7), NOW, 0));
+    }
+
+    /// The text of an item that alerts nothing is dropped once packed to
+    /// be kept (a back-test reads it), and kept whole when packing fails.
+    #[test]
+    fn text_is_packed_to_be_kept_before_what_alerts_nothing_drops_it() {
+        let rules = rules();
+        let holds = HashMap::new();
+        let keep = |pack: Pack| {
+            let Brought::Document(mut doc) = document(&["Puces : hausse", "Météo"], HashMap::new())
+            else {
+                unreachable!()
+            };
+            doc.feed.items[1].summary = "Un anticyclone sur le Groenland.".into();
+            let settings = Settings {
+                rules: &rules,
+                holds: &holds,
+                wire_window: None,
+                wire_keep: 0,
+                keep_text: Some(pack),
+            };
+            decide(&feed(0), &settings, Brought::Document(doc), None, NOW, 0.0).record
+        };
+        let packed = keep(&|item| Some(item.summary.as_bytes().to_vec()));
+        assert!(packed.keep_text);
+        let [alerting, quiet] = &packed.items[..] else {
+            panic!("two items")
+        };
+        assert!(!alerting.alerts.is_empty() && quiet.alerts.is_empty());
+        assert_eq!(
+            quiet.kept.as_deref(),
+            Some("Un anticyclone sur le Groenland.".as_bytes())
+        );
+        assert!(quiet.item.summary.is_empty(), "dropped once packed");
+        assert!(alerting.kept.is_some());
+        assert!(
+            alerting.item.summary.contains("puces"),
+            "what a message quotes"
+        );
+
+        let unpacked = keep(&|_| None);
+        assert!(unpacked.items.iter().all(|r| r.kept.is_none()));
+        assert_eq!(
+            unpacked.items[1].item.summary,
+            "Un anticyclone sur le Groenland."
+        );
     }
 
     #[test]

@@ -79,6 +79,11 @@ pub struct ItemRecord {
     /// For a new item while wire copies are on: what recognises its copies
     /// (filled in by the caller, see `wire::Fingerprint`).
     pub wire: Option<Fingerprint>,
+    /// The item's text as `keep_text` stores it, packed by the caller once
+    /// the poll is decided, so that a poll waiting to be written need not
+    /// hold the text itself (see `store::texts::encode`). `None`: packed
+    /// when written.
+    pub kept: Option<Vec<u8>>,
 }
 
 /// What is already stored of an item.
@@ -163,6 +168,7 @@ pub fn triage(
             alerts,
             quiet,
             wire: None,
+            kept: None,
         });
     }
     records

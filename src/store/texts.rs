@@ -13,6 +13,7 @@ use super::sql::{Db, ToValue, args, insert_rows};
 use crate::domain::backtest::Kept;
 use crate::domain::ids::{ItemId, StoryId};
 use crate::domain::model::Item;
+use crate::domain::triage::ItemRecord;
 
 /// The separator of categories in a packed text (a unit separator, which
 /// no feed's text keeps).
@@ -165,15 +166,20 @@ pub(super) struct Keeping {
 
 impl Keeping {
     /// Keeps the text of an item's version seen at `seen` (a changed item
-    /// adds a version: live, it is matched again).
+    /// adds a version: live, it is matched again), as packed when its poll
+    /// was decided.
     pub(super) fn keep(
         &mut self,
         item_id: ItemId,
         seen: i64,
         quiet: bool,
-        item: &Item,
+        record: &ItemRecord,
     ) -> Result<()> {
-        self.rows.push((item_id, seen, quiet, encode(item)?));
+        let packed = match &record.kept {
+            Some(packed) => packed.clone(),
+            None => encode(&record.item)?,
+        };
+        self.rows.push((item_id, seen, quiet, packed));
         Ok(())
     }
 

@@ -46,6 +46,7 @@ fn record(key: &str, link: &str, channel: &str) -> ItemRecord {
         key: key.into(),
         is_new: true,
         wire: None,
+        kept: None,
         story_link: Some(link.into()),
         content_hash: format!("h-{key}"),
         item: Item {

@@ -307,3 +307,42 @@ async fn every_version_of_a_changed_item_is_back_tested() {
         "{stderr}"
     );
 }
+
+/// What a back-test is for: a rule added afterwards finds what nothing
+/// alerted live, in every part of the text (the summary here, not the
+/// title), with wire copies on (the default) and off.
+#[tokio::test]
+async fn a_back_test_reads_the_whole_text_of_items_that_alerted_nothing() {
+    for wire in [true, false] {
+        let server = MockServer::start().await;
+        let env = TestEnv::new();
+        let base = config(&server.uri(), "", "30d");
+        let cfg = base.replacen(
+            "[daemon]\n",
+            &format!("[daemon]\nwire_copies = {wire}\n"),
+            1,
+        );
+        env.write_config(&cfg);
+        let date = env.recent(1);
+        let items = [(
+            "g1",
+            "La météo du week-end",
+            "https://news.example.org/meteo",
+            "Un anticyclone centré sur le Groenland apporte du froid sec.",
+            date.as_str(),
+        )];
+        serve(&server, "/afp.xml", FeedDoc::rss(&rss("f", &items))).await;
+        serve(&server, "/lemonde.xml", FeedDoc::rss(&rss("f", &[]))).await;
+        env.run_once();
+        assert!(env.mails("mail").is_empty(), "nothing alerted live");
+        let report = json(
+            &env,
+            &["test", "--query", "Groenland", "--history", "7d", "--json"],
+        );
+        assert_eq!(
+            titles(&report, "found"),
+            BTreeSet::from(["La météo du week-end".to_owned()]),
+            "wire copies {wire}: {report}"
+        );
+    }
+}

@@ -135,6 +135,7 @@ mod tests {
             item,
             alerts: vec![],
             quiet: false,
+            kept: None,
         }
     }
 
@@ -399,6 +400,7 @@ mod tests {
             key: key.into(),
             is_new: true,
             wire: None,
+            kept: None,
             story_link: Some(link.into()),
             content_hash: format!("h-{key}"),
             item: Item {
