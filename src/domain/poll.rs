@@ -245,6 +245,7 @@ fn items(feed: &Feed, settings: &Settings, doc: Document, now: i64) -> Vec<ItemR
             r.item.content = String::new();
         }
     }
+    records.shrink_to_fit();
     records
 }
 

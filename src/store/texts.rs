@@ -4,6 +4,7 @@
 //! version only), compressed with zstd (news text shrinks to about half),
 //! with whether that version was recorded silently.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use anyhow::{Result, anyhow};
@@ -61,7 +62,12 @@ pub fn encode(item: &Item) -> Result<Vec<u8>> {
             Some(compressor) => compressor,
             none => none.insert(zstd::bulk::Compressor::new(LEVEL)?),
         };
-        Ok(compressor.compress(&raw)?)
+        // The buffer is made for the worst case (about the input's size);
+        // news text packs to half of it, and a poll waiting to be written
+        // holds it until then.
+        let mut packed = compressor.compress(&raw)?;
+        packed.shrink_to_fit();
+        Ok(packed)
     })
 }
 
@@ -159,12 +165,13 @@ impl Unpacker {
 /// at its end, many rows a statement (one statement an item was a round
 /// trip an item to a database server).
 #[derive(Default)]
-pub(super) struct Keeping {
-    /// (item, seen, quiet, packed text), in the order gathered.
-    rows: Vec<(ItemId, i64, bool, Vec<u8>)>,
+pub(super) struct Keeping<'a> {
+    /// (item, seen, quiet, packed text), in the order gathered; a text
+    /// packed when its poll was decided is borrowed from it, not copied.
+    rows: Vec<(ItemId, i64, bool, Cow<'a, [u8]>)>,
 }
 
-impl Keeping {
+impl<'a> Keeping<'a> {
     /// Keeps the text of an item's version seen at `seen` (a changed item
     /// adds a version: live, it is matched again), as packed when its poll
     /// was decided.
@@ -173,11 +180,11 @@ impl Keeping {
         item_id: ItemId,
         seen: i64,
         quiet: bool,
-        record: &ItemRecord,
+        record: &'a ItemRecord,
     ) -> Result<()> {
         let packed = match &record.kept {
-            Some(packed) => packed.clone(),
-            None => encode(&record.item)?,
+            Some(packed) => Cow::Borrowed(packed.as_slice()),
+            None => Cow::Owned(encode(&record.item)?),
         };
         self.rows.push((item_id, seen, quiet, packed));
         Ok(())
