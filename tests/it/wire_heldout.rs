@@ -239,12 +239,12 @@ async fn held_out_a_economy_and_technology() {
 
 #[tokio::test]
 async fn held_out_b_world_disasters_justice_sport() {
-    held_out(include_str!("../fixtures/wire/heldout_b.toml"), 0.99, 1.05).await;
+    held_out(include_str!("../fixtures/wire/heldout_b.toml"), 1.0, 1.0).await;
 }
 
 #[tokio::test]
 async fn held_out_c_science_culture_regions() {
-    held_out(include_str!("../fixtures/wire/heldout_c.toml"), 0.95, 1.19).await;
+    held_out(include_str!("../fixtures/wire/heldout_c.toml"), 0.96, 1.14).await;
 }
 
 #[tokio::test]
@@ -253,13 +253,30 @@ async fn held_out_d_politics_courts_health_transport() {
 }
 
 // E was looked at after its first run (38 wrong merges, since fixed): a
-// development set now, like A–D. F and G were never looked at.
+// development set now, like A–D. F and G were never looked at. H and I were
+// written later, run once (H: 72.9 % of pairs, 1.62 messages a story, no
+// wrong merge; I: 62.3 %, 1.91, 21 wrong pairs: an explainer quoting the
+// budget dispatch's lead), then looked at: development sets too. I is not
+// asserted here while its explainer still joins the dispatch's story.
 const E_RECALL: f64 = 0.94;
 const E_PER_STORY: f64 = 1.16;
 const F_RECALL: f64 = 0.90;
 const F_PER_STORY: f64 = 1.24;
-const G_RECALL: f64 = 0.88;
-const G_PER_STORY: f64 = 1.23;
+const G_RECALL: f64 = 0.93;
+const G_PER_STORY: f64 = 1.12;
+
+const H_RECALL: f64 = 0.75;
+const H_PER_STORY: f64 = 1.57;
+
+#[tokio::test]
+async fn held_out_h_economy_regions_sport_abroad() {
+    held_out(
+        include_str!("../fixtures/wire/heldout_h.toml"),
+        H_RECALL,
+        H_PER_STORY,
+    )
+    .await;
+}
 
 #[tokio::test]
 async fn held_out_e_energy_defence_education_weather_sport() {
