@@ -167,6 +167,7 @@ fn evaluate(path: &str, events: &[Event], verbose: bool) -> Vec<Placed> {
                         .iter()
                         .any(|p| p.story == f.story_id.0 && p.outlet == c.outlet),
                     has_full: f.has_full,
+                    gap: f.gap,
                     copies: f
                         .copies
                         .iter()

@@ -125,6 +125,9 @@ pub struct Found {
     pub copies: Vec<Entry>,
     /// The story has a copy inside the window that is not cut short.
     pub has_full: bool,
+    /// Seconds between the item and the story's copy published nearest to
+    /// it, inside the window.
+    pub gap: i64,
 }
 
 impl WireIndex {
@@ -209,11 +212,13 @@ impl WireIndex {
             .map(|(story, _)| {
                 let mut copies: Vec<(u32, Entry)> = Vec::new();
                 let mut has_full = false;
+                let mut gap = i64::MAX;
                 let mut e = self.newest.get(&story).copied().unwrap_or(NONE);
                 while e != NONE {
                     let (entry, previous) = self.entries[e as usize];
                     if near(&entry) {
                         has_full |= !entry.cut;
+                        gap = gap.min((entry.at - at).abs());
                         // A copy sharing no key is compared too, after the
                         // others: a short text may share no sampled shingle
                         // with the copy it copies best.
@@ -227,6 +232,7 @@ impl WireIndex {
                     story_id: StoryId(story),
                     copies: copies.into_iter().map(|(_, c)| c).collect(),
                     has_full,
+                    gap,
                 }
             })
             .collect()

@@ -332,6 +332,8 @@ pub struct WireMatch {
     /// The item's feed already carries the story: a feed's own items never
     /// join each other's stories.
     pub same_feed: bool,
+    /// Seconds between the item and the story's nearest copy.
+    pub gap: i64,
 }
 
 impl WireMatch {

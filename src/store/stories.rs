@@ -509,6 +509,7 @@ pub(super) fn wire_matches(
             story: candidate.story_id,
             same_feed: false,
             has_full: candidate.has_full,
+            gap: candidate.gap,
             copies: prints.iter().map(|(_, p)| *p).collect(),
         };
         // The copy that decided, or else the closest one.
@@ -522,7 +523,13 @@ pub(super) fn wire_matches(
                 (sims[closest], Evidence::None, closest)
             }
         };
-        judged.push((candidate.story_id, similarity, evidence, prints[closest].0));
+        judged.push((
+            candidate.story_id,
+            similarity,
+            evidence,
+            prints[closest].0,
+            candidate.gap,
+        ));
     }
     if judged.is_empty() {
         return Ok(Vec::new());
@@ -541,20 +548,23 @@ pub(super) fn wire_matches(
         .collect();
     let mut found: Vec<WireMatch> = judged
         .into_iter()
-        .filter_map(|(story_id, similarity, evidence, copy)| {
+        .filter_map(|(story_id, similarity, evidence, copy, gap)| {
             Some(WireMatch {
                 story_id,
                 title: titles.get(&copy)?.clone(),
                 similarity,
                 evidence,
                 same_feed: same_feed.contains(&story_id),
+                gap,
             })
         })
         .collect();
+    // Best first: one it may join, then as `wire::preferred` ranks them.
+    let rank = |m: &WireMatch| (m.evidence, m.similarity.containment, m.gap);
     found.sort_by(|a, b| {
-        (b.joins(), b.evidence, b.similarity.containment)
-            .partial_cmp(&(a.joins(), a.evidence, a.similarity.containment))
-            .unwrap_or(std::cmp::Ordering::Equal)
+        b.joins()
+            .cmp(&a.joins())
+            .then(copy::preferred(rank(b), rank(a)))
     });
     Ok(found)
 }

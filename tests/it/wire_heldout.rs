@@ -187,6 +187,10 @@ async fn run_answering(text: &str, delay: impl Fn(usize) -> std::time::Duration)
                 f.merged += usize::from(s1 == s2);
             } else if s1 == s2 && o1 != o2 {
                 f.wrong += 1;
+                eprintln!(
+                    "merged wrongly: {} ({o1}) / {} ({o2})",
+                    events[*k1].id, events[*k2].id
+                );
                 let g = |k: &usize| events[*k].group.as_deref();
                 if g(k1).is_some() && g(k1) == g(k2) {
                     f.look_alikes_taken += 1;
@@ -258,6 +262,10 @@ async fn held_out_d_politics_courts_health_transport() {
 // wrong merge; I: 62.3 %, 1.91, 21 wrong pairs: an explainer quoting the
 // budget dispatch's lead), then looked at: development sets too. I is not
 // asserted here while its explainer still joins the dispatch's story.
+// J and K were written after the last change to the judgement and run
+// once each: J is held out (never looked at); K merged an explainer that
+// opens on its dispatch's lead (8 wrong pairs), was looked at for that
+// alone, and is not asserted here.
 const E_RECALL: f64 = 0.94;
 const E_PER_STORY: f64 = 1.16;
 const F_RECALL: f64 = 0.90;
@@ -274,6 +282,19 @@ async fn held_out_h_economy_regions_sport_abroad() {
         include_str!("../fixtures/wire/heldout_h.toml"),
         H_RECALL,
         H_PER_STORY,
+    )
+    .await;
+}
+
+const J_RECALL: f64 = 0.64;
+const J_PER_STORY: f64 = 1.88;
+
+#[tokio::test]
+async fn held_out_j_world_economy_summer_sport() {
+    held_out(
+        include_str!("../fixtures/wire/heldout_j.toml"),
+        J_RECALL,
+        J_PER_STORY,
     )
     .await;
 }
