@@ -115,7 +115,9 @@ pub(super) struct Placing<'a> {
     story_ids: std::vec::IntoIter<i64>,
     item_ids: std::vec::IntoIter<i64>,
     pub(super) new: NewRows<'a>,
-    prints: HashMap<ItemId, Fingerprint>,
+    /// Borrowed from the polls written, not copied: a cold `run --once`
+    /// places every item of every feed in one write.
+    prints: HashMap<ItemId, &'a Fingerprint>,
     rows: Vec<(ItemId, StoryId, i64)>,
 }
 
@@ -247,11 +249,11 @@ impl<'a> Placing<'a> {
 /// After a new item is inserted: its fingerprint is indexed (pending
 /// until the write commits) and kept to be stored (`Placing::store`), so
 /// that later copies are compared with it too.
-pub(super) fn index_copy(
+pub(super) fn index_copy<'a>(
     wire: &mut Option<WireIndex>,
-    placing: &mut Placing,
+    placing: &mut Placing<'a>,
     poll: &PollRecord,
-    r: &ItemRecord,
+    r: &'a ItemRecord,
     item_id: ItemId,
     story_id: StoryId,
 ) {
@@ -267,7 +269,7 @@ pub(super) fn index_copy(
     };
     index.insert(fp.keys(), entry, false);
     placing.rows.push((item_id, story_id, at));
-    placing.prints.insert(item_id, fp.clone());
+    placing.prints.insert(item_id, fp);
 }
 
 /// A write's ids are reserved for as many stories and items as it has new
@@ -449,7 +451,7 @@ pub(super) fn fresh_index<'a>(
 pub(super) fn wire_matches(
     conn: &impl Db,
     candidates: Vec<wire::Found>,
-    placed: &HashMap<ItemId, Fingerprint>,
+    placed: &HashMap<ItemId, &Fingerprint>,
     fp: &Fingerprint,
     feed_id: FeedId,
 ) -> Result<Vec<WireMatch>> {
@@ -498,7 +500,7 @@ pub(super) fn wire_matches(
             .copies
             .iter()
             .filter_map(|c| {
-                let print = placed.get(&c.item_id).or_else(|| stored.get(&c.item_id));
+                let print = placed.get(&c.item_id).copied().or_else(|| stored.get(&c.item_id));
                 print.map(|p| (c.item_id, p))
             })
             .collect();
