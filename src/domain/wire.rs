@@ -287,8 +287,9 @@ pub struct Similarity {
     /// A next-day follow-up repeats the dispatch's lead and background
     /// with the new toll or score in its lead; copies keep the figures.
     pub lead_numbers_agree: bool,
-    /// How many sentences of the longer text's opening (after its title)
-    /// hold the shorter text's lead; 0 when its first `LEAD_AT` do not.
+    /// When the shorter text is cut short: how many sentences of the longer
+    /// text's opening (after its title) hold its lead; 0 when the first
+    /// `LEAD_AT` do not, or the shorter text is whole.
     pub lead_at: usize,
 }
 
@@ -732,7 +733,7 @@ impl Fingerprint {
         let lead_facts = s_fp.lead_facts_in(l_fp).max(l_fp.lead_facts_in(s_fp));
         // A text cut short, compared on what it holds: nearly all of it in
         // the other's opening, its lead among the first sentences there.
-        let lead_at = s_fp.lead().map_or(0, |s| {
+        let lead_at = s_fp.lead().filter(|_| s_fp.cut).map_or(0, |s| {
             (1..l_fp.sentence_count().min(LEAD_AT + 1))
                 .find(|&k| found(s, &l_fp.shingles_between(1, k + 1)))
                 .unwrap_or(0)
