@@ -440,26 +440,35 @@ pub fn ends_cut(text: &str) -> bool {
 /// `...`, `[…]`, `(...)`) or a "read more" link (`Lire la suite`,
 /// `Continuer la lecture`, `Read more`), trailing `»`, `→` aside.
 pub fn ends_with_more(text: &str) -> bool {
-    const MORE: &[&str] = &[
-        "lire la suite",
-        "continuer la lecture",
-        "lire plus",
-        "en savoir plus",
-        "read more",
-        "continue reading",
-    ];
-    let text = trim_marks(text);
-    if text.is_empty() {
-        return false;
-    }
-    let text = text.trim_end_matches([']', ')', '[', '(']);
-    if text.ends_with('…') || text.ends_with("...") {
-        return true;
-    }
-    let tail_start = text.char_indices().rev().nth(23).map_or(0, |(i, _)| i);
-    let tail = text[tail_start..].to_lowercase();
-    MORE.iter()
-        .any(|m| tail.trim_end_matches(['.', ' ']).ends_with(m))
+    let text = trim_marks(text).trim_end_matches([']', ')', '[', '(']);
+    text.ends_with('…') || text.ends_with("...") || more_link_at(text).is_some()
+}
+
+/// The "read more" links an excerpt may end on.
+const MORE: &[&str] = &[
+    "lire la suite",
+    "continuer la lecture",
+    "lire plus",
+    "en savoir plus",
+    "read more",
+    "continue reading",
+];
+
+/// Where the "read more" link `text` ends on begins (see `ends_with_more`).
+fn more_link_at(text: &str) -> Option<usize> {
+    let text = trim_marks(text)
+        .trim_end_matches([']', ')', '[', '('])
+        .trim_end_matches(['.', ' ']);
+    MORE.iter().find_map(|m| {
+        let at = text.len().checked_sub(m.len())?;
+        (text.is_char_boundary(at) && text[at..].eq_ignore_ascii_case(m)).then_some(at)
+    })
+}
+
+/// The text without the "read more" link it ends on: what an excerpt
+/// holds of the article (`… la chute de la demande Lire la suite`).
+pub fn without_more(text: &str) -> &str {
+    more_link_at(text).map_or(text, |at| &text[..at])
 }
 
 /// The text without the white space and arrows links end with.
@@ -497,6 +506,28 @@ mod tests {
         ];
         for t in whole {
             assert!(!ends_cut(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn an_excerpt_is_read_without_its_read_more_link() {
+        let cases = [
+            (
+                "la chute de la demande Lire la suite",
+                "la chute de la demande ",
+            ),
+            ("un plan. Lire la suite »", "un plan. "),
+            ("un plan [Lire la suite]", "un plan ["),
+            ("a plan. READ MORE...", "a plan. "),
+            ("un plan. Continuer la lecture →", "un plan. "),
+            // Only the link at the end; an ellipsis is punctuation.
+            ("Lire la suite de l'enquête.", "Lire la suite de l'enquête."),
+            ("un plan de 4,5 milliards…", "un plan de 4,5 milliards…"),
+            ("é Lire la suite", "é "),
+            ("", ""),
+        ];
+        for (text, want) in cases {
+            assert_eq!(without_more(text), want, "{text:?}");
         }
     }
 

@@ -34,7 +34,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::ids::StoryId;
 use super::model::Item;
-use super::text::{Normal, ends_cut, is_word_char, normalize_into};
+use super::text::{Normal, ends_cut, is_word_char, normalize_into, without_more};
 
 /// Words per shingle. Three keeps a reworded word from spoiling more than
 /// three shingles while two common words rarely make a shingle alone.
@@ -548,7 +548,13 @@ impl Fingerprint {
         let mut title = Vec::new();
         b.each_sentence(|words| title.extend_from_slice(words));
         fp.push(&mut b.shingles, &title, false);
-        for field in [&item.summary, &item.content] {
+        // A summary-only item's "read more" link is not the dispatch's
+        // text: its words would be shingles no copy has.
+        let summary = match item.content.trim().is_empty() {
+            true => without_more(&item.summary),
+            false => &item.summary,
+        };
+        for field in [summary, &item.content] {
             b.read(field);
             let mut shingles = std::mem::take(&mut b.shingles);
             b.each_sentence(|words| {
@@ -1627,5 +1633,23 @@ mod tests {
             preferred((Evidence::Copy, 0.7, 86_400), (Evidence::Start, 1.0, 60)),
             std::cmp::Ordering::Greater
         );
+    }
+
+    /// An aggregator's excerpt is compared on what it holds of the
+    /// dispatch: its "read more" link is not part of it.
+    #[test]
+    fn an_excerpt_is_compared_without_its_read_more_link() {
+        let full = Fingerprint::of(&item("Pékin riposte", &format!("{LEAD} {SECOND}")));
+        let lead = LEAD.trim_end_matches('.');
+        for excerpt in [
+            format!("{lead} Lire la suite"),
+            format!("{lead}… Lire la suite »"),
+        ] {
+            let cut = Fingerprint::of(&item("Pékin riposte", &excerpt));
+            assert!(cut.is_cut(), "{excerpt}");
+            let sim = cut.compare(&full);
+            assert_eq!(sim.body_missing, 0, "{excerpt}: {sim:?}");
+            assert_eq!(sim.evidence(), Evidence::Start, "{excerpt}");
+        }
     }
 }

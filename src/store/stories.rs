@@ -500,7 +500,10 @@ pub(super) fn wire_matches(
             .copies
             .iter()
             .filter_map(|c| {
-                let print = placed.get(&c.item_id).copied().or_else(|| stored.get(&c.item_id));
+                let print = placed
+                    .get(&c.item_id)
+                    .copied()
+                    .or_else(|| stored.get(&c.item_id));
                 print.map(|p| (c.item_id, p))
             })
             .collect();

@@ -266,8 +266,8 @@ async fn held_out_d_politics_courts_health_transport() {
 // once each: J is held out (never looked at); K merged an explainer that
 // opens on its dispatch's lead (8 wrong pairs), was looked at for that
 // alone, and is not asserted here.
-const E_RECALL: f64 = 0.94;
-const E_PER_STORY: f64 = 1.16;
+const E_RECALL: f64 = 0.97;
+const E_PER_STORY: f64 = 1.07;
 const F_RECALL: f64 = 0.90;
 const F_PER_STORY: f64 = 1.24;
 const G_RECALL: f64 = 0.93;
@@ -286,8 +286,8 @@ async fn held_out_h_economy_regions_sport_abroad() {
     .await;
 }
 
-const J_RECALL: f64 = 0.64;
-const J_PER_STORY: f64 = 1.88;
+const J_RECALL: f64 = 0.65;
+const J_PER_STORY: f64 = 1.85;
 
 #[tokio::test]
 async fn held_out_j_world_economy_summer_sport() {
