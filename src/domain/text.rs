@@ -458,10 +458,15 @@ const MORE: &[&str] = &[
 fn more_link_at(text: &str) -> Option<usize> {
     let text = trim_marks(text)
         .trim_end_matches([']', ')', '[', '('])
-        .trim_end_matches(['.', ' ']);
+        .trim_end_matches(['.', ' ', '…']);
     MORE.iter().find_map(|m| {
         let at = text.len().checked_sub(m.len())?;
-        (text.is_char_boundary(at) && text[at..].eq_ignore_ascii_case(m)).then_some(at)
+        let whole_words = text.is_char_boundary(at)
+            && !text[..at]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphanumeric);
+        (whole_words && text[at..].eq_ignore_ascii_case(m)).then_some(at)
     })
 }
 
@@ -489,6 +494,7 @@ mod tests {
             "Le texte prévoit de ramener le déficit (...)",
             "Le ministre a annoncé mardi un plan. Lire la suite",
             "Le ministre a annoncé mardi un plan. Lire la suite »",
+            "Le ministre a annoncé mardi un plan (Lire la suite →)",
             "Le ministre a annoncé mardi un plan. Continuer la lecture",
             "The minister announced a plan on Tuesday. Read more",
             "Le ministre a annoncé mardi un plan de 4,5 milliards pour les hôpit",
@@ -501,6 +507,7 @@ mod tests {
             "Le ministre a annoncé mardi un plan.",
             "« Nous agirons vite », a-t-il dit.",
             "Faut-il s'en inquiéter ?",
+            "Measures to stop the spread more.",
             "Il a conclu : « Nous agirons vite ! »",
             "",
         ];
@@ -524,6 +531,10 @@ mod tests {
             ("Lire la suite de l'enquête.", "Lire la suite de l'enquête."),
             ("un plan de 4,5 milliards…", "un plan de 4,5 milliards…"),
             ("é Lire la suite", "é "),
+            ("un plan. Lire la suite…", "un plan. "),
+            // A phrase ending on the link's words is the text's own.
+            ("to stop the spread more.", "to stop the spread more."),
+            ("de quoi élire plus", "de quoi élire plus"),
             ("", ""),
         ];
         for (text, want) in cases {

@@ -184,7 +184,15 @@ impl<'a> Keeping<'a> {
     ) -> Result<()> {
         let packed = match &record.kept {
             Some(packed) => Cow::Borrowed(packed.as_slice()),
-            None => Cow::Owned(encode(&record.item)?),
+            // A text that cannot be packed is not kept; the poll is
+            // written all the same (a back-test is no reason to lose one).
+            None => match encode(&record.item) {
+                Ok(packed) => Cow::Owned(packed),
+                Err(e) => {
+                    tracing::warn!(item = item_id.0, error = %e, "cannot pack an item's text: not kept for back-tests");
+                    return Ok(());
+                }
+            },
         };
         self.rows.push((item_id, seen, quiet, packed));
         Ok(())
