@@ -4,11 +4,13 @@
 //! the end-to-end tests assert (`tests/it/wire_heldout.rs`): stories a
 //! dispatch, copy pairs merged, wrong merges. A development tool: it reads
 //! corpora in the held-out format and, with `-v`, prints each miss and
-//! each wrong merge with the comparison behind it.
+//! each wrong merge with the comparison behind it; with `--pairs FILE`, it
+//! appends every pair of copies compared directly to FILE as CSV.
 //!
 //! ```sh
 //! cargo run --release --example wire_eval -- tests/fixtures/wire/heldout_a.toml
 //! cargo run --release --example wire_eval -- -v tests/fixtures/wire/heldout_d.toml
+//! cargo run --release --example wire_eval -- --pairs /tmp/pairs.csv tests/fixtures/wire/heldout_*.toml
 //! ```
 
 use std::collections::HashMap;
@@ -63,7 +65,7 @@ fn main() {
         }
     }
     if paths.is_empty() {
-        paths = ["a", "b", "c", "d"]
+        paths = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"]
             .iter()
             .map(|c| format!("tests/fixtures/wire/heldout_{c}.toml"))
             .collect();
