@@ -102,7 +102,7 @@ fn write_pairs(to: &str, path: &str, events: &[Event], placed: &[Placed]) {
             let s = a.print.compare(&b.print);
             writeln!(
                 out,
-                "{name},{},{},{},{},{},{},{:?},{},{:.4},{},{},{},{},{},{},{},{:.4},{},{},{:.4},{},{:.4},{},{}",
+                "{name},{},{},{},{},{},{},{:?},{},{:.4},{},{},{},{},{},{},{},{:.4},{},{},{:.4},{},{:.4},{}",
                 events[a.event].id,
                 events[b.event].id,
                 a.outlet,
@@ -126,7 +126,6 @@ fn write_pairs(to: &str, path: &str, events: &[Event], placed: &[Placed]) {
                 s.body_missing,
                 s.numbers_missing,
                 u8::from(s.lead_numbers_agree),
-                s.lead_at,
             )
             .unwrap();
         }

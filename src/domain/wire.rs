@@ -291,10 +291,6 @@ pub struct Similarity {
     /// A next-day follow-up repeats the dispatch's lead and background
     /// with the new toll or score in its lead; copies keep the figures.
     pub lead_numbers_agree: bool,
-    /// When the shorter text is cut short: how many sentences of the longer
-    /// text's opening (after its title) hold its lead; 0 when the first
-    /// `LEAD_AT` do not, or the shorter text is whole.
-    pub lead_at: usize,
 }
 
 /// What one stored copy says about a new item.
@@ -753,12 +749,8 @@ impl Fingerprint {
         let lead_facts = s_fp.lead_facts_in(l_fp).max(l_fp.lead_facts_in(s_fp));
         // A text cut short, compared on what it holds: nearly all of it in
         // the other's opening, its lead among the first sentences there.
-        let lead_at = s_fp.lead().filter(|_| s_fp.cut).map_or(0, |s| {
-            (1..l_fp.sentence_count().min(LEAD_AT + 1))
-                .find(|&k| found(s, &l_fp.shingles_between(1, k + 1)))
-                .unwrap_or(0)
-        });
-        let start = s_fp.cut && lead_at > 0 && {
+        let short_lead_in_long = lead(s_fp, l_fp);
+        let start = s_fp.cut && short_lead_in_long && {
             let body = s_fp.shingles_from(1);
             let opening = l_fp.shingles_between(1, LEAD_AT + 2);
             inside(&body, &opening) as f64 >= CUT_FOUND * body.len() as f64
@@ -774,7 +766,7 @@ impl Fingerprint {
             sentences: s_found.iter().filter(|&&f| f).count(),
             body_sentences: s_found.iter().skip(1).filter(|&&f| f).count(),
             lead_only: s_fp.sentence_count() == 2,
-            lead: lead(s_fp, l_fp) || lead(l_fp, s_fp),
+            lead: short_lead_in_long || lead(l_fp, s_fp),
             leads_agree,
             numbers_missing: ratio(missing, numbers.len()),
             rest_agrees,
@@ -784,7 +776,6 @@ impl Fingerprint {
             lead_share,
             body_missing: body.len() - body_inside,
             lead_numbers_agree,
-            lead_at,
         }
     }
 
