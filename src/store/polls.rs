@@ -136,7 +136,7 @@ pub(super) fn write_polls(
         let summary = &mut summaries[p];
         let (item_id, story_id, is_new) = upsert_item(tx, wire, &mut placing, poll, record)?;
         if poll.keep_text {
-            keeping.keep(item_id, poll.now, record.quiet, record)?;
+            keeping.keep(item_id, poll.now, record);
         }
         if is_new {
             summary.new_items += 1;

@@ -175,13 +175,7 @@ impl<'a> Keeping<'a> {
     /// Keeps the text of an item's version seen at `seen` (a changed item
     /// adds a version: live, it is matched again), as packed when its poll
     /// was decided.
-    pub(super) fn keep(
-        &mut self,
-        item_id: ItemId,
-        seen: i64,
-        quiet: bool,
-        record: &'a ItemRecord,
-    ) -> Result<()> {
+    pub(super) fn keep(&mut self, item_id: ItemId, seen: i64, record: &'a ItemRecord) {
         let packed = match &record.kept {
             Some(packed) => Cow::Borrowed(packed.as_slice()),
             // A text that cannot be packed is not kept; the poll is
@@ -190,12 +184,11 @@ impl<'a> Keeping<'a> {
                 Ok(packed) => Cow::Owned(packed),
                 Err(e) => {
                     tracing::warn!(item = item_id.0, error = %e, "cannot pack an item's text: not kept for back-tests");
-                    return Ok(());
+                    return;
                 }
             },
         };
-        self.rows.push((item_id, seen, quiet, packed));
-        Ok(())
+        self.rows.push((item_id, seen, record.quiet, packed));
     }
 
     pub(super) fn store(&mut self, tx: &impl Db) -> Result<()> {
