@@ -448,17 +448,14 @@ pub fn judge<S: Copy>(new: &Fingerprint, story: &StoryCopies<S>) -> Option<Choic
 /// whose copies it resembles most (SPEC §4, see `preferred`); `None` for a
 /// story of its own.
 pub fn choose<S: Copy>(new: &Fingerprint, stories: &[StoryCopies<S>]) -> Option<Choice<S>> {
+    let rank = |(c, gap): &(Choice<S>, i64)| (c.evidence, c.similarity.containment, *gap);
     stories
         .iter()
         .filter_map(|s| judge(new, s).map(|c| (c, s.gap)))
-        .reduce(|a, b| {
-            match preferred(
-                (b.0.evidence, b.0.similarity.containment, b.1),
-                (a.0.evidence, a.0.similarity.containment, a.1),
-            ) {
-                std::cmp::Ordering::Greater => b,
-                _ => a,
-            }
+        // On a tie, the first found, as the store's stable sort keeps it.
+        .reduce(|a, b| match preferred(rank(&b), rank(&a)) {
+            std::cmp::Ordering::Greater => b,
+            _ => a,
         })
         .map(|(c, _)| c)
 }
