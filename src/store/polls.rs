@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::Result;
 
-use super::sql::{Db, ToValue, args};
+use super::sql::{Db, ToValue, args, cast_values, insert_rows, many_rows};
 use super::texts;
 use super::{
     AlertDraft, ItemRecord, KnownItem, RecordSummary, StoredHit, WireIndex, new_id, retention,
@@ -132,6 +132,7 @@ pub(super) fn write_polls(
     let mut summaries = vec![RecordSummary::default(); polls.len()];
     let mut placing = stories::Placing::of(tx, polls)?;
     let mut keeping = texts::Keeping::default();
+    let mut alerts = NewAlerts::default();
     for (poll, record, p) in order {
         let summary = &mut summaries[p];
         let (item_id, story_id, is_new) = upsert_item(tx, wire, &mut placing, poll, record)?;
@@ -143,23 +144,16 @@ pub(super) fn write_polls(
         } else {
             summary.changed_items += 1;
         }
-        if !record.alerts.is_empty() {
-            // An alert points to its item and story, and reads the
-            // story's alerts: they must be in their tables.
-            placing.new.flush(tx)?;
-        }
         for alert in &record.alerts {
-            if enqueue_alert(tx, story_id, item_id, poll.now, alert)? {
-                summary.alerts += 1;
-                summary.alerted.push(alert.channel.clone());
-            }
+            alerts.add(p, story_id, item_id, poll.now, alert);
         }
     }
+    // An alert points to its item and story: they are in their tables
+    // first.
     placing.store(tx)?;
+    alerts.store(tx, &mut summaries)?;
     keeping.store(tx)?;
-    for poll in polls {
-        update_feed(tx, owner, poll)?;
-    }
+    update_feeds(tx, owner, polls)?;
     Ok(summaries)
 }
 
@@ -281,111 +275,357 @@ fn update_item(
     Ok((item_id, story_id))
 }
 
-/// Creates the (story, channel) alert, or, when it exists and is still
-/// pending, adds the new rules to it (`AlertDraft::merge_into`). Returns
-/// whether an alert was created.
-fn enqueue_alert(
-    tx: &impl Db,
+/// The alerts a write causes, inserted together at its end, many rows a
+/// statement (one statement an alert was a round trip an alert on
+/// PostgreSQL). Two drafts of one write for the same story and channel
+/// make one alert, as they did one after the other: the later one's rules
+/// are added to the earlier one's (`AlertDraft::merge_into`).
+#[derive(Default)]
+struct NewAlerts<'a> {
+    alerts: Vec<NewAlert<'a>>,
+    /// Where each (story, channel) is in `alerts`.
+    at: HashMap<(StoryId, &'a str), usize>,
+}
+
+struct NewAlert<'a> {
+    /// The poll whose summary counts it.
+    poll: usize,
     story_id: StoryId,
     item_id: ItemId,
     now: i64,
-    a: &AlertDraft,
-) -> Result<bool> {
-    let id = new_id();
-    let inserted = tx.exec(
-        "INSERT INTO alerts (id, story_id, channel, item_id, rules, hits, created, due)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (story_id, channel) DO NOTHING",
-        args![
-            id,
-            story_id,
-            a.channel,
-            item_id,
-            stored::encode(stored::RULES, &a.rules)?,
-            stored::encode(stored::HITS, &a.hits)?,
-            now,
-            a.due
-        ],
-    )?;
-    if inserted == 1 {
-        return Ok(true);
-    }
-    let pending: Option<(String, String, String)> = tx.row(
-        "SELECT id, rules, hits FROM alerts WHERE story_id = ?1 AND channel = ?2 AND state = 'pending'",
-        args![story_id, a.channel],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
-    if let Some((id, rules, hits)) = pending {
-        // A row that cannot be read back is left as it is: delivery marks
-        // it failed; this poll is recorded all the same.
-        let (Ok(mut rules), Ok(mut hits)) = (
-            stored::decode::<Vec<String>>(stored::RULES, &rules),
-            stored::decode::<Vec<StoredHit>>(stored::HITS, &hits),
-        ) else {
-            return Ok(false);
-        };
-        if !a.merge_into(&mut rules, &mut hits) {
-            return Ok(false);
-        }
-        tx.exec(
-            "UPDATE alerts SET rules = ?2, hits = ?3 WHERE id = ?1",
-            args![
-                id,
-                stored::encode(stored::RULES, &rules)?,
-                stored::encode(stored::HITS, &hits)?
-            ],
-        )?;
-    }
-    Ok(false)
+    draft: &'a AlertDraft,
+    /// The rules and hits of the drafts merged into this one, if any.
+    merged: Option<(Vec<String>, Vec<StoredHit>)>,
 }
 
-/// The feed's row after a poll. The run of failures is counted here, in
-/// SQL, not written from what the poller read: two processes polling one
-/// database (the daemon and a `run --once`) must not lose a failure. The
-/// schedule (`next_poll`) comes from `domain::schedule::after_poll`.
+impl NewAlert<'_> {
+    fn rules_and_hits(&self) -> (&[String], &[StoredHit]) {
+        match &self.merged {
+            Some((rules, hits)) => (rules, hits),
+            None => (&self.draft.rules, &self.draft.hits),
+        }
+    }
+}
+
+impl<'a> NewAlerts<'a> {
+    fn add(
+        &mut self,
+        poll: usize,
+        story_id: StoryId,
+        item_id: ItemId,
+        now: i64,
+        draft: &'a AlertDraft,
+    ) {
+        let key = (story_id, draft.channel.as_str());
+        if let Some(&i) = self.at.get(&key) {
+            let first = &mut self.alerts[i];
+            let (rules, hits) = first
+                .merged
+                .get_or_insert_with(|| (first.draft.rules.clone(), first.draft.hits.clone()));
+            draft.merge_into(rules, hits);
+            return;
+        }
+        self.at.insert(key, self.alerts.len());
+        self.alerts.push(NewAlert {
+            poll,
+            story_id,
+            item_id,
+            now,
+            draft,
+            merged: None,
+        });
+    }
+
+    /// Creates each (story, channel) alert, counted in its poll's summary;
+    /// where one exists already (an earlier write's) and is still pending,
+    /// adds the new rules to it instead.
+    fn store(&self, tx: &impl Db, summaries: &mut [RecordSummary]) -> Result<()> {
+        let mut rows = Vec::with_capacity(self.alerts.len());
+        for a in &self.alerts {
+            let (rules, hits) = a.rules_and_hits();
+            rows.push((
+                new_id(),
+                a,
+                stored::encode(stored::RULES, &rules)?,
+                stored::encode(stored::HITS, &hits)?,
+            ));
+        }
+        let made: HashSet<String> = insert_rows(
+            tx,
+            (
+                "INSERT INTO alerts (id, story_id, channel, item_id, rules, hits, created, due)",
+                "ON CONFLICT (story_id, channel) DO NOTHING RETURNING id",
+            ),
+            8,
+            &rows,
+            |(id, a, rules, hits), args| {
+                args.extend([
+                    id.value(),
+                    a.story_id.value(),
+                    a.draft.channel.value(),
+                    a.item_id.value(),
+                    rules.value(),
+                    hits.value(),
+                    a.now.value(),
+                    a.draft.due.value(),
+                ]);
+            },
+            |r| r.get::<String>(0),
+        )?
+        .into_iter()
+        .collect();
+        for (id, a, _, _) in &rows {
+            if made.contains(id) {
+                let summary = &mut summaries[a.poll];
+                summary.alerts += 1;
+                summary.alerted.push(a.draft.channel.clone());
+            } else {
+                let (rules, hits) = a.rules_and_hits();
+                add_to_pending(tx, a.story_id, &a.draft.channel, rules, hits)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adds rules, with their hits, to the pending alert of the story and
+/// channel (`AlertDraft::merge_into`); an alert sent or given up is left
+/// alone.
+fn add_to_pending(
+    tx: &impl Db,
+    story_id: StoryId,
+    channel: &str,
+    new_rules: &[String],
+    new_hits: &[StoredHit],
+) -> Result<()> {
+    let pending: Option<(String, String, String)> = tx.row(
+        "SELECT id, rules, hits FROM alerts WHERE story_id = ?1 AND channel = ?2 AND state = 'pending'",
+        args![story_id, channel],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let Some((id, rules, hits)) = pending else {
+        return Ok(());
+    };
+    // A row that cannot be read back is left as it is: delivery marks it
+    // failed; this poll is recorded all the same.
+    let (Ok(mut rules), Ok(mut hits)) = (
+        stored::decode::<Vec<String>>(stored::RULES, &rules),
+        stored::decode::<Vec<StoredHit>>(stored::HITS, &hits),
+    ) else {
+        return Ok(());
+    };
+    let draft = AlertDraft {
+        channel: channel.to_owned(),
+        rules: new_rules.to_vec(),
+        hits: new_hits.to_vec(),
+        due: 0,
+    };
+    if !draft.merge_into(&mut rules, &mut hits) {
+        return Ok(());
+    }
+    tx.exec(
+        "UPDATE alerts SET rules = ?2, hits = ?3 WHERE id = ?1",
+        args![
+            id,
+            stored::encode(stored::RULES, &rules)?,
+            stored::encode(stored::HITS, &hits)?
+        ],
+    )?;
+    Ok(())
+}
+
+/// The feeds' rows after their polls, many a statement (`feed_updates`),
+/// then what only some polls change (pages fetched, a redirect). The run
+/// of failures is counted here, in SQL, not written from what the poller
+/// read: two processes polling one database (the daemon and a `run
+/// --once`) must not lose a failure. The schedule (`next_poll`) comes from
+/// `domain::schedule::after_poll`.
 ///
 /// A poll made under a claim (SPEC §10) is recorded only while `owner`
 /// still holds that claim, and ends it; when the claim ran out and another
 /// process took the feed, the poll is refused whole: the feed is theirs.
-fn update_feed(tx: &impl Db, owner: &str, p: &PollRecord) -> Result<()> {
-    let (set, mut args) = match &p.fetch {
-        FetchRecord::Fetched { status, etag, last_modified, items, unread_items } => (
-            "etag = ?2, last_modified = ?3, last_status = ?4, last_fetch = ?5,
-                 last_error = NULL, consecutive_failures = 0, failing_since = NULL, retry_after_until = NULL,
-                 next_poll = ?6, first_success = COALESCE(first_success, ?5),
-                 last_items = ?7, unread_items = ?8",
-            args![p.feed_id, *etag, *last_modified, *status, p.now, p.next_poll, *items, *unread_items].to_vec(),
-        ),
-        FetchRecord::NotModified => (
-            "last_status = 304, last_fetch = ?2, last_error = NULL, consecutive_failures = 0,
-                 failing_since = NULL, retry_after_until = NULL, next_poll = ?3",
-            args![p.feed_id, p.now, p.next_poll].to_vec(),
-        ),
-        FetchRecord::Failed(FetchFailure { status, error, gone, retry_after_until }) => (
-            "last_status = ?2, last_fetch = ?3, last_error = ?4,
-                 consecutive_failures = consecutive_failures + 1, failing_since = COALESCE(failing_since, ?3),
-                 gone = CASE WHEN ?5 = 1 THEN 1 ELSE gone END, retry_after_until = ?6, next_poll = ?7",
-            args![p.feed_id, *status, p.now, *error, *gone, *retry_after_until, p.next_poll].to_vec(),
-        ),
-    };
-    // Under a claim, the same statement checks it and ends it.
-    let sql = match &p.lease {
-        Some(epoch) => {
-            let n = args.len();
-            args.extend([owner.value(), epoch.value()]);
-            format!(
-                "UPDATE feeds SET {set}, lease_owner = NULL, lease_until = NULL, fetching = 0
-                 WHERE id = ?1 AND lease_owner = ?{} AND lease_epoch = ?{}",
-                n + 1,
-                n + 2
-            )
+fn update_feeds(tx: &impl Db, owner: &str, polls: &[PollRecord]) -> Result<()> {
+    // A feed polled twice in one write is updated once a statement, in
+    // the order of its polls: one statement's rows cannot meet.
+    let mut rounds: Vec<Vec<&PollRecord>> = Vec::new();
+    let mut seen: HashMap<FeedId, usize> = HashMap::new();
+    for poll in polls {
+        let round = seen.entry(poll.feed_id).or_insert(0);
+        if rounds.len() == *round {
+            rounds.push(Vec::new());
         }
-        None => format!("UPDATE feeds SET {set} WHERE id = ?1"),
+        rounds[*round].push(poll);
+        *round += 1;
+    }
+    for round in &rounds {
+        for kind in [
+            FeedUpdate::Fetched,
+            FeedUpdate::NotModified,
+            FeedUpdate::Failed,
+        ] {
+            let polls: Vec<&PollRecord> = round
+                .iter()
+                .copied()
+                .filter(|p| FeedUpdate::of(&p.fetch) == kind)
+                .collect();
+            update_feeds_of(tx, owner, kind, &polls)?;
+        }
+    }
+    for p in polls {
+        update_pages_and_redirect(tx, p)?;
+    }
+    Ok(())
+}
+
+/// The three ways a poll leaves its feed's row.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FeedUpdate {
+    Fetched,
+    NotModified,
+    Failed,
+}
+
+impl FeedUpdate {
+    fn of(fetch: &FetchRecord) -> FeedUpdate {
+        match fetch {
+            FetchRecord::Fetched { .. } => FeedUpdate::Fetched,
+            FetchRecord::NotModified => FeedUpdate::NotModified,
+            FetchRecord::Failed(_) => FeedUpdate::Failed,
+        }
+    }
+
+    /// The columns each poll gives (after the five every kind has: feed,
+    /// owner, epoch, at, next) with their types, and what they set.
+    fn columns(
+        self,
+    ) -> (
+        &'static [&'static str],
+        &'static [&'static str],
+        &'static str,
+    ) {
+        match self {
+            FeedUpdate::Fetched => (
+                &["status", "etag", "modified", "n_items", "n_unread"],
+                &["BIGINT", "TEXT", "TEXT", "BIGINT", "BIGINT"],
+                "etag = v.etag, last_modified = v.modified, last_status = v.status,
+                 last_fetch = v.at, last_error = NULL, consecutive_failures = 0,
+                 failing_since = NULL, retry_after_until = NULL, next_poll = v.next,
+                 first_success = COALESCE(feeds.first_success, v.at),
+                 last_items = v.n_items, unread_items = v.n_unread",
+            ),
+            FeedUpdate::NotModified => (
+                &[],
+                &[],
+                "last_status = 304, last_fetch = v.at, last_error = NULL,
+                 consecutive_failures = 0, failing_since = NULL, retry_after_until = NULL,
+                 next_poll = v.next",
+            ),
+            FeedUpdate::Failed => (
+                &["status", "error", "is_gone", "retry_until"],
+                &["BIGINT", "TEXT", "BIGINT", "BIGINT"],
+                "last_status = v.status, last_fetch = v.at, last_error = v.error,
+                 consecutive_failures = feeds.consecutive_failures + 1,
+                 failing_since = COALESCE(feeds.failing_since, v.at),
+                 gone = CASE WHEN v.is_gone = 1 THEN 1 ELSE feeds.gone END,
+                 retry_after_until = v.retry_until, next_poll = v.next",
+            ),
+        }
+    }
+}
+
+/// Updates the rows of `polls`' feeds, all of one kind, each feed once.
+/// A poll under a claim (`epoch` set) is checked against it and ends it;
+/// one whose claim has passed on fails the write.
+fn update_feeds_of(
+    tx: &impl Db,
+    owner: &str,
+    kind: FeedUpdate,
+    polls: &[&PollRecord],
+) -> Result<()> {
+    if polls.is_empty() {
+        return Ok(());
+    }
+    let (names, types, set) = kind.columns();
+    let names = [&["feed", "owner", "epoch", "at", "next"][..], names].concat();
+    let types = [&["BIGINT", "TEXT", "BIGINT", "BIGINT", "BIGINT"][..], types].concat();
+    let statement = |n| {
+        format!(
+            "WITH v ({}) AS (VALUES {})
+             UPDATE feeds SET {set},
+                 lease_owner = CASE WHEN v.epoch IS NULL THEN feeds.lease_owner END,
+                 lease_until = CASE WHEN v.epoch IS NULL THEN feeds.lease_until END,
+                 fetching = CASE WHEN v.epoch IS NULL THEN feeds.fetching ELSE 0 END
+             FROM v
+             WHERE feeds.id = v.feed
+               AND (v.epoch IS NULL OR (feeds.lease_owner = v.owner AND feeds.lease_epoch = v.epoch))
+             RETURNING feeds.id",
+            names.join(", "),
+            cast_values(n, &types)
+        )
     };
-    if tx.exec(&sql, &args)? == 0 && p.lease.is_some() {
+    let updated: HashSet<FeedId> = many_rows(
+        tx,
+        statement,
+        names.len(),
+        polls,
+        |p, args| {
+            args.extend([
+                p.feed_id.value(),
+                owner.value(),
+                p.lease.value(),
+                p.now.value(),
+                p.next_poll.value(),
+            ]);
+            match &p.fetch {
+                FetchRecord::Fetched {
+                    status,
+                    etag,
+                    last_modified,
+                    items,
+                    unread_items,
+                } => {
+                    args.extend([
+                        status.value(),
+                        etag.value(),
+                        last_modified.value(),
+                        items.value(),
+                        unread_items.value(),
+                    ]);
+                }
+                FetchRecord::NotModified => {}
+                FetchRecord::Failed(FetchFailure {
+                    status,
+                    error,
+                    gone,
+                    retry_after_until,
+                }) => {
+                    args.extend([
+                        status.value(),
+                        error.value(),
+                        gone.value(),
+                        retry_after_until.value(),
+                    ]);
+                }
+            }
+        },
+        |r| r.get::<FeedId>(0),
+    )?
+    .into_iter()
+    .collect();
+    if polls
+        .iter()
+        .any(|p| p.lease.is_some() && !updated.contains(&p.feed_id))
+    {
         anyhow::bail!(
             "not recorded: the feed's claim ran out and another process took it (its poll counts)"
         );
     }
+    Ok(())
+}
+
+/// What only some polls change: the tally of pages fetched for full text,
+/// a permanent redirect.
+fn update_pages_and_redirect(tx: &impl Db, p: &PollRecord) -> Result<()> {
     if !p.pages.is_empty() {
         let t = &p.pages;
         let failed_at = t.last_failure.as_ref().map(|_| p.now);

@@ -149,6 +149,24 @@ pub fn batches<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
+/// Like `values`, each argument cast to its column's type (`types`), for
+/// VALUES that are not inserted into a table: PostgreSQL has nothing else
+/// to infer their types from.
+pub fn cast_values(rows: usize, types: &[&str]) -> String {
+    let mut out = String::with_capacity(rows * types.len() * 20);
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for (c, ty) in types.iter().enumerate() {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("CAST(?{} AS {ty})", r * types.len() + c + 1));
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// Inserts `rows` many a statement (`batches`): each statement is `head`,
 /// the rows' VALUES, then `tail`; `row` gives a row's `columns` values.
 /// What the statements return (a `tail` with `RETURNING`) is read by
@@ -156,6 +174,21 @@ pub fn batches<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
 pub fn insert_rows<'r, T, R>(
     db: &impl Db,
     (head, tail): (&str, &str),
+    columns: usize,
+    rows: &'r [T],
+    row: impl Fn(&'r T, &mut Vec<Value<'r>>),
+    read: impl FnMut(&Row) -> Result<R>,
+) -> Result<Vec<R>> {
+    let statement = |n| format!("{head} VALUES {} {tail}", values(n, columns));
+    many_rows(db, statement, columns, rows, row, read)
+}
+
+/// Runs `statement(n)` on `rows`, n at a time (`batches`), each row's
+/// `columns` values given by `row`, and reads what they return with
+/// `read`, in order.
+pub fn many_rows<'r, T, R>(
+    db: &impl Db,
+    statement: impl Fn(usize) -> String,
     columns: usize,
     rows: &'r [T],
     row: impl Fn(&'r T, &mut Vec<Value<'r>>),
@@ -167,8 +200,7 @@ pub fn insert_rows<'r, T, R>(
         for r in batch {
             row(r, &mut args);
         }
-        let sql = format!("{head} VALUES {} {tail}", values(batch.len(), columns));
-        out.extend(db.rows(&sql, &args, &mut read)?);
+        out.extend(db.rows(&statement(batch.len()), &args, &mut read)?);
     }
     Ok(out)
 }

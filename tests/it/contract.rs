@@ -6,6 +6,7 @@
 use veille::domain::identity::Identity;
 use veille::domain::ids::FeedId;
 use veille::domain::model::Item;
+use veille::domain::poll::FetchFailure;
 use veille::domain::wire::Fingerprint;
 use veille::store::{
     AlertDraft, Claimed, Cursor, FeedClaim, FeedState, FetchRecord, ItemRecord, KnownItem,
@@ -311,6 +312,156 @@ fn pruning_takes_the_wire_prints_with_the_items(at: &Location) {
     );
 }
 
+/// A new item of story `link`, alerting `channel` for `rule`.
+fn matched(key: &str, link: &str, channel: &str, rule: &str) -> ItemRecord {
+    let mut r = record(key, link, channel);
+    for alert in &mut r.alerts {
+        alert.rules = vec![rule.into()];
+        alert.hits[0].rule = rule.into();
+    }
+    r
+}
+
+/// SPEC §4: one alert per story and channel, naming every rule that
+/// matched the story: two items of one story in one write make one alert
+/// with both rules; a later write adds its rule while the alert is
+/// pending, and nothing once it is sent. Hits of the rules added keep
+/// their terms, not their places in another item's text.
+fn one_alert_a_story_names_every_rule(at: &Location) {
+    let (mut store, feed) = open(at);
+    let story = "https://x.example/s";
+    let first = store
+        .record_polls(&[poll(
+            feed,
+            10,
+            vec![
+                matched("a1", story, "mail", "r1"),
+                matched("a2", story, "mail", "r2"),
+                matched("a3", story, "push", "r1"),
+            ],
+        )])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    let mut alerted = first.alerted.clone();
+    alerted.sort();
+    assert_eq!(
+        (first.alerts, alerted),
+        (2, vec!["mail".to_string(), "push".into()])
+    );
+    let later = store
+        .record_polls(&[poll(feed, 20, vec![matched("a4", story, "mail", "r3")])])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(later.alerts, 0, "{later:?}");
+
+    let claimed = store.claim_alerts(30, 90, &["mail"], true, 10).unwrap();
+    let [alert] = &claimed.alerts[..] else {
+        panic!("one alert for the story: {:?}", claimed.alerts.len());
+    };
+    assert_eq!(alert.rules, ["r1", "r2", "r3"]);
+    let spans: Vec<(&str, usize, usize)> = alert
+        .hits
+        .iter()
+        .map(|h| (h.rule.as_str(), h.start, h.end))
+        .collect();
+    assert_eq!(spans, [("r1", 0, 2), ("r2", 0, 0), ("r3", 0, 0)]);
+    assert_eq!(alert.item.title, "a1", "the first item's text is quoted");
+    assert_eq!(
+        store.mark_sent(Target::Alert, &alert.id, 31).unwrap(),
+        [10],
+        "when its item was first seen"
+    );
+    assert!(
+        store
+            .mark_sent(Target::Alert, &alert.id, 32)
+            .unwrap()
+            .is_empty(),
+        "sent once"
+    );
+
+    store
+        .record_polls(&[poll(feed, 40, vec![matched("a5", story, "mail", "r4")])])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert!(
+        store
+            .claim_alerts(50, 110, &["mail"], true, 10)
+            .unwrap()
+            .alerts
+            .is_empty(),
+        "a sent alert is not sent again, whatever matches later"
+    );
+    assert_eq!(rows_in(at, "alerts"), 2);
+}
+
+/// A failed fetch of `feed` at `now`.
+fn failed(feed: FeedId, now: i64) -> PollRecord {
+    PollRecord {
+        fetch: FetchRecord::Failed(FetchFailure {
+            status: Some(500),
+            error: "HTTP 500".into(),
+            gone: false,
+            retry_after_until: None,
+        }),
+        ..poll(feed, now, Vec::new())
+    }
+}
+
+/// Every poll of a write counts in its feed's row, as if written one after
+/// the other: two failed polls of one feed are two failures; a fetch ends
+/// the run and keeps its validators; a 304 ends it too.
+fn every_poll_of_a_write_counts_in_its_feed(at: &Location) {
+    let (mut store, a) = open(at);
+    let feeds = store
+        .sync_feeds(&[
+            ("A".into(), "https://a.example/rss".into()),
+            ("B".into(), "https://b.example/rss".into()),
+        ])
+        .unwrap();
+    let b = feeds.iter().find(|f| f.name == "B").unwrap().id;
+    let state = |store: &Store, id: FeedId| {
+        store
+            .feed_states()
+            .unwrap()
+            .into_iter()
+            .find(|f| f.id == id)
+            .unwrap()
+    };
+    let written = store
+        .record_polls(&[
+            failed(a, 10),
+            failed(b, 10),
+            failed(a, 11),
+            poll(b, 12, Vec::new()),
+        ])
+        .unwrap();
+    assert!(written.iter().all(Result::is_ok), "{written:?}");
+    let (sa, sb) = (state(&store, a), state(&store, b));
+    assert_eq!((sa.consecutive_failures, sa.next_poll), (2, Some(71)));
+    assert_eq!((sb.consecutive_failures, sb.next_poll), (0, Some(72)));
+    assert_eq!(sa.first_success, None);
+
+    let fetched = PollRecord {
+        fetch: FetchRecord::Fetched {
+            status: 200,
+            etag: Some("\"e1\"".into()),
+            last_modified: Some("Mon, 07 Dec 2026 10:00:00 GMT".into()),
+            items: 0,
+            unread_items: 0,
+        },
+        ..poll(a, 20, Vec::new())
+    };
+    store.record_polls(&[fetched, failed(b, 20)]).unwrap();
+    let (sa, sb) = (state(&store, a), state(&store, b));
+    assert_eq!(sa.consecutive_failures, 0);
+    assert_eq!(sa.etag.as_deref(), Some("\"e1\""));
+    assert_eq!(sa.first_success, Some(20));
+    assert_eq!(sb.consecutive_failures, 1);
+}
+
 /// Claims `feeds` at `now` for a minute (`per_host` 2), ending the claims
 /// of `finished` first; what it took, by name.
 fn take(store: &mut Store, feeds: &[FeedState], finished: &[FeedId], now: i64) -> Vec<FeedState> {
@@ -407,6 +558,33 @@ fn feeds_are_claimed_by_one_process_at_a_time(at: &Location) {
     // A stopping process ends its claims: what it held is free at once.
     assert_eq!(second.release_feeds().unwrap(), 2, "c and d");
     assert_eq!(names(&take(&mut first, &feeds, &[], 173)), ["a", "c", "d"]);
+}
+
+/// SPEC §10: a write of several polls records those whose claims hold and
+/// refuses only the one whose claim passed to another process.
+fn a_write_refuses_only_the_poll_whose_claim_passed_on(at: &Location) {
+    let mut first = Store::open(at).unwrap();
+    let specs: Vec<(String, String)> = [
+        ("a", "https://one.example/a"),
+        ("b", "https://two.example/b"),
+    ]
+    .iter()
+    .map(|(n, u)| ((*n).into(), (*u).into()))
+    .collect();
+    let feeds = first.sync_feeds(&specs).unwrap();
+    let mut second = Store::open(at).unwrap();
+    let mine = take(&mut first, &feeds, &[], 100);
+    assert_eq!(names(&mine), ["a", "b"]);
+    // Both claims run out; the second takes a only.
+    assert_eq!(names(&take(&mut second, &feeds[..1], &[], 170)), ["a"]);
+    let written = first
+        .record_polls(&[polled(&mine[0], 171), polled(&mine[1], 171)])
+        .unwrap();
+    assert!(written[0].is_err(), "a is the second's: {written:?}");
+    assert!(written[1].is_ok(), "b's claim held: {written:?}");
+    let states = first.feed_states().unwrap();
+    let next = |name: &str| states.iter().find(|f| f.name == name).unwrap().next_poll;
+    assert_eq!((next("a"), next("b")), (None, Some(231)));
 }
 
 /// SPEC §10, once-per-tick work: one process at a time holds its lease;
@@ -560,4 +738,7 @@ on_both!(
     feeds_are_claimed_by_one_process_at_a_time,
     one_process_leads_at_a_time,
     a_digest_tick_is_made_once,
+    one_alert_a_story_names_every_rule,
+    every_poll_of_a_write_counts_in_its_feed,
+    a_write_refuses_only_the_poll_whose_claim_passed_on,
 );
