@@ -525,6 +525,37 @@ pub(super) fn mark_sent(
     }
 }
 
+/// `mark_sent` of an alert as one statement, in PostgreSQL's SQL (SQLite
+/// cannot change rows inside WITH): one round trip where `mark_sent` makes
+/// five with its transaction, for every message delivered.
+pub(super) fn mark_alert_sent_at_once(
+    db: &impl Db,
+    owner: &str,
+    id: &str,
+    now: i64,
+) -> Result<Vec<i64>> {
+    let first_seen: Vec<i64> = db.rows(
+        &format!(
+            "WITH sent AS (
+                 UPDATE alerts SET state = 'sent', sent_at = ?2, attempts = attempts + 1,
+                     last_error = NULL, {UNLEASED},
+                     last_item = (SELECT MAX(i.id + 0) FROM items i WHERE i.story_id = alerts.story_id)
+                 WHERE id = ?1 AND state = 'pending' AND {}
+                 RETURNING channel, item_id
+             ),
+             resumed AS (DELETE FROM channel_faults WHERE channel IN (SELECT channel FROM sent))
+             SELECT i.first_seen FROM sent JOIN items i ON i.id = sent.item_id",
+            fenced(3)
+        ),
+        args![id, now, owner],
+        |r| r.get(0),
+    )?;
+    if first_seen.is_empty() {
+        warn_if_fenced(db, owner, Target::Alert, id)?;
+    }
+    Ok(first_seen)
+}
+
 /// An attempt failed: try again at `retry_at`, or, with `None`, give up and
 /// keep it as failed (`veille retry` queues it again). The caller makes it
 /// one transaction.

@@ -176,6 +176,25 @@ impl Postgres {
         })
     }
 
+    /// Runs `f` in one transaction at READ COMMITTED, whatever the
+    /// server's default: each statement sees what others committed
+    /// before it.
+    fn write_read_committed<T: Send>(
+        &self,
+        f: impl FnOnce(&Pg<postgres::Transaction>) -> Result<T> + Send,
+    ) -> Result<T> {
+        blocking(|| {
+            let mut client = self.link.lend()?;
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::ReadCommitted)
+                .start()?;
+            let out = f(&Pg::new(&mut tx, &self.link.statements))?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
     /// Writes polls as `Sqlite::record_polls` does: one transaction for the
     /// group, each poll again in its own savepoint when the group fails.
     fn record(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
@@ -289,15 +308,16 @@ impl Backend for Postgres {
 
     fn claim_feeds(&mut self, claim: &FeedClaim) -> Result<Vec<FeedState>> {
         let owner = &self.owner;
-        self.write(|db| {
-            // Each statement sees what the claims before it committed.
-            db.exec("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", &[])?;
+        // Each statement sees what the claims before it committed.
+        self.write_read_committed(|db| {
             // A claim lost with a crash of the server is no loss (the feed
             // is free, as before it): its commit need not wait for the disk.
-            db.exec("SET LOCAL synchronous_commit = off", &[])?;
-            // Claims one after the other, so that each counts the hosts'
-            // fetches the one before took.
-            db.exec("SELECT pg_advisory_xact_lock(?1)", args![CLAIM_LOCK])?;
+            // Claims go one after the other, so that each counts the hosts'
+            // fetches the one before took. (One statement: one round trip.)
+            db.exec(
+                "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(?1)",
+                args![CLAIM_LOCK],
+            )?;
             feeds::claim(db, owner, claim)
         })
     }
@@ -442,6 +462,9 @@ impl Backend for Postgres {
     }
 
     fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>> {
+        if target == Target::Alert {
+            return self.read(|db| outbox::mark_alert_sent_at_once(db, &self.owner, id, now));
+        }
         self.write(|db| outbox::mark_sent(db, &self.owner, target, id, now))
     }
 
