@@ -3,14 +3,17 @@
 //! test server (`pg_server`). Each case is written once, over a `Location`;
 //! `on_both!` makes one test per backend.
 
+use veille::domain::health::{Episode, Event, Facts, Notice, Open};
 use veille::domain::identity::Identity;
 use veille::domain::ids::FeedId;
 use veille::domain::model::Item;
 use veille::domain::poll::FetchFailure;
-use veille::domain::wire::Fingerprint;
+use veille::domain::wire::{Evidence, Fingerprint};
+use veille::store::texts::{History, Unpacker};
 use veille::store::{
-    AlertDraft, Claimed, Cursor, FeedClaim, FeedState, FetchRecord, ItemRecord, KnownItem,
-    Location, PollRecord, ProcessInfo, Store, StoredHit, Target,
+    AlertDraft, ChannelFault, Claimed, Cursor, FeedClaim, FeedState, FetchRecord, HealthChange,
+    ItemRecord, KnownItem, Location, PollRecord, ProcessInfo, RecentChannel, Requeued, RobotsTxt,
+    Store, StoredHit, Target,
 };
 
 use crate::pg_server;
@@ -702,6 +705,885 @@ fn a_digest_tick_is_made_once(at: &Location) {
     assert_eq!(ids(&second.digest_members("matin", 300).unwrap()), late);
 }
 
+/// Feeds named `names`, each at `https://<name>.example/rss` (A where
+/// `open` put it); their ids, in that order.
+fn with_feeds(store: &mut Store, names: &[&str]) -> Vec<FeedId> {
+    let specs: Vec<(String, String)> = names
+        .iter()
+        .map(|n| {
+            let url = format!("https://{}.example/rss", n.to_lowercase());
+            ((*n).into(), url)
+        })
+        .collect();
+    let states = store.sync_feeds(&specs).unwrap();
+    names
+        .iter()
+        .map(|n| states.iter().find(|f| f.name == *n).unwrap().id)
+        .collect()
+}
+
+/// What waits per channel, by name.
+fn pending(store: &Store) -> Vec<(String, i64)> {
+    let mut waiting = store.pending_by_channel().unwrap();
+    waiting.sort();
+    waiting
+}
+
+/// SPEC §7, full text: a site's robots.txt is kept for every process on
+/// the database, each fetch in place of the one before; a site's file
+/// over two days old is forgotten when another is kept.
+fn a_sites_robots_txt_is_kept_in_place_of_the_last(at: &Location) {
+    let (mut store, _) = open(at);
+    let robots = |origin: &str, fetched_at: i64, status: u16, body: &str| RobotsTxt {
+        origin: origin.into(),
+        fetched_at,
+        status,
+        body: body.into(),
+    };
+    let a = "https://a.example:443";
+    assert_eq!(store.robots(a).unwrap(), None);
+    let first = robots(a, 1_000, 200, "User-agent: *\nDisallow: /prive/\n");
+    store.keep_robots(&first).unwrap();
+    let other = Store::open(at).unwrap();
+    assert_eq!(other.robots(a).unwrap(), Some(first));
+    let again = robots(a, 90_000, 503, "");
+    store.keep_robots(&again).unwrap();
+    assert_eq!(other.robots(a).unwrap(), Some(again));
+    assert_eq!(other.robots("https://b.example:443").unwrap(), None);
+    let b = robots("https://b.example:443", 90_000 + 2 * 86_400 + 1, 404, "");
+    store.keep_robots(&b).unwrap();
+    assert_eq!(other.robots(a).unwrap(), None, "over two days old");
+    assert_eq!(other.robots(&b.origin).unwrap(), Some(b));
+    assert_eq!(rows_in(at, "robots"), 1);
+}
+
+/// SPEC §10, delivery: each store opened holds its claims for an owner of
+/// its own; one that acts for another's owner (two connections of one
+/// process) holds that one's leases, renews them and records their
+/// outcomes, which it could not do before.
+fn two_connections_of_one_process_are_one_holder(at: &Location) {
+    let (mut first, feed) = open(at);
+    first
+        .record_polls(&[poll(
+            feed,
+            10,
+            vec![record("a", "https://x.example/a", "mail")],
+        )])
+        .unwrap();
+    let mut second = Store::open(at).unwrap();
+    assert_ne!(first.owner(), second.owner());
+    let claimed = first.claim_alerts(100, 160, &["mail"], false, 1).unwrap();
+    let id = &claimed.alerts[0].id;
+    assert!(
+        !second.renew(Target::Alert, id, 200).unwrap(),
+        "the first's"
+    );
+    assert!(second.mark_sent(Target::Alert, id, 110).unwrap().is_empty());
+
+    second.act_for(first.owner());
+    assert_eq!(second.owner(), first.owner());
+    assert!(second.renew(Target::Alert, id, 200).unwrap());
+    let mut third = Store::open(at).unwrap();
+    assert!(
+        third
+            .claim_alerts(170, 230, &["mail"], false, 1)
+            .unwrap()
+            .alerts
+            .is_empty(),
+        "renewed until 200"
+    );
+    assert_eq!(second.mark_sent(Target::Alert, id, 180).unwrap(), [10]);
+    assert_eq!(first.status().unwrap().channels[0].sent, 1);
+}
+
+/// SPEC §4, retention: the space rows leave behind is given back up to
+/// what is asked and never more, and what is said to be given back is (a
+/// backend that gives none back reuses it); a checkpoint leaves nothing
+/// buffered beside the database proper (SQLite's write-ahead log is
+/// emptied, and the file shrinks by what was given back). The database
+/// answers its health check throughout.
+fn freed_space_is_given_back_up_to_what_is_asked(at: &Location) {
+    let (mut store, _) = open(at);
+    store.health().unwrap();
+    let robots = |origin: &str, fetched_at: i64, body: String| RobotsTxt {
+        origin: origin.into(),
+        fetched_at,
+        status: 200,
+        body,
+    };
+    // A large file, forgotten when another site's is kept days later.
+    let large = "Disallow: /archives/\n".repeat(40_000);
+    store
+        .keep_robots(&robots("https://a.example:443", 0, large))
+        .unwrap();
+    store
+        .keep_robots(&robots("https://b.example:443", 3 * 86_400, String::new()))
+        .unwrap();
+    store.checkpoint().unwrap();
+    let size = |path: &std::path::Path| std::fs::metadata(path).unwrap().len();
+    // What `reclaim(bytes)` says it gave, checked against the file.
+    let mut give_back = |bytes: u64| {
+        let before = match at {
+            Location::File(path) => size(path),
+            Location::Postgres(_) => 0,
+        };
+        let given = store.reclaim(bytes).unwrap();
+        assert!(given <= bytes, "asked {bytes}, gave {given}");
+        store.checkpoint().unwrap();
+        if let Location::File(path) = at {
+            let shrunk = before - size(path);
+            assert_eq!(shrunk, given, "asked {bytes}: the file shrank by {shrunk}");
+            let log = path.with_file_name(format!("{}-wal", path.display()));
+            assert_eq!(size(&log), 0, "the write-ahead log is empty");
+        }
+        store.health().unwrap();
+        given
+    };
+    assert_eq!(give_back(0), 0);
+    assert_eq!(give_back(1_000), 0, "less than a page");
+    let page = give_back(4096);
+    let rest = give_back(u64::MAX);
+    if let Location::File(_) = at {
+        assert!(
+            page > 0 && rest > 0,
+            "the file had free pages: {page}, {rest}"
+        );
+    }
+    assert_eq!(give_back(u64::MAX), 0, "nothing more is free");
+}
+
+/// SPEC §5: a fault of the channel pauses it whole; each fault after the
+/// first keeps it paused one backoff step longer (from 30 s, doubling),
+/// counted from the first fault, and never ends the pause before the wait
+/// the server asked for. It is listed as paused until its next attempt is
+/// due; the first delivery on it ends its pause, not another channel's.
+fn a_channel_fault_pauses_it_until_it_sends(at: &Location) {
+    let (mut store, feed) = open(at);
+    store
+        .record_polls(&[poll(
+            feed,
+            10,
+            vec![record("a", "https://x.example/a", "mail")],
+        )])
+        .unwrap();
+    assert!(store.paused_channels(0).unwrap().is_empty());
+    let first = store
+        .pause_channel("mail", "535 login refused", 100, 1.0, 0)
+        .unwrap();
+    let fault = |error: &str, since, attempts, retry_at| ChannelFault {
+        error: error.into(),
+        since,
+        attempts,
+        retry_at,
+    };
+    assert_eq!(first, fault("535 login refused", 100, 1, 130));
+    let longer = store
+        .pause_channel("mail", "TLS failed", 130, 1.0, 0)
+        .unwrap();
+    assert_eq!(longer, fault("TLS failed", 100, 2, 190));
+    let asked = store
+        .pause_channel("mail", "421 later", 190, 1.0, 1_000)
+        .unwrap();
+    assert_eq!(
+        asked,
+        fault("421 later", 100, 3, 1_000),
+        "the server's wait"
+    );
+    let hook = store.pause_channel("hook", "401", 200, 0.0, 0).unwrap();
+    assert_eq!(hook, fault("401", 200, 1, 215));
+
+    let other = Store::open(at).unwrap();
+    assert_eq!(
+        other.paused_channels(214).unwrap(),
+        [
+            ("hook".to_string(), hook.clone()),
+            ("mail".into(), asked.clone())
+        ]
+    );
+    assert_eq!(
+        other.paused_channels(999).unwrap(),
+        [("mail".to_string(), asked.clone())]
+    );
+    assert!(
+        other.paused_channels(1_000).unwrap().is_empty(),
+        "due for its next attempt"
+    );
+    assert_eq!(other.status().unwrap().channels[0].paused, Some(asked));
+
+    let claimed = store
+        .claim_alerts(1_000, 1_060, &["mail"], false, 1)
+        .unwrap();
+    assert_eq!(
+        store
+            .mark_sent(Target::Alert, &claimed.alerts[0].id, 1_001)
+            .unwrap(),
+        [10]
+    );
+    let paused = other.paused_channels(0).unwrap();
+    assert_eq!(paused, [("hook".to_string(), hook)], "mail's pause is over");
+    let status = other.status().unwrap();
+    let mail = status.channels.iter().find(|c| c.name == "mail").unwrap();
+    assert_eq!(mail.paused, None);
+    let anew = store.pause_channel("mail", "535", 2_000, 0.0, 0).unwrap();
+    assert_eq!(anew, fault("535", 2_000, 1, 2_015), "a pause of its own");
+}
+
+/// SPEC §1 `veille retry`, §5: an alert failed for good, or found damaged
+/// (whoever held it), is not claimed again and is counted as failed, the
+/// damaged one with its reason; the retry puts both back in the queue, due
+/// at once for a new round of tries, makes the channel's pending alerts
+/// due now and ends its pause, and touches no other channel. What waits
+/// is counted per channel throughout.
+fn a_retry_queues_a_channels_failed_alerts_again(at: &Location) {
+    let (mut store, feed) = open(at);
+    let items = vec![
+        record("a", "https://x.example/a", "mail"),
+        record("b", "https://x.example/b", "mail"),
+        record("c", "https://x.example/c", "mail"),
+        record("d", "https://x.example/d", "push"),
+    ];
+    store.record_polls(&[poll(feed, 10, items)]).unwrap();
+    assert_eq!(
+        pending(&store),
+        [("mail".to_string(), 3), ("push".into(), 1)]
+    );
+    let claimed = store.claim_alerts(100, 160, &["mail"], false, 10).unwrap();
+    let by_title = |title: &str| {
+        let alert = claimed.alerts.iter().find(|a| a.item.title == title);
+        alert.unwrap().id.clone()
+    };
+    let (a, b, c) = (by_title("a"), by_title("b"), by_title("c"));
+    store
+        .mark_attempt_failed(Target::Alert, &a, "550 no such user", None)
+        .unwrap();
+    store
+        .mark_attempt_failed(Target::Alert, &b, "451 later", Some(5_000))
+        .unwrap();
+    let mut other = Store::open(at).unwrap();
+    other
+        .mark_damaged(Target::Alert, &c, "its rules are not JSON")
+        .unwrap();
+    assert_eq!(
+        pending(&store),
+        [("mail".to_string(), 1), ("push".into(), 1)]
+    );
+    assert!(
+        other
+            .claim_alerts(4_000, 4_060, &["mail"], false, 10)
+            .unwrap()
+            .alerts
+            .is_empty(),
+        "b is not due, a and c failed"
+    );
+    let status = store.status().unwrap();
+    let mail = &status.channels[0];
+    assert_eq!(
+        (mail.name.as_str(), mail.pending, mail.failed),
+        ("mail", 1, 2)
+    );
+    let damaged: Vec<(&str, &str, &str)> = mail
+        .damaged
+        .iter()
+        .map(|d| (d.id.as_str(), d.kind, d.reason.as_str()))
+        .collect();
+    assert_eq!(damaged, [(c.as_str(), "alert", "its rules are not JSON")]);
+    store.pause_channel("mail", "535", 4_000, 1.0, 0).unwrap();
+    store.pause_channel("push", "401", 4_000, 1.0, 0).unwrap();
+
+    let requeued = store.requeue_failed("mail", 4_010).unwrap();
+    assert_eq!(
+        requeued,
+        Requeued {
+            alerts: 2,
+            digests: 0,
+            hastened: 1,
+            resumed: true
+        }
+    );
+    assert_eq!(
+        pending(&store),
+        [("mail".to_string(), 3), ("push".into(), 1)]
+    );
+    let paused: Vec<String> = store
+        .paused_channels(4_010)
+        .unwrap()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(paused, ["push"]);
+    let again = other
+        .claim_alerts(4_010, 4_070, &["mail"], false, 10)
+        .unwrap();
+    let mut seen: Vec<(String, u32, i64)> = again
+        .alerts
+        .iter()
+        .map(|d| (d.id.clone(), d.attempts, d.queued))
+        .collect();
+    seen.sort();
+    let mut expected = vec![(a, 0, 4_010), (b, 1, 10), (c, 0, 4_010)];
+    expected.sort();
+    assert_eq!(seen, expected, "a new round for the failed ones");
+    assert_eq!(
+        store.requeue_failed("mail", 4_020).unwrap(),
+        Requeued::default(),
+        "nothing left to retry"
+    );
+}
+
+/// SPEC §7, feed health: a feed's health facts are read back as its polls
+/// left them. A review's change is recorded once (another process that
+/// reviewed the same state records nothing) and queues one alert per
+/// channel, due at once, taken by one process at a time and counted as
+/// waiting until sent; the recovery ends the episode.
+fn a_health_change_is_recorded_once_and_alerts_each_channel(at: &Location) {
+    let mut store = Store::open(at).unwrap();
+    let ids = with_feeds(&mut store, &["A", "B"]);
+    let (a, b) = (ids[0], ids[1]);
+    let mut quiet = record("b1", "https://x.example/b1", "mail");
+    quiet.alerts.clear();
+    let fetched = PollRecord {
+        fetch: FetchRecord::Fetched {
+            status: 200,
+            etag: None,
+            last_modified: None,
+            items: 1,
+            unread_items: 0,
+        },
+        ..poll(b, 10, vec![quiet])
+    };
+    store
+        .record_polls(&[failed(a, 10), fetched, failed(a, 20)])
+        .unwrap();
+    let health = store.feed_health(&["A", "B", "Z"]).unwrap();
+    let seen: Vec<(i64, &str, Option<Open>, &Facts)> = health
+        .iter()
+        .map(|f| (f.feed_id, f.name.as_str(), f.open, &f.facts))
+        .collect();
+    let failing = Facts {
+        failing_since: Some(10),
+        last_error: Some("HTTP 500".into()),
+        last_fetch: Some(20),
+        ..Facts::default()
+    };
+    let fine = Facts {
+        first_success: Some(10),
+        last_fetch: Some(10),
+        arrivals: vec![10],
+        ..Facts::default()
+    };
+    assert_eq!(seen, [(a.0, "A", None, &failing), (b.0, "B", None, &fine)]);
+
+    assert!(!store.health_pending().unwrap());
+    let open = Open {
+        episode: Episode::Failing,
+        since: 10,
+    };
+    let notice = Notice {
+        feed: "A".into(),
+        url: Some("https://a.example/rss".into()),
+        event: Event::Failing,
+        recovered_from: None,
+        since: 10,
+        at: 100,
+        error: Some("HTTP 500".into()),
+        usual_gap: None,
+    };
+    let change = HealthChange {
+        feed_id: a.0,
+        was: None,
+        open: Some(open),
+        notices: vec![notice.clone()],
+    };
+    let channels = ["mail".to_string(), "hook".into()];
+    let mut other = Store::open(at).unwrap();
+    assert_eq!(
+        store
+            .record_health(std::slice::from_ref(&change), &channels, 100)
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        other.record_health(&[change], &channels, 101).unwrap(),
+        0,
+        "recorded already"
+    );
+    assert!(other.health_pending().unwrap());
+    assert_eq!(other.feed_health(&["A"]).unwrap()[0].open, Some(open));
+    assert_eq!(
+        pending(&store),
+        [("hook".to_string(), 1), ("mail".into(), 1)]
+    );
+
+    assert!(
+        store
+            .claim_health(99, 159, &["mail"])
+            .unwrap()
+            .health
+            .is_empty(),
+        "due at 100"
+    );
+    let mine = store.claim_health(100, 160, &["mail"]).unwrap();
+    let [h] = &mine.health[..] else {
+        panic!("one health alert for mail: {mine:?}");
+    };
+    assert_eq!(
+        (h.channel.as_str(), h.attempts, h.queued, &h.notice),
+        ("mail", 0, 100, &notice)
+    );
+    assert!(mine.alerts.is_empty() && mine.damaged.is_empty());
+    assert!(
+        other
+            .claim_health(110, 170, &["mail"])
+            .unwrap()
+            .health
+            .is_empty(),
+        "held by the first"
+    );
+    let theirs = other.claim_health(110, 170, &["hook", "mail"]).unwrap();
+    assert_eq!(theirs.health.len(), 1, "{theirs:?}");
+    assert_eq!(theirs.health[0].channel, "hook");
+    assert!(
+        store
+            .mark_sent(Target::Health, &h.id, 120)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.health_pending().unwrap(), "the hook's still waits");
+    other
+        .mark_sent(Target::Health, &theirs.health[0].id, 121)
+        .unwrap();
+    assert!(!store.health_pending().unwrap());
+    assert!(pending(&store).is_empty());
+
+    let recovered = HealthChange {
+        feed_id: a.0,
+        was: Some(open),
+        open: None,
+        notices: vec![Notice {
+            event: Event::Recovered,
+            recovered_from: Some(Episode::Failing),
+            at: 200,
+            error: None,
+            ..notice
+        }],
+    };
+    assert_eq!(
+        store
+            .record_health(&[recovered], &channels[..1], 200)
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.feed_health(&["A"]).unwrap()[0].open, None);
+    assert!(store.health_pending().unwrap());
+}
+
+/// SPEC §5, a digest ends with the feeds failing for more than a day or
+/// gone: those among the names given whose failures began by the time
+/// given, or that are gone; not a feed that recovered, nor one failing
+/// since later, nor one not named.
+fn failing_feeds_are_those_failing_since_before_or_gone(at: &Location) {
+    let mut store = Store::open(at).unwrap();
+    let ids = with_feeds(&mut store, &["A", "B", "C", "D", "E"]);
+    let (a, b, c, d, e) = (ids[0], ids[1], ids[2], ids[3], ids[4]);
+    let gone = PollRecord {
+        fetch: FetchRecord::Failed(FetchFailure {
+            status: Some(410),
+            error: "HTTP 410".into(),
+            gone: true,
+            retry_after_until: None,
+        }),
+        ..poll(d, 900, Vec::new())
+    };
+    store
+        .record_polls(&[
+            failed(a, 10),
+            failed(b, 10),
+            failed(c, 500),
+            gone,
+            failed(e, 10),
+            failed(a, 20),
+        ])
+        .unwrap();
+    store.record_polls(&[poll(b, 30, Vec::new())]).unwrap();
+    let failing = store.failing_feeds(&["A", "B", "C", "D"], 100).unwrap();
+    let seen: Vec<(&str, Option<i64>, bool, Option<&str>)> = failing
+        .iter()
+        .map(|f| {
+            let since = f.since.map(|s| s.timestamp());
+            (f.name.as_str(), since, f.gone, f.error.as_deref())
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("A", Some(10), false, Some("HTTP 500")),
+            ("D", Some(900), true, Some("HTTP 410"))
+        ]
+    );
+    let later: Vec<String> = store
+        .failing_feeds(&["B", "C"], 501)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(later, ["C"]);
+    assert!(store.failing_feeds(&[], 1_000).unwrap().is_empty());
+}
+
+/// SPEC §1 `veille recent`: the stories with an alert made at or after the
+/// time given, newest first, each with the rules it matched, its title and
+/// link, the feeds that carry it in the order they brought it, and each
+/// channel's alert with where it stands.
+fn recent_lists_the_stories_alerted_since_newest_first(at: &Location) {
+    let mut store = Store::open(at).unwrap();
+    let ids = with_feeds(&mut store, &["A", "B"]);
+    let (a, b) = (ids[0], ids[1]);
+    let (s1, s2) = ("https://x.example/1", "https://x.example/2");
+    store
+        .record_polls(&[poll(a, 10, vec![matched("a1", s1, "mail", "r1")])])
+        .unwrap();
+    let mut both = matched("a2", s2, "mail", "r2");
+    both.alerts.extend(matched("a2", s2, "push", "r3").alerts);
+    store.record_polls(&[poll(a, 20, vec![both])]).unwrap();
+    let mut copy = record("b2", s2, "mail");
+    copy.alerts.clear();
+    store.record_polls(&[poll(b, 30, vec![copy])]).unwrap();
+    let claimed = store.claim_alerts(40, 100, &["mail"], false, 10).unwrap();
+    for alert in &claimed.alerts {
+        if alert.item.title == "a2" {
+            store.mark_sent(Target::Alert, &alert.id, 41).unwrap();
+        } else {
+            store
+                .mark_attempt_failed(Target::Alert, &alert.id, "550", None)
+                .unwrap();
+        }
+    }
+
+    let channel = |name: &str, state: &str| RecentChannel {
+        name: name.into(),
+        state: state.into(),
+    };
+    let recent = store.recent(0).unwrap();
+    let seen: Vec<_> = recent
+        .iter()
+        .map(|s| {
+            (
+                s.at,
+                s.rules.clone(),
+                s.title.as_str(),
+                s.link.as_deref(),
+                s.outlets.clone(),
+                s.channels.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                20,
+                vec!["r2".to_string(), "r3".into()],
+                "a2",
+                Some(s2),
+                vec!["A".to_string(), "B".into()],
+                vec![channel("mail", "sent"), channel("push", "pending")]
+            ),
+            (
+                10,
+                vec!["r1".to_string()],
+                "a1",
+                Some(s1),
+                vec!["A".to_string()],
+                vec![channel("mail", "failed")]
+            ),
+        ]
+    );
+    assert_eq!(store.recent(11).unwrap(), recent[..1], "a1 came before");
+    assert_eq!(store.recent(20).unwrap(), recent[..1]);
+    assert!(store.recent(21).unwrap().is_empty());
+}
+
+/// SPEC §4, `keep_text`, and §1 `veille test --history`: each version of
+/// an item recorded with its text kept is read back, in the order seen,
+/// with its feed, its story and when that began, whether it was recorded
+/// quietly, and its text as packed; with the oldest text kept and the
+/// stories alerted since. An item recorded without `keep_text` is not.
+/// Pruning drops the texts seen before the cutoff, oldest first and no
+/// more than asked; how many went.
+fn kept_texts_are_read_back_and_pruned_oldest_first(at: &Location) {
+    let (mut store, feed) = open(at);
+    let text = |mut r: ItemRecord, summary: &str| {
+        r.item.summary = summary.into();
+        r.item.content = format!("{summary}, en entier.");
+        r.item.categories = vec!["Économie".into(), "Asie".into()];
+        r
+    };
+    let kept = |p: PollRecord| PollRecord {
+        keep_text: true,
+        ..p
+    };
+    let (la, lq) = ("https://x.example/a", "https://x.example/q");
+    let first = text(record("a", la, "mail"), "Les puces");
+    store
+        .record_polls(&[kept(poll(feed, 10, vec![first]))])
+        .unwrap();
+    let mut quiet = text(record("q", lq, "mail"), "Sans bruit");
+    quiet.alerts.clear();
+    quiet.quiet = true;
+    store
+        .record_polls(&[kept(poll(feed, 20, vec![quiet]))])
+        .unwrap();
+    let mut changed = text(record("a", la, "mail"), "Les puces, la suite");
+    (changed.is_new, changed.content_hash) = (false, "h-a-2".into());
+    changed.alerts.clear();
+    let written = store
+        .record_polls(&[kept(poll(feed, 30, vec![changed]))])
+        .unwrap();
+    assert_eq!(written[0].as_ref().unwrap().changed_items, 1);
+    let lost = "https://x.example/n";
+    store
+        .record_polls(&[poll(feed, 40, vec![record("n", lost, "mail")])])
+        .unwrap();
+    let story = |link: &str| store.story_of_link(link).unwrap().unwrap();
+
+    let mut read = History::default();
+    store.history(15, &mut read).unwrap();
+    assert_eq!(read.oldest, Some(10));
+    assert_eq!(read.alerted, [(story(lost), vec!["r".to_string()], 40)]);
+    let versions: Vec<_> = read
+        .kept
+        .iter()
+        .map(|k| {
+            let link = k.item.link.as_deref();
+            (
+                k.feed.as_str(),
+                k.story,
+                k.story_began,
+                k.seen,
+                k.quiet,
+                link,
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("A", story(lq), 20, 20, true, Some(lq)),
+            ("A", story(la), 10, 30, false, Some(la)),
+        ]
+    );
+    let mut unpacker = Unpacker::default();
+    let mut texts = Vec::new();
+    for (k, packed) in read.kept.iter_mut().zip(&read.packed) {
+        unpacker.unpack(k, packed).unwrap();
+        let i = &k.item;
+        texts.push((i.title.clone(), i.summary.clone(), i.content.clone()));
+        assert_eq!(i.categories, ["Économie", "Asie"]);
+    }
+    let version = |title: &str, summary: &str| {
+        let content = format!("{summary}, en entier.");
+        (title.to_string(), summary.to_string(), content)
+    };
+    assert_eq!(
+        texts,
+        [
+            version("q", "Sans bruit"),
+            version("a", "Les puces, la suite")
+        ]
+    );
+
+    let oldest = |store: &Store| {
+        let mut read = History::default();
+        store.history(0, &mut read).unwrap();
+        (
+            read.oldest,
+            read.kept.iter().map(|k| k.seen).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(oldest(&store), (Some(10), vec![10, 20, 30]));
+    assert_eq!(store.prune_texts(25, 1).unwrap(), 1);
+    assert_eq!(oldest(&store), (Some(20), vec![20, 30]), "the oldest went");
+    assert_eq!(store.prune_texts(25, 10).unwrap(), 1);
+    assert_eq!(store.prune_texts(25, 10).unwrap(), 0);
+    assert_eq!(oldest(&store), (Some(30), vec![30]));
+    assert_eq!(store.retained().unwrap().items, 3, "the items stay");
+}
+
+/// SPEC §10, delivery, and §5: a frozen digest is taken when its tick has
+/// come, for its channel only, by one process at a time and as it was
+/// frozen; once the holder's lease runs out another takes it, and only
+/// that one's send is recorded. A sent digest is not taken again, even by
+/// `run --once --flush-digests` (any time).
+fn a_frozen_digest_is_claimed_by_one_process_at_a_time(at: &Location) {
+    let (mut first, feed) = open(at);
+    let mut second = Store::open(at).unwrap();
+    first
+        .record_polls(&[poll(
+            feed,
+            150,
+            vec![record("a", "https://x.example/a", "matin")],
+        )])
+        .unwrap();
+    let members: Vec<String> = first
+        .digest_members("matin", 200)
+        .unwrap()
+        .alerts
+        .iter()
+        .map(|a| a.id.clone())
+        .collect();
+    let body = r#"{"stories":["a"]}"#;
+    assert!(
+        first
+            .create_digest("matin", "d1", &members, &[], body, 200, None)
+            .unwrap()
+    );
+    assert!(
+        second
+            .claim_digests(199, 259, &["matin"], false)
+            .unwrap()
+            .is_empty(),
+        "its tick is at 200"
+    );
+    assert!(
+        second
+            .claim_digests(200, 260, &["mail"], true)
+            .unwrap()
+            .is_empty(),
+        "another channel's"
+    );
+    let mine = first.claim_digests(200, 260, &["matin"], false).unwrap();
+    let [d] = &mine[..] else {
+        panic!("one digest: {mine:?}");
+    };
+    assert_eq!(
+        (
+            d.id.as_str(),
+            d.channel.as_str(),
+            d.attempts,
+            d.queued,
+            d.stories,
+            d.body.as_str()
+        ),
+        ("d1", "matin", 0, 200, 1, body)
+    );
+    for store in [&mut second, &mut first] {
+        assert!(
+            store
+                .claim_digests(210, 270, &["matin"], true)
+                .unwrap()
+                .is_empty(),
+            "held until 260"
+        );
+    }
+    let theirs = second.claim_digests(260, 320, &["matin"], false).unwrap();
+    assert_eq!(theirs.len(), 1, "the lease ran out");
+    assert_eq!(theirs[0].id, "d1");
+    assert!(
+        first
+            .mark_sent(Target::Digest, "d1", 261)
+            .unwrap()
+            .is_empty(),
+        "fenced"
+    );
+    assert_eq!(
+        second.mark_sent(Target::Digest, "d1", 262).unwrap(),
+        [150],
+        "its alert's item was first seen at 150"
+    );
+    assert!(
+        first
+            .claim_digests(400, 460, &["matin"], true)
+            .unwrap()
+            .is_empty(),
+        "sent"
+    );
+}
+
+/// SPEC §4, wire copies, as `veille test` shows them: another outlet's
+/// copy of a stored item is found with the story it would join and why;
+/// from the feed that carries the story it would not join; an unrelated
+/// text finds nothing, nor does a copy published too far apart or looked
+/// up once the stored print is older than those kept. A store reads the
+/// stored prints into its index when first asked, not before.
+fn a_wire_copy_is_found_among_the_stored_stories(at: &Location) {
+    let mut store = Store::open(at).unwrap();
+    let a = with_feeds(&mut store, &["A", "B"])[0];
+    let text = "Le gouvernement a présenté mercredi un plan de soutien à la filière \
+                des semi-conducteurs, doté de deux milliards d'euros sur cinq ans. \
+                Les industriels saluent une première étape mais réclament davantage \
+                de moyens pour la formation des ingénieurs et la recherche publique.";
+    let mut stored = record("a", "https://a.example/plan", "mail");
+    stored.item.summary = text.into();
+    stored.wire = Some(Fingerprint::of(&stored.item));
+    let mut first = poll(a, 10, vec![stored]);
+    first.wire_window = 3600;
+    first.wire_keep = 1_000_000;
+    store.record_polls(&[first]).unwrap().remove(0).unwrap();
+    assert_eq!(store.wire_index_size().0, 1, "the writer indexed its copy");
+    let story = store.story_of_link("https://a.example/plan").unwrap();
+
+    let mut fresh = Store::open(at).unwrap();
+    assert_eq!(fresh.wire_index_size(), (0, 0), "not read yet");
+    let item = |title: &str, summary: &str| Item {
+        title: title.into(),
+        link: Some("https://b.example/plan".into()),
+        summary: summary.into(),
+        ..Item::default()
+    };
+    let copy = item("Un plan pour les puces", text);
+    let fp = Fingerprint::of(&copy);
+    let found = fresh
+        .wire_matches(&fp, &copy, 20, 3600, 1_000_000, "B")
+        .unwrap();
+    let [m] = &found[..] else {
+        panic!("one story to compare with: {found:?}");
+    };
+    assert_eq!(Some(m.story_id), story);
+    assert_eq!(
+        (m.title.as_str(), m.evidence, m.same_feed, m.gap),
+        ("a", Evidence::Copy, false, 10)
+    );
+    assert!(m.joins());
+    let (copies, bytes) = fresh.wire_index_size();
+    assert_eq!(copies, 1);
+    assert!(bytes > 0);
+
+    let own = fresh
+        .wire_matches(&fp, &copy, 20, 3600, 1_000_000, "A")
+        .unwrap();
+    assert_eq!(own.len(), 1);
+    assert!(own[0].same_feed && !own[0].joins(), "{own:?}");
+    let unrelated = item(
+        "Rugby",
+        "La finale de la coupe d'Europe de rugby s'est jouée samedi soir à Cardiff \
+         devant soixante-dix mille spectateurs. Les supporters toulousains ont fêté \
+         le sixième titre de leur club jusqu'au petit matin sur la place du Capitole.",
+    );
+    let other = Fingerprint::of(&unrelated);
+    assert!(other.is_usable());
+    assert!(
+        fresh
+            .wire_matches(&other, &unrelated, 20, 3600, 1_000_000, "B")
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        fresh
+            .wire_matches(&fp, &copy, 100_000, 3600, 1_000_000, "B")
+            .unwrap()
+            .is_empty(),
+        "published a day apart"
+    );
+    let mut late = Store::open(at).unwrap();
+    assert!(
+        late.wire_matches(&fp, &copy, 20_000, 1_000_000, 100, "B")
+            .unwrap()
+            .is_empty(),
+        "the print is older than those kept"
+    );
+    assert_eq!(late.wire_index_size().0, 0);
+}
+
 /// One test per backend for each case.
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {
@@ -741,4 +1623,15 @@ on_both!(
     one_alert_a_story_names_every_rule,
     every_poll_of_a_write_counts_in_its_feed,
     a_write_refuses_only_the_poll_whose_claim_passed_on,
+    a_sites_robots_txt_is_kept_in_place_of_the_last,
+    two_connections_of_one_process_are_one_holder,
+    freed_space_is_given_back_up_to_what_is_asked,
+    a_channel_fault_pauses_it_until_it_sends,
+    a_retry_queues_a_channels_failed_alerts_again,
+    a_health_change_is_recorded_once_and_alerts_each_channel,
+    failing_feeds_are_those_failing_since_before_or_gone,
+    recent_lists_the_stories_alerted_since_newest_first,
+    kept_texts_are_read_back_and_pruned_oldest_first,
+    a_frozen_digest_is_claimed_by_one_process_at_a_time,
+    a_wire_copy_is_found_among_the_stored_stories,
 );

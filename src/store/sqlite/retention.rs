@@ -41,6 +41,11 @@ impl Sqlite {
             return Ok(0);
         }
         let n = free.min(i64::try_from(bytes / page as u64).unwrap_or(i64::MAX));
+        if n == 0 {
+            // Less than a page asked: `incremental_vacuum(0)` would free
+            // every page, not none.
+            return Ok(0);
+        }
         // `incremental_vacuum` returns a row per page freed; stepping
         // through them is what runs it.
         let mut stmt = self
