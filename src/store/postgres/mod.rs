@@ -196,27 +196,23 @@ impl Postgres {
     }
 
     /// Writes polls as `Sqlite::record_polls` does: one transaction for the
-    /// group, each poll again in its own savepoint when the group fails.
+    /// group; when it fails, each poll again in its own savepoint of a new
+    /// one. (No savepoint around the group: two round trips a write saved,
+    /// the common case.)
     fn record(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
         let (wire, owner) = (&mut self.wire, self.owner.as_str());
         let statements = &self.link.statements;
         let mut client = self.link.lend()?;
-        let mut tx = client.transaction()?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&POLL_LOCK])?;
-        if let Err(e) = stories::before_write(&Pg::new(&mut tx, statements), wire, polls) {
-            *wire = None;
-            return Err(e);
-        }
         if polls.len() > 1 {
-            let mut sp = tx.transaction()?;
-            let written = polls::write_polls(&Pg::new(&mut sp, statements), owner, wire, polls);
+            let mut tx = begin_write(&mut client, statements, wire, polls)?;
+            let written = polls::write_polls(&Pg::new(&mut tx, statements), owner, wire, polls);
             if let Ok(summaries) = written {
-                sp.commit()?;
                 return commit(tx, wire).map(|()| summaries.into_iter().map(Ok).collect());
             }
-            drop(sp);
+            drop(tx);
             polls::forget_pending(wire);
         }
+        let mut tx = begin_write(&mut client, statements, wire, polls)?;
         let mut results = Vec::with_capacity(polls.len());
         for poll in polls {
             let mut sp = tx.transaction()?;
@@ -237,6 +233,23 @@ impl Postgres {
         commit(tx, wire)?;
         Ok(results)
     }
+}
+
+/// A write of polls begun: under the poll lock, with the wire index up to
+/// date.
+fn begin_write<'c>(
+    client: &'c mut Client,
+    statements: &Mutex<HashMap<String, Statement>>,
+    wire: &mut Option<WireIndex>,
+    polls: &[PollRecord],
+) -> Result<postgres::Transaction<'c>> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&POLL_LOCK])?;
+    if let Err(e) = stories::before_write(&Pg::new(&mut tx, statements), wire, polls) {
+        *wire = None;
+        return Err(e);
+    }
+    Ok(tx)
 }
 
 fn lock(m: &Mutex<Option<Client>>) -> ClientGuard<'_> {
