@@ -232,8 +232,10 @@ fn items(feed: &Feed, settings: &Settings, doc: Document, now: i64) -> Vec<ItemR
     // Summary and content are stored only for an item that alerts (what
     // messages quote); the others' are dropped here, once packed to be
     // kept, so that a poll waiting to be written (all of them, in
-    // `run --once`) holds what it writes.
+    // `run --once`) holds what it writes. The publisher's id is in the
+    // item's key already, and stored nowhere else.
     for r in &mut records {
+        r.item.source_id = None;
         if let Some(pack) = settings.keep_text {
             r.kept = pack(&r.item);
             if r.kept.is_none() {
