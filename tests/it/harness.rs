@@ -636,6 +636,14 @@ pub fn site_server(
                 }
                 let r = reply(&path);
                 std::thread::sleep(r.delay);
+                {
+                    // Answered: over before the client can read the answer
+                    // and send its next request, however late this thread
+                    // runs again once it has written.
+                    let mut f = fetches.lock().unwrap();
+                    f.now -= 1;
+                    f.in_flight.remove(&path);
+                }
                 let location = r
                     .location
                     .map(|l| format!("Location: {l}\r\n"))
@@ -648,9 +656,6 @@ pub fn site_server(
                     r.body.len(),
                     r.body
                 );
-                let mut f = fetches.lock().unwrap();
-                f.now -= 1;
-                f.in_flight.remove(&path);
             });
         }
     });
