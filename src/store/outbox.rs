@@ -461,6 +461,12 @@ fn warn_if_fenced(db: &impl Db, owner: &str, target: Target, id: &str) -> Result
     Ok(())
 }
 
+/// The newest item of an alert's story, in an `UPDATE alerts`. `i.id + 0`:
+/// read through the story's index. A bare MAX(i.id) lets PostgreSQL walk
+/// the whole primary key backwards looking for the story's rows, a scan of
+/// every item once the story is not recent.
+const NEWEST_ITEM: &str = "(SELECT MAX(i.id + 0) FROM items i WHERE i.story_id = alerts.story_id)";
+
 /// Delivered: never sent again. A digest's alerts are delivered with it;
 /// the channel's pause, if any, is over. Returns when each item delivered
 /// was first seen (none for a health alert, or when it was no longer
@@ -472,13 +478,9 @@ pub(super) fn mark_sent(
     id: &str,
     now: i64,
 ) -> Result<Vec<i64>> {
-    // `i.id + 0`: read through the story's index. A bare MAX(i.id) lets
-    // PostgreSQL walk the whole primary key backwards looking for the
-    // story's rows, a scan of every item once the story is not recent.
-    let newest = "(SELECT MAX(i.id + 0) FROM items i WHERE i.story_id = alerts.story_id)";
     // An alert's newest item is noted by the same statement.
     let last_item = match target {
-        Target::Alert => format!(", last_item = {newest}"),
+        Target::Alert => format!(", last_item = {NEWEST_ITEM}"),
         Target::Digest | Target::Health => String::new(),
     };
     let marked = db.exec(
@@ -507,7 +509,7 @@ pub(super) fn mark_sent(
         Target::Digest => {
             db.exec(
                 &format!(
-                    "UPDATE alerts SET state = 'sent', sent_at = ?2, last_error = NULL, last_item = {newest}
+                    "UPDATE alerts SET state = 'sent', sent_at = ?2, last_error = NULL, last_item = {NEWEST_ITEM}
                      WHERE digest_id = ?1"
                 ),
                 args![id, now],
@@ -539,7 +541,7 @@ pub(super) fn mark_alert_sent_at_once(
             "WITH sent AS (
                  UPDATE alerts SET state = 'sent', sent_at = ?2, attempts = attempts + 1,
                      last_error = NULL, {UNLEASED},
-                     last_item = (SELECT MAX(i.id + 0) FROM items i WHERE i.story_id = alerts.story_id)
+                     last_item = {NEWEST_ITEM}
                  WHERE id = ?1 AND state = 'pending' AND {}
                  RETURNING channel, item_id
              ),

@@ -16,6 +16,7 @@ use super::{
 use crate::domain::identity::Identity;
 use crate::domain::ids::{FeedId, ItemId, StoryId};
 use crate::domain::poll::{FetchFailure, FetchRecord, PollRecord};
+use crate::domain::triage::merge_rules;
 use crate::domain::wire::wire_date;
 
 /// What is stored of the feed's items among `ids`, by item key, to tell
@@ -414,17 +415,12 @@ fn add_to_pending(
     ) else {
         return Ok(());
     };
-    let draft = AlertDraft {
-        channel: channel.to_owned(),
-        rules: new_rules.to_vec(),
-        hits: new_hits.to_vec(),
-        due: 0,
-    };
-    if !draft.merge_into(&mut rules, &mut hits) {
+    if !merge_rules((new_rules, new_hits), &mut rules, &mut hits) {
         return Ok(());
     }
+    // Still pending: a sender may have marked it sent since it was read.
     tx.exec(
-        "UPDATE alerts SET rules = ?2, hits = ?3 WHERE id = ?1",
+        "UPDATE alerts SET rules = ?2, hits = ?3 WHERE id = ?1 AND state = 'pending'",
         args![
             id,
             stored::encode(stored::RULES, &rules)?,

@@ -591,8 +591,15 @@ impl<C: postgres::GenericClient> Db for Pg<'_, C> {
         // cost 2 µs each on the server, 80 ms for a cold `run --once` of
         // 1,000 feeds). Only writes of polls take these ids, and they hold
         // the poll lock (`store::postgres`), so no `nextval` falls between
-        // the two calls; were one to, the insert would clash on the
-        // primary key and the write fail, never overwrite a row.
+        // the two calls. Were something else to take ids there (a hand-made
+        // insert), `setval` could move the sequence back below them: the
+        // writes after would clash on the primary key and fail (their rows
+        // are inserted `ON CONFLICT DO NOTHING` and counted), never
+        // overwrite a row, until the ids pass. `setval` asks for UPDATE on
+        // the sequences, which the role that made the tables has.
+        if n == 0 {
+            return Ok((Vec::new(), Vec::new()));
+        }
         let (stories, items): (i64, i64) = self.one(
             "SELECT setval(pg_get_serial_sequence('stories', 'id'),
                            nextval(pg_get_serial_sequence('stories', 'id')) + CAST(?1 AS BIGINT) - 1),

@@ -12,8 +12,8 @@ use veille::domain::wire::{Evidence, Fingerprint};
 use veille::store::texts::{History, Unpacker};
 use veille::store::{
     AlertDraft, ChannelFault, Claimed, Cursor, FeedClaim, FeedState, FetchRecord, HealthChange,
-    ItemRecord, KnownItem, Location, PollRecord, ProcessInfo, RecentChannel, Requeued, RobotsTxt,
-    Store, StoredHit, Target,
+    ItemRecord, KnownItem, Location, PollRecord, ProcessInfo, RecentChannel, RecordSummary,
+    Requeued, RobotsTxt, Store, StoredHit, Target,
 };
 
 use crate::pg_server;
@@ -90,6 +90,15 @@ fn poll(feed_id: FeedId, now: i64, items: Vec<ItemRecord>) -> PollRecord {
     }
 }
 
+/// Records one poll of `feed` at `now` with `items`, which must be written.
+fn recorded(store: &mut Store, feed: FeedId, now: i64, items: Vec<ItemRecord>) -> RecordSummary {
+    store
+        .record_polls(&[poll(feed, now, items)])
+        .unwrap()
+        .remove(0)
+        .unwrap()
+}
+
 /// Items recorded together: one story per link, one alert per story and
 /// channel; what is known of them afterwards, by key, with unknown keys
 /// left out.
@@ -129,14 +138,9 @@ fn stories_and_known_items(at: &Location) {
 /// process recorded it first) is updated, not inserted twice, in a write
 /// of several polls as alone; the other polls of the write are kept.
 fn an_item_recorded_first_elsewhere_is_updated(at: &Location) {
-    let (mut store, a) = open(at);
-    let feeds = store
-        .sync_feeds(&[
-            ("A".into(), "https://a.example/rss".into()),
-            ("B".into(), "https://b.example/rss".into()),
-        ])
-        .unwrap();
-    let b = feeds.iter().find(|f| f.name == "B").unwrap().id;
+    let (mut store, _) = open(at);
+    let ids = with_feeds(&mut store, &["A", "B"]);
+    let (a, b) = (ids[0], ids[1]);
     let first = store
         .record_polls(&[poll(
             a,
@@ -417,14 +421,9 @@ fn failed(feed: FeedId, now: i64) -> PollRecord {
 /// the other: two failed polls of one feed are two failures; a fetch ends
 /// the run and keeps its validators; a 304 ends it too.
 fn every_poll_of_a_write_counts_in_its_feed(at: &Location) {
-    let (mut store, a) = open(at);
-    let feeds = store
-        .sync_feeds(&[
-            ("A".into(), "https://a.example/rss".into()),
-            ("B".into(), "https://b.example/rss".into()),
-        ])
-        .unwrap();
-    let b = feeds.iter().find(|f| f.name == "B").unwrap().id;
+    let (mut store, _) = open(at);
+    let ids = with_feeds(&mut store, &["A", "B"]);
+    let (a, b) = (ids[0], ids[1]);
     let state = |store: &Store, id: FeedId| {
         store
             .feed_states()
@@ -497,20 +496,25 @@ fn polled(feed: &FeedState, now: i64) -> PollRecord {
     }
 }
 
+/// Feeds to sync, as (name, url).
+fn specs(feeds: &[(&str, &str)]) -> Vec<(String, String)> {
+    feeds
+        .iter()
+        .map(|(n, u)| ((*n).into(), (*u).into()))
+        .collect()
+}
+
 /// SPEC §10, feeds: each feed is polled by one process at a time; a host
 /// never sees more than `per_host` fetches from all processes together;
 /// a poll is recorded only under the claim it was fetched with.
 fn feeds_are_claimed_by_one_process_at_a_time(at: &Location) {
     let mut first = Store::open(at).unwrap();
-    let specs: Vec<(String, String)> = [
+    let specs = specs(&[
         ("a", "https://one.example/a"),
         ("b", "https://one.example/b"),
         ("c", "https://one.example/c"),
         ("d", "https://two.example/d"),
-    ]
-    .iter()
-    .map(|(n, u)| ((*n).into(), (*u).into()))
-    .collect();
+    ]);
     let feeds = first.sync_feeds(&specs).unwrap();
     let mut second = Store::open(at).unwrap();
     assert_eq!(second.sync_feeds(&specs).unwrap().len(), 4);
@@ -567,13 +571,10 @@ fn feeds_are_claimed_by_one_process_at_a_time(at: &Location) {
 /// refuses only the one whose claim passed to another process.
 fn a_write_refuses_only_the_poll_whose_claim_passed_on(at: &Location) {
     let mut first = Store::open(at).unwrap();
-    let specs: Vec<(String, String)> = [
+    let specs = specs(&[
         ("a", "https://one.example/a"),
         ("b", "https://two.example/b"),
-    ]
-    .iter()
-    .map(|(n, u)| ((*n).into(), (*u).into()))
-    .collect();
+    ]);
     let feeds = first.sync_feeds(&specs).unwrap();
     let mut second = Store::open(at).unwrap();
     let mine = take(&mut first, &feeds, &[], 100);
@@ -666,13 +667,12 @@ fn a_digest_tick_is_made_once(at: &Location) {
         !second.take_tick("matin", None, 100).unwrap(),
         "seen already"
     );
-    first
-        .record_polls(&[poll(
-            feed,
-            150,
-            vec![record("a", "https://x.example/a", "matin")],
-        )])
-        .unwrap();
+    recorded(
+        &mut first,
+        feed,
+        150,
+        vec![record("a", "https://x.example/a", "matin")],
+    );
     // Both read the last tick (100) and find the next one due.
     let ids = |c: &Claimed| c.alerts.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
     let members = ids(&first.digest_members("matin", 200).unwrap());
@@ -683,13 +683,12 @@ fn a_digest_tick_is_made_once(at: &Location) {
             .unwrap()
     );
     // An alert recorded since: the second would make a digest of it alone.
-    first
-        .record_polls(&[poll(
-            feed,
-            201,
-            vec![record("b", "https://x.example/b", "matin")],
-        )])
-        .unwrap();
+    recorded(
+        &mut first,
+        feed,
+        201,
+        vec![record("b", "https://x.example/b", "matin")],
+    );
     let late = ids(&second.digest_members("matin", 202).unwrap());
     assert_eq!(late.len(), 1, "only the new one is not in a digest");
     assert!(
@@ -763,13 +762,12 @@ fn a_sites_robots_txt_is_kept_in_place_of_the_last(at: &Location) {
 /// outcomes, which it could not do before.
 fn two_connections_of_one_process_are_one_holder(at: &Location) {
     let (mut first, feed) = open(at);
-    first
-        .record_polls(&[poll(
-            feed,
-            10,
-            vec![record("a", "https://x.example/a", "mail")],
-        )])
-        .unwrap();
+    recorded(
+        &mut first,
+        feed,
+        10,
+        vec![record("a", "https://x.example/a", "mail")],
+    );
     let mut second = Store::open(at).unwrap();
     assert_ne!(first.owner(), second.owner());
     let claimed = first.claim_alerts(100, 160, &["mail"], false, 1).unwrap();
@@ -859,13 +857,12 @@ fn freed_space_is_given_back_up_to_what_is_asked(at: &Location) {
 /// due; the first delivery on it ends its pause, not another channel's.
 fn a_channel_fault_pauses_it_until_it_sends(at: &Location) {
     let (mut store, feed) = open(at);
-    store
-        .record_polls(&[poll(
-            feed,
-            10,
-            vec![record("a", "https://x.example/a", "mail")],
-        )])
-        .unwrap();
+    recorded(
+        &mut store,
+        feed,
+        10,
+        vec![record("a", "https://x.example/a", "mail")],
+    );
     assert!(store.paused_channels(0).unwrap().is_empty());
     let first = store
         .pause_channel("mail", "535 login refused", 100, 1.0, 0)
@@ -1417,13 +1414,12 @@ fn kept_texts_are_read_back_and_pruned_oldest_first(at: &Location) {
 fn a_frozen_digest_is_claimed_by_one_process_at_a_time(at: &Location) {
     let (mut first, feed) = open(at);
     let mut second = Store::open(at).unwrap();
-    first
-        .record_polls(&[poll(
-            feed,
-            150,
-            vec![record("a", "https://x.example/a", "matin")],
-        )])
-        .unwrap();
+    recorded(
+        &mut first,
+        feed,
+        150,
+        vec![record("a", "https://x.example/a", "matin")],
+    );
     let members: Vec<String> = first
         .digest_members("matin", 200)
         .unwrap()
@@ -1438,17 +1434,11 @@ fn a_frozen_digest_is_claimed_by_one_process_at_a_time(at: &Location) {
             .unwrap()
     );
     assert!(
-        second
-            .claim_digests(199, 259, &["matin"], false)
-            .unwrap()
-            .is_empty(),
+        no_digest(&mut second, 199, "matin", false),
         "its tick is at 200"
     );
     assert!(
-        second
-            .claim_digests(200, 260, &["mail"], true)
-            .unwrap()
-            .is_empty(),
+        no_digest(&mut second, 200, "mail", true),
         "another channel's"
     );
     let mine = first.claim_digests(200, 260, &["matin"], false).unwrap();
@@ -1467,13 +1457,7 @@ fn a_frozen_digest_is_claimed_by_one_process_at_a_time(at: &Location) {
         ("d1", "matin", 0, 200, 1, body)
     );
     for store in [&mut second, &mut first] {
-        assert!(
-            store
-                .claim_digests(210, 270, &["matin"], true)
-                .unwrap()
-                .is_empty(),
-            "held until 260"
-        );
+        assert!(no_digest(store, 210, "matin", true), "held until 260");
     }
     let theirs = second.claim_digests(260, 320, &["matin"], false).unwrap();
     assert_eq!(theirs.len(), 1, "the lease ran out");
@@ -1490,13 +1474,15 @@ fn a_frozen_digest_is_claimed_by_one_process_at_a_time(at: &Location) {
         [150],
         "its alert's item was first seen at 150"
     );
-    assert!(
-        first
-            .claim_digests(400, 460, &["matin"], true)
-            .unwrap()
-            .is_empty(),
-        "sent"
-    );
+    assert!(no_digest(&mut first, 400, "matin", true), "sent");
+}
+
+/// No digest of `channel` is claimed at `now`, for a minute.
+fn no_digest(store: &mut Store, now: i64, channel: &str, any_time: bool) -> bool {
+    store
+        .claim_digests(now, now + 60, &[channel], any_time)
+        .unwrap()
+        .is_empty()
 }
 
 /// SPEC §4, wire copies, as `veille test` shows them: another outlet's

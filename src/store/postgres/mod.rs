@@ -167,39 +167,50 @@ impl Postgres {
         &self,
         f: impl FnOnce(&Pg<postgres::Transaction>) -> Result<T> + Send,
     ) -> Result<T> {
-        blocking(|| {
-            let mut client = self.link.lend()?;
-            let mut tx = client.transaction()?;
-            let out = f(&Pg::new(&mut tx, &self.link.statements))?;
-            tx.commit()?;
-            Ok(out)
-        })
+        self.write_at(None, f)
     }
 
-    /// Runs `f` in one transaction at READ COMMITTED, whatever the
-    /// server's default: each statement sees what others committed
-    /// before it.
-    fn write_read_committed<T: Send>(
+    /// Runs `f` in one transaction at `level`, whatever the server's
+    /// default (`None`: the default).
+    fn write_at<T: Send>(
         &self,
+        level: Option<IsolationLevel>,
         f: impl FnOnce(&Pg<postgres::Transaction>) -> Result<T> + Send,
     ) -> Result<T> {
         blocking(|| {
             let mut client = self.link.lend()?;
-            let mut tx = client
-                .build_transaction()
-                .isolation_level(IsolationLevel::ReadCommitted)
-                .start()?;
+            let mut begin = client.build_transaction();
+            if let Some(level) = level {
+                begin = begin.isolation_level(level);
+            }
+            let mut tx = begin.start()?;
             let out = f(&Pg::new(&mut tx, &self.link.statements))?;
             tx.commit()?;
             Ok(out)
         })
     }
 
-    /// Writes polls as `Sqlite::record_polls` does: one transaction for the
-    /// group; when it fails, each poll again in its own savepoint of a new
-    /// one. (No savepoint around the group: two round trips a write saved,
-    /// the common case.)
+    /// Runs one statement, which is its own transaction.
+    fn at_once<T: Send>(&self, f: impl FnOnce(&Pg<Client>) -> Result<T> + Send) -> Result<T> {
+        self.read(f)
+    }
+
+    /// Writes polls: one transaction for the group; when it fails, each
+    /// poll again in its own savepoint of a new transaction, which takes
+    /// the poll lock again (another process may write in between). SQLite
+    /// keeps one transaction and a savepoint around the group; here that
+    /// savepoint would cost two round trips on every write.
     fn record(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
+        let recorded = self.record_in(polls);
+        if recorded.is_err() {
+            // Whatever failed (a savepoint's release too), the copies
+            // indexed are not stored.
+            polls::forget_pending(&mut self.wire);
+        }
+        recorded
+    }
+
+    fn record_in(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
         let (wire, owner) = (&mut self.wire, self.owner.as_str());
         let statements = &self.link.statements;
         let mut client = self.link.lend()?;
@@ -322,7 +333,7 @@ impl Backend for Postgres {
     fn claim_feeds(&mut self, claim: &FeedClaim) -> Result<Vec<FeedState>> {
         let owner = &self.owner;
         // Each statement sees what the claims before it committed.
-        self.write_read_committed(|db| {
+        self.write_at(Some(IsolationLevel::ReadCommitted), |db| {
             // A claim lost with a crash of the server is no loss (the feed
             // is free, as before it): its commit need not wait for the disk.
             // Claims go one after the other, so that each counts the hosts'
@@ -476,7 +487,7 @@ impl Backend for Postgres {
 
     fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>> {
         if target == Target::Alert {
-            return self.read(|db| outbox::mark_alert_sent_at_once(db, &self.owner, id, now));
+            return self.at_once(|db| outbox::mark_alert_sent_at_once(db, &self.owner, id, now));
         }
         self.write(|db| outbox::mark_sent(db, &self.owner, target, id, now))
     }

@@ -32,37 +32,50 @@ impl Sqlite {
     /// inside its own savepoint.
     pub fn record_polls(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
         let (wire, owner) = (&mut self.wire, self.owner.as_str());
-        let mut tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        if let Err(e) = stories::before_write(&*tx, wire, polls) {
-            // Read whole again at the next write.
-            *wire = None;
-            return Err(e);
-        }
-        if polls.len() > 1 {
-            let sp = tx.savepoint()?;
-            if let Ok(summaries) = write_polls(&*sp, owner, wire, polls) {
-                sp.commit()?;
-                commit(tx, wire)?;
-                return Ok(summaries.into_iter().map(Ok).collect());
-            }
+        let recorded = record(&mut self.conn, owner, wire, polls);
+        if recorded.is_err() {
+            // Whatever failed (a savepoint's release too), the copies
+            // indexed are not stored.
             forget_pending(wire);
         }
-        let mut results = Vec::with_capacity(polls.len());
-        for poll in polls {
-            let sp = tx.savepoint()?;
-            let result = write_polls(&*sp, owner, wire, std::slice::from_ref(poll));
-            if result.is_ok() {
-                sp.commit()?;
-            } else {
-                forget_pending(wire);
-            }
-            results.push(result.map(|mut s| s.remove(0)));
-        }
-        commit(tx, wire)?;
-        Ok(results)
+        recorded
     }
+}
+
+fn record(
+    conn: &mut rusqlite::Connection,
+    owner: &str,
+    wire: &mut Option<WireIndex>,
+    polls: &[PollRecord],
+) -> Result<Vec<Result<RecordSummary>>> {
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if let Err(e) = stories::before_write(&*tx, wire, polls) {
+        // Read whole again at the next write.
+        *wire = None;
+        return Err(e);
+    }
+    if polls.len() > 1 {
+        let sp = tx.savepoint()?;
+        if let Ok(summaries) = write_polls(&*sp, owner, wire, polls) {
+            sp.commit()?;
+            commit(tx, wire)?;
+            return Ok(summaries.into_iter().map(Ok).collect());
+        }
+        forget_pending(wire);
+    }
+    let mut results = Vec::with_capacity(polls.len());
+    for poll in polls {
+        let sp = tx.savepoint()?;
+        let result = write_polls(&*sp, owner, wire, std::slice::from_ref(poll));
+        if result.is_ok() {
+            sp.commit()?;
+        } else {
+            forget_pending(wire);
+        }
+        results.push(result.map(|mut s| s.remove(0)));
+    }
+    commit(tx, wire)?;
+    Ok(results)
 }
 
 /// Commits a write, telling the wire index whether its copies are stored
