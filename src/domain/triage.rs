@@ -41,33 +41,26 @@ impl AlertDraft {
     /// another item's text than the one the message shows: their terms are
     /// kept, their spans dropped. Returns whether anything was added.
     pub fn merge_into(&self, rules: &mut Vec<String>, hits: &mut Vec<StoredHit>) -> bool {
-        merge_rules((&self.rules, &self.hits), rules, hits)
-    }
-}
-
-/// `AlertDraft::merge_into` for rules and hits held apart from a draft
-/// (the store merges several drafts of one write before it meets the
-/// pending alert).
-pub fn merge_rules(
-    (new_rules, new_hits): (&[String], &[StoredHit]),
-    rules: &mut Vec<String>,
-    hits: &mut Vec<StoredHit>,
-) -> bool {
-    let mut added = false;
-    for r in new_rules {
-        if rules.contains(r) {
-            continue;
+        let mut added = false;
+        for r in &self.rules {
+            if rules.contains(r) {
+                continue;
+            }
+            rules.push(r.clone());
+            let terms = self
+                .hits
+                .iter()
+                .filter(|h| &h.rule == r)
+                .map(|h| StoredHit {
+                    start: 0,
+                    end: 0,
+                    ..h.clone()
+                });
+            hits.extend(terms);
+            added = true;
         }
-        rules.push(r.clone());
-        let terms = new_hits.iter().filter(|h| &h.rule == r).map(|h| StoredHit {
-            start: 0,
-            end: 0,
-            ..h.clone()
-        });
-        hits.extend(terms);
-        added = true;
+        added
     }
-    added
 }
 
 /// A new or changed item with what it should alert.

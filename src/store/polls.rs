@@ -16,7 +16,6 @@ use super::{
 use crate::domain::identity::Identity;
 use crate::domain::ids::{FeedId, ItemId, StoryId};
 use crate::domain::poll::{FetchFailure, FetchRecord, PollRecord};
-use crate::domain::triage::merge_rules;
 use crate::domain::wire::wire_date;
 
 /// What is stored of the feed's items among `ids`, by item key, to tell
@@ -283,29 +282,19 @@ fn update_item(
 /// are added to the earlier one's (`AlertDraft::merge_into`).
 #[derive(Default)]
 struct NewAlerts<'a> {
-    alerts: Vec<NewAlert<'a>>,
+    alerts: Vec<NewAlert>,
     /// Where each (story, channel) is in `alerts`.
     at: HashMap<(StoryId, &'a str), usize>,
 }
 
-struct NewAlert<'a> {
+struct NewAlert {
     /// The poll whose summary counts it.
     poll: usize,
     story_id: StoryId,
     item_id: ItemId,
     now: i64,
-    draft: &'a AlertDraft,
-    /// The rules and hits of the drafts merged into this one, if any.
-    merged: Option<(Vec<String>, Vec<StoredHit>)>,
-}
-
-impl NewAlert<'_> {
-    fn rules_and_hits(&self) -> (&[String], &[StoredHit]) {
-        match &self.merged {
-            Some((rules, hits)) => (rules, hits),
-            None => (&self.draft.rules, &self.draft.hits),
-        }
-    }
+    /// The first draft, with the rules of the later ones merged in.
+    draft: AlertDraft,
 }
 
 impl<'a> NewAlerts<'a> {
@@ -319,11 +308,8 @@ impl<'a> NewAlerts<'a> {
     ) {
         let key = (story_id, draft.channel.as_str());
         if let Some(&i) = self.at.get(&key) {
-            let first = &mut self.alerts[i];
-            let (rules, hits) = first
-                .merged
-                .get_or_insert_with(|| (first.draft.rules.clone(), first.draft.hits.clone()));
-            draft.merge_into(rules, hits);
+            let first = &mut self.alerts[i].draft;
+            draft.merge_into(&mut first.rules, &mut first.hits);
             return;
         }
         self.at.insert(key, self.alerts.len());
@@ -332,8 +318,7 @@ impl<'a> NewAlerts<'a> {
             story_id,
             item_id,
             now,
-            draft,
-            merged: None,
+            draft: draft.clone(),
         });
     }
 
@@ -343,12 +328,11 @@ impl<'a> NewAlerts<'a> {
     fn store(&self, tx: &impl Db, summaries: &mut [RecordSummary]) -> Result<()> {
         let mut rows = Vec::with_capacity(self.alerts.len());
         for a in &self.alerts {
-            let (rules, hits) = a.rules_and_hits();
             rows.push((
                 new_id(),
                 a,
-                stored::encode(stored::RULES, &rules)?,
-                stored::encode(stored::HITS, &hits)?,
+                stored::encode(stored::RULES, &a.draft.rules)?,
+                stored::encode(stored::HITS, &a.draft.hits)?,
             ));
         }
         let made: HashSet<String> = insert_rows(
@@ -381,27 +365,20 @@ impl<'a> NewAlerts<'a> {
                 summary.alerts += 1;
                 summary.alerted.push(a.draft.channel.clone());
             } else {
-                let (rules, hits) = a.rules_and_hits();
-                add_to_pending(tx, a.story_id, &a.draft.channel, rules, hits)?;
+                add_to_pending(tx, a.story_id, &a.draft)?;
             }
         }
         Ok(())
     }
 }
 
-/// Adds rules, with their hits, to the pending alert of the story and
-/// channel (`AlertDraft::merge_into`); an alert sent or given up is left
-/// alone.
-fn add_to_pending(
-    tx: &impl Db,
-    story_id: StoryId,
-    channel: &str,
-    new_rules: &[String],
-    new_hits: &[StoredHit],
-) -> Result<()> {
+/// Adds a draft's rules, with their hits, to the pending alert of the story
+/// and its channel (`AlertDraft::merge_into`); an alert sent or given up is
+/// left alone.
+fn add_to_pending(tx: &impl Db, story_id: StoryId, draft: &AlertDraft) -> Result<()> {
     let pending: Option<(String, String, String)> = tx.row(
         "SELECT id, rules, hits FROM alerts WHERE story_id = ?1 AND channel = ?2 AND state = 'pending'",
-        args![story_id, channel],
+        args![story_id, draft.channel],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     let Some((id, rules, hits)) = pending else {
@@ -415,7 +392,7 @@ fn add_to_pending(
     ) else {
         return Ok(());
     };
-    if !merge_rules((new_rules, new_hits), &mut rules, &mut hits) {
+    if !draft.merge_into(&mut rules, &mut hits) {
         return Ok(());
     }
     // Still pending: a sender may have marked it sent since it was read.
@@ -430,7 +407,7 @@ fn add_to_pending(
     Ok(())
 }
 
-/// The feeds' rows after their polls, many a statement (`feed_updates`),
+/// The feeds' rows after their polls, many a statement (`update_feeds_of`),
 /// then what only some polls change (pages fetched, a redirect). The run
 /// of failures is counted here, in SQL, not written from what the poller
 /// read: two processes polling one database (the daemon and a `run
