@@ -120,15 +120,29 @@ pub(crate) use args;
 /// The VALUES of a statement inserting `rows` rows of `columns` each, the
 /// arguments numbered row after row: `(?1, ?2), (?3, ?4)`.
 pub fn values(rows: usize, columns: usize) -> String {
-    let mut out = String::with_capacity(rows * columns * 6);
+    value_rows(rows, columns, |n, _| format!("?{n}"))
+}
+
+/// Like `values`, each argument cast to its column's type (`types`), for
+/// VALUES that are not inserted into a table: PostgreSQL has nothing else
+/// to infer their types from.
+pub fn cast_values(rows: usize, types: &[&str]) -> String {
+    value_rows(rows, types.len(), |n, c| {
+        format!("CAST(?{n} AS {})", types[c])
+    })
+}
+
+/// `rows` rows of `columns` cells, the cell of argument `n` (numbered row
+/// after row from 1) in column `c` written by `cell(n, c)`.
+fn value_rows(rows: usize, columns: usize, cell: impl Fn(usize, usize) -> String) -> String {
+    let mut out = String::with_capacity(rows * columns * 8);
     for r in 0..rows {
         out.push_str(if r == 0 { "(" } else { ", (" });
         for c in 0..columns {
             if c > 0 {
                 out.push_str(", ");
             }
-            out.push('?');
-            out.push_str(&(r * columns + c + 1).to_string());
+            out.push_str(&cell(r * columns + c + 1, c));
         }
         out.push(')');
     }
@@ -147,24 +161,6 @@ pub fn batches<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
         rest = after;
         Some(batch)
     })
-}
-
-/// Like `values`, each argument cast to its column's type (`types`), for
-/// VALUES that are not inserted into a table: PostgreSQL has nothing else
-/// to infer their types from.
-pub fn cast_values(rows: usize, types: &[&str]) -> String {
-    let mut out = String::with_capacity(rows * types.len() * 20);
-    for r in 0..rows {
-        out.push_str(if r == 0 { "(" } else { ", (" });
-        for (c, ty) in types.iter().enumerate() {
-            if c > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(&format!("CAST(?{} AS {ty})", r * types.len() + c + 1));
-        }
-        out.push(')');
-    }
-    out
 }
 
 /// Inserts `rows` many a statement (`batches`): each statement is `head`,
