@@ -900,39 +900,39 @@ impl Fingerprint {
         if lead_end as usize > n_opening {
             return None;
         }
-        let run = |at: usize, n: usize| (at..at + n).map(half).collect::<Option<Vec<u16>>>();
-        let ends = run(head, n_ends)?;
-        let number_ends = run(head + n_ends, n_ends)?;
-        let sorted = |v: &[u16]| v.windows(2).all(|w| w[0] <= w[1]);
-        if !sorted(&ends) || !sorted(&number_ends) {
+        // Where each run of sentences ends: the last of each list of ends.
+        let last_end = |list: usize| match n_ends {
+            0 => Some(0),
+            n => half(head + list * n + n - 1).map(usize::from),
+        };
+        let (n_shingles, n_numbers) = (last_end(0)?, last_end(1)?);
+        let n_halves = 2 * n_ends + n_shingles + n_numbers + n_opening + n_figures;
+        let keys_at = 2 * (head + n_halves);
+        if bytes.len() != keys_at + 4 * n_keys {
             return None;
         }
-        let n_shingles = ends.last().map_or(0, |&e| e as usize);
-        let n_numbers = number_ends.last().map_or(0, |&e| e as usize);
-        let at = head + 2 * n_ends;
-        let shingles = run(at, n_shingles)?;
-        let numbers = run(at + n_shingles, n_numbers)?;
-        let opening = run(at + n_shingles + n_numbers, n_opening)?;
-        let lead_figures = run(at + n_shingles + n_numbers + n_opening, n_figures)?;
-        let keys_at = 2 * (at + n_shingles + n_numbers + n_opening + n_figures);
-        if bytes.len() != keys_at + 4 * n_keys {
+        // The parts lie in the bytes as they lie in `halves`.
+        let halves: Box<[u16]> = bytes[2 * head..keys_at]
+            .chunks_exact(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        let sorted = |v: &[u16]| v.windows(2).all(|w| w[0] <= w[1]);
+        if !sorted(&halves[..n_ends]) || !sorted(&halves[n_ends..2 * n_ends]) {
             return None;
         }
         let keys = bytes[keys_at..]
             .chunks_exact(4)
             .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        let parts = Parts {
-            shingles,
-            ends,
-            numbers,
-            number_ends,
-            opening,
-            lead_end,
-            lead_figures,
+        Some(Fingerprint {
+            halves,
             keys,
-        };
-        Some(parts.pack(cut))
+            sentences: n_ends as u16,
+            opening: n_opening as u16,
+            lead_end,
+            figures: n_figures as u16,
+            cut,
+        })
     }
 }
 
