@@ -190,11 +190,6 @@ impl Postgres {
         })
     }
 
-    /// Runs one statement, which is its own transaction.
-    fn at_once<T: Send>(&self, f: impl FnOnce(&Pg<Client>) -> Result<T> + Send) -> Result<T> {
-        self.read(f)
-    }
-
     /// Writes polls: one transaction for the group; when it fails, each
     /// poll again in its own savepoint of a new transaction, which takes
     /// the poll lock again (another process may write in between). SQLite
@@ -487,7 +482,8 @@ impl Backend for Postgres {
 
     fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>> {
         if target == Target::Alert {
-            return self.at_once(|db| outbox::mark_alert_sent_at_once(db, &self.owner, id, now));
+            // One statement, its own transaction: on the connection as it is.
+            return self.read(|db| outbox::mark_alert_sent_at_once(db, &self.owner, id, now));
         }
         self.write(|db| outbox::mark_sent(db, &self.owner, target, id, now))
     }
