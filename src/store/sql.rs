@@ -488,7 +488,7 @@ impl<'a, C: postgres::GenericClient> Pg<'a, C> {
             .client
             .borrow_mut()
             .prepare(&dollars(sql))
-            .map_err(|e| anyhow!("{e}, in: {}", one_line(sql)))?;
+            .map_err(|e| failed_in(e, sql))?;
         if !sql.contains(LIST) {
             statements.insert(sql.to_owned(), statement.clone());
         }
@@ -501,12 +501,19 @@ impl<'a, C: postgres::GenericClient> Pg<'a, C> {
                 .client
                 .borrow_mut()
                 .query_typed(&dollars(sql), &params)
-                .map_err(|e| anyhow!("{e}, in: {}", one_line(sql)));
+                .map_err(|e| failed_in(e, sql));
         }
         let statement = self.prepared(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
         Ok(self.client.borrow_mut().query(&statement, &params)?)
     }
+}
+
+/// A statement's error, saying which statement; the error itself stays in
+/// the chain, for its message (a `postgres::Error` alone says only "db
+/// error") and for `store::Error` to tell its kind.
+fn failed_in(e: postgres::Error, sql: &str) -> anyhow::Error {
+    anyhow::Error::from(e).context(format!("running {}", one_line(sql)))
 }
 
 /// The arguments of a statement with a list (`in_list`) with the types
@@ -538,8 +545,7 @@ impl<C: postgres::GenericClient> Db for Pg<'_, C> {
                 .client
                 .borrow_mut()
                 .execute_typed(&dollars(sql), &params)
-                .map_err(|e| anyhow!("{e}, in: {}", one_line(sql)))?
-                as usize);
+                .map_err(|e| failed_in(e, sql))? as usize);
         }
         let statement = self.prepared(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
