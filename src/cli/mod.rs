@@ -28,6 +28,12 @@ pub enum CliError {
     Usage(anyhow::Error),
 }
 
+impl From<crate::store::Error> for CliError {
+    fn from(e: crate::store::Error) -> CliError {
+        CliError::Runtime(e.into())
+    }
+}
+
 impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {

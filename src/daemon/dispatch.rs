@@ -25,9 +25,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Result;
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
-use super::{Delivery, Loop, Shared};
+use super::{Delivery, Loop, RETRY_PAUSES, Shared};
 use crate::config::{Channel, ChannelKind, Config};
 use crate::deliver::{DeliveryError, Outgoing, Pass};
 use crate::domain::health::Notice;
@@ -35,7 +35,7 @@ use crate::domain::hook::{self, DigestJson, Hook};
 use crate::domain::outgoing::{self, FrozenDigest};
 use crate::domain::render::{self, DigestView, Rendered, StoryView};
 use crate::domain::schedule::next_delivery_attempt;
-use crate::store::{Claimed, Damaged, DueAlert, DueDigest, Store, Target, stored};
+use crate::store::{self, Claimed, Damaged, DueAlert, DueDigest, Store, Target, stored};
 
 /// Alerts read from the outbox at once.
 const BATCH: usize = 100;
@@ -208,7 +208,7 @@ async fn deliver_health(
 /// Whether health alerts made under an earlier config still wait (the
 /// `[health]` table may have been removed since).
 async fn has_health_alerts(sh: &Shared) -> Result<bool> {
-    sh.with_store(|s| s.health_pending()).await
+    Ok(sh.with_store(|s| s.health_pending()).await?)
 }
 
 /// How long a process holds what it is sending: two whole sends and some
@@ -326,7 +326,7 @@ async fn still_ours(sh: &Shared, target: Target, id: &str, until: i64) -> Result
         return Ok(true);
     }
     let (id, until) = (id.to_owned(), now + lease(sh));
-    sh.with_store(move |s| s.renew(target, &id, until)).await
+    Ok(sh.with_store(move |s| s.renew(target, &id, until)).await?)
 }
 
 /// Sends `alert`, leased until `until`, and records the outcome.
@@ -402,9 +402,7 @@ async fn attempt(
         }
         Ok(()) => {
             info!(alert_id = %id, channel = %channel.name, attempt, what, title, "delivered");
-            let delivered = sh
-                .with_store(move |s| s.mark_sent(target, &id, now))
-                .await?;
+            let delivered = record_sent(sh, target, id, now).await?;
             sh.metrics
                 .delivered(&channel.name, Delivery::Sent, &delivered, now);
             sh.metrics.progress(Loop::Delivery, now);
@@ -441,6 +439,29 @@ async fn attempt(
             sh.metrics.delivered(&channel.name, counted, &[], now);
             sh.metrics.progress(Loop::Delivery, now);
             Ok(outcome)
+        }
+    }
+}
+
+/// Records that `id` was sent. The message is out: a record that the
+/// database gave up for a passing reason is made again (`RETRY_PAUSES`,
+/// inside the lease) rather than leaving the message to be sent twice.
+async fn record_sent(sh: &Shared, target: Target, id: String, now: i64) -> store::Result<Vec<i64>> {
+    let mut pauses = RETRY_PAUSES.iter();
+    loop {
+        let this = id.clone();
+        match sh
+            .with_store(move |s| s.mark_sent(target, &this, now))
+            .await
+        {
+            Err(e) if e.is_retry() => {
+                let Some(pause) = pauses.next() else {
+                    return Err(e);
+                };
+                debug!(alert_id = %id, error = %format!("{e:#}"), "recording a sent message failed for a passing reason; recording again");
+                tokio::time::sleep(*pause).await;
+            }
+            done => return done,
         }
     }
 }
@@ -528,17 +549,18 @@ pub async fn flush_digest(sh: &Shared, channel: &str, now: i64) -> Result<Option
 pub async fn preview_digest(sh: &Shared, channel: &str, now: i64) -> Result<Option<Rendered>> {
     let config = sh.config.clone();
     let channel = channel.to_owned();
-    sh.with_store(move |s| {
-        let members = s.digest_members(&channel, now)?;
-        log_damaged(&members.damaged);
-        if members.alerts.is_empty() && members.health.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(
-            frozen_digest(&config, s, &channel, "preview", &members, now)?.mail,
-        ))
-    })
-    .await
+    Ok(sh
+        .with_store(move |s| {
+            let members = s.digest_members(&channel, now)?;
+            log_damaged(&members.damaged);
+            if members.alerts.is_empty() && members.health.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(
+                frozen_digest(&config, s, &channel, "preview", &members, now)?.mail,
+            ))
+        })
+        .await?)
 }
 
 /// Freezes the pending alerts of `channel` into a digest, with the message
@@ -550,7 +572,7 @@ pub async fn preview_digest(sh: &Shared, channel: &str, now: i64) -> Result<Opti
 async fn freeze(sh: &Shared, channel: &str, now: i64, tick_from: Option<i64>) -> Result<()> {
     let config = sh.config.clone();
     let channel = channel.to_owned();
-    sh.with_store(move |s| {
+    Ok(sh.with_store(move |s| {
         let members = s.digest_members(&channel, now)?;
         log_damaged(&members.damaged);
         if !members.alerts.is_empty() || !members.health.is_empty() {
@@ -569,7 +591,7 @@ async fn freeze(sh: &Shared, channel: &str, now: i64, tick_from: Option<i64>) ->
         }
         Ok(())
     })
-    .await
+    .await?)
 }
 
 /// A digest of `claimed`, rendered for both media (`FrozenDigest`).

@@ -20,7 +20,7 @@ use super::{Shared, run};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::health::{State, assess};
-use crate::store::{Probe, Store};
+use crate::store::{self, Probe, Store};
 
 /// How long a client may take to send its request's head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,10 +69,10 @@ impl Endpoint {
     }
 
     /// Runs `f` on the reading connection from a blocking thread.
-    async fn read<T, F>(&self, f: F) -> Result<T>
+    async fn read<T, F>(&self, f: F) -> store::Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Store) -> Result<T> + Send + 'static,
+        F: FnOnce(&Store) -> store::Result<T> + Send + 'static,
     {
         crate::store::read_on(&self.reader, f).await
     }

@@ -26,7 +26,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::deliver::Sender;
 use crate::fetch::Fetcher;
-use crate::store::{Store, on};
+use crate::store::{self, Store, on};
 
 pub use dispatch::{
     DeliveryReport, deliver_due_once, digests_due_once, flush_digest, preview_digest,
@@ -40,6 +40,34 @@ pub use poll::{Pass, PollOutcome, poll_due_feeds, poll_feed_once};
 pub use retention::{PruneRun, prune_every, prune_once};
 pub use run::{release_feeds, retire, run, run_once};
 pub use writer::Writer;
+
+/// The pauses before a write the database gave up for a passing reason
+/// (`store::Kind::Retry`: busy, a deadlock, a connection lost and made
+/// again) is made again, where giving up would cost more than waiting: a
+/// poll's items (its feed may drop them before its next turn) and the
+/// record of a message sent (else sent again). A few seconds in all, well
+/// inside a lease; then the error goes to the caller as before.
+const RETRY_PAUSES: [std::time::Duration; 3] = [
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_millis(1_100),
+    std::time::Duration::from_secs(3),
+];
+
+/// Makes `call` again after each of `RETRY_PAUSES` while it fails for a
+/// passing reason, on a blocking thread: for reads, which are always safe
+/// to make again.
+fn retrying<T>(mut call: impl FnMut() -> store::Result<T>) -> store::Result<T> {
+    let mut pauses = RETRY_PAUSES.iter();
+    loop {
+        match call() {
+            Err(e) if e.is_retry() => match pauses.next() {
+                Some(pause) => std::thread::sleep(*pause),
+                None => return Err(e),
+            },
+            done => return done,
+        }
+    }
+}
 
 /// What every unit of work needs.
 ///
@@ -141,10 +169,10 @@ impl Shared {
 
     /// Runs `f` on the reading connection from a blocking thread (WAL: it
     /// reads while the writer writes).
-    pub async fn with_reader<T, F>(&self, f: F) -> Result<T>
+    pub async fn with_reader<T, F>(&self, f: F) -> store::Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Store) -> Result<T> + Send + 'static,
+        F: FnOnce(&Store) -> store::Result<T> + Send + 'static,
     {
         crate::store::read_on(&self.reader, f).await
     }
@@ -152,19 +180,19 @@ impl Shared {
     /// Runs `f` on the reading connection from a blocking thread, for the
     /// short writes pollers make (claims of feeds): they wait for no group
     /// commit on the writer's connection.
-    pub async fn with_reader_mut<T, F>(&self, f: F) -> Result<T>
+    pub async fn with_reader_mut<T, F>(&self, f: F) -> store::Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Store) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Store) -> store::Result<T> + Send + 'static,
     {
         on(&self.reader, f).await
     }
 
     /// Runs `f` on the store from a blocking thread.
-    pub async fn with_store<T, F>(&self, f: F) -> Result<T>
+    pub async fn with_store<T, F>(&self, f: F) -> store::Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Store) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Store) -> store::Result<T> + Send + 'static,
     {
         on(&self.store, f).await
     }

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
+use crate::store;
+
 /// How often a spell of failures is told again while it lasts.
 pub const TELL_EVERY: Duration = Duration::from_secs(60);
 
@@ -37,7 +39,8 @@ impl Outage {
                 });
                 warn!(
                     error = %format!("{e:#}"),
-                    "{what}; retrying (told again once a minute while it lasts)"
+                    "{what}{}; retrying (told again once a minute while it lasts)",
+                    refused(e)
                 );
             }
             Some(s) => {
@@ -48,7 +51,8 @@ impl Outage {
                         error = %format!("{e:#}"),
                         failures = s.failures,
                         for_s = now.duration_since(s.since).as_secs(),
-                        "{what}; still failing, retrying"
+                        "{what}{}; still failing, retrying",
+                        refused(e)
                     );
                 } else {
                     debug!(error = %format!("{e:#}"), "{what}");
@@ -67,5 +71,14 @@ impl Outage {
                 "the database answers again; work resumes"
             );
         }
+    }
+}
+
+/// What to add when the store says the work cannot succeed as it is
+/// (`store::Kind::Broken`): waiting alone will not mend it.
+fn refused(e: &anyhow::Error) -> &'static str {
+    match store::Error::kind_of(e) {
+        Some(store::Kind::Broken) => " (not a passing fault: waiting alone will not mend it)",
+        _ => "",
     }
 }

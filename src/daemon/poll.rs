@@ -599,11 +599,15 @@ async fn decide_document(
     let id = state.id;
     let (read, ids, known) = tokio::task::spawn_blocking(move || -> Result<_> {
         let ids = identify(&read.doc.items);
+        // A read, made again if the database failed it for a passing
+        // reason: else the poll is lost and its feed fetched again.
         let known = crate::store::blocking_thread(|| {
-            store
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .known_items(id, &ids)
+            super::retrying(|| {
+                store
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .known_items(id, &ids)
+            })
         })?;
         Ok((read, ids, known))
     })

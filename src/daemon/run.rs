@@ -143,7 +143,7 @@ async fn heartbeat(sh: &Shared) {
         }
         Err(e) => {
             sh.outage
-                .failed("cannot tell the database this process lives", &e);
+                .failed("cannot tell the database this process lives", &e.into());
             (false, false)
         }
     };
@@ -317,7 +317,7 @@ where
         match tokio::time::timeout(half, check).await {
             Ok(answer) => {
                 if let Err(e) = answer {
-                    sh.outage.failed("the database check failed", &e);
+                    sh.outage.failed("the database check failed", &e.into());
                 }
                 let _ = sd_notify::notify(&[NotifyState::Watchdog]);
             }

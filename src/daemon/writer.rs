@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Result, anyhow};
 use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
 
-use crate::store::{PollRecord, RecordSummary, Store};
+use super::RETRY_PAUSES;
+use crate::store::{self, PollRecord, RecordSummary, Store};
 
 /// Polls committed together at most.
 const MAX_GROUP: usize = 256;
@@ -55,7 +57,7 @@ impl Writer {
                 while let Some(first) = jobs.blocking_recv() {
                     let mut group = match first {
                         Job::All(polls, reply) => {
-                            let _ = reply.send(write(&store, &polls));
+                            let _ = reply.send(write(&store, polls));
                             continue;
                         }
                         Job::One(poll, reply) => vec![(poll, reply)],
@@ -70,7 +72,7 @@ impl Writer {
                     }
                     write_group(&store, group);
                     if let Some(Job::All(polls, reply)) = next {
-                        let _ = reply.send(write(&store, &polls));
+                        let _ = reply.send(write(&store, polls));
                     }
                 }
             })
@@ -119,25 +121,58 @@ fn write_group(
     group: Vec<(PollRecord, oneshot::Sender<Result<RecordSummary>>)>,
 ) {
     let (polls, replies): (Vec<PollRecord>, Vec<_>) = group.into_iter().unzip();
-    for (reply, result) in replies.into_iter().zip(write(store, &polls)) {
+    for (reply, result) in replies.into_iter().zip(write(store, polls)) {
         let _ = reply.send(result);
     }
 }
 
-/// One outcome per poll: a transaction that fails as a whole fails each.
-fn write(store: &Mutex<Store>, polls: &[PollRecord]) -> Vec<Result<RecordSummary>> {
-    let results = store
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .record_polls(polls);
-    match results {
-        Ok(results) => results,
-        Err(e) => {
-            let message = format!("{e:#}");
-            polls
-                .iter()
-                .map(|_| Err(anyhow!("cannot record the poll: {message}")))
-                .collect()
+/// One outcome per poll, in order: a transaction that fails as a whole
+/// fails each. Polls whose write failed for a passing reason are written
+/// again after each of `RETRY_PAUSES`: written again rather than fetched
+/// again at the feed's next turn, a poll keeps the items its feed may have
+/// dropped since.
+fn write(store: &Mutex<Store>, polls: Vec<PollRecord>) -> Vec<Result<RecordSummary>> {
+    let mut outcomes: Vec<Option<Result<RecordSummary>>> = polls.iter().map(|_| None).collect();
+    // The polls still to write, and where each stands in `polls`.
+    let (mut left, mut at): (Vec<PollRecord>, Vec<usize>) = (polls, (0..outcomes.len()).collect());
+    let mut pauses = RETRY_PAUSES.iter();
+    while !left.is_empty() {
+        let results = store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record_polls(&left);
+        let results: Vec<store::Result<RecordSummary>> = match results {
+            Ok(results) => results,
+            Err(e) => {
+                let (kind, message) = (e.kind(), format!("{e:#}"));
+                let failed =
+                    || store::Error::new(kind, anyhow!("cannot record the poll: {message}"));
+                left.iter().map(|_| Err(failed())).collect()
+            }
+        };
+        let pause = pauses.next();
+        let (mut again, mut again_at) = (Vec::new(), Vec::new());
+        for ((poll, i), result) in left.into_iter().zip(at).zip(results) {
+            match result {
+                Err(e) if e.is_retry() && pause.is_some() => {
+                    again.push(poll);
+                    again_at.push(i);
+                }
+                done => outcomes[i] = Some(done.map_err(anyhow::Error::from)),
+            }
+        }
+        (left, at) = (again, again_at);
+        if let (Some(pause), false) = (pause, left.is_empty()) {
+            debug!(
+                polls = left.len(),
+                pause_ms = pause.as_millis() as u64,
+                "the write failed for a passing reason; writing again"
+            );
+            std::thread::sleep(*pause);
         }
     }
+    outcomes
+        .into_iter()
+        .map(|o| o.expect("every poll has its outcome"))
+        .collect()
 }

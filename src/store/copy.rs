@@ -55,7 +55,7 @@ fn copy(from: &Path, to: &PgUrl) -> Result<Copied> {
         .connection()
         .pragma_update(None, "query_only", "ON")?;
     let target = Postgres::open(to)?;
-    target.with_client(move |client| {
+    Ok(target.with_client(move |client| {
         let source = source.connection();
         let tables = tables(client)?;
         refuse_missing(source, &tables, from)?;
@@ -77,7 +77,7 @@ fn copy(from: &Path, to: &PgUrl) -> Result<Copied> {
         move_identities(&mut tx)?;
         tx.commit()?;
         Ok(Copied { tables: copied })
-    })
+    })?)
 }
 
 /// The target's tables, each after those its foreign keys name, and their

@@ -23,6 +23,7 @@
 //! itself is pure and lives in `domain::wire_index`.
 
 mod copy;
+mod error;
 mod feeds;
 mod health;
 mod location;
@@ -46,12 +47,11 @@ pub use robots::RobotsTxt;
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 
-use anyhow::Result;
-
 pub use crate::domain::poll::{FetchRecord, PollRecord};
 pub use crate::domain::triage::{AlertDraft, ItemRecord, KnownItem, StoredHit};
 pub use crate::domain::wire_index::WireIndex;
 pub use copy::{Copied, copy_database};
+pub use error::{Error, Kind, Result};
 pub use location::Location;
 pub use model::{
     ChannelFault, ChannelStatus, Claimed, Cursor, Damaged, DamagedRow, DueAlert, DueDigest,
@@ -156,8 +156,8 @@ impl Probe {
     /// veille opened; else why not.
     pub fn check(&self) -> Result<()> {
         match &self.at {
-            Location::File(path) => sqlite::Sqlite::probe(path, self.opened),
-            Location::Postgres(url) => postgres::Postgres::probe(url),
+            Location::File(path) => Ok(sqlite::Sqlite::probe(path, self.opened)?),
+            Location::Postgres(url) => Ok(postgres::Postgres::probe(url)?),
         }
     }
 }
@@ -343,7 +343,8 @@ where
     tokio::task::spawn_blocking(move || {
         blocking_thread(|| f(&mut store.lock().unwrap_or_else(|p| p.into_inner())))
     })
-    .await?
+    .await
+    .map_err(|panicked| Error::new(Kind::Broken, panicked))?
 }
 
 thread_local! {

@@ -870,6 +870,34 @@ async fn a_webhook_refusing_its_credentials_pauses_the_channel() {
     assert!(env.status_json()["channels"][0]["paused"].is_null());
 }
 
+/// A message is out but recording it fails for a passing reason (the
+/// database busy, the connection cut): the record is made again, and the
+/// message is not sent a second time (SPEC §5: each alert once).
+#[tokio::test]
+async fn a_sent_message_whose_record_fails_for_a_passing_reason_is_recorded_not_sent_again() {
+    let (_feeds, url) = stories(1).await;
+    let env = TestEnv::new();
+    let hook = MockServer::start().await;
+    let channel = format!("kind = \"webhook\"\nurl = \"{}/h\"\n", hook.uri());
+    env.write_config(&config(&url, &channel, None));
+    let (answer, cut) = env.cut_database_on_first(ResponseTemplate::new(204));
+    Mock::given(method("POST"))
+        .respond_with(answer)
+        .mount(&hook)
+        .await;
+    let log = env.run_once();
+    assert!(cut.ended(), "a message was sent");
+    assert_eq!(hook.received_requests().await.unwrap().len(), 1, "{log}");
+    let rows = alert_rows(&env);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].1, "sent", "{log}");
+
+    // Past any lease: nothing is sent again.
+    env.advance(3600);
+    env.run_once();
+    assert_eq!(hook.received_requests().await.unwrap().len(), 1);
+}
+
 /// `retry` also makes pending alerts due now: after a fix, what waits on
 /// its backoff goes at the next pass instead of up to an hour later.
 #[tokio::test]

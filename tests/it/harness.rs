@@ -117,6 +117,28 @@ impl TestEnv {
         paths.iter().map(|p| Mail::read(p)).collect()
     }
 
+    /// The PostgreSQL database of this test, once a config is written on
+    /// PostgreSQL; `None` on SQLite.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.postgres.get().map(String::as_str)
+    }
+
+    /// A responder that answers `answer` and, as it answers its first
+    /// request, makes the database fail veille's next write for a passing
+    /// reason: on SQLite another connection holds the write lock for 6 s
+    /// (longer than veille waits on a busy file, 5 s); on PostgreSQL the
+    /// server ends veille's connections. After a config is written.
+    pub fn cut_database_on_first<R: Respond>(&self, answer: R) -> (CutDatabase<R>, Cut) {
+        let cut = Cut::default();
+        let responder = CutDatabase {
+            answer,
+            postgres: self.postgres_url().map(str::to_owned),
+            file: self.path("veille.db"),
+            cut: cut.clone(),
+        };
+        (responder, cut)
+    }
+
     /// The SQLite file (for what only SQLite has: damaged rows, pragmas).
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.path("veille.db")).expect("open db")
@@ -192,6 +214,55 @@ impl TestEnv {
         self.rows(sql)[0][0].as_deref().map_or(0, |v| {
             v.parse().unwrap_or_else(|e| panic!("{sql}: {v}: {e}"))
         })
+    }
+}
+
+/// See `TestEnv::cut_database_on_first`.
+pub struct CutDatabase<R> {
+    answer: R,
+    postgres: Option<String>,
+    file: PathBuf,
+    cut: Cut,
+}
+
+/// Whether a `CutDatabase` cut, and the lock's holder on SQLite.
+#[derive(Clone, Default)]
+pub struct Cut(std::sync::Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>);
+
+impl Cut {
+    /// Whether the database was cut; waits for the cut to end.
+    pub fn ended(&self) -> bool {
+        let holder = self.0.lock().unwrap().take();
+        holder.map(|h| h.join().unwrap()).is_some()
+    }
+}
+
+impl<R: Respond> Respond for CutDatabase<R> {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut holder = self.cut.0.lock().unwrap();
+        if holder.is_none() {
+            *holder = Some(match &self.postgres {
+                Some(url) => {
+                    let ended = pg_rows(
+                        url,
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                    )
+                    .unwrap();
+                    assert_ne!(ended[0][0].as_deref(), Some("0"), "veille is connected");
+                    std::thread::spawn(|| ())
+                }
+                None => {
+                    let db = rusqlite::Connection::open(&self.file).unwrap();
+                    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_secs(6));
+                        db.execute_batch("COMMIT").unwrap();
+                    })
+                }
+            });
+        }
+        self.answer.respond(request)
     }
 }
 

@@ -17,6 +17,42 @@ fn config(feeds: &[(&str, String)], extra_rules: &str) -> String {
     c
 }
 
+/// A poll whose reading or writing fails for a passing reason (the
+/// database busy, the connection cut while the feed was fetched) is made
+/// again, not lost: its alert goes out in the same run, and the feed is
+/// not counted as failing.
+#[tokio::test]
+async fn a_poll_the_database_fails_for_a_passing_reason_is_written_again() {
+    let server = MockServer::start().await;
+    let doc = rss(
+        "Tech",
+        &[(
+            "g1",
+            "Les puces de l’IA",
+            "https://example.org/a",
+            "texte",
+            &recent(1),
+        )],
+    );
+    let env = TestEnv::new();
+    env.write_config(&config(
+        &[("Tech", format!("{}/feed.xml", server.uri()))],
+        "",
+    ));
+    let (answer, cut) = env.cut_database_on_first(FeedDoc::rss(&doc));
+    wiremock::Mock::given(wiremock::matchers::path("/feed.xml"))
+        .respond_with(answer)
+        .mount(&server)
+        .await;
+
+    let log = env.run_once();
+    assert!(cut.ended(), "the feed was fetched");
+    assert_eq!(env.mails("mail").len(), 1, "{log}");
+    let status = env.status_json();
+    assert_eq!(status["feeds"][0]["consecutive_failures"], 0, "{status}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn a_second_run_is_a_conditional_get_and_sends_nothing_new() {
     let server = MockServer::start().await;

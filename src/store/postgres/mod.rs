@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::bail;
 use postgres::{Client, IsolationLevel, Statement};
 
 use super::location::PgUrl;
@@ -28,8 +28,8 @@ use super::sql::{Db, Pg, args};
 use super::{
     Backend, ChannelFault, Claimed, Cursor, DueDigest, FeedClaim, FeedHealth, FeedState,
     HealthChange, KnownItem, PollRecord, ProcessInfo, Pruned, RecentStory, RecordSummary, Requeued,
-    Retained, RobotsTxt, Status, Target, WireIndex, WireMatch, feeds, health, outbox, polls,
-    processes, recent, retention, robots, status, stories, texts,
+    Result, Retained, RobotsTxt, Status, Target, WireIndex, WireMatch, feeds, health, outbox,
+    polls, processes, recent, retention, robots, status, stories, texts,
 };
 use crate::domain::identity::Identity;
 use crate::domain::ids::{FeedId, StoryId};
@@ -75,7 +75,7 @@ impl Link {
     }
 
     /// The connection for one call, connected again first if it was lost.
-    fn lend(&self) -> Result<ClientGuard<'_>> {
+    fn lend(&self) -> anyhow::Result<ClientGuard<'_>> {
         let mut guard = lock(&self.client);
         if guard.0.as_ref().is_some_and(|c| !c.is_closed()) {
             return Ok(guard);
@@ -132,22 +132,22 @@ impl Postgres {
     /// Runs `f` on the connection itself (`store::copy`).
     pub(in crate::store) fn with_client<T: Send>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T> + Send,
+        f: impl FnOnce(&mut Client) -> anyhow::Result<T> + Send,
     ) -> Result<T> {
-        blocking(|| f(&mut *self.link.lend()?))
+        blocking(|| Ok(f(&mut *self.link.lend()?)?))
     }
 
-    fn read<T: Send>(&self, f: impl FnOnce(&Pg<Client>) -> Result<T> + Send) -> Result<T> {
+    fn read<T: Send>(&self, f: impl FnOnce(&Pg<Client>) -> anyhow::Result<T> + Send) -> Result<T> {
         blocking(|| {
             let mut client = self.link.lend()?;
-            f(&Pg::new(&mut *client, &self.link.statements))
+            Ok(f(&Pg::new(&mut *client, &self.link.statements))?)
         })
     }
 
     /// Runs `f` on one read-only snapshot (several readings that agree).
     fn snapshot<T: Send>(
         &self,
-        f: impl FnOnce(&Pg<postgres::Transaction>) -> Result<T> + Send,
+        f: impl FnOnce(&Pg<postgres::Transaction>) -> anyhow::Result<T> + Send,
     ) -> Result<T> {
         blocking(|| {
             let mut client = self.link.lend()?;
@@ -165,7 +165,7 @@ impl Postgres {
     /// Runs `f` in one transaction.
     fn write<T: Send>(
         &self,
-        f: impl FnOnce(&Pg<postgres::Transaction>) -> Result<T> + Send,
+        f: impl FnOnce(&Pg<postgres::Transaction>) -> anyhow::Result<T> + Send,
     ) -> Result<T> {
         self.write_at(None, f)
     }
@@ -175,7 +175,7 @@ impl Postgres {
     fn write_at<T: Send>(
         &self,
         level: Option<IsolationLevel>,
-        f: impl FnOnce(&Pg<postgres::Transaction>) -> Result<T> + Send,
+        f: impl FnOnce(&Pg<postgres::Transaction>) -> anyhow::Result<T> + Send,
     ) -> Result<T> {
         blocking(|| {
             let mut client = self.link.lend()?;
@@ -195,7 +195,10 @@ impl Postgres {
     /// the poll lock again (another process may write in between). SQLite
     /// keeps one transaction and a savepoint around the group; here that
     /// savepoint would cost two round trips on every write.
-    fn record(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
+    fn record(
+        &mut self,
+        polls: &[PollRecord],
+    ) -> anyhow::Result<Vec<anyhow::Result<RecordSummary>>> {
         let recorded = self.record_in(polls);
         if recorded.is_err() {
             // Whatever failed (a savepoint's release too), the copies
@@ -205,7 +208,10 @@ impl Postgres {
         recorded
     }
 
-    fn record_in(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
+    fn record_in(
+        &mut self,
+        polls: &[PollRecord],
+    ) -> anyhow::Result<Vec<anyhow::Result<RecordSummary>>> {
         let (wire, owner) = (&mut self.wire, self.owner.as_str());
         let statements = &self.link.statements;
         let mut client = self.link.lend()?;
@@ -213,7 +219,7 @@ impl Postgres {
             let mut tx = begin_write(&mut client, statements, wire, polls)?;
             let written = polls::write_polls(&Pg::new(&mut tx, statements), owner, wire, polls);
             if let Ok(summaries) = written {
-                return commit(tx, wire).map(|()| summaries.into_iter().map(Ok).collect());
+                return commit(tx, wire).map(|()| summaries.into_iter().map(anyhow::Ok).collect());
             }
             drop(tx);
             polls::forget_pending(wire);
@@ -248,7 +254,7 @@ fn begin_write<'c>(
     statements: &Mutex<HashMap<String, Statement>>,
     wire: &mut Option<WireIndex>,
     polls: &[PollRecord],
-) -> Result<postgres::Transaction<'c>> {
+) -> anyhow::Result<postgres::Transaction<'c>> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&POLL_LOCK])?;
     if let Err(e) = stories::before_write(&Pg::new(&mut tx, statements), wire, polls) {
@@ -298,7 +304,7 @@ impl Drop for Postgres {
 
 /// Commits a write, telling the wire index whether its copies are stored
 /// or gone.
-fn commit(tx: postgres::Transaction, wire: &mut Option<WireIndex>) -> Result<()> {
+fn commit(tx: postgres::Transaction, wire: &mut Option<WireIndex>) -> anyhow::Result<()> {
     match tx.commit() {
         Ok(()) => {
             polls::committed(wire);
@@ -369,7 +375,7 @@ impl Backend for Postgres {
     }
 
     fn record_polls(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
-        blocking(|| self.record(polls))
+        Ok(super::error::each(blocking(|| self.record(polls))?))
     }
 
     fn feed_health(&self, names: &[&str]) -> Result<Vec<FeedHealth>> {
@@ -587,7 +593,7 @@ impl Backend for Postgres {
         let wire = &mut self.wire;
         let link = &self.link;
         let statements = &link.statements;
-        blocking(|| {
+        let matches = blocking(|| -> anyhow::Result<_> {
             let mut client = link.lend()?;
             let db = Pg::new(&mut *client, statements);
             let feed_id = Db::row(
@@ -600,7 +606,8 @@ impl Backend for Postgres {
             let index = stories::fresh_index(&db, wire, now - keep, false)?;
             let candidates = index.candidates(fp.keys(), wire_date(item, now), window);
             stories::wire_matches(&db, candidates, &Default::default(), fp, feed_id)
-        })
+        });
+        Ok(matches?)
     }
 
     fn story_of_link(&self, link: &str) -> Result<Option<StoryId>> {

@@ -2,8 +2,6 @@
 
 use std::collections::HashMap;
 
-use anyhow::Result;
-
 use super::Sqlite;
 use crate::domain::identity::Identity;
 use crate::domain::ids::{FeedId, StoryId};
@@ -22,23 +20,25 @@ impl Backend for Sqlite {
         jitter: f64,
         not_before: i64,
     ) -> Result<ChannelFault> {
-        Sqlite::pause_channel(self, channel, error, now, jitter, not_before)
+        Ok(Sqlite::pause_channel(
+            self, channel, error, now, jitter, not_before,
+        )?)
     }
 
     fn paused_channels(&self, now: i64) -> Result<Vec<(String, ChannelFault)>> {
-        Sqlite::paused_channels(self, now)
+        Ok(Sqlite::paused_channels(self, now)?)
     }
 
     fn sync_feeds(&mut self, feeds: &[(String, String)]) -> Result<Vec<FeedState>> {
-        Sqlite::sync_feeds(self, feeds)
+        Ok(Sqlite::sync_feeds(self, feeds)?)
     }
 
     fn feed_states(&self) -> Result<Vec<FeedState>> {
-        Sqlite::feed_states(self)
+        Ok(Sqlite::feed_states(self)?)
     }
 
     fn claim_feeds(&mut self, claim: &FeedClaim) -> Result<Vec<FeedState>> {
-        Sqlite::claim_feeds(self, claim)
+        Ok(Sqlite::claim_feeds(self, claim)?)
     }
 
     fn owner(&self) -> &str {
@@ -50,7 +50,7 @@ impl Backend for Sqlite {
     }
 
     fn release_feeds(&mut self) -> Result<usize> {
-        Sqlite::release_feeds(self)
+        Ok(Sqlite::release_feeds(self)?)
     }
 
     fn heartbeat(&mut self, me: &ProcessInfo, now: i64, lead_until: i64) -> Result<bool> {
@@ -70,15 +70,17 @@ impl Backend for Sqlite {
     }
 
     fn known_items(&self, feed_id: FeedId, ids: &[Identity]) -> Result<HashMap<String, KnownItem>> {
-        Sqlite::known_items(self, feed_id, ids)
+        Ok(Sqlite::known_items(self, feed_id, ids)?)
     }
 
     fn record_polls(&mut self, polls: &[PollRecord]) -> Result<Vec<Result<RecordSummary>>> {
-        Sqlite::record_polls(self, polls)
+        Ok(crate::store::error::each(Sqlite::record_polls(
+            self, polls,
+        )?))
     }
 
     fn feed_health(&self, names: &[&str]) -> Result<Vec<FeedHealth>> {
-        Sqlite::feed_health(self, names)
+        Ok(Sqlite::feed_health(self, names)?)
     }
 
     fn record_health(
@@ -87,23 +89,23 @@ impl Backend for Sqlite {
         channels: &[String],
         now: i64,
     ) -> Result<usize> {
-        Sqlite::record_health(self, changes, channels, now)
+        Ok(Sqlite::record_health(self, changes, channels, now)?)
     }
 
     fn health(&self) -> Result<()> {
-        Sqlite::health(self)
+        Ok(Sqlite::health(self)?)
     }
 
     fn digest_members(&mut self, channel: &str, cutoff: i64) -> Result<Claimed> {
-        Sqlite::digest_members(self, channel, cutoff)
+        Ok(Sqlite::digest_members(self, channel, cutoff)?)
     }
 
     fn health_pending(&self) -> Result<bool> {
-        Sqlite::health_pending(self)
+        Ok(Sqlite::health_pending(self)?)
     }
 
     fn claim_health(&mut self, now: i64, until: i64, channels: &[&str]) -> Result<Claimed> {
-        Sqlite::claim_health(self, now, until, channels)
+        Ok(Sqlite::claim_health(self, now, until, channels)?)
     }
 
     fn claim_alerts(
@@ -114,19 +116,26 @@ impl Backend for Sqlite {
         ignore_hold: bool,
         limit: usize,
     ) -> Result<Claimed> {
-        Sqlite::claim_alerts(self, now, until, channels, ignore_hold, limit)
+        Ok(Sqlite::claim_alerts(
+            self,
+            now,
+            until,
+            channels,
+            ignore_hold,
+            limit,
+        )?)
     }
 
     fn mark_damaged(&mut self, target: Target, id: &str, reason: &str) -> Result<()> {
-        Sqlite::mark_damaged(self, target, id, reason)
+        Ok(Sqlite::mark_damaged(self, target, id, reason)?)
     }
 
     fn renew(&self, target: Target, id: &str, until: i64) -> Result<bool> {
-        Sqlite::renew(self, target, id, until)
+        Ok(Sqlite::renew(self, target, id, until)?)
     }
 
     fn release(&self, target: Target, ids: &[String]) -> Result<()> {
-        Sqlite::release(self, target, ids)
+        Ok(Sqlite::release(self, target, ids)?)
     }
 
     fn create_digest(
@@ -139,7 +148,9 @@ impl Backend for Sqlite {
         now: i64,
         tick_from: Option<i64>,
     ) -> Result<bool> {
-        Sqlite::create_digest(self, channel, id, members, health, body, now, tick_from)
+        Ok(Sqlite::create_digest(
+            self, channel, id, members, health, body, now, tick_from,
+        )?)
     }
 
     fn claim_digests(
@@ -149,19 +160,19 @@ impl Backend for Sqlite {
         channels: &[&str],
         any_time: bool,
     ) -> Result<Vec<DueDigest>> {
-        Sqlite::claim_digests(self, now, until, channels, any_time)
+        Ok(Sqlite::claim_digests(self, now, until, channels, any_time)?)
     }
 
     fn last_tick(&self, channel: &str) -> Result<Option<i64>> {
-        Sqlite::last_tick(self, channel)
+        Ok(Sqlite::last_tick(self, channel)?)
     }
 
     fn take_tick(&self, channel: &str, from: Option<i64>, to: i64) -> Result<bool> {
-        Sqlite::take_tick(self, channel, from, to)
+        Ok(Sqlite::take_tick(self, channel, from, to)?)
     }
 
     fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>> {
-        Sqlite::mark_sent(self, target, id, now)
+        Ok(Sqlite::mark_sent(self, target, id, now)?)
     }
 
     fn mark_attempt_failed(
@@ -171,49 +182,51 @@ impl Backend for Sqlite {
         error: &str,
         retry_at: Option<i64>,
     ) -> Result<()> {
-        Sqlite::mark_attempt_failed(self, target, id, error, retry_at)
+        Ok(Sqlite::mark_attempt_failed(
+            self, target, id, error, retry_at,
+        )?)
     }
 
     fn requeue_failed(&mut self, channel: &str, now: i64) -> Result<Requeued> {
-        Sqlite::requeue_failed(self, channel, now)
+        Ok(Sqlite::requeue_failed(self, channel, now)?)
     }
 
     fn failing_feeds(&self, names: &[&str], failing_before: i64) -> Result<Vec<FailingFeed>> {
-        Sqlite::failing_feeds(self, names, failing_before)
+        Ok(Sqlite::failing_feeds(self, names, failing_before)?)
     }
 
     fn prune_batch(&mut self, cursor: &mut Cursor, cutoff: i64, stories: usize) -> Result<Pruned> {
-        Sqlite::prune_batch(self, cursor, cutoff, stories)
+        Ok(Sqlite::prune_batch(self, cursor, cutoff, stories)?)
     }
 
     fn reclaim(&mut self, bytes: u64) -> Result<u64> {
-        Sqlite::reclaim(self, bytes)
+        Ok(Sqlite::reclaim(self, bytes)?)
     }
 
     fn retained(&self) -> Result<Retained> {
-        Sqlite::retained(self)
+        Ok(Sqlite::retained(self)?)
     }
 
     fn checkpoint(&self) -> Result<()> {
-        Sqlite::checkpoint(self)
+        Ok(Sqlite::checkpoint(self)?)
     }
 
     fn pending_by_channel(&self) -> Result<Vec<(String, i64)>> {
-        Sqlite::pending_by_channel(self)
+        Ok(Sqlite::pending_by_channel(self)?)
     }
 
     fn status(&self) -> Result<Status> {
-        Sqlite::status(self)
+        Ok(Sqlite::status(self)?)
     }
 
     fn recent(&self, since: i64) -> Result<Vec<RecentStory>> {
-        Sqlite::recent(self, since)
+        Ok(Sqlite::recent(self, since)?)
     }
 
     fn history(&self, since: i64, reading: &mut dyn texts::Reading) -> Result<()> {
         // One snapshot: the items and the alerts agree.
         let tx = self.conn.unchecked_transaction()?;
-        texts::history(&*tx, since, reading)
+        Ok(texts::history(&*tx, since, reading)?)
     }
 
     fn prune_texts(&mut self, cutoff: i64, limit: usize) -> Result<usize> {
@@ -234,11 +247,13 @@ impl Backend for Sqlite {
         keep: i64,
         feed: &str,
     ) -> Result<Vec<WireMatch>> {
-        Sqlite::wire_matches(self, fp, item, now, window, keep, feed)
+        Ok(Sqlite::wire_matches(
+            self, fp, item, now, window, keep, feed,
+        )?)
     }
 
     fn story_of_link(&self, link: &str) -> Result<Option<StoryId>> {
-        Sqlite::story_of_link(self, link)
+        Ok(Sqlite::story_of_link(self, link)?)
     }
 
     fn wire_index_size(&self) -> (usize, usize) {
@@ -246,10 +261,10 @@ impl Backend for Sqlite {
     }
 
     fn robots(&self, origin: &str) -> Result<Option<RobotsTxt>> {
-        robots::get(&self.conn, origin)
+        Ok(robots::get(&self.conn, origin)?)
     }
 
     fn keep_robots(&mut self, r: &RobotsTxt) -> Result<()> {
-        robots::put(&self.conn, r)
+        Ok(robots::put(&self.conn, r)?)
     }
 }
