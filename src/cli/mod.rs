@@ -108,7 +108,7 @@ pub fn import_opml(file: &Path) -> Result<String, CliError> {
     Ok(crate::domain::opml::to_toml(&opml))
 }
 
-/// `veille copy-db --to URL`: the config's SQLite database copied into an
+/// `veille copy-db --to URL`: the config's database file copied into an
 /// empty PostgreSQL database; the source only read.
 pub fn copy_db(config: &Config, to: &str) -> Result<String, CliError> {
     use crate::store::{Location, copy_database};

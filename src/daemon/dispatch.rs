@@ -732,7 +732,7 @@ async fn send_digest(
 #[cfg(test)]
 mod tests {
     //! Digest ticks with the clock passed in: a real config file, a real
-    //! SQLite file and a real Maildir.
+    //! database file and a real Maildir.
 
     use std::path::Path;
 

@@ -86,7 +86,7 @@ pub async fn review_health_once(sh: &Shared, now: i64) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     //! Reviews with the clock passed in, through a real config file, a real
-    //! SQLite file and real Maildirs.
+    //! database file and real Maildirs.
 
     use std::path::Path;
 
