@@ -110,6 +110,11 @@ impl Link {
 /// veille): "vei-poll".
 const POLL_LOCK: i64 = 0x7665_692d_706f_6c6c;
 
+/// The statement that takes `POLL_LOCK`, as a transaction's opening.
+fn poll_lock() -> String {
+    format!("SELECT pg_advisory_xact_lock({POLL_LOCK})")
+}
+
 /// The advisory lock claims of feeds hold: "vei-feed".
 const CLAIM_LOCK: i64 = 0x7665_692d_6665_6564;
 
@@ -165,26 +170,23 @@ impl Postgres {
     /// Runs `f` in one transaction.
     fn write<T: Send>(
         &self,
-        f: impl FnOnce(&Pg<postgres::Transaction>) -> anyhow::Result<T> + Send,
+        f: impl FnOnce(&Pg<Client>) -> anyhow::Result<T> + Send,
     ) -> Result<T> {
-        self.write_at(None, f)
+        self.write_at(None, None, f)
     }
 
     /// Runs `f` in one transaction at `level`, whatever the server's
-    /// default (`None`: the default).
+    /// default (`None`: the default), after `opening` (`Begun`).
     fn write_at<T: Send>(
         &self,
         level: Option<IsolationLevel>,
-        f: impl FnOnce(&Pg<postgres::Transaction>) -> anyhow::Result<T> + Send,
+        opening: Option<&str>,
+        f: impl FnOnce(&Pg<Client>) -> anyhow::Result<T> + Send,
     ) -> Result<T> {
         blocking(|| {
             let mut client = self.link.lend()?;
-            let mut begin = client.build_transaction();
-            if let Some(level) = level {
-                begin = begin.isolation_level(level);
-            }
-            let mut tx = begin.start()?;
-            let out = f(&Pg::new(&mut tx, &self.link.statements))?;
+            let mut tx = Begun::start(&mut client, level, opening)?;
+            let out = f(&Pg::new(tx.client(), &self.link.statements))?;
             tx.commit()?;
             Ok(out)
         })
@@ -194,7 +196,8 @@ impl Postgres {
     /// poll again in its own savepoint of a new transaction, which takes
     /// the poll lock again (another process may write in between). SQLite
     /// keeps one transaction and a savepoint around the group; here that
-    /// savepoint would cost two round trips on every write.
+    /// savepoint would cost two round trips on every write. A poll alone
+    /// is written without one: its failure is the whole write's.
     fn record(
         &mut self,
         polls: &[PollRecord],
@@ -215,29 +218,38 @@ impl Postgres {
         let (wire, owner) = (&mut self.wire, self.owner.as_str());
         let statements = &self.link.statements;
         let mut client = self.link.lend()?;
-        if polls.len() > 1 {
-            let mut tx = begin_write(&mut client, statements, wire, polls)?;
-            let written = polls::write_polls(&Pg::new(&mut tx, statements), owner, wire, polls);
-            if let Ok(summaries) = written {
+        let mut tx = begin_write(&mut client, statements, wire, polls)?;
+        let written = polls::write_polls(&Pg::new(tx.client(), statements), owner, wire, polls);
+        match written {
+            Ok(summaries) => {
                 return commit(tx, wire).map(|()| summaries.into_iter().map(anyhow::Ok).collect());
             }
-            drop(tx);
-            polls::forget_pending(wire);
+            Err(e) if polls.len() == 1 => {
+                // Alone, the poll's failure is the write's: no savepoint
+                // (two round trips) to tell it from the others'.
+                drop(tx);
+                polls::forget_pending(wire);
+                return Ok(vec![Err(e)]);
+            }
+            Err(_) => {
+                drop(tx);
+                polls::forget_pending(wire);
+            }
         }
         let mut tx = begin_write(&mut client, statements, wire, polls)?;
         let mut results = Vec::with_capacity(polls.len());
         for poll in polls {
-            let mut sp = tx.transaction()?;
+            tx.client().batch_execute("SAVEPOINT poll")?;
             let result = polls::write_polls(
-                &Pg::new(&mut sp, statements),
+                &Pg::new(tx.client(), statements),
                 owner,
                 wire,
                 std::slice::from_ref(poll),
             );
             if result.is_ok() {
-                sp.commit()?;
+                tx.client().batch_execute("RELEASE SAVEPOINT poll")?;
             } else {
-                drop(sp);
+                tx.client().batch_execute("ROLLBACK TO SAVEPOINT poll")?;
                 polls::forget_pending(wire);
             }
             results.push(result.map(|mut s| s.remove(0)));
@@ -254,14 +266,67 @@ fn begin_write<'c>(
     statements: &Mutex<HashMap<String, Statement>>,
     wire: &mut Option<WireIndex>,
     polls: &[PollRecord],
-) -> anyhow::Result<postgres::Transaction<'c>> {
-    let mut tx = client.transaction()?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&POLL_LOCK])?;
-    if let Err(e) = stories::before_write(&Pg::new(&mut tx, statements), wire, polls) {
+) -> anyhow::Result<Begun<'c>> {
+    let mut tx = Begun::start(client, None, Some(&poll_lock()))?;
+    if let Err(e) = stories::before_write(&Pg::new(tx.client(), statements), wire, polls) {
         *wire = None;
         return Err(e);
     }
     Ok(tx)
+}
+
+/// A transaction on the client itself, begun together with its first
+/// statement in one round trip (`START TRANSACTION; opening`, a simple
+/// query, so `opening` takes no parameters): a claim or a write of polls
+/// begins by taking its advisory lock, which the client's own
+/// `Transaction` would send apart. Rolled back when dropped uncommitted
+/// (an error, a panic).
+struct Begun<'c> {
+    client: &'c mut Client,
+    open: bool,
+}
+
+impl<'c> Begun<'c> {
+    fn start(
+        client: &'c mut Client,
+        level: Option<IsolationLevel>,
+        opening: Option<&str>,
+    ) -> anyhow::Result<Begun<'c>> {
+        let level = match level {
+            None => "",
+            Some(IsolationLevel::ReadCommitted) => " ISOLATION LEVEL READ COMMITTED",
+            Some(IsolationLevel::RepeatableRead) => " ISOLATION LEVEL REPEATABLE READ",
+            Some(IsolationLevel::Serializable) => " ISOLATION LEVEL SERIALIZABLE",
+            Some(other) => bail!("no transaction at {other:?}"),
+        };
+        let opening = opening.map_or(String::new(), |o| format!("; {o}"));
+        // Begun first: an opening that fails leaves the transaction it
+        // began, which the drop rolls back.
+        let begun = Begun { client, open: true };
+        begun
+            .client
+            .batch_execute(&format!("START TRANSACTION{level}{opening}"))?;
+        Ok(begun)
+    }
+
+    fn client(&mut self) -> &mut Client {
+        self.client
+    }
+
+    fn commit(mut self) -> anyhow::Result<()> {
+        self.open = false;
+        Ok(self.client.batch_execute("COMMIT")?)
+    }
+}
+
+impl Drop for Begun<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.client.is_closed() {
+            // (Where the opening failed before the transaction began,
+            // ROLLBACK only warns.)
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+    }
 }
 
 fn lock(m: &Mutex<Option<Client>>) -> ClientGuard<'_> {
@@ -304,7 +369,7 @@ impl Drop for Postgres {
 
 /// Commits a write, telling the wire index whether its copies are stored
 /// or gone.
-fn commit(tx: postgres::Transaction, wire: &mut Option<WireIndex>) -> anyhow::Result<()> {
+fn commit(tx: Begun, wire: &mut Option<WireIndex>) -> anyhow::Result<()> {
     match tx.commit() {
         Ok(()) => {
             polls::committed(wire);
@@ -312,7 +377,7 @@ fn commit(tx: postgres::Transaction, wire: &mut Option<WireIndex>) -> anyhow::Re
         }
         Err(e) => {
             polls::forget_pending(wire);
-            Err(e.into())
+            Err(e)
         }
     }
 }
@@ -334,15 +399,14 @@ impl Backend for Postgres {
     fn claim_feeds(&mut self, claim: &FeedClaim) -> Result<Vec<FeedState>> {
         let owner = &self.owner;
         // Each statement sees what the claims before it committed.
-        self.write_at(Some(IsolationLevel::ReadCommitted), |db| {
-            // A claim lost with a crash of the server is no loss (the feed
-            // is free, as before it): its commit need not wait for the disk.
-            // Claims go one after the other, so that each counts the hosts'
-            // fetches the one before took. (One statement: one round trip.)
-            db.exec(
-                "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(?1)",
-                args![CLAIM_LOCK],
-            )?;
+        // A claim lost with a crash of the server is no loss (the feed is
+        // free, as before it): its commit need not wait for the disk.
+        // Claims go one after the other, so that each counts the hosts'
+        // fetches the one before took.
+        let opening = format!(
+            "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock({CLAIM_LOCK})"
+        );
+        self.write_at(Some(IsolationLevel::ReadCommitted), Some(&opening), |db| {
             feeds::claim(db, owner, claim)
         })
     }
@@ -537,8 +601,7 @@ impl Backend for Postgres {
     /// stories it has looked up (`stories::Placing`), which pruning must
     /// not delete under it (SQLite's one write lock orders them alike).
     fn prune_batch(&mut self, cursor: &mut Cursor, cutoff: i64, stories: usize) -> Result<Pruned> {
-        self.write(|db| {
-            db.exec("SELECT pg_advisory_xact_lock(?1)", args![POLL_LOCK])?;
+        self.write_at(None, Some(&poll_lock()), |db| {
             retention::prune_batch(db, cursor, cutoff, stories)
         })
     }
@@ -571,8 +634,7 @@ impl Backend for Postgres {
     }
 
     fn prune_texts(&mut self, cutoff: i64, limit: usize) -> Result<usize> {
-        self.write(|db| {
-            db.exec("SELECT pg_advisory_xact_lock(?1)", args![POLL_LOCK])?;
+        self.write_at(None, Some(&poll_lock()), |db| {
             texts::prune(db, cutoff, limit)
         })
     }
