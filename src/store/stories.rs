@@ -66,12 +66,9 @@ pub(super) fn place_new_item<'a>(
         };
         let at = wire_date(&r.item, poll.now);
         let candidates = index.candidates(fp.keys(), at, poll.wire_window);
-        if !candidates.is_empty() {
-            // The judgement reads the candidates' items: the new ones of
-            // this write must be in the table first.
-            placing.new.flush(tx)?;
-        }
-        let found = wire_matches(tx, candidates, &placing.prints, fp, poll.feed_id)?;
+        // What the judgement reads of this write's own items comes from
+        // `placing.placed`: they need not be in the tables yet.
+        let found = wire_matches(tx, candidates, &placing.placed, fp, poll.feed_id)?;
         let best = found.into_iter().next().filter(WireMatch::joins);
         joined = best.as_ref().map(|m| m.similarity.containment);
         Ok(best.map(|m| m.story_id))
@@ -88,6 +85,7 @@ pub(super) fn place_new_item<'a>(
         copy::Placement::New => {
             let story = StoryId(placing.story_ids.next().ok_or_else(too_many)?);
             placing.new.stories.push((story, link, poll.now));
+            placing.placed.stories.insert(story);
             if let Some(link) = link {
                 placing.links.insert(link.to_owned(), story);
             }
@@ -103,9 +101,9 @@ pub(super) fn place_new_item<'a>(
 ///   which stories are made, so no other can add one);
 /// - ids for its new stories and items, reserved in one query, and the
 ///   rows themselves (`NewRows`), inserted many a statement;
-/// - the fingerprints of the copies it placed, which later items of the
-///   same write are compared with, written to `wire_prints` at its end in
-///   a few statements (`store`), not one an item.
+/// - what later items of the same write are judged on (`Placed`): the
+///   fingerprints of the copies it placed, written to `wire_prints` at its
+///   end in a few statements (`store`), not one an item.
 pub(super) struct Placing<'a> {
     links: HashMap<String, StoryId>,
     /// The keys of the items said to be new that their feed already has
@@ -115,10 +113,26 @@ pub(super) struct Placing<'a> {
     story_ids: std::vec::IntoIter<i64>,
     item_ids: std::vec::IntoIter<i64>,
     pub(super) new: NewRows<'a>,
-    /// Borrowed from the polls written, not copied: a cold `run --once`
-    /// places every item of every feed in one write.
-    prints: HashMap<ItemId, &'a Fingerprint>,
+    placed: Placed<'a>,
     rows: Vec<(ItemId, StoryId, i64)>,
+}
+
+/// What a write placed so far, which the judgement of a later copy of the
+/// same write reads here rather than in the tables: its rows are inserted
+/// many a statement, later (`NewRows`), and reading them first would
+/// insert them a few at a time. Borrowed from the polls written, not
+/// copied: a cold `run --once` places every item of every feed in one
+/// write.
+#[derive(Default)]
+pub(super) struct Placed<'a> {
+    /// The fingerprints of the copies placed.
+    prints: HashMap<ItemId, &'a Fingerprint>,
+    /// Each new item's title.
+    items: HashMap<ItemId, &'a str>,
+    /// (feed, story) of each new item.
+    carried: std::collections::HashSet<(FeedId, StoryId)>,
+    /// The stories made: none of their items is in the tables before.
+    stories: std::collections::HashSet<StoryId>,
 }
 
 impl<'a> Placing<'a> {
@@ -197,7 +211,7 @@ impl<'a> Placing<'a> {
             story_ids: stories.into_iter(),
             item_ids: items.into_iter(),
             new: NewRows::default(),
-            prints: HashMap::new(),
+            placed: Placed::default(),
             rows: Vec::new(),
         }
     }
@@ -211,6 +225,8 @@ impl<'a> Placing<'a> {
     /// A new item of `story`: its id, the row kept to be inserted.
     pub(super) fn new_item(&mut self, item: NewItem<'a>) -> Result<ItemId> {
         let id = ItemId(self.item_ids.next().ok_or_else(too_many)?);
+        self.placed.items.insert(id, item.item.title.as_str());
+        self.placed.carried.insert((item.feed_id, item.story_id));
         self.new.keys.insert((item.feed_id, item.key));
         self.new.items.push((id, item));
         Ok(id)
@@ -224,7 +240,7 @@ impl<'a> Placing<'a> {
         for part in self.rows.chunks(256) {
             let rows: Vec<_> = part
                 .iter()
-                .map(|(item, story, at)| (item, story, at, self.prints[item].to_bytes()))
+                .map(|(item, story, at)| (item, story, at, self.placed.prints[item].to_bytes()))
                 .collect();
             insert_rows(
                 tx,
@@ -269,7 +285,7 @@ pub(super) fn index_copy<'a>(
     };
     index.insert(fp.keys(), entry, false);
     placing.rows.push((item_id, story_id, at));
-    placing.prints.insert(item_id, fp);
+    placing.placed.prints.insert(item_id, fp);
 }
 
 /// A write's ids are reserved for as many stories and items as it has new
@@ -451,20 +467,21 @@ pub(super) fn fresh_index<'a>(
 pub(super) fn wire_matches(
     conn: &impl Db,
     candidates: Vec<wire::Found>,
-    placed: &HashMap<ItemId, &Fingerprint>,
+    placed: &Placed,
     fp: &Fingerprint,
     feed_id: FeedId,
 ) -> Result<Vec<WireMatch>> {
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
-    // What the judgement reads, in three queries whatever the number of
-    // candidates: their copies' fingerprints, which of them this feed
-    // already carries, and the titles shown.
+    // What the judgement reads, in three queries at most whatever the
+    // number of candidates: their copies' fingerprints, which of them this
+    // feed already carries, and the titles shown; what the write placed
+    // itself is read in `placed`.
     let copies: Vec<ItemId> = candidates
         .iter()
         .flat_map(|c| c.copies.iter().map(|e| e.item_id))
-        .filter(|id| !placed.contains_key(id))
+        .filter(|id| !placed.prints.contains_key(id))
         .collect();
     let stored: HashMap<ItemId, Fingerprint> = match copies.is_empty() {
         // Every copy was placed by this write: nothing to read.
@@ -482,18 +499,26 @@ pub(super) fn wire_matches(
             .filter_map(|(id, print)| Some((id, print?)))
             .collect(),
     };
-    let stories: Vec<i64> = candidates.iter().map(|c| c.story_id.0).collect();
-    let same_feed: std::collections::HashSet<StoryId> = conn
-        .rows(
+    let mut same_feed: std::collections::HashSet<StoryId> = candidates
+        .iter()
+        .map(|c| c.story_id)
+        .filter(|story| placed.carried.contains(&(feed_id, *story)))
+        .collect();
+    let stories: Vec<i64> = candidates
+        .iter()
+        .filter(|c| !placed.stories.contains(&c.story_id))
+        .map(|c| c.story_id.0)
+        .collect();
+    if !stories.is_empty() {
+        same_feed.extend(conn.rows(
             &format!(
                 "SELECT DISTINCT story_id FROM items WHERE feed_id = ?1 AND {}",
                 conn.in_int_list("story_id", 2)
             ),
             args![feed_id, serde_json::to_string(&stories)?],
             |r| r.get::<StoryId>(0),
-        )?
-        .into_iter()
-        .collect();
+        )?);
+    }
     let mut judged = Vec::with_capacity(candidates.len());
     for candidate in &candidates {
         let prints: Vec<(ItemId, &Fingerprint)> = candidate
@@ -501,6 +526,7 @@ pub(super) fn wire_matches(
             .iter()
             .filter_map(|c| {
                 let print = placed
+                    .prints
                     .get(&c.item_id)
                     .copied()
                     .or_else(|| stored.get(&c.item_id));
@@ -539,18 +565,24 @@ pub(super) fn wire_matches(
     if judged.is_empty() {
         return Ok(Vec::new());
     }
-    let closest: Vec<ItemId> = judged.iter().map(|j| j.3).collect();
-    let titles: HashMap<ItemId, String> = conn
-        .rows(
+    let (mine, closest): (Vec<ItemId>, Vec<ItemId>) = judged
+        .iter()
+        .map(|j| j.3)
+        .partition(|id| placed.items.contains_key(id));
+    let mut titles: HashMap<ItemId, String> = mine
+        .into_iter()
+        .map(|id| (id, placed.items[&id].to_owned()))
+        .collect();
+    if !closest.is_empty() {
+        titles.extend(conn.rows(
             &format!(
                 "SELECT id, title FROM items WHERE {}",
                 conn.in_int_list("id", 1)
             ),
             args![serde_json::to_string(&ids(&closest))?],
             |r| Ok((r.get::<ItemId>(0)?, r.get::<String>(1)?)),
-        )?
-        .into_iter()
-        .collect();
+        )?);
+    }
     let mut found: Vec<WireMatch> = judged
         .into_iter()
         .filter_map(|(story_id, similarity, evidence, copy, gap)| {
