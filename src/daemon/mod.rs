@@ -71,20 +71,24 @@ fn retrying<T>(mut call: impl FnMut() -> store::Result<T>) -> store::Result<T> {
 
 /// What every unit of work needs.
 ///
-/// The database, three ways, each for one use: polls are recorded through
+/// The database, four ways, each for one use: polls are recorded through
 /// `writer` (group commit on its own thread); reads that must not wait for
-/// a commit go through `with_reader` (a second connection, WAL); every
-/// other write — delivery outcomes, leases, digests, health, pruning —
-/// through `with_store`, in short transactions on the writer's connection.
-/// Nothing else opens the database while the daemon runs, but `/healthz`'s
-/// probe.
+/// a commit go through `with_reader` (a second connection, WAL); feeds are
+/// claimed and given back through `with_claims` (a third); every other
+/// write — delivery outcomes, leases, digests, health, pruning — through
+/// `with_store`, in short transactions on the writer's connection. Nothing
+/// else opens the database while the daemon runs, but `/healthz`'s probe.
 pub struct Shared {
     pub config: Arc<Config>,
     pub store: Arc<Mutex<Store>>,
-    /// A second connection for what pollers read (`known_items`) and for
-    /// claiming feeds: in WAL mode it reads while the writer writes, and on
-    /// PostgreSQL neither waits for a group commit to end.
+    /// A second connection for what pollers read (`known_items`): in WAL
+    /// mode it reads while the writer writes, and on PostgreSQL neither
+    /// waits for a group commit to end.
     pub reader: Arc<Mutex<Store>>,
+    /// A third for claiming feeds and giving them back: claims are what
+    /// starts every fetch, and would otherwise wait behind the pollers'
+    /// reads (a round trip each on PostgreSQL).
+    pub claims: Arc<Mutex<Store>>,
     pub fetcher: Fetcher,
     /// Articles' pages, for feeds with `full_text`.
     pub pages: Arc<crate::pages::Pages>,
@@ -106,7 +110,7 @@ pub struct Shared {
     /// The loops' failures on the database, told once a minute.
     pub outage: Arc<Outage>,
     /// How many times this process gave its feeds back. A claim reads it
-    /// when it is asked for and again under the reader's lock, which a
+    /// when it is asked for and again under the lock of `claims`, which a
     /// release holds too: one asked for before a release that ran after
     /// it (its poll abandoned) takes nothing, so no claim outlives the
     /// release that should have ended it.
@@ -119,11 +123,12 @@ impl Shared {
         let d = &config.daemon;
         let fetcher = Fetcher::new(&d.user_agent, d.timeout, d.max_body)?;
         let sender = Sender::new(&config)?;
-        let mut reader = Store::open_existing(&d.database)?;
-        // One holder for the process: feeds are claimed on the reader and
-        // their polls recorded on the writer.
-        reader.act_for(store.owner());
-        let reader = Arc::new(Mutex::new(reader));
+        let reader = Arc::new(Mutex::new(Store::open_existing(&d.database)?));
+        let mut claims = Store::open_existing(&d.database)?;
+        // One holder for the process: feeds are claimed on one connection
+        // and their polls recorded on the writer's.
+        claims.act_for(store.owner());
+        let claims = Arc::new(Mutex::new(claims));
         let store = Arc::new(Mutex::new(store));
         let pages = pages(&fetcher, &config, &reader, &store, &clock);
         let writer = Writer::start(Arc::clone(&store));
@@ -131,6 +136,7 @@ impl Shared {
             config: Arc::new(config),
             store,
             reader,
+            claims,
             fetcher,
             pages,
             writer,
@@ -157,6 +163,7 @@ impl Shared {
             config: Arc::new(config),
             store: Arc::clone(&self.store),
             reader: Arc::clone(&self.reader),
+            claims: Arc::clone(&self.claims),
             writer: self.writer.clone(),
             alerts_recorded: Arc::clone(&self.alerts_recorded),
             clock: self.clock.clone(),
@@ -177,15 +184,15 @@ impl Shared {
         crate::store::read_on(&self.reader, f).await
     }
 
-    /// Runs `f` on the reading connection from a blocking thread, for the
-    /// short writes pollers make (claims of feeds): they wait for no group
-    /// commit on the writer's connection.
-    pub async fn with_reader_mut<T, F>(&self, f: F) -> store::Result<T>
+    /// Runs `f` on the claims' connection from a blocking thread: claims
+    /// of feeds wait for no group commit on the writer's connection, nor
+    /// for the pollers' reads.
+    pub async fn with_claims<T, F>(&self, f: F) -> store::Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Store) -> store::Result<T> + Send + 'static,
     {
-        on(&self.reader, f).await
+        on(&self.claims, f).await
     }
 
     /// Runs `f` on the store from a blocking thread.

@@ -65,14 +65,14 @@ pub async fn poll_due_feeds(sh: &Shared, pass: Pass) -> Result<Vec<(String, Poll
         // Recorded inside each task, so that fetches go on meanwhile.
         return claimed(sh, pass, Ends::Recorded, |feed, state| async move {
             let fetched = fetch_feed(sh, feed, &state, sh.clock.now()).await;
-            let outcome = record_alone(sh, fetched).await;
+            let (outcome, written) = record_alone(sh, fetched).await;
             report(sh, feed, &outcome);
-            (feed.name.clone(), outcome)
+            ((feed.name.clone(), outcome), written)
         })
         .await;
     }
     let fetched = claimed(sh, pass, Ends::Fetched, |feed, state| async move {
-        (feed, fetch_feed(sh, feed, &state, sh.clock.now()).await)
+        ((feed, fetch_feed(sh, feed, &state, sh.clock.now()).await), false)
     })
     .await?;
     Ok(record_together(sh, fetched).await)
@@ -102,7 +102,8 @@ fn lease(config: &Config) -> i64 {
 /// Where the task run on a claimed feed leaves its poll.
 #[derive(Clone, Copy, PartialEq)]
 enum Ends {
-    /// Recorded, or failed: the claim is over.
+    /// Recorded as soon as fetched: the write ends the claim, and a poll
+    /// that could not be written is told done at the next claim.
     Recorded,
     /// Fetched, to be recorded with others: the claim holds until then.
     Fetched,
@@ -110,11 +111,12 @@ enum Ends {
 
 /// Runs `poll` on each feed of the config that this process claims, as
 /// long as there are feeds to claim, up to `concurrency` at once; the
-/// results in the order they came.
+/// results in the order they came. `poll` says besides whether it wrote
+/// its poll, which ended the claim already: the next claim need not.
 async fn claimed<'a, T, F, Fut>(sh: &'a Shared, pass: Pass, ends: Ends, poll: F) -> Result<Vec<T>>
 where
     F: Fn(&'a Feed, FeedState) -> Fut,
-    Fut: Future<Output = T>,
+    Fut: Future<Output = (T, bool)>,
 {
     let (feeds, mut queue) = configured(sh, pass).await?;
     let width = sh.config.daemon.concurrency;
@@ -198,8 +200,11 @@ where
             }
             next = running.next(), if !running.is_empty() => {
                 if let Some((id, result)) = next {
-                    done.push(id);
-                    out.extend(result);
+                    let written = result.as_ref().is_some_and(|(_, written)| *written);
+                    if ends == Ends::Fetched || !written {
+                        done.push(id);
+                    }
+                    out.extend(result.map(|(polled, _)| polled));
                     passed_over = 0;
                 }
             }
@@ -238,7 +243,7 @@ async fn claim(
     let releases = Arc::clone(&sh.releases);
     let asked = releases.load(Ordering::SeqCst);
     let taken = sh
-        .with_reader_mut(move |s| {
+        .with_claims(move |s| {
             if releases.load(Ordering::SeqCst) != asked {
                 return Ok(Vec::new());
             }
@@ -342,7 +347,13 @@ async fn record_together(
             Err(e) => outcomes.push((feed, Err(failed(&e)))),
         }
     }
+    let (polls, began) = (records.len(), std::time::Instant::now());
     let mut written = sh.writer.record_all(records).await.into_iter();
+    debug!(
+        polls,
+        took_ms = began.elapsed().as_millis() as u64,
+        "polls written together"
+    );
     let mut out = Vec::with_capacity(outcomes.len());
     for (feed, outcome) in outcomes {
         let outcome = match outcome {
@@ -359,10 +370,16 @@ async fn record_together(
 /// will be reported as (the summary filled in once it is recorded).
 type Fetched = (PollRecord, PollOutcome);
 
-async fn record_alone(sh: &Shared, fetched: Result<Fetched>) -> PollOutcome {
+/// Records one poll by itself; its outcome, and whether it was written
+/// (which ends its claim).
+async fn record_alone(sh: &Shared, fetched: Result<Fetched>) -> (PollOutcome, bool) {
     match fetched {
-        Ok((record, outcome)) => recorded(sh, outcome, sh.writer.record(record).await),
-        Err(e) => failed(&e),
+        Ok((record, outcome)) => {
+            let written = sh.writer.record(record).await;
+            let ok = written.is_ok();
+            (recorded(sh, outcome, written), ok)
+        }
+        Err(e) => (failed(&e), false),
     }
 }
 
@@ -404,7 +421,7 @@ fn failed(e: &anyhow::Error) -> PollOutcome {
 /// Fetches, parses, triages and records one feed. Every failure is this
 /// feed's alone: it is recorded on the feed and returned, never raised.
 pub async fn poll_feed_once(sh: &Shared, feed: &Feed, state: &FeedState, now: i64) -> PollOutcome {
-    let outcome = record_alone(sh, fetch_feed(sh, feed, state, now).await).await;
+    let (outcome, _) = record_alone(sh, fetch_feed(sh, feed, state, now).await).await;
     report(sh, feed, &outcome);
     outcome
 }

@@ -192,13 +192,13 @@ pub async fn retire(sh: &Shared) {
 }
 
 /// Ends this process's claims on feeds (`Backend::release_feeds`); a
-/// failure leaves them to run out. It runs on the reader, where claims
-/// are made, and counts itself there (`Shared::releases`): a claim of a
+/// failure leaves them to run out. It runs on the connection claims are
+/// made on, and counts itself there (`Shared::releases`): a claim of a
 /// poll abandoned before it, still waiting for that connection, then
 /// takes nothing instead of holding its feeds for a whole lease.
 pub async fn release_feeds(sh: &Shared) {
     let releases = Arc::clone(&sh.releases);
-    let released = sh.with_reader_mut(move |s| {
+    let released = sh.with_claims(move |s| {
         releases.fetch_add(1, Ordering::SeqCst);
         s.release_feeds()
     });
