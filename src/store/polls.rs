@@ -235,6 +235,9 @@ fn insert_item<'a>(
         joined: place.joined,
     })?;
     stories::index_copy(wire, placing, poll, r, item_id, place.story_id);
+    if placing.new.full() {
+        placing.new.flush(tx)?;
+    }
     Ok((item_id, place.story_id))
 }
 
