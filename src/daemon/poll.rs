@@ -72,7 +72,10 @@ pub async fn poll_due_feeds(sh: &Shared, pass: Pass) -> Result<Vec<(String, Poll
         .await;
     }
     let fetched = claimed(sh, pass, Ends::Fetched, |feed, state| async move {
-        ((feed, fetch_feed(sh, feed, &state, sh.clock.now()).await), false)
+        (
+            (feed, fetch_feed(sh, feed, &state, sh.clock.now()).await),
+            false,
+        )
     })
     .await?;
     Ok(record_together(sh, fetched).await)

@@ -168,10 +168,7 @@ impl Postgres {
     }
 
     /// Runs `f` in one transaction.
-    fn write<T: Send>(
-        &self,
-        f: impl FnOnce(&Pg<Client>) -> anyhow::Result<T> + Send,
-    ) -> Result<T> {
+    fn write<T: Send>(&self, f: impl FnOnce(&Pg<Client>) -> anyhow::Result<T> + Send) -> Result<T> {
         self.write_at(None, None, f)
     }
 
