@@ -17,14 +17,9 @@ fn config(feeds: &[(&str, String)], extra_rules: &str) -> String {
     c
 }
 
-/// A poll whose reading or writing fails for a passing reason (the
-/// database busy, the connection cut while the feed was fetched) is made
-/// again, not lost: its alert goes out in the same run, and the feed is
-/// not counted as failing.
-#[tokio::test]
-async fn a_poll_the_database_fails_for_a_passing_reason_is_written_again() {
-    let server = MockServer::start().await;
-    let doc = rss(
+/// A feed of one matching story, published an hour ago.
+fn one_story() -> String {
+    rss(
         "Tech",
         &[(
             "g1",
@@ -33,7 +28,17 @@ async fn a_poll_the_database_fails_for_a_passing_reason_is_written_again() {
             "texte",
             &recent(1),
         )],
-    );
+    )
+}
+
+/// A poll whose reading or writing fails for a passing reason (the
+/// database busy, the connection cut while the feed was fetched) is made
+/// again, not lost: its alert goes out in the same run, and the feed is
+/// not counted as failing.
+#[tokio::test]
+async fn a_poll_the_database_fails_for_a_passing_reason_is_written_again() {
+    let server = MockServer::start().await;
+    let doc = one_story();
     let env = TestEnv::new();
     env.write_config(&config(
         &[("Tech", format!("{}/feed.xml", server.uri()))],
@@ -56,16 +61,7 @@ async fn a_poll_the_database_fails_for_a_passing_reason_is_written_again() {
 #[tokio::test]
 async fn a_second_run_is_a_conditional_get_and_sends_nothing_new() {
     let server = MockServer::start().await;
-    let doc = rss(
-        "Tech",
-        &[(
-            "g1",
-            "Les puces de l’IA",
-            "https://example.org/a",
-            "texte",
-            &recent(1),
-        )],
-    );
+    let doc = one_story();
     serve(&server, "/feed.xml", FeedDoc::rss(&doc)).await;
     let env = TestEnv::new();
     env.write_config(&config(
