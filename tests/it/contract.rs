@@ -556,6 +556,8 @@ fn feeds_are_claimed_by_one_process_at_a_time(at: &Location) {
         .unwrap()
         .remove(0);
     assert!(refused.is_err(), "fenced: {refused:?}");
+    // Made again, it would be refused again: not a passing fault.
+    assert_eq!(refused.unwrap_err().kind(), veille::store::Kind::Broken);
     second
         .record_polls(&[polled(&later[0], 172)])
         .unwrap()
