@@ -58,7 +58,10 @@ impl LogLevel {
             LogLevel::Error => "error",
             LogLevel::Warn => "warn",
             LogLevel::Info => "info",
-            LogLevel::Debug => "debug",
+            // The PostgreSQL driver logs every statement with its
+            // parameters at debug: item texts by the thousand, which
+            // doubled the time a cold run took to write. `trace` has them.
+            LogLevel::Debug => "debug,tokio_postgres=info",
             LogLevel::Trace => "trace",
         }
     }
