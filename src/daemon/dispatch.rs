@@ -22,9 +22,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::{Delivery, Loop, RETRY_PAUSES, Shared};
@@ -228,9 +229,10 @@ fn log_damaged(damaged: &[Damaged]) -> usize {
 
 /// Sends `alerts` through `channel` over one pass: a webhook's up to
 /// `WEBHOOK_WIDTH` at a time, an email or Maildir channel's two at a time,
-/// so that one is recorded while the next is sent (an SMTP session still
-/// sends one message at a time, in order); a push channel's in order.
-/// Returns the report and whether the channel paused (a send will be
+/// so that what one asks of the database overlaps the next's send (an
+/// SMTP session still sends one message at a time, in order); a push
+/// channel's in order. What went through is recorded beside the sends, in
+/// groups (`Marks`), and the pass ends once all of it is. Returns the report and whether the channel paused (a send will be
 /// retried): no new send starts then, and the alerts not tried are given
 /// back for a later pass.
 async fn channel_pass(
@@ -246,11 +248,17 @@ async fn channel_pass(
     };
     let pass = sh.sender.pass(channel);
     let paused = AtomicBool::new(false);
-    // The first send goes alone: a server that is down costs one attempt
-    // per pass, not one per alert in flight.
-    let (first, rest) = alerts.split_at(alerts.len().min(1));
-    let mut steps = send_alerts(sh, &pass, &paused, first, 1, until).await;
-    steps.extend(send_alerts(sh, &pass, &paused, rest, width, until).await);
+    let (marks, recording) = Marks::new(sh, &paused);
+    let sending = async {
+        // The first send goes alone: a server that is down costs one
+        // attempt per pass, not one per alert in flight.
+        let (first, rest) = alerts.split_at(alerts.len().min(1));
+        let mut steps = send_alerts(sh, &pass, &paused, &marks, first, 1, until).await;
+        steps.extend(send_alerts(sh, &pass, &paused, &marks, rest, width, until).await);
+        drop(marks);
+        steps
+    };
+    let (steps, ()) = tokio::join!(sending, recording);
     pass.close().await;
     let mut report = DeliveryReport::default();
     let mut left = Vec::new();
@@ -258,6 +266,18 @@ async fn channel_pass(
     for (alert, step) in steps {
         match step {
             Ok(Step::Done(outcome)) => report.add(outcome),
+            Ok(Step::Sent(mark, now)) => {
+                match mark.await.unwrap_or_else(|_| Err(marks_stopped())) {
+                    Ok(first_seen) => {
+                        count_sent(sh, channel, &first_seen, now);
+                        report.add(Outcome::Sent);
+                    }
+                    Err(e) => {
+                        left.push(alert.id.clone());
+                        error.get_or_insert(e.into());
+                    }
+                }
+            }
             Ok(Step::NotTried) => left.push(alert.id.clone()),
             Ok(Step::Taken) => {}
             Err(e) => {
@@ -282,6 +302,7 @@ async fn send_alerts<'a>(
     sh: &Shared,
     pass: &Pass<'_>,
     paused: &AtomicBool,
+    marks: &Marks,
     alerts: &'a [DueAlert],
     width: usize,
     until: i64,
@@ -291,7 +312,7 @@ async fn send_alerts<'a>(
             if paused.load(Ordering::Relaxed) {
                 return (alert, Ok(Step::NotTried));
             }
-            let step = send_alert(sh, pass, alert, until).await;
+            let step = send_alert(sh, pass, marks, alert, until).await;
             if matches!(&step, Ok(Step::Done(o)) if o.stops_channel()) || step.is_err() {
                 paused.store(true, Ordering::Relaxed);
             }
@@ -308,6 +329,8 @@ const WEBHOOK_WIDTH: usize = 4;
 /// What became of one alert in a pass.
 enum Step {
     Done(Outcome),
+    /// Sent at the time given; its record is on its way (`Marks`).
+    Sent(oneshot::Receiver<store::Result<Vec<i64>>>, i64),
     /// Another process holds it now.
     Taken,
     /// The channel paused first.
@@ -329,23 +352,27 @@ async fn still_ours(sh: &Shared, target: Target, id: &str, until: i64) -> Result
     Ok(sh.with_store(move |s| s.renew(target, &id, until)).await?)
 }
 
-/// Sends `alert`, leased until `until`, and records the outcome.
-async fn send_alert(sh: &Shared, pass: &Pass<'_>, alert: &DueAlert, until: i64) -> Result<Step> {
+/// Sends `alert`, leased until `until`, and records the outcome: a send
+/// that went through is handed to `marks`.
+async fn send_alert(
+    sh: &Shared,
+    pass: &Pass<'_>,
+    marks: &Marks,
+    alert: &DueAlert,
+    until: i64,
+) -> Result<Step> {
     if !still_ours(sh, Target::Alert, &alert.id, until).await? {
         return Ok(Step::Taken);
     }
     let out = story_outgoing(&sh.config, pass.channel(), alert);
     let title = render::display_title(&alert.item);
-    attempt(
-        sh,
-        pass,
-        Target::Alert,
-        (alert.attempts, alert.queued),
-        &title,
-        &out,
+    let tries = (alert.attempts, alert.queued);
+    Ok(
+        match send(sh, pass, Target::Alert, tries, &title, &out).await? {
+            Sent::Now(now) => Step::Sent(marks.add(out.id, now), now),
+            Sent::Not(outcome) => Step::Done(outcome),
+        },
     )
-    .await
-    .map(Step::Done)
 }
 
 /// The message about one story, as `channel` sends it: the same on every
@@ -368,10 +395,49 @@ async fn attempt(
     sh: &Shared,
     pass: &Pass<'_>,
     target: Target,
-    (attempts, queued): (u32, i64),
+    tries: (u32, i64),
     title: &str,
     out: &Outgoing,
 ) -> Result<Outcome> {
+    match send(sh, pass, target, tries, title, out).await? {
+        Sent::Now(now) => {
+            let first_seen = again_if_passing(&out.id, || {
+                let id = out.id.clone();
+                sh.with_store(move |s| s.mark_sent(target, &id, now))
+            })
+            .await?;
+            count_sent(sh, pass.channel(), &first_seen, now);
+            Ok(Outcome::Sent)
+        }
+        Sent::Not(outcome) => Ok(outcome),
+    }
+}
+
+/// Whether a send went through.
+enum Sent {
+    /// At this time, and it is still to be recorded as sent.
+    Now(i64),
+    /// It did not: what became of it, recorded.
+    Not(Outcome),
+}
+
+/// A message sent, counted.
+fn count_sent(sh: &Shared, channel: &Channel, first_seen: &[i64], now: i64) {
+    sh.metrics
+        .delivered(&channel.name, Delivery::Sent, first_seen, now);
+    sh.metrics.progress(Loop::Delivery, now);
+}
+
+/// Sends `out` once; records what happened unless it went through (see
+/// `attempt`).
+async fn send(
+    sh: &Shared,
+    pass: &Pass<'_>,
+    target: Target,
+    (attempts, queued): (u32, i64),
+    title: &str,
+    out: &Outgoing,
+) -> Result<Sent> {
     let id = out.id.clone();
     let attempt = attempts + 1;
     let channel = pass.channel();
@@ -391,22 +457,18 @@ async fn attempt(
             warn!(channel = %channel.name, error = %fault.error, failures = fault.attempts,
                 retry_in_s = fault.retry_at - now,
                 "the channel cannot send: paused, its messages wait; `veille retry {}` after a fix tries again at once", channel.name);
-            Ok(Outcome::Paused)
+            Ok(Sent::Not(Outcome::Paused))
         }
         Err(DeliveryError::Busy { message, wait }) => {
             let wait = i64::try_from(wait.as_secs()).unwrap_or(i64::MAX);
             let fault = pause(sh, channel, target, id, message, now.saturating_add(wait)).await?;
             warn!(channel = %channel.name, error = %fault.error, retry_in_s = fault.retry_at - now,
                 "the server asks the channel to wait: paused, its messages wait");
-            Ok(Outcome::Paused)
+            Ok(Sent::Not(Outcome::Paused))
         }
         Ok(()) => {
             info!(alert_id = %id, channel = %channel.name, attempt, what, title, "delivered");
-            let delivered = record_sent(sh, target, id, now).await?;
-            sh.metrics
-                .delivered(&channel.name, Delivery::Sent, &delivered, now);
-            sh.metrics.progress(Loop::Delivery, now);
-            Ok(Outcome::Sent)
+            Ok(Sent::Now(now))
         }
         Err(e) => {
             let retry_at = match &e {
@@ -438,32 +500,124 @@ async fn attempt(
             };
             sh.metrics.delivered(&channel.name, counted, &[], now);
             sh.metrics.progress(Loop::Delivery, now);
-            Ok(outcome)
+            Ok(Sent::Not(outcome))
         }
     }
 }
 
-/// Records that `id` was sent. The message is out: a record that the
-/// database gave up for a passing reason is made again (`RETRY_PAUSES`,
-/// inside the lease) rather than leaving the message to be sent twice.
-async fn record_sent(sh: &Shared, target: Target, id: String, now: i64) -> store::Result<Vec<i64>> {
+/// Makes `call`, a record of messages already out (`what` names them in
+/// the log), and makes it again after each of `RETRY_PAUSES` (inside the
+/// lease) while the database gives up for a passing reason, rather than
+/// leave the messages to be sent twice.
+async fn again_if_passing<T, F, Fut>(what: &str, mut call: F) -> store::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = store::Result<T>>,
+{
     let mut pauses = RETRY_PAUSES.iter();
     loop {
-        let this = id.clone();
-        match sh
-            .with_store(move |s| s.mark_sent(target, &this, now))
-            .await
-        {
+        match call().await {
             Err(e) if e.is_retry() => {
                 let Some(pause) = pauses.next() else {
                     return Err(e);
                 };
-                debug!(alert_id = %id, error = %format!("{e:#}"), "recording a sent message failed for a passing reason; recording again");
+                debug!(alert_id = %what, error = %format!("{e:#}"), "recording a sent message failed for a passing reason; recording again");
                 tokio::time::sleep(*pause).await;
             }
             done => return done,
         }
     }
+}
+
+/// Alerts most recorded as sent by one statement.
+const MARK_GROUP: usize = 128;
+
+/// What a pass has sent, recorded in groups (`Backend::mark_alerts_sent`):
+/// while one group is recorded, the alerts sent meanwhile gather for the
+/// next. A channel sends at its own pace rather than one round trip to the
+/// database after each message, and each message is recorded as soon as
+/// the group before it is.
+struct Marks(mpsc::UnboundedSender<(String, i64, Reply)>);
+
+/// Where the record of one sent alert is told.
+type Reply = oneshot::Sender<store::Result<Vec<i64>>>;
+
+impl Marks {
+    /// The marks of a pass, and what records them, to run beside its
+    /// sends until the marks are dropped. A failed record pauses the pass
+    /// (`paused`): no new send starts.
+    fn new<'a>(
+        sh: &'a Shared,
+        paused: &'a AtomicBool,
+    ) -> (Marks, impl std::future::Future<Output = ()> + 'a) {
+        let (queue, mut sent) = mpsc::unbounded_channel::<(String, i64, Reply)>();
+        let recording = async move {
+            while let Some(first) = sent.recv().await {
+                let mut group = vec![first];
+                while group.len() < MARK_GROUP {
+                    match sent.try_recv() {
+                        Ok(next) => group.push(next),
+                        Err(_) => break,
+                    }
+                }
+                // One statement per time sent (seconds: nearly always one).
+                for (now, group) in by_time(group) {
+                    let ids: Vec<String> = group.iter().map(|(id, _)| id.clone()).collect();
+                    let marked = again_if_passing(&ids.join(" "), || {
+                        let ids = ids.clone();
+                        sh.with_store(move |s| {
+                            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                            s.mark_alerts_sent(&ids, now)
+                        })
+                    })
+                    .await;
+                    match marked {
+                        Ok(first_seen) => {
+                            for ((_, reply), first_seen) in group.into_iter().zip(first_seen) {
+                                let _ = reply.send(Ok(first_seen));
+                            }
+                        }
+                        Err(e) => {
+                            paused.store(true, Ordering::Relaxed);
+                            let (kind, message) = (e.kind(), format!("{e:#}"));
+                            for (_, reply) in group {
+                                let _ =
+                                    reply.send(Err(store::Error::new(kind, anyhow!("{message}"))));
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        (Marks(queue), recording)
+    }
+
+    /// `id`, sent at `now`, to record; the record's outcome, to come.
+    fn add(&self, id: String, now: i64) -> oneshot::Receiver<store::Result<Vec<i64>>> {
+        let (reply, outcome) = oneshot::channel();
+        // The recorder runs until every `Marks` is dropped: it takes this.
+        let _ = self.0.send((id, now, reply));
+        outcome
+    }
+}
+
+/// The marks of `group` in runs of one time sent, in order.
+fn by_time(group: Vec<(String, i64, Reply)>) -> Vec<(i64, Vec<(String, Reply)>)> {
+    let mut runs: Vec<(i64, Vec<(String, Reply)>)> = Vec::new();
+    for (id, now, reply) in group {
+        match runs.last_mut() {
+            Some((at, run)) if *at == now => run.push((id, reply)),
+            _ => runs.push((now, vec![(id, reply)])),
+        }
+    }
+    runs
+}
+
+fn marks_stopped() -> store::Error {
+    store::Error::new(
+        store::Kind::Broken,
+        anyhow!("the record of sent messages stopped"),
+    )
 }
 
 /// Pauses `channel` (not before `not_before`) and gives `id` back to the

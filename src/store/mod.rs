@@ -256,6 +256,10 @@ pub trait Backend: Send {
     fn take_tick(&self, channel: &str, from: Option<i64>, to: i64) -> Result<bool>;
     /// Records a send; returns when the alerts' items were first seen.
     fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>>;
+    /// `mark_sent` of several alerts sent at `now`, at once: for each, in
+    /// the order of `ids`, when its items were first seen (none when it
+    /// was no longer pending, or no longer this process's).
+    fn mark_alerts_sent(&mut self, ids: &[&str], now: i64) -> Result<Vec<Vec<i64>>>;
     /// Records a failed attempt: retried at `retry_at`, or failed for good.
     fn mark_attempt_failed(
         &mut self,

@@ -527,35 +527,47 @@ pub(super) fn mark_sent(
     }
 }
 
-/// `mark_sent` of an alert as one statement, in PostgreSQL's SQL (SQLite
-/// cannot change rows inside WITH): one round trip where `mark_sent` makes
-/// five with its transaction, for every message delivered.
-pub(super) fn mark_alert_sent_at_once(
+/// `mark_sent` of several alerts as one statement, in PostgreSQL's SQL
+/// (SQLite cannot change rows inside WITH): one round trip where
+/// `mark_sent` makes five with its transaction, for as many messages as
+/// were delivered meanwhile. When each alert's item was first seen, one
+/// list an alert, in the order of `ids` (empty for one no longer pending,
+/// or no longer `owner`'s).
+pub(super) fn mark_alerts_sent_at_once(
     db: &impl Db,
     owner: &str,
-    id: &str,
+    ids: &[&str],
     now: i64,
-) -> Result<Vec<i64>> {
-    let first_seen: Vec<i64> = db.rows(
+) -> Result<Vec<Vec<i64>>> {
+    let list = serde_json::to_string(ids)?;
+    let marked: Vec<(String, i64)> = db.rows(
         &format!(
             "WITH sent AS (
                  UPDATE alerts SET state = 'sent', sent_at = ?2, attempts = attempts + 1,
                      last_error = NULL, {UNLEASED},
                      last_item = {NEWEST_ITEM}
-                 WHERE id = ?1 AND state = 'pending' AND {}
-                 RETURNING channel, item_id
+                 WHERE {} AND state = 'pending' AND {}
+                 RETURNING id, channel, item_id
              ),
              resumed AS (DELETE FROM channel_faults WHERE channel IN (SELECT channel FROM sent))
-             SELECT i.first_seen FROM sent JOIN items i ON i.id = sent.item_id",
+             SELECT sent.id, i.first_seen FROM sent JOIN items i ON i.id = sent.item_id",
+            db.in_list("id", 1),
             fenced(3)
         ),
-        args![id, now, owner],
-        |r| r.get(0),
+        args![list, now, owner],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    if first_seen.is_empty() {
-        warn_if_fenced(db, owner, Target::Alert, id)?;
+    let mut first_seen: std::collections::HashMap<String, Vec<i64>> =
+        std::collections::HashMap::with_capacity(marked.len());
+    for (id, seen) in marked {
+        first_seen.entry(id).or_default().push(seen);
     }
-    Ok(first_seen)
+    ids.iter()
+        .map(|id| match first_seen.remove(*id) {
+            Some(seen) => Ok(seen),
+            None => warn_if_fenced(db, owner, Target::Alert, id).map(|()| Vec::new()),
+        })
+        .collect()
 }
 
 /// An attempt failed: try again at `retry_at`, or, with `None`, give up and

@@ -260,6 +260,63 @@ fn an_outcome_is_fenced_once_the_claim_passed_on(at: &Location) {
     );
 }
 
+/// Several alerts recorded sent by one call: each as `mark_sent` would,
+/// in the order asked. One whose lease passed to another process is not
+/// recorded (the holder's record stands), nor one no longer pending.
+fn several_alerts_are_recorded_sent_at_once(at: &Location) {
+    let (mut first, feed) = open(at);
+    let items = vec![
+        record("a", "https://x.example/a", "mail"),
+        record("b", "https://x.example/b", "mail"),
+        record("c", "https://x.example/c", "mail"),
+    ];
+    first.record_polls(&[poll(feed, 10, items)]).unwrap();
+    let mut second = Store::open(at).unwrap();
+    assert_eq!(
+        first
+            .claim_alerts(100, 160, &["mail"], false, 2)
+            .unwrap()
+            .alerts
+            .len(),
+        2
+    );
+    // The first stalls past its lease: the second takes all three, gives
+    // one back, which the first takes.
+    let theirs = second.claim_alerts(200, 260, &["mail"], false, 3).unwrap();
+    assert_eq!(theirs.alerts.len(), 3);
+    let mine = first.claim_alerts(205, 265, &["mail"], false, 3).unwrap();
+    assert!(mine.alerts.is_empty(), "all held by the second");
+    let given = theirs.alerts[2].id.clone();
+    second
+        .release(Target::Alert, std::slice::from_ref(&given))
+        .unwrap();
+    let mine = first.claim_alerts(210, 270, &["mail"], false, 3).unwrap();
+    let ids: Vec<&str> = mine.alerts.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, [given.as_str()]);
+    let (held, done) = (theirs.alerts[0].id.as_str(), theirs.alerts[1].id.as_str());
+    assert_eq!(second.mark_sent(Target::Alert, done, 215).unwrap(), [10]);
+
+    let marked = first
+        .mark_alerts_sent(&[held, given.as_str(), done], 220)
+        .unwrap();
+    assert_eq!(
+        marked,
+        [vec![], vec![10], vec![]],
+        "only the first's own pending alert is recorded"
+    );
+    let status = first.status().unwrap();
+    let mail = &status.channels[0];
+    assert_eq!((mail.sent, mail.pending), (2, 1), "{status:?}");
+    // The holder records its own.
+    assert_eq!(second.mark_alerts_sent(&[held], 230).unwrap(), [vec![10]]);
+    assert!(first.mark_alerts_sent(&[], 240).unwrap().is_empty());
+    let status = first.status().unwrap();
+    assert_eq!(
+        (status.channels[0].sent, status.channels[0].pending),
+        (3, 0)
+    );
+}
+
 /// SPEC §4, retention: a pruned story's items go with their wire
 /// fingerprints, even when `wire_window` would keep the prints longer; a
 /// later copy from another outlet makes a story of its own (in a fresh
@@ -1604,6 +1661,7 @@ on_both!(
     stories_and_known_items,
     an_item_recorded_first_elsewhere_is_updated,
     an_outcome_is_fenced_once_the_claim_passed_on,
+    several_alerts_are_recorded_sent_at_once,
     pruning_takes_the_wire_prints_with_the_items,
     feeds_are_claimed_by_one_process_at_a_time,
     one_process_leads_at_a_time,

@@ -549,10 +549,14 @@ impl Backend for Postgres {
 
     fn mark_sent(&mut self, target: Target, id: &str, now: i64) -> Result<Vec<i64>> {
         if target == Target::Alert {
-            // One statement, its own transaction: on the connection as it is.
-            return self.read(|db| outbox::mark_alert_sent_at_once(db, &self.owner, id, now));
+            return Ok(self.mark_alerts_sent(&[id], now)?.pop().unwrap_or_default());
         }
         self.write(|db| outbox::mark_sent(db, &self.owner, target, id, now))
+    }
+
+    fn mark_alerts_sent(&mut self, ids: &[&str], now: i64) -> Result<Vec<Vec<i64>>> {
+        // One statement, its own transaction: on the connection as it is.
+        self.read(|db| outbox::mark_alerts_sent_at_once(db, &self.owner, ids, now))
     }
 
     fn mark_attempt_failed(

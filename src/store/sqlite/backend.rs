@@ -175,6 +175,10 @@ impl Backend for Sqlite {
         Ok(Sqlite::mark_sent(self, target, id, now)?)
     }
 
+    fn mark_alerts_sent(&mut self, ids: &[&str], now: i64) -> Result<Vec<Vec<i64>>> {
+        Ok(Sqlite::mark_alerts_sent(self, ids, now)?)
+    }
+
     fn mark_attempt_failed(
         &mut self,
         target: Target,

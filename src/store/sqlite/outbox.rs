@@ -115,6 +115,17 @@ impl Sqlite {
         Ok(delivered)
     }
 
+    /// `mark_sent` of several alerts, in one transaction.
+    pub fn mark_alerts_sent(&mut self, ids: &[&str], now: i64) -> Result<Vec<Vec<i64>>> {
+        let tx = self.conn.transaction()?;
+        let delivered = ids
+            .iter()
+            .map(|id| outbox::mark_sent(&*tx, &self.owner, Target::Alert, id, now))
+            .collect::<Result<_>>()?;
+        tx.commit()?;
+        Ok(delivered)
+    }
+
     pub fn mark_attempt_failed(
         &mut self,
         target: Target,
