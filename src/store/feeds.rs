@@ -121,28 +121,92 @@ fn state(r: &Row, lease: i64) -> Result<FeedState> {
 /// are checked again on each row as it is updated, so that a row a poll
 /// was recording meanwhile is left alone.
 pub(super) fn claim(db: &impl Db, owner: &str, c: &FeedClaim) -> Result<Vec<FeedState>> {
+    let [fetched, finished] = ending(db, [2, 2]);
     if !c.fetched.is_empty() {
-        db.exec(
-            &format!(
-                "UPDATE feeds SET fetching = 0 WHERE lease_owner = ?1 AND {}",
-                db.in_int_list("id", 2)
-            ),
-            args![owner, ids(c.fetched)?],
-        )?;
+        db.exec(&fetched, args![owner, ids(c.fetched)?])?;
     }
     if !c.finished.is_empty() {
-        db.exec(
-            &format!(
-                "UPDATE feeds SET lease_owner = NULL, lease_until = NULL, fetching = 0
-                 WHERE lease_owner = ?1 AND {}",
-                db.in_int_list("id", 2)
-            ),
-            args![owner, ids(c.finished)?],
-        )?;
+        db.exec(&finished, args![owner, ids(c.finished)?])?;
     }
     if c.candidates.is_empty() || c.limit == 0 {
         return Ok(Vec::new());
     }
+    db.rows(
+        &taking(db, &format!("{STATE}, lease_epoch")),
+        args![
+            owner,
+            c.until,
+            c.now,
+            ids(c.candidates)?,
+            c.any_time,
+            c.per_host,
+            c.limit
+        ],
+        |r| state(r, r.get(11)?),
+    )
+}
+
+/// A claim as one statement, its own transaction: a call of the function
+/// `claim_function` made on this connection. PostgreSQL only (SQLite has
+/// no functions in SQL), at READ COMMITTED, so that each statement of the
+/// function sees what the claims before it committed.
+pub(super) fn claim_in_one(db: &impl Db, owner: &str, c: &FeedClaim) -> Result<Vec<FeedState>> {
+    db.rows(
+        &format!(
+            "SELECT {STATE}, lease_epoch FROM pg_temp.veille_claim(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ),
+        args![
+            owner,
+            c.until,
+            c.now,
+            ids(c.candidates)?,
+            c.any_time,
+            c.per_host,
+            c.limit,
+            ids(c.fetched)?,
+            ids(c.finished)?
+        ],
+        |r| state(r, r.get(11)?),
+    )
+}
+
+/// `claim`'s statements as a function of this connection's (PostgreSQL,
+/// `pg_temp`), after `opening`: one round trip where the transaction of
+/// `claim` takes three.
+pub(super) fn claim_function(db: &impl Db, opening: &str) -> String {
+    let [fetched, finished] = ending(db, [8, 9]);
+    format!(
+        "CREATE OR REPLACE FUNCTION pg_temp.veille_claim(text, bigint, bigint, text, bigint,
+             bigint, bigint, text, text) RETURNS SETOF feeds LANGUAGE sql AS $claim$
+         {opening};
+         {fetched};
+         {finished};
+         {};
+         $claim$",
+        taking(db, "*")
+    )
+}
+
+/// The statements that end `owner`'s (?1) fetches of the feeds listed in
+/// parameter `lists[0]`, and its claims on those in `lists[1]`.
+fn ending(db: &impl Db, [fetched, finished]: [usize; 2]) -> [String; 2] {
+    [
+        format!(
+            "UPDATE feeds SET fetching = 0 WHERE lease_owner = ?1 AND {}",
+            db.in_int_list("id", fetched)
+        ),
+        format!(
+            "UPDATE feeds SET lease_owner = NULL, lease_until = NULL, fetching = 0
+             WHERE lease_owner = ?1 AND {}",
+            db.in_int_list("id", finished)
+        ),
+    ]
+}
+
+/// The statement that claims feeds, returning `returning` of each: for
+/// owner ?1 until ?2 at ?3, of the candidates listed in ?4 (any time: ?5),
+/// at most ?6 fetching per host and ?7 in all.
+fn taking(db: &impl Db, returning: &str) -> String {
     let free = |f: &str| {
         format!(
             "{f}gone = 0 AND ({f}retry_after_until IS NULL OR {f}retry_after_until <= ?3)
@@ -150,7 +214,7 @@ pub(super) fn claim(db: &impl Db, owner: &str, c: &FeedClaim) -> Result<Vec<Feed
              AND ({f}lease_until IS NULL OR {f}lease_until <= ?3)"
         )
     };
-    let sql = format!(
+    format!(
         "UPDATE feeds SET lease_owner = ?1, lease_until = ?2, lease_epoch = lease_epoch + 1, fetching = 1
          WHERE id IN (
              SELECT d.id FROM (
@@ -166,23 +230,10 @@ pub(super) fn claim(db: &impl Db, owner: &str, c: &FeedClaim) -> Result<Vec<Feed
              ORDER BY d.turn, COALESCE(d.next_poll, 0), d.id
              LIMIT ?7
          ) AND {}
-         RETURNING {STATE}, lease_epoch",
+         RETURNING {returning}",
         db.in_int_list("f.id", 4),
         free("f."),
         free(""),
-    );
-    db.rows(
-        &sql,
-        args![
-            owner,
-            c.until,
-            c.now,
-            ids(c.candidates)?,
-            c.any_time,
-            c.per_host,
-            c.limit
-        ],
-        |r| state(r, r.get(11)?),
     )
 }
 

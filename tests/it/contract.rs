@@ -626,6 +626,54 @@ fn feeds_are_claimed_by_one_process_at_a_time(at: &Location) {
     assert_eq!(names(&take(&mut first, &feeds, &[], 173)), ["a", "c", "d"]);
 }
 
+/// A fetch told done (`fetched`) frees its place on its host for the next
+/// claim but keeps its claim until its poll is written (wire copies write
+/// a run's polls together); a claim told finished is ended.
+fn a_fetch_told_done_keeps_its_claim_until_written(at: &Location) {
+    let mut first = Store::open(at).unwrap();
+    let specs = specs(&[
+        ("a", "https://one.example/a"),
+        ("b", "https://one.example/b"),
+        ("c", "https://one.example/c"),
+    ]);
+    let feeds = first.sync_feeds(&specs).unwrap();
+    let mut second = Store::open(at).unwrap();
+    let ids: Vec<FeedId> = feeds.iter().map(|f| f.id).collect();
+    let claim = |store: &mut Store, fetched: &[FeedId], finished: &[FeedId], now: i64| {
+        let mut taken = store
+            .claim_feeds(&FeedClaim {
+                candidates: &ids,
+                fetched,
+                finished,
+                now,
+                until: now + 60,
+                limit: 10,
+                per_host: 2,
+                any_time: false,
+            })
+            .unwrap();
+        taken.sort_by(|a, b| a.name.cmp(&b.name));
+        taken
+    };
+    let mine = claim(&mut first, &[], &[], 100);
+    assert_eq!(names(&mine), ["a", "b"], "two of one.example");
+    // a fetched: its host has room for c; a itself stays the first's.
+    let more = claim(&mut first, &[mine[0].id], &[], 101);
+    assert_eq!(names(&more), ["c"]);
+    assert!(claim(&mut second, &[], &[], 102).is_empty(), "all held");
+    first
+        .record_polls(&[polled(&mine[0], 103)])
+        .unwrap()
+        .remove(0)
+        .expect("a's claim held");
+    // b's claim told finished (its poll failed): b is free, and this claim
+    // takes it anew.
+    let again = claim(&mut first, &[], &[mine[1].id], 104);
+    assert_eq!(names(&again), ["b"]);
+    assert!(again[0].lease > mine[1].lease, "a new claim on b");
+    assert!(claim(&mut second, &[], &[], 105).is_empty());
+}
+
 /// SPEC §10: a write of several polls records those whose claims hold and
 /// refuses only the one whose claim passed to another process.
 fn a_write_refuses_only_the_poll_whose_claim_passed_on(at: &Location) {
@@ -1664,6 +1712,7 @@ on_both!(
     several_alerts_are_recorded_sent_at_once,
     pruning_takes_the_wire_prints_with_the_items,
     feeds_are_claimed_by_one_process_at_a_time,
+    a_fetch_told_done_keeps_its_claim_until_written,
     one_process_leads_at_a_time,
     a_digest_tick_is_made_once,
     one_alert_a_story_names_every_rule,

@@ -131,6 +131,26 @@ async fn the_pipeline_runs_on_postgresql_and_a_second_run_sends_nothing_new() {
 /// arrives once.
 #[tokio::test]
 async fn three_processes_on_one_postgresql_database_send_each_story_once() {
+    three_processes_send_each_story_once(&pg_server::database()).await;
+}
+
+/// The same on a server whose transactions are SERIALIZABLE unless told
+/// otherwise: veille's are READ COMMITTED all the same (a migration that
+/// waited for another's saw the schema as it was before, and ran again).
+#[tokio::test]
+async fn processes_share_a_server_whose_transactions_are_serializable_by_default() {
+    let url = pg_server::database();
+    pg_rows(
+        &url,
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation = %L',
+             current_database(), 'serializable'); END $$",
+    );
+    let level = pg_rows(&url, "SHOW default_transaction_isolation");
+    assert_eq!(level, [[Some("serializable".to_owned())]]);
+    three_processes_send_each_story_once(&url).await;
+}
+
+async fn three_processes_send_each_story_once(url: &str) {
     let server = MockServer::start().await;
     for feed in ["x", "y", "z"] {
         serve(
@@ -140,10 +160,9 @@ async fn three_processes_on_one_postgresql_database_send_each_story_once() {
         )
         .await;
     }
-    let url = pg_server::database();
     let env = TestEnv::new();
     env.write_config_as_is(&config(
-        &url,
+        url,
         &[
             ("X", format!("{}/x.xml", server.uri())),
             ("Y", format!("{}/y.xml", server.uri())),

@@ -59,6 +59,9 @@ struct Link {
     url: PgUrl,
     /// When connecting again last failed.
     failed_at: Mutex<Option<Instant>>,
+    /// Whether the function claims call (`feeds::claim_function`) is
+    /// made on this connection.
+    claim_function: Mutex<bool>,
 }
 
 /// How long after a failed attempt to connect again the next one is made.
@@ -71,7 +74,22 @@ impl Link {
             statements: Mutex::default(),
             url: url.clone(),
             failed_at: Mutex::new(None),
+            claim_function: Mutex::new(false),
         }
+    }
+
+    /// Makes the function claims call (`feeds::claim_function`, begun by
+    /// `opening`) on the connection lent as `db`, unless made already.
+    fn claim_function(&self, db: &Pg<Client>, opening: &str) -> anyhow::Result<()> {
+        let mut made = self
+            .claim_function
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !*made {
+            db.exec(&feeds::claim_function(db, opening), &[])?;
+            *made = true;
+        }
+        Ok(())
     }
 
     /// The connection for one call, connected again first if it was lost.
@@ -93,6 +111,10 @@ impl Link {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .clear();
+                *self
+                    .claim_function
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = false;
                 *guard.0 = Some(client);
                 *failed_at = None;
                 tracing::info!(database = %self.url, "connected to the database again");
@@ -403,8 +425,11 @@ impl Backend for Postgres {
         let opening = format!(
             "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock({CLAIM_LOCK})"
         );
-        self.write_at(Some(IsolationLevel::ReadCommitted), Some(&opening), |db| {
-            feeds::claim(db, owner, claim)
+        // One call, its own transaction: one round trip where a
+        // transaction around `feeds::claim` takes three.
+        self.read(|db| {
+            self.link.claim_function(db, &opening)?;
+            feeds::claim_in_one(db, owner, claim)
         })
     }
 

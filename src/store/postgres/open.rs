@@ -98,7 +98,14 @@ pub(super) fn connect(url: &PgUrl) -> Result<Client> {
             config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls_config()))
         }
     };
-    client.with_context(|| format!("cannot connect to the database {url}"))
+    let mut client = client.with_context(|| format!("cannot connect to the database {url}"))?;
+    // veille's transactions count on each statement seeing what was
+    // committed before it, after a lock (a migration, a claim, a write of
+    // polls): READ COMMITTED, whatever the server's default.
+    client
+        .batch_execute("SET default_transaction_isolation = 'read committed'")
+        .with_context(|| format!("cannot set up the connection to {url}"))?;
+    Ok(client)
 }
 
 /// The password when the URL has none: `VEILLE_DATABASE_PASSWORD`, else
