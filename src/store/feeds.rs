@@ -172,16 +172,24 @@ pub(super) fn claim_in_one(db: &impl Db, owner: &str, c: &FeedClaim) -> Result<V
 
 /// `claim`'s statements as a function of this connection's (PostgreSQL,
 /// `pg_temp`), after `opening`: one round trip where the transaction of
-/// `claim` takes three.
+/// `claim` takes three. In PL/pgSQL, whose statements are parsed and
+/// planned once per connection: planned at each call (a plain SQL
+/// function, or forcing custom plans), a claim took 1.1 ms instead of
+/// 0.7. The lists are read inside the statements (`in_int_list`), so no
+/// plan is made for one list; a plan is made again when the table's
+/// statistics change (autovacuum analyses `feeds` as claims update it).
 pub(super) fn claim_function(db: &impl Db, opening: &str) -> String {
     let [fetched, finished] = ending(db, [8, 9]);
+    let opening = opening.replacen("SELECT", "PERFORM", 1);
     format!(
         "CREATE OR REPLACE FUNCTION pg_temp.veille_claim(text, bigint, bigint, text, bigint,
-             bigint, bigint, text, text) RETURNS SETOF feeds LANGUAGE sql AS $claim$
+             bigint, bigint, text, text) RETURNS SETOF feeds LANGUAGE plpgsql AS $claim$
+         BEGIN
          {opening};
          {fetched};
          {finished};
-         {};
+         RETURN QUERY WITH taken AS ({}) SELECT * FROM taken;
+         END
          $claim$",
         taking(db, "*")
     )
