@@ -286,7 +286,15 @@ fn begin_write<'c>(
     wire: &mut Option<WireIndex>,
     polls: &[PollRecord],
 ) -> anyhow::Result<Begun<'c>> {
-    let mut tx = Begun::start(client, None, Some(&poll_lock()))?;
+    // A write of polls lost with a crash of the server is no loss: its
+    // feeds are polled again, and what they had is new again. What is
+    // sent of it cannot be recorded before it is on disk: a message's
+    // record waits for the disk (the default), and so for every earlier
+    // commit. So its commit need not wait (as SQLite's need not, in WAL).
+    let opening = format!(
+        "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock({POLL_LOCK})"
+    );
+    let mut tx = Begun::start(client, None, Some(&opening))?;
     if let Err(e) = stories::before_write(&Pg::new(tx.client(), statements), wire, polls) {
         *wire = None;
         return Err(e);
