@@ -232,9 +232,10 @@ fn log_damaged(damaged: &[Damaged]) -> usize {
 /// so that what one asks of the database overlaps the next's send (an
 /// SMTP session still sends one message at a time, in order); a push
 /// channel's in order. What went through is recorded beside the sends, in
-/// groups (`Marks`), and the pass ends once all of it is. Returns the report and whether the channel paused (a send will be
-/// retried): no new send starts then, and the alerts not tried are given
-/// back for a later pass.
+/// groups (`Marks`), and the pass ends once all of it is. Returns the
+/// report and whether the channel paused (a send will be retried): no new
+/// send starts then, and the alerts not tried are given back for a later
+/// pass.
 async fn channel_pass(
     sh: &Shared,
     channel: &Channel,
@@ -248,7 +249,7 @@ async fn channel_pass(
     };
     let pass = sh.sender.pass(channel);
     let paused = AtomicBool::new(false);
-    let (marks, recording) = Marks::new(sh, &paused);
+    let (marks, recording) = Marks::new(sh, channel, &paused);
     let sending = async {
         // The first send goes alone: a server that is down costs one
         // attempt per pass, not one per alert in flight.
@@ -266,18 +267,13 @@ async fn channel_pass(
     for (alert, step) in steps {
         match step {
             Ok(Step::Done(outcome)) => report.add(outcome),
-            Ok(Step::Sent(mark, now)) => {
-                match mark.await.unwrap_or_else(|_| Err(marks_stopped())) {
-                    Ok(first_seen) => {
-                        count_sent(sh, channel, &first_seen, now);
-                        report.add(Outcome::Sent);
-                    }
-                    Err(e) => {
-                        left.push(alert.id.clone());
-                        error.get_or_insert(e.into());
-                    }
+            Ok(Step::Sent(mark)) => match mark.await.unwrap_or_else(|_| Err(marks_stopped())) {
+                Ok(()) => report.add(Outcome::Sent),
+                Err(e) => {
+                    left.push(alert.id.clone());
+                    error.get_or_insert(e.into());
                 }
-            }
+            },
             Ok(Step::NotTried) => left.push(alert.id.clone()),
             Ok(Step::Taken) => {}
             Err(e) => {
@@ -329,8 +325,8 @@ const WEBHOOK_WIDTH: usize = 4;
 /// What became of one alert in a pass.
 enum Step {
     Done(Outcome),
-    /// Sent at the time given; its record is on its way (`Marks`).
-    Sent(oneshot::Receiver<store::Result<Vec<i64>>>, i64),
+    /// Sent; its record is on its way (`Marks`).
+    Sent(oneshot::Receiver<store::Result<()>>),
     /// Another process holds it now.
     Taken,
     /// The channel paused first.
@@ -369,7 +365,7 @@ async fn send_alert(
     let tries = (alert.attempts, alert.queued);
     Ok(
         match send(sh, pass, Target::Alert, tries, &title, &out).await? {
-            Sent::Now(now) => Step::Sent(marks.add(out.id, now), now),
+            Sent::Now(now) => Step::Sent(marks.add(out.id, now)),
             Sent::Not(outcome) => Step::Done(outcome),
         },
     )
@@ -540,14 +536,16 @@ const MARK_GROUP: usize = 128;
 struct Marks(mpsc::UnboundedSender<(String, i64, Reply)>);
 
 /// Where the record of one sent alert is told.
-type Reply = oneshot::Sender<store::Result<Vec<i64>>>;
+type Reply = oneshot::Sender<store::Result<()>>;
 
 impl Marks {
-    /// The marks of a pass, and what records them, to run beside its
-    /// sends until the marks are dropped. A failed record pauses the pass
-    /// (`paused`): no new send starts.
+    /// The marks of a pass through `channel`, and what records them (and
+    /// counts each message recorded), to run beside its sends until the
+    /// marks are dropped. A failed record pauses the pass (`paused`): no
+    /// new send starts.
     fn new<'a>(
         sh: &'a Shared,
+        channel: &'a Channel,
         paused: &'a AtomicBool,
     ) -> (Marks, impl std::future::Future<Output = ()> + 'a) {
         let (queue, mut sent) = mpsc::unbounded_channel::<(String, i64, Reply)>();
@@ -574,7 +572,8 @@ impl Marks {
                     match marked {
                         Ok(first_seen) => {
                             for ((_, reply), first_seen) in group.into_iter().zip(first_seen) {
-                                let _ = reply.send(Ok(first_seen));
+                                count_sent(sh, channel, &first_seen, now);
+                                let _ = reply.send(Ok(()));
                             }
                         }
                         Err(e) => {
@@ -593,7 +592,7 @@ impl Marks {
     }
 
     /// `id`, sent at `now`, to record; the record's outcome, to come.
-    fn add(&self, id: String, now: i64) -> oneshot::Receiver<store::Result<Vec<i64>>> {
+    fn add(&self, id: String, now: i64) -> oneshot::Receiver<store::Result<()>> {
         let (reply, outcome) = oneshot::channel();
         // The recorder runs until every `Marks` is dropped: it takes this.
         let _ = self.0.send((id, now, reply));
