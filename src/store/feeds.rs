@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::sql::{Db, Row, ToValue, args, insert_rows};
+use super::sql::{Db, Row, ToValue, Value, args, insert_rows};
 use super::{FeedClaim, FeedState};
 use crate::domain::ids::FeedId;
 
@@ -131,19 +131,33 @@ pub(super) fn claim(db: &impl Db, owner: &str, c: &FeedClaim) -> Result<Vec<Feed
     if c.candidates.is_empty() || c.limit == 0 {
         return Ok(Vec::new());
     }
+    let (candidates, nothing) = (ids(c.candidates)?, String::new());
     db.rows(
         &taking(db, &format!("{STATE}, lease_epoch")),
-        args![
-            owner,
-            c.until,
-            c.now,
-            ids(c.candidates)?,
-            c.any_time,
-            c.per_host,
-            c.limit
-        ],
+        &taking_args(owner, c, &candidates, [&nothing, &nothing])[..7],
         |r| state(r, r.get(11)?),
     )
+}
+
+/// The parameters of `taking` for claim `c` (its candidates listed as
+/// `candidates`), then the lists `ending` reads in `claim_function`.
+fn taking_args<'a>(
+    owner: &'a str,
+    c: &'a FeedClaim,
+    candidates: &'a str,
+    [fetched, finished]: [&'a str; 2],
+) -> [Value<'a>; 9] {
+    [
+        owner.value(),
+        c.until.value(),
+        c.now.value(),
+        candidates.value(),
+        c.any_time.value(),
+        c.per_host.value(),
+        c.limit.value(),
+        fetched.value(),
+        finished.value(),
+    ]
 }
 
 /// A claim as one statement, its own transaction: a call of the function
@@ -155,17 +169,12 @@ pub(super) fn claim_in_one(db: &impl Db, owner: &str, c: &FeedClaim) -> Result<V
         &format!(
             "SELECT {STATE}, lease_epoch FROM pg_temp.veille_claim(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         ),
-        args![
+        &taking_args(
             owner,
-            c.until,
-            c.now,
-            ids(c.candidates)?,
-            c.any_time,
-            c.per_host,
-            c.limit,
-            ids(c.fetched)?,
-            ids(c.finished)?
-        ],
+            c,
+            &ids(c.candidates)?,
+            [&ids(c.fetched)?, &ids(c.finished)?],
+        ),
         |r| state(r, r.get(11)?),
     )
 }

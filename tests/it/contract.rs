@@ -524,11 +524,21 @@ fn every_poll_of_a_write_counts_in_its_feed(at: &Location) {
 /// Claims `feeds` at `now` for a minute (`per_host` 2), ending the claims
 /// of `finished` first; what it took, by name.
 fn take(store: &mut Store, feeds: &[FeedState], finished: &[FeedId], now: i64) -> Vec<FeedState> {
+    take_told(store, feeds, (&[], finished), now)
+}
+
+/// `take`, telling the store first of the fetches `fetched` ended.
+fn take_told(
+    store: &mut Store,
+    feeds: &[FeedState],
+    (fetched, finished): (&[FeedId], &[FeedId]),
+    now: i64,
+) -> Vec<FeedState> {
     let ids: Vec<FeedId> = feeds.iter().map(|f| f.id).collect();
     let mut taken = store
         .claim_feeds(&FeedClaim {
             candidates: &ids,
-            fetched: &[],
+            fetched,
             finished,
             now,
             until: now + 60,
@@ -638,22 +648,8 @@ fn a_fetch_told_done_keeps_its_claim_until_written(at: &Location) {
     ]);
     let feeds = first.sync_feeds(&specs).unwrap();
     let mut second = Store::open(at).unwrap();
-    let ids: Vec<FeedId> = feeds.iter().map(|f| f.id).collect();
     let claim = |store: &mut Store, fetched: &[FeedId], finished: &[FeedId], now: i64| {
-        let mut taken = store
-            .claim_feeds(&FeedClaim {
-                candidates: &ids,
-                fetched,
-                finished,
-                now,
-                until: now + 60,
-                limit: 10,
-                per_host: 2,
-                any_time: false,
-            })
-            .unwrap();
-        taken.sort_by(|a, b| a.name.cmp(&b.name));
-        taken
+        take_told(store, &feeds, (fetched, finished), now)
     };
     let mine = claim(&mut first, &[], &[], 100);
     assert_eq!(names(&mine), ["a", "b"], "two of one.example");
