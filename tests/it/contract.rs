@@ -1673,6 +1673,61 @@ fn a_wire_copy_is_found_among_the_stored_stories(at: &Location) {
     assert_eq!(late.wire_index_size().0, 0);
 }
 
+/// PostgreSQL: the wire index is read afresh once the connection was made
+/// again. A restarted server may have lost its last writes of polls (they
+/// commit without waiting for the disk); an index kept from before would
+/// still hold their copies. Here the rows are deleted by hand, as such a
+/// loss would, and the server ends the connection.
+#[test]
+fn on_postgresql_the_wire_index_is_read_again_after_a_reconnect() {
+    let url = pg_server::database();
+    let at = Location::postgres(&url).unwrap();
+    let (mut store, feed) = open(&at);
+    let copy = |key: &str, link: &str, text: &str| {
+        let mut r = record(key, link, "mail");
+        r.item.summary = text.into();
+        r.wire = Some(Fingerprint::of(&r.item));
+        assert!(r.wire.as_ref().unwrap().is_usable());
+        let mut p = poll(feed, 10, vec![r]);
+        p.wire_window = 3600;
+        p.wire_keep = 1_000_000;
+        p
+    };
+    let plan = "Le gouvernement a présenté mercredi un plan de soutien à la filière \
+                des semi-conducteurs, doté de deux milliards d'euros sur cinq ans. \
+                Les industriels saluent une première étape mais réclament davantage \
+                de moyens pour la formation des ingénieurs et la recherche publique.";
+    let storm = "Une tempête a privé d'électricité quarante mille foyers de Bretagne \
+                 dans la nuit de mardi à mercredi, selon le gestionnaire du réseau. \
+                 Les équipes de réparation sont mobilisées et le courant devrait \
+                 revenir dans la plupart des communes d'ici jeudi soir au plus tard.";
+    store
+        .record_polls(&[copy("a", "https://a.example/plan", plan)])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(store.wire_index_size().0, 1);
+    crate::harness::pg_rows(&url, "DELETE FROM wire_prints").unwrap();
+    crate::harness::pg_rows(
+        &url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = 'veille' AND pid <> pg_backend_pid()",
+    )
+    .unwrap();
+    let storm_poll = copy("b", "https://a.example/storm", storm);
+    // The first call finds the connection gone; the next connects again.
+    let mut written = store.record_polls(std::slice::from_ref(&storm_poll));
+    if written.as_ref().map_or(true, |w| w[0].is_err()) {
+        written = store.record_polls(&[storm_poll]);
+    }
+    written.unwrap().remove(0).unwrap();
+    assert_eq!(
+        store.wire_index_size().0,
+        1,
+        "the index read again holds what the database holds: the new copy"
+    );
+}
+
 /// One test per backend for each case.
 macro_rules! on_both {
     ($($case:ident),* $(,)?) => {

@@ -17,6 +17,7 @@
 mod open;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,8 @@ pub struct Postgres {
     owner: String,
     /// Stories wire copies may join (`store::stories`).
     wire: Option<WireIndex>,
+    /// `Link::connects` when `wire` was read (`wire_as_of`).
+    wire_read_at: u64,
 }
 
 /// The connection, the statements prepared on it, and what it takes to
@@ -62,6 +65,8 @@ struct Link {
     /// Whether the function claims call (`feeds::claim_function`) is
     /// made on this connection.
     claim_function: Mutex<bool>,
+    /// How many times the connection was made again.
+    connects: AtomicU64,
 }
 
 /// How long after a failed attempt to connect again the next one is made.
@@ -75,6 +80,7 @@ impl Link {
             url: url.clone(),
             failed_at: Mutex::new(None),
             claim_function: Mutex::new(false),
+            connects: AtomicU64::new(0),
         }
     }
 
@@ -115,6 +121,7 @@ impl Link {
                     .claim_function
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()) = false;
+                self.connects.fetch_add(1, Ordering::Relaxed);
                 *guard.0 = Some(client);
                 *failed_at = None;
                 tracing::info!(database = %self.url, "connected to the database again");
@@ -237,6 +244,7 @@ impl Postgres {
         let (wire, owner) = (&mut self.wire, self.owner.as_str());
         let statements = &self.link.statements;
         let mut client = self.link.lend()?;
+        wire_as_of(wire, &mut self.wire_read_at, &self.link);
         let mut tx = begin_write(&mut client, statements, wire, polls)?;
         let written = polls::write_polls(&Pg::new(tx.client(), statements), owner, wire, polls);
         match written {
@@ -275,6 +283,19 @@ impl Postgres {
         }
         commit(tx, wire)?;
         Ok(results)
+    }
+}
+
+/// Drops the wire index if the connection was made again since it was
+/// read (`read_at`): the server may have restarted and lost its last writes
+/// of polls (committed without waiting for the disk, `begin_write`), whose
+/// copies the index would still hold, and whose ids it would skip when
+/// they are given again. It is read afresh at its next use.
+fn wire_as_of(wire: &mut Option<WireIndex>, read_at: &mut u64, link: &Link) {
+    let connects = link.connects.load(Ordering::Relaxed);
+    if *read_at != connects {
+        *wire = None;
+        *read_at = connects;
     }
 }
 
@@ -686,11 +707,12 @@ impl Backend for Postgres {
         keep: i64,
         feed: &str,
     ) -> Result<Vec<WireMatch>> {
-        let wire = &mut self.wire;
+        let (wire, read_at) = (&mut self.wire, &mut self.wire_read_at);
         let link = &self.link;
         let statements = &link.statements;
         let matches = blocking(|| -> anyhow::Result<_> {
             let mut client = link.lend()?;
+            wire_as_of(wire, read_at, link);
             let db = Pg::new(&mut *client, statements);
             let feed_id = Db::row(
                 &db,

@@ -62,6 +62,7 @@ impl Postgres {
             link: super::Link::new(client, url),
             owner: new_id(),
             wire: None,
+            wire_read_at: 0,
         }
     }
 
