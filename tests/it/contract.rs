@@ -1677,7 +1677,8 @@ fn a_wire_copy_is_found_among_the_stored_stories(at: &Location) {
 /// again. A restarted server may have lost its last writes of polls (they
 /// commit without waiting for the disk); an index kept from before would
 /// still hold their copies. Here the rows are deleted by hand, as such a
-/// loss would, and the server ends the connection.
+/// loss would, and the server ends the connections to this test's database
+/// (only: other tests run beside it on the same server).
 #[test]
 fn on_postgresql_the_wire_index_is_read_again_after_a_reconnect() {
     let url = pg_server::database();
@@ -1711,7 +1712,8 @@ fn on_postgresql_the_wire_index_is_read_again_after_a_reconnect() {
     crate::harness::pg_rows(
         &url,
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE application_name = 'veille' AND pid <> pg_backend_pid()",
+         WHERE application_name = 'veille' AND datname = current_database()
+           AND pid <> pg_backend_pid()",
     )
     .unwrap();
     let storm_poll = copy("b", "https://a.example/storm", storm);
