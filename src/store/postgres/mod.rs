@@ -84,15 +84,15 @@ impl Link {
         }
     }
 
-    /// Makes the function claims call (`feeds::claim_function`, begun by
-    /// `opening`) on the connection lent as `db`, unless made already.
-    fn claim_function(&self, db: &Pg<Client>, opening: &str) -> anyhow::Result<()> {
+    /// Makes the function claims call (`feeds::claim_function`) on the
+    /// connection lent as `db`, unless made already.
+    fn claim_function(&self, db: &Pg<Client>) -> anyhow::Result<()> {
         let mut made = self
             .claim_function
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         if !*made {
-            db.exec(&feeds::claim_function(db, opening), &[])?;
+            db.exec(&feeds::claim_function(db, &locking(CLAIM_LOCK, false)), &[])?;
             *made = true;
         }
         Ok(())
@@ -139,9 +139,16 @@ impl Link {
 /// veille): "vei-poll".
 const POLL_LOCK: i64 = 0x7665_692d_706f_6c6c;
 
-/// The statement that takes `POLL_LOCK`, as a transaction's opening.
-fn poll_lock() -> String {
-    format!("SELECT pg_advisory_xact_lock({POLL_LOCK})")
+/// The statement that takes advisory lock `lock`, as a transaction's
+/// opening (`Begun`); `durable: false` lets the transaction commit without
+/// waiting for the disk, in the same statement.
+fn locking(lock: i64, durable: bool) -> String {
+    match durable {
+        true => format!("SELECT pg_advisory_xact_lock({lock})"),
+        false => format!(
+            "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock({lock})"
+        ),
+    }
 }
 
 /// The advisory lock claims of feeds hold: "vei-feed".
@@ -198,20 +205,18 @@ impl Postgres {
 
     /// Runs `f` in one transaction.
     fn write<T: Send>(&self, f: impl FnOnce(&Pg<Client>) -> anyhow::Result<T> + Send) -> Result<T> {
-        self.write_at(None, None, f)
+        self.write_at(None, f)
     }
 
-    /// Runs `f` in one transaction at `level`, whatever the server's
-    /// default (`None`: the default), after `opening` (`Begun`).
+    /// Runs `f` in one transaction, after `opening` (`Begun`).
     fn write_at<T: Send>(
         &self,
-        level: Option<IsolationLevel>,
         opening: Option<&str>,
         f: impl FnOnce(&Pg<Client>) -> anyhow::Result<T> + Send,
     ) -> Result<T> {
         blocking(|| {
             let mut client = self.link.lend()?;
-            let mut tx = Begun::start(&mut client, level, opening)?;
+            let mut tx = Begun::start(&mut client, opening)?;
             let out = f(&Pg::new(tx.client(), &self.link.statements))?;
             tx.commit()?;
             Ok(out)
@@ -312,10 +317,7 @@ fn begin_write<'c>(
     // sent of it cannot be recorded before it is on disk: a message's
     // record waits for the disk (the default), and so for every earlier
     // commit. So its commit need not wait (as SQLite's need not, in WAL).
-    let opening = format!(
-        "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock({POLL_LOCK})"
-    );
-    let mut tx = Begun::start(client, None, Some(&opening))?;
+    let mut tx = Begun::start(client, Some(&locking(POLL_LOCK, false)))?;
     if let Err(e) = stories::before_write(&Pg::new(tx.client(), statements), wire, polls) {
         *wire = None;
         return Err(e);
@@ -325,7 +327,7 @@ fn begin_write<'c>(
 
 /// A transaction on the client itself, begun together with its first
 /// statement in one round trip (`START TRANSACTION; opening`, a simple
-/// query, so `opening` takes no parameters): a claim or a write of polls
+/// query, so `opening` takes no parameters): a write of polls or pruning
 /// begins by taking its advisory lock, which the client's own
 /// `Transaction` would send apart. Rolled back when dropped uncommitted
 /// (an error, a panic).
@@ -335,25 +337,16 @@ struct Begun<'c> {
 }
 
 impl<'c> Begun<'c> {
-    fn start(
-        client: &'c mut Client,
-        level: Option<IsolationLevel>,
-        opening: Option<&str>,
-    ) -> anyhow::Result<Begun<'c>> {
-        let level = match level {
-            None => "",
-            Some(IsolationLevel::ReadCommitted) => " ISOLATION LEVEL READ COMMITTED",
-            Some(IsolationLevel::RepeatableRead) => " ISOLATION LEVEL REPEATABLE READ",
-            Some(IsolationLevel::Serializable) => " ISOLATION LEVEL SERIALIZABLE",
-            Some(other) => bail!("no transaction at {other:?}"),
-        };
+    /// At READ COMMITTED, as every transaction of veille's
+    /// (`open::connect`).
+    fn start(client: &'c mut Client, opening: Option<&str>) -> anyhow::Result<Begun<'c>> {
         let opening = opening.map_or(String::new(), |o| format!("; {o}"));
         // Begun first: an opening that fails leaves the transaction it
         // began, which the drop rolls back.
         let begun = Begun { client, open: true };
         begun
             .client
-            .batch_execute(&format!("START TRANSACTION{level}{opening}"))?;
+            .batch_execute(&format!("START TRANSACTION{opening}"))?;
         Ok(begun)
     }
 
@@ -446,18 +439,15 @@ impl Backend for Postgres {
 
     fn claim_feeds(&mut self, claim: &FeedClaim) -> Result<Vec<FeedState>> {
         let owner = &self.owner;
-        // Each statement sees what the claims before it committed.
-        // A claim lost with a crash of the server is no loss (the feed is
-        // free, as before it): its commit need not wait for the disk.
-        // Claims go one after the other, so that each counts the hosts'
-        // fetches the one before took.
-        let opening = format!(
-            "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock({CLAIM_LOCK})"
-        );
         // One call, its own transaction: one round trip where a
-        // transaction around `feeds::claim` takes three.
+        // transaction around `feeds::claim` takes three. Its statements
+        // each see what the claims before committed, and claims go one
+        // after the other under `CLAIM_LOCK`, so that each counts the
+        // hosts' fetches the one before took. A claim lost with a crash of
+        // the server is no loss (the feed is free, as before it): its
+        // commit need not wait for the disk.
         self.read(|db| {
-            self.link.claim_function(db, &opening)?;
+            self.link.claim_function(db)?;
             feeds::claim_in_one(db, owner, claim)
         })
     }
@@ -656,7 +646,7 @@ impl Backend for Postgres {
     /// stories it has looked up (`stories::Placing`), which pruning must
     /// not delete under it (SQLite's one write lock orders them alike).
     fn prune_batch(&mut self, cursor: &mut Cursor, cutoff: i64, stories: usize) -> Result<Pruned> {
-        self.write_at(None, Some(&poll_lock()), |db| {
+        self.write_at(Some(&locking(POLL_LOCK, true)), |db| {
             retention::prune_batch(db, cursor, cutoff, stories)
         })
     }
@@ -689,7 +679,7 @@ impl Backend for Postgres {
     }
 
     fn prune_texts(&mut self, cutoff: i64, limit: usize) -> Result<usize> {
-        self.write_at(None, Some(&poll_lock()), |db| {
+        self.write_at(Some(&locking(POLL_LOCK, true)), |db| {
             texts::prune(db, cutoff, limit)
         })
     }
