@@ -5,7 +5,10 @@
 //! dispatch, copy pairs merged, wrong merges. A development tool: it reads
 //! corpora in the held-out format and, with `-v`, prints each miss and
 //! each wrong merge with the comparison behind it; with `--pairs FILE`, it
-//! appends every pair of copies compared directly to FILE as CSV.
+//! appends every pair of copies compared directly to FILE as CSV. With
+//! `WIRE_EVAL_ORDER=outlet` in the environment, copies are placed one
+//! outlet after another instead, as polls written in the order their feeds
+//! answered would be: what publication order is worth.
 //!
 //! ```sh
 //! cargo run --release --example wire_eval -- tests/fixtures/wire/heldout_a.toml
@@ -146,6 +149,11 @@ fn evaluate(path: &str, events: &[Event], verbose: bool) -> Vec<Placed> {
         })
         .collect();
     copies.sort_by_key(|(at, _, _)| *at);
+    // `WIRE_EVAL_ORDER=outlet`: placed one outlet after another, each in
+    // publication order, as feeds answering one by one would write them.
+    if std::env::var("WIRE_EVAL_ORDER").as_deref() == Ok("outlet") {
+        copies.sort_by(|a, b| a.2.outlet.cmp(&b.2.outlet).then(a.0.cmp(&b.0)));
+    }
     let mut index = WireIndex::new(i64::MIN + 1);
     let mut placed: Vec<Placed> = Vec::new();
     let mut next_story = 0;

@@ -82,6 +82,7 @@ pub async fn run(
     reload: &CancellationToken,
 ) -> Result<()> {
     let polled = tokio::sync::Notify::new();
+    let first = std::cell::Cell::new(true);
     let pruned = std::cell::Cell::<Option<std::time::Instant>>::new(None);
     // Who leads is known before the first prune.
     heartbeat(sh).await;
@@ -93,7 +94,11 @@ pub async fn run(
     };
     tokio::join!(
         every(TICK, stopping, || async {
-            match poll_due_feeds(sh, Pass::Scheduled).await {
+            let pass = match first.replace(false) {
+                true => Pass::First,
+                false => Pass::Scheduled,
+            };
+            match poll_due_feeds(sh, pass).await {
                 Ok(_) => sh.metrics.progress(Loop::Poll, sh.clock.now()),
                 Err(e) => sh.outage.failed("poll cycle failed", &e),
             }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Deserialize;
 use wiremock::MockServer;
 
-use crate::harness::{FeedDoc, TestEnv, serve};
+use crate::harness::{FeedDoc, Running, TestEnv, serve};
 
 #[derive(Debug, Deserialize)]
 struct Corpus {
@@ -110,11 +110,25 @@ struct Figures {
 }
 
 async fn run(text: &str) -> Figures {
-    run_answering(text, |_| std::time::Duration::ZERO).await
+    run_answering(text, |_| std::time::Duration::ZERO, Poller::Once).await
 }
 
-/// `run`, each outlet's feed answering after `delay(its rank in name order)`.
-async fn run_answering(text: &str, delay: impl Fn(usize) -> std::time::Duration) -> Figures {
+/// What polls the corpus.
+#[derive(Clone, Copy, PartialEq)]
+enum Poller {
+    /// `veille run --once`.
+    Once,
+    /// The daemon, `veille run`, stopped once every copy is stored.
+    Daemon,
+}
+
+/// `run`, each outlet's feed answering after `delay(its rank in name
+/// order)`, polled by `poller`.
+async fn run_answering(
+    text: &str,
+    delay: impl Fn(usize) -> std::time::Duration,
+    poller: Poller,
+) -> Figures {
     let events = load(text);
     let server = MockServer::start().await;
     // Feeds polled side by side (each outlet is its own host in life, one
@@ -137,7 +151,20 @@ async fn run_answering(text: &str, delay: impl Fn(usize) -> std::time::Duration)
     }
     let env = TestEnv::new();
     env.write_config(&config);
-    env.ok(&["run", "--once"]);
+    let copies: usize = events.iter().map(|e| e.copy.len()).sum();
+    match poller {
+        Poller::Once => drop(env.ok(&["run", "--once"])),
+        Poller::Daemon => {
+            let mut daemon =
+                Running::spawn(env.command(&["run"]).stderr(std::process::Stdio::null()));
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while env.try_number("SELECT COUNT(*) FROM items") != Some(copies as i64) {
+                assert!(std::time::Instant::now() < deadline, "every copy stored");
+                assert!(daemon.try_wait().unwrap().is_none(), "the daemon runs");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
 
     // Which story each copy landed in.
     let truth: HashMap<String, (usize, &str)> = events
@@ -307,8 +334,23 @@ async fn held_out_g_health_justice_transport_culture() {
 async fn which_outlet_answers_first_changes_no_story() {
     let text = include_str!("../fixtures/wire/heldout_c.toml");
     let step = |rank: usize| std::time::Duration::from_millis(40 * rank as u64);
-    let forward = run_answering(text, step).await;
-    let backward = run_answering(text, |rank| step(12 - rank.min(12))).await;
+    let forward = run_answering(text, step, Poller::Once).await;
+    let backward = run_answering(text, |rank| step(12 - rank.min(12)), Poller::Once).await;
     assert_eq!(forward.wrong, 0);
     assert_eq!(forward.stories, backward.stories);
+}
+
+/// The daemon's first poll of feeds reaching days back clusters as
+/// `run --once` does, whichever outlet answers first (SPEC §4: a first poll
+/// clusters exactly as it would have live).
+#[tokio::test]
+async fn a_daemon_first_poll_clusters_as_run_once_does() {
+    let text = include_str!("../fixtures/wire/heldout_c.toml");
+    let step = |rank: usize| std::time::Duration::from_millis(40 * rank as u64);
+    let once = run_answering(text, |_| std::time::Duration::ZERO, Poller::Once).await;
+    let forward = run_answering(text, step, Poller::Daemon).await;
+    let backward = run_answering(text, |rank| step(12 - rank.min(12)), Poller::Daemon).await;
+    assert_eq!(forward.wrong, 0);
+    assert_eq!(forward.stories, once.stories);
+    assert_eq!(backward.stories, once.stories);
 }
