@@ -8,7 +8,9 @@
 //! appends every pair of copies compared directly to FILE as CSV. With
 //! `WIRE_EVAL_ORDER=outlet` in the environment, copies are placed one
 //! outlet after another instead, as polls written in the order their feeds
-//! answered would be: what publication order is worth.
+//! answered would be: what publication order is worth. With
+//! `WIRE_EVAL_MERGE` set, stories placed are then merged as `merge_within`
+//! says (an experiment: veille never merges stories).
 //!
 //! ```sh
 //! cargo run --release --example wire_eval -- tests/fixtures/wire/heldout_a.toml
@@ -49,6 +51,7 @@ struct Copy {
 const WINDOW: i64 = 48 * 3600;
 
 struct Placed {
+    at: i64,
     event: usize,
     outlet: String,
     story: i64,
@@ -245,11 +248,15 @@ fn evaluate(path: &str, events: &[Event], verbose: bool) -> Vec<Placed> {
             next_story - 1
         });
         placed.push(Placed {
+            at,
             event: k,
             outlet: c.outlet.clone(),
             story: story_id,
             print,
         });
+    }
+    if std::env::var("WIRE_EVAL_MERGE").is_ok() {
+        merge_within(&mut placed);
     }
     let (mut pairs, mut merged, mut wrong, mut look_alikes) = (0, 0, 0, 0);
     for (i, a) in placed.iter().enumerate() {
@@ -308,4 +315,66 @@ fn evaluate(path: &str, events: &[Event], verbose: bool) -> Vec<Placed> {
         100.0 * merged as f64 / pairs.max(1) as f64,
     );
     placed
+}
+
+/// `WIRE_EVAL_MERGE`: an experiment, not what veille does. After placing,
+/// two stories merge when no outlet carries both and a copy of one is a
+/// copy (`Evidence::Copy`) of the other story's copies within the window,
+/// until nothing changes: what clustering that may merge the stories of
+/// one write would give.
+fn merge_within(placed: &mut [Placed]) {
+    loop {
+        let mut ids: Vec<i64> = placed.iter().map(|p| p.story).collect();
+        ids.sort();
+        ids.dedup();
+        let mut merge = None;
+        'found: for &a in &ids {
+            for &b in &ids {
+                if a == b {
+                    continue;
+                }
+                let outlets = |s: i64| -> Vec<&str> {
+                    placed
+                        .iter()
+                        .filter(|p| p.story == s)
+                        .map(|p| p.outlet.as_str())
+                        .collect()
+                };
+                let (oa, ob) = (outlets(a), outlets(b));
+                if oa.iter().any(|o| ob.contains(o)) {
+                    continue;
+                }
+                for x in placed.iter().filter(|p| p.story == b) {
+                    let copies: Vec<&Fingerprint> = placed
+                        .iter()
+                        .filter(|p| p.story == a && (p.at - x.at).abs() <= WINDOW)
+                        .map(|p| &p.print)
+                        .collect();
+                    if copies.is_empty() {
+                        continue;
+                    }
+                    let view = StoryCopies {
+                        story: a,
+                        same_feed: false,
+                        has_full: copies.iter().any(|c| !c.is_cut()),
+                        gap: 0,
+                        copies,
+                    };
+                    if let Some(c) = choose(&x.print, &[view])
+                        && c.evidence == Evidence::Copy
+                    {
+                        merge = Some((a, b));
+                        break 'found;
+                    }
+                }
+            }
+        }
+        match merge {
+            Some((a, b)) => placed
+                .iter_mut()
+                .filter(|p| p.story == b)
+                .for_each(|p| p.story = a),
+            None => return,
+        }
+    }
 }
