@@ -45,9 +45,10 @@ pub enum Pass {
     /// a slow feed never delays another's alerts). Polls that reach the
     /// writer while it is busy are still recorded together.
     Scheduled,
-    /// The daemon's first pass after it starts: the feeds due, recorded
-    /// together when wire copies are on, as `Once` does. Their backlogs
-    /// (every item, on a first start) cluster as they would have live, in
+    /// The daemon's first pass after it starts or reloads its config: the
+    /// feeds due, recorded together when wire copies are on, as `Once`
+    /// does. Their backlogs (every item on a first start, a day of every
+    /// feed after a day down) cluster as they would have live, in
     /// publication order rather than in the order feeds answered; its
     /// alerts wait for the slowest feed of the pass.
     First,
