@@ -138,12 +138,16 @@ pub async fn deliver_due_once(sh: &Shared, now: i64, ignore_hold: bool) -> Resul
         for (name, pass) in join_all(passes).await {
             let (channel_report, paused) = pass?;
             report.merge(channel_report);
-            if paused {
+            // A daemon told to stop claims no more: what it gave back
+            // would be claimed again and left leased.
+            if paused || sh.stopping.load(Ordering::Relaxed) {
                 open.remove(&name);
             }
         }
     }
-    report.merge(deliver_health(sh, now, &open).await?);
+    if !sh.stopping.load(Ordering::Relaxed) {
+        report.merge(deliver_health(sh, now, &open).await?);
+    }
     Ok(report)
 }
 
@@ -305,7 +309,8 @@ async fn send_alerts<'a>(
 ) -> Vec<(&'a DueAlert, Result<Step>)> {
     stream::iter(alerts)
         .map(|alert| async move {
-            if paused.load(Ordering::Relaxed) {
+            // A daemon told to stop starts no send: it records those made.
+            if paused.load(Ordering::Relaxed) || sh.stopping.load(Ordering::Relaxed) {
                 return (alert, Ok(Step::NotTried));
             }
             let step = send_alert(sh, pass, marks, alert, until).await;

@@ -16,7 +16,7 @@ mod retention;
 mod run;
 mod writer;
 
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
@@ -115,6 +115,9 @@ pub struct Shared {
     /// it (its poll abandoned) takes nothing, so no claim outlives the
     /// release that should have ended it.
     pub releases: Arc<AtomicU64>,
+    /// Set when the daemon is told to stop: delivery starts no new send and
+    /// records those already made (`run::delivery`).
+    pub stopping: Arc<AtomicBool>,
 }
 
 impl Shared {
@@ -147,6 +150,7 @@ impl Shared {
             leading: Arc::new(AtomicI64::new(0)),
             outage: Arc::default(),
             releases: Arc::default(),
+            stopping: Arc::default(),
         })
     }
 
@@ -171,6 +175,7 @@ impl Shared {
             leading: Arc::clone(&self.leading),
             outage: Arc::clone(&self.outage),
             releases: Arc::clone(&self.releases),
+            stopping: Arc::default(),
         })
     }
 

@@ -71,11 +71,13 @@ pub async fn run_once(sh: &Shared, flush_digests: bool) -> Result<()> {
 /// by side, so that a slow mail server never delays a poll, nor a slow feed
 /// a message.
 ///
-/// On `shutdown`, work in flight is abandoned, which is safe: a poll is
-/// recorded whole or not at all (and fetched again at the next start), and
-/// an alert is marked sent only after its channel took it (a resend carries
-/// the same id). On `reload`, polls in flight are abandoned the same way but
-/// a delivery pass is finished first, so a reload never causes a resend.
+/// On `shutdown`, polls in flight are abandoned, which is safe: a poll is
+/// recorded whole or not at all (and fetched again at the next start).
+/// Delivery starts no new send, and records the sends under way for up to
+/// `STOP_GRACE`; a send abandoned after that was not marked sent, so it
+/// goes again, under the same id. On `reload`, polls in flight are
+/// abandoned the same way but a delivery pass is finished first, so a
+/// reload never causes a resend.
 pub async fn run(
     sh: &Shared,
     shutdown: &CancellationToken,
@@ -212,17 +214,34 @@ pub async fn release_feeds(sh: &Shared) {
     }
 }
 
+/// How long a daemon told to stop waits for the sends under way and their
+/// records.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// Delivery passes, one a `TICK` or as soon as a poll recorded alerts.
-/// Only a shutdown cuts a pass short; a reload waits for the pass to end.
+/// A shutdown ends a pass once its sends under way are recorded (within
+/// `STOP_GRACE`); a reload waits for the pass to end.
 async fn delivery<S, SF>(sh: &Shared, shutdown: &CancellationToken, stopping: S)
 where
     S: Fn() -> SF,
     SF: Future<Output = ()>,
 {
     loop {
+        let pass = delivery_pass(sh);
+        tokio::pin!(pass);
         tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = delivery_pass(sh) => {}
+            _ = shutdown.cancelled() => {
+                // Sends already made are recorded before the process ends
+                // (a message sent and not recorded would go again at the
+                // next start); no new one starts. A send that takes longer
+                // than `STOP_GRACE` is abandoned, and goes again.
+                sh.stopping.store(true, Ordering::Relaxed);
+                if tokio::time::timeout(STOP_GRACE, pass).await.is_err() {
+                    warn!("stopping: a send still under way is abandoned; it goes again at the next start, under its id");
+                }
+                return;
+            }
+            _ = &mut pass => {}
         }
         tokio::select! {
             _ = stopping() => return,
@@ -241,6 +260,10 @@ async fn delivery_pass(sh: &Shared) {
     let delivered = deliver_due_once(sh, sh.clock.now(), false).await;
     if let Err(e) = &delivered {
         sh.outage.failed("delivery cycle failed", e);
+    }
+    // Told to stop meanwhile: no digest starts.
+    if sh.stopping.load(Ordering::Relaxed) {
+        return;
     }
     let digests = if leads(sh) {
         digests_due_once(sh, sh.clock.now()).await

@@ -353,6 +353,53 @@ async fn a_burst_of_webhooks_goes_a_few_at_a_time_after_a_first_success() {
     );
 }
 
+/// SIGTERM while webhooks are on their way: the messages the receiver took
+/// are recorded sent before the daemon ends, so the next start sends each
+/// of the others once and none twice.
+#[tokio::test]
+async fn a_daemon_told_to_stop_records_the_messages_under_way() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (_feed, url) = feed_of(12).await;
+    let (hook, receiving) = crate::harness::slow_receiver(Duration::from_millis(600));
+    let env = TestEnv::new();
+    env.write_config(&config(
+        &url,
+        None,
+        &format!("kind = \"webhook\"\nurl = \"{hook}\"\n"),
+    ));
+    let mut daemon = Running::spawn(env.command(&["run"]).stderr(std::process::Stdio::null()));
+    // Told to stop while posts after the first are on their way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while receiving.answered.load(SeqCst) == 0 || receiving.in_flight.load(SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "posts on their way");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: a signal to a child this test started and still holds.
+    unsafe { libc::kill(daemon.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = daemon.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "stops");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    // The receiver ends whatever it still holds.
+    std::thread::sleep(Duration::from_millis(800));
+    let answered = receiving.answered.load(SeqCst) as i64;
+    assert!(answered >= 2, "{answered}");
+    assert_eq!(
+        env.number("SELECT COUNT(*) FROM alerts WHERE state = 'sent'"),
+        answered,
+        "every message the receiver took is recorded sent"
+    );
+    env.run_once();
+    let ids = counts(receiving.ids.lock().unwrap().clone());
+    assert_eq!(ids.len(), 12);
+    assert!(ids.values().all(|&n| n == 1), "each once: {ids:?}");
+}
+
 /// Feeds `/f0.xml`… on 127.0.0.1, each one story matching `puces`,
 /// each answered after `delay`; what the server saw.
 fn counting_feeds(delay: Duration) -> (String, std::sync::Arc<std::sync::Mutex<Fetches>>) {
