@@ -836,3 +836,79 @@ async fn a_backlog_fetched_after_an_outage_clusters_like_a_live_one() {
         "one message a dispatch"
     );
 }
+
+/// A pass too large to hold (80 feeds of 500 items: more than the 32,768
+/// items a pass holds before it writes) is written in several groups while
+/// the other feeds are fetched: every item is stored, and the copies of one
+/// dispatch that every feed carries, which land in different groups, are
+/// one story.
+#[tokio::test]
+async fn a_first_pass_too_large_to_hold_is_written_in_groups_and_loses_nothing() {
+    const FEEDS: usize = 80;
+    const ITEMS: usize = 500;
+    let dispatch = "Le fabricant taïwanais de puces TSMC a annoncé mardi un investissement de 12 milliards de dollars dans une nouvelle usine en Arizona, où la production doit commencer en 2027. Le groupe, premier fondeur mondial de semi-conducteurs, répond ainsi aux demandes de Washington, qui veut rapatrier une partie de la fabrication des composants les plus avancés. L'usine emploiera quelque 1 900 personnes, a précisé la direction dans un communiqué. Les autorités de l'État ont salué une décision qui consolide la place de la région dans l'industrie électronique.";
+    let server = MockServer::start().await;
+    let date = crate::harness::recent(2);
+    let mut config = String::from(
+        "[daemon]\ndatabase = \"veille.db\"\nper_host = 16\nconcurrency = 16\n\n\
+         [channel.boite]\nkind = \"maildir\"\npath = \"mail\"\n\n\
+         [[rule]]\nname = \"puces\"\nany = [\"puces\"]\nnotify = [\"boite\"]\n",
+    );
+    for f in 0..FEEDS {
+        let items: Vec<(String, String, String, String)> = (0..ITEMS)
+            .map(|i| match i {
+                0 => (
+                    format!("f{f}-dispatch"),
+                    format!("TSMC investit en Arizona ({f})"),
+                    format!("https://outlet{f}.example.org/tsmc"),
+                    dispatch.to_owned(),
+                ),
+                _ => (
+                    format!("f{f}-{i}"),
+                    format!("Brève {i} du site {f}"),
+                    format!("https://outlet{f}.example.org/b/{i}"),
+                    format!("Texte court {i}."),
+                ),
+            })
+            .collect();
+        let rows: Vec<(&str, &str, &str, &str, &str)> = items
+            .iter()
+            .map(|(g, t, l, d)| {
+                (
+                    g.as_str(),
+                    t.as_str(),
+                    l.as_str(),
+                    d.as_str(),
+                    date.as_str(),
+                )
+            })
+            .collect();
+        let at = format!("/f{f}.xml");
+        serve(
+            &server,
+            at.as_str(),
+            FeedDoc::rss(&crate::harness::rss(&format!("Site {f}"), &rows)),
+        )
+        .await;
+        config.push_str(&format!(
+            "\n[[feed]]\nname = \"Site {f}\"\nurl = \"{}{at}\"\n",
+            server.uri()
+        ));
+    }
+    let env = TestEnv::new();
+    env.write_config(&config);
+    let out = env.ok(&["--log-level", "debug", "run", "--once"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    let groups = log.matches("polls written together").count();
+    assert!(groups >= 2, "written in {groups} group(s)");
+    assert_eq!(
+        env.number("SELECT COUNT(*) FROM items"),
+        (FEEDS * ITEMS) as i64
+    );
+    assert_eq!(
+        env.number("SELECT COUNT(DISTINCT story_id) FROM items WHERE item_key LIKE '%dispatch%'"),
+        1,
+        "the dispatch's copies are one story"
+    );
+    assert_eq!(env.mails("mail").len(), 1, "one message for the dispatch");
+}
