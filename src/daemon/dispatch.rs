@@ -105,7 +105,9 @@ pub async fn deliver_due_once(sh: &Shared, now: i64, ignore_hold: bool) -> Resul
     }
     let mut report = DeliveryReport::default();
     let mut tried = BTreeSet::new();
-    while !open.is_empty() {
+    // A daemon told to stop claims no more: what it gave back would be
+    // claimed again and left leased.
+    while !open.is_empty() && !stopping(sh) {
         let names: Vec<String> = open.iter().cloned().collect();
         let until = sh.clock.now() + lease(sh);
         let claimed = sh
@@ -138,16 +140,12 @@ pub async fn deliver_due_once(sh: &Shared, now: i64, ignore_hold: bool) -> Resul
         for (name, pass) in join_all(passes).await {
             let (channel_report, paused) = pass?;
             report.merge(channel_report);
-            // A daemon told to stop claims no more: what it gave back
-            // would be claimed again and left leased.
-            if paused || sh.stopping.load(Ordering::Relaxed) {
+            if paused {
                 open.remove(&name);
             }
         }
     }
-    if !sh.stopping.load(Ordering::Relaxed) {
-        report.merge(deliver_health(sh, now, &open).await?);
-    }
+    report.merge(deliver_health(sh, now, &open).await?);
     Ok(report)
 }
 
@@ -176,7 +174,8 @@ async fn deliver_health(
     let mut left = Vec::new();
     for h in claimed.health {
         let channel = sh.config.channel(&h.channel);
-        let (Some(channel), false) = (channel, paused.contains(&h.channel)) else {
+        let (Some(channel), false, false) = (channel, paused.contains(&h.channel), stopping(sh))
+        else {
             left.push(h.id);
             continue;
         };
@@ -310,7 +309,7 @@ async fn send_alerts<'a>(
     stream::iter(alerts)
         .map(|alert| async move {
             // A daemon told to stop starts no send: it records those made.
-            if paused.load(Ordering::Relaxed) || sh.stopping.load(Ordering::Relaxed) {
+            if paused.load(Ordering::Relaxed) || stopping(sh) {
                 return (alert, Ok(Step::NotTried));
             }
             let step = send_alert(sh, pass, marks, alert, until).await;
@@ -322,6 +321,11 @@ async fn send_alerts<'a>(
         .buffer_unordered(width)
         .collect()
         .await
+}
+
+/// The daemon was told to stop: no new send starts (`run::delivery`).
+fn stopping(sh: &Shared) -> bool {
+    sh.stopping.load(Ordering::Relaxed)
 }
 
 /// Webhook posts of one channel in flight at once.
@@ -828,7 +832,8 @@ async fn send_digests(
     let mut left: Vec<String> = Vec::new();
     for d in due {
         let channel = sh.config.channel(&d.channel);
-        let (Some(channel), false) = (channel, paused.contains(&d.channel)) else {
+        let (Some(channel), false, false) = (channel, paused.contains(&d.channel), stopping(sh))
+        else {
             left.push(d.id);
             continue;
         };

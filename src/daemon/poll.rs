@@ -102,6 +102,7 @@ pub async fn poll_due_feeds(sh: &Shared, pass: Pass) -> Result<Vec<(String, Poll
                     .expect("the budget is never closed");
                 let _ = polls.send(Held {
                     feed,
+                    id: state.id,
                     fetched,
                     weight,
                     permit,
@@ -112,7 +113,14 @@ pub async fn poll_due_feeds(sh: &Shared, pass: Pass) -> Result<Vec<(String, Poll
         .await;
         fetched.map(drop)
     };
-    let (fetched, out) = tokio::join!(fetching, record_in_groups(sh, arriving));
+    let (fetched, (out, unwritten)) = tokio::join!(fetching, record_in_groups(sh, arriving));
+    // The claims of polls that could not be fetched or written end now,
+    // not when their lease runs out (a written poll ended its own).
+    if !unwritten.is_empty()
+        && let Err(e) = claim(sh, Vec::new(), unwritten, Ends::Recorded, 0, pass).await
+    {
+        warn!(error = %format!("{e:#}"), "cannot give back the feeds polled");
+    }
     fetched?;
     Ok(out)
 }
@@ -124,13 +132,17 @@ pub async fn poll_due_feeds(sh: &Shared, pass: Pass) -> Result<Vec<(String, Poll
 /// as many are held. Across such groups the order is the order feeds
 /// answered, which clusters worse (see `poll_due_feeds`): a pass under
 /// this many items, 1,000 feeds of 20 items or a backlog of corpus size,
-/// is written in one group.
+/// is written in one group. A poll waits for its group's write under its
+/// claim: where other processes poll the same feeds, a pass slower than a
+/// lease may find one of its feeds taken over, and that poll is then not
+/// written (the other process's is).
 const HELD: usize = 32_768;
 
 /// A fetched poll waiting for its group's write, and its share of the
 /// budget of items held.
 struct Held<'a> {
     feed: &'a Feed,
+    id: FeedId,
     fetched: Result<Fetched>,
     weight: usize,
     permit: OwnedSemaphorePermit,
@@ -138,12 +150,13 @@ struct Held<'a> {
 
 /// Writes the polls as they arrive, a group at a time: one once `HELD`
 /// items wait (weighed as `Held` is) and the last write is done, the rest
-/// when the fetches are over.
+/// when the fetches are over. Each feed's outcome, and the feeds whose
+/// poll was not written.
 async fn record_in_groups<'a>(
     sh: &'a Shared,
     mut arriving: mpsc::UnboundedReceiver<Held<'a>>,
-) -> Vec<(String, PollOutcome)> {
-    let mut out = Vec::new();
+) -> (Vec<(String, PollOutcome)>, Vec<FeedId>) {
+    let (mut out, mut unwritten) = (Vec::new(), Vec::new());
     let (mut waiting, mut weight): (Vec<Held>, usize) = (Vec::new(), 0);
     let mut writing = None;
     let mut open = true;
@@ -154,7 +167,7 @@ async fn record_in_groups<'a>(
             writing = Some(Box::pin(async move {
                 let (polls, permits): (Vec<_>, Vec<_>) = group
                     .into_iter()
-                    .map(|h| ((h.feed, h.fetched), h.permit))
+                    .map(|h| ((h.feed, h.id, h.fetched), h.permit))
                     .unzip();
                 let written = record_together(sh, polls).await;
                 drop(permits);
@@ -175,13 +188,14 @@ async fn record_in_groups<'a>(
                 }
                 None => open = false,
             },
-            done = written => {
+            (done, not) = written => {
                 out.extend(done);
+                unwritten.extend(not);
                 writing = None;
             }
         }
     }
-    out
+    (out, unwritten)
 }
 
 /// Seconds a fetch must be able to end before its claim does, for the
@@ -436,21 +450,22 @@ fn interleave_hosts(feeds: impl Iterator<Item = (String, FeedId)>) -> VecDeque<F
 }
 
 /// Writes fetched polls in one group (publication order across them),
-/// then reports each feed's outcome.
+/// then reports each feed's outcome; the outcomes, and the feeds whose
+/// poll was not written.
 async fn record_together(
     sh: &Shared,
-    fetched: Vec<(&Feed, Result<Fetched>)>,
-) -> Vec<(String, PollOutcome)> {
+    fetched: Vec<(&Feed, FeedId, Result<Fetched>)>,
+) -> (Vec<(String, PollOutcome)>, Vec<FeedId>) {
     // Each feed's outcome, `Ok` when its record is among those written.
     let mut records = Vec::new();
     let mut outcomes = Vec::new();
-    for (feed, f) in fetched {
+    for (feed, id, f) in fetched {
         match f {
             Ok((record, outcome)) => {
                 records.push(record);
-                outcomes.push((feed, Ok(outcome)));
+                outcomes.push((feed, id, Ok(outcome)));
             }
-            Err(e) => outcomes.push((feed, Err(failed(&e)))),
+            Err(e) => outcomes.push((feed, id, Err(failed(&e)))),
         }
     }
     let (polls, began) = (records.len(), std::time::Instant::now());
@@ -460,16 +475,25 @@ async fn record_together(
         took_ms = began.elapsed().as_millis() as u64,
         "polls written together"
     );
-    let mut out = Vec::with_capacity(outcomes.len());
-    for (feed, outcome) in outcomes {
+    let (mut out, mut unwritten) = (Vec::with_capacity(outcomes.len()), Vec::new());
+    for (feed, id, outcome) in outcomes {
         let outcome = match outcome {
-            Ok(o) => recorded(sh, o, written.next().expect("one result a poll")),
-            Err(failed) => failed,
+            Ok(o) => {
+                let written = written.next().expect("one result a poll");
+                if written.is_err() {
+                    unwritten.push(id);
+                }
+                recorded(sh, o, written)
+            }
+            Err(failed) => {
+                unwritten.push(id);
+                failed
+            }
         };
         report(sh, feed, &outcome);
         out.push((feed.name.clone(), outcome));
     }
-    out
+    (out, unwritten)
 }
 
 /// A fetched, parsed and triaged poll, ready to be recorded, with what it

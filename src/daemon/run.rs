@@ -96,12 +96,17 @@ pub async fn run(
     };
     tokio::join!(
         every(TICK, stopping, || async {
-            let pass = match first.replace(false) {
+            let pass = match first.get() {
                 true => Pass::First,
                 false => Pass::Scheduled,
             };
             match poll_due_feeds(sh, pass).await {
-                Ok(_) => sh.metrics.progress(Loop::Poll, sh.clock.now()),
+                Ok(_) => {
+                    // A first pass that failed (the database away at the
+                    // start) is made again as a first pass.
+                    first.set(false);
+                    sh.metrics.progress(Loop::Poll, sh.clock.now());
+                }
                 Err(e) => sh.outage.failed("poll cycle failed", &e),
             }
             polled.notify_one();
@@ -260,10 +265,6 @@ async fn delivery_pass(sh: &Shared) {
     let delivered = deliver_due_once(sh, sh.clock.now(), false).await;
     if let Err(e) = &delivered {
         sh.outage.failed("delivery cycle failed", e);
-    }
-    // Told to stop meanwhile: no digest starts.
-    if sh.stopping.load(Ordering::Relaxed) {
-        return;
     }
     let digests = if leads(sh) {
         digests_due_once(sh, sh.clock.now()).await

@@ -837,13 +837,14 @@ async fn a_backlog_fetched_after_an_outage_clusters_like_a_live_one() {
     );
 }
 
-/// A pass too large to hold (80 feeds of 500 items: more than the 32,768
-/// items a pass holds before it writes) is written in several groups while
-/// the other feeds are fetched: every item is stored, and the copies of one
-/// dispatch that every feed carries, which land in different groups, are
-/// one story.
+/// A `run --once` too large to hold (80 feeds of 500 items: more than the
+/// 32,768 items a pass recorded together holds before it writes) is
+/// written in several groups while the other feeds are fetched: every item
+/// is stored, and the copies of one dispatch that every feed carries,
+/// which land in different groups, are one story. (The daemon's first pass
+/// records together through the same code.)
 #[tokio::test]
-async fn a_first_pass_too_large_to_hold_is_written_in_groups_and_loses_nothing() {
+async fn a_pass_too_large_to_hold_is_written_in_groups_and_loses_nothing() {
     const FEEDS: usize = 80;
     const ITEMS: usize = 500;
     let dispatch = "Le fabricant taïwanais de puces TSMC a annoncé mardi un investissement de 12 milliards de dollars dans une nouvelle usine en Arizona, où la production doit commencer en 2027. Le groupe, premier fondeur mondial de semi-conducteurs, répond ainsi aux demandes de Washington, qui veut rapatrier une partie de la fabrication des composants les plus avancés. L'usine emploiera quelque 1 900 personnes, a précisé la direction dans un communiqué. Les autorités de l'État ont salué une décision qui consolide la place de la région dans l'industrie électronique.";
