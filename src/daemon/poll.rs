@@ -64,11 +64,11 @@ pub enum Pass {
 /// Polls recorded together (`Once` and `First` with wire copies) are all
 /// fetched first (up to `HELD` items), then written with their items in
 /// publication order (SPEC §4): a backlog reaching days back clusters into
-/// stories as it would have live, whichever outlet answered first. Which copy meets
-/// which first decides: written in the order feeds answered, corpus C's
-/// copy pairs merged fell from 97 to 76 % (stories never merge, and two
-/// outlets' rewrites of one dispatch may resemble each other too little
-/// until the agency's own copy joins them).
+/// stories as it would have live, whichever outlet answered first. Which
+/// copy meets which first decides: written in the order feeds answered,
+/// corpus C's copy pairs merged fell from 97 to 76 % (stories never merge,
+/// and two outlets' rewrites of one dispatch may resemble each other too
+/// little until the agency's own copy joins them).
 pub async fn poll_due_feeds(sh: &Shared, pass: Pass) -> Result<Vec<(String, PollOutcome)>> {
     // Without wire copies the order changes nothing: each poll is then
     // recorded as soon as it is fetched, while the others are fetched.
