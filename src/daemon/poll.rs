@@ -277,6 +277,14 @@ where
                 let (_, offered, told) = claiming.take().expect("a claim was under way");
                 match result {
                     Ok((until, taken)) => {
+                        // A pass that writes its polls at its end (or at
+                        // each `HELD` items) shows it goes on, and that the
+                        // database takes its claims, to `/healthz` as it
+                        // claims: a first start over many slow feeds is
+                        // no stall.
+                        if ends == Ends::Fetched {
+                            sh.metrics.progress(super::Loop::Poll, sh.clock.now());
+                        }
                         // Those not taken (held elsewhere, or their host
                         // busy) wait behind the others.
                         queue.drain(..offered.len());
@@ -938,6 +946,62 @@ fn pending(decision: Decision) -> Fetched {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{self, Env};
+    use crate::store::Store;
+
+    /// Monday 2026-11-23 00:00 UTC.
+    const T0: i64 = 1_795_392_000;
+
+    /// A first pass with wire copies writes its polls at its end: while a
+    /// slow feed holds it, its claims are its progress for `/healthz`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pass_recorded_together_shows_progress_as_it_claims() {
+        crate::fetch::install_crypto();
+        // A feed that answers after two seconds.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request);
+                    std::thread::sleep(Duration::from_secs(2));
+                    let _ =
+                        stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+                });
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[daemon]\ndatabase = \"v.db\"\nwire_copies = true\n\n\
+                 [[feed]]\nname = \"Lent\"\nurl = \"http://127.0.0.1:{port}/f.xml\"\n\n\
+                 [[rule]]\nname = \"puces\"\nany = [\"puces\"]\nnotify = [\"moi\"]\n\n\
+                 [channel.moi]\nkind = \"maildir\"\npath = \"moi\"\n"
+            ),
+        )
+        .unwrap();
+        let config = config::load(&path, &Env::default()).unwrap();
+        let store = Store::open(&config.daemon.database).unwrap();
+        let clock = crate::clock::Clock::manual(T0);
+        let sh = Shared::new(config, store, clock.clone()).unwrap();
+        clock.advance(100);
+        let pass = poll_due_feeds(&sh, Pass::First);
+        tokio::pin!(pass);
+        // Half a second in, the slow feed still holds the pass.
+        let held = tokio::time::timeout(Duration::from_millis(500), &mut pass).await;
+        assert!(held.is_err(), "the pass waits for its slow feed");
+        assert_eq!(
+            sh.metrics.last_progress(crate::daemon::Loop::Poll),
+            T0 + 100
+        );
+        let outcomes = pass.await.unwrap();
+        assert_eq!(outcomes.len(), 1);
+    }
 
     #[test]
     fn hosts_take_turns() {
