@@ -41,7 +41,7 @@ pub async fn run(
         }
         return Ok(());
     }
-    let shutdown = CancellationToken::new();
+    let shutdown = shared.shutdown.clone();
     let reload = Arc::new(Mutex::new(CancellationToken::new()));
     let endpoint = daemon::Endpoint::new(&shared);
     let mut tasks = tokio::task::JoinSet::new();

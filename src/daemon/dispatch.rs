@@ -174,8 +174,7 @@ async fn deliver_health(
     let mut left = Vec::new();
     for h in claimed.health {
         let channel = sh.config.channel(&h.channel);
-        let (Some(channel), false, false) = (channel, paused.contains(&h.channel), stopping(sh))
-        else {
+        let (Some(channel), false) = (channel, paused.contains(&h.channel) || stopping(sh)) else {
             left.push(h.id);
             continue;
         };
@@ -325,7 +324,7 @@ async fn send_alerts<'a>(
 
 /// The daemon was told to stop: no new send starts (`run::delivery`).
 fn stopping(sh: &Shared) -> bool {
-    sh.stopping.load(Ordering::Relaxed)
+    sh.shutdown.is_cancelled()
 }
 
 /// Webhook posts of one channel in flight at once.
@@ -832,8 +831,7 @@ async fn send_digests(
     let mut left: Vec<String> = Vec::new();
     for d in due {
         let channel = sh.config.channel(&d.channel);
-        let (Some(channel), false, false) = (channel, paused.contains(&d.channel), stopping(sh))
-        else {
+        let (Some(channel), false) = (channel, paused.contains(&d.channel) || stopping(sh)) else {
             left.push(d.id);
             continue;
         };

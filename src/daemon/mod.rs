@@ -16,11 +16,12 @@ mod retention;
 mod run;
 mod writer;
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -115,9 +116,10 @@ pub struct Shared {
     /// it (its poll abandoned) takes nothing, so no claim outlives the
     /// release that should have ended it.
     pub releases: Arc<AtomicU64>,
-    /// Set when the daemon is told to stop: delivery starts no new send and
-    /// records those already made (`run::delivery`).
-    pub stopping: Arc<AtomicBool>,
+    /// Cancelled when the daemon is told to stop (`cli::run`): delivery
+    /// then starts no new send and records those already made
+    /// (`run::delivery`). The same token across reloads.
+    pub shutdown: CancellationToken,
 }
 
 impl Shared {
@@ -150,7 +152,7 @@ impl Shared {
             leading: Arc::new(AtomicI64::new(0)),
             outage: Arc::default(),
             releases: Arc::default(),
-            stopping: Arc::default(),
+            shutdown: CancellationToken::new(),
         })
     }
 
@@ -175,7 +177,7 @@ impl Shared {
             leading: Arc::clone(&self.leading),
             outage: Arc::clone(&self.outage),
             releases: Arc::clone(&self.releases),
-            stopping: Arc::default(),
+            shutdown: self.shutdown.clone(),
         })
     }
 

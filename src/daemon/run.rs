@@ -240,7 +240,6 @@ where
                 // (a message sent and not recorded would go again at the
                 // next start); no new one starts. A send that takes longer
                 // than `STOP_GRACE` is abandoned, and goes again.
-                sh.stopping.store(true, Ordering::Relaxed);
                 if tokio::time::timeout(STOP_GRACE, pass).await.is_err() {
                     warn!("stopping: a send still under way is abandoned; it goes again at the next start, under its id");
                 }
