@@ -131,22 +131,17 @@ pub(super) fn claim(db: &impl Db, owner: &str, c: &FeedClaim) -> Result<Vec<Feed
     if c.candidates.is_empty() || c.limit == 0 {
         return Ok(Vec::new());
     }
-    let (candidates, nothing) = (ids(c.candidates)?, String::new());
+    let candidates = ids(c.candidates)?;
     db.rows(
         &taking(db, &format!("{STATE}, lease_epoch")),
-        &taking_args(owner, c, &candidates, [&nothing, &nothing])[..7],
+        &taking_args(owner, c, &candidates),
         |r| state(r, r.get(11)?),
     )
 }
 
-/// The parameters of `taking` for claim `c` (its candidates listed as
-/// `candidates`), then the lists `ending` reads in `claim_function`.
-fn taking_args<'a>(
-    owner: &'a str,
-    c: &'a FeedClaim,
-    candidates: &'a str,
-    [fetched, finished]: [&'a str; 2],
-) -> [Value<'a>; 9] {
+/// The parameters of `taking` for claim `c`, its candidates listed as
+/// `candidates`.
+fn taking_args<'a>(owner: &'a str, c: &'a FeedClaim, candidates: &'a str) -> [Value<'a>; 7] {
     [
         owner.value(),
         c.until.value(),
@@ -155,8 +150,6 @@ fn taking_args<'a>(
         c.any_time.value(),
         c.per_host.value(),
         c.limit.value(),
-        fetched.value(),
-        finished.value(),
     ]
 }
 
@@ -169,12 +162,11 @@ pub(super) fn claim_in_one(db: &impl Db, owner: &str, c: &FeedClaim) -> Result<V
         &format!(
             "SELECT {STATE}, lease_epoch FROM pg_temp.veille_claim(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         ),
-        &taking_args(
-            owner,
-            c,
-            &ids(c.candidates)?,
-            [&ids(c.fetched)?, &ids(c.finished)?],
-        ),
+        &[
+            &taking_args(owner, c, &ids(c.candidates)?)[..],
+            &[ids(c.fetched)?.value(), ids(c.finished)?.value()],
+        ]
+        .concat(),
         |r| state(r, r.get(11)?),
     )
 }

@@ -178,6 +178,8 @@ impl Postgres {
         blocking(|| Ok(f(&mut *self.link.lend()?)?))
     }
 
+    /// Runs `f` on the connection outside a transaction: each statement is
+    /// its own (reads, and writes of one statement, such as a claim).
     fn read<T: Send>(&self, f: impl FnOnce(&Pg<Client>) -> anyhow::Result<T> + Send) -> Result<T> {
         blocking(|| {
             let mut client = self.link.lend()?;
