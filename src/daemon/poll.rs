@@ -62,13 +62,13 @@ pub enum Pass {
 /// or inside a `Retry-After` wait are skipped either way.
 ///
 /// Polls recorded together (`Once` and `First` with wire copies) are all
-/// fetched first (up to `HELD` items), then written with their items in
-/// publication order (SPEC §4): a backlog reaching days back clusters into
-/// stories as it would have live, whichever outlet answered first. Which
-/// copy meets which first decides: written in the order feeds answered,
-/// corpus C's copy pairs merged fell from 97 to 76 % (stories never merge,
-/// and two outlets' rewrites of one dispatch may resemble each other too
-/// little until the agency's own copy joins them).
+/// fetched first (`First`: up to `HELD` items), then written with their
+/// items in publication order (SPEC §4): a backlog reaching days back
+/// clusters into stories as it would have live, whichever outlet answered
+/// first. Which copy meets which first decides: written in the order feeds
+/// answered, corpus C's copy pairs merged fell from 97 to 76 % (stories
+/// never merge, and two outlets' rewrites of one dispatch may resemble
+/// each other too little until the agency's own copy joins them).
 pub async fn poll_due_feeds(sh: &Shared, pass: Pass) -> Result<Vec<(String, PollOutcome)>> {
     // Without wire copies the order changes nothing: each poll is then
     // recorded as soon as it is fetched, while the others are fetched.
@@ -83,7 +83,14 @@ pub async fn poll_due_feeds(sh: &Shared, pass: Pass) -> Result<Vec<(String, Poll
         })
         .await;
     }
-    let budget = Arc::new(Semaphore::new(2 * HELD));
+    // `run --once` holds every poll, so that its backlog clusters exactly
+    // as it would have live (SPEC §4); the daemon's first pass, which
+    // wrote each poll as it came before, holds `HELD` items at most.
+    let held = match pass {
+        Pass::First => HELD,
+        _ => Semaphore::MAX_PERMITS / 2,
+    };
+    let budget = Arc::new(Semaphore::new(2 * held));
     let (polls, arriving) = mpsc::unbounded_channel();
     let fetching = async move {
         let fetched = claimed(sh, pass, Ends::Fetched, move |feed, state| {
@@ -95,7 +102,7 @@ pub async fn poll_due_feeds(sh: &Shared, pass: Pass) -> Result<Vec<(String, Poll
                 let weight = fetched
                     .as_ref()
                     .map_or(0, |(r, _)| r.items.len())
-                    .clamp(1, HELD);
+                    .clamp(1, held);
                 let permit = budget
                     .acquire_many_owned(weight as u32)
                     .await
@@ -113,26 +120,21 @@ pub async fn poll_due_feeds(sh: &Shared, pass: Pass) -> Result<Vec<(String, Poll
         .await;
         fetched.map(drop)
     };
-    let (fetched, (out, unwritten)) = tokio::join!(fetching, record_in_groups(sh, arriving));
-    // The claims of polls that could not be fetched or written end now,
-    // not when their lease runs out (a written poll ended its own).
-    if !unwritten.is_empty()
-        && let Err(e) = claim(sh, Vec::new(), unwritten, Ends::Recorded, 0, pass).await
-    {
-        warn!(error = %format!("{e:#}"), "cannot give back the feeds polled");
-    }
+    let (fetched, (out, unwritten)) = tokio::join!(fetching, record_in_groups(sh, arriving, held));
+    give_back(sh, unwritten, pass).await;
     fetched?;
     Ok(out)
 }
 
-/// Items of polls recorded together held at most before they are written:
-/// a first pass over 10,000 feeds brings 200,000 items, 600 MiB held
-/// until the end. Past this many, what is held is written (in publication
+/// Items the daemon's first pass holds at most before it writes them: a
+/// first start over 10,000 feeds brings 200,000 items, 600 MiB held until
+/// the end. Past this many, what is held is written (in publication
 /// order) while the other feeds are fetched, and fetches wait while twice
 /// as many are held. Across such groups the order is the order feeds
-/// answered, which clusters worse (see `poll_due_feeds`): a pass under
-/// this many items, 1,000 feeds of 20 items or a backlog of corpus size,
-/// is written in one group. A poll waits for its group's write under its
+/// answered, which clusters worse (see `poll_due_feeds`), though better
+/// than the daemon's scheduled passes: a pass under this many items,
+/// 1,000 feeds of 20 items or a backlog of corpus size, is written in one
+/// group. `run --once` holds everything. A poll waits for its group's write under its
 /// claim: where other processes poll the same feeds, a pass slower than a
 /// lease may find one of its feeds taken over, and that poll is then not
 /// written (the other process's is).
@@ -148,20 +150,21 @@ struct Held<'a> {
     permit: OwnedSemaphorePermit,
 }
 
-/// Writes the polls as they arrive, a group at a time: one once `HELD`
+/// Writes the polls as they arrive, a group at a time: one once `held`
 /// items wait (weighed as `Held` is) and the last write is done, the rest
 /// when the fetches are over. Each feed's outcome, and the feeds whose
 /// poll was not written.
 async fn record_in_groups<'a>(
     sh: &'a Shared,
     mut arriving: mpsc::UnboundedReceiver<Held<'a>>,
+    held: usize,
 ) -> (Vec<(String, PollOutcome)>, Vec<FeedId>) {
     let (mut out, mut unwritten) = (Vec::new(), Vec::new());
     let (mut waiting, mut weight): (Vec<Held>, usize) = (Vec::new(), 0);
     let mut writing = None;
     let mut open = true;
     while open || !waiting.is_empty() || writing.is_some() {
-        if writing.is_none() && (weight >= HELD || (!open && !waiting.is_empty())) {
+        if writing.is_none() && (weight >= held || (!open && !waiting.is_empty())) {
             let group = std::mem::take(&mut waiting);
             weight = 0;
             writing = Some(Box::pin(async move {
@@ -346,13 +349,22 @@ where
             lease(&sh.config)
         );
     }
-    if ends == Ends::Recorded && !done.is_empty() {
+    if ends == Ends::Recorded {
         // The claims of polls that failed end now, not at the next pass.
-        if let Err(e) = claim(sh, Vec::new(), done, ends, 0, pass).await {
-            warn!(error = %format!("{e:#}"), "cannot give back the feeds polled");
-        }
+        give_back(sh, done, pass).await;
     }
     Ok(out)
+}
+
+/// Ends this process's claims on `feeds`, whose polls were not written
+/// (a written poll ended its own), rather than when their leases run out.
+async fn give_back(sh: &Shared, feeds: Vec<FeedId>, pass: Pass) {
+    if feeds.is_empty() {
+        return;
+    }
+    if let Err(e) = claim(sh, Vec::new(), feeds, Ends::Recorded, 0, pass).await {
+        warn!(error = %format!("{e:#}"), "cannot give back the feeds polled");
+    }
 }
 
 /// Claims up to `limit` of `candidates` (`Backend::claim_feeds`), first
